@@ -1,0 +1,198 @@
+//! Event documents and the paths that find values in them.
+
+use serde_json::Value;
+
+/// An error decoding a JSON document.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid JSON at column {column}: {message}")]
+pub struct DocumentError {
+    column: usize,
+    message: String,
+}
+
+impl DocumentError {
+    /// The 1-based column (in characters of the line) where decoding failed.
+    pub fn column(&self) -> usize {
+        self.column
+    }
+}
+
+/// One event: a JSON object (or any JSON value) as it would be sent to Elasticsearch.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Document {
+    root: Value,
+}
+
+impl Document {
+    /// Decodes one JSON text (an NDJSON line).
+    ///
+    /// # Errors
+    ///
+    /// When `text` is not valid JSON, or nests deeper than 128 levels.
+    pub fn parse(text: &str) -> Result<Document, DocumentError> {
+        serde_json::from_str(text).map(Document::new).map_err(|err| DocumentError {
+            column: err.column(),
+            message: strip_position(&err.to_string()),
+        })
+    }
+
+    /// Wraps an already decoded value.
+    pub fn new(root: Value) -> Document {
+        Document { root }
+    }
+
+    /// The whole document.
+    pub fn root(&self) -> &Value {
+        &self.root
+    }
+
+    /// The values at `path`, arrays flattened; objects are yielded too (for `exists` and nested
+    /// queries), `null` as well (callers treat it as missing).
+    pub fn values<'d>(&'d self, path: &Path) -> impl Iterator<Item = &'d Value> + 'd {
+        let mut found = Vec::new();
+        path.visit(&self.root, &mut |value| {
+            found.push(value);
+            false
+        });
+        found.into_iter()
+    }
+}
+
+/// serde_json appends " at line L column C" to its messages; we report the column ourselves.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(at) => message[..at].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+/// A dotted field path (`o365.audit.Parameters.Enabled`), split once so lookups don't re-parse it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Path {
+    text: String,
+    /// Byte offsets of the dots in `text`, then `text.len()`.
+    ends: Vec<usize>,
+}
+
+impl Path {
+    /// A path from its dotted name.
+    pub fn new(text: &str) -> Path {
+        let ends = text.match_indices('.').map(|(at, _)| at).chain([text.len()]).collect();
+        Path { text: text.to_owned(), ends }
+    }
+
+    /// The dotted name.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// Calls `found` with every value at this path below `root`, as Elasticsearch resolves a field
+    /// name: each object level may hold the next segment as a key of its own or several segments
+    /// joined by dots (`{"event.action": ..}`, `{"event": {"action": ..}}`, or mixed), and arrays
+    /// are flattened at every level. `found` returns `true` to stop; `visit` then returns `true`.
+    pub fn visit<'v>(&self, root: &'v Value, found: &mut dyn FnMut(&'v Value) -> bool) -> bool {
+        if self.text.is_empty() {
+            return flatten(root, found);
+        }
+        self.visit_from(root, 0, found)
+    }
+
+    /// Visits the values below `value` for the path suffix that starts at byte `start`.
+    fn visit_from<'v>(&self, value: &'v Value, start: usize, found: &mut dyn FnMut(&'v Value) -> bool) -> bool {
+        match value {
+            Value::Array(items) => items.iter().any(|item| self.visit_from(item, start, found)),
+            Value::Object(map) => {
+                for &end in self.ends.iter().filter(|&&end| end > start) {
+                    if let Some(child) = map.get(&self.text[start..end]) {
+                        let stop = if end == self.text.len() {
+                            flatten(child, found)
+                        } else {
+                            self.visit_from(child, end + 1, found)
+                        };
+                        if stop {
+                            return true;
+                        }
+                    }
+                }
+                false
+            }
+            _ => false,
+        }
+    }
+}
+
+fn flatten<'v>(value: &'v Value, found: &mut dyn FnMut(&'v Value) -> bool) -> bool {
+    match value {
+        Value::Array(items) => items.iter().any(|item| flatten(item, found)),
+        other => found(other),
+    }
+}
+
+/// Calls `found` with the full dotted path and value of every leaf (non-object, non-array value)
+/// below `root`, arrays flattened. `found` returns `true` to stop; `walk_leaves` then returns `true`.
+pub fn walk_leaves<'v>(root: &'v Value, found: &mut dyn FnMut(&str, &'v Value) -> bool) -> bool {
+    fn walk<'v>(value: &'v Value, path: &mut String, found: &mut dyn FnMut(&str, &'v Value) -> bool) -> bool {
+        match value {
+            Value::Array(items) => items.iter().any(|item| walk(item, path, found)),
+            Value::Object(map) => map.iter().any(|(key, child)| {
+                let len = path.len();
+                if len > 0 {
+                    path.push('.');
+                }
+                path.push_str(key);
+                let stop = walk(child, path, found);
+                path.truncate(len);
+                stop
+            }),
+            leaf => found(path, leaf),
+        }
+    }
+    walk(root, &mut String::new(), found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn values(doc: Value, path: &str) -> Vec<Value> {
+        Document::new(doc).values(&Path::new(path)).cloned().collect()
+    }
+
+    #[test]
+    fn nested_dotted_and_mixed_keys_resolve_alike() {
+        assert_eq!(values(json!({"a": {"b": {"c": 1}}}), "a.b.c"), [json!(1)]);
+        assert_eq!(values(json!({"a.b.c": 1}), "a.b.c"), [json!(1)]);
+        assert_eq!(values(json!({"a": {"b.c": 1}}), "a.b.c"), [json!(1)]);
+        assert_eq!(values(json!({"a.b": {"c": 1}, "a": {"b": {"c": 2}}}), "a.b.c").len(), 2);
+    }
+
+    #[test]
+    fn arrays_flatten_at_every_level() {
+        assert_eq!(values(json!({"a": [{"b": [{"c": [1, [2]]}]}]}), "a.b.c"), [json!(1), json!(2)]);
+        assert_eq!(values(json!({"s": []}), "s"), Vec::<Value>::new());
+    }
+
+    #[test]
+    fn objects_are_values_too() {
+        assert_eq!(values(json!({"a": {"b": {"c": 1}}}), "a.b"), [json!({"c": 1})]);
+    }
+
+    #[test]
+    fn leaves_carry_their_full_path() {
+        let doc = json!({"a": {"b": [1, {"c": "x"}]}, "d.e": true});
+        let mut seen = Vec::new();
+        walk_leaves(&doc, &mut |path, value| {
+            seen.push((path.to_owned(), value.clone()));
+            false
+        });
+        assert_eq!(seen, [("a.b".into(), json!(1)), ("a.b.c".into(), json!("x")), ("d.e".into(), json!(true))]);
+    }
+
+    #[test]
+    fn bad_json_reports_its_column() {
+        let err = Document::parse(r#"{"a": tru}"#).unwrap_err();
+        assert_eq!(err.column(), 10);
+        assert!(err.to_string().starts_with("invalid JSON at column 10: "));
+    }
+}

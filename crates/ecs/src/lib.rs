@@ -1,0 +1,29 @@
+//! Event documents and the field catalog that types them.
+//!
+//! A [`Document`] is one event as JSON; [`Document::values`] finds the values at a dotted field
+//! path the way Elasticsearch indexes them: through nested objects, literal dotted keys
+//! (`{"event.action": ..}`) or both, flattening arrays at every level. A [`Catalog`] says what
+//! type each field has ([`FieldType`]), from ECS and the Office 365 integration's mappings, so that
+//! callers can compare values as the index would. [`date`] parses Elasticsearch dates and date math.
+//!
+//! This crate knows no query language; `kql` builds on it.
+//!
+//! ```
+//! let doc = ecs::Document::parse(r#"{"event.action":"Set-DkimSigningConfig","o365":{"audit":{"Parameters":{"Enabled":"False"}}}}"#)?;
+//! let enabled: Vec<_> = doc.values(&ecs::Path::new("o365.audit.Parameters.Enabled")).collect();
+//! assert_eq!(enabled, [&serde_json::json!("False")]);
+//! let ty = ecs::Catalog::builtin().get("o365.audit.Parameters.Enabled").map(|f| f.ty());
+//! assert_eq!(ty, Some(ecs::FieldType::Keyword));
+//! # Ok::<(), ecs::DocumentError>(())
+//! ```
+#![deny(missing_docs)]
+
+mod catalog;
+pub mod date;
+mod document;
+
+pub use crate::{
+    catalog::{Catalog, Field, FieldType},
+    document::{Document, DocumentError, Path, walk_leaves},
+};
+pub use serde_json::Value;
