@@ -21,6 +21,33 @@ impl Query {
     pub fn from_root(root: Option<Expr>) -> Query {
         Query { root }
     }
+
+    /// Every field name the query reads, as full dotted paths, sorted and without repeats;
+    /// a nested query contributes its own field and the fields inside it.
+    pub fn field_names(&self) -> Vec<String> {
+        fn walk(expr: &Expr, prefix: &str, out: &mut Vec<String>) {
+            match &expr.kind {
+                ExprKind::Or(items) | ExprKind::And(items) => items.iter().for_each(|e| walk(e, prefix, out)),
+                ExprKind::Not(inner) => walk(inner, prefix, out),
+                ExprKind::Nested { field, query } => {
+                    let path = format!("{prefix}{}", field.text());
+                    walk(query, &format!("{path}."), out);
+                    out.push(path);
+                }
+                ExprKind::Range { field, .. } | ExprKind::Match { field: Some(field), .. } => {
+                    out.push(format!("{prefix}{}", field.text()));
+                }
+                ExprKind::Match { field: None, .. } => {}
+            }
+        }
+        let mut names = Vec::new();
+        if let Some(root) = &self.root {
+            walk(root, "", &mut names);
+        }
+        names.sort();
+        names.dedup();
+        names
+    }
 }
 
 /// A boolean expression over documents.

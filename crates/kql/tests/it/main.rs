@@ -1,0 +1,3 @@
+//! Integration tests of the `kql` crate, built as one binary.
+
+mod conformance;
