@@ -1,1 +1,31 @@
-fn main() {}
+//! `vigil`: run Elastic Security detection rules anywhere.
+//!
+//! `main` reads like a contents page: parse the command line, run the command, turn its result
+//! into an exit code in one place.
+
+mod cli;
+mod commands;
+mod exit;
+mod report;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+use crate::exit::Exit;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Kql(command) => commands::kql::run(command),
+    };
+    match result {
+        Ok(exit) => exit.into(),
+        Err(err) if report::is_broken_pipe(&err) => Exit::Success.into(),
+        Err(err) => {
+            report::error(&err);
+            Exit::Trouble.into()
+        }
+    }
+}

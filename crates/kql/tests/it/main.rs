@@ -1,3 +1,4 @@
 //! Integration tests of the `kql` crate, built as one binary.
 
 mod conformance;
+mod corpus;

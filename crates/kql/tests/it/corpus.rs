@@ -1,0 +1,69 @@
+//! Every KQL query of Elastic's public rule corpus (`../shared/corpus/detection-rules`) parses,
+//! compiles against the built-in catalog, prints canonically and round-trips, and gives DSL.
+
+use std::path::{Path, PathBuf};
+
+fn toml_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            toml_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "toml") {
+            out.push(path);
+        }
+    }
+}
+
+/// (file, query) for every rule whose language is kuery.
+fn corpus_queries(root: &Path) -> Vec<(PathBuf, String)> {
+    let mut files = Vec::new();
+    toml_files(root, &mut files);
+    files.sort();
+    files
+        .into_iter()
+        .filter_map(|file| {
+            let text = std::fs::read_to_string(&file).ok()?;
+            let doc: toml::Table = text.parse().ok()?;
+            let rule = doc.get("rule")?.as_table()?;
+            if rule.get("language")?.as_str()? != "kuery" {
+                return None;
+            }
+            Some((file, rule.get("query")?.as_str()?.to_owned()))
+        })
+        .collect()
+}
+
+#[test]
+#[allow(clippy::print_stdout)]
+fn every_kuery_rule_query_parses_compiles_and_round_trips() {
+    let Some(shared) = testkit::shared_dir() else { return };
+    let queries = corpus_queries(&shared.join("corpus/detection-rules"));
+    assert!(queries.len() > 700, "expected the whole corpus, found {} kuery rules", queries.len());
+    let catalog = ecs::Catalog::builtin();
+    let mut failures = Vec::new();
+    for (file, text) in &queries {
+        let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let query = match kql::parse(text) {
+            Ok(q) => q,
+            Err(e) => {
+                failures.push(format!("{name}: parse: {e}"));
+                continue;
+            }
+        };
+        if let Err(e) = query.compile(catalog) {
+            failures.push(format!("{name}: compile: {e}"));
+        }
+        let printed = query.to_string();
+        match kql::parse(&printed) {
+            Ok(again) if again == query => {}
+            Ok(again) => failures.push(format!("{name}: printed form {printed:?} parses as {again}")),
+            Err(e) => failures.push(format!("{name}: printed form {printed:?} does not parse: {e}")),
+        }
+        if !query.to_dsl(catalog).is_object() {
+            failures.push(format!("{name}: DSL is not an object"));
+        }
+    }
+    println!("corpus: {} kuery queries, {} failed", queries.len(), failures.len());
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
