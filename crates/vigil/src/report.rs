@@ -61,12 +61,12 @@ pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
 mod tests {
     #[test]
     fn caret_points_at_the_error() {
-        let query = "event.action:\"Set-DkimSigningConfig\" and o365.audit.Parameters.Enabled: and x:y";
+        let query = "event.action:\"Set-DkimSigningConfig\" and\n  o365.audit.Parameters.Enabled:(False or";
         let err = kql::parse(query).unwrap_err();
-        let rendered = super::kql_error(query, "query", &err);
+        let rendered = super::kql_error(query, "rule.toml", &err);
         assert_eq!(
             rendered,
-            "error: expected `(` or a value, found `and`\n --> query:1:72\n  |\n1 | event.action:\"Set-DkimSigningConfig\" and o365.audit.Parameters.Enabled: and x:y\n  |                                                                        ^^^ here\n"
+            "error: expected `and`, `or` or `)`, found end of query\n --> rule.toml:2:42\n  |\n2 |   o365.audit.Parameters.Enabled:(False or\n  |                                          ^ here\n"
         );
     }
 }
