@@ -108,7 +108,11 @@ impl Compiler<'_> {
                 let resolved = resolve(field, prefix, self.catalog);
                 let mut nodes = Vec::new();
                 for (known, full, path) in &resolved.targets {
-                    let test = self.range_test(known.as_ref(), full, *op, value).map_err(|e| at(e, value.span))?;
+                    let test = match self.range_test(known.as_ref(), full, *op, value) {
+                        Ok(test) => test,
+                        Err(_) if resolved.pattern.is_some() => Test::Never,
+                        Err(e) => return Err(at(e, value.span)),
+                    };
                     nodes.push(node(NodeKind::Values { path: Path::new(path), test }, label.clone()));
                 }
                 if let Some(pattern) = resolved.pattern {
@@ -147,7 +151,13 @@ impl Compiler<'_> {
                 let resolved = resolve(field, prefix, self.catalog);
                 let mut nodes = Vec::new();
                 for (known, full, path) in &resolved.targets {
-                    let test = self.value_test(known.as_ref(), full, term).map_err(|e| at(e, term.span))?;
+                    let test = match self.value_test(known.as_ref(), full, term) {
+                        Ok(test) => test,
+                        // A wildcard name reaches fields of every type; those that cannot hold
+                        // the value are skipped rather than failing the query.
+                        Err(_) if resolved.pattern.is_some() => Test::Never,
+                        Err(e) => return Err(at(e, term.span)),
+                    };
                     nodes.push(node(NodeKind::Values { path: Path::new(path), test }, text.clone()));
                 }
                 if let Some(pattern) = resolved.pattern {

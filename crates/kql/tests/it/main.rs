@@ -2,3 +2,5 @@
 
 mod conformance;
 mod corpus;
+mod semantics;
+mod errors;
