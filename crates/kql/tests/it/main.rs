@@ -4,3 +4,4 @@ mod conformance;
 mod corpus;
 mod semantics;
 mod errors;
+mod properties;

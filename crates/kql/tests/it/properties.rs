@@ -1,0 +1,155 @@
+//! Properties that hold for every query and document: printing round-trips, the prefilter never
+//! drops a match, and no input makes the parser or matcher panic.
+
+use ecs::{Catalog, Document};
+use kql::{Expr, ExprKind, Query, RangeOp, Term, TermKind, ValueExpr, ValueExprKind, Wildcard};
+use proptest::prelude::*;
+use serde_json::{Value, json};
+
+fn is_trimmed(c: char) -> bool {
+    c.is_whitespace() || c == '\u{feff}'
+}
+
+/// Characters worth mixing: KQL specials, spaces of every kind, letters that spell keywords.
+fn any_char() -> impl Strategy<Value = char> {
+    prop_oneof![
+        4 => proptest::char::range('a', 'z'),
+        2 => prop::sample::select(vec!['o', 'r', 'n', 't', 'a', 'd', 'O', 'R', 'N', 'T', 'A', 'D', 'u']),
+        2 => prop::sample::select(vec![' ', ' ', '\t', '\n', '\r', '\u{a0}', '\u{2003}', '\u{feff}']),
+        2 => prop::sample::select(vec!['\\', '(', ')', ':', '<', '>', '"', '{', '}', '?', '.', '-', '/', '\'']),
+        1 => any::<char>(),
+    ]
+}
+
+fn text(max: usize) -> impl Strategy<Value = String> {
+    prop::collection::vec(any_char(), 0..max).prop_map(|chars| chars.into_iter().collect())
+}
+
+/// Text an unquoted literal can hold: the parser trims what JavaScript's `trim` removes.
+fn unquoted(max: usize) -> impl Strategy<Value = String> {
+    text(max).prop_map(|s| s.trim_matches(is_trimmed).to_owned())
+}
+
+fn term() -> impl Strategy<Value = Term> {
+    let kind = prop_oneof![
+        text(12).prop_map(TermKind::Quoted),
+        unquoted(12).prop_map(TermKind::Unquoted),
+        (unquoted(6), prop::collection::vec(text(6), 0..3), unquoted(6)).prop_map(|(first, middle, last)| {
+            let mut parts = vec![first];
+            parts.extend(middle);
+            parts.push(last);
+            TermKind::Wildcard(Wildcard::new(parts))
+        }),
+    ];
+    kind.prop_map(|kind| Term { kind, span: Default::default() })
+}
+
+fn value_expr() -> impl Strategy<Value = ValueExpr> {
+    let leaf = term().prop_map(|t| ValueExpr { kind: ValueExprKind::Term(t), span: Default::default() });
+    leaf.prop_recursive(3, 12, 3, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 2..4).prop_map(ValueExprKind::Or),
+            prop::collection::vec(inner.clone(), 2..4).prop_map(ValueExprKind::And),
+            inner.prop_map(|v| ValueExprKind::Not(Box::new(v))),
+        ]
+        .prop_map(|kind| ValueExpr { kind, span: Default::default() })
+    })
+}
+
+fn expr() -> impl Strategy<Value = Expr> {
+    let op = prop::sample::select(vec![RangeOp::Lt, RangeOp::Lte, RangeOp::Gt, RangeOp::Gte]);
+    let leaf = prop_oneof![
+        (term(), value_expr()).prop_map(|(field, value)| ExprKind::Match { field: Some(field), value }),
+        term().prop_map(|t| ExprKind::Match {
+            field: None,
+            value: ValueExpr { kind: ValueExprKind::Term(t), span: Default::default() },
+        }),
+        (term(), op, term()).prop_map(|(field, op, value)| ExprKind::Range { field, op, value }),
+    ]
+    .prop_map(|kind| Expr { kind, span: Default::default() });
+    leaf.prop_recursive(4, 24, 3, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 2..4).prop_map(ExprKind::Or),
+            prop::collection::vec(inner.clone(), 2..4).prop_map(ExprKind::And),
+            inner.clone().prop_map(|e| ExprKind::Not(Box::new(e))),
+            (term(), inner).prop_map(|(field, q)| ExprKind::Nested { field, query: Box::new(q) }),
+        ]
+        .prop_map(|kind| Expr { kind, span: Default::default() })
+    })
+}
+
+/// Documents over a small vocabulary, so that generated queries often match them.
+fn json_value() -> impl Strategy<Value = Value> {
+    let scalar = prop_oneof![
+        prop::sample::select(vec!["x", "X", "a b", "a\"b", "a\\b", "é", "a/b", "x\u{1}y", "10.0.0.1", "2024-01-01", "true", "1", ""])
+            .prop_map(|s| json!(s)),
+        any::<bool>().prop_map(Value::Bool),
+        (-3i64..3).prop_map(|n| json!(n)),
+        Just(json!(1.5)),
+        Just(Value::Null),
+    ];
+    scalar.prop_recursive(3, 16, 3, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..3).prop_map(Value::Array),
+            prop::collection::vec((prop::sample::select(vec!["a", "b", "a.b", "message", "source.ip"]), inner), 0..3)
+                .prop_map(|kv| Value::Object(kv.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())),
+        ]
+    })
+}
+
+fn vocabulary_query() -> impl Strategy<Value = String> {
+    let field = prop::sample::select(vec!["a", "b", "a.b", "message", "source.ip", "a.*", "*"]);
+    let value = prop::sample::select(vec!["x", "X", "\"a b\"", "a b", "\"a\\\"b\"", "a\\\\b", "é", "a/b", "x*", "*b", "*", "10.0.0.0/8", "true", "1", "\"\""]);
+    let clause = (field, value).prop_map(|(f, v)| format!("{f}:{v}"));
+    prop::collection::vec(clause, 1..4).prop_flat_map(|clauses| {
+        prop::collection::vec(prop::sample::select(vec![" and ", " or ", " and not "]), clauses.len()).prop_map(move |ops| {
+            let mut q = clauses[0].clone();
+            for (clause, op) in clauses[1..].iter().zip(ops) {
+                q.push_str(op);
+                q.push_str(clause);
+            }
+            q
+        })
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn printing_round_trips(root in expr()) {
+        let query = Query::from_root(Some(root));
+        let printed = query.to_string();
+        let parsed = kql::parse(&printed);
+        prop_assert!(parsed.is_ok(), "{printed:?} does not parse: {:?}", parsed.err());
+        prop_assert_eq!(parsed.ok(), Some(query), "printed as {:?}", printed);
+    }
+
+    #[test]
+    fn parsing_never_panics_and_printing_is_stable(text in text(40)) {
+        if let Ok(query) = kql::parse(&text) {
+            let printed = query.to_string();
+            let again = kql::parse(&printed).expect("a printed query parses");
+            prop_assert_eq!(&again, &query);
+            let catalog = Catalog::builtin();
+            let _ = query.to_dsl(catalog);
+            let _ = query.required_literals(catalog);
+            if let Ok(matcher) = query.compile(catalog) {
+                let _ = matcher.matches(&Document::new(json!({"a": text, "message": [1, {"b": null}]})));
+            }
+        }
+    }
+
+    #[test]
+    fn prefilter_never_drops_a_match(query in vocabulary_query(), doc in json_value()) {
+        let query = kql::parse(&query).expect("vocabulary queries parse");
+        for catalog in [Catalog::builtin(), &Catalog::empty()] {
+            let Ok(matcher) = query.compile(catalog) else { continue };
+            let document = Document::new(doc.clone());
+            if matcher.matches(&document) {
+                let line = serde_json::to_string(&doc).expect("serializable");
+                prop_assert!(query.required_literals(catalog).may_match(line.as_bytes()), "{query} matches {line} but the prefilter drops it");
+            }
+        }
+    }
+}
