@@ -88,10 +88,7 @@ impl FieldType {
     /// Whether values match exactly and case-sensitively (keyword, constant_keyword, wildcard,
     /// flattened leaves).
     pub fn is_keyword(self) -> bool {
-        matches!(
-            self,
-            FieldType::Keyword | FieldType::ConstantKeyword | FieldType::Wildcard | FieldType::Flattened
-        )
+        matches!(self, FieldType::Keyword | FieldType::ConstantKeyword | FieldType::Wildcard | FieldType::Flattened)
     }
 
     /// Whether values are analyzed into tokens (text, match_only_text).

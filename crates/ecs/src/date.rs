@@ -229,7 +229,10 @@ fn parse_iso(text: &str, round_up: bool) -> Option<Timestamp> {
 fn parse_epoch_millis(text: &str) -> Option<Timestamp> {
     let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
     let unsigned = whole.strip_prefix('-').unwrap_or(whole);
-    if unsigned.is_empty() || !unsigned.bytes().all(|b| b.is_ascii_digit()) || !fraction.bytes().all(|b| b.is_ascii_digit()) {
+    if unsigned.is_empty()
+        || !unsigned.bytes().all(|b| b.is_ascii_digit())
+        || !fraction.bytes().all(|b| b.is_ascii_digit())
+    {
         return None;
     }
     let millis: i64 = whole.parse().ok()?;
@@ -356,7 +359,11 @@ impl DateMath {
                     while let Some(d) = chars.next_if(char::is_ascii_digit) {
                         digits.push(d);
                     }
-                    let n: i64 = if digits.is_empty() { 1 } else { digits.parse().map_err(|_| DateMathError::NotADate(text.to_owned()))? };
+                    let n: i64 = if digits.is_empty() {
+                        1
+                    } else {
+                        digits.parse().map_err(|_| DateMathError::NotADate(text.to_owned()))?
+                    };
                     let unit = unit_after(chars.next()).ok_or_else(|| DateMathError::BadUnit(text.to_owned()))?;
                     ops.push(Op::Add(if op == '-' { -n } else { n }, unit));
                 }
@@ -454,7 +461,8 @@ mod tests {
     #[test]
     fn date_math_resolves_against_now() {
         let now = ts("2024-03-31T10:20:30Z");
-        let resolve = |text: &str, up| DateMath::parse(text).expect("valid").resolve(now, up).expect("in range").to_string();
+        let resolve =
+            |text: &str, up| DateMath::parse(text).expect("valid").resolve(now, up).expect("in range").to_string();
         assert_eq!(resolve("now-30m", false), "2024-03-31T09:50:30.000Z");
         assert_eq!(resolve("now-1d/d", false), "2024-03-30T00:00:00.000Z");
         assert_eq!(resolve("now-1d/d", true), "2024-03-30T23:59:59.999Z");

@@ -30,10 +30,9 @@ impl Document {
     ///
     /// When `text` is not valid JSON, or nests deeper than 128 levels.
     pub fn parse(text: &str) -> Result<Document, DocumentError> {
-        serde_json::from_str(text).map(Document::new).map_err(|err| DocumentError {
-            column: err.column(),
-            message: strip_position(&err.to_string()),
-        })
+        serde_json::from_str(text)
+            .map(Document::new)
+            .map_err(|err| DocumentError { column: err.column(), message: strip_position(&err.to_string()) })
     }
 
     /// Wraps an already decoded value.

@@ -96,10 +96,10 @@ impl Compiler<'_> {
             ExprKind::Nested { field, query } => {
                 let name = field.text();
                 let full = format!("{prefix}{name}");
-                if let Some(known) = self.catalog.get(&full) {
-                    if !matches!(known.ty(), FieldType::Object | FieldType::Nested) {
-                        return Err(Error::new(ErrorKind::NotNested { field: full, ty: known.ty().as_str() }, field.span));
-                    }
+                if let Some(known) = self.catalog.get(&full)
+                    && !matches!(known.ty(), FieldType::Object | FieldType::Nested)
+                {
+                    return Err(Error::new(ErrorKind::NotNested { field: full, ty: known.ty().as_str() }, field.span));
                 }
                 let inner = self.expr(query, &format!("{full}."))?;
                 node(NodeKind::Nested { path: Path::new(&name), inner: Box::new(inner) }, label)
@@ -137,11 +137,24 @@ impl Compiler<'_> {
 
     /// `field:value-list`: the list's boolean structure over one test per value.
     fn values(&self, field: &Term, value: &ValueExpr, prefix: &str) -> Result<Node, Error> {
-        let label = |v: &ValueExpr| format!("{}", Expr { kind: ExprKind::Match { field: Some(field.clone()), value: v.clone() }, span: Span::default() });
+        let label = |v: &ValueExpr| {
+            format!(
+                "{}",
+                Expr { kind: ExprKind::Match { field: Some(field.clone()), value: v.clone() }, span: Span::default() }
+            )
+        };
         Ok(match &value.kind {
-            ValueExprKind::Or(items) => node(NodeKind::Or(items.iter().map(|v| self.values(field, v, prefix)).collect::<Result<_, _>>()?), label(value)),
-            ValueExprKind::And(items) => node(NodeKind::And(items.iter().map(|v| self.values(field, v, prefix)).collect::<Result<_, _>>()?), label(value)),
-            ValueExprKind::Not(inner) => node(NodeKind::Not(Box::new(self.values(field, inner, prefix)?)), label(value)),
+            ValueExprKind::Or(items) => node(
+                NodeKind::Or(items.iter().map(|v| self.values(field, v, prefix)).collect::<Result<_, _>>()?),
+                label(value),
+            ),
+            ValueExprKind::And(items) => node(
+                NodeKind::And(items.iter().map(|v| self.values(field, v, prefix)).collect::<Result<_, _>>()?),
+                label(value),
+            ),
+            ValueExprKind::Not(inner) => {
+                node(NodeKind::Not(Box::new(self.values(field, inner, prefix)?)), label(value))
+            }
             ValueExprKind::Term(term) => {
                 let text = label(value);
                 let is_star = |t: &Term| matches!(&t.kind, TermKind::Wildcard(w) if w.is_lone_star());
@@ -180,9 +193,18 @@ impl Compiler<'_> {
                 return Ok(Test::Exists { ignore_above });
             }
             return Ok(match ty {
-                t if t.is_keyword() || t == FieldType::Other => Test::KeywordAlts { alts: alternatives(pattern, false), ignore_above },
+                t if t.is_keyword() || t == FieldType::Other => {
+                    Test::KeywordAlts { alts: alternatives(pattern, false), ignore_above }
+                }
                 t if t.is_text() => Test::TextAlts { alts: alternatives(pattern, true) },
-                _ => return Err(invalid(full, ty, term, "a value without `*` (wildcards work on keyword and text fields only)")),
+                _ => {
+                    return Err(invalid(
+                        full,
+                        ty,
+                        term,
+                        "a value without `*` (wildcards work on keyword and text fields only)",
+                    ));
+                }
             });
         }
         if matches!(term.kind, TermKind::Unquoted(ref s) if s == "null") {
@@ -199,7 +221,9 @@ impl Compiler<'_> {
                 "false" => Test::Bool(false),
                 _ => return Err(invalid(full, ty, term, "`true` or `false`")),
             },
-            FieldType::Integer => Test::Integer(whole(parse_number(&text).ok_or_else(|| invalid(full, ty, term, "a number"))?)),
+            FieldType::Integer => {
+                Test::Integer(whole(parse_number(&text).ok_or_else(|| invalid(full, ty, term, "a number"))?))
+            }
             FieldType::Float => Test::Float(parse_number(&text).ok_or_else(|| invalid(full, ty, term, "a number"))?),
             FieldType::Date | FieldType::DateNanos => {
                 // Kibana turns `date:value` into `gte: value, lte: value`: a whole day for a day.
@@ -211,7 +235,8 @@ impl Compiler<'_> {
                 }
             }
             FieldType::Ip => {
-                let (net, prefix) = parse_cidr(&text).ok_or_else(|| invalid(full, ty, term, "an IP address or CIDR block"))?;
+                let (net, prefix) =
+                    parse_cidr(&text).ok_or_else(|| invalid(full, ty, term, "an IP address or CIDR block"))?;
                 Test::Ip { net, prefix }
             }
             _ => Test::Never,
@@ -225,7 +250,9 @@ impl Compiler<'_> {
         let bound = match ty {
             t if t.is_keyword() || t == FieldType::Other => Bound::Keyword(text.into_owned()),
             t if t.is_text() => Bound::Text(text.into_owned()),
-            FieldType::Integer | FieldType::Float => Bound::Number(parse_number(&text).ok_or_else(|| invalid(full, ty, term, "a number"))?),
+            FieldType::Integer | FieldType::Float => {
+                Bound::Number(parse_number(&text).ok_or_else(|| invalid(full, ty, term, "a number"))?)
+            }
             FieldType::Boolean => match text.as_ref() {
                 "true" => Bound::Bool(true),
                 "false" => Bound::Bool(false),
@@ -235,7 +262,9 @@ impl Compiler<'_> {
                 let math = DateMath::parse(&text).map_err(|_| invalid(full, ty, term, "a date or date math"))?;
                 // `gt` and `lte` round up, `gte` and `lt` round down, as Elasticsearch does.
                 let round_up = matches!(op, RangeOp::Gt | RangeOp::Lte);
-                let at = math.resolve(self.now, round_up).ok_or_else(|| invalid(full, ty, term, "a date between the years 1677 and 2262"))?;
+                let at = math
+                    .resolve(self.now, round_up)
+                    .ok_or_else(|| invalid(full, ty, term, "a date between the years 1677 and 2262"))?;
                 Bound::Date { at, nanos: ty == FieldType::DateNanos }
             }
             FieldType::Ip => Bound::Ip(parse_ip(&text).ok_or_else(|| invalid(full, ty, term, "an IP address"))?),
@@ -274,8 +303,12 @@ impl Compiler<'_> {
 fn dynamic_test(term: &Term) -> Test {
     let text = term.text().into_owned();
     match &term.kind {
-        TermKind::Wildcard(pattern) if pattern.is_lone_star() => Test::Exists { ignore_above: crate::matcher::DYNAMIC_IGNORE_ABOVE },
-        TermKind::Wildcard(pattern) => Test::Dynamic { text, number: None, boolean: None, alts: Some(alternatives(pattern, false)) },
+        TermKind::Wildcard(pattern) if pattern.is_lone_star() => {
+            Test::Exists { ignore_above: crate::matcher::DYNAMIC_IGNORE_ABOVE }
+        }
+        TermKind::Wildcard(pattern) => {
+            Test::Dynamic { text, number: None, boolean: None, alts: Some(alternatives(pattern, false)) }
+        }
         TermKind::Unquoted(s) if s == "null" => Test::Never,
         _ => {
             let boolean = match text.as_str() {

@@ -32,7 +32,9 @@ impl Query {
 fn expr_dsl(expr: &Expr, prefix: &str, catalog: &Catalog) -> Value {
     match &expr.kind {
         ExprKind::Or(items) => or(items.iter().map(|e| expr_dsl(e, prefix, catalog)).collect()),
-        ExprKind::And(items) => json!({"bool": {"filter": items.iter().map(|e| expr_dsl(e, prefix, catalog)).collect::<Vec<_>>()}}),
+        ExprKind::And(items) => {
+            json!({"bool": {"filter": items.iter().map(|e| expr_dsl(e, prefix, catalog)).collect::<Vec<_>>()}})
+        }
         ExprKind::Not(inner) => json!({"bool": {"must_not": expr_dsl(inner, prefix, catalog)}}),
         ExprKind::Nested { field, query } => {
             let path = format!("{prefix}{}", field.text());
@@ -102,11 +104,8 @@ fn free_text_dsl(term: &Term) -> Value {
 /// The data view fields a name stands for; a name no field matches is sent as written.
 fn field_names(field: &Term, prefix: &str, catalog: &Catalog) -> Vec<(String, Option<FieldType>)> {
     let resolved = resolve(field, prefix, catalog);
-    let mut names: Vec<_> = resolved
-        .targets
-        .into_iter()
-        .map(|(known, full, _)| (full, known.map(|f| f.ty())))
-        .collect();
+    let mut names: Vec<_> =
+        resolved.targets.into_iter().map(|(known, full, _)| (full, known.map(|f| f.ty()))).collect();
     if names.is_empty() {
         names.push((format!("{prefix}{}", field.text()), None));
     }

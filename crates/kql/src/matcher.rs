@@ -34,14 +34,27 @@ pub(crate) enum NodeKind {
     Or(Vec<Node>),
     Not(Box<Node>),
     /// One object at `path` satisfies `inner`, whose paths are relative to it.
-    Nested { path: Path, inner: Box<Node> },
+    Nested {
+        path: Path,
+        inner: Box<Node>,
+    },
     /// Some value at `path` passes `test`.
-    Values { path: Path, test: Test },
+    Values {
+        path: Path,
+        test: Test,
+    },
     /// Some leaf whose path matches `pattern` and is not in `known` passes `test` (the fields a
     /// wildcard field name reaches through dynamic mapping).
-    Leaves { pattern: Wildcard, known: Vec<String>, test: Test },
+    Leaves {
+        pattern: Wildcard,
+        known: Vec<String>,
+        test: Test,
+    },
     /// Some leaf, typed by the catalog, matches the term (free text over every field).
-    FreeText { prefix: String, terms: Box<FreeText> },
+    FreeText {
+        prefix: String,
+        terms: Box<FreeText>,
+    },
 }
 
 /// The tests free text runs, one per kind of field it meets.
@@ -70,25 +83,53 @@ pub(crate) enum Test {
     /// Never passes (a value the field's type cannot hold, with lenient free text).
     Never,
     /// Passes for any indexed value.
-    Exists { ignore_above: Option<u32> },
+    Exists {
+        ignore_above: Option<u32>,
+    },
     /// keyword: the whole value, exactly.
-    Keyword { value: String, ignore_above: Option<u32> },
+    Keyword {
+        value: String,
+        ignore_above: Option<u32>,
+    },
     /// keyword with a wildcard: any alternative matches the whole value.
-    KeywordAlts { alts: Vec<Alt>, ignore_above: Option<u32> },
+    KeywordAlts {
+        alts: Vec<Alt>,
+        ignore_above: Option<u32>,
+    },
     /// text: any token (`phrase`: all tokens, consecutively).
-    Text { tokens: Vec<String>, phrase: bool },
+    Text {
+        tokens: Vec<String>,
+        phrase: bool,
+    },
     /// text with a wildcard: any alternative matches a token (patterns are lower-cased).
-    TextAlts { alts: Vec<Alt> },
+    TextAlts {
+        alts: Vec<Alt>,
+    },
     Bool(bool),
     /// A whole number (an integer field), or `None` for a value with a fraction (matches nothing).
     Integer(Option<i128>),
     Float(f64),
     /// A date field equal to a date: the instant lies in `[from, to]`.
-    DateSpan { from: Timestamp, to: Timestamp, nanos: bool },
-    Ip { net: u128, prefix: u8 },
-    Range { op: RangeOp, bound: Bound },
+    DateSpan {
+        from: Timestamp,
+        to: Timestamp,
+        nanos: bool,
+    },
+    Ip {
+        net: u128,
+        prefix: u8,
+    },
+    Range {
+        op: RangeOp,
+        bound: Bound,
+    },
     /// A field the catalog does not type: the JSON value's kind decides, as dynamic mapping does.
-    Dynamic { text: String, number: Option<f64>, boolean: Option<bool>, alts: Option<Vec<Alt>> },
+    Dynamic {
+        text: String,
+        number: Option<f64>,
+        boolean: Option<bool>,
+        alts: Option<Vec<Alt>>,
+    },
 }
 
 /// The bound of a range test, typed by the field.
@@ -155,7 +196,8 @@ impl Node {
     }
 
     fn explain(&self, root: &Value, catalog: &Catalog) -> Explanation {
-        let leaf = |held: bool, reason: String| Explanation { clause: self.label.clone(), held, reason, children: vec![] };
+        let leaf =
+            |held: bool, reason: String| Explanation { clause: self.label.clone(), held, reason, children: vec![] };
         match &self.kind {
             NodeKind::All => leaf(true, "the empty query matches every document".into()),
             NodeKind::And(items) | NodeKind::Or(items) => {
@@ -174,7 +216,12 @@ impl Node {
             NodeKind::Not(inner) => {
                 let child = inner.explain(root, catalog);
                 let reason = if child.held { "the negated clause held" } else { "the negated clause failed" };
-                Explanation { clause: self.label.clone(), held: !child.held, reason: reason.into(), children: vec![child] }
+                Explanation {
+                    clause: self.label.clone(),
+                    held: !child.held,
+                    reason: reason.into(),
+                    children: vec![child],
+                }
             }
             NodeKind::Nested { path, inner } => {
                 let mut objects = Vec::new();
@@ -188,11 +235,23 @@ impl Node {
                     Some(at) => Explanation {
                         clause: self.label.clone(),
                         held: true,
-                        reason: format!("object {} of {} at `{}` satisfies the inner query", at + 1, objects.len(), path.as_str()),
+                        reason: format!(
+                            "object {} of {} at `{}` satisfies the inner query",
+                            at + 1,
+                            objects.len(),
+                            path.as_str()
+                        ),
                         children: vec![inner.explain(objects[at], catalog)],
                     },
                     None if objects.is_empty() => leaf(false, format!("`{}` holds no object", path.as_str())),
-                    None => leaf(false, format!("none of the {} objects at `{}` satisfies the inner query", objects.len(), path.as_str())),
+                    None => leaf(
+                        false,
+                        format!(
+                            "none of the {} objects at `{}` satisfies the inner query",
+                            objects.len(),
+                            path.as_str()
+                        ),
+                    ),
                 }
             }
             NodeKind::Values { path, test } => {
@@ -295,7 +354,11 @@ pub(crate) fn whole(n: f64) -> Option<i128> {
 /// A JSON value as an integer field stores it (fractions truncated, as `coerce` does).
 fn integer_of(value: &Value) -> Option<i128> {
     match value {
-        Value::Number(n) => n.as_i64().map(i128::from).or_else(|| n.as_u64().map(i128::from)).or_else(|| n.as_f64().map(|f| f.trunc() as i128)),
+        Value::Number(n) => n
+            .as_i64()
+            .map(i128::from)
+            .or_else(|| n.as_u64().map(i128::from))
+            .or_else(|| n.as_f64().map(|f| f.trunc() as i128)),
         Value::String(s) => s.trim().parse::<i128>().ok().or_else(|| parse_number(s).map(|f| f.trunc() as i128)),
         _ => None,
     }
@@ -376,9 +439,9 @@ impl Test {
                 let have = text::tokens(&have);
                 if *phrase { text::contains_phrase(&have, tokens) } else { tokens.iter().any(|t| have.contains(t)) }
             }),
-            Test::TextAlts { alts } => keyword_text(value).is_some_and(|have| {
-                text::tokens(&have).iter().any(|token| alt_matches(alts, token))
-            }),
+            Test::TextAlts { alts } => {
+                keyword_text(value).is_some_and(|have| text::tokens(&have).iter().any(|token| alt_matches(alts, token)))
+            }
             Test::Bool(want) => bool_of(value) == Some(*want),
             Test::Integer(want) => want.is_some() && integer_of(value) == *want,
             Test::Float(want) => number_of(value) == Some(*want),
@@ -408,7 +471,9 @@ impl Test {
             Test::Exists { .. } => "has any value".into(),
             Test::Keyword { value, .. } => format!("equals {value:?} (keyword: exact, case-sensitive)"),
             Test::KeywordAlts { alts, .. } => format!("matches {} (keyword wildcard, case-sensitive)", alts_text(alts)),
-            Test::Text { tokens, phrase: true } => format!("contains the phrase {:?} (text, lower-cased)", tokens.join(" ")),
+            Test::Text { tokens, phrase: true } => {
+                format!("contains the phrase {:?} (text, lower-cased)", tokens.join(" "))
+            }
             Test::Text { tokens, .. } => format!("contains a word of {tokens:?} (text, lower-cased)"),
             Test::TextAlts { alts } => format!("has a word matching {} (text, lower-cased)", alts_text(alts)),
             Test::Bool(b) => format!("is {b} (boolean)"),
@@ -418,7 +483,9 @@ impl Test {
             Test::DateSpan { from, to, .. } => format!("lies between {from} and {to} (date)"),
             Test::Ip { net, prefix } => format!("lies in {}/{} (ip)", Ipv6Addr::from(*net), prefix),
             Test::Range { op, bound } => format!("is {} {bound:?}", op.as_str()),
-            Test::Dynamic { text, .. } => format!("equals {text:?} (unmapped field: strings exactly, numbers and booleans by value)"),
+            Test::Dynamic { text, .. } => {
+                format!("equals {text:?} (unmapped field: strings exactly, numbers and booleans by value)")
+            }
         }
     }
 }
@@ -442,7 +509,8 @@ fn in_network(ip: u128, net: u128, prefix: u8) -> bool {
 fn range_passes(value: &Value, op: RangeOp, bound: &Bound) -> bool {
     match bound {
         Bound::Keyword(b) => keyword_text(value).is_some_and(|have| in_range(have.as_bytes(), op, b.as_bytes())),
-        Bound::Text(b) => keyword_text(value).is_some_and(|have| text::tokens(&have).iter().any(|t| in_range(t.as_bytes(), op, b.as_bytes()))),
+        Bound::Text(b) => keyword_text(value)
+            .is_some_and(|have| text::tokens(&have).iter().any(|t| in_range(t.as_bytes(), op, b.as_bytes()))),
         Bound::Number(b) => number_of(value).is_some_and(|have| in_range(have, op, *b)),
         Bound::Date { at, nanos } => date_of(value, *nanos).is_some_and(|have| in_range(have, op, *at)),
         Bound::Ip(b) => ip_of(value).is_some_and(|have| in_range(have, op, *b)),

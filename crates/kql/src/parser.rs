@@ -32,7 +32,8 @@ pub fn parse(text: &str) -> Result<Query, Error> {
     if text.len() > MAX_LEN {
         return Err(Error::new(ErrorKind::TooLong { len: text.len(), limit: MAX_LEN }, Span::new(0, 0)));
     }
-    let mut parser = Parser { text, pos: 0, depth: 0, too_deep: None, fail_pos: 0, expected: Vec::new(), space_run: (0, 0) };
+    let mut parser =
+        Parser { text, pos: 0, depth: 0, too_deep: None, fail_pos: 0, expected: Vec::new(), space_run: (0, 0) };
     match parser.start() {
         Some(root) => Ok(Query { root }),
         None => Err(parser.error()),
@@ -52,6 +53,15 @@ fn is_special(c: char) -> bool {
 /// What JavaScript's `String.prototype.trim` removes.
 fn is_js_trimmed(c: char) -> bool {
     c.is_whitespace() || c == '\u{feff}'
+}
+
+/// One item as is; several as the node `build` makes of them, spanning them all.
+fn join<T>(mut items: Vec<T>, span: fn(&T) -> Span, build: impl FnOnce(Vec<T>, Span) -> T) -> T {
+    if items.len() == 1 {
+        return items.pop().expect("one item");
+    }
+    let whole = span(&items[0]).to(span(&items[items.len() - 1]));
+    build(items, whole)
 }
 
 /// A character of an unquoted literal, before trimming.
@@ -213,42 +223,32 @@ impl Parser<'_> {
     }
 
     fn or_query(&mut self) -> Option<Expr> {
-        self.list(Self::and_query, "or", "`or`", ExprKind::Or)
+        let items = self.separated(Self::and_query, "or", "`or`")?;
+        Some(join(items, |e| e.span, |items, span| Expr { kind: ExprKind::Or(items), span }))
     }
 
     fn and_query(&mut self) -> Option<Expr> {
-        self.list(Self::not_query, "and", "`and`", ExprKind::And)
+        let items = self.separated(Self::not_query, "and", "`and`")?;
+        Some(join(items, |e| e.span, |items, span| Expr { kind: ExprKind::And(items), span }))
     }
 
-    /// `head (Sep item)*`, one node when there is no separator.
-    fn list(
-        &mut self,
-        item: fn(&mut Self) -> Option<Expr>,
-        word: &str,
-        what: &'static str,
-        node: fn(Vec<Expr>) -> ExprKind,
-    ) -> Option<Expr> {
+    /// `item (Sep item)*` with `Sep` = `Space+ word Space+`: one or more items.
+    fn separated<T>(&mut self, item: fn(&mut Self) -> Option<T>, word: &str, what: &'static str) -> Option<Vec<T>> {
         if self.too_deep() {
             return None;
         }
-        let first = item(self)?;
-        let mut items = vec![first];
+        let mut items = vec![item(self)?];
         loop {
             let save = self.pos;
-            if self.separator(word, what) {
-                if let Some(next) = item(self) {
-                    items.push(next);
-                    continue;
-                }
+            if self.separator(word, what)
+                && let Some(next) = item(self)
+            {
+                items.push(next);
+                continue;
             }
             self.pos = save;
-            break;
+            return Some(items);
         }
-        if items.len() == 1 {
-            return items.pop();
-        }
-        let span = items[0].span.to(items[items.len() - 1].span);
-        Some(Expr { kind: node(items), span })
     }
 
     // NotQuery = Not SubQuery / SubQuery
@@ -338,7 +338,10 @@ impl Parser<'_> {
         self.pos = save;
         let value = self.value()?;
         let span = value.span;
-        Some(Expr { kind: ExprKind::Match { field: None, value: ValueExpr { kind: ValueExprKind::Term(value), span } }, span })
+        Some(Expr {
+            kind: ExprKind::Match { field: None, value: ValueExpr { kind: ValueExprKind::Term(value), span } },
+            span,
+        })
     }
 
     fn range_op(&mut self) -> Option<RangeOp> {
@@ -380,41 +383,13 @@ impl Parser<'_> {
     }
 
     fn or_values(&mut self) -> Option<ValueExpr> {
-        self.value_list(Self::and_values, "or", "`or`", ValueExprKind::Or)
+        let items = self.separated(Self::and_values, "or", "`or`")?;
+        Some(join(items, |v| v.span, |items, span| ValueExpr { kind: ValueExprKind::Or(items), span }))
     }
 
     fn and_values(&mut self) -> Option<ValueExpr> {
-        self.value_list(Self::not_values, "and", "`and`", ValueExprKind::And)
-    }
-
-    fn value_list(
-        &mut self,
-        item: fn(&mut Self) -> Option<ValueExpr>,
-        word: &str,
-        what: &'static str,
-        node: fn(Vec<ValueExpr>) -> ValueExprKind,
-    ) -> Option<ValueExpr> {
-        if self.too_deep() {
-            return None;
-        }
-        let first = item(self)?;
-        let mut items = vec![first];
-        loop {
-            let save = self.pos;
-            if self.separator(word, what) {
-                if let Some(next) = item(self) {
-                    items.push(next);
-                    continue;
-                }
-            }
-            self.pos = save;
-            break;
-        }
-        if items.len() == 1 {
-            return items.pop();
-        }
-        let span = items[0].span.to(items[items.len() - 1].span);
-        Some(ValueExpr { kind: node(items), span })
+        let items = self.separated(Self::not_values, "and", "`and`")?;
+        Some(join(items, |v| v.span, |items, span| ValueExpr { kind: ValueExprKind::And(items), span }))
     }
 
     // NotListOfValues = Not ListOfValues / ListOfValues
@@ -544,7 +519,8 @@ impl Parser<'_> {
         let first = pieces.iter().position(|p| !trimmed(p)).unwrap_or(pieces.len());
         let last = pieces.iter().rposition(|p| !trimmed(p)).map_or(first, |at| at + 1);
         let pieces = &pieces[first..last];
-        let trailing_raw = self.text[start..self.pos].len() - self.text[start..self.pos].trim_end_matches(is_space).len();
+        let trailing_raw =
+            self.text[start..self.pos].len() - self.text[start..self.pos].trim_end_matches(is_space).len();
         let span = Span::new(start, self.pos - trailing_raw);
         let kind = if pieces.iter().any(|p| matches!(p, Piece::Star)) {
             let mut parts = vec![String::new()];
@@ -556,7 +532,9 @@ impl Parser<'_> {
             }
             TermKind::Wildcard(Wildcard::new(parts))
         } else {
-            TermKind::Unquoted(pieces.iter().filter_map(|p| if let Piece::Char(c) = p { Some(*c) } else { None }).collect())
+            TermKind::Unquoted(
+                pieces.iter().filter_map(|p| if let Piece::Char(c) = p { Some(*c) } else { None }).collect(),
+            )
         };
         Some(Term { kind, span })
     }

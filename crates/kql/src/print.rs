@@ -15,7 +15,7 @@ impl Display for Query {
     }
 }
 
-/// Binding strength, loosest first: a child binding looser than its parent needs parentheses.
+/// Binding strength, loosest first: `or` 0, `and` 1, `not` 2, anything else 3.
 fn strength(kind: &ExprKind) -> u8 {
     match kind {
         ExprKind::Or(_) => 0,
@@ -34,33 +34,35 @@ fn value_strength(kind: &ValueExprKind) -> u8 {
     }
 }
 
+/// Writes `items` joined by ` or ` (`parent` 0) or ` and ` (1). A child binding as loosely as
+/// its parent or looser is parenthesized, so `(a and b) and c` keeps its shape.
+fn write_list<T: Display>(f: &mut Formatter<'_>, items: &[T], parent: u8, strength: impl Fn(&T) -> u8) -> fmt::Result {
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            f.write_str(if parent == 0 { " or " } else { " and " })?;
+        }
+        if strength(item) <= parent { write!(f, "({item})")? } else { write!(f, "{item}")? }
+    }
+    Ok(())
+}
+
+/// Writes `not x`; `not` takes a single clause or value, so anything else is parenthesized.
+fn write_not<T: Display>(f: &mut Formatter<'_>, inner: &T, strength: u8) -> fmt::Result {
+    if strength < 3 { write!(f, "not ({inner})") } else { write!(f, "not {inner}") }
+}
+
 impl Display for Expr {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
-        // A child of equal strength is parenthesized too, so `(a and b) and c` keeps its shape.
-        let child = |f: &mut Formatter<'_>, parent: u8, e: &Expr| {
-            if strength(&e.kind) <= parent { write!(f, "({e})") } else { write!(f, "{e}") }
-        };
+        let of = |e: &Expr| strength(&e.kind);
         match &self.kind {
-            ExprKind::Or(items) | ExprKind::And(items) => {
-                let (parent, sep) = if matches!(self.kind, ExprKind::Or(_)) { (0, " or ") } else { (1, " and ") };
-                for (i, item) in items.iter().enumerate() {
-                    if i > 0 {
-                        f.write_str(sep)?;
-                    }
-                    child(f, parent, item)?;
-                }
-                Ok(())
-            }
-            ExprKind::Not(inner) => {
-                f.write_str("not ")?;
-                // `not` applies to a sub-query: anything but a plain expression is parenthesized.
-                if strength(&inner.kind) < 3 { write!(f, "({inner})") } else { write!(f, "{inner}") }
-            }
-            ExprKind::Nested { field, query } => write!(f, "{}:{{{query}}}", Field(field)),
-            ExprKind::Range { field, op, value } => write!(f, "{} {} {}", Field(field), op.as_str(), Value(value)),
+            ExprKind::Or(items) => write_list(f, items, 0, of),
+            ExprKind::And(items) => write_list(f, items, 1, of),
+            ExprKind::Not(inner) => write_not(f, inner, of(inner)),
+            ExprKind::Nested { field, query } => write!(f, "{}:{{{query}}}", Value(field)),
+            ExprKind::Range { field, op, value } => write!(f, "{} {} {}", Value(field), op.as_str(), Value(value)),
             ExprKind::Match { field: Some(field), value } => match &value.kind {
-                ValueExprKind::Term(term) => write!(f, "{}:{}", Field(field), Value(term)),
-                _ => write!(f, "{}:({value})", Field(field)),
+                ValueExprKind::Term(term) => write!(f, "{}:{}", Value(field), Value(term)),
+                _ => write!(f, "{}:({value})", Value(field)),
             },
             ExprKind::Match { field: None, value } => write!(f, "{value}"),
         }
@@ -69,40 +71,17 @@ impl Display for Expr {
 
 impl Display for ValueExpr {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
-        let child = |f: &mut Formatter<'_>, parent: u8, v: &ValueExpr| {
-            if value_strength(&v.kind) <= parent { write!(f, "({v})") } else { write!(f, "{v}") }
-        };
+        let of = |v: &ValueExpr| value_strength(&v.kind);
         match &self.kind {
-            ValueExprKind::Or(items) | ValueExprKind::And(items) => {
-                let (parent, sep) = if matches!(self.kind, ValueExprKind::Or(_)) { (0, " or ") } else { (1, " and ") };
-                for (i, item) in items.iter().enumerate() {
-                    if i > 0 {
-                        f.write_str(sep)?;
-                    }
-                    child(f, parent, item)?;
-                }
-                Ok(())
-            }
-            ValueExprKind::Not(inner) => {
-                f.write_str("not ")?;
-                // `not` takes a value or a parenthesized list; `not not x` needs the parentheses.
-                if value_strength(&inner.kind) < 3 { write!(f, "({inner})") } else { write!(f, "{inner}") }
-            }
+            ValueExprKind::Or(items) => write_list(f, items, 0, of),
+            ValueExprKind::And(items) => write_list(f, items, 1, of),
+            ValueExprKind::Not(inner) => write_not(f, inner, of(inner)),
             ValueExprKind::Term(term) => Value(term).fmt(f),
         }
     }
 }
 
-/// A term in field position (the grammar is the same as for values).
-struct Field<'a>(&'a Term);
-
-impl Display for Field<'_> {
-    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
-        Value(self.0).fmt(f)
-    }
-}
-
-/// A term in value position.
+/// A term as written in field or value position (the grammar is the same for both).
 struct Value<'a>(&'a Term);
 
 impl Display for Value<'_> {
@@ -154,9 +133,8 @@ fn write_unquoted(f: &mut Formatter<'_>, text: &str, in_pattern: bool) -> fmt::R
         };
         let before_space = |len: usize| is_space(chars.get(i + len).copied());
         let after_space = i > 0 && is_space(chars.get(i - 1).copied());
-        let keyword = if word_at("not") && before_space(3) {
-            Some(3)
-        } else if after_space && word_at("and") && before_space(3) {
+        // Kibana's `Keyword` lookahead: `not` + space anywhere, ` and ` and ` or ` between spaces.
+        let keyword = if (word_at("not") || (after_space && word_at("and"))) && before_space(3) {
             Some(3)
         } else if after_space && word_at("or") && before_space(2) {
             Some(2)

@@ -31,7 +31,10 @@ mod tests {
 
     #[test]
     fn standard_analyzer_lowercases_words() {
-        assert_eq!(tokens("Accepted password for ROOT from 10.0.0.1"), ["accepted", "password", "for", "root", "from", "10.0.0.1"]);
+        assert_eq!(
+            tokens("Accepted password for ROOT from 10.0.0.1"),
+            ["accepted", "password", "for", "root", "from", "10.0.0.1"]
+        );
         assert_eq!(tokens("Set-DkimSigningConfig"), ["set", "dkimsigningconfig"]);
         assert!(tokens(" - ").is_empty());
     }

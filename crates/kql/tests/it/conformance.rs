@@ -48,7 +48,12 @@ fn elastic_kql_cases() {
         toml::from_str(include_str!("../kql-divergences.toml")).expect("tests/kql-divergences.toml is valid");
     let mut listed: HashMap<(String, String, String, String), &str> = HashMap::new();
     for d in &divergences.cases {
-        assert!(divergences.reasons.contains_key(&d.reason), "divergence {:?} has unknown reason {:?}", d.query, d.reason);
+        assert!(
+            divergences.reasons.contains_key(&d.reason),
+            "divergence {:?} has unknown reason {:?}",
+            d.query,
+            d.reason
+        );
         listed.insert((d.kind.clone(), d.source.clone(), d.query.clone(), d.doc.clone()), &d.reason);
     }
     let eval_catalog = Catalog::from_fields(
@@ -71,7 +76,10 @@ fn elastic_kql_cases() {
                 Outcome::NotApplicable => skipped += 1,
                 Outcome::Pass if listed.contains_key(&key) => {
                     failed += 1;
-                    let _ = writeln!(report, "  {kind} {source} {query:?} {doc}: passes but is listed as a divergence; remove it");
+                    let _ = writeln!(
+                        report,
+                        "  {kind} {source} {query:?} {doc}: passes but is listed as a divergence; remove it"
+                    );
                     seen_listed.push(key);
                 }
                 Outcome::Pass => passed += 1,
@@ -89,10 +97,16 @@ fn elastic_kql_cases() {
     for d in &divergences.cases {
         if !seen_listed.contains(&(d.kind.clone(), d.source.clone(), d.query.clone(), d.doc.clone())) {
             failed += 1;
-            let _ = writeln!(report, "  {} {} {:?}: listed as a divergence but no such case ran", d.kind, d.source, d.query);
+            let _ = writeln!(
+                report,
+                "  {} {} {:?}: listed as a divergence but no such case ran",
+                d.kind, d.source, d.query
+            );
         }
     }
-    println!("kql conformance: {passed} passed, {failed} failed ({diverged} listed divergences, {skipped} not applicable)");
+    println!(
+        "kql conformance: {passed} passed, {failed} failed ({diverged} listed divergences, {skipped} not applicable)"
+    );
     print!("{report}");
     assert_eq!(failed, 0, "kql conformance failures:\n{report}");
 }
@@ -110,7 +124,9 @@ fn case_query(case: &Value) -> String {
 fn schema_catalog(case: &Value) -> Option<Catalog> {
     let schema = case["schema"].as_object()?;
     Some(Catalog::from_fields(
-        schema.iter().map(|(name, ty)| Field::new(name.as_str(), FieldType::from_mapping(ty.as_str().unwrap_or("keyword")))),
+        schema
+            .iter()
+            .map(|(name, ty)| Field::new(name.as_str(), FieldType::from_mapping(ty.as_str().unwrap_or("keyword")))),
     ))
 }
 
@@ -137,10 +153,10 @@ fn run(case: &Value, eval_catalog: &Catalog) -> Outcome {
                 Ok(q) => q,
                 Err(e) => return Outcome::Fail(format!("parse error: {e}")),
             };
-            if let Some(catalog) = &schema {
-                if let Err(e) = query.compile(catalog) {
-                    return Outcome::Fail(format!("compile error: {e}"));
-                }
+            if let Some(catalog) = &schema
+                && let Err(e) = query.compile(catalog)
+            {
+                return Outcome::Fail(format!("compile error: {e}"));
             }
             if let Some(expected) = case.get("ast") {
                 let ours = peer_ast(&query, case["schema"].as_object());
@@ -152,7 +168,11 @@ fn run(case: &Value, eval_catalog: &Catalog) -> Outcome {
             }
             let canonical = case["canonical"].as_str().unwrap_or_default();
             let ours = query.to_string();
-            if ours == canonical { Outcome::Pass } else { Outcome::Fail(format!("printed {ours:?}, peer {canonical:?}")) }
+            if ours == canonical {
+                Outcome::Pass
+            } else {
+                Outcome::Fail(format!("printed {ours:?}, peer {canonical:?}"))
+            }
         }
         "parse_error" => match parsed {
             Err(_) => Outcome::Pass,
@@ -166,7 +186,10 @@ fn run(case: &Value, eval_catalog: &Catalog) -> Outcome {
             let sorted: Vec<_> = queries.iter().map(|q| kql::parse(q).map(|q| sorted_print(&q))).collect();
             match sorted.as_slice() {
                 [Ok(a), Ok(b)] if a == b => Outcome::Pass,
-                other => Outcome::Fail(format!("not equivalent: {:?}", other.iter().map(|r| r.as_ref().map_err(ToString::to_string)).collect::<Vec<_>>())),
+                other => Outcome::Fail(format!(
+                    "not equivalent: {:?}",
+                    other.iter().map(|r| r.as_ref().map_err(ToString::to_string)).collect::<Vec<_>>()
+                )),
             }
         }
         "field_names" => match parsed {
@@ -196,7 +219,9 @@ fn peer_ast(query: &Query, schema: Option<&serde_json::Map<String, Value>>) -> V
     fn expr(e: &Expr, prefix: &str, schema: Option<&serde_json::Map<String, Value>>) -> Value {
         match &e.kind {
             ExprKind::Or(items) => json!({"OrExpr": items.iter().map(|i| expr(i, prefix, schema)).collect::<Vec<_>>()}),
-            ExprKind::And(items) => json!({"AndExpr": items.iter().map(|i| expr(i, prefix, schema)).collect::<Vec<_>>()}),
+            ExprKind::And(items) => {
+                json!({"AndExpr": items.iter().map(|i| expr(i, prefix, schema)).collect::<Vec<_>>()})
+            }
             ExprKind::Not(inner) => json!({"NotExpr": expr(inner, prefix, schema)}),
             ExprKind::Nested { field, query } => {
                 let inner_prefix = format!("{prefix}{}.", field.text());
@@ -328,7 +353,9 @@ fn normalize_dsl(dsl: &Value) -> Value {
         match bool_parts(&clause) {
             Some((f, s, n)) if s.is_empty() && n.is_empty() => filter.extend(f),
             Some((f, s, n)) if f.is_empty() && s.is_empty() => must_not.extend(n),
-            Some((f, s, n)) if f.is_empty() && n.is_empty() && should.is_empty() && b.get("should").is_none() => should.extend(s),
+            Some((f, s, n)) if f.is_empty() && n.is_empty() && should.is_empty() && b.get("should").is_none() => {
+                should.extend(s)
+            }
             _ => filter.push(clause),
         }
     }

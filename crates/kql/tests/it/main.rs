@@ -2,6 +2,6 @@
 
 mod conformance;
 mod corpus;
-mod semantics;
 mod errors;
 mod properties;
+mod semantics;

@@ -100,29 +100,34 @@ const VOCABULARY: &[(&str, &str)] = &[
 const FIELDS: &[&str] = &["a", "b", "a.b", "message", "source.ip", "a.*"];
 
 fn json_value() -> impl Strategy<Value = Value> {
-    let scalar = prop::sample::select(VOCABULARY).prop_map(|(_, json)| serde_json::from_str::<Value>(json).expect("vocabulary JSON"));
+    let scalar = prop::sample::select(VOCABULARY)
+        .prop_map(|(_, json)| serde_json::from_str::<Value>(json).expect("vocabulary JSON"));
     let value = prop_oneof![3 => scalar.clone(), 1 => prop::collection::vec(scalar, 0..3).prop_map(Value::Array)];
     // Keys spelled as dotted names or as nested objects.
-    let entry = (prop::sample::select(&FIELDS[..5]), any::<bool>(), value).prop_map(|(field, dotted, value)| {
-        match field.split_once('.') {
-            Some((head, tail)) if !dotted => (head.to_owned(), json!({ tail: value })),
-            _ => (field.to_owned(), value),
-        }
-    });
+    let entry =
+        (prop::sample::select(&FIELDS[..5]), any::<bool>(), value).prop_map(|(field, dotted, value)| {
+            match field.split_once('.') {
+                Some((head, tail)) if !dotted => (head.to_owned(), json!({ tail: value })),
+                _ => (field.to_owned(), value),
+            }
+        });
     prop::collection::vec(entry, 1..5).prop_map(|entries| Value::Object(entries.into_iter().collect()))
 }
 
 fn vocabulary_query() -> impl Strategy<Value = String> {
-    let clause = (prop::sample::select(FIELDS), prop::sample::select(VOCABULARY)).prop_map(|(f, (v, _))| format!("{f}:{v}"));
+    let clause =
+        (prop::sample::select(FIELDS), prop::sample::select(VOCABULARY)).prop_map(|(f, (v, _))| format!("{f}:{v}"));
     prop::collection::vec(clause, 1..4).prop_flat_map(|clauses| {
-        prop::collection::vec(prop::sample::select(vec![" and ", " or ", " and not "]), clauses.len()).prop_map(move |ops| {
-            let mut q = clauses[0].clone();
-            for (clause, op) in clauses[1..].iter().zip(ops) {
-                q.push_str(op);
-                q.push_str(clause);
-            }
-            q
-        })
+        prop::collection::vec(prop::sample::select(vec![" and ", " or ", " and not "]), clauses.len()).prop_map(
+            move |ops| {
+                let mut q = clauses[0].clone();
+                for (clause, op) in clauses[1..].iter().zip(ops) {
+                    q.push_str(op);
+                    q.push_str(clause);
+                }
+                q
+            },
+        )
     })
 }
 

@@ -1,0 +1,36 @@
+//! Tests of the `vigil` binary, run as a user would run it.
+
+mod kql;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+/// What one run printed, and how it ended.
+pub struct Run {
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+    /// The exit code.
+    pub code: i32,
+}
+
+/// Runs `vigil ARGS` in the repository root, with `stdin` as standard input.
+pub fn vigil(args: &[&str], stdin: &str) -> Run {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .args(args)
+        .current_dir(root)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("vigil starts");
+    child.stdin.take().expect("stdin is piped").write_all(stdin.as_bytes()).expect("stdin takes the input");
+    let out = child.wait_with_output().expect("vigil finishes");
+    Run {
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        code: out.status.code().unwrap_or(-1),
+    }
+}
