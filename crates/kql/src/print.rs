@@ -131,7 +131,8 @@ fn write_unquoted(f: &mut Formatter<'_>, text: &str, in_pattern: bool) -> fmt::R
             let len = w.len();
             i + len <= chars.len() && chars[i..i + len].iter().collect::<String>().eq_ignore_ascii_case(w)
         };
-        let before_space = |len: usize| is_space(chars.get(i + len).copied());
+        // The end of the text counts as a space: a separator (` or `) or ` <` may follow it.
+        let before_space = |len: usize| i + len == chars.len() || is_space(chars.get(i + len).copied());
         let after_space = i > 0 && is_space(chars.get(i - 1).copied());
         // Kibana's `Keyword` lookahead: `not` + space anywhere, ` and ` and ` or ` between spaces.
         let keyword = if (word_at("not") || (after_space && word_at("and"))) && before_space(3) {

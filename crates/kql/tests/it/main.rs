@@ -3,5 +3,6 @@
 mod conformance;
 mod corpus;
 mod errors;
+mod printing;
 mod properties;
 mod semantics;
