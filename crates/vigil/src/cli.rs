@@ -35,6 +35,11 @@ pub enum KqlCommand {
     /// Print the Elasticsearch Query DSL that Kibana would send for the query.
     Dsl(QueryArg),
     /// Print the NDJSON lines that match the query, like grep.
+    ///
+    /// Field types come from the built-in catalog (ECS and the Office 365 integration); a field
+    /// it does not know is typed by its JSON value, as Elasticsearch's dynamic mapping does.
+    /// Lines that cannot hold a match are skipped without being decoded; a line that is not a
+    /// whole JSON document is reported as FILE:LINE and skipped.
     Match(MatchArgs),
     /// Show which clauses of the query held or failed for one JSON document, and why.
     Explain(ExplainArgs),
