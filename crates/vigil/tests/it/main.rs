@@ -34,3 +34,4 @@ pub fn vigil(args: &[&str], stdin: &str) -> Run {
         code: out.status.code().unwrap_or(-1),
     }
 }
+mod readme;
