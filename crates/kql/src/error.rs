@@ -28,6 +28,21 @@ impl Error {
         self.span
     }
 
+    /// Advice for fixing the query, when there is some.
+    pub fn help(&self) -> Option<&'static str> {
+        match &self.kind {
+            ErrorKind::Syntax { found, .. }
+                if ["`and`", "`or`", "`not`"].iter().any(|k| k.eq_ignore_ascii_case(found)) =>
+            {
+                Some(
+                    "`and` and `or` between spaces, and `not` before a space, are keywords even inside a value; quote the value (\"...\") or escape the word (\\and, \\or, \\Not)",
+                )
+            }
+            ErrorKind::TooDeep { .. } => Some("split the query, or remove parentheses that group a single clause"),
+            _ => None,
+        }
+    }
+
     /// A short label for the spot the span points at (shown under the caret).
     pub fn label(&self) -> &'static str {
         match self.kind {

@@ -20,6 +20,9 @@ pub fn kql_error(query: &str, origin: &str, err: &kql::Error) -> String {
     let _ = writeln!(out, "{gutter} |");
     let _ = writeln!(out, "{line_no} | {line}");
     let _ = writeln!(out, "{gutter} | {}{} {}", " ".repeat(col - 1), "^".repeat(width), err.label());
+    if let Some(help) = err.help() {
+        let _ = writeln!(out, "{gutter} = help: {help}");
+    }
     out
 }
 
