@@ -23,6 +23,28 @@ fn event(action: &str, enabled: &str) -> String {
     )
 }
 
+/// The `kuery` queries of `../shared/corpus/detection-rules`, if present.
+fn corpus_queries() -> Option<Vec<String>> {
+    fn walk(dir: &std::path::Path, out: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.extension().is_some_and(|e| e == "toml")
+                && let Some(rule) = std::fs::read_to_string(&path).ok().and_then(|t| t.parse::<toml::Table>().ok())
+                && let Some(rule) = rule.get("rule").and_then(|r| r.as_table())
+                && rule.get("language").and_then(|l| l.as_str()) == Some("kuery")
+                && let Some(query) = rule.get("query").and_then(|q| q.as_str())
+            {
+                out.push(query.to_owned());
+            }
+        }
+    }
+    let mut queries = Vec::new();
+    walk(&testkit::shared_dir()?.join("corpus/detection-rules"), &mut queries);
+    Some(queries)
+}
+
 fn bench(c: &mut Criterion) {
     let catalog = Catalog::builtin();
     let mut group = c.benchmark_group("kql");
@@ -46,6 +68,14 @@ fn bench(c: &mut Criterion) {
     group.bench_function("match DKIM, decoded event that does not", |b| {
         b.iter(|| matcher.matches(black_box(&miss_doc)))
     });
+
+    // The whole public rule corpus, when the shared reference data is there.
+    if let Some(queries) = corpus_queries() {
+        group.throughput(Throughput::Elements(queries.len() as u64));
+        group.bench_function("parse and compile the rule corpus (queries)", |b| {
+            b.iter(|| queries.iter().filter(|q| kql::parse(q).and_then(|q| q.compile(catalog)).is_ok()).count())
+        });
+    }
 
     group.throughput(Throughput::Bytes(miss.len() as u64));
     group.bench_function("decode and match DKIM (bytes of one event)", |b| {

@@ -5,7 +5,7 @@ use ecs::{Catalog, Field, FieldType, Path};
 
 use crate::ast::{Expr, ExprKind, Query, RangeOp, Term, TermKind, ValueExpr, ValueExprKind, Wildcard};
 use crate::error::{Error, ErrorKind};
-use crate::matcher::{Alt, Bound, FreeText, Matcher, Node, NodeKind, Test, parse_ip, parse_number, whole};
+use crate::matcher::{Alt, Bound, FreeText, Matcher, Node, Test, parse_ip, parse_number, whole};
 use crate::span::Span;
 use crate::text;
 
@@ -29,9 +29,9 @@ impl Query {
         let compiler = Compiler { catalog, now };
         let root = match &self.root {
             Some(expr) => compiler.expr(expr, "")?,
-            None => Node { kind: NodeKind::All, label: String::new() },
+            None => Node::All,
         };
-        Ok(Matcher { root, catalog })
+        Ok(Matcher { root, query: self.clone(), catalog })
     }
 }
 
@@ -76,10 +76,6 @@ struct Compiler<'c> {
     now: Timestamp,
 }
 
-fn node(kind: NodeKind, label: impl Into<String>) -> Node {
-    Node { kind, label: label.into() }
-}
-
 /// A value that does not fit the field; the span is the value's (callers pass it through [`at`]).
 fn invalid(field: &str, ty: FieldType, value: &Term, expected: &'static str) -> Error {
     let value = format!("`{}`", value.text());
@@ -88,11 +84,10 @@ fn invalid(field: &str, ty: FieldType, value: &Term, expected: &'static str) -> 
 
 impl Compiler<'_> {
     fn expr(&self, expr: &Expr, prefix: &str) -> Result<Node, Error> {
-        let label = expr.to_string();
         Ok(match &expr.kind {
-            ExprKind::Or(items) => node(NodeKind::Or(self.exprs(items, prefix)?), label),
-            ExprKind::And(items) => node(NodeKind::And(self.exprs(items, prefix)?), label),
-            ExprKind::Not(inner) => node(NodeKind::Not(Box::new(self.expr(inner, prefix)?)), label),
+            ExprKind::Or(items) => Node::Or(self.exprs(items, prefix)?),
+            ExprKind::And(items) => Node::And(self.exprs(items, prefix)?),
+            ExprKind::Not(inner) => Node::Not(Box::new(self.expr(inner, prefix)?)),
             ExprKind::Nested { field, query } => {
                 let name = field.text();
                 let full = format!("{prefix}{name}");
@@ -102,7 +97,7 @@ impl Compiler<'_> {
                     return Err(Error::new(ErrorKind::NotNested { field: full, ty: known.ty().as_str() }, field.span));
                 }
                 let inner = self.expr(query, &format!("{full}."))?;
-                node(NodeKind::Nested { path: Path::new(&name), inner: Box::new(inner) }, label)
+                Node::Nested { path: Path::new(&name), inner: Box::new(inner) }
             }
             ExprKind::Range { field, op, value } => {
                 let resolved = resolve(field, prefix, self.catalog);
@@ -113,13 +108,13 @@ impl Compiler<'_> {
                         Err(_) if resolved.pattern.is_some() => Test::Never,
                         Err(e) => return Err(at(e, value.span)),
                     };
-                    nodes.push(node(NodeKind::Values { path: Path::new(path), test }, label.clone()));
+                    nodes.push(Node::Values { path: Path::new(path), test });
                 }
                 if let Some(pattern) = resolved.pattern {
                     let test = Test::Range { op: *op, bound: dynamic_bound(&value.text()) };
-                    nodes.push(self.leaves(pattern, &resolved.targets, test, &label));
+                    nodes.push(leaves(pattern, &resolved.targets, test));
                 }
-                one_or_any(nodes, label)
+                one_or_any(nodes)
             }
             ExprKind::Match { field: Some(field), value } => self.values(field, value, prefix)?,
             ExprKind::Match { field: None, value } => self.free_text(value, prefix)?,
@@ -130,36 +125,18 @@ impl Compiler<'_> {
         items.iter().map(|e| self.expr(e, prefix)).collect()
     }
 
-    fn leaves(&self, pattern: Wildcard, targets: &[(Option<Field>, String, String)], test: Test, label: &str) -> Node {
-        let known = targets.iter().map(|(_, _, path)| path.clone()).collect();
-        node(NodeKind::Leaves { pattern, known, test }, label)
-    }
-
     /// `field:value-list`: the list's boolean structure over one test per value.
     fn values(&self, field: &Term, value: &ValueExpr, prefix: &str) -> Result<Node, Error> {
-        let label = |v: &ValueExpr| {
-            format!(
-                "{}",
-                Expr { kind: ExprKind::Match { field: Some(field.clone()), value: v.clone() }, span: Span::default() }
-            )
-        };
+        let each =
+            |items: &[ValueExpr]| items.iter().map(|v| self.values(field, v, prefix)).collect::<Result<Vec<_>, _>>();
         Ok(match &value.kind {
-            ValueExprKind::Or(items) => node(
-                NodeKind::Or(items.iter().map(|v| self.values(field, v, prefix)).collect::<Result<_, _>>()?),
-                label(value),
-            ),
-            ValueExprKind::And(items) => node(
-                NodeKind::And(items.iter().map(|v| self.values(field, v, prefix)).collect::<Result<_, _>>()?),
-                label(value),
-            ),
-            ValueExprKind::Not(inner) => {
-                node(NodeKind::Not(Box::new(self.values(field, inner, prefix)?)), label(value))
-            }
+            ValueExprKind::Or(items) => Node::Or(each(items)?),
+            ValueExprKind::And(items) => Node::And(each(items)?),
+            ValueExprKind::Not(inner) => Node::Not(Box::new(self.values(field, inner, prefix)?)),
             ValueExprKind::Term(term) => {
-                let text = label(value);
                 let is_star = |t: &Term| matches!(&t.kind, TermKind::Wildcard(w) if w.is_lone_star());
                 if is_star(field) && is_star(term) {
-                    return Ok(node(NodeKind::All, text));
+                    return Ok(Node::All);
                 }
                 let resolved = resolve(field, prefix, self.catalog);
                 let mut nodes = Vec::new();
@@ -171,13 +148,13 @@ impl Compiler<'_> {
                         Err(_) if resolved.pattern.is_some() => Test::Never,
                         Err(e) => return Err(at(e, term.span)),
                     };
-                    nodes.push(node(NodeKind::Values { path: Path::new(path), test }, text.clone()));
+                    nodes.push(Node::Values { path: Path::new(path), test });
                 }
                 if let Some(pattern) = resolved.pattern {
                     let test = self.value_test(None, "", term).map_err(|e| at(e, term.span))?;
-                    nodes.push(self.leaves(pattern, &resolved.targets, test, &text));
+                    nodes.push(leaves(pattern, &resolved.targets, test));
                 }
-                one_or_any(nodes, text)
+                one_or_any(nodes)
             }
         })
     }
@@ -276,10 +253,9 @@ impl Compiler<'_> {
     /// A value with no field: `multi_match` (or `query_string` for wildcards) over every field,
     /// leniently, so a value that does not fit a field's type simply does not match it.
     fn free_text(&self, value: &ValueExpr, prefix: &str) -> Result<Node, Error> {
-        let label = value.to_string();
         let ValueExprKind::Term(term) = &value.kind else {
             // The grammar only builds free text from a single value.
-            return Ok(node(NodeKind::All, label));
+            return Ok(Node::All);
         };
         let typed = |ty: FieldType| {
             let field = Field::new("", ty);
@@ -295,7 +271,7 @@ impl Compiler<'_> {
             ip: typed(FieldType::Ip),
             date: typed(FieldType::Date),
         };
-        Ok(node(NodeKind::FreeText { prefix: prefix.to_owned(), terms: Box::new(terms) }, label))
+        Ok(Node::FreeText { prefix: prefix.to_owned(), terms: Box::new(terms) })
     }
 }
 
@@ -375,9 +351,16 @@ fn at(err: Error, span: Span) -> Error {
 }
 
 /// One node as is, several as "any of them" (a wildcard field name), none as "nothing".
-fn one_or_any(mut nodes: Vec<Node>, label: String) -> Node {
+fn one_or_any(mut nodes: Vec<Node>) -> Node {
     match nodes.len() {
         1 => nodes.pop().expect("one node"),
-        _ => node(NodeKind::Or(nodes), label),
+        _ => Node::Or(nodes),
     }
+}
+
+/// The unmapped fields a wildcard name reaches: document leaves matching `pattern` that are not
+/// among the catalog's `targets`.
+fn leaves(pattern: Wildcard, targets: &[(Option<Field>, String, String)], test: Test) -> Node {
+    let known = targets.iter().map(|(_, _, path)| path.clone()).collect();
+    Node::Leaves { pattern, known, test }
 }

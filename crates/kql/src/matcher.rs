@@ -6,7 +6,7 @@ use std::net::{IpAddr, Ipv6Addr};
 use ecs::date::Timestamp;
 use ecs::{Catalog, Document, FieldType, Path, Value};
 
-use crate::ast::{RangeOp, Wildcard};
+use crate::ast::{Expr, ExprKind, Query, RangeOp, Term, ValueExpr, ValueExprKind, Wildcard};
 use crate::text;
 
 /// A compiled query: field types resolved, values parsed, ready to test documents.
@@ -16,18 +16,16 @@ use crate::text;
 #[derive(Clone, Debug)]
 pub struct Matcher<'c> {
     pub(crate) root: Node,
+    /// The query compiled, which names the clauses in explanations.
+    pub(crate) query: Query,
     pub(crate) catalog: &'c Catalog,
 }
 
-/// A node of the compiled tree, with the clause it came from (for [`Matcher::explain`]).
+/// A node of the compiled tree. Its shape follows the query's: boolean nodes for `and`, `or`
+/// and `not` (of clauses or of values), and a leaf (or `Or` of leaves, for a wildcard field
+/// name) for each value.
 #[derive(Clone, Debug)]
-pub(crate) struct Node {
-    pub(crate) kind: NodeKind,
-    pub(crate) label: String,
-}
-
-#[derive(Clone, Debug)]
-pub(crate) enum NodeKind {
+pub(crate) enum Node {
     /// Matches every document (the empty query, `*:*`).
     All,
     And(Vec<Node>),
@@ -173,57 +171,53 @@ impl Matcher<'_> {
 
     /// Which clauses held or failed for the document, and why.
     pub fn explain(&self, doc: &Document) -> Explanation {
-        self.root.explain(doc.root(), self.catalog)
+        let explainer = Explainer { catalog: self.catalog };
+        match self.query.root() {
+            Some(expr) => explainer.expr(expr, &self.root, doc.root()),
+            None => Explanation {
+                clause: String::new(),
+                held: true,
+                reason: "the empty query matches every document".into(),
+                children: vec![],
+            },
+        }
     }
 }
 
 impl Node {
     fn eval(&self, root: &Value, catalog: &Catalog) -> bool {
-        match &self.kind {
-            NodeKind::All => true,
-            NodeKind::And(items) => items.iter().all(|n| n.eval(root, catalog)),
-            NodeKind::Or(items) => items.iter().any(|n| n.eval(root, catalog)),
-            NodeKind::Not(inner) => !inner.eval(root, catalog),
-            NodeKind::Nested { path, inner } => {
+        match self {
+            Node::All => true,
+            Node::And(items) => items.iter().all(|n| n.eval(root, catalog)),
+            Node::Or(items) => items.iter().any(|n| n.eval(root, catalog)),
+            Node::Not(inner) => !inner.eval(root, catalog),
+            Node::Nested { path, inner } => {
                 path.visit(root, &mut |v| matches!(v, Value::Object(_)) && inner.eval(v, catalog))
             }
-            NodeKind::Values { path, test } => path.visit(root, &mut |v| test.passes(v)),
-            NodeKind::Leaves { pattern, known, test } => ecs::walk_leaves(root, &mut |path, v| {
+            Node::Values { path, test } => path.visit(root, &mut |v| test.passes(v)),
+            Node::Leaves { pattern, known, test } => ecs::walk_leaves(root, &mut |path, v| {
                 pattern.matches(path) && !known.iter().any(|k| k == path) && test.passes(v)
             }),
-            NodeKind::FreeText { prefix, terms } => free_text(root, prefix, terms, catalog),
+            Node::FreeText { prefix, terms } => free_text(root, prefix, terms, catalog),
         }
     }
+}
 
-    fn explain(&self, root: &Value, catalog: &Catalog) -> Explanation {
-        let leaf =
-            |held: bool, reason: String| Explanation { clause: self.label.clone(), held, reason, children: vec![] };
-        match &self.kind {
-            NodeKind::All => leaf(true, "the empty query matches every document".into()),
-            NodeKind::And(items) | NodeKind::Or(items) => {
-                let children: Vec<_> = items.iter().map(|n| n.explain(root, catalog)).collect();
-                let held_count = children.iter().filter(|c| c.held).count();
-                let is_and = matches!(self.kind, NodeKind::And(_));
-                let held = if is_and { held_count == children.len() } else { held_count > 0 };
-                let reason = match (is_and, held) {
-                    (true, true) => "every clause held".to_owned(),
-                    (true, false) => format!("{} of {} clauses failed", children.len() - held_count, children.len()),
-                    (false, true) => format!("{held_count} of {} clauses held", children.len()),
-                    (false, false) => "no clause held".to_owned(),
-                };
-                Explanation { clause: self.label.clone(), held, reason, children }
+/// Walks the query's syntax tree and its compiled tree together, naming each clause as written.
+struct Explainer<'c> {
+    catalog: &'c Catalog,
+}
+
+impl Explainer<'_> {
+    fn expr(&self, expr: &Expr, node: &Node, root: &Value) -> Explanation {
+        let clause = expr.to_string();
+        match (&expr.kind, node) {
+            (ExprKind::Or(exprs), Node::Or(nodes)) | (ExprKind::And(exprs), Node::And(nodes)) => {
+                let children = exprs.iter().zip(nodes).map(|(e, n)| self.expr(e, n, root)).collect();
+                boolean(clause, matches!(node, Node::And(_)), children)
             }
-            NodeKind::Not(inner) => {
-                let child = inner.explain(root, catalog);
-                let reason = if child.held { "the negated clause held" } else { "the negated clause failed" };
-                Explanation {
-                    clause: self.label.clone(),
-                    held: !child.held,
-                    reason: reason.into(),
-                    children: vec![child],
-                }
-            }
-            NodeKind::Nested { path, inner } => {
+            (ExprKind::Not(inner), Node::Not(node)) => negation(clause, self.expr(inner, node, root)),
+            (ExprKind::Nested { query, .. }, Node::Nested { path, inner }) => {
                 let mut objects = Vec::new();
                 path.visit(root, &mut |v| {
                     if matches!(v, Value::Object(_)) {
@@ -231,30 +225,44 @@ impl Node {
                     }
                     false
                 });
-                match objects.iter().position(|o| inner.eval(o, catalog)) {
+                let path = path.as_str();
+                match objects.iter().position(|o| inner.eval(o, self.catalog)) {
                     Some(at) => Explanation {
-                        clause: self.label.clone(),
+                        clause,
                         held: true,
-                        reason: format!(
-                            "object {} of {} at `{}` satisfies the inner query",
-                            at + 1,
-                            objects.len(),
-                            path.as_str()
-                        ),
-                        children: vec![inner.explain(objects[at], catalog)],
+                        reason: format!("object {} of {} at `{path}` satisfies the inner query", at + 1, objects.len()),
+                        children: vec![self.expr(query, inner, objects[at])],
                     },
-                    None if objects.is_empty() => leaf(false, format!("`{}` holds no object", path.as_str())),
+                    None if objects.is_empty() => leaf(clause, false, format!("`{path}` holds no object")),
                     None => leaf(
+                        clause,
                         false,
-                        format!(
-                            "none of the {} objects at `{}` satisfies the inner query",
-                            objects.len(),
-                            path.as_str()
-                        ),
+                        format!("none of the {} objects at `{path}` satisfies the inner query", objects.len()),
                     ),
                 }
             }
-            NodeKind::Values { path, test } => {
+            (ExprKind::Match { field: Some(field), value }, _) => self.values(field, value, node, root),
+            _ => self.leaf(clause, node, root),
+        }
+    }
+
+    fn values(&self, field: &Term, value: &ValueExpr, node: &Node, root: &Value) -> Explanation {
+        let clause = crate::print::field_values(field, value).to_string();
+        match (&value.kind, node) {
+            (ValueExprKind::Or(values), Node::Or(nodes)) | (ValueExprKind::And(values), Node::And(nodes)) => {
+                let children = values.iter().zip(nodes).map(|(v, n)| self.values(field, v, n, root)).collect();
+                boolean(clause, matches!(node, Node::And(_)), children)
+            }
+            (ValueExprKind::Not(inner), Node::Not(node)) => negation(clause, self.values(field, inner, node, root)),
+            _ => self.leaf(clause, node, root),
+        }
+    }
+
+    /// A clause that tests values: what the document holds, and what the test wants.
+    fn leaf(&self, clause: String, node: &Node, root: &Value) -> Explanation {
+        match node {
+            Node::All => leaf(clause, true, "matches every document".into()),
+            Node::Values { path, test } => {
                 let mut values = Vec::new();
                 path.visit(root, &mut |v| {
                     if !v.is_null() {
@@ -271,15 +279,44 @@ impl Node {
                     let verb = if held { "passes" } else { "fails" };
                     format!("`{}` is {}{more}: {verb} {}", path.as_str(), shown.join(", "), test.describe())
                 };
-                leaf(held, reason)
+                leaf(clause, held, reason)
             }
-            NodeKind::Leaves { .. } | NodeKind::FreeText { .. } => {
-                let held = self.eval(root, catalog);
-                let reason = if held { "some field matches" } else { "no field matches" };
-                leaf(held, reason.into())
+            // A wildcard field name: the fields it reached that matched, if any.
+            Node::Or(fields) => match fields.iter().find(|n| n.eval(root, self.catalog)) {
+                Some(field) => {
+                    let mut found = self.leaf(clause, field, root);
+                    found.reason = format!("of the fields the name stands for, {}", found.reason);
+                    found
+                }
+                None => leaf(clause, false, format!("none of the {} fields the name stands for matches", fields.len())),
+            },
+            other => {
+                let held = other.eval(root, self.catalog);
+                leaf(clause, held, if held { "some field matches" } else { "no field matches" }.into())
             }
         }
     }
+}
+
+fn leaf(clause: String, held: bool, reason: String) -> Explanation {
+    Explanation { clause, held, reason, children: vec![] }
+}
+
+fn boolean(clause: String, is_and: bool, children: Vec<Explanation>) -> Explanation {
+    let held_count = children.iter().filter(|c| c.held).count();
+    let held = if is_and { held_count == children.len() } else { held_count > 0 };
+    let reason = match (is_and, held) {
+        (true, true) => "every clause held".to_owned(),
+        (true, false) => format!("{} of {} clauses failed", children.len() - held_count, children.len()),
+        (false, true) => format!("{held_count} of {} clauses held", children.len()),
+        (false, false) => "no clause held".to_owned(),
+    };
+    Explanation { clause, held, reason, children }
+}
+
+fn negation(clause: String, child: Explanation) -> Explanation {
+    let reason = if child.held { "the negated clause held" } else { "the negated clause failed" };
+    Explanation { clause, held: !child.held, reason: reason.into(), children: vec![child] }
 }
 
 /// A value shown in an explanation, shortened.

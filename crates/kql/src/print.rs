@@ -60,10 +60,7 @@ impl Display for Expr {
             ExprKind::Not(inner) => write_not(f, inner, of(inner)),
             ExprKind::Nested { field, query } => write!(f, "{}:{{{query}}}", Value(field)),
             ExprKind::Range { field, op, value } => write!(f, "{} {} {}", Value(field), op.as_str(), Value(value)),
-            ExprKind::Match { field: Some(field), value } => match &value.kind {
-                ValueExprKind::Term(term) => write!(f, "{}:{}", Value(field), Value(term)),
-                _ => write!(f, "{}:({value})", Value(field)),
-            },
+            ExprKind::Match { field: Some(field), value } => field_values(field, value).fmt(f),
             ExprKind::Match { field: None, value } => write!(f, "{value}"),
         }
     }
@@ -79,6 +76,20 @@ impl Display for ValueExpr {
             ValueExprKind::Term(term) => Value(term).fmt(f),
         }
     }
+}
+
+/// `field:value` or `field:(value list)`, as printed.
+pub(crate) fn field_values<'a>(field: &'a Term, value: &'a ValueExpr) -> impl Display + 'a {
+    struct FieldValues<'a>(&'a Term, &'a ValueExpr);
+    impl Display for FieldValues<'_> {
+        fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+            match &self.1.kind {
+                ValueExprKind::Term(term) => write!(f, "{}:{}", Value(self.0), Value(term)),
+                _ => write!(f, "{}:({})", Value(self.0), self.1),
+            }
+        }
+    }
+    FieldValues(field, value)
 }
 
 /// A term as written in field or value position (the grammar is the same for both).
