@@ -518,11 +518,35 @@ impl Test {
             Test::Integer(None) => "equals a fraction, which a whole-number field never holds".into(),
             Test::Float(n) => format!("equals {n} (number)"),
             Test::DateSpan { from, to, .. } => format!("lies between {from} and {to} (date)"),
-            Test::Ip { net, prefix } => format!("lies in {}/{} (ip)", Ipv6Addr::from(*net), prefix),
-            Test::Range { op, bound } => format!("is {} {bound:?}", op.as_str()),
+            Test::Ip { net, prefix } => {
+                let v6 = Ipv6Addr::from(*net);
+                match v6.to_ipv4_mapped() {
+                    Some(v4) if *prefix >= 96 => format!("lies in {v4}/{} (ip)", prefix - 96),
+                    _ => format!("lies in {v6}/{prefix} (ip)"),
+                }
+            }
+            Test::Range { op, bound } => format!("is {} {}", op.as_str(), bound.describe()),
             Test::Dynamic { text, .. } => {
                 format!("equals {text:?} (unmapped field: strings exactly, numbers and booleans by value)")
             }
+        }
+    }
+}
+
+impl Bound {
+    fn describe(&self) -> String {
+        match self {
+            Bound::Keyword(s) => format!("{s:?} (keyword, in byte order)"),
+            Bound::Text(s) => format!("{s:?} (text: some word, in byte order)"),
+            Bound::Number(n) => format!("{n} (number)"),
+            Bound::Date { at, .. } => format!("{at} (date)"),
+            Bound::Ip(bits) => {
+                let v6 = Ipv6Addr::from(*bits);
+                let shown = v6.to_ipv4_mapped().map_or_else(|| v6.to_string(), |v4| v4.to_string());
+                format!("{shown} (ip)")
+            }
+            Bound::Bool(b) => format!("{b} (boolean)"),
+            Bound::Dynamic { text, .. } => format!("{text:?} (unmapped field: strings in byte order, numbers by value)"),
         }
     }
 }
