@@ -546,7 +546,9 @@ impl Bound {
                 format!("{shown} (ip)")
             }
             Bound::Bool(b) => format!("{b} (boolean)"),
-            Bound::Dynamic { text, .. } => format!("{text:?} (unmapped field: strings in byte order, numbers by value)"),
+            Bound::Dynamic { text, .. } => {
+                format!("{text:?} (unmapped field: strings in byte order, numbers by value)")
+            }
         }
     }
 }

@@ -253,34 +253,57 @@ impl Parser<'_> {
 
     // NotQuery = Not SubQuery / SubQuery
     fn not_query(&mut self) -> Option<Expr> {
-        let save = self.pos;
-        if self.not_keyword() {
-            if let Some(inner) = self.sub_query() {
-                let span = Span::new(save, inner.span.end as usize);
-                return Some(Expr { kind: ExprKind::Not(Box::new(inner)), span });
-            }
-            self.pos = save;
-        }
-        self.sub_query()
+        self.negated(Self::sub_query, |e| e.span, |inner, span| Expr { kind: ExprKind::Not(Box::new(inner)), span })
+            .or_else(|| self.sub_query())
     }
 
     // SubQuery = '(' Space* OrQuery OptionalSpace ')' / NestedQuery
     fn sub_query(&mut self) -> Option<Expr> {
+        self.enclosed(('(', "`(`"), (')', "`)`"), Self::or_query).or_else(|| self.nested_query())
+    }
+
+    /// `Not operand` (`'not'i Space+` first), spanning from `not`; nothing is consumed on failure.
+    fn negated<T>(
+        &mut self,
+        operand: fn(&mut Self) -> Option<T>,
+        span: fn(&T) -> Span,
+        wrap: fn(T, Span) -> T,
+    ) -> Option<T> {
         let save = self.pos;
-        if self.eat('(', "`(`") {
-            self.depth += 1;
-            self.skip_spaces();
-            let inner = self.or_query();
-            self.depth -= 1;
-            if let Some(inner) = inner {
-                self.skip_spaces();
-                if self.eat(')', "`)`") {
-                    return Some(inner);
-                }
+        if self.not_keyword() {
+            if let Some(inner) = operand(self) {
+                let whole = Span::new(save, span(&inner).end as usize);
+                return Some(wrap(inner, whole));
             }
             self.pos = save;
         }
-        self.nested_query()
+        None
+    }
+
+    /// `open Space* inner OptionalSpace close`, one nesting level deeper; nothing is consumed on
+    /// failure.
+    fn enclosed<T>(
+        &mut self,
+        open: (char, &'static str),
+        close: (char, &'static str),
+        inner: fn(&mut Self) -> Option<T>,
+    ) -> Option<T> {
+        let save = self.pos;
+        if !self.eat(open.0, open.1) {
+            return None;
+        }
+        self.depth += 1;
+        self.skip_spaces();
+        let inner = inner(self);
+        self.depth -= 1;
+        if let Some(inner) = inner {
+            self.skip_spaces();
+            if self.eat(close.0, close.1) {
+                return Some(inner);
+            }
+        }
+        self.pos = save;
+        None
     }
 
     // NestedQuery = Field Space* ':' Space* '{' Space* OrQuery OptionalSpace '}' / Expression
@@ -290,19 +313,11 @@ impl Parser<'_> {
             self.skip_spaces();
             if self.eat(':', "`:`") {
                 self.skip_spaces();
-                if self.peek() == Some('{') {
-                    self.pos += 1;
-                    self.depth += 1;
-                    self.skip_spaces();
-                    let inner = self.or_query();
-                    self.depth -= 1;
-                    if let Some(inner) = inner {
-                        self.skip_spaces();
-                        if self.eat('}', "`}`") {
-                            let span = Span::new(save, self.pos);
-                            return Some(Expr { kind: ExprKind::Nested { field, query: Box::new(inner) }, span });
-                        }
-                    }
+                if self.peek() == Some('{')
+                    && let Some(inner) = self.enclosed(('{', "`{`"), ('}', "`}`"), Self::or_query)
+                {
+                    let span = Span::new(save, self.pos);
+                    return Some(Expr { kind: ExprKind::Nested { field, query: Box::new(inner) }, span });
                 }
             }
         }
@@ -364,19 +379,8 @@ impl Parser<'_> {
 
     // ListOfValues = '(' Space* OrListOfValues OptionalSpace ')' / Value
     fn list_of_values(&mut self) -> Option<ValueExpr> {
-        let save = self.pos;
-        if self.eat('(', "`(`") {
-            self.depth += 1;
-            self.skip_spaces();
-            let inner = self.or_values();
-            self.depth -= 1;
-            if let Some(inner) = inner {
-                self.skip_spaces();
-                if self.eat(')', "`)`") {
-                    return Some(inner);
-                }
-            }
-            self.pos = save;
+        if let Some(list) = self.enclosed(('(', "`(`"), (')', "`)`"), Self::or_values) {
+            return Some(list);
         }
         let term = self.value()?;
         Some(ValueExpr { span: term.span, kind: ValueExprKind::Term(term) })
@@ -394,15 +398,12 @@ impl Parser<'_> {
 
     // NotListOfValues = Not ListOfValues / ListOfValues
     fn not_values(&mut self) -> Option<ValueExpr> {
-        let save = self.pos;
-        if self.not_keyword() {
-            if let Some(inner) = self.list_of_values() {
-                let span = Span::new(save, inner.span.end as usize);
-                return Some(ValueExpr { kind: ValueExprKind::Not(Box::new(inner)), span });
-            }
-            self.pos = save;
-        }
-        self.list_of_values()
+        self.negated(
+            Self::list_of_values,
+            |v| v.span,
+            |inner, span| ValueExpr { kind: ValueExprKind::Not(Box::new(inner)), span },
+        )
+        .or_else(|| self.list_of_values())
     }
 
     // Value = QuotedString / UnquotedLiteral (the same as Literal, with a different name).

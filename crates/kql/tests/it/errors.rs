@@ -4,11 +4,6 @@ use ecs::Catalog;
 use serde::Deserialize;
 
 #[derive(Deserialize)]
-struct Cases {
-    case: Vec<Case>,
-}
-
-#[derive(Deserialize)]
 struct Case {
     query: String,
     error: String,
@@ -17,9 +12,9 @@ struct Case {
 
 #[test]
 fn errors_say_what_and_where() {
-    let cases: Cases = toml::from_str(include_str!("../data/errors.toml")).expect("errors.toml is valid");
+    let cases: Vec<Case> = crate::cases(include_str!("../data/errors.toml"));
     let mut failures = Vec::new();
-    for case in &cases.case {
+    for case in &cases {
         let result = kql::parse(&case.query).and_then(|q| q.compile(Catalog::builtin()).map(|_| ()));
         match result {
             Ok(()) => failures.push(format!("{:?} was accepted", case.query)),

@@ -3,11 +3,6 @@
 use serde::Deserialize;
 
 #[derive(Deserialize)]
-struct Cases {
-    case: Vec<Case>,
-}
-
-#[derive(Deserialize)]
 struct Case {
     query: String,
     canonical: String,
@@ -15,9 +10,9 @@ struct Case {
 
 #[test]
 fn canonical_forms_print_and_parse_back() {
-    let cases: Cases = toml::from_str(include_str!("../data/print.toml")).expect("print.toml is valid");
+    let cases: Vec<Case> = crate::cases(include_str!("../data/print.toml"));
     let mut failures = Vec::new();
-    for case in &cases.case {
+    for case in &cases {
         let query = kql::parse(&case.query).expect("test queries parse");
         let printed = query.to_string();
         if printed != case.canonical {
