@@ -89,7 +89,15 @@ impl Parser<'_> {
         }
         let rest = &self.text[self.fail_pos..];
         let (found, len) = match rest.chars().next() {
-            None => ("end of query".to_owned(), 0),
+            // The end of the query is shown right after its last character, not after trailing
+            // whitespace (a rule file's query often ends with a newline).
+            None => {
+                let end = self.text.trim_end_matches(is_space).len();
+                return Error::new(
+                    ErrorKind::Syntax { expected: self.expected.clone(), found: "end of query".to_owned() },
+                    Span::new(end, end + 1),
+                );
+            }
             Some(c) if c.is_alphanumeric() => {
                 let word: String = rest.chars().take_while(|c| c.is_alphanumeric()).take(24).collect();
                 (format!("`{word}`"), word.len())

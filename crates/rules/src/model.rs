@@ -1,0 +1,222 @@
+//! The rule model: what a detection rule says, typed, with every original field kept.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use ecs::date::DateMath;
+use serde_json::Value;
+
+use crate::duration::Interval;
+use crate::threat::Threat;
+
+/// A rule's stable identity (`rule_id`), the same in every version and every Kibana space.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RuleId(pub String);
+
+impl fmt::Display for RuleId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// How severe a rule's alerts are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    /// `low`
+    Low,
+    /// `medium`
+    Medium,
+    /// `high`
+    High,
+    /// `critical`
+    Critical,
+}
+
+impl Severity {
+    /// Reads `low`, `medium`, `high` or `critical`.
+    pub fn parse(text: &str) -> Option<Severity> {
+        Some(match text {
+            "low" => Severity::Low,
+            "medium" => Severity::Medium,
+            "high" => Severity::High,
+            "critical" => Severity::Critical,
+            _ => return None,
+        })
+    }
+
+    /// The name Kibana uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The kind of rule (`type`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum RuleType {
+    /// `query`: a KQL or Lucene query.
+    Query,
+    /// `eql`: an event query language sequence or query.
+    Eql,
+    /// `esql`: an ES|QL query.
+    Esql,
+    /// `threshold`: a query with a count threshold.
+    Threshold,
+    /// `new_terms`: values not seen before.
+    NewTerms,
+    /// `threat_match`: indicator match.
+    ThreatMatch,
+    /// `machine_learning`: an anomaly detection job.
+    MachineLearning,
+    /// `saved_query` and any other type.
+    Other(String),
+}
+
+impl RuleType {
+    /// Reads the `type` field.
+    pub fn parse(text: &str) -> RuleType {
+        match text {
+            "query" => RuleType::Query,
+            "eql" => RuleType::Eql,
+            "esql" => RuleType::Esql,
+            "threshold" => RuleType::Threshold,
+            "new_terms" => RuleType::NewTerms,
+            "threat_match" => RuleType::ThreatMatch,
+            "machine_learning" => RuleType::MachineLearning,
+            other => RuleType::Other(other.to_owned()),
+        }
+    }
+
+    /// The `type` as Kibana writes it.
+    pub fn as_str(&self) -> &str {
+        match self {
+            RuleType::Query => "query",
+            RuleType::Eql => "eql",
+            RuleType::Esql => "esql",
+            RuleType::Threshold => "threshold",
+            RuleType::NewTerms => "new_terms",
+            RuleType::ThreatMatch => "threat_match",
+            RuleType::MachineLearning => "machine_learning",
+            RuleType::Other(other) => other,
+        }
+    }
+}
+
+impl fmt::Display for RuleType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where a rule was loaded from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// A file (TOML, or one line of a Kibana NDJSON export).
+    File {
+        /// The file.
+        path: PathBuf,
+        /// The 1-based line the rule starts on.
+        line: usize,
+    },
+    /// The pack compiled into vigil, by file name.
+    Builtin(&'static str),
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::File { path, line } => write!(f, "{}:{line}", path.display()),
+            Origin::Builtin(name) => write!(f, "built-in:{name}"),
+        }
+    }
+}
+
+/// A validated detection rule.
+///
+/// The typed fields are what vigil reads; [`Rule::fields`] keeps every field of the rule as
+/// Kibana's rule API shapes it (`[rule]` of a TOML file), so alerts can copy any of them.
+#[derive(Clone, Debug)]
+pub struct Rule {
+    /// `rule_id`.
+    pub id: RuleId,
+    /// `name`.
+    pub name: String,
+    /// `description`.
+    pub description: String,
+    /// `type`.
+    pub kind: RuleType,
+    /// `language` (`kuery` when a query rule gives none, as Kibana defaults it).
+    pub language: Option<String>,
+    /// `query`.
+    pub query: Option<String>,
+    /// `index` patterns (`filebeat-*`, `logs-o365*`).
+    pub index: Vec<String>,
+    /// `interval` (default 5m).
+    pub interval: Interval,
+    /// `from`, as written (default `now-6m`), and parsed.
+    pub from: (String, DateMath),
+    /// `to`, as written (default `now`), and parsed.
+    pub to: (String, DateMath),
+    /// `max_signals`: alerts per execution at most (default 100).
+    pub max_signals: u32,
+    /// `severity`.
+    pub severity: Severity,
+    /// `risk_score`, 0 to 100.
+    pub risk_score: u8,
+    /// `threat`: the MITRE ATT&CK mapping.
+    pub threat: Vec<Threat>,
+    /// `timestamp_override`: the field that dates events instead of `@timestamp`.
+    pub timestamp_override: Option<String>,
+    /// `tags`.
+    pub tags: Vec<String>,
+    /// `version` (default 1).
+    pub version: u64,
+    /// `enabled` (default true).
+    pub enabled: bool,
+    /// Every field of the rule, in Kibana's JSON shape.
+    pub fields: Value,
+    /// `[metadata]` of a detection-rules TOML file (empty for Kibana exports).
+    pub metadata: Value,
+    /// Where it came from.
+    pub origin: Origin,
+}
+
+impl Rule {
+    /// A text field of the rule (`note`, `setup`, `author`...), if it is a string.
+    pub fn text(&self, key: &str) -> Option<&str> {
+        self.fields.get(key).and_then(Value::as_str)
+    }
+
+    /// A list-of-strings field of the rule (`references`, `author`, `false_positives`...).
+    pub fn texts(&self, key: &str) -> Vec<&str> {
+        self.fields.get(key).and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).collect()
+    }
+
+    /// Why vigil cannot run this rule yet, or `None` when it can (KQL query rules).
+    pub fn unsupported(&self) -> Option<String> {
+        match (&self.kind, self.language.as_deref()) {
+            (RuleType::Query, Some("kuery")) => None,
+            (RuleType::Query, Some(language)) => Some(format!("{language} queries are not supported yet")),
+            (RuleType::Query, None) => Some("query rules without a language are not supported".into()),
+            (RuleType::MachineLearning, _) => {
+                Some("machine_learning rules need Elastic's anomaly detection jobs".into())
+            }
+            (kind, _) => Some(format!("{kind} rules are not supported yet")),
+        }
+    }
+
+    /// The field that dates this rule's events: `timestamp_override`, else `@timestamp`.
+    pub fn time_field(&self) -> &str {
+        self.timestamp_override.as_deref().unwrap_or("@timestamp")
+    }
+}

@@ -1,0 +1,402 @@
+//! From a rule's fields (Kibana's JSON shape) to a validated [`Rule`], with every problem found.
+
+use std::collections::HashMap;
+use std::ops::Range;
+
+use ecs::date::DateMath;
+use serde_json::{Map, Value};
+
+use crate::diagnostic::{Diagnostic, Level, Problem, Snippet, Source};
+use crate::duration::Interval;
+use crate::model::{Origin, Rule, RuleId, RuleType, Severity};
+use crate::threat::Threat;
+
+/// The keys of `[rule]` in Elastic's schema (and Kibana's rule API).
+const RULE_KEYS: &[&str] = &[
+    "actions",
+    "alert_suppression",
+    "anomaly_threshold",
+    "author",
+    "building_block_type",
+    "concurrent_searches",
+    "data_view_id",
+    "description",
+    "enabled",
+    "event_category_override",
+    "exceptions_list",
+    "false_positives",
+    "filters",
+    "from",
+    "history_window_start",
+    "id",
+    "index",
+    "interval",
+    "investigation_fields",
+    "items_per_search",
+    "language",
+    "license",
+    "machine_learning_job_id",
+    "max_signals",
+    "meta",
+    "name",
+    "namespace",
+    "new_terms_fields",
+    "new_terms",
+    "note",
+    "output_index",
+    "query",
+    "references",
+    "related_integrations",
+    "required_fields",
+    "response_actions",
+    "risk_score",
+    "risk_score_mapping",
+    "rule_id",
+    "rule_name_override",
+    "saved_id",
+    "setup",
+    "severity",
+    "severity_mapping",
+    "tags",
+    "threat",
+    "threat_filters",
+    "threat_index",
+    "threat_indicator_path",
+    "threat_language",
+    "threat_mapping",
+    "threat_query",
+    "threshold",
+    "throttle",
+    "tiebreaker_field",
+    "timeline_id",
+    "timeline_title",
+    "timestamp_field",
+    "timestamp_override",
+    "timestamp_override_fallback_disabled",
+    "to",
+    "type",
+    "version",
+    "created_at",
+    "created_by",
+    "updated_at",
+    "updated_by",
+    "immutable",
+    "rule_source",
+    "revision",
+    "execution_summary",
+    "outcome",
+    "alias_target_id",
+    "alias_purpose",
+];
+
+/// The keys of `[metadata]` in detection-rules files.
+pub(crate) const METADATA_KEYS: &[&str] = &[
+    "bypass_bbr_timing",
+    "comments",
+    "creation_date",
+    "deprecated_reason",
+    "deprecation_date",
+    "integration",
+    "maturity",
+    "min_stack_comments",
+    "min_stack_version",
+    "promotion",
+    "query_schema_validation",
+    "updated_date",
+];
+
+/// Where each field of a rule is in its file.
+pub(crate) enum Spans {
+    /// TOML: byte ranges of each key and value, by dotted path (`rule.threat.0.tactic.id`).
+    Toml(HashMap<String, (Range<usize>, Range<usize>)>),
+    /// NDJSON: the whole rule is one line.
+    Line(Range<usize>),
+}
+
+impl Spans {
+    pub(crate) fn value(&self, path: &str) -> Option<Range<usize>> {
+        match self {
+            Spans::Toml(map) => map.get(path).map(|(_, value)| value.clone()),
+            Spans::Line(line) => Some(line.start..line.start),
+        }
+    }
+
+    pub(crate) fn key(&self, path: &str) -> Option<Range<usize>> {
+        match self {
+            Spans::Toml(map) => map.get(path).map(|(key, _)| key.clone()),
+            Spans::Line(line) => Some(line.start..line.start),
+        }
+    }
+}
+
+/// Collects problems for one rule.
+pub(crate) struct Checker<'a> {
+    pub(crate) source: &'a Source<'a>,
+    pub(crate) spans: &'a Spans,
+    /// `rule.` for TOML paths, `` for NDJSON.
+    pub(crate) prefix: &'static str,
+    pub(crate) diagnostics: Vec<Diagnostic>,
+}
+
+impl Checker<'_> {
+    fn at_value(&mut self, level: Level, key: &str, problem: Problem) {
+        let span = self.spans.value(&format!("{}{key}", self.prefix));
+        self.diagnostics.push(self.source.diagnostic(level, problem, span));
+    }
+
+    fn at_key(&mut self, level: Level, path: &str, problem: Problem) {
+        let span = self.spans.key(path);
+        self.diagnostics.push(self.source.diagnostic(level, problem, span));
+    }
+
+    fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+
+    /// The string at `key`; a missing required one, or a non-string, is an error.
+    fn string(&mut self, fields: &Map<String, Value>, key: &'static str, required: bool) -> Option<String> {
+        match fields.get(key) {
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(_) => {
+                self.at_value(Level::Error, key, Problem::WrongType { key: key.into(), expected: "a string" });
+                None
+            }
+            None if required => {
+                self.missing(key);
+                None
+            }
+            None => None,
+        }
+    }
+
+    fn missing(&mut self, key: &'static str) {
+        let span = self.spans.key(self.prefix.trim_end_matches('.')).or_else(|| self.spans.value(""));
+        self.diagnostics.push(self.source.diagnostic(Level::Error, Problem::Missing(key), span));
+    }
+
+    fn strings(&mut self, fields: &Map<String, Value>, key: &'static str) -> Vec<String> {
+        match fields.get(key) {
+            None => Vec::new(),
+            Some(Value::Array(items)) if items.iter().all(Value::is_string) => {
+                items.iter().filter_map(Value::as_str).map(str::to_owned).collect()
+            }
+            Some(_) => {
+                self.at_value(Level::Error, key, Problem::WrongType { key: key.into(), expected: "a list of strings" });
+                Vec::new()
+            }
+        }
+    }
+
+    fn integer(&mut self, fields: &Map<String, Value>, key: &'static str) -> Option<i64> {
+        match fields.get(key) {
+            None => None,
+            Some(value) => match value.as_i64() {
+                Some(n) => Some(n),
+                None => {
+                    self.at_value(
+                        Level::Error,
+                        key,
+                        Problem::WrongType { key: key.into(), expected: "a whole number" },
+                    );
+                    None
+                }
+            },
+        }
+    }
+
+    fn date_math(
+        &mut self,
+        fields: &Map<String, Value>,
+        key: &'static str,
+        default: &str,
+    ) -> Option<(String, DateMath)> {
+        let text = self.string(fields, key, false).unwrap_or_else(|| default.to_owned());
+        match DateMath::parse(&text) {
+            Ok(math) => Some((text, math)),
+            Err(err) => {
+                self.at_value(Level::Error, key, Problem::Invalid(format!("`{key}`: {err}")));
+                None
+            }
+        }
+    }
+}
+
+/// How the query's text sits in the file, to place KQL errors.
+pub(crate) enum QueryText {
+    /// The query's characters start at this byte of the file, unescaped (TOML literal strings,
+    /// or basic strings without escapes).
+    At(usize),
+    /// The query is escaped in the file (JSON, TOML strings with escapes): errors are shown
+    /// against the query itself.
+    Escaped,
+}
+
+/// Validates one rule: `fields` is the `[rule]` table (or one Kibana export object).
+pub(crate) fn validate(
+    mut checker: Checker<'_>,
+    fields: Map<String, Value>,
+    metadata: Value,
+    origin: Origin,
+    query_text: QueryText,
+) -> (Option<Rule>, Vec<Diagnostic>) {
+    for key in fields.keys() {
+        if !RULE_KEYS.contains(&key.as_str()) {
+            let path = format!("{}{key}", checker.prefix);
+            let table = if checker.prefix.is_empty() { "rule object" } else { "rule" };
+            checker.at_key(Level::Warning, &path, Problem::UnknownKey { table: table.into(), key: key.clone() });
+        }
+    }
+    let id = checker.string(&fields, "rule_id", true);
+    let name = checker.string(&fields, "name", true);
+    let description = checker.string(&fields, "description", true);
+    let kind = checker.string(&fields, "type", true).map(|t| RuleType::parse(&t));
+    let severity = checker.string(&fields, "severity", true).and_then(|s| {
+        let parsed = Severity::parse(&s);
+        if parsed.is_none() {
+            checker.at_value(
+                Level::Error,
+                "severity",
+                Problem::Invalid(format!("severity `{s}` is not one of low, medium, high, critical")),
+            );
+        }
+        parsed
+    });
+    let risk_score = match checker.integer(&fields, "risk_score") {
+        Some(n @ 0..=100) => u8::try_from(n).ok(),
+        Some(n) => {
+            checker.at_value(
+                Level::Error,
+                "risk_score",
+                Problem::Invalid(format!("risk_score {n} is outside 0 to 100")),
+            );
+            None
+        }
+        None => {
+            if !fields.contains_key("risk_score") {
+                checker.missing("risk_score");
+            }
+            None
+        }
+    };
+    let interval = checker.string(&fields, "interval", false).map_or(Some(Interval::from_seconds(300)), |text| {
+        Interval::parse(&text)
+            .map_err(|err| checker.at_value(Level::Error, "interval", Problem::Invalid(err.to_string())))
+            .ok()
+    });
+    let from = checker.date_math(&fields, "from", "now-6m");
+    let to = checker.date_math(&fields, "to", "now");
+    let max_signals = match checker.integer(&fields, "max_signals") {
+        None => Some(100),
+        Some(n) if n >= 1 => u32::try_from(n).ok(),
+        Some(n) => {
+            checker.at_value(
+                Level::Error,
+                "max_signals",
+                Problem::Invalid(format!("max_signals {n} must be at least 1")),
+            );
+            None
+        }
+    };
+    let version = checker.integer(&fields, "version").map_or(1, |v| v.max(0) as u64);
+    let enabled = fields.get("enabled").and_then(Value::as_bool).unwrap_or(true);
+    let index = checker.strings(&fields, "index");
+    let tags = checker.strings(&fields, "tags");
+    let timestamp_override = checker.string(&fields, "timestamp_override", false);
+    let query = checker.string(&fields, "query", false);
+    let is_query_rule = kind == Some(RuleType::Query);
+    let language = checker.string(&fields, "language", false).or_else(|| is_query_rule.then(|| "kuery".to_owned()));
+    if is_query_rule && query.is_none() && fields.get("query").is_none() {
+        checker.missing("query");
+    }
+    if language.as_deref() == Some("kuery")
+        && let Some(query) = &query
+    {
+        check_kql(&mut checker, query, &query_text);
+    }
+    let threat = match fields.get("threat") {
+        None => Vec::new(),
+        Some(value @ Value::Array(_)) => Threat::from_json(value),
+        Some(_) => {
+            checker.at_value(
+                Level::Error,
+                "threat",
+                Problem::WrongType { key: "threat".into(), expected: "a list of tables" },
+            );
+            Vec::new()
+        }
+    };
+    for (i, t) in threat.iter().enumerate() {
+        for problem in t.problems() {
+            let span = checker
+                .spans
+                .value(&format!("{}threat.{i}", checker.prefix))
+                .or_else(|| checker.spans.value(&format!("{}threat", checker.prefix)));
+            checker.diagnostics.push(checker.source.diagnostic(Level::Error, Problem::Invalid(problem), span));
+        }
+    }
+    let rule = match (id, name, description, kind, severity, risk_score, interval, from, to, max_signals) {
+        (
+            Some(id),
+            Some(name),
+            Some(description),
+            Some(kind),
+            Some(severity),
+            Some(risk_score),
+            Some(interval),
+            Some(from),
+            Some(to),
+            Some(max_signals),
+        ) if !checker.has_errors() => Some(Rule {
+            id: RuleId(id),
+            name,
+            description,
+            kind,
+            language,
+            query,
+            index,
+            interval,
+            from,
+            to,
+            max_signals,
+            severity,
+            risk_score,
+            threat,
+            timestamp_override,
+            tags,
+            version,
+            enabled,
+            fields: Value::Object(fields),
+            metadata,
+            origin,
+        }),
+        _ => None,
+    };
+    (rule, checker.diagnostics)
+}
+
+/// Parses and compiles the query against the built-in catalog; errors point into the file when
+/// the query's text sits there unescaped, else at the query itself.
+fn check_kql(checker: &mut Checker<'_>, query: &str, text: &QueryText) {
+    let result = kql::parse(query).and_then(|q| q.compile(ecs::Catalog::builtin()).map(|_| ()));
+    let Err(err) = result else { return };
+    let span = err.span();
+    match text {
+        QueryText::At(offset) => {
+            let start = offset + span.start as usize;
+            let end = offset + span.end as usize;
+            checker.diagnostics.push(checker.source.diagnostic(Level::Error, Problem::Kql(err), Some(start..end)));
+        }
+        QueryText::Escaped => {
+            let (line, column) = span.line_col(query);
+            let text = query.lines().nth(line - 1).unwrap_or_default().to_owned();
+            let width = query.get(span.start as usize..span.end as usize).map_or(1, |s| s.chars().count()).max(1);
+            let mut diagnostic = checker.source.diagnostic(
+                Level::Error,
+                Problem::Invalid(format!("in the query, line {line} column {column}: {err}")),
+                checker.spans.value(&format!("{}query", checker.prefix)),
+            );
+            diagnostic.snippet = Some(Snippet { text, column, width });
+            checker.diagnostics.push(diagnostic);
+        }
+    }
+}

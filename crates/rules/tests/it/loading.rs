@@ -1,0 +1,140 @@
+//! Loading and validating rules: Elastic's defaults, every problem at its place, one bad rule
+//! never stopping the others.
+
+use std::path::Path;
+
+const MINIMAL: &str = r#"[rule]
+rule_id = "00000000-0000-0000-0000-000000000001"
+name = "Minimal"
+description = "A rule with only what is required"
+type = "query"
+risk_score = 21
+severity = "low"
+query = "event.action:x"
+"#;
+
+fn load(text: &str) -> rules::Loaded {
+    rules::load_toml(Path::new("rule.toml"), text)
+}
+
+fn messages(loaded: &rules::Loaded) -> Vec<String> {
+    loaded.diagnostics.iter().map(ToString::to_string).collect()
+}
+
+#[test]
+fn defaults_are_elastics() {
+    let loaded = load(MINIMAL);
+    assert_eq!(messages(&loaded), Vec::<String>::new());
+    let rule = &loaded.rules[0];
+    assert_eq!((rule.from.0.as_str(), rule.to.0.as_str()), ("now-6m", "now"));
+    assert_eq!((rule.interval.to_string(), rule.max_signals, rule.version), ("5m".to_owned(), 100, 1));
+    assert_eq!(rule.language.as_deref(), Some("kuery"));
+    assert_eq!(rule.time_field(), "@timestamp");
+    assert!(rule.enabled && rule.unsupported().is_none());
+}
+
+#[test]
+fn every_problem_is_reported_at_its_place() {
+    let text = r#"[metadata]
+maturity = "production"
+colour = "blue"
+
+[rule]
+rule_id = "00000000-0000-0000-0000-000000000002"
+description = "Broken in many ways"
+type = "query"
+risk_score = 101
+severity = "urgent"
+interval = "5x"
+from = "yesterday"
+tags = "not a list"
+frobnicate = true
+query = '''
+event.dataset:o365.audit and
+  event.action:(a or b
+'''
+
+[[rule.threat]]
+framework = "MITRE ATT&CK"
+[rule.threat.tactic]
+id = "TA0003"
+name = "Persistence"
+reference = "https://attack.mitre.org/tactics/TA0005/"
+"#;
+    let loaded = load(text);
+    assert!(loaded.rules.is_empty());
+    assert_eq!(
+        messages(&loaded),
+        [
+            "rule.toml:3:1: warning: unknown key `colour` in [metadata]",
+            "rule.toml:14:1: warning: unknown key `frobnicate` in [rule]",
+            "rule.toml:5:2: error: missing required field `name`",
+            "rule.toml:10:12: error: severity `urgent` is not one of low, medium, high, critical",
+            "rule.toml:9:14: error: risk_score 101 is outside 0 to 100",
+            "rule.toml:11:12: error: `5x` is not an interval (expected a number and a unit, like 5m, 30s, 1h or 1d)",
+            "rule.toml:12:8: error: `from`: `yesterday` is not a date or date math (expected `now`, a date like 2024-01-31, or `now-1d/d`)",
+            "rule.toml:13:8: error: `tags` must be a list of strings",
+            "rule.toml:17:23: error: expected `and`, `or` or `)`, found end of query",
+            "rule.toml:20:1: error: TA0003 has reference `https://attack.mitre.org/tactics/TA0005/`; expected `https://attack.mitre.org/tactics/TA0003/`",
+        ]
+    );
+    let kql = loaded.diagnostics.iter().find(|d| matches!(d.problem, rules::Problem::Kql(_))).expect("a KQL error");
+    let snippet = kql.snippet.as_ref().expect("a snippet");
+    assert_eq!((snippet.text.as_str(), snippet.column), ("  event.action:(a or b", 23));
+}
+
+#[test]
+fn type_errors_in_queries_point_at_the_value() {
+    let loaded = load(&MINIMAL.replace("event.action:x", "process.pid:abc"));
+    assert_eq!(
+        messages(&loaded),
+        ["rule.toml:8:22: error: `abc` is not a number, which field `process.pid` (long) needs"]
+    );
+}
+
+#[test]
+fn escaped_queries_are_shown_on_their_own() {
+    let loaded = load(&MINIMAL.replace(r#""event.action:x""#, r#""event.action:\"x""#));
+    assert_eq!(
+        messages(&loaded),
+        ["rule.toml:8:9: error: in the query, line 1 column 16: expected a closing `\"`, found end of query"]
+    );
+}
+
+#[test]
+fn a_bad_rule_never_stops_the_others() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    std::fs::write(dir.path().join("a_good.toml"), MINIMAL).expect("write");
+    std::fs::write(dir.path().join("b_bad.toml"), "[rule\nname = 1").expect("write");
+    std::fs::create_dir(dir.path().join("c_more")).expect("mkdir");
+    std::fs::write(dir.path().join("c_more/d.toml"), MINIMAL.replace("Minimal", "Nested")).expect("write");
+    std::fs::create_dir(dir.path().join("c_more/d.tests")).expect("mkdir");
+    std::fs::write(dir.path().join("c_more/d.tests/alert.ndjson"), "{}\n").expect("write");
+    let loaded = rules::load_path(dir.path());
+    let names: Vec<_> = loaded.rules.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["Minimal", "Nested"]);
+    assert_eq!(loaded.diagnostics.len(), 1, "{:?}", messages(&loaded));
+    assert!(messages(&loaded)[0].contains("b_bad.toml:1:"), "{:?}", messages(&loaded));
+}
+
+#[test]
+fn kibana_exports_load_line_by_line() {
+    let export = concat!(
+        r#"{"rule_id":"r1","name":"One","description":"d","type":"query","language":"kuery","query":"event.action:x","risk_score":50,"severity":"high","index":["logs-*"],"interval":"1m","from":"now-2m","threat":[]}"#,
+        "\n",
+        r#"{"rule_id":"r2","name":"Two","description":"d","type":"eql","language":"eql","query":"process where true","risk_score":10,"severity":"low"}"#,
+        "\n",
+        r#"{"rule_id":"r3","name":"Three","description":"d","type":"query","query":"a:(b","risk_score":10,"severity":"low"}"#,
+        "\n",
+        r#"{"exported_count":3,"missing_rules":[],"missing_rules_count":0}"#,
+        "\n"
+    );
+    let loaded = rules::load_ndjson(Path::new("export.ndjson"), export);
+    let names: Vec<_> = loaded.rules.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["One", "Two"]);
+    assert_eq!(loaded.rules[1].unsupported().as_deref(), Some("eql rules are not supported yet"));
+    assert_eq!(
+        messages(&loaded),
+        ["export.ndjson:3:1: error: in the query, line 1 column 5: expected `and`, `or` or `)`, found end of query"]
+    );
+}

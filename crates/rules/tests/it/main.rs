@@ -1,0 +1,4 @@
+//! Integration tests of the `rules` crate, built as one binary.
+
+mod corpus;
+mod loading;
