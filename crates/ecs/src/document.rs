@@ -57,6 +57,14 @@ impl Document {
     }
 }
 
+/// Whether a line looks like a whole JSON document: it starts with `{` or `[` and ends with the
+/// matching bracket. Scanners skip lines they know cannot match without decoding them; this cheap
+/// check still catches garbled and cut-short lines among those, so they are reported.
+pub fn looks_whole(line: &[u8]) -> bool {
+    let text = line.trim_ascii();
+    matches!((text.first(), text.last()), (Some(b'{'), Some(b'}')) | (Some(b'['), Some(b']')))
+}
+
 /// serde_json appends " at line L column C" to its messages; we report the column ourselves.
 fn strip_position(message: &str) -> String {
     match message.rfind(" at line ") {

@@ -24,6 +24,6 @@ mod document;
 
 pub use crate::{
     catalog::{Catalog, Field, FieldType},
-    document::{Document, DocumentError, Path, walk_leaves},
+    document::{Document, DocumentError, Path, looks_whole, walk_leaves},
 };
 pub use serde_json::Value;

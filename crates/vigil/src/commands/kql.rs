@@ -149,7 +149,7 @@ fn scan(
         line_no += 1;
         let line = buf.strip_suffix(b"\n").unwrap_or(&buf);
         let line = line.strip_suffix(b"\r").unwrap_or(line);
-        if line.iter().all(u8::is_ascii_whitespace) || (looks_like_json(line) && !may_match(line)) {
+        if line.iter().all(u8::is_ascii_whitespace) || (ecs::looks_whole(line) && !may_match(line)) {
             continue;
         }
         let parsed = std::str::from_utf8(line)
@@ -169,13 +169,6 @@ fn scan(
             }
         }
     }
-}
-
-/// A cheap check that a line is a whole JSON object or array, so that lines the prefilter
-/// skips unread are still reported when garbled or cut short (they are then decoded, and fail).
-fn looks_like_json(line: &[u8]) -> bool {
-    let text = line.trim_ascii();
-    matches!((text.first(), text.last()), (Some(b'{'), Some(b'}')) | (Some(b'['), Some(b']')))
 }
 
 fn explain(args: &ExplainArgs) -> anyhow::Result<Exit> {

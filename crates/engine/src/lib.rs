@@ -1,0 +1,44 @@
+//! Rules meet events: compiled rule sets, scans, alerts, and schedule replay.
+//!
+//! A [`RuleSet`] compiles the rules vigil can run (KQL query rules) against a field catalog and
+//! builds one prefilter over all of their required literals. A [`Scanner`] reads events (NDJSON
+//! lines or decoded values, from [`source`]), tests each once against every rule whose index
+//! patterns cover it, and hands each [`Hit`] to a [`Sink`] once per event and rule; the alert's
+//! identity is `sha256(index, event id, rule_id)` ([`AlertId`]). [`Replay`] turns a scan's hits
+//! into the alerts Elastic would have created execution by execution, with `max_signals`.
+//!
+//! The engine knows no HTTP and no SQL.
+//!
+//! ```
+//! use engine::{Outcome, Position, RuleSet, ScanOptions, Scanner, Sink, Hit};
+//!
+//! struct Count(usize);
+//! impl Sink for Count {
+//!     type Error = std::convert::Infallible;
+//!     fn hit(&mut self, _: &Hit<'_>) -> Result<bool, Self::Error> { self.0 += 1; Ok(true) }
+//! }
+//!
+//! let (rules, _skipped) = RuleSet::compile(rules::builtin().rules, ecs::Catalog::builtin(), ecs::date::Timestamp::now());
+//! let mut scanner = Scanner::new(&rules, ScanOptions { index: None });
+//! let line = br#"{"event":{"dataset":"o365.audit","provider":"Exchange","category":"web","action":"Set-DkimSigningConfig","outcome":"success"},"o365":{"audit":{"Parameters":{"Enabled":"False"}}}}"#;
+//! let mut count = Count(0);
+//! let outcome = scanner.scan_line(line, Position { source: "example", line: 1 }, &mut count)?;
+//! assert_eq!((outcome, count.0), (Outcome::Scanned, 1));
+//! # Ok::<(), std::convert::Infallible>(())
+//! ```
+#![deny(missing_docs)]
+
+mod alert;
+mod index;
+mod replay;
+mod ruleset;
+mod scan;
+pub mod source;
+
+pub use crate::{
+    alert::{AlertContext, AlertId, document as alert_document, event_id, event_time, reason},
+    index::{IndexPatterns, event_index},
+    replay::{Replay, ReplayReport, RuleReplay, Truncation},
+    ruleset::{CompiledRule, RuleSet, Skipped},
+    scan::{Hit, Outcome, Position, ScanOptions, ScanStats, Scanner, Sink},
+};

@@ -1,0 +1,213 @@
+//! The scanner: events in, hits out to a [`Sink`].
+
+use std::collections::HashSet;
+
+use ecs::date::Timestamp;
+use ecs::{Document, Value};
+use rules::Rule;
+
+use crate::alert::{self, AlertContext, AlertId};
+use crate::index::event_index;
+use crate::ruleset::RuleSet;
+
+/// Where an event came from: a source name (a file, `<stdin>`) and a line (or array element).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Position<'a> {
+    /// The file or stream.
+    pub source: &'a str,
+    /// 1-based line number (or element number in a JSON array).
+    pub line: u64,
+}
+
+/// One rule matched one event.
+#[derive(Debug)]
+pub struct Hit<'a> {
+    /// The rule.
+    pub rule: &'a Rule,
+    /// The event (its `_source` when it came as a search hit).
+    pub event: &'a Value,
+    /// The event's index, if known.
+    pub index: Option<&'a str>,
+    /// The event's identity (`_id`, `event.id`, or a digest of its line).
+    pub event_id: &'a str,
+    /// The alert's identity.
+    pub alert_id: AlertId,
+    /// Where the event was read.
+    pub position: Position<'a>,
+}
+
+impl Hit<'_> {
+    /// The event's time on the rule's time field.
+    pub fn time(&self) -> Option<Timestamp> {
+        alert::event_time(self.rule, self.event)
+    }
+
+    /// The alert document Elastic Security would store for this hit, created at `now`.
+    pub fn document(&self, now: Timestamp) -> Value {
+        let context = AlertContext { id: self.alert_id, index: self.index.unwrap_or(""), event_id: self.event_id, now };
+        alert::document(self.rule, self.event, &context)
+    }
+}
+
+/// Receives hits: a printer, an alert writer, a counter.
+pub trait Sink {
+    /// What can go wrong writing.
+    type Error;
+
+    /// One rule matched one event. Return `Ok(false)` to stop the scan.
+    ///
+    /// # Errors
+    ///
+    /// When the hit cannot be written; the scan stops.
+    fn hit(&mut self, hit: &Hit<'_>) -> Result<bool, Self::Error>;
+}
+
+/// What a scan saw.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ScanStats {
+    /// Lines and array elements read.
+    pub records: u64,
+    /// Of those, decoded and tested against at least one rule.
+    pub decoded: u64,
+    /// Skipped unread: no rule could match them.
+    pub prefiltered: u64,
+    /// Not valid JSON, reported and skipped.
+    pub invalid: u64,
+    /// Events with no index (no `data_stream`, `event.dataset` or `_index`); every rule saw them.
+    pub without_index: u64,
+    /// Hits passed to the sink.
+    pub hits: u64,
+    /// Hits dropped because the same event already alerted for the same rule.
+    pub duplicates: u64,
+}
+
+/// What became of one record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Read; hits (if any) went to the sink.
+    Scanned,
+    /// Not valid JSON: the message says why. The caller reports it with its position.
+    Invalid(String),
+    /// The sink asked to stop.
+    Stopped,
+}
+
+/// How to scan.
+#[derive(Clone, Debug)]
+pub struct ScanOptions {
+    /// The index every event is taken to be in (`--index`), instead of the one derived from it.
+    pub index: Option<String>,
+}
+
+/// Tests events against a [`RuleSet`], each event once against every rule, and hands each hit to
+/// a [`Sink`] once per event and rule.
+#[derive(Debug)]
+pub struct Scanner<'r, 'c> {
+    rules: &'r RuleSet<'c>,
+    options: ScanOptions,
+    alerted: HashSet<AlertId>,
+    candidates: Vec<bool>,
+    stats: ScanStats,
+}
+
+impl<'r, 'c> Scanner<'r, 'c> {
+    /// A scanner over `rules`.
+    pub fn new(rules: &'r RuleSet<'c>, options: ScanOptions) -> Scanner<'r, 'c> {
+        Scanner { rules, options, alerted: HashSet::new(), candidates: Vec::new(), stats: ScanStats::default() }
+    }
+
+    /// What the scan has seen so far.
+    pub fn stats(&self) -> &ScanStats {
+        &self.stats
+    }
+
+    /// Scans one NDJSON line. Lines no rule can match (by the rules' required literals) are not
+    /// decoded, unless they do not even look like a whole JSON document.
+    ///
+    /// # Errors
+    ///
+    /// When the sink fails.
+    pub fn scan_line<S: Sink>(
+        &mut self,
+        line: &[u8],
+        position: Position<'_>,
+        sink: &mut S,
+    ) -> Result<Outcome, S::Error> {
+        self.stats.records += 1;
+        let mut candidates = std::mem::take(&mut self.candidates);
+        let any = self.rules.candidates(line, &mut candidates);
+        let outcome = if !any && ecs::looks_whole(line) {
+            self.stats.prefiltered += 1;
+            Ok(Outcome::Scanned)
+        } else {
+            match std::str::from_utf8(line).map_err(|e| format!("not UTF-8 at byte {}", e.valid_up_to() + 1)) {
+                Err(message) => Ok(self.invalid(message)),
+                Ok(text) => match Document::parse(text) {
+                    Err(err) => Ok(self.invalid(err.to_string())),
+                    Ok(doc) => self.test(doc.root(), Some(line), position, &candidates, sink),
+                },
+            }
+        };
+        self.candidates = candidates;
+        outcome
+    }
+
+    /// Scans one decoded event (an element of a JSON array, a normalized record).
+    ///
+    /// # Errors
+    ///
+    /// When the sink fails.
+    pub fn scan_event<S: Sink>(
+        &mut self,
+        event: &Value,
+        position: Position<'_>,
+        sink: &mut S,
+    ) -> Result<Outcome, S::Error> {
+        self.stats.records += 1;
+        let all = vec![true; self.rules.len()];
+        self.test(event, None, position, &all, sink)
+    }
+
+    fn invalid(&mut self, message: String) -> Outcome {
+        self.stats.invalid += 1;
+        Outcome::Invalid(message)
+    }
+
+    fn test<S: Sink>(
+        &mut self,
+        root: &Value,
+        raw: Option<&[u8]>,
+        position: Position<'_>,
+        candidates: &[bool],
+        sink: &mut S,
+    ) -> Result<Outcome, S::Error> {
+        self.stats.decoded += 1;
+        // A search hit (`{"_index", "_id", "_source"}`) carries its index and identity.
+        let (event, hit_index) = match root.get("_source") {
+            Some(source @ Value::Object(_)) => (source, root.get("_index").and_then(Value::as_str).map(str::to_owned)),
+            _ => (root, None),
+        };
+        let index = self.options.index.clone().or(hit_index).or_else(|| event_index(event));
+        if index.is_none() {
+            self.stats.without_index += 1;
+        }
+        let mut event_id: Option<String> = None;
+        for (compiled, _) in self.rules.rules().iter().zip(candidates).filter(|(_, c)| **c) {
+            if !compiled.index.covers(index.as_deref()) || !compiled.matcher.matches_value(event) {
+                continue;
+            }
+            let id = event_id.get_or_insert_with(|| alert::event_id(root, raw));
+            let alert_id = AlertId::new(index.as_deref().unwrap_or(""), id, &compiled.rule.id.0);
+            if !self.alerted.insert(alert_id) {
+                self.stats.duplicates += 1;
+                continue;
+            }
+            self.stats.hits += 1;
+            let hit = Hit { rule: &compiled.rule, event, index: index.as_deref(), event_id: id, alert_id, position };
+            if !sink.hit(&hit)? {
+                return Ok(Outcome::Stopped);
+            }
+        }
+        Ok(Outcome::Scanned)
+    }
+}

@@ -1,0 +1,180 @@
+//! Reading events from files and streams: NDJSON, JSON arrays, gzip; folders recursively.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use flate2::read::MultiGzDecoder;
+use serde::de::{DeserializeSeed, SeqAccess, Visitor};
+use serde_json::Value;
+
+/// One record read from a source.
+#[derive(Debug)]
+pub enum Record<'a> {
+    /// An NDJSON line (without its line break), with its 1-based line number.
+    Line(&'a [u8], u64),
+    /// An element of a JSON array, with its 1-based position.
+    Event(Value, u64),
+}
+
+/// The files below each path (folders recursively, in name order); files are kept as given.
+///
+/// # Errors
+///
+/// When a folder cannot be listed.
+pub fn expand(paths: &[PathBuf]) -> io::Result<Vec<PathBuf>> {
+    fn walk(path: &Path, out: &mut Vec<PathBuf>) -> io::Result<()> {
+        if path.is_dir() {
+            let mut entries = std::fs::read_dir(path)?.map(|e| e.map(|e| e.path())).collect::<io::Result<Vec<_>>>()?;
+            entries.sort();
+            for entry in entries {
+                walk(&entry, out)?;
+            }
+        } else {
+            out.push(path.to_owned());
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    for path in paths {
+        walk(path, &mut out)?;
+    }
+    Ok(out)
+}
+
+/// Opens a file for reading, decompressing it when it is gzip (by its magic bytes).
+///
+/// # Errors
+///
+/// When the file cannot be opened or read.
+pub fn open(path: &Path) -> io::Result<Box<dyn BufRead + Send>> {
+    let file = File::open(path)?;
+    decompress(Box::new(file))
+}
+
+/// Wraps a stream, decompressing it when it is gzip (by its magic bytes).
+///
+/// # Errors
+///
+/// When the stream cannot be read.
+pub fn decompress(input: Box<dyn Read + Send>) -> io::Result<Box<dyn BufRead + Send>> {
+    let mut reader = BufReader::with_capacity(1 << 17, input);
+    let is_gzip = reader.fill_buf()?.starts_with(&[0x1f, 0x8b]);
+    Ok(if is_gzip {
+        Box::new(BufReader::with_capacity(1 << 17, MultiGzDecoder::new(reader)))
+    } else {
+        Box::new(reader)
+    })
+}
+
+/// Reads every record of `input` and hands it to `each`, which returns `false` to stop. A stream
+/// whose first non-blank byte is `[` is a JSON array, read one element at a time; anything else
+/// is NDJSON.
+///
+/// # Errors
+///
+/// When the input cannot be read, or a JSON array is malformed (the error gives the position).
+pub fn read_records(mut input: impl BufRead, mut each: impl FnMut(Record<'_>) -> io::Result<bool>) -> io::Result<()> {
+    let first = loop {
+        let buf = input.fill_buf()?;
+        match buf.iter().position(|b| !b.is_ascii_whitespace()) {
+            Some(at) => break Some(buf[at]),
+            None if buf.is_empty() => break None,
+            None => {
+                let len = buf.len();
+                input.consume(len);
+            }
+        }
+    };
+    if first == Some(b'[') {
+        return read_array(input, each);
+    }
+    let mut buf = Vec::with_capacity(1 << 12);
+    let mut line_no = 0;
+    loop {
+        buf.clear();
+        if input.read_until(b'\n', &mut buf)? == 0 {
+            return Ok(());
+        }
+        line_no += 1;
+        let line = buf.strip_suffix(b"\n").unwrap_or(&buf);
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        if !each(Record::Line(line, line_no))? {
+            return Ok(());
+        }
+    }
+}
+
+/// Streams the elements of a JSON array without holding the whole array.
+fn read_array(input: impl BufRead, each: impl FnMut(Record<'_>) -> io::Result<bool>) -> io::Result<()> {
+    struct Elements<F>(F);
+    impl<'de, F: FnMut(Record<'_>) -> io::Result<bool>> Visitor<'de> for &mut Elements<F> {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a JSON array of events")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            let mut n = 0;
+            while let Some(value) = seq.next_element::<Value>()? {
+                n += 1;
+                match (self.0)(Record::Event(value, n)) {
+                    Ok(true) => {}
+                    Ok(false) => return Ok(()),
+                    Err(err) => return Err(serde::de::Error::custom(err)),
+                }
+            }
+            Ok(())
+        }
+    }
+    impl<'de, F: FnMut(Record<'_>) -> io::Result<bool>> DeserializeSeed<'de> for &mut Elements<F> {
+        type Value = ();
+        fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_seq(self)
+        }
+    }
+    let mut elements = Elements(each);
+    let mut de = serde_json::Deserializer::from_reader(input);
+    (&mut elements)
+        .deserialize(&mut de)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("invalid JSON array: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn records(input: &[u8]) -> Vec<String> {
+        let mut out = Vec::new();
+        read_records(decompress(Box::new(io::Cursor::new(input.to_vec()))).expect("readable"), |record| {
+            out.push(match record {
+                Record::Line(line, n) => format!("{n}: {}", String::from_utf8_lossy(line)),
+                Record::Event(value, n) => format!("[{n}] {value}"),
+            });
+            Ok(true)
+        })
+        .expect("readable");
+        out
+    }
+
+    #[test]
+    fn ndjson_lines_keep_their_numbers() {
+        assert_eq!(records(b"{\"a\":1}\r\n\n  \n{\"b\":2}"), ["1: {\"a\":1}", "4: {\"b\":2}"]);
+    }
+
+    #[test]
+    fn json_arrays_stream_their_elements() {
+        assert_eq!(records(b"  [ {\"a\":1},\n {\"b\":[2]} ]"), ["[1] {\"a\":1}", "[2] {\"b\":[2]}"]);
+    }
+
+    #[test]
+    fn gzip_is_recognized_by_its_magic() {
+        use flate2::{Compression, write::GzEncoder};
+        use std::io::Write;
+        let mut gz = GzEncoder::new(Vec::new(), Compression::fast());
+        gz.write_all(b"{\"a\":1}\n{\"b\":2}\n").expect("compress");
+        assert_eq!(records(&gz.finish().expect("compress")), ["1: {\"a\":1}", "2: {\"b\":2}"]);
+    }
+}
