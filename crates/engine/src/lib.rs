@@ -29,6 +29,7 @@
 #![deny(missing_docs)]
 
 mod alert;
+mod fixtures;
 mod index;
 mod replay;
 mod ruleset;
@@ -37,6 +38,7 @@ pub mod source;
 
 pub use crate::{
     alert::{AlertContext, AlertId, document as alert_document, event_id, event_time, reason},
+    fixtures::{Verdict, run_examples},
     index::{IndexPatterns, event_index},
     replay::{Replay, ReplayReport, RuleReplay, Truncation},
     ruleset::{CompiledRule, RuleSet, Skipped},

@@ -96,20 +96,19 @@ pub struct ReplayReport {
 }
 
 impl ReplayReport {
-    /// Hands each alert, in order, to `sink` as a hit (with the execution's start time).
+    /// Calls `each` with every alert, in order: the start of the execution that created it, and
+    /// the hit. `each` returns `false` to stop.
     ///
     /// # Errors
     ///
-    /// When the sink fails.
-    pub fn emit<S: Sink>(
+    /// What `each` returns.
+    pub fn for_each_alert<E>(
         &self,
         rules: &RuleSet<'_>,
-        mut each: impl FnMut(Timestamp),
-        sink: &mut S,
-    ) -> Result<(), S::Error> {
+        mut each: impl FnMut(Timestamp, &Hit<'_>) -> Result<bool, E>,
+    ) -> Result<(), E> {
         for &(rule, started, at) in &self.alerts {
             let kept = &self.kept[at];
-            each(started);
             let hit = Hit {
                 rule: &rules.rules()[rule].rule,
                 event: &kept.event,
@@ -118,7 +117,7 @@ impl ReplayReport {
                 alert_id: kept.alert_id,
                 position: Position { source: &kept.source, line: kept.line },
             };
-            if !sink.hit(&hit)? {
+            if !each(started, &hit)? {
                 break;
             }
         }

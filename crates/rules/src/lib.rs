@@ -19,6 +19,7 @@
 
 mod diagnostic;
 mod duration;
+mod filter;
 mod load;
 mod model;
 mod pack;
@@ -28,6 +29,7 @@ mod validate;
 pub use crate::{
     diagnostic::{Diagnostic, Level, Problem, Snippet},
     duration::{Interval, IntervalError},
+    filter::Filter,
     load::{Loaded, builtin, load_file, load_ndjson, load_path, load_toml},
     model::{Origin, Rule, RuleId, RuleType, Severity},
     pack::{PACK, PackRule},

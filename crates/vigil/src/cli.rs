@@ -2,13 +2,14 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 const EXIT_CODES: &str = "\
 Exit codes:
-  0  done: a query matched, or is valid
-  1  done, and the answer is no: nothing matched, or the query is invalid
-  2  could not do the job: bad arguments, unreadable input";
+  0  done: a scan ran (alerts or not), a query matched, rules are valid, rule tests passed
+  1  done, and the answer is no: nothing matched, a query or rule is invalid, a rule test
+     failed, or `scan --fail-on-alert` found alerts
+  2  could not do the job: bad arguments, unreadable input, no rule to run";
 
 /// Run Elastic Security detection rules anywhere.
 #[derive(Debug, Parser)]
@@ -22,9 +23,161 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run detection rules over log files and report what fires.
+    #[command(after_help = EXIT_CODES)]
+    Scan(ScanArgs),
+    /// List, show, validate and test detection rules.
+    #[command(subcommand, after_help = EXIT_CODES)]
+    Rules(RulesCommand),
     /// Parse, translate and run Kibana Query Language (KQL) queries.
     #[command(subcommand, after_help = EXIT_CODES)]
     Kql(KqlCommand),
+}
+
+/// When to use colour.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum Color {
+    /// On a terminal, unless NO_COLOR is set.
+    #[default]
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
+}
+
+/// How `scan` writes its alerts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    /// A table on a terminal, JSONL when piped.
+    #[default]
+    Auto,
+    /// A summary per rule: severity, alerts, first and last event.
+    Table,
+    /// One alert document per line, shaped like Elastic Security's.
+    Jsonl,
+    /// One alert per row.
+    Csv,
+}
+
+/// Severity names for flags.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SeverityArg {
+    /// low
+    Low,
+    /// medium
+    Medium,
+    /// high
+    High,
+    /// critical
+    Critical,
+}
+
+impl From<SeverityArg> for rules::Severity {
+    fn from(s: SeverityArg) -> rules::Severity {
+        match s {
+            SeverityArg::Low => rules::Severity::Low,
+            SeverityArg::Medium => rules::Severity::Medium,
+            SeverityArg::High => rules::Severity::High,
+            SeverityArg::Critical => rules::Severity::Critical,
+        }
+    }
+}
+
+/// Where rules come from, and which to keep.
+#[derive(Debug, Args)]
+pub struct RuleArgs {
+    /// Rule files or folders (detection-rules TOML, Kibana NDJSON exports); the built-in pack
+    /// when none is given.
+    #[arg(long = "rules", value_name = "PATH")]
+    pub rules: Vec<PathBuf>,
+    /// Keep rules at least this severe.
+    #[arg(long, value_name = "SEVERITY")]
+    pub min_severity: Option<SeverityArg>,
+    /// Keep rules with this tag (repeatable; any of them).
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// Keep the rule with this rule_id (repeatable).
+    #[arg(long = "rule-id", value_name = "ID")]
+    pub rule_ids: Vec<String>,
+}
+
+/// `vigil scan`
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// Files or folders to scan (NDJSON, JSON arrays, gzip; folders recursively); `-` or nothing
+    /// reads standard input.
+    pub paths: Vec<PathBuf>,
+    /// Which rules.
+    #[command(flatten)]
+    pub rules: RuleArgs,
+    /// How to write alerts.
+    #[arg(long, value_enum, default_value_t)]
+    pub output: Output,
+    /// The index every event is taken to be in (default: from data_stream.* or event.dataset).
+    #[arg(long, value_name = "NAME")]
+    pub index: Option<String>,
+    /// Simulate each rule's schedule (interval, from/to, max_signals) over the data's time span and
+    /// report the alerts Elastic would have created.
+    #[arg(long)]
+    pub replay: bool,
+    /// Take the current time to be this date (for date math in queries and alert times).
+    #[arg(long, value_name = "DATE")]
+    pub now: Option<String>,
+    /// Exit with 1 when any alert fires.
+    #[arg(long)]
+    pub fail_on_alert: bool,
+    /// When to colour the table.
+    #[arg(long, value_enum, default_value_t)]
+    pub color: Color,
+    /// No progress bar and no summary on stderr.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// `vigil rules ...`
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// List rules, one per line.
+    List(ListArgs),
+    /// Show one rule with its investigation guide.
+    Show(ShowArgs),
+    /// Check rule files and report every problem (exit 1 on errors).
+    Validate(ValidateArgs),
+    /// Run rules against their test events: `<rule>.tests/alert.ndjson` must alert,
+    /// `<rule>.tests/no-alert.ndjson` must not.
+    Test(ValidateArgs),
+}
+
+/// `vigil rules list`
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Which rules.
+    #[command(flatten)]
+    pub rules: RuleArgs,
+    /// Keep rules of this type (query, eql, esql, threshold, new_terms, ...).
+    #[arg(long = "type", value_name = "TYPE")]
+    pub kinds: Vec<String>,
+    /// Keep rules mapped to this MITRE tactic (id or name).
+    #[arg(long = "tactic", value_name = "TACTIC")]
+    pub tactics: Vec<String>,
+}
+
+/// `vigil rules show`
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The rule's rule_id, or a word of its name.
+    pub rule: String,
+    /// Rule files or folders (the built-in pack when none is given).
+    #[arg(long = "rules", value_name = "PATH")]
+    pub rules: Vec<PathBuf>,
+}
+
+/// `vigil rules validate` and `vigil rules test`
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Rule files or folders (the built-in pack when none is given).
+    pub paths: Vec<PathBuf>,
 }
 
 /// `vigil kql ...`

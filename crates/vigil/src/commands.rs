@@ -1,3 +1,5 @@
 //! One module per subcommand.
 
 pub mod kql;
+pub mod rules;
+pub mod scan;

@@ -6,6 +6,7 @@
 mod cli;
 mod commands;
 mod exit;
+mod output;
 mod report;
 
 use std::process::ExitCode;
@@ -18,6 +19,8 @@ use crate::exit::Exit;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Scan(args) => commands::scan::run(args),
+        Command::Rules(command) => commands::rules::run(command),
         Command::Kql(command) => commands::kql::run(command),
     };
     match result {

@@ -32,9 +32,33 @@ pub fn print_kql_error(query: &str, err: &kql::Error) {
     eprint!("{}", kql_error(query, "query", err));
 }
 
+/// Prints a rule-loading problem rustc-style: `file:line:col: error: message`, the line, a caret.
+#[allow(clippy::print_stderr)]
+pub fn print_diagnostic(diagnostic: &rules::Diagnostic, color: bool) {
+    let style = match (color, diagnostic.is_error()) {
+        (false, _) => anstyle::Style::new(),
+        (true, true) => anstyle::AnsiColor::Red.on_default().bold(),
+        (true, false) => anstyle::AnsiColor::Yellow.on_default().bold(),
+    };
+    let mut out = format!("{style}{diagnostic}{style:#}\n");
+    if let Some(snippet) = &diagnostic.snippet {
+        let gutter = if diagnostic.line > 0 { diagnostic.line.to_string() } else { String::new() };
+        let pad = " ".repeat(gutter.len());
+        let _ = writeln!(out, "{pad} |");
+        let _ = writeln!(out, "{gutter} | {}", snippet.text);
+        let _ = writeln!(
+            out,
+            "{pad} | {}{style}{}{style:#}",
+            " ".repeat(snippet.column.saturating_sub(1)),
+            "^".repeat(snippet.width)
+        );
+    }
+    eprint!("{out}");
+}
+
 /// Prints a warning about one input line (`file:line: message`) to stderr.
 #[allow(clippy::print_stderr)]
-pub fn line_warning(origin: &str, line: usize, message: &dyn std::fmt::Display) {
+pub fn line_warning(origin: &str, line: u64, message: &dyn std::fmt::Display) {
     eprintln!("{origin}:{line}: {message}");
 }
 

@@ -164,7 +164,7 @@ fn scan(
             Err(message) => {
                 tally.bad_lines += 1;
                 if tally.bad_lines <= REPORTED_BAD_LINES {
-                    report::line_warning(name, line_no, &message);
+                    report::line_warning(name, line_no as u64, &message);
                 }
             }
         }

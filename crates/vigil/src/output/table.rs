@@ -1,0 +1,127 @@
+//! `--output table`: what fired, per rule, for people.
+
+use std::collections::HashMap;
+use std::io::{self, Write};
+
+use anstyle::{AnsiColor, Style};
+use ecs::date::Timestamp;
+use engine::Hit;
+use rules::Severity;
+
+use super::{Output, Summary, styled};
+
+/// One rule's row.
+struct Row {
+    severity: Severity,
+    name: String,
+    alerts: u64,
+    first: Option<Timestamp>,
+    last: Option<Timestamp>,
+}
+
+/// Counts alerts per rule and prints a table at the end.
+pub struct Table<W> {
+    out: W,
+    rows: HashMap<String, Row>,
+}
+
+impl<W: Write> Table<W> {
+    /// Writes to `out` (colour is up to the writer).
+    pub fn new(out: W) -> Table<W> {
+        Table { out, rows: HashMap::new() }
+    }
+}
+
+/// The colour of each severity, defined once.
+pub fn severity_style(severity: Severity) -> Style {
+    match severity {
+        Severity::Critical => AnsiColor::Magenta.on_default().bold(),
+        Severity::High => AnsiColor::Red.on_default().bold(),
+        Severity::Medium => AnsiColor::Yellow.on_default(),
+        Severity::Low => AnsiColor::Blue.on_default(),
+    }
+}
+
+impl<W: Write> Output for Table<W> {
+    fn alert(&mut self, hit: &Hit<'_>, _: Timestamp) -> io::Result<()> {
+        let time = hit.time();
+        let row = self.rows.entry(hit.rule.id.0.clone()).or_insert_with(|| Row {
+            severity: hit.rule.severity,
+            name: hit.rule.name.clone(),
+            alerts: 0,
+            first: None,
+            last: None,
+        });
+        row.alerts += 1;
+        if let Some(time) = time {
+            row.first = Some(row.first.map_or(time, |f| f.min(time)));
+            row.last = Some(row.last.map_or(time, |l| l.max(time)));
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, summary: &Summary<'_>) -> io::Result<()> {
+        let mut rows: Vec<(&String, &Row)> = self.rows.iter().collect();
+        rows.sort_by(|a, b| {
+            b.1.severity.cmp(&a.1.severity).then(b.1.alerts.cmp(&a.1.alerts)).then(a.1.name.cmp(&b.1.name))
+        });
+        let out = &mut self.out;
+        let bold = Style::new().bold();
+        if rows.is_empty() {
+            writeln!(out, "No alerts.")?;
+        } else {
+            styled(
+                out,
+                bold,
+                &format!("{:<9} {:>7}  {:<24}  {:<24}  {}", "severity", "alerts", "first event", "last event", "rule"),
+            )?;
+            writeln!(out)?;
+            for (_, row) in &rows {
+                styled(out, severity_style(row.severity), &format!("{:<9}", row.severity.as_str()))?;
+                let time = |t: Option<Timestamp>| t.map_or_else(|| "-".to_owned(), |t| t.to_string());
+                writeln!(out, " {:>7}  {:<24}  {:<24}  {}", row.alerts, time(row.first), time(row.last), row.name)?;
+            }
+        }
+        if let Some(replay) = &summary.replay {
+            writeln!(out)?;
+            styled(out, bold, "Replay of each rule's schedule")?;
+            writeln!(out)?;
+            for (rule, r) in replay.iter().filter(|(_, r)| r.alerts > 0 || r.missed > 0 || r.untimed > 0) {
+                write!(
+                    out,
+                    "  {}: {} alerts in {} executions (every {}, {} to {})",
+                    rule.name, r.alerts, r.executions, rule.interval, rule.from.0, rule.to.0
+                )?;
+                if !r.truncations.is_empty() {
+                    let dropped: usize = r.truncations.iter().map(|t| t.dropped).sum();
+                    write!(
+                        out,
+                        "; {} executions hit max_signals {} and left {dropped} events for later",
+                        r.truncations.len(),
+                        rule.max_signals
+                    )?;
+                }
+                if r.missed > 0 {
+                    write!(out, "; {} matching events never alerted", r.missed)?;
+                }
+                if r.untimed > 0 {
+                    write!(out, "; {} matching events have no {}", r.untimed, rule.time_field())?;
+                }
+                writeln!(out)?;
+            }
+        }
+        let total: u64 = rows.iter().map(|(_, r)| r.alerts).sum();
+        let s = summary.stats;
+        writeln!(out)?;
+        writeln!(
+            out,
+            "{total} alerts from {} of {} rules; {} events read, {} decoded, {} invalid.",
+            rows.len(),
+            summary.rules,
+            s.records,
+            s.decoded,
+            s.invalid
+        )?;
+        out.flush()
+    }
+}
