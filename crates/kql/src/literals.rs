@@ -51,18 +51,50 @@ impl Query {
     /// # Ok::<(), kql::Error>(())
     /// ```
     pub fn required_literals(&self, catalog: &Catalog) -> Literals {
-        let any_of = self.root.as_ref().and_then(|e| expr_literals(e, "", catalog)).unwrap_or_default();
+        let any_of =
+            self.root.as_ref().and_then(|e| expr_literals(e, "", catalog)).map(|f| f.any_of).unwrap_or_default();
         Literals { any_of }
     }
 }
 
-type Alternatives = Option<Vec<Vec<u8>>>;
+/// Literals one of which must occur, and how selective they are likely to be ([`Rank`]).
+#[derive(Clone, Debug)]
+struct Found {
+    any_of: Vec<Vec<u8>>,
+    rank: Rank,
+}
+
+/// How much a literal narrows the lines down, from least to most. Values of fields that sort
+/// events into kinds (`event.dataset:o365.audit`) occur in most lines of an index, and field
+/// names in more; a prefilter on them skips little, so they are chosen only when nothing better is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Rank {
+    FieldName,
+    Categorization,
+    Value,
+}
+
+type Alternatives = Option<Found>;
+
+/// Fields whose values are shared by most events of a data stream.
+const CATEGORIZATION_FIELDS: &[&str] = &[
+    "data_stream.dataset", "data_stream.namespace", "data_stream.type", "event.agent_id_status", "event.category",
+    "event.dataset", "event.kind", "event.module", "event.outcome", "event.provider", "event.type", "host.os.family",
+    "host.os.platform", "host.os.type", "cloud.provider", "ecs.version", "input.type", "agent.type",
+];
 
 fn expr_literals(expr: &Expr, prefix: &str, catalog: &Catalog) -> Alternatives {
     match &expr.kind {
         ExprKind::Or(items) => union(items.iter().map(|e| expr_literals(e, prefix, catalog))),
         ExprKind::And(items) => best(items.iter().map(|e| expr_literals(e, prefix, catalog))),
-        ExprKind::Not(_) | ExprKind::Range { .. } | ExprKind::Match { field: None, .. } => None,
+        ExprKind::Not(_) | ExprKind::Match { field: None, .. } => None,
+        ExprKind::Range { field, .. } => {
+            let resolved = resolve(field, prefix, catalog);
+            match (resolved.targets.as_slice(), resolved.pattern) {
+                ([(_, _, path)], None) => field_name(path),
+                _ => None,
+            }
+        }
         ExprKind::Nested { field, query } => expr_literals(query, &format!("{prefix}{}.", field.text()), catalog),
         ExprKind::Match { field: Some(field), value } => value_literals(field, value, prefix, catalog),
     }
@@ -80,19 +112,27 @@ fn value_literals(field: &Term, value: &ValueExpr, prefix: &str, catalog: &Catal
                 return None;
             }
             let ty = known.as_ref().map(|f| f.ty());
-            term_literals(ty, path, term)
+            let rank = if CATEGORIZATION_FIELDS.contains(&path.as_str()) { Rank::Categorization } else { Rank::Value };
+            match term_literals(ty, term) {
+                Some(any_of) => Some(Found { any_of, rank }),
+                // Whatever the value, a field that matches is in the line: its name is a key.
+                None => field_name(path),
+            }
         }
     }
 }
 
-/// What must occur for one value of a field of type `ty` (`None`: unmapped) at `path`.
-fn term_literals(ty: Option<FieldType>, path: &str, term: &Term) -> Alternatives {
+/// A field's last name segment, which ends some key of any line where the field has a value
+/// (`{"a":{"b":1}}`, `{"a.b":1}`).
+fn field_name(path: &str) -> Alternatives {
+    let last = path.rsplit('.').next().filter(|s| !s.is_empty())?;
+    Some(Found { any_of: vec![encode(last)], rank: Rank::FieldName })
+}
+
+/// The values one of which must occur for one value of a field of type `ty` (`None`: unmapped).
+fn term_literals(ty: Option<FieldType>, term: &Term) -> Option<Vec<Vec<u8>>> {
     match &term.kind {
-        // `field:*` needs the field's last name segment as (the end of) some key.
-        TermKind::Wildcard(w) if w.is_lone_star() => {
-            let last = path.rsplit('.').next().filter(|s| !s.is_empty())?;
-            Some(vec![encode(last)])
-        }
+        TermKind::Wildcard(w) if w.is_lone_star() => None,
         TermKind::Wildcard(w) => match ty {
             None => wildcard_literals(w),
             Some(t) if t.is_keyword() => wildcard_literals(w),
@@ -114,7 +154,7 @@ fn term_literals(ty: Option<FieldType>, path: &str, term: &Term) -> Alternatives
 
 /// Each `query_string` alternative of the pattern must give a literal: the text of a plain
 /// term, or the longest part of a pattern.
-fn wildcard_literals(pattern: &Wildcard) -> Alternatives {
+fn wildcard_literals(pattern: &Wildcard) -> Option<Vec<Vec<u8>>> {
     let mut alternatives = Vec::new();
     let mut term: Vec<String> = vec![String::new()];
     let mut flush = |term: &mut Vec<String>| -> Option<()> {
@@ -164,22 +204,26 @@ fn encode(text: &str) -> Vec<u8> {
     out
 }
 
-/// Any branch may match, so every branch must give literals; their union is required.
+/// Any branch may match, so every branch must give literals; their union is required (ranked as
+/// its weakest branch).
 fn union(branches: impl Iterator<Item = Alternatives>) -> Alternatives {
     let mut all = Vec::new();
+    let mut rank = Rank::Value;
     for branch in branches {
-        all.extend(branch?);
+        let branch = branch?;
+        rank = rank.min(branch.rank);
+        all.extend(branch.any_of);
     }
     all.sort();
     all.dedup();
-    Some(all)
+    Some(Found { any_of: all, rank })
 }
 
-/// Every branch must match, so any branch's literals will do: take the most selective (the
-/// longest shortest literal, then the fewest alternatives).
+/// Every branch must match, so any branch's literals will do: take the most selective (by rank,
+/// then the longest shortest literal, then the fewest alternatives).
 fn best(branches: impl Iterator<Item = Alternatives>) -> Alternatives {
-    branches.flatten().max_by_key(|alts| {
-        let shortest = alts.iter().map(Vec::len).min().unwrap_or(0);
-        (shortest.min(16), std::cmp::Reverse(alts.len()))
+    branches.flatten().max_by_key(|found| {
+        let shortest = found.any_of.iter().map(Vec::len).min().unwrap_or(0);
+        (found.rank, shortest.min(16), std::cmp::Reverse(found.any_of.len()))
     })
 }
