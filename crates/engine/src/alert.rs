@@ -172,7 +172,8 @@ pub fn document(rule: &Rule, event: &Value, context: &AlertContext<'_>) -> Value
     for (key, value) in doc.iter().filter(|(k, _)| k.starts_with("event.")) {
         original_event.insert(format!("kibana.alert.original_event.{}", &key["event.".len()..]), value.clone());
     }
-    doc.retain(|key, _| key != "event.kind" && !key.starts_with("kibana."));
+    // The alert's own time replaces the event's (kept as `kibana.alert.original_time`).
+    doc.retain(|key, _| key != "event.kind" && key != "@timestamp" && !key.starts_with("kibana."));
     match doc.get_mut("event") {
         Some(Value::Object(event_fields)) => {
             event_fields.insert("kind".into(), json!("signal"));

@@ -78,9 +78,24 @@ type Alternatives = Option<Found>;
 
 /// Fields whose values are shared by most events of a data stream.
 const CATEGORIZATION_FIELDS: &[&str] = &[
-    "data_stream.dataset", "data_stream.namespace", "data_stream.type", "event.agent_id_status", "event.category",
-    "event.dataset", "event.kind", "event.module", "event.outcome", "event.provider", "event.type", "host.os.family",
-    "host.os.platform", "host.os.type", "cloud.provider", "ecs.version", "input.type", "agent.type",
+    "data_stream.dataset",
+    "data_stream.namespace",
+    "data_stream.type",
+    "event.agent_id_status",
+    "event.category",
+    "event.dataset",
+    "event.kind",
+    "event.module",
+    "event.outcome",
+    "event.provider",
+    "event.type",
+    "host.os.family",
+    "host.os.platform",
+    "host.os.type",
+    "cloud.provider",
+    "ecs.version",
+    "input.type",
+    "agent.type",
 ];
 
 fn expr_literals(expr: &Expr, prefix: &str, catalog: &Catalog) -> Alternatives {

@@ -196,12 +196,16 @@ fn write_markdown(out: &mut dyn Write, text: &str) -> io::Result<()> {
     let heading = Style::new().bold().underline();
     let code = anstyle::AnsiColor::Cyan.on_default();
     let strong = Style::new().bold();
+    let mut after_blank = true;
     for line in text.lines() {
         let trimmed = line.trim_start();
         if let Some(title) = trimmed.strip_prefix('#') {
-            writeln!(out, "\n{heading}{}{heading:#}", title.trim_start_matches('#').trim())?;
+            let gap = if after_blank { "" } else { "\n" };
+            writeln!(out, "{gap}{heading}{}{heading:#}", title.trim_start_matches('#').trim())?;
+            after_blank = false;
             continue;
         }
+        after_blank = trimmed.is_empty();
         let indent = &line[..line.len() - trimmed.len()];
         let (bullet, body) = match trimmed.strip_prefix("- ").or_else(|| trimmed.strip_prefix("* ")) {
             Some(body) => ("• ", body),

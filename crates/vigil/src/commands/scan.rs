@@ -121,6 +121,31 @@ pub fn run(args: ScanArgs) -> anyhow::Result<Exit> {
         alerts = replayed.alert_count() as u64;
         replayed.for_each_alert(&rule_set, |created, hit| output.alert(hit, created).map(|()| true))?;
     }
+    if let Some(replayed) = &replay_report {
+        for (compiled, r) in rule_set.rules().iter().zip(&replayed.rules) {
+            let rule = &compiled.rule;
+            for t in &r.truncations {
+                report::note(&format!(
+                    "warning: {}: the execution at {} found more than max_signals {} alerts and left {} events for later executions",
+                    rule.name, t.started, rule.max_signals, t.dropped
+                ));
+            }
+            if r.missed > 0 {
+                report::note(&format!(
+                    "warning: {}: {} matching events were never alerted (truncated in every execution that saw them)",
+                    rule.name, r.missed
+                ));
+            }
+            if r.untimed > 0 {
+                report::note(&format!(
+                    "warning: {}: {} matching events have no {} and no @timestamp, so no execution saw them",
+                    rule.name,
+                    r.untimed,
+                    rule.time_field()
+                ));
+            }
+        }
+    }
     let replay_rows = replay_report
         .as_ref()
         .map(|r| rule_set.rules().iter().map(|c| &c.rule).zip(r.rules.iter()).collect::<Vec<_>>());

@@ -1,6 +1,9 @@
 //! Tests of the `vigil` binary, run as a user would run it.
 
 mod kql;
+mod readme;
+mod rules;
+mod scan;
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -34,4 +37,3 @@ pub fn vigil(args: &[&str], stdin: &str) -> Run {
         code: out.status.code().unwrap_or(-1),
     }
 }
-mod readme;

@@ -1,0 +1,83 @@
+//! `vigil rules list|show|validate|test`.
+
+use crate::vigil;
+
+#[test]
+fn list_shows_the_pack() {
+    let run = vigil(&["rules", "list"], "");
+    assert_eq!(run.code, 0);
+    assert_eq!(
+        run.stdout,
+        "medium    47  query            514121ce-c7b6-474a-8237-68ff71672379  Microsoft 365 Exchange DKIM Signing Configuration Disabled\n"
+    );
+    assert_eq!(vigil(&["rules", "list", "--tactic", "TA0005"], "").code, 1);
+}
+
+#[test]
+fn show_renders_the_investigation_guide() {
+    let run = vigil(&["rules", "show", "514121ce-c7b6-474a-8237-68ff71672379"], "");
+    assert_eq!(run.code, 0);
+    assert!(
+        run.stdout.starts_with("Microsoft 365 Exchange DKIM Signing Configuration Disabled\nrule_id       514121ce"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("schedule      every 5m, now-30m to now, at most 100 alerts per execution\n"));
+    assert!(
+        run.stdout.contains("MITRE ATT&CK  TA0003 Persistence\n                T1556 Modify Authentication Process\n")
+    );
+    assert!(run.stdout.contains("\nInvestigation guide\nTriage and analysis\n"), "{}", run.stdout);
+    assert!(run.stdout.contains("• Who made the change?"));
+}
+
+#[test]
+fn validate_reports_problems_and_fails() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let rule = "[rule]\nrule_id = \"x\"\nname = \"Broken\"\ndescription = \"d\"\ntype = \"query\"\nrisk_score = 10\nseverity = \"low\"\nquery = '''event.action:(a or'''\n";
+    std::fs::write(dir.path().join("broken.toml"), rule).expect("write");
+    let path = dir.path().to_string_lossy().into_owned();
+    let run = vigil(&["rules", "validate", &path], "");
+    assert_eq!(run.code, 1);
+    assert_eq!(run.stdout, "0 rules loaded, 1 errors, 0 warnings\n");
+    let expected_head = format!("{path}/broken.toml:8:30: error: expected `and`, `or` or `)`, found end of query\n");
+    assert!(run.stderr.starts_with(&expected_head), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("8 | query = '''event.action:(a or'''\n  |                              ^\n"),
+        "{}",
+        run.stderr
+    );
+    let pack = vigil(&["rules", "validate"], "");
+    assert_eq!(
+        (pack.code, pack.stdout.as_str()),
+        (0, "1 rules loaded, 0 errors, 0 warnings\n  query                 1  (all run)\n")
+    );
+}
+
+#[test]
+fn test_runs_the_example_events() {
+    let run = vigil(&["rules", "test"], "");
+    assert_eq!(run.code, 0);
+    assert_eq!(
+        run.stdout,
+        "ok   Microsoft 365 Exchange DKIM Signing Configuration Disabled (3 alert, 8 no-alert events)\n1 passed, 0 failed, 0 rules without test events\n"
+    );
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let rule = "[rule]\nrule_id = \"x\"\nname = \"Mine\"\ndescription = \"d\"\ntype = \"query\"\nrisk_score = 10\nseverity = \"low\"\nquery = 'event.action:x'\n";
+    std::fs::write(dir.path().join("mine.toml"), rule).expect("write");
+    std::fs::create_dir(dir.path().join("mine.tests")).expect("mkdir");
+    std::fs::write(
+        dir.path().join("mine.tests/alert.ndjson"),
+        "{\"event\":{\"action\":\"x\"}}\n{\"event\":{\"action\":\"y\"}}\n",
+    )
+    .expect("write");
+    std::fs::write(dir.path().join("mine.tests/no-alert.ndjson"), "{\"event\":{\"action\":\"z\"}}\n").expect("write");
+    let path = dir.path().to_string_lossy().into_owned();
+    let run = vigil(&["rules", "test", &path], "");
+    assert_eq!(run.code, 1);
+    assert_eq!(
+        run.stdout,
+        format!(
+            "FAIL Mine (2 alert, 1 no-alert events)\n     {path}/mine.tests/alert.ndjson:2: did not alert\n0 passed, 1 failed, 0 rules without test events\n"
+        )
+    );
+}

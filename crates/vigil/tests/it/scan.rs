@@ -1,0 +1,104 @@
+//! `vigil scan` on the samples the project ships.
+
+use crate::vigil;
+
+const NOW: &str = "2026-03-03T00:00:00Z";
+
+#[test]
+fn the_built_in_pack_finds_the_dkim_changes() {
+    let run = vigil(&["scan", "--output", "table", "--now", NOW, "samples/o365-ecs.ndjson"], "");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        run.stdout,
+        "severity   alerts  first event               last event                rule\n\
+         medium          2  2026-03-02T08:14:05.000Z  2026-03-02T10:45:12.000Z  Microsoft 365 Exchange DKIM Signing Configuration Disabled\n\
+         \n\
+         2 alerts from 1 of 1 rules; 6 events read, 5 decoded, 0 invalid.\n"
+    );
+    assert!(run.stderr.starts_with("scanned 6 events"), "{}", run.stderr);
+}
+
+#[test]
+fn jsonl_alerts_are_shaped_like_elastics() {
+    let run = vigil(&["scan", "--output", "jsonl", "--now", NOW, "-q", "samples/o365-ecs.ndjson"], "");
+    assert_eq!((run.code, run.stderr.as_str()), (0, ""));
+    let alerts: Vec<serde_json::Value> = run.stdout.lines().map(|l| serde_json::from_str(l).expect("JSON")).collect();
+    assert_eq!(alerts.len(), 2);
+    let alert = &alerts[0];
+    assert_eq!(alert["@timestamp"], "2026-03-03T00:00:00.000Z");
+    assert_eq!(alert["kibana.alert.rule.name"], "Microsoft 365 Exchange DKIM Signing Configuration Disabled");
+    assert_eq!(alert["kibana.alert.severity"], "medium");
+    assert_eq!(alert["kibana.alert.risk_score"], 47);
+    assert_eq!(alert["kibana.alert.original_time"], "2026-03-02T08:14:05.000Z");
+    assert_eq!(alert["kibana.alert.workflow_status"], "open");
+    assert_eq!(
+        alert["kibana.alert.reason"],
+        "web event by it-admin created medium alert Microsoft 365 Exchange DKIM Signing Configuration Disabled."
+    );
+    assert_eq!(alert["kibana.alert.ancestors"][0]["index"], "logs-o365.audit-default");
+    assert_eq!(alert["kibana.alert.rule.threat"][0]["technique"][0]["id"], "T1556");
+    assert_eq!(alert["event"]["kind"], "signal");
+    assert_eq!(alert["o365"]["audit"]["Parameters"]["Enabled"], "False");
+    assert_eq!(alert["kibana.alert.uuid"].as_str().map(str::len), Some(64));
+    let again = vigil(&["scan", "--output", "jsonl", "--now", NOW, "-q", "samples/o365-ecs.ndjson"], "");
+    assert_eq!(again.stdout, run.stdout, "output is deterministic");
+}
+
+#[test]
+fn csv_has_one_row_per_alert() {
+    let run = vigil(&["scan", "--output", "csv", "-q", "samples/o365-ecs.ndjson"], "");
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(
+        lines[0],
+        "alert_id,original_time,rule_id,rule_name,severity,risk_score,index,event_id,source,line,reason"
+    );
+    assert_eq!(lines.len(), 3);
+    assert!(lines[1].contains(",2026-03-02T08:14:05.000Z,514121ce-c7b6-474a-8237-68ff71672379,"), "{}", lines[1]);
+    assert!(lines[1].contains(",samples/o365-ecs.ndjson,1,"), "{}", lines[1]);
+}
+
+#[test]
+fn filters_choose_rules_and_fail_on_alert_says_so() {
+    let high = vigil(&["scan", "--min-severity", "high", "samples/o365-ecs.ndjson"], "");
+    assert_eq!(high.code, 2, "no rule left to run: {}", high.stderr);
+    let fail = vigil(&["scan", "--fail-on-alert", "--tag", "Tactic: Persistence", "-q", "samples/o365-ecs.ndjson"], "");
+    assert_eq!(fail.code, 1);
+    let quiet = vigil(&["scan", "--fail-on-alert", "-q", "-"], "{\"event\":{\"action\":\"x\"}}\n");
+    assert_eq!(quiet.code, 0);
+}
+
+#[test]
+fn invalid_lines_are_reported_with_their_place() {
+    let input = "{\"event\":{\"action\":\"Set-DkimSigningConfig\"\nnot json\n\n{\"ok\":true}\n";
+    let run = vigil(&["scan", "--output", "jsonl", "-"], input);
+    assert_eq!(run.code, 0);
+    let mut lines = run.stderr.lines();
+    assert_eq!(lines.next(), Some("<stdin>:1: invalid JSON at column 42: EOF while parsing an object"));
+    assert_eq!(lines.next(), Some("<stdin>:2: invalid JSON at column 2: expected ident"));
+}
+
+#[test]
+fn gzip_arrays_and_folders_are_read() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let sample =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../samples/o365-ecs.ndjson")).expect("sample");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(sample.as_bytes()).expect("compress");
+    std::fs::write(dir.path().join("a.ndjson.gz"), gz.finish().expect("compress")).expect("write");
+    let array = format!("[{}]", sample.lines().collect::<Vec<_>>().join(",\n"));
+    std::fs::create_dir(dir.path().join("sub")).expect("mkdir");
+    std::fs::write(dir.path().join("sub/b.json"), array).expect("write");
+    let path = dir.path().to_string_lossy().into_owned();
+    let run = vigil(&["scan", "--output", "csv", "-q", &path], "");
+    let sources: Vec<&str> = run.stdout.lines().skip(1).map(|l| l.split(',').nth(8).unwrap_or_default()).collect();
+    assert_eq!(sources.len(), 2, "the same events in two files alert once: {}", run.stdout);
+    assert!(sources.iter().all(|s| s.ends_with("a.ndjson.gz")), "{sources:?}");
+}
+
+#[test]
+fn replay_follows_the_schedule() {
+    let run = vigil(&["scan", "--replay", "--output", "table", "--now", NOW, "samples/o365-ecs.ndjson"], "");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.contains("Microsoft 365 Exchange DKIM Signing Configuration Disabled: 2 alerts in 2 executions (every 5m, now-30m to now)"), "{}", run.stdout);
+}
