@@ -22,7 +22,7 @@ fn readme_examples_print_what_the_readme_says() {
                 expected.push('\n');
             }
             let out = Command::new("bash")
-                .args(["-c", &format!("{command} 2>&1")])
+                .args(["-c", &format!("{{ {command} ; }} 2>&1")])
                 .current_dir(&root)
                 .env("PATH", &path)
                 .output()
