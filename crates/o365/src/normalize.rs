@@ -1,0 +1,791 @@
+//! One audit record through the integration's ingest pipeline, processor by processor.
+
+use std::collections::HashMap;
+
+use ecs::date::Timestamp;
+use serde_json::{Map, Value, json};
+
+use crate::address;
+use crate::ctx::{Ctx, text};
+
+/// Why a record could not be normalized.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum NormalizeError {
+    /// The record is not a JSON object.
+    #[error("an audit record must be a JSON object, found {0}")]
+    NotAnObject(&'static str),
+    /// `CreationTime` is not an ISO 8601 date (the pipeline fails the record too).
+    #[error("CreationTime `{0}` is not an ISO 8601 date")]
+    CreationTime(String),
+}
+
+/// Options of the normalization, as the integration's settings give them.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// Tenant id -> tenant name (the integration's `tenants` setting), for `organization.name`.
+    pub tenants: HashMap<String, String>,
+    /// Keep the raw record's JSON in `event.original` (the `preserve_original_event` tag).
+    pub preserve_original: bool,
+    /// Add what Elastic Agent adds on the way in: `data_stream.*`, `event.dataset`,
+    /// `event.module` (and `event.ingested` when `ingested` is set).
+    pub agent_fields: bool,
+    /// The time the record was ingested (`event.ingested`).
+    pub ingested: Option<Timestamp>,
+    /// Tags to set on every document (the integration's `tags` setting).
+    pub tags: Vec<String>,
+}
+
+/// `RecordType` number -> `event.code` (the integration's table).
+const RECORD_TYPES: &[(u32, &str)] = &[
+    (1, "ExchangeAdmin"),
+    (2, "ExchangeItem"),
+    (3, "ExchangeItemGroup"),
+    (4, "SharePoint"),
+    (6, "SharePointFileOperation"),
+    (7, "OneDrive"),
+    (8, "AzureActiveDirectory"),
+    (9, "AzureActiveDirectoryAccountLogon"),
+    (10, "DataCenterSecurityCmdlet"),
+    (11, "ComplianceDLPSharePoint"),
+    (12, "Sway"),
+    (13, "ComplianceDLPExchange"),
+    (14, "SharePointSharingOperation"),
+    (15, "AzureActiveDirectoryStsLogon"),
+    (16, "SkypeForBusinessPSTNUsage"),
+    (17, "SkypeForBusinessUsersBlocked"),
+    (18, "SecurityComplianceCenterEOPCmdlet"),
+    (19, "ExchangeAggregatedOperation"),
+    (20, "PowerBIAudit"),
+    (21, "CRM"),
+    (22, "Yammer"),
+    (23, "SkypeForBusinessCmdlets"),
+    (24, "Discovery"),
+    (25, "MicrosoftTeams"),
+    (28, "ThreatIntelligence"),
+    (29, "MailSubmission"),
+    (30, "MicrosoftFlow"),
+    (31, "AeD"),
+    (32, "MicrosoftStream"),
+    (33, "ComplianceDLPSharePointClassification"),
+    (34, "ThreatFinder"),
+    (35, "Project"),
+    (36, "SharePointListOperation"),
+    (37, "SharePointCommentOperation"),
+    (38, "DataGovernance"),
+    (39, "Kaizala"),
+    (40, "SecurityComplianceAlerts"),
+    (41, "ThreatIntelligenceUrl"),
+    (42, "SecurityComplianceInsights"),
+    (43, "MIPLabel"),
+    (44, "WorkplaceAnalytics"),
+    (45, "PowerAppsApp"),
+    (46, "PowerAppsPlan"),
+    (47, "ThreatIntelligenceAtpContent"),
+    (48, "LabelContentExplorer"),
+    (49, "TeamsHealthcare"),
+    (50, "ExchangeItemAggregated"),
+    (51, "HygieneEvent"),
+    (52, "DataInsightsRestApiAudit"),
+    (53, "InformationBarrierPolicyApplication"),
+    (54, "SharePointListItemOperation"),
+    (55, "SharePointContentTypeOperation"),
+    (56, "SharePointFieldOperation"),
+    (57, "MicrosoftTeamsAdmin"),
+    (58, "HRSignal"),
+    (59, "MicrosoftTeamsDevice"),
+    (60, "MicrosoftTeamsAnalytics"),
+    (61, "InformationWorkerProtection"),
+    (62, "Campaign"),
+    (63, "DLPEndpoint"),
+    (64, "AirInvestigation"),
+    (65, "Quarantine"),
+    (66, "MicrosoftForms"),
+    (67, "ApplicationAudit"),
+    (68, "ComplianceSupervisionExchange"),
+    (69, "CustomerKeyServiceEncryption"),
+    (70, "OfficeNative"),
+    (71, "MipAutoLabelSharePointItem"),
+    (72, "MipAutoLabelSharePointPolicyLocation"),
+    (73, "MicrosoftTeamsShifts"),
+    (75, "MipAutoLabelExchangeItem"),
+    (76, "CortanaBriefing"),
+    (78, "WDATPAlerts"),
+    (82, "SensitivityLabelPolicyMatch"),
+    (83, "SensitivityLabelAction"),
+    (84, "SensitivityLabeledFileAction"),
+    (85, "AttackSim"),
+    (86, "AirManualInvestigation"),
+    (87, "SecurityComplianceRBAC"),
+    (88, "UserTraining"),
+    (89, "AirAdminActionInvestigation"),
+    (90, "MSTIC"),
+    (91, "PhysicalBadgingSignal"),
+    (93, "AipDiscover"),
+    (94, "AipSensitivityLabelAction"),
+    (95, "AipProtectionAction"),
+    (96, "AipFileDeleted"),
+    (97, "AipHeartBeat"),
+    (98, "MCASAlerts"),
+    (99, "OnPremisesFileShareScannerDlp"),
+    (100, "OnPremisesSharePointScannerDlp"),
+    (101, "ExchangeSearch"),
+    (102, "SharePointSearch"),
+    (103, "PrivacyInsights"),
+    (105, "MyAnalyticsSettings"),
+    (106, "SecurityComplianceUserChange"),
+    (107, "ComplianceDLPExchangeClassification"),
+    (109, "MipExactDataMatch"),
+    (113, "MS365DCustomDetection"),
+    (147, "CoreReportingSettings"),
+    (148, "ComplianceConnector"),
+    (174, "DataShareOperation"),
+    (181, "EduDataLakeDownloadOperation"),
+];
+
+const PLATFORMS: &[&str] = &["Unknown", "Windows", "MacOS", "iOS", "Android", "Web Browser"];
+
+const FILE_ACTIONS: &[&str] = &[
+    "FileAccessed",
+    "FileDeleted",
+    "FileDownloaded",
+    "FileModified",
+    "FileMoved",
+    "FileRenamed",
+    "FileRestored",
+    "FileUploaded",
+    "FolderCopied",
+    "FolderCreated",
+    "FolderDeleted",
+    "FolderModified",
+    "FolderMoved",
+    "FolderRenamed",
+    "FolderRestored",
+];
+
+/// The `Data` keys the integration maps explicitly.
+const DATA_KEYS: &[&str] = &[
+    "ad", "af", "aii", "ail", "alk", "als", "an", "at", "cid", "cpid", "dm", "dpn", "eid", "etps", "etype", "f3u",
+    "fvs", "imsgid", "lon", "mat", "md", "ms", "od", "op", "ot", "plk", "pud", "reid", "rid", "sev", "sict", "sid",
+    "sip", "sitmi", "srt", "ssic", "suid", "tdc", "te", "thn", "tht", "tid", "tpid", "tpt", "trc", "ts", "tsd", "ttdt",
+    "ttr", "upfc", "upfv", "ut", "von", "wl", "zfh", "zfn", "zmfh", "zmfn", "zu",
+];
+
+fn s(text: &str) -> Value {
+    Value::String(text.to_owned())
+}
+
+/// Normalizes one raw audit record into the ECS document Elastic's `o365` integration indexes.
+///
+/// # Errors
+///
+/// When the record is not a JSON object, or its `CreationTime` is not a date.
+pub fn normalize(record: Value, options: &Options) -> Result<Value, NormalizeError> {
+    let Value::Object(raw) = record else {
+        return Err(NormalizeError::NotAnObject(match record {
+            Value::Array(_) => "an array",
+            Value::String(_) => "a string",
+            Value::Number(_) => "a number",
+            Value::Bool(_) => "a boolean",
+            _ => "null",
+        }));
+    };
+    let original = options.preserve_original.then(|| Value::Object(raw.clone()).to_string());
+    let mut c = Ctx { root: Map::new() };
+    c.set("o365audit", Value::Object(raw));
+    if let Some(original) = original {
+        c.set("event.original", Value::String(original));
+    }
+    if !options.tags.is_empty() {
+        c.set("tags", json!(options.tags));
+    }
+    const A: &str = "o365audit";
+    let a = |field: &str| format!("{A}.{field}");
+
+    c.set("ecs.version", s("8.11.0"));
+    c.set("event.kind", s("event"));
+    c.append("event.type", s("info"), true);
+    c.append("event.category", s("web"), true);
+    if let Some(created) = c.get_str(&a("CreationTime")).map(str::to_owned) {
+        let time = parse_iso8601(&created).ok_or(NormalizeError::CreationTime(created))?;
+        c.set("@timestamp", Value::String(time.to_string()));
+    } else if c.has(&a("CreationTime")) {
+        let created = c.get(&a("CreationTime")).map(text).unwrap_or_default();
+        return Err(NormalizeError::CreationTime(created));
+    }
+    c.rename(&a("Id"), "event.id");
+    if c.has(&a("ListBaseType")) {
+        c.to_string_at(&a("ListBaseType"), &a("ListBaseType"));
+    }
+    c.rename(&a("ClientIPAddress"), "client._temp");
+    for field in ["ClientIP", "ActorIpAddress"] {
+        if !c.has("client._temp") {
+            c.rename(&a(field), "client._temp");
+        }
+    }
+    c.to_string_at(&a("UserId"), "user.id");
+    c.rename(&a("Workload"), "event.provider");
+    c.rename(&a("Operation"), "event.action");
+    c.rename(&a("OrganizationId"), "organization.id");
+    if let Some(Value::String(props)) = c.get(&a("OperationProperties")).cloned() {
+        match serde_json::from_str::<Value>(&props) {
+            Ok(parsed) => c.set(&a("OperationProperties"), parsed),
+            Err(err) => {
+                c.remove(&a("OperationProperties"));
+                c.append("error.message", Value::String(format!("OperationProperties is not JSON: {err}")), true);
+            }
+        }
+    }
+    c.rename(&a("UserAgent"), "user_agent.original");
+    if let Some(record_type) = c.get(&a("RecordType")).map(text)
+        && let Some((_, code)) = RECORD_TYPES.iter().find(|(n, _)| n.to_string() == record_type)
+    {
+        c.set("event.code", s(code));
+    }
+    if let Some(status) = c.get(&a("ResultStatus")).map(text) {
+        let status = status.to_lowercase();
+        if ["succeeded", "success", "partiallysucceeded", "true"].contains(&status.as_str()) {
+            c.set("event.outcome", s("success"));
+        }
+        if ["failed", "false"].contains(&status.as_str()) {
+            c.set("event.outcome", s("failure"));
+        }
+    }
+    if !c.has("event.outcome") {
+        c.set("event.outcome", s("success"));
+    }
+    name_value_map(&mut c, &a("Parameters"));
+    if let Some(platform) = c.get(&a("Platform")).map(text)
+        && let Some(name) = platform.parse::<usize>().ok().and_then(|i| PLATFORMS.get(i))
+    {
+        c.set(&a("Platform"), s(name));
+    }
+    name_value_map(&mut c, &a("ExtendedProperties"));
+    modified_properties(&mut c, &a("ModifiedProperties"));
+    if let Some(Value::Array(links)) = c.get(&a("AlertLinks")).cloned() {
+        let hrefs: Vec<Value> =
+            links.iter().filter_map(|l| l.get("AlertLinkHref").filter(|h| h.is_string()).cloned()).collect();
+        if hrefs.is_empty() {
+            c.remove(&a("AlertLinks"));
+        } else {
+            c.set(&a("AlertLinks"), Value::Array(hrefs));
+        }
+    }
+    for (severity, code) in [("informational", 1), ("low", 2), ("medium", 3), ("high", 4)] {
+        if c.is(&a("Severity"), severity) {
+            c.set("event.severity", json!(code));
+        }
+    }
+    let code = c.get_str("event.code").unwrap_or_default().to_owned();
+    let code = code.as_str();
+    // ExchangeAdmin and ExchangeItem
+    if code == "ExchangeAdmin" || code == "ExchangeItem" {
+        if code == "ExchangeItem" {
+            c.rename(&a("MailboxOwnerUPN"), "user.email");
+            if !c.has("user.id") && c.has(&a("LogonUserSid")) {
+                c.to_string_at(&a("LogonUserSid"), "user.id");
+            }
+            c.rename(&a("LogonUserDisplayName"), "user.full_name");
+        }
+        c.rename(&a("OrganizationName"), "organization.name");
+        c.rename(&a("OriginatingServer"), "server._temp");
+        if code == "ExchangeItem" {
+            c.rename(&a("ClientIPAddress"), "client._temp");
+            c.rename(&a("ClientProcessName"), "process.name");
+        }
+    }
+    if code == "AzureActiveDirectory" {
+        c.copy(&a("ObjectId"), "user.target.id");
+        let changes = [
+            ("Add user.", "added-user-account", "creation"),
+            ("Update user.", "modified-user-account", "change"),
+            ("Delete user.", "deleted-user-account", "deletion"),
+        ];
+        for (action, renamed, kind) in changes {
+            if c.is("event.action", action) {
+                c.set("event.action", s(renamed));
+            }
+            if c.is("event.action", renamed) {
+                c.append("event.category", s("iam"), true);
+                c.append("event.type", s("user"), true);
+                c.append("event.type", s(kind), true);
+            }
+        }
+    }
+    if code == "AzureActiveDirectoryStsLogon" {
+        c.append("event.category", s("authentication"), true);
+        c.append("event.type", s("start"), true);
+        c.append("event.type", s("access"), true);
+    }
+    if code == "SharePointFileOperation" || code == "SharePointSharingOperation" {
+        c.rename(&a("ObjectId"), "url.original");
+        c.rename(&a("SourceRelativeUrl"), "file.directory");
+        c.rename(&a("SourceFileName"), "file.name");
+        c.rename(&a("SourceFileExtension"), "file.extension");
+    }
+    let action = c.get_str("event.action").unwrap_or_default().to_owned();
+    let action = action.as_str();
+    if FILE_ACTIONS.contains(&action) {
+        c.append("event.category", s("file"), true);
+    }
+    if action == "ComplianceSettingChanged" {
+        c.append("event.category", s("configuration"), true);
+    }
+    if ["FileAccessed", "FileDownloaded"].contains(&action) {
+        c.append("event.type", s("access"), true);
+    }
+    let changed = [
+        "ComplianceSettingChanged",
+        "FileModified",
+        "FileMoved",
+        "FileRenamed",
+        "FileRestored",
+        "FolderModified",
+        "FolderMoved",
+        "FolderRenamed",
+        "FolderRestored",
+    ];
+    if changed.contains(&action) {
+        c.append("event.type", s("change"), true);
+    }
+    if ["FileDeleted", "FolderDeleted"].contains(&action) {
+        c.append("event.type", s("deletion"), true);
+    }
+    if ["FileUploaded", "FolderCopied", "FolderCreated"].contains(&action) {
+        c.append("event.type", s("creation"), true);
+    }
+    if code == "SecurityComplianceAlerts" {
+        security_compliance_alert(&mut c);
+    }
+    if code == "ComplianceDLPSharePoint" || code == "ComplianceDLPExchange" {
+        dlp(&mut c);
+    }
+    if code == "Yammer" {
+        yammer(&mut c, action);
+    }
+    if code == "MicrosoftTeams" {
+        teams(&mut c);
+    }
+    addresses(&mut c);
+    for prefix in ["user", "user.target", "source.user", "destination.user"] {
+        split_email(&mut c, prefix);
+    }
+    if let Some(ip) = c.get_str("client.ip").map(str::to_owned) {
+        c.set("network.type", s(if ip.contains(':') { "ipv6" } else { "ipv4" }));
+    }
+    for from in ["client.ip", "server.ip"] {
+        if let Some(ip) = c.get(from).cloned() {
+            c.append("related.ip", Value::String(text(&ip)), false);
+        }
+    }
+    for from in ["user.name", "user.target.name", "file.owner", "o365audit.Parameters.User"] {
+        if let Some(user) = c.get(from).filter(|v| !v.is_null()).cloned() {
+            c.append("related.user", Value::String(text(&user)), false);
+        }
+    }
+    if c.has(&a("ExtendedProperties.UserAgent")) {
+        c.rename(&a("ExtendedProperties.UserAgent"), "user_agent.original");
+    }
+    if let Some(id) = c.get_str("organization.id").map(str::to_lowercase) {
+        c.set("organization.id", Value::String(id.clone()));
+        c.set("host.id", Value::String(id.clone()));
+        if let Some(name) = options.tenants.get(&id) {
+            c.set("organization.name", s(name));
+            c.set("host.name", s(name));
+        }
+    }
+    if !c.has("host.name") {
+        if let Some(name) = c.get("organization.name").cloned() {
+            c.set("host.name", name);
+        } else if let Some(domain) = c.get("user.domain").cloned() {
+            c.set("host.name", domain);
+        }
+    }
+    for field in ["AzureActiveDirectoryEventType", "RecordType", "UserType"] {
+        c.to_string_at(&a(field), &a(field));
+    }
+    for list in ["Actor", "Target"] {
+        if let Some(Value::Array(items)) = c.get(&a(list)).cloned() {
+            let items = items
+                .into_iter()
+                .map(|mut item| {
+                    if let Some(kind) = item.get("Type").filter(|t| !t.is_null()).map(text) {
+                        item["Type"] = Value::String(kind);
+                    }
+                    item
+                })
+                .collect();
+            c.set(&a(list), Value::Array(items));
+        }
+    }
+    for field in ["Version", "InternalLogonType", "LogonType", "ActorYammerUserId", "YammerNetworkId"] {
+        c.to_string_at(&a(field), &a(field));
+    }
+    data(&mut c);
+    let raw = c.remove(A).unwrap_or_else(|| Value::Object(Map::new()));
+    c.set("o365.audit", raw);
+    if options.agent_fields {
+        c.set("data_stream", json!({"type": "logs", "dataset": "o365.audit", "namespace": "default"}));
+        c.set("event.dataset", s("o365.audit"));
+        c.set("event.module", s("o365"));
+        if let Some(ingested) = options.ingested {
+            c.set("event.ingested", Value::String(ingested.to_string()));
+        }
+    }
+    Ok(Value::Object(c.root))
+}
+
+/// Elasticsearch's `ISO8601` date format; a time without a zone is UTC.
+fn parse_iso8601(text: &str) -> Option<Timestamp> {
+    Timestamp::parse(text, false).filter(|_| text.len() >= 10 && text.as_bytes().get(4) == Some(&b'-'))
+}
+
+/// `[{"Name": n, "Value": v}, ...]` -> `{n: v}` (null values skipped, the last duplicate wins);
+/// a string -> `{"_raw": string}`.
+fn name_value_map(c: &mut Ctx, path: &str) {
+    match c.get(path).cloned() {
+        Some(Value::Array(items)) => {
+            let mut map = Map::new();
+            for item in items {
+                if let (Some(name), Some(value)) = (item.get("Name"), item.get("Value").filter(|v| !v.is_null())) {
+                    map.insert(text(name), value.clone());
+                }
+            }
+            c.set(path, Value::Object(map));
+        }
+        Some(Value::String(raw)) => {
+            c.remove(path);
+            c.set(&format!("{path}._raw"), Value::String(raw));
+        }
+        _ => {}
+    }
+}
+
+/// `ModifiedProperties`: `{Name, OldValue, NewValue}` entries become `{Name_with_underscores:
+/// {NewValue, OldValue}}`; bare strings become empty objects; nothing left removes the field.
+fn modified_properties(c: &mut Ctx, path: &str) {
+    match c.get(path).cloned() {
+        Some(Value::Array(items)) => {
+            let mut map = Map::new();
+            let valid = |name: &str| name.replace([' ', '.'], "_");
+            for item in items {
+                match &item {
+                    Value::Object(entry) => {
+                        if let (Some(name), Some(old), Some(new)) = (
+                            entry.get("Name"),
+                            entry.get("OldValue").filter(|v| !v.is_null()),
+                            entry.get("NewValue").filter(|v| !v.is_null()),
+                        ) {
+                            map.insert(valid(&text(name)), json!({"NewValue": new, "OldValue": old}));
+                        }
+                    }
+                    Value::String(name) => {
+                        map.insert(valid(name), json!({}));
+                    }
+                    _ => {}
+                }
+            }
+            if map.is_empty() {
+                c.remove(path);
+            } else {
+                c.set(path, Value::Object(map));
+            }
+        }
+        Some(Value::String(raw)) => {
+            c.remove(path);
+            c.set(&format!("{path}._raw"), Value::String(raw));
+        }
+        _ => {}
+    }
+}
+
+fn security_compliance_alert(c: &mut Ctx) {
+    let a = |f: &str| format!("o365audit.{f}");
+    // The pipeline then maps AlertEntityId to user.id, user.email or threat.technique.id by
+    // EntityType, but it has already moved AlertEntityId to rule.description, so those never run.
+    for (from, to) in [
+        ("Comments", "message"),
+        ("Name", "rule.name"),
+        ("PolicyId", "rule.id"),
+        ("Category", "rule.category"),
+        ("EntityType", "rule.ruleset"),
+        ("AlertEntityId", "rule.description"),
+        ("AlertLinks", "rule.reference"),
+    ] {
+        c.rename(&a(from), to);
+    }
+    c.set("event.kind", s("alert"));
+    // Category was renamed above, so these read `o365audit.Category`, which is gone: only `web`
+    // and `info` are added, as in the pipeline.
+    c.append("event.category", s("web"), false);
+    c.append("event.type", s("info"), false);
+}
+
+fn dlp(c: &mut Ctx) {
+    let a = |f: &str| format!("o365audit.{f}");
+    c.set("event.kind", s("alert"));
+    c.append("event.category", s("file"), true);
+    c.append("event.type", s("access"), true);
+    if !c.has("user.id") {
+        c.rename(&a("SharePointMetaData.From"), "user.id");
+    }
+    for (from, to) in [
+        ("SharePointMetaData.FileName", "file.name"),
+        ("SharePointMetaData.FilePathUrl", "url.original"),
+        ("SharePointMetaData.UniqueId", "file.inode"),
+        ("SharePointMetaData.UniqueID", "file.inode"),
+        ("SharePointMetaData.FileOwner", "file.owner"),
+        ("ExchangeMetaData.From", "source.user.email"),
+        ("ExchangeMetaData.Subject", "message"),
+        ("PolicyId", "rule.id"),
+        ("PolicyName", "rule.name"),
+    ] {
+        c.rename(&a(from), to);
+    }
+    if let Some(modified) = c.get_str(&a("SharePointMetaData.LastModifiedTime")).and_then(parse_iso8601) {
+        c.set("file.mtime", Value::String(modified.to_string()));
+    }
+    if let Some(meta) = c.get(&a("ExchangeMetaData")).cloned() {
+        let mut emails = Vec::new();
+        for field in ["To", "CC", "BCC"] {
+            match meta.get(field) {
+                Some(Value::Array(list)) => emails.extend(list.iter().cloned()),
+                Some(Value::String(one)) => emails.push(Value::String(one.clone())),
+                _ => {}
+            }
+        }
+        c.set("destination.user.email", Value::Array(emails));
+    }
+    if let Some(Value::String(reason)) = c.get(&a("ExceptionInfo")).cloned() {
+        c.remove(&a("ExceptionInfo"));
+        c.set(&a("ExceptionInfo.Reason"), Value::String(reason));
+    }
+    let Some(policies) = c.get(&a("PolicyDetails")).cloned() else { return };
+    let severity_code = |x: &str| match x.to_lowercase().as_str() {
+        "informational" => 1,
+        "low" => 2,
+        "medium" => 3,
+        "high" => 4,
+        _ => 0,
+    };
+    let mut ids = match c.remove("rule.id") {
+        Some(Value::Array(items)) => items,
+        Some(one) => vec![one],
+        None => Vec::new(),
+    };
+    let mut names = match c.remove("rule.name") {
+        Some(Value::Array(items)) => items,
+        Some(one) => vec![one],
+        None => Vec::new(),
+    };
+    let mut max_severity = 0;
+    let mut allowed = true;
+    for policy in policies.as_array().into_iter().flatten() {
+        for rule in policy.get("Rules").and_then(Value::as_array).into_iter().flatten() {
+            if let (Some(id), Some(name)) =
+                (rule.get("RuleId").filter(|v| !v.is_null()), rule.get("RuleName").filter(|v| !v.is_null()))
+            {
+                ids.push(id.clone());
+                names.push(name.clone());
+            }
+            let severity = rule.get("Severity").and_then(Value::as_str).map_or(0, severity_code);
+            max_severity = max_severity.max(severity);
+            let blocks =
+                rule.get("Actions").and_then(Value::as_array).is_some_and(|a| a.iter().any(|x| x == "BlockAccess"));
+            allowed &= !blocks;
+        }
+    }
+    c.set("rule.id", Value::Array(ids));
+    c.set("rule.name", Value::Array(names));
+    c.set("event.severity", json!(max_severity));
+    let exception =
+        c.get(&a("ExceptionInfo")).is_some_and(|e| e.as_object().is_none_or(|m| !m.is_empty()) && !e.is_null());
+    let outcome = if allowed || c.is("event.action", "DlpRuleUndo") {
+        "success"
+    } else if c.is("event.action", "DlpInfo") {
+        "failure"
+    } else if exception {
+        "success"
+    } else {
+        "failure"
+    };
+    c.set("event.outcome", s(outcome));
+}
+
+fn yammer(c: &mut Ctx, action: &str) {
+    let a = |f: &str| format!("o365audit.{f}");
+    c.rename(&a("ActorUserId"), "user.email");
+    if !c.has("user.id") {
+        c.to_string_at(&a("ActorYammerUserId"), "user.id");
+        if c.has("user.id") {
+            c.remove(&a("ActorYammerUserId"));
+        }
+    }
+    for (from, to) in [
+        ("FileId", "file.inode"),
+        ("FileName", "file.name"),
+        ("GroupName", "group.name"),
+        ("TargetUserId", "destination.user.email"),
+        ("TargetYammerUserId", "destination.user.id"),
+    ] {
+        c.rename(&a(from), to);
+    }
+    let any = |list: &[&str]| list.contains(&action);
+    let config = [
+        "NetworkConfigurationUpdated",
+        "NetworkSecurityConfigurationUpdated",
+        "SoftDeleteSettingsUpdated",
+        "ProcessProfileFields",
+        "SupervisorAdminToggled",
+    ];
+    if any(&config) {
+        c.append("event.category", s("configuration"), true);
+    }
+    if any(&[
+        "NetworkSecurityConfigurationUpdated",
+        "GroupCreation",
+        "GroupDeletion",
+        "NetworkUserSuspended",
+        "UserSuspension",
+    ]) {
+        c.append("event.category", s("iam"), true);
+    }
+    if any(&["FileCreated", "FileDownloaded", "FileShared", "FileUpdateDescription", "FileUpdateName", "FileVisited"]) {
+        c.append("event.category", s("file"), true);
+    }
+    if any(&config) {
+        c.append("event.type", s("change"), true);
+    }
+    if action == "NetworkSecurityConfigurationUpdated" {
+        c.append("event.type", s("admin"), true);
+    }
+    if any(&["FileCreated", "GroupCreation", "FileUpdateName"]) {
+        c.append("event.type", s("creation"), true);
+    }
+    if action == "GroupDeletion" {
+        c.append("event.type", s("deletion"), true);
+    }
+    if any(&["FileDownloaded", "FileShared", "FileUpdateDescription", "FileVisited"]) {
+        c.append("event.type", s("access"), true);
+    }
+    if any(&["GroupCreation", "GroupDeletion"]) {
+        c.append("event.type", s("group"), true);
+    }
+}
+
+fn teams(c: &mut Ctx) {
+    let a = |f: &str| format!("o365audit.{f}");
+    if c.is("event.action", "TeamCreated") {
+        c.set("event.action", s("added-group-account-to"));
+    }
+    if c.is("event.action", "added-group-account-to") {
+        c.append("event.category", s("iam"), true);
+        c.append("event.type", s("group"), true);
+        c.append("event.type", s("creation"), true);
+    }
+    c.rename(&a("TeamName"), "group.name");
+    if c.is("event.action", "MemberAdded") {
+        c.set("event.action", s("added-users-to-group"));
+    }
+    if c.is("event.action", "added-users-to-group") {
+        c.append("event.category", s("iam"), true);
+        c.append("event.type", s("group"), true);
+        c.append("event.type", s("change"), true);
+    }
+    if c.is("event.action", "Delete user.") {
+        c.set("event.action", s("deleted-user-account"));
+    }
+    if c.is("event.action", "deleted-user-account") {
+        c.append("event.category", s("iam"), true);
+        c.append("event.type", s("user"), true);
+        c.append("event.type", s("deletion"), true);
+        c.rename(&a("ObjectId"), "user.target.id");
+    }
+    if let Some(Value::Array(members)) = c.get(&a("Members")).cloned() {
+        for member in members {
+            if let Some(upn) = member.get("UPN").and_then(Value::as_str).filter(|u| !u.is_empty()) {
+                c.append("related.user", s(upn), true);
+            }
+        }
+        if !c.has("related.user") {
+            c.set("related.user", json!([]));
+        }
+    }
+}
+
+/// Client and server addresses: grok, then `convert` to ip (invalid addresses give no ip).
+fn addresses(c: &mut Ctx) {
+    if let Some(temp) = c.remove("client._temp").map(|v| text(&v)).filter(|t| !t.is_empty()) {
+        let parsed = address::client(&temp);
+        if let Some(domain) = parsed.domain {
+            c.set("client.domain", Value::String(domain));
+        }
+        if let Some(address) = parsed.address {
+            c.set("client.address", Value::String(address));
+        }
+        if let Some(port) = parsed.port.and_then(|p| p.parse::<i64>().ok()) {
+            c.set("client.port", json!(port));
+        }
+    }
+    if let Some(temp) = c.remove("server._temp").map(|v| text(&v)).filter(|t| !t.is_empty()) {
+        let parsed = address::server(&temp);
+        if let Some(domain) = parsed.domain {
+            c.set("server.domain", Value::String(domain));
+        }
+        if let Some(address) = parsed.address {
+            c.set("server.address", Value::String(address));
+        }
+    }
+    for (address, ip) in [("client.address", "client.ip"), ("server.address", "server.ip")] {
+        if let Some(text) = c.get_str(address).filter(|t| t.parse::<std::net::IpAddr>().is_ok()).map(str::to_owned) {
+            c.set(ip, Value::String(text));
+        }
+    }
+    c.copy("client.ip", "source.ip");
+    c.copy("client.port", "source.port");
+    c.copy("server.ip", "destination.ip");
+}
+
+/// `x.id` holding `name@domain` (exactly one `@`) gives `x.email`, `x.domain` and `x.name`.
+fn split_email(c: &mut Ctx, prefix: &str) {
+    let Some(id) = c.get_str(&format!("{prefix}.id")).map(str::to_owned) else { return };
+    let parts: Vec<&str> = id.split('@').collect();
+    if let [name, domain] = parts.as_slice() {
+        c.set(&format!("{prefix}.email"), Value::String(id.clone()));
+        c.set(&format!("{prefix}.domain"), s(domain));
+        c.set(&format!("{prefix}.name"), s(name));
+    }
+}
+
+/// `Data` (a JSON string): parsed, kept whole as `Data.flattened`, known keys copied beside it,
+/// dates and the IP converted.
+fn data(c: &mut Ctx) {
+    let path = "o365audit.Data";
+    let Some(raw) = c.remove(path) else { return };
+    let parsed = match &raw {
+        Value::String(text) => serde_json::from_str::<Value>(text).unwrap_or(raw.clone()),
+        other => other.clone(),
+    };
+    let mut data = Map::new();
+    if let Value::Object(fields) = &parsed {
+        for key in DATA_KEYS {
+            if let Some(value) = fields.get(*key) {
+                data.insert((*key).to_owned(), value.clone());
+            }
+        }
+    }
+    data.insert("flattened".into(), parsed);
+    for key in ["at", "md", "te", "ts", "ttdt"] {
+        if let Some(date) = data.get(key).and_then(Value::as_str).and_then(parse_iso8601) {
+            data.insert(key.into(), Value::String(date.to_string()));
+        }
+    }
+    c.set(path, Value::Object(data));
+    for key in ["f3u", "suid", "tsd", "trc"] {
+        if let Some(user) =
+            c.get_str(&format!("{path}.{key}")).filter(|u| u.split('@').count() == 2 && u.len() >= 3).map(str::to_owned)
+        {
+            c.append("related.user", Value::String(user), false);
+        }
+    }
+}

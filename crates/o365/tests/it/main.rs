@@ -1,0 +1,3 @@
+//! Integration tests of the `o365` crate, built as one binary.
+
+mod conformance;
