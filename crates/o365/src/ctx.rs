@@ -92,7 +92,7 @@ impl Ctx {
     }
 
     /// The `convert` processor to `string`, in place or to `to`.
-    pub(crate) fn to_string_at(&mut self, from: &str, to: &str) {
+    pub(crate) fn convert_to_string(&mut self, from: &str, to: &str) {
         let Some(value) = self.get(from) else { return };
         let converted = match value {
             Value::String(s) => Value::String(s.clone()),

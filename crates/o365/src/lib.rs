@@ -21,5 +21,6 @@
 mod address;
 mod ctx;
 mod normalize;
+pub mod purview;
 
-pub use crate::normalize::{NormalizeError, Options, normalize};
+pub use crate::normalize::{NormalizeError, Options, is_raw_record, normalize};

@@ -27,10 +27,11 @@ pub struct Options {
     pub tenants: HashMap<String, String>,
     /// Keep the raw record's JSON in `event.original` (the `preserve_original_event` tag).
     pub preserve_original: bool,
-    /// Add what Elastic Agent adds on the way in: `data_stream.*`, `event.dataset`,
-    /// `event.module` (and `event.ingested` when `ingested` is set).
+    /// Add what Elastic Agent and Elasticsearch add on the way in: `data_stream.*`,
+    /// `event.dataset`, `event.module` and `event.ingested`.
     pub agent_fields: bool,
-    /// The time the record was ingested (`event.ingested`).
+    /// The time the record was ingested (`event.ingested`); `None` takes its `@timestamp`, for
+    /// records read from files, which have no ingest time.
     pub ingested: Option<Timestamp>,
     /// Tags to set on every document (the integration's `tags` setting).
     pub tags: Vec<String>,
@@ -215,7 +216,7 @@ pub fn normalize(record: Value, options: &Options) -> Result<Value, NormalizeErr
     }
     c.rename(&a("Id"), "event.id");
     if c.has(&a("ListBaseType")) {
-        c.to_string_at(&a("ListBaseType"), &a("ListBaseType"));
+        c.convert_to_string(&a("ListBaseType"), &a("ListBaseType"));
     }
     c.rename(&a("ClientIPAddress"), "client._temp");
     for field in ["ClientIP", "ActorIpAddress"] {
@@ -223,7 +224,7 @@ pub fn normalize(record: Value, options: &Options) -> Result<Value, NormalizeErr
             c.rename(&a(field), "client._temp");
         }
     }
-    c.to_string_at(&a("UserId"), "user.id");
+    c.convert_to_string(&a("UserId"), "user.id");
     c.rename(&a("Workload"), "event.provider");
     c.rename(&a("Operation"), "event.action");
     c.rename(&a("OrganizationId"), "organization.id");
@@ -283,7 +284,7 @@ pub fn normalize(record: Value, options: &Options) -> Result<Value, NormalizeErr
         if code == "ExchangeItem" {
             c.rename(&a("MailboxOwnerUPN"), "user.email");
             if !c.has("user.id") && c.has(&a("LogonUserSid")) {
-                c.to_string_at(&a("LogonUserSid"), "user.id");
+                c.convert_to_string(&a("LogonUserSid"), "user.id");
             }
             c.rename(&a("LogonUserDisplayName"), "user.full_name");
         }
@@ -402,7 +403,7 @@ pub fn normalize(record: Value, options: &Options) -> Result<Value, NormalizeErr
         }
     }
     for field in ["AzureActiveDirectoryEventType", "RecordType", "UserType"] {
-        c.to_string_at(&a(field), &a(field));
+        c.convert_to_string(&a(field), &a(field));
     }
     for list in ["Actor", "Target"] {
         if let Some(Value::Array(items)) = c.get(&a(list)).cloned() {
@@ -419,7 +420,7 @@ pub fn normalize(record: Value, options: &Options) -> Result<Value, NormalizeErr
         }
     }
     for field in ["Version", "InternalLogonType", "LogonType", "ActorYammerUserId", "YammerNetworkId"] {
-        c.to_string_at(&a(field), &a(field));
+        c.convert_to_string(&a(field), &a(field));
     }
     data(&mut c);
     let raw = c.remove(A).unwrap_or_else(|| Value::Object(Map::new()));
@@ -428,11 +429,19 @@ pub fn normalize(record: Value, options: &Options) -> Result<Value, NormalizeErr
         c.set("data_stream", json!({"type": "logs", "dataset": "o365.audit", "namespace": "default"}));
         c.set("event.dataset", s("o365.audit"));
         c.set("event.module", s("o365"));
-        if let Some(ingested) = options.ingested {
-            c.set("event.ingested", Value::String(ingested.to_string()));
+        match options.ingested {
+            Some(ingested) => c.set("event.ingested", Value::String(ingested.to_string())),
+            None => c.copy("@timestamp", "event.ingested"),
         }
     }
     Ok(Value::Object(c.root))
+}
+
+/// Whether a JSON value is a raw Management Activity record rather than an ECS document: it has
+/// the common schema's `CreationTime`, `Operation` and `RecordType`, and no `@timestamp`.
+pub fn is_raw_record(value: &Value) -> bool {
+    let Some(map) = value.as_object() else { return false };
+    ["CreationTime", "Operation", "RecordType"].iter().all(|k| map.contains_key(*k)) && !map.contains_key("@timestamp")
 }
 
 /// Elasticsearch's `ISO8601` date format; a time without a zone is UTC.
@@ -616,7 +625,7 @@ fn yammer(c: &mut Ctx, action: &str) {
     let a = |f: &str| format!("o365audit.{f}");
     c.rename(&a("ActorUserId"), "user.email");
     if !c.has("user.id") {
-        c.to_string_at(&a("ActorYammerUserId"), "user.id");
+        c.convert_to_string(&a("ActorYammerUserId"), "user.id");
         if c.has("user.id") {
             c.remove(&a("ActorYammerUserId"));
         }

@@ -32,6 +32,29 @@ pub enum Command {
     /// Parse, translate and run Kibana Query Language (KQL) queries.
     #[command(subcommand, after_help = EXIT_CODES)]
     Kql(KqlCommand),
+    /// Office 365 audit records: turn them into the documents Elastic's integration indexes.
+    #[command(subcommand, after_help = EXIT_CODES)]
+    O365(O365Command),
+}
+
+/// `vigil o365 ...`
+#[derive(Debug, Subcommand)]
+pub enum O365Command {
+    /// Print raw audit records (NDJSON, JSON arrays, Purview CSV exports, gzip) as ECS NDJSON.
+    Normalize(NormalizeArgs),
+}
+
+/// `vigil o365 normalize`
+#[derive(Debug, Args)]
+pub struct NormalizeArgs {
+    /// Files or folders of raw records; `-` or nothing reads standard input.
+    pub paths: Vec<PathBuf>,
+    /// Name a tenant: `TENANT_ID=NAME` sets organization.name and host.name (repeatable).
+    #[arg(long = "tenant", value_name = "ID=NAME")]
+    pub tenants: Vec<String>,
+    /// Keep each raw record in event.original.
+    #[arg(long)]
+    pub preserve_original: bool,
 }
 
 /// When to use colour.

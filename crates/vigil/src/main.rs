@@ -6,6 +6,7 @@
 mod cli;
 mod commands;
 mod exit;
+mod input;
 mod output;
 mod report;
 
@@ -22,6 +23,7 @@ fn main() -> ExitCode {
         Command::Scan(args) => commands::scan::run(args),
         Command::Rules(command) => commands::rules::run(command),
         Command::Kql(command) => commands::kql::run(command),
+        Command::O365(command) => commands::o365::run(command),
     };
     match result {
         Ok(exit) => exit.into(),
