@@ -1,3 +1,5 @@
 //! Integration tests of the `o365` crate, built as one binary.
 
 mod conformance;
+mod records;
+mod samples;

@@ -1,6 +1,7 @@
 //! Tests of the `vigil` binary, run as a user would run it.
 
 mod kql;
+mod o365;
 mod readme;
 mod rules;
 mod scan;
