@@ -7,14 +7,10 @@ pub(crate) struct Ctx {
     pub(crate) root: Map<String, Value>,
 }
 
-fn split(path: &str) -> Vec<&str> {
-    path.split('.').collect()
-}
-
 impl Ctx {
     /// The value at `path` (objects only; no arrays on the way).
     pub(crate) fn get(&self, path: &str) -> Option<&Value> {
-        let mut parts = split(path).into_iter();
+        let mut parts = path.split('.');
         let mut value = self.root.get(parts.next()?)?;
         for part in parts {
             value = value.as_object()?.get(part)?;
@@ -37,22 +33,23 @@ impl Ctx {
 
     /// Removes and returns the value at `path`.
     pub(crate) fn remove(&mut self, path: &str) -> Option<Value> {
-        let parts = split(path);
-        let (last, parents) = parts.split_last()?;
+        let (parents, last) = path.rsplit_once('.').map_or(("", path), |(p, l)| (p, l));
         let mut map = &mut self.root;
-        for part in parents {
-            map = map.get_mut(*part)?.as_object_mut()?;
+        for part in parents.split('.').filter(|p| !p.is_empty()) {
+            map = map.get_mut(part)?.as_object_mut()?;
         }
-        map.shift_remove(*last)
+        map.shift_remove(last)
     }
 
     /// Sets `path` to `value`, creating objects on the way (replacing non-objects).
     pub(crate) fn set(&mut self, path: &str, value: Value) {
-        let parts = split(path);
-        let Some((last, parents)) = parts.split_last() else { return };
+        let (parents, last) = path.rsplit_once('.').map_or(("", path), |(p, l)| (p, l));
         let mut map = &mut self.root;
-        for part in parents {
-            let entry = map.entry(part.to_string()).or_insert_with(|| Value::Object(Map::new()));
+        for part in parents.split('.').filter(|p| !p.is_empty()) {
+            if !map.contains_key(part) {
+                map.insert(part.to_owned(), Value::Object(Map::new()));
+            }
+            let entry = map.get_mut(part).expect("inserted above");
             if !entry.is_object() {
                 *entry = Value::Object(Map::new());
             }

@@ -238,8 +238,8 @@ pub fn normalize(record: Value, options: &Options) -> Result<Value, NormalizeErr
         }
     }
     c.rename(&a("UserAgent"), "user_agent.original");
-    if let Some(record_type) = c.get(&a("RecordType")).map(text)
-        && let Some((_, code)) = RECORD_TYPES.iter().find(|(n, _)| n.to_string() == record_type)
+    if let Some(record_type) = c.get(&a("RecordType")).and_then(|t| text(t).parse::<u32>().ok())
+        && let Some((_, code)) = RECORD_TYPES.iter().find(|(n, _)| *n == record_type)
     {
         c.set("event.code", s(code));
     }
