@@ -35,6 +35,21 @@ impl Document {
             .map_err(|err| DocumentError { column: err.column(), message: strip_position(&err.to_string()) })
     }
 
+    /// Decodes one NDJSON line given as bytes (which must be UTF-8).
+    ///
+    /// # Errors
+    ///
+    /// When the bytes are not UTF-8 or not valid JSON.
+    pub fn parse_bytes(line: &[u8]) -> Result<Document, DocumentError> {
+        match std::str::from_utf8(line) {
+            Ok(text) => Document::parse(text),
+            Err(err) => {
+                let column = String::from_utf8_lossy(&line[..err.valid_up_to()]).chars().count() + 1;
+                Err(DocumentError { column, message: "not UTF-8".to_owned() })
+            }
+        }
+    }
+
     /// Wraps an already decoded value.
     pub fn new(root: Value) -> Document {
         Document { root }

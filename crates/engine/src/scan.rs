@@ -140,12 +140,9 @@ impl<'r, 'c> Scanner<'r, 'c> {
             self.stats.prefiltered += 1;
             Ok(Outcome::Scanned)
         } else {
-            match std::str::from_utf8(line).map_err(|e| format!("not UTF-8 at byte {}", e.valid_up_to() + 1)) {
-                Err(message) => Ok(self.invalid(message)),
-                Ok(text) => match Document::parse(text) {
-                    Err(err) => Ok(self.invalid(err.to_string())),
-                    Ok(doc) => self.test(doc.root(), Some(line), position, &candidates, sink),
-                },
+            match Document::parse_bytes(line) {
+                Err(err) => Ok(self.invalid(err.to_string())),
+                Ok(doc) => self.test(doc.root(), Some(line), position, &candidates, sink),
             }
         };
         self.candidates = candidates;

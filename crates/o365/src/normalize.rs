@@ -297,21 +297,9 @@ pub fn normalize(record: Value, options: &Options) -> Result<Value, NormalizeErr
     }
     if code == "AzureActiveDirectory" {
         c.copy(&a("ObjectId"), "user.target.id");
-        let changes = [
-            ("Add user.", "added-user-account", "creation"),
-            ("Update user.", "modified-user-account", "change"),
-            ("Delete user.", "deleted-user-account", "deletion"),
-        ];
-        for (action, renamed, kind) in changes {
-            if c.is("event.action", action) {
-                c.set("event.action", s(renamed));
-            }
-            if c.is("event.action", renamed) {
-                c.append("event.category", s("iam"), true);
-                c.append("event.type", s("user"), true);
-                c.append("event.type", s(kind), true);
-            }
-        }
+        relabel(&mut c, "Add user.", "added-user-account", "iam", &["user", "creation"]);
+        relabel(&mut c, "Update user.", "modified-user-account", "iam", &["user", "change"]);
+        relabel(&mut c, "Delete user.", "deleted-user-account", "iam", &["user", "deletion"]);
     }
     if code == "AzureActiveDirectoryStsLogon" {
         c.append("event.category", s("authentication"), true);
@@ -682,32 +670,26 @@ fn yammer(c: &mut Ctx, action: &str) {
     }
 }
 
+/// An action the pipeline renames, and the category and types it then appends.
+fn relabel(c: &mut Ctx, from: &str, to: &str, category: &str, types: &[&str]) {
+    if c.is("event.action", from) {
+        c.set("event.action", s(to));
+    }
+    if c.is("event.action", to) {
+        c.append("event.category", s(category), true);
+        for kind in types {
+            c.append("event.type", s(kind), true);
+        }
+    }
+}
+
 fn teams(c: &mut Ctx) {
     let a = |f: &str| format!("o365audit.{f}");
-    if c.is("event.action", "TeamCreated") {
-        c.set("event.action", s("added-group-account-to"));
-    }
-    if c.is("event.action", "added-group-account-to") {
-        c.append("event.category", s("iam"), true);
-        c.append("event.type", s("group"), true);
-        c.append("event.type", s("creation"), true);
-    }
+    relabel(c, "TeamCreated", "added-group-account-to", "iam", &["group", "creation"]);
     c.rename(&a("TeamName"), "group.name");
-    if c.is("event.action", "MemberAdded") {
-        c.set("event.action", s("added-users-to-group"));
-    }
-    if c.is("event.action", "added-users-to-group") {
-        c.append("event.category", s("iam"), true);
-        c.append("event.type", s("group"), true);
-        c.append("event.type", s("change"), true);
-    }
-    if c.is("event.action", "Delete user.") {
-        c.set("event.action", s("deleted-user-account"));
-    }
+    relabel(c, "MemberAdded", "added-users-to-group", "iam", &["group", "change"]);
+    relabel(c, "Delete user.", "deleted-user-account", "iam", &["user", "deletion"]);
     if c.is("event.action", "deleted-user-account") {
-        c.append("event.category", s("iam"), true);
-        c.append("event.type", s("user"), true);
-        c.append("event.type", s("deletion"), true);
         c.rename(&a("ObjectId"), "user.target.id");
     }
     if let Some(Value::Array(members)) = c.get(&a("Members")).cloned() {

@@ -1,19 +1,22 @@
 //! `vigil kql parse|dsl|match|explain`.
 
-use std::fs::File;
-use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
-use std::path::Path;
+use std::borrow::Cow;
+use std::io::{self, BufWriter, Read, Write};
+use std::path::PathBuf;
 
 use anyhow::Context;
 use ecs::{Catalog, Document};
+use engine::source::{self, Record};
+use indicatif::ProgressBar;
 use kql::{Explanation, Query};
 
 use crate::cli::{ExplainArgs, KqlCommand, MatchArgs};
 use crate::exit::Exit;
+use crate::input;
 use crate::report;
 
 /// Invalid input lines reported one by one before the rest are only counted.
-const REPORTED_BAD_LINES: usize = 20;
+const REPORTED_BAD_LINES: u64 = 20;
 
 /// Runs one `vigil kql` subcommand.
 pub fn run(command: KqlCommand) -> anyhow::Result<Exit> {
@@ -54,14 +57,6 @@ fn dsl(text: &str) -> anyhow::Result<Exit> {
     Ok(Exit::Success)
 }
 
-/// Counts what `kql match` saw.
-#[derive(Default)]
-struct Tally {
-    matched: u64,
-    bad_lines: usize,
-    unreadable: bool,
-}
-
 fn matches(args: &MatchArgs) -> anyhow::Result<Exit> {
     let query = match parse_query(&args.query) {
         Ok(query) => query,
@@ -77,98 +72,66 @@ fn matches(args: &MatchArgs) -> anyhow::Result<Exit> {
     };
     let literals = query.required_literals(catalog);
     let mut out = BufWriter::new(io::stdout().lock());
-    let mut tally = Tally::default();
-    let stdin_only = [Path::new("-").to_path_buf()];
+    let (mut matched, mut bad_lines, mut unreadable) = (0u64, 0u64, false);
+    let stdin_only = [PathBuf::from("-")];
     let files = if args.files.is_empty() { &stdin_only[..] } else { &args.files[..] };
     for file in files {
-        let (name, input): (String, Box<dyn Read>) = if file.as_os_str() == "-" {
-            ("<stdin>".into(), Box::new(io::stdin().lock()))
-        } else {
-            match File::open(file) {
-                Ok(f) => (file.display().to_string(), Box::new(f)),
-                Err(err) => {
-                    report::note(&format!("error: {}: {err}", file.display()));
-                    tally.unreadable = true;
-                    continue;
+        let name = if file.as_os_str() == "-" { "<stdin>".to_owned() } else { file.display().to_string() };
+        let reader = match input::open(file, &ProgressBar::hidden()) {
+            Ok(reader) => reader,
+            Err(err) => {
+                report::note(&format!("error: {name}: {err}"));
+                unreadable = true;
+                continue;
+            }
+        };
+        let result = source::read_records(reader, |record| {
+            let (is_match, text) = match record {
+                // Lines that cannot hold a match are skipped unread, unless they are garbled.
+                Record::Line(line, _) if ecs::looks_whole(line) && !literals.may_match(line) => return Ok(true),
+                Record::Line(line, n) => match Document::parse_bytes(line) {
+                    Ok(doc) => (matcher.matches(&doc), Cow::Borrowed(line)),
+                    Err(err) => {
+                        bad_lines += 1;
+                        if bad_lines <= REPORTED_BAD_LINES {
+                            report::line_warning(&name, n, &err);
+                        }
+                        return Ok(true);
+                    }
+                },
+                Record::Event(value, _) => (matcher.matches_value(&value), Cow::Owned(value.to_string().into_bytes())),
+            };
+            if is_match {
+                matched += 1;
+                if !args.count {
+                    out.write_all(&text)?;
+                    out.write_all(b"\n")?;
                 }
             }
-        };
-        let mut each_match = |line: &[u8]| -> io::Result<()> {
-            if !args.count {
-                out.write_all(line)?;
-                out.write_all(b"\n")?;
+            Ok(true)
+        });
+        if let Err(err) = result {
+            if err.kind() == io::ErrorKind::BrokenPipe {
+                return Err(err.into());
             }
-            Ok(())
-        };
-        scan(
-            &name,
-            BufReader::with_capacity(1 << 16, input),
-            &mut tally,
-            |line| literals.may_match(line),
-            |doc| matcher.matches(doc),
-            &mut each_match,
-        )
-        .with_context(|| format!("reading {name}"))?;
+            report::note(&format!("error: {name}: {err}"));
+            unreadable = true;
+        }
     }
-    if tally.bad_lines > REPORTED_BAD_LINES {
-        report::note(&format!(
-            "{} more lines were not valid JSON and were skipped",
-            tally.bad_lines - REPORTED_BAD_LINES
-        ));
+    if bad_lines > REPORTED_BAD_LINES {
+        report::note(&format!("{} more lines were not valid JSON and were skipped", bad_lines - REPORTED_BAD_LINES));
     }
     if args.count {
-        writeln!(out, "{}", tally.matched)?;
+        writeln!(out, "{matched}")?;
     }
     out.flush()?;
-    Ok(if tally.unreadable {
+    Ok(if unreadable {
         Exit::Trouble
-    } else if tally.matched > 0 {
+    } else if matched > 0 {
         Exit::Success
     } else {
         Exit::No
     })
-}
-
-/// Reads NDJSON lines, skipping those the prefilter rules out, and hands matching lines on.
-/// A line that is not JSON is reported as `name:line` and skipped.
-fn scan(
-    name: &str,
-    mut input: impl BufRead,
-    tally: &mut Tally,
-    may_match: impl Fn(&[u8]) -> bool,
-    is_match: impl Fn(&Document) -> bool,
-    on_match: &mut dyn FnMut(&[u8]) -> io::Result<()>,
-) -> io::Result<()> {
-    let mut buf = Vec::with_capacity(1 << 12);
-    let mut line_no = 0;
-    loop {
-        buf.clear();
-        if input.read_until(b'\n', &mut buf)? == 0 {
-            return Ok(());
-        }
-        line_no += 1;
-        let line = buf.strip_suffix(b"\n").unwrap_or(&buf);
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        if line.iter().all(u8::is_ascii_whitespace) || (ecs::looks_whole(line) && !may_match(line)) {
-            continue;
-        }
-        let parsed = std::str::from_utf8(line)
-            .map_err(|err| format!("not UTF-8 at byte {}", err.valid_up_to() + 1))
-            .and_then(|text| Document::parse(text).map_err(|err| err.to_string()));
-        match parsed {
-            Ok(doc) if is_match(&doc) => {
-                tally.matched += 1;
-                on_match(line)?;
-            }
-            Ok(_) => {}
-            Err(message) => {
-                tally.bad_lines += 1;
-                if tally.bad_lines <= REPORTED_BAD_LINES {
-                    report::line_warning(name, line_no as u64, &message);
-                }
-            }
-        }
-    }
 }
 
 fn explain(args: &ExplainArgs) -> anyhow::Result<Exit> {
