@@ -55,6 +55,11 @@ impl Document {
         Document { root }
     }
 
+    /// The whole document, owned.
+    pub fn into_root(self) -> Value {
+        self.root
+    }
+
     /// The whole document.
     pub fn root(&self) -> &Value {
         &self.root

@@ -31,6 +31,7 @@
 mod alert;
 mod fixtures;
 mod index;
+pub mod parallel;
 mod replay;
 mod ruleset;
 mod scan;
@@ -42,5 +43,5 @@ pub use crate::{
     index::{IndexPatterns, event_index},
     replay::{Replay, ReplayReport, RuleReplay, Truncation},
     ruleset::{CompiledRule, RuleSet, Skipped},
-    scan::{Hit, Outcome, Position, ScanOptions, ScanStats, Scanner, Sink},
+    scan::{Hit, Matched, Outcome, Position, ScanOptions, ScanStats, Scanner, Sink},
 };

@@ -92,6 +92,18 @@ pub enum Outcome {
     Stopped,
 }
 
+/// An event that matched at least one rule: owned, so that it can travel between threads, and
+/// not yet deduplicated ([`Scanner::deliver`] does that, in input order).
+#[derive(Clone, Debug)]
+pub struct Matched {
+    event: Value,
+    index: Option<String>,
+    event_id: String,
+    /// The rules it matched (by position in the rule set), with the alert identities.
+    rules: Vec<(usize, AlertId)>,
+    line: u64,
+}
+
 /// How to scan.
 #[derive(Clone, Debug)]
 pub struct ScanOptions {
@@ -121,8 +133,24 @@ impl<'r, 'c> Scanner<'r, 'c> {
         &self.stats
     }
 
-    /// Scans one NDJSON line. Lines no rule can match (by the rules' required literals) are not
-    /// decoded, unless they do not even look like a whole JSON document.
+    /// What the scan has seen since the last call (a worker's share, in a parallel scan).
+    pub fn take_stats(&mut self) -> ScanStats {
+        std::mem::take(&mut self.stats)
+    }
+
+    /// Adds what another scanner saw (a worker's, in a parallel scan).
+    pub fn absorb(&mut self, other: &ScanStats) {
+        let s = &mut self.stats;
+        s.records += other.records;
+        s.decoded += other.decoded;
+        s.prefiltered += other.prefiltered;
+        s.invalid += other.invalid;
+        s.without_index += other.without_index;
+        s.hits += other.hits;
+        s.duplicates += other.duplicates;
+    }
+
+    /// Scans one NDJSON line: [`Scanner::match_line`], then [`Scanner::deliver`].
     ///
     /// # Errors
     ///
@@ -133,78 +161,129 @@ impl<'r, 'c> Scanner<'r, 'c> {
         position: Position<'_>,
         sink: &mut S,
     ) -> Result<Outcome, S::Error> {
-        self.stats.records += 1;
-        let mut candidates = std::mem::take(&mut self.candidates);
-        let any = self.rules.candidates(line, &mut candidates);
-        let outcome = if !any && ecs::looks_whole(line) {
-            self.stats.prefiltered += 1;
-            Ok(Outcome::Scanned)
-        } else {
-            match Document::parse_bytes(line) {
-                Err(err) => Ok(self.invalid(err.to_string())),
-                Ok(doc) => self.test(doc.root(), Some(line), position, &candidates, sink),
-            }
-        };
-        self.candidates = candidates;
-        outcome
+        match self.match_line(line, position.line) {
+            Err(message) => Ok(Outcome::Invalid(message)),
+            Ok(None) => Ok(Outcome::Scanned),
+            Ok(Some(matched)) => self.delivered(&matched, position.source, sink),
+        }
     }
 
-    /// Scans one decoded event (an element of a JSON array, a normalized record).
+    /// Scans one decoded event (an element of a JSON array, a normalized record):
+    /// [`Scanner::match_event`], then [`Scanner::deliver`].
     ///
     /// # Errors
     ///
     /// When the sink fails.
     pub fn scan_event<S: Sink>(
         &mut self,
-        event: &Value,
+        event: Value,
         position: Position<'_>,
         sink: &mut S,
     ) -> Result<Outcome, S::Error> {
+        match self.match_event(event, position.line) {
+            None => Ok(Outcome::Scanned),
+            Some(matched) => self.delivered(&matched, position.source, sink),
+        }
+    }
+
+    fn delivered<S: Sink>(&mut self, matched: &Matched, source: &str, sink: &mut S) -> Result<Outcome, S::Error> {
+        Ok(if self.deliver(matched, source, sink)? { Outcome::Scanned } else { Outcome::Stopped })
+    }
+
+    /// Tests one NDJSON line against the rules. Lines no rule can match (by the rules' required
+    /// literals) are not decoded, unless they do not even look like a whole JSON document.
+    ///
+    /// # Errors
+    ///
+    /// The reason a line is not a JSON document (the caller reports it).
+    pub fn match_line(&mut self, line: &[u8], line_no: u64) -> Result<Option<Matched>, String> {
+        self.stats.records += 1;
+        let mut candidates = std::mem::take(&mut self.candidates);
+        let any = self.rules.candidates(line, &mut candidates);
+        let outcome = if !any && ecs::looks_whole(line) {
+            self.stats.prefiltered += 1;
+            Ok(None)
+        } else {
+            match Document::parse_bytes(line) {
+                Err(err) => {
+                    self.stats.invalid += 1;
+                    Err(err.to_string())
+                }
+                Ok(doc) => Ok(self.test(doc.into_root(), Some(line), line_no, &candidates)),
+            }
+        };
+        self.candidates = candidates;
+        outcome
+    }
+
+    /// Tests one decoded event against every rule.
+    pub fn match_event(&mut self, event: Value, line_no: u64) -> Option<Matched> {
         self.stats.records += 1;
         let all = vec![true; self.rules.len()];
-        self.test(event, None, position, &all, sink)
+        self.test(event, None, line_no, &all)
     }
 
-    fn invalid(&mut self, message: String) -> Outcome {
-        self.stats.invalid += 1;
-        Outcome::Invalid(message)
-    }
-
-    fn test<S: Sink>(
-        &mut self,
-        root: &Value,
-        raw: Option<&[u8]>,
-        position: Position<'_>,
-        candidates: &[bool],
-        sink: &mut S,
-    ) -> Result<Outcome, S::Error> {
+    fn test(&mut self, root: Value, raw: Option<&[u8]>, line: u64, candidates: &[bool]) -> Option<Matched> {
         self.stats.decoded += 1;
         // A search hit (`{"_index", "_id", "_source"}`) carries its index and identity.
-        let (event, hit_index) = match root.get("_source") {
-            Some(source @ Value::Object(_)) => (source, root.get("_index").and_then(Value::as_str).map(str::to_owned)),
-            _ => (root, None),
+        let hit_index = match root.get("_source") {
+            Some(Value::Object(_)) => Some(root.get("_index").and_then(Value::as_str).map(str::to_owned)),
+            _ => None,
         };
-        let index = self.options.index.clone().or(hit_index).or_else(|| event_index(event));
+        let event = match &hit_index {
+            Some(_) => root.get("_source").unwrap_or(&root),
+            None => &root,
+        };
+        let is_hit = hit_index.is_some();
+        let index = self.options.index.clone().or(hit_index.flatten()).or_else(|| event_index(event));
         if index.is_none() {
             self.stats.without_index += 1;
         }
         let mut event_id: Option<String> = None;
-        for (compiled, _) in self.rules.rules().iter().zip(candidates).filter(|(_, c)| **c) {
+        let mut rules = Vec::new();
+        for (at, (compiled, _)) in self.rules.rules().iter().zip(candidates).enumerate().filter(|(_, (_, c))| **c) {
             if !compiled.index.covers(index.as_deref()) || !compiled.matcher.matches_value(event) {
                 continue;
             }
-            let id = event_id.get_or_insert_with(|| alert::event_id(root, raw));
-            let alert_id = AlertId::new(index.as_deref().unwrap_or(""), id, &compiled.rule.id.0);
+            let id = event_id.get_or_insert_with(|| alert::event_id(&root, raw));
+            rules.push((at, AlertId::new(index.as_deref().unwrap_or(""), id, &compiled.rule.id.0)));
+        }
+        if rules.is_empty() {
+            return None;
+        }
+        let event_id = event_id.unwrap_or_default();
+        let event = match root {
+            Value::Object(mut map) if is_hit => map.remove("_source").unwrap_or_default(),
+            root => root,
+        };
+        Some(Matched { event, index, event_id, rules, line })
+    }
+
+    /// Hands a matched event's hits to the sink, each (index, event, rule) once per scan: a
+    /// re-delivered event is dropped here. Returns `false` when the sink asks to stop.
+    ///
+    /// # Errors
+    ///
+    /// When the sink fails.
+    pub fn deliver<S: Sink>(&mut self, matched: &Matched, source: &str, sink: &mut S) -> Result<bool, S::Error> {
+        for &(rule, alert_id) in &matched.rules {
             if !self.alerted.insert(alert_id) {
                 self.stats.duplicates += 1;
                 continue;
             }
             self.stats.hits += 1;
-            let hit = Hit { rule: &compiled.rule, event, index: index.as_deref(), event_id: id, alert_id, position };
+            let hit = Hit {
+                rule: &self.rules.rules()[rule].rule,
+                event: &matched.event,
+                index: matched.index.as_deref(),
+                event_id: &matched.event_id,
+                alert_id,
+                position: Position { source, line: matched.line },
+            };
             if !sink.hit(&hit)? {
-                return Ok(Outcome::Stopped);
+                return Ok(false);
             }
         }
-        Ok(Outcome::Scanned)
+        Ok(true)
     }
 }

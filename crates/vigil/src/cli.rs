@@ -144,6 +144,9 @@ pub struct ScanArgs {
     /// report the alerts Elastic would have created.
     #[arg(long)]
     pub replay: bool,
+    /// Threads to test events on (default: one per core); the output is the same for any number.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(usize))]
+    pub threads: Option<usize>,
     /// Take the current time to be this date (for date math in queries and alert times).
     #[arg(long, value_name = "DATE")]
     pub now: Option<String>,

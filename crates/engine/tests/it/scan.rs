@@ -19,7 +19,7 @@ fn scan_lines(
             scanner.scan_line(line.as_bytes(), position, &mut hits)
         } else {
             let value: serde_json::Value = serde_json::from_str(line).expect("test lines are JSON");
-            scanner.scan_event(&value, position, &mut hits)
+            scanner.scan_event(value, position, &mut hits)
         };
         assert!(matches!(outcome, Ok(Outcome::Scanned)), "line {}: {outcome:?}", i + 1);
     }

@@ -7,8 +7,8 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use ecs::Catalog;
 use ecs::date::{DateMath, Timestamp};
-use engine::source::{self, Record};
-use engine::{Outcome, Position, Replay, RuleSet, ScanOptions, Scanner};
+use engine::source;
+use engine::{Replay, RuleSet, ScanOptions, Scanner};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::{Color, Output as Format, ScanArgs};
@@ -16,6 +16,8 @@ use crate::commands::rules::{load_selected, report_skipped};
 use crate::exit::Exit;
 use crate::output::{Csv, Jsonl, Live, Output, Summary, Table};
 use crate::report;
+
+mod batches;
 
 /// Invalid lines reported one by one before the rest are only counted.
 const REPORTED_INVALID: u64 = 20;
@@ -53,49 +55,57 @@ pub fn run(args: ScanArgs) -> anyhow::Result<Exit> {
     };
 
     let started = Instant::now();
-    let mut scanner = Scanner::new(&rule_set, ScanOptions { index: args.index.clone() });
+    let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let options = ScanOptions { index: args.index.clone() };
+    let mut scanner = Scanner::new(&rule_set, options.clone());
     let progress = progress_bar(&inputs, args.quiet);
     let mut replay = args.replay.then(|| Replay::new(&rule_set));
     let mut bytes = 0u64;
     let mut unreadable = false;
     let mut problems = 0u64;
-    for input in &inputs {
-        let name = if input.as_os_str() == "-" { "<stdin>".to_owned() } else { input.display().to_string() };
-        let mut reader = match crate::input::open(input, &progress) {
-            Ok(reader) => reader,
-            Err(err) => {
-                report::note(&format!("error: {name}: {err}"));
+    let (work_tx, work_rx) = std::sync::mpsc::sync_channel(threads * 2);
+    let result = std::thread::scope(|scope| {
+        let (inputs, progress) = (&inputs, &progress);
+        scope.spawn(move || batches::produce(inputs, progress, &work_tx));
+        let consume = |done: batches::Done| -> io::Result<bool> {
+            bytes += done.bytes;
+            scanner.absorb(&done.stats);
+            for (line, message) in &done.problems {
+                problems += 1;
+                if problems <= REPORTED_INVALID {
+                    progress.suspend(|| report::line_warning(&done.source, *line, message));
+                }
+            }
+            if let Some(err) = done.failure {
+                if err.kind() == io::ErrorKind::BrokenPipe {
+                    return Err(err);
+                }
+                progress.suspend(|| report::note(&format!("error: {}: {err}", done.source)));
                 unreadable = true;
-                continue;
             }
-        };
-        let target = match &mut replay {
-            Some(replay) => Target::Replay(replay),
-            None => Target::Live(Live { output: output.as_mut(), now }),
-        };
-        let mut feed = Feed {
-            scanner: &mut scanner,
-            target,
-            name: &name,
-            kind: None,
-            bytes: 0,
-            problems: &mut problems,
-            progress: &progress,
-        };
-        let result = if crate::input::is_purview_export(&mut reader)? {
-            feed.purview(reader)
-        } else {
-            source::read_records(reader, |r| feed.record(r))
-        };
-        bytes += feed.bytes;
-        if let Err(err) = result {
-            if err.kind() == io::ErrorKind::BrokenPipe {
-                return Err(err.into());
+            for matched in &done.matched {
+                let go_on = match &mut replay {
+                    Some(replay) => {
+                        scanner.deliver(matched, &done.source, replay).unwrap_or_else(|never| match never {})
+                    }
+                    None => scanner.deliver(matched, &done.source, &mut Live { output: output.as_mut(), now })?,
+                };
+                if !go_on {
+                    return Ok(false);
+                }
             }
-            progress.suspend(|| report::note(&format!("error: {name}: {err}")));
-            unreadable = true;
-        }
-    }
+            Ok(true)
+        };
+        let rules = &rule_set;
+        engine::parallel::ordered(
+            threads,
+            work_rx.into_iter().map(Ok),
+            || Scanner::new(rules, options.clone()),
+            batches::process,
+            consume,
+        )
+    });
+    result?;
     progress.finish_and_clear();
     let stats = scanner.stats().clone();
     if problems > REPORTED_INVALID {
@@ -162,126 +172,6 @@ pub fn run(args: ScanArgs) -> anyhow::Result<Exit> {
     } else {
         Exit::Success
     })
-}
-
-/// Where hits go: straight to the output, or to the replay.
-enum Target<'a> {
-    Live(Live<'a>),
-    Replay(&'a mut Replay),
-}
-
-impl engine::Sink for Target<'_> {
-    type Error = io::Error;
-
-    fn hit(&mut self, hit: &engine::Hit<'_>) -> io::Result<bool> {
-        match self {
-            Target::Live(live) => live.hit(hit),
-            Target::Replay(replay) => replay.hit(hit).map_err(|never| match never {}),
-        }
-    }
-}
-
-/// What an input holds, decided by its first record.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    /// ECS documents (or anything else), scanned as they are.
-    Ecs,
-    /// Raw Office 365 audit records, normalized first.
-    RawO365,
-}
-
-/// Feeds one input's records to the scanner, normalizing raw Office 365 records.
-struct Feed<'a, 'r, 'c> {
-    scanner: &'a mut Scanner<'r, 'c>,
-    target: Target<'a>,
-    name: &'a str,
-    kind: Option<Kind>,
-    bytes: u64,
-    problems: &'a mut u64,
-    progress: &'a ProgressBar,
-}
-
-impl Feed<'_, '_, '_> {
-    fn record(&mut self, record: Record<'_>) -> io::Result<bool> {
-        match record {
-            Record::Line(line, n) => {
-                self.bytes += line.len() as u64 + 1;
-                let kind = *self.kind.get_or_insert_with(|| {
-                    let raw = serde_json::from_slice::<serde_json::Value>(line).is_ok_and(|v| o365::is_raw_record(&v));
-                    if raw { Kind::RawO365 } else { Kind::Ecs }
-                });
-                let position = Position { source: self.name, line: n };
-                if kind == Kind::Ecs {
-                    let outcome = self.scanner.scan_line(line, position, &mut self.target)?;
-                    return self.outcome(outcome, n);
-                }
-                match serde_json::from_slice(line) {
-                    Ok(record) => self.raw(record, n),
-                    Err(err) => self.problem(n, &format!("invalid JSON at column {}: {err}", err.column())),
-                }
-            }
-            Record::Event(value, n) => {
-                let kind =
-                    *self.kind.get_or_insert(if o365::is_raw_record(&value) { Kind::RawO365 } else { Kind::Ecs });
-                if kind == Kind::RawO365 {
-                    return self.raw(value, n);
-                }
-                let outcome =
-                    self.scanner.scan_event(&value, Position { source: self.name, line: n }, &mut self.target)?;
-                self.outcome(outcome, n)
-            }
-        }
-    }
-
-    /// A raw audit record: normalized as Elastic's integration would, then scanned. It counts as
-    /// ingested when it was created.
-    fn raw(&mut self, record: serde_json::Value, n: u64) -> io::Result<bool> {
-        match o365::normalize(record, &o365_options()) {
-            Ok(doc) => {
-                let outcome =
-                    self.scanner.scan_event(&doc, Position { source: self.name, line: n }, &mut self.target)?;
-                self.outcome(outcome, n)
-            }
-            Err(err) => self.problem(n, &err),
-        }
-    }
-
-    /// The `AuditData` records of a Purview audit export.
-    fn purview(&mut self, input: impl io::Read) -> io::Result<()> {
-        let rows = o365::purview::records(input).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-        for (row, record) in rows {
-            let go_on = match record {
-                Ok(record) => self.raw(record, row)?,
-                Err(message) => self.problem(row, &message)?,
-            };
-            if !go_on {
-                break;
-            }
-        }
-        Ok(())
-    }
-
-    fn outcome(&mut self, outcome: Outcome, n: u64) -> io::Result<bool> {
-        match outcome {
-            Outcome::Invalid(message) => self.problem(n, &message),
-            Outcome::Scanned => Ok(true),
-            Outcome::Stopped => Ok(false),
-        }
-    }
-
-    fn problem(&mut self, n: u64, message: &dyn std::fmt::Display) -> io::Result<bool> {
-        *self.problems += 1;
-        if *self.problems <= REPORTED_INVALID {
-            self.progress.suspend(|| report::line_warning(self.name, n, message));
-        }
-        Ok(true)
-    }
-}
-
-/// How vigil normalizes raw records while scanning: with the fields Elastic Agent adds, and
-/// `event.ingested` equal to `@timestamp` (a file has no ingest time).
-fn o365_options() -> o365::Options {
-    o365::Options { agent_fields: true, ..o365::Options::default() }
 }
 
 /// A byte progress bar on stderr, for large inputs on a terminal.

@@ -102,3 +102,26 @@ fn replay_follows_the_schedule() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.stdout.contains("Microsoft 365 Exchange DKIM Signing Configuration Disabled: 2 alerts in 2 executions (every 5m, now-30m to now)"), "{}", run.stdout);
 }
+
+#[test]
+fn any_thread_count_gives_the_same_output() {
+    // Enough lines for several batches, each copy of the samples with its own event ids, and
+    // every tenth copy delivered twice.
+    let sample =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../samples/o365-ecs.ndjson")).expect("sample");
+    let mut input = String::new();
+    for copy in 0..1500 {
+        let text = sample.replace("0b6f7a52-5d1e-4c8f-9a61-3f1e2d7c9a", &format!("copy-{copy:05}-"));
+        input.push_str(&text);
+        if copy % 10 == 0 {
+            input.push_str(&text);
+        }
+    }
+    let runs: Vec<_> = ["1", "2", "5"]
+        .iter()
+        .map(|threads| vigil(&["scan", "--threads", threads, "--output", "jsonl", "--now", NOW, "-q", "-"], &input))
+        .collect();
+    assert_eq!(runs[0].code, 0, "{}", runs[0].stderr);
+    assert_eq!(runs[0].stdout.lines().count(), 1500 * 2, "two DKIM events per copy, duplicates dropped");
+    assert!(runs.iter().all(|r| r.stdout == runs[0].stdout), "outputs differ between thread counts");
+}
