@@ -2,64 +2,92 @@
 
 use serde_json::{Map, Value};
 
+/// A dotted path, possibly under a prefix (`o365audit` + `Parameters.User`), so that paths into
+/// the raw record need no string of their own.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Key<'a> {
+    prefix: &'a str,
+    path: &'a str,
+}
+
+impl<'a> Key<'a> {
+    /// `prefix.path`.
+    pub(crate) fn under(prefix: &'a str, path: &'a str) -> Key<'a> {
+        Key { prefix, path }
+    }
+
+    fn segments(self) -> impl Iterator<Item = &'a str> {
+        self.prefix.split('.').filter(|s| !s.is_empty()).chain(self.path.split('.'))
+    }
+}
+
+impl<'a> From<&'a str> for Key<'a> {
+    fn from(path: &'a str) -> Key<'a> {
+        Key { prefix: "", path }
+    }
+}
+
 /// An ingest document: `ctx` in Elasticsearch's processors.
 pub(crate) struct Ctx {
     pub(crate) root: Map<String, Value>,
 }
 
 impl Ctx {
-    /// The value at `path` (objects only; no arrays on the way).
-    pub(crate) fn get(&self, path: &str) -> Option<&Value> {
-        let mut parts = path.split('.');
-        let mut value = self.root.get(parts.next()?)?;
-        for part in parts {
-            value = value.as_object()?.get(part)?;
+    /// The value at `key` (objects only; no arrays on the way).
+    pub(crate) fn get<'k>(&self, key: impl Into<Key<'k>>) -> Option<&Value> {
+        let mut segments = key.into().segments();
+        let mut value = self.root.get(segments.next()?)?;
+        for segment in segments {
+            value = value.as_object()?.get(segment)?;
         }
         Some(value)
     }
 
-    pub(crate) fn get_str(&self, path: &str) -> Option<&str> {
-        self.get(path).and_then(Value::as_str)
+    pub(crate) fn get_str<'k>(&self, key: impl Into<Key<'k>>) -> Option<&str> {
+        self.get(key).and_then(Value::as_str)
     }
 
     /// Whether a value is present and not null (Painless's `ctx.a?.b != null`).
-    pub(crate) fn has(&self, path: &str) -> bool {
-        self.get(path).is_some_and(|v| !v.is_null())
+    pub(crate) fn has<'k>(&self, key: impl Into<Key<'k>>) -> bool {
+        self.get(key).is_some_and(|v| !v.is_null())
     }
 
-    pub(crate) fn is(&self, path: &str, text: &str) -> bool {
-        self.get_str(path) == Some(text)
+    pub(crate) fn is<'k>(&self, key: impl Into<Key<'k>>, text: &str) -> bool {
+        self.get_str(key) == Some(text)
     }
 
-    /// Removes and returns the value at `path`.
-    pub(crate) fn remove(&mut self, path: &str) -> Option<Value> {
-        let (parents, last) = path.rsplit_once('.').map_or(("", path), |(p, l)| (p, l));
+    /// Removes and returns the value at `key`.
+    pub(crate) fn remove<'k>(&mut self, key: impl Into<Key<'k>>) -> Option<Value> {
+        let mut segments = key.into().segments().peekable();
         let mut map = &mut self.root;
-        for part in parents.split('.').filter(|p| !p.is_empty()) {
-            map = map.get_mut(part)?.as_object_mut()?;
+        while let Some(segment) = segments.next() {
+            if segments.peek().is_none() {
+                return map.shift_remove(segment);
+            }
+            map = map.get_mut(segment)?.as_object_mut()?;
         }
-        map.shift_remove(last)
+        None
     }
 
-    /// Sets `path` to `value`, creating objects on the way (replacing non-objects).
-    pub(crate) fn set(&mut self, path: &str, value: Value) {
-        let (parents, last) = path.rsplit_once('.').map_or(("", path), |(p, l)| (p, l));
+    /// Sets `key` to `value`, creating objects on the way (replacing non-objects).
+    pub(crate) fn set<'k>(&mut self, key: impl Into<Key<'k>>, value: Value) {
+        let mut segments = key.into().segments().peekable();
         let mut map = &mut self.root;
-        for part in parents.split('.').filter(|p| !p.is_empty()) {
-            if !map.contains_key(part) {
-                map.insert(part.to_owned(), Value::Object(Map::new()));
+        while let Some(segment) = segments.next() {
+            if segments.peek().is_none() {
+                map.insert(segment.to_owned(), value);
+                return;
             }
-            let entry = map.get_mut(part).expect("inserted above");
-            if !entry.is_object() {
-                *entry = Value::Object(Map::new());
+            if !map.get(segment).is_some_and(Value::is_object) {
+                map.insert(segment.to_owned(), Value::Object(Map::new()));
             }
-            map = entry.as_object_mut().expect("made an object above");
+            map = map.get_mut(segment).and_then(Value::as_object_mut).expect("made an object above");
         }
-        map.insert(last.to_string(), value);
     }
 
     /// The `rename` processor: moves `from` to `to` when `from` is present and `to` is not.
-    pub(crate) fn rename(&mut self, from: &str, to: &str) {
+    pub(crate) fn rename<'f, 't>(&mut self, from: impl Into<Key<'f>>, to: impl Into<Key<'t>>) {
+        let (from, to) = (from.into(), to.into());
         if self.get(from).is_none() || self.get(to).is_some() {
             return;
         }
@@ -69,15 +97,16 @@ impl Ctx {
     }
 
     /// The `set` processor with `copy_from`.
-    pub(crate) fn copy(&mut self, from: &str, to: &str) {
+    pub(crate) fn copy<'f, 't>(&mut self, from: impl Into<Key<'f>>, to: impl Into<Key<'t>>) {
         if let Some(value) = self.get(from).cloned() {
             self.set(to, value);
         }
     }
 
-    /// The `append` processor: adds `value` to the array at `path` (making one of a scalar).
-    pub(crate) fn append(&mut self, path: &str, value: Value, allow_duplicates: bool) {
-        let mut list = match self.remove(path) {
+    /// The `append` processor: adds `value` to the array at `key` (making one of a scalar).
+    pub(crate) fn append<'k>(&mut self, key: impl Into<Key<'k>>, value: Value, allow_duplicates: bool) {
+        let key = key.into();
+        let mut list = match self.remove(key) {
             Some(Value::Array(items)) => items,
             Some(Value::Null) | None => Vec::new(),
             Some(other) => vec![other],
@@ -85,20 +114,28 @@ impl Ctx {
         if allow_duplicates || !list.contains(&value) {
             list.push(value);
         }
-        self.set(path, Value::Array(list));
+        self.set(key, Value::Array(list));
     }
 
     /// The `convert` processor to `string`, in place or to `to`.
-    pub(crate) fn convert_to_string(&mut self, from: &str, to: &str) {
+    pub(crate) fn convert_to_string<'f, 't>(&mut self, from: impl Into<Key<'f>>, to: impl Into<Key<'t>>) {
+        let (from, to) = (from.into(), to.into());
         let Some(value) = self.get(from) else { return };
         let converted = match value {
-            Value::String(s) => Value::String(s.clone()),
+            Value::String(_) => return self.copy_if_moved(from, to),
             Value::Number(n) => Value::String(n.to_string()),
             Value::Bool(b) => Value::String(b.to_string()),
             Value::Array(items) => Value::Array(items.iter().map(|v| Value::String(text(v))).collect()),
             other => other.clone(),
         };
         self.set(to, converted);
+    }
+
+    /// A string converted to a string: only copied when the target differs.
+    fn copy_if_moved(&mut self, from: Key<'_>, to: Key<'_>) {
+        if (from.prefix, from.path) != (to.prefix, to.path) {
+            self.copy(from, to);
+        }
     }
 }
 

@@ -6,7 +6,7 @@ use ecs::date::Timestamp;
 use serde_json::{Map, Value, json};
 
 use crate::address;
-use crate::ctx::{Ctx, text};
+use crate::ctx::{Ctx, Key, text};
 
 /// Why a record could not be normalized.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -172,6 +172,14 @@ const DATA_KEYS: &[&str] = &[
     "ttr", "upfc", "upfv", "ut", "von", "wl", "zfh", "zfn", "zmfh", "zmfn", "zu",
 ];
 
+/// Where the raw record sits while the pipeline runs (`o365audit`, renamed `o365.audit` last).
+const RAW: &str = "o365audit";
+
+/// A field of the raw record.
+fn a(field: &str) -> Key<'_> {
+    Key::under(RAW, field)
+}
+
 fn s(text: &str) -> Value {
     Value::String(text.to_owned())
 }
@@ -200,50 +208,48 @@ pub fn normalize(record: Value, options: &Options) -> Result<Value, NormalizeErr
     if !options.tags.is_empty() {
         c.set("tags", json!(options.tags));
     }
-    const A: &str = "o365audit";
-    let a = |field: &str| format!("{A}.{field}");
 
     c.set("ecs.version", s("8.11.0"));
     c.set("event.kind", s("event"));
     c.append("event.type", s("info"), true);
     c.append("event.category", s("web"), true);
-    if let Some(created) = c.get_str(&a("CreationTime")).map(str::to_owned) {
+    if let Some(created) = c.get_str(a("CreationTime")).map(str::to_owned) {
         let time = parse_iso8601(&created).ok_or(NormalizeError::CreationTime(created))?;
         c.set("@timestamp", Value::String(time.to_string()));
-    } else if c.has(&a("CreationTime")) {
-        let created = c.get(&a("CreationTime")).map(text).unwrap_or_default();
+    } else if c.has(a("CreationTime")) {
+        let created = c.get(a("CreationTime")).map(text).unwrap_or_default();
         return Err(NormalizeError::CreationTime(created));
     }
-    c.rename(&a("Id"), "event.id");
-    if c.has(&a("ListBaseType")) {
-        c.convert_to_string(&a("ListBaseType"), &a("ListBaseType"));
+    c.rename(a("Id"), "event.id");
+    if c.has(a("ListBaseType")) {
+        c.convert_to_string(a("ListBaseType"), a("ListBaseType"));
     }
-    c.rename(&a("ClientIPAddress"), "client._temp");
+    c.rename(a("ClientIPAddress"), "client._temp");
     for field in ["ClientIP", "ActorIpAddress"] {
         if !c.has("client._temp") {
-            c.rename(&a(field), "client._temp");
+            c.rename(a(field), "client._temp");
         }
     }
-    c.convert_to_string(&a("UserId"), "user.id");
-    c.rename(&a("Workload"), "event.provider");
-    c.rename(&a("Operation"), "event.action");
-    c.rename(&a("OrganizationId"), "organization.id");
-    if let Some(Value::String(props)) = c.get(&a("OperationProperties")).cloned() {
+    c.convert_to_string(a("UserId"), "user.id");
+    c.rename(a("Workload"), "event.provider");
+    c.rename(a("Operation"), "event.action");
+    c.rename(a("OrganizationId"), "organization.id");
+    if let Some(Value::String(props)) = c.get(a("OperationProperties")).cloned() {
         match serde_json::from_str::<Value>(&props) {
-            Ok(parsed) => c.set(&a("OperationProperties"), parsed),
+            Ok(parsed) => c.set(a("OperationProperties"), parsed),
             Err(err) => {
-                c.remove(&a("OperationProperties"));
+                c.remove(a("OperationProperties"));
                 c.append("error.message", Value::String(format!("OperationProperties is not JSON: {err}")), true);
             }
         }
     }
-    c.rename(&a("UserAgent"), "user_agent.original");
-    if let Some(record_type) = c.get(&a("RecordType")).and_then(|t| text(t).parse::<u32>().ok())
+    c.rename(a("UserAgent"), "user_agent.original");
+    if let Some(record_type) = c.get(a("RecordType")).and_then(|t| text(t).parse::<u32>().ok())
         && let Some((_, code)) = RECORD_TYPES.iter().find(|(n, _)| *n == record_type)
     {
         c.set("event.code", s(code));
     }
-    if let Some(status) = c.get(&a("ResultStatus")).map(text) {
+    if let Some(status) = c.get(a("ResultStatus")).map(text) {
         let status = status.to_lowercase();
         if ["succeeded", "success", "partiallysucceeded", "true"].contains(&status.as_str()) {
             c.set("event.outcome", s("success"));
@@ -255,25 +261,25 @@ pub fn normalize(record: Value, options: &Options) -> Result<Value, NormalizeErr
     if !c.has("event.outcome") {
         c.set("event.outcome", s("success"));
     }
-    name_value_map(&mut c, &a("Parameters"));
-    if let Some(platform) = c.get(&a("Platform")).map(text)
+    name_value_map(&mut c, "Parameters");
+    if let Some(platform) = c.get(a("Platform")).map(text)
         && let Some(name) = platform.parse::<usize>().ok().and_then(|i| PLATFORMS.get(i))
     {
-        c.set(&a("Platform"), s(name));
+        c.set(a("Platform"), s(name));
     }
-    name_value_map(&mut c, &a("ExtendedProperties"));
-    modified_properties(&mut c, &a("ModifiedProperties"));
-    if let Some(Value::Array(links)) = c.get(&a("AlertLinks")).cloned() {
+    name_value_map(&mut c, "ExtendedProperties");
+    modified_properties(&mut c, "ModifiedProperties");
+    if let Some(Value::Array(links)) = c.get(a("AlertLinks")).cloned() {
         let hrefs: Vec<Value> =
             links.iter().filter_map(|l| l.get("AlertLinkHref").filter(|h| h.is_string()).cloned()).collect();
         if hrefs.is_empty() {
-            c.remove(&a("AlertLinks"));
+            c.remove(a("AlertLinks"));
         } else {
-            c.set(&a("AlertLinks"), Value::Array(hrefs));
+            c.set(a("AlertLinks"), Value::Array(hrefs));
         }
     }
     for (severity, code) in [("informational", 1), ("low", 2), ("medium", 3), ("high", 4)] {
-        if c.is(&a("Severity"), severity) {
+        if c.is(a("Severity"), severity) {
             c.set("event.severity", json!(code));
         }
     }
@@ -282,21 +288,21 @@ pub fn normalize(record: Value, options: &Options) -> Result<Value, NormalizeErr
     // ExchangeAdmin and ExchangeItem
     if code == "ExchangeAdmin" || code == "ExchangeItem" {
         if code == "ExchangeItem" {
-            c.rename(&a("MailboxOwnerUPN"), "user.email");
-            if !c.has("user.id") && c.has(&a("LogonUserSid")) {
-                c.convert_to_string(&a("LogonUserSid"), "user.id");
+            c.rename(a("MailboxOwnerUPN"), "user.email");
+            if !c.has("user.id") && c.has(a("LogonUserSid")) {
+                c.convert_to_string(a("LogonUserSid"), "user.id");
             }
-            c.rename(&a("LogonUserDisplayName"), "user.full_name");
+            c.rename(a("LogonUserDisplayName"), "user.full_name");
         }
-        c.rename(&a("OrganizationName"), "organization.name");
-        c.rename(&a("OriginatingServer"), "server._temp");
+        c.rename(a("OrganizationName"), "organization.name");
+        c.rename(a("OriginatingServer"), "server._temp");
         if code == "ExchangeItem" {
-            c.rename(&a("ClientIPAddress"), "client._temp");
-            c.rename(&a("ClientProcessName"), "process.name");
+            c.rename(a("ClientIPAddress"), "client._temp");
+            c.rename(a("ClientProcessName"), "process.name");
         }
     }
     if code == "AzureActiveDirectory" {
-        c.copy(&a("ObjectId"), "user.target.id");
+        c.copy(a("ObjectId"), "user.target.id");
         relabel(&mut c, "Add user.", "added-user-account", "iam", &["user", "creation"]);
         relabel(&mut c, "Update user.", "modified-user-account", "iam", &["user", "change"]);
         relabel(&mut c, "Delete user.", "deleted-user-account", "iam", &["user", "deletion"]);
@@ -307,10 +313,10 @@ pub fn normalize(record: Value, options: &Options) -> Result<Value, NormalizeErr
         c.append("event.type", s("access"), true);
     }
     if code == "SharePointFileOperation" || code == "SharePointSharingOperation" {
-        c.rename(&a("ObjectId"), "url.original");
-        c.rename(&a("SourceRelativeUrl"), "file.directory");
-        c.rename(&a("SourceFileName"), "file.name");
-        c.rename(&a("SourceFileExtension"), "file.extension");
+        c.rename(a("ObjectId"), "url.original");
+        c.rename(a("SourceRelativeUrl"), "file.directory");
+        c.rename(a("SourceFileName"), "file.name");
+        c.rename(a("SourceFileExtension"), "file.extension");
     }
     let action = c.get_str("event.action").unwrap_or_default().to_owned();
     let action = action.as_str();
@@ -372,8 +378,8 @@ pub fn normalize(record: Value, options: &Options) -> Result<Value, NormalizeErr
             c.append("related.user", Value::String(text(&user)), false);
         }
     }
-    if c.has(&a("ExtendedProperties.UserAgent")) {
-        c.rename(&a("ExtendedProperties.UserAgent"), "user_agent.original");
+    if c.has(a("ExtendedProperties.UserAgent")) {
+        c.rename(a("ExtendedProperties.UserAgent"), "user_agent.original");
     }
     if let Some(id) = c.get_str("organization.id").map(str::to_lowercase) {
         c.set("organization.id", Value::String(id.clone()));
@@ -391,10 +397,10 @@ pub fn normalize(record: Value, options: &Options) -> Result<Value, NormalizeErr
         }
     }
     for field in ["AzureActiveDirectoryEventType", "RecordType", "UserType"] {
-        c.convert_to_string(&a(field), &a(field));
+        c.convert_to_string(a(field), a(field));
     }
     for list in ["Actor", "Target"] {
-        if let Some(Value::Array(items)) = c.get(&a(list)).cloned() {
+        if let Some(Value::Array(items)) = c.get(a(list)).cloned() {
             let items = items
                 .into_iter()
                 .map(|mut item| {
@@ -404,14 +410,14 @@ pub fn normalize(record: Value, options: &Options) -> Result<Value, NormalizeErr
                     item
                 })
                 .collect();
-            c.set(&a(list), Value::Array(items));
+            c.set(a(list), Value::Array(items));
         }
     }
     for field in ["Version", "InternalLogonType", "LogonType", "ActorYammerUserId", "YammerNetworkId"] {
-        c.convert_to_string(&a(field), &a(field));
+        c.convert_to_string(a(field), a(field));
     }
     data(&mut c);
-    let raw = c.remove(A).unwrap_or_else(|| Value::Object(Map::new()));
+    let raw = c.remove(RAW).unwrap_or_else(|| Value::Object(Map::new()));
     c.set("o365.audit", raw);
     if options.agent_fields {
         c.set("data_stream", json!({"type": "logs", "dataset": "o365.audit", "namespace": "default"}));
@@ -439,7 +445,8 @@ fn parse_iso8601(text: &str) -> Option<Timestamp> {
 
 /// `[{"Name": n, "Value": v}, ...]` -> `{n: v}` (null values skipped, the last duplicate wins);
 /// a string -> `{"_raw": string}`.
-fn name_value_map(c: &mut Ctx, path: &str) {
+fn name_value_map(c: &mut Ctx, field: &str) {
+    let path = a(field);
     match c.get(path).cloned() {
         Some(Value::Array(items)) => {
             let mut map = Map::new();
@@ -452,7 +459,7 @@ fn name_value_map(c: &mut Ctx, path: &str) {
         }
         Some(Value::String(raw)) => {
             c.remove(path);
-            c.set(&format!("{path}._raw"), Value::String(raw));
+            c.set(a(&format!("{field}._raw")), Value::String(raw));
         }
         _ => {}
     }
@@ -460,7 +467,8 @@ fn name_value_map(c: &mut Ctx, path: &str) {
 
 /// `ModifiedProperties`: `{Name, OldValue, NewValue}` entries become `{Name_with_underscores:
 /// {NewValue, OldValue}}`; bare strings become empty objects; nothing left removes the field.
-fn modified_properties(c: &mut Ctx, path: &str) {
+fn modified_properties(c: &mut Ctx, field: &str) {
+    let path = a(field);
     match c.get(path).cloned() {
         Some(Value::Array(items)) => {
             let mut map = Map::new();
@@ -490,14 +498,13 @@ fn modified_properties(c: &mut Ctx, path: &str) {
         }
         Some(Value::String(raw)) => {
             c.remove(path);
-            c.set(&format!("{path}._raw"), Value::String(raw));
+            c.set(a(&format!("{field}._raw")), Value::String(raw));
         }
         _ => {}
     }
 }
 
 fn security_compliance_alert(c: &mut Ctx) {
-    let a = |f: &str| format!("o365audit.{f}");
     // The pipeline then maps AlertEntityId to user.id, user.email or threat.technique.id by
     // EntityType, but it has already moved AlertEntityId to rule.description, so those never run.
     for (from, to) in [
@@ -509,7 +516,7 @@ fn security_compliance_alert(c: &mut Ctx) {
         ("AlertEntityId", "rule.description"),
         ("AlertLinks", "rule.reference"),
     ] {
-        c.rename(&a(from), to);
+        c.rename(a(from), to);
     }
     c.set("event.kind", s("alert"));
     // Category was renamed above, so these read `o365audit.Category`, which is gone: only `web`
@@ -519,12 +526,11 @@ fn security_compliance_alert(c: &mut Ctx) {
 }
 
 fn dlp(c: &mut Ctx) {
-    let a = |f: &str| format!("o365audit.{f}");
     c.set("event.kind", s("alert"));
     c.append("event.category", s("file"), true);
     c.append("event.type", s("access"), true);
     if !c.has("user.id") {
-        c.rename(&a("SharePointMetaData.From"), "user.id");
+        c.rename(a("SharePointMetaData.From"), "user.id");
     }
     for (from, to) in [
         ("SharePointMetaData.FileName", "file.name"),
@@ -537,12 +543,12 @@ fn dlp(c: &mut Ctx) {
         ("PolicyId", "rule.id"),
         ("PolicyName", "rule.name"),
     ] {
-        c.rename(&a(from), to);
+        c.rename(a(from), to);
     }
-    if let Some(modified) = c.get_str(&a("SharePointMetaData.LastModifiedTime")).and_then(parse_iso8601) {
+    if let Some(modified) = c.get_str(a("SharePointMetaData.LastModifiedTime")).and_then(parse_iso8601) {
         c.set("file.mtime", Value::String(modified.to_string()));
     }
-    if let Some(meta) = c.get(&a("ExchangeMetaData")).cloned() {
+    if let Some(meta) = c.get(a("ExchangeMetaData")).cloned() {
         let mut emails = Vec::new();
         for field in ["To", "CC", "BCC"] {
             match meta.get(field) {
@@ -553,11 +559,11 @@ fn dlp(c: &mut Ctx) {
         }
         c.set("destination.user.email", Value::Array(emails));
     }
-    if let Some(Value::String(reason)) = c.get(&a("ExceptionInfo")).cloned() {
-        c.remove(&a("ExceptionInfo"));
-        c.set(&a("ExceptionInfo.Reason"), Value::String(reason));
+    if let Some(Value::String(reason)) = c.get(a("ExceptionInfo")).cloned() {
+        c.remove(a("ExceptionInfo"));
+        c.set(a("ExceptionInfo.Reason"), Value::String(reason));
     }
-    let Some(policies) = c.get(&a("PolicyDetails")).cloned() else { return };
+    let Some(policies) = c.get(a("PolicyDetails")).cloned() else { return };
     let severity_code = |x: &str| match x.to_lowercase().as_str() {
         "informational" => 1,
         "low" => 2,
@@ -596,7 +602,7 @@ fn dlp(c: &mut Ctx) {
     c.set("rule.name", Value::Array(names));
     c.set("event.severity", json!(max_severity));
     let exception =
-        c.get(&a("ExceptionInfo")).is_some_and(|e| e.as_object().is_none_or(|m| !m.is_empty()) && !e.is_null());
+        c.get(a("ExceptionInfo")).is_some_and(|e| e.as_object().is_none_or(|m| !m.is_empty()) && !e.is_null());
     let outcome = if allowed || c.is("event.action", "DlpRuleUndo") {
         "success"
     } else if c.is("event.action", "DlpInfo") {
@@ -610,12 +616,11 @@ fn dlp(c: &mut Ctx) {
 }
 
 fn yammer(c: &mut Ctx, action: &str) {
-    let a = |f: &str| format!("o365audit.{f}");
-    c.rename(&a("ActorUserId"), "user.email");
+    c.rename(a("ActorUserId"), "user.email");
     if !c.has("user.id") {
-        c.convert_to_string(&a("ActorYammerUserId"), "user.id");
+        c.convert_to_string(a("ActorYammerUserId"), "user.id");
         if c.has("user.id") {
-            c.remove(&a("ActorYammerUserId"));
+            c.remove(a("ActorYammerUserId"));
         }
     }
     for (from, to) in [
@@ -625,7 +630,7 @@ fn yammer(c: &mut Ctx, action: &str) {
         ("TargetUserId", "destination.user.email"),
         ("TargetYammerUserId", "destination.user.id"),
     ] {
-        c.rename(&a(from), to);
+        c.rename(a(from), to);
     }
     let any = |list: &[&str]| list.contains(&action);
     let config = [
@@ -684,15 +689,14 @@ fn relabel(c: &mut Ctx, from: &str, to: &str, category: &str, types: &[&str]) {
 }
 
 fn teams(c: &mut Ctx) {
-    let a = |f: &str| format!("o365audit.{f}");
     relabel(c, "TeamCreated", "added-group-account-to", "iam", &["group", "creation"]);
-    c.rename(&a("TeamName"), "group.name");
+    c.rename(a("TeamName"), "group.name");
     relabel(c, "MemberAdded", "added-users-to-group", "iam", &["group", "change"]);
     relabel(c, "Delete user.", "deleted-user-account", "iam", &["user", "deletion"]);
     if c.is("event.action", "deleted-user-account") {
-        c.rename(&a("ObjectId"), "user.target.id");
+        c.rename(a("ObjectId"), "user.target.id");
     }
-    if let Some(Value::Array(members)) = c.get(&a("Members")).cloned() {
+    if let Some(Value::Array(members)) = c.get(a("Members")).cloned() {
         for member in members {
             if let Some(upn) = member.get("UPN").and_then(Value::as_str).filter(|u| !u.is_empty()) {
                 c.append("related.user", s(upn), true);
@@ -739,12 +743,12 @@ fn addresses(c: &mut Ctx) {
 
 /// `x.id` holding `name@domain` (exactly one `@`) gives `x.email`, `x.domain` and `x.name`.
 fn split_email(c: &mut Ctx, prefix: &str) {
-    let Some(id) = c.get_str(&format!("{prefix}.id")).map(str::to_owned) else { return };
+    let Some(id) = c.get_str(Key::under(prefix, "id")).map(str::to_owned) else { return };
     let parts: Vec<&str> = id.split('@').collect();
     if let [name, domain] = parts.as_slice() {
-        c.set(&format!("{prefix}.email"), Value::String(id.clone()));
-        c.set(&format!("{prefix}.domain"), s(domain));
-        c.set(&format!("{prefix}.name"), s(name));
+        c.set(Key::under(prefix, "email"), Value::String(id.clone()));
+        c.set(Key::under(prefix, "domain"), s(domain));
+        c.set(Key::under(prefix, "name"), s(name));
     }
 }
 
@@ -774,7 +778,7 @@ fn data(c: &mut Ctx) {
     c.set(path, Value::Object(data));
     for key in ["f3u", "suid", "tsd", "trc"] {
         if let Some(user) =
-            c.get_str(&format!("{path}.{key}")).filter(|u| u.split('@').count() == 2 && u.len() >= 3).map(str::to_owned)
+            c.get_str(Key::under(path, key)).filter(|u| u.split('@').count() == 2 && u.len() >= 3).map(str::to_owned)
         {
             c.append("related.user", Value::String(user), false);
         }
