@@ -118,29 +118,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<Exit> {
         replayed.for_each_alert(&rule_set, |created, hit| output.alert(hit, created).map(|()| true))?;
     }
     if let Some(replayed) = &replay_report {
-        for (compiled, r) in rule_set.rules().iter().zip(&replayed.rules) {
-            let rule = &compiled.rule;
-            for t in &r.truncations {
-                report::note(&format!(
-                    "warning: {}: the execution at {} found more than max_signals {} alerts and left {} events for later executions",
-                    rule.name, t.started, rule.max_signals, t.dropped
-                ));
-            }
-            if r.missed > 0 {
-                report::note(&format!(
-                    "warning: {}: {} matching events were never alerted (truncated in every execution that saw them)",
-                    rule.name, r.missed
-                ));
-            }
-            if r.untimed > 0 {
-                report::note(&format!(
-                    "warning: {}: {} matching events have no {} and no @timestamp, so no execution saw them",
-                    rule.name,
-                    r.untimed,
-                    rule.time_field()
-                ));
-            }
-        }
+        warn_about_replay(&rule_set, replayed);
     }
     let replay_rows = replay_report
         .as_ref()
@@ -172,6 +150,33 @@ pub fn run(args: ScanArgs) -> anyhow::Result<Exit> {
     } else {
         Exit::Success
     })
+}
+
+/// Truncations and events no execution alerted on, one warning each (never silent).
+fn warn_about_replay(rule_set: &RuleSet<'_>, replayed: &engine::ReplayReport) {
+    for (compiled, r) in rule_set.rules().iter().zip(&replayed.rules) {
+        let rule = &compiled.rule;
+        for t in &r.truncations {
+            report::note(&format!(
+                "warning: {}: the execution at {} found more than max_signals {} alerts and left {} events for later executions",
+                rule.name, t.started, rule.max_signals, t.dropped
+            ));
+        }
+        if r.missed > 0 {
+            report::note(&format!(
+                "warning: {}: {} matching events were never alerted (truncated in every execution that saw them)",
+                rule.name, r.missed
+            ));
+        }
+        if r.untimed > 0 {
+            report::note(&format!(
+                "warning: {}: {} matching events have no {} and no @timestamp, so no execution saw them",
+                rule.name,
+                r.untimed,
+                rule.time_field()
+            ));
+        }
+    }
 }
 
 /// A byte progress bar on stderr, for large inputs on a terminal.
