@@ -11,6 +11,14 @@ pub struct DocumentError {
 }
 
 impl DocumentError {
+    pub(crate) fn new(column: usize, message: String) -> DocumentError {
+        DocumentError { column, message }
+    }
+
+    pub(crate) fn from_serde(err: &serde_json::Error) -> DocumentError {
+        DocumentError { column: err.column(), message: strip_position(&err.to_string()) }
+    }
+
     /// The 1-based column (in characters of the line) where decoding failed.
     pub fn column(&self) -> usize {
         self.column

@@ -21,9 +21,11 @@
 mod catalog;
 pub mod date;
 mod document;
+mod projection;
 
 pub use crate::{
     catalog::{Catalog, Field, FieldType},
     document::{Document, DocumentError, Path, looks_whole, walk_leaves},
+    projection::Projection,
 };
 pub use serde_json::Value;

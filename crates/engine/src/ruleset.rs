@@ -32,7 +32,13 @@ pub struct Skipped {
 pub struct RuleSet<'c> {
     rules: Vec<CompiledRule<'c>>,
     prefilter: Prefilter,
+    /// The fields the rules read, when no rule may read any field (free text, wildcard names).
+    projection: Option<ecs::Projection>,
 }
+
+/// Fields the scanner itself reads: the event's identity and index.
+const SCANNER_FIELDS: &[&str] =
+    &["_id", "_index", "event.id", "event.dataset", "data_stream.type", "data_stream.dataset", "data_stream.namespace"];
 
 impl<'c> RuleSet<'c> {
     /// Compiles every rule vigil can run, with field types from `catalog` and date math at `now`;
@@ -41,6 +47,8 @@ impl<'c> RuleSet<'c> {
         let mut compiled = Vec::new();
         let mut literals = Vec::new();
         let mut skipped = Vec::new();
+        let mut fields: Vec<String> = SCANNER_FIELDS.iter().map(|f| (*f).to_owned()).collect();
+        let mut reads_any = false;
         for rule in rules {
             if let Some(reason) = rule.unsupported() {
                 skipped.push(Skipped { rule, reason });
@@ -51,6 +59,8 @@ impl<'c> RuleSet<'c> {
             match result {
                 Ok((matcher, query)) => {
                     literals.push(query.required_literals(catalog));
+                    reads_any |= query.reads_any_field();
+                    fields.extend(query.field_names());
                     let index = IndexPatterns::new(&rule.index);
                     compiled.push(CompiledRule { rule, matcher, index });
                 }
@@ -58,7 +68,10 @@ impl<'c> RuleSet<'c> {
             }
         }
         let prefilter = Prefilter::new(&literals);
-        (RuleSet { rules: compiled, prefilter }, skipped)
+        // Search hits keep the event under `_source`.
+        let sourced: Vec<String> = fields.iter().map(|f| format!("_source.{f}")).collect();
+        let projection = (!reads_any).then(|| ecs::Projection::new(fields.iter().chain(&sourced).map(String::as_str)));
+        (RuleSet { rules: compiled, prefilter, projection }, skipped)
     }
 
     /// The compiled rules, in the order given.
@@ -74,6 +87,11 @@ impl<'c> RuleSet<'c> {
     /// Whether the set holds no rule.
     pub fn is_empty(&self) -> bool {
         self.rules.is_empty()
+    }
+
+    /// The fields worth decoding for these rules, if they do not read every field.
+    pub(crate) fn projection(&self) -> Option<&ecs::Projection> {
+        self.projection.as_ref()
     }
 
     /// Marks in `candidates` (one flag per rule) the rules that may match `line`; returns

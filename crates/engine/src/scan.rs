@@ -204,12 +204,18 @@ impl<'r, 'c> Scanner<'r, 'c> {
             self.stats.prefiltered += 1;
             Ok(None)
         } else {
-            match Document::parse_bytes(line) {
+            // Only the fields the rules read are decoded; a match decodes the whole line.
+            let projection = self.rules.projection();
+            let decoded = match projection {
+                Some(projection) => Document::parse_projected(line, projection),
+                None => Document::parse_bytes(line),
+            };
+            match decoded {
                 Err(err) => {
                     self.stats.invalid += 1;
                     Err(err.to_string())
                 }
-                Ok(doc) => Ok(self.test(doc.into_root(), Some(line), line_no, &candidates)),
+                Ok(doc) => Ok(self.test(doc.into_root(), Some(line), line_no, &candidates, projection.is_some())),
             }
         };
         self.candidates = candidates;
@@ -220,10 +226,19 @@ impl<'r, 'c> Scanner<'r, 'c> {
     pub fn match_event(&mut self, event: Value, line_no: u64) -> Option<Matched> {
         self.stats.records += 1;
         let all = vec![true; self.rules.len()];
-        self.test(event, None, line_no, &all)
+        self.test(event, None, line_no, &all, false)
     }
 
-    fn test(&mut self, root: Value, raw: Option<&[u8]>, line: u64, candidates: &[bool]) -> Option<Matched> {
+    /// Tests a decoded event; `projected` says it holds only the rules' fields, so that a match
+    /// decodes the whole line (`raw`) for the alert.
+    fn test(
+        &mut self,
+        root: Value,
+        raw: Option<&[u8]>,
+        line: u64,
+        candidates: &[bool],
+        projected: bool,
+    ) -> Option<Matched> {
         self.stats.decoded += 1;
         // A search hit (`{"_index", "_id", "_source"}`) carries its index and identity.
         let hit_index = match root.get("_source") {
@@ -252,6 +267,10 @@ impl<'r, 'c> Scanner<'r, 'c> {
             return None;
         }
         let event_id = event_id.unwrap_or_default();
+        let root = match raw {
+            Some(raw) if projected => Document::parse_bytes(raw).map(Document::into_root).unwrap_or(root),
+            _ => root,
+        };
         let event = match root {
             Value::Object(mut map) if is_hit => map.remove("_source").unwrap_or_default(),
             root => root,

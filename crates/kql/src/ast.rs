@@ -22,6 +22,23 @@ impl Query {
         Query { root }
     }
 
+    /// Whether matching may read any field of a document: free text, or a wildcard field name.
+    pub fn reads_any_field(&self) -> bool {
+        fn wild(term: &Term) -> bool {
+            matches!(term.kind, TermKind::Wildcard(_))
+        }
+        fn walk(expr: &Expr) -> bool {
+            match &expr.kind {
+                ExprKind::Or(items) | ExprKind::And(items) => items.iter().any(walk),
+                ExprKind::Not(inner) => walk(inner),
+                ExprKind::Nested { field, query } => wild(field) || walk(query),
+                ExprKind::Range { field, .. } | ExprKind::Match { field: Some(field), .. } => wild(field),
+                ExprKind::Match { field: None, .. } => true,
+            }
+        }
+        self.root.as_ref().is_some_and(walk)
+    }
+
     /// Every field name the query reads, as full dotted paths, sorted and without repeats;
     /// a nested query contributes its own field and the fields inside it.
     pub fn field_names(&self) -> Vec<String> {
