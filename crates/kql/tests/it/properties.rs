@@ -170,4 +170,18 @@ proptest! {
             }
         }
     }
+
+    #[test]
+    fn decoding_only_the_fields_read_gives_the_same_answer(query in vocabulary_query(), doc in json_value()) {
+        let query = kql::parse(&query).expect("vocabulary queries parse");
+        prop_assume!(!query.reads_any_field());
+        let names = query.field_names();
+        let projection = ecs::Projection::new(names.iter().map(String::as_str));
+        let line = serde_json::to_string(&doc).expect("serializable");
+        let projected = Document::parse_projected(line.as_bytes(), &projection).expect("valid JSON");
+        for catalog in [Catalog::builtin(), &Catalog::empty()] {
+            let Ok(matcher) = query.compile(catalog) else { continue };
+            prop_assert_eq!(matcher.matches(&projected), matcher.matches(&Document::new(doc.clone())), "{} on {}", query, line);
+        }
+    }
 }
