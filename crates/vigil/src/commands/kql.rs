@@ -5,7 +5,7 @@ use std::io::{self, BufWriter, Read, Write};
 use std::path::PathBuf;
 
 use anyhow::Context;
-use ecs::{Catalog, Document};
+use ecs::{Catalog, Document, Projection};
 use engine::source::{self, Record};
 use indicatif::ProgressBar;
 use kql::{Explanation, Query};
@@ -71,6 +71,9 @@ fn matches(args: &MatchArgs) -> anyhow::Result<Exit> {
         }
     };
     let literals = query.required_literals(catalog);
+    // Only the fields the query reads are decoded; the line itself is what gets printed.
+    let projection =
+        (!query.reads_any_field()).then(|| Projection::new(query.field_names().iter().map(String::as_str)));
     let mut out = BufWriter::new(io::stdout().lock());
     let (mut matched, mut bad_lines, mut unreadable) = (0u64, 0u64, false);
     let stdin_only = [PathBuf::from("-")];
@@ -89,7 +92,10 @@ fn matches(args: &MatchArgs) -> anyhow::Result<Exit> {
             let (is_match, text) = match record {
                 // Lines that cannot hold a match are skipped unread, unless they are garbled.
                 Record::Line(line, _) if ecs::looks_whole(line) && !literals.may_match(line) => return Ok(true),
-                Record::Line(line, n) => match Document::parse_bytes(line) {
+                Record::Line(line, n) => match projection
+                    .as_ref()
+                    .map_or_else(|| Document::parse_bytes(line), |p| Document::parse_projected(line, p))
+                {
                     Ok(doc) => (matcher.matches(&doc), Cow::Borrowed(line)),
                     Err(err) => {
                         bad_lines += 1;
