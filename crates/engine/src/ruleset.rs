@@ -1,6 +1,6 @@
 //! Compiled rules and the prefilter they share.
 
-use aho_corasick::{AhoCorasick, MatchKind};
+use aho_corasick::{AhoCorasick, Input, MatchKind, Span, packed};
 use ecs::Catalog;
 use ecs::date::Timestamp;
 use kql::Matcher;
@@ -101,16 +101,66 @@ impl<'c> RuleSet<'c> {
     }
 }
 
-/// One Aho-Corasick automaton over every rule's required literals, plus the escapes (`\u`, `\/`)
-/// that could hide a literal, after which every rule with literals is a candidate.
+/// Searchers over every rule's required literals. A line with an escape that could hide a
+/// literal (`\u`, `\/`) makes every rule with literals a candidate instead.
+///
+/// The search is leftmost-longest and restarts one byte after each match's start, so it stops at
+/// every position where some pattern starts. There it reports the longest pattern; the shorter
+/// ones starting there are its prefixes, so each pattern stands for the rules of every pattern
+/// it contains. Leftmost search is what lets the literals go, 64 at a time, to the vectorized
+/// Teddy searcher, about six times faster than walking an automaton byte by byte.
 #[derive(Debug)]
 struct Prefilter {
-    automaton: Option<AhoCorasick>,
-    /// For each pattern, the rules it stands for.
-    pattern_rules: Vec<Vec<usize>>,
+    groups: Vec<Group>,
     /// Rules without literals: candidates for every line.
     always: Vec<usize>,
+    /// Rules with literals: candidates for every line with an escape.
+    with_literals: Vec<usize>,
     rule_count: usize,
+}
+
+/// Up to [`Group::SIZE`] patterns and one searcher over them.
+#[derive(Debug)]
+struct Group {
+    searcher: Searcher,
+    /// For each pattern, the rules of the patterns it contains (itself included).
+    pattern_rules: Vec<Vec<usize>>,
+}
+
+#[derive(Debug)]
+enum Searcher {
+    Packed(packed::Searcher),
+    /// Where the CPU has no SIMD the packed searcher needs.
+    Automaton(AhoCorasick),
+}
+
+impl Group {
+    /// Teddy takes at most 64 patterns.
+    const SIZE: usize = 64;
+
+    fn new(patterns: &[Vec<u8>], pattern_rules: Vec<Vec<usize>>) -> Group {
+        let packed =
+            packed::Config::new().match_kind(packed::MatchKind::LeftmostLongest).builder().extend(patterns).build();
+        let searcher = match packed {
+            Some(searcher) => Searcher::Packed(searcher),
+            None => Searcher::Automaton(
+                AhoCorasick::builder()
+                    .match_kind(MatchKind::LeftmostLongest)
+                    .build(patterns)
+                    .expect("literal patterns always build an automaton"),
+            ),
+        };
+        Group { searcher, pattern_rules }
+    }
+
+    /// The leftmost-longest match at or after `at`: its start and the rules it stands for.
+    fn find(&self, line: &[u8], at: usize) -> Option<(usize, &[usize])> {
+        let found = match &self.searcher {
+            Searcher::Packed(searcher) => searcher.find_in(line, Span::from(at..line.len())),
+            Searcher::Automaton(automaton) => automaton.find(Input::new(line).range(at..)),
+        }?;
+        Some((found.start(), &self.pattern_rules[found.pattern().as_usize()]))
+    }
 }
 
 impl Prefilter {
@@ -135,44 +185,105 @@ impl Prefilter {
                 }
             }
         }
-        if !with_literals.is_empty() {
-            for escape in [b"\\u".to_vec(), b"\\/".to_vec()] {
-                patterns.push(escape);
-                pattern_rules.push(with_literals.clone());
-            }
-        }
-        let automaton = (!patterns.is_empty()).then(|| {
-            AhoCorasick::builder()
-                .match_kind(MatchKind::Standard)
-                .build(&patterns)
-                .expect("literal patterns always build an automaton")
-        });
-        Prefilter { automaton, pattern_rules, always, rule_count: literals.len() }
+        let mut contained: Vec<Vec<usize>> = patterns
+            .iter()
+            .map(|outer| {
+                let mut rules: Vec<usize> = patterns
+                    .iter()
+                    .zip(&pattern_rules)
+                    .filter(|(inner, _)| outer.windows(inner.len()).any(|w| w == inner.as_slice()))
+                    .flat_map(|(_, rules)| rules.iter().copied())
+                    .collect();
+                rules.sort_unstable();
+                rules.dedup();
+                rules
+            })
+            .collect();
+        let groups = patterns
+            .chunks(Group::SIZE)
+            .map(|chunk| Group::new(chunk, contained.drain(..chunk.len()).collect()))
+            .collect();
+        Prefilter { groups, always, with_literals, rule_count: literals.len() }
     }
 
     fn candidates(&self, line: &[u8], candidates: &mut Vec<bool>) -> bool {
         candidates.clear();
         candidates.resize(self.rule_count, false);
-        let mut any = false;
         for &rule in &self.always {
             candidates[rule] = true;
-            any = true;
         }
-        if let Some(automaton) = &self.automaton {
-            let mut marked = self.always.len();
-            for found in automaton.find_overlapping_iter(line) {
-                for &rule in &self.pattern_rules[found.pattern().as_usize()] {
+        if !self.with_literals.is_empty() && has_escape(line) {
+            for &rule in &self.with_literals {
+                candidates[rule] = true;
+            }
+            return true;
+        }
+        let mut marked = self.always.len();
+        for group in &self.groups {
+            let mut at = 0;
+            while marked < self.rule_count {
+                let Some((start, rules)) = group.find(line, at) else { break };
+                at = start + 1;
+                for &rule in rules {
                     if !candidates[rule] {
                         candidates[rule] = true;
                         marked += 1;
                     }
                 }
-                any = true;
-                if marked == self.rule_count {
-                    break;
-                }
             }
         }
-        any
+        marked > 0
+    }
+}
+
+/// Whether `line` holds a JSON escape that could spell a literal differently: `\u0041` for `A`,
+/// `\/` for `/`. (An escaped backslash before `u` or `/` counts too, which only costs a decode.)
+fn has_escape(line: &[u8]) -> bool {
+    memchr::memchr_iter(b'\\', line).any(|at| matches!(line.get(at + 1), Some(b'u' | b'/')))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The prefilter marks exactly the rules whose own literals may match, with literals that
+    /// overlap, contain one another, and fill more than one group.
+    #[test]
+    fn the_prefilter_marks_what_each_rules_literals_allow() {
+        let catalog = Catalog::builtin();
+        let mut queries: Vec<String> = ["abcd", "cdef", "abc", "bc", "Set-Dkim", "Set-DkimSigningConfig"]
+            .iter()
+            .map(|v| format!("event.action:\"{v}\""))
+            .collect();
+        queries.extend((0..70).map(|n| format!("event.code:filler{n:02} or event.action:x{n}y")));
+        queries.push("not event.action:abc".to_owned());
+        let literals: Vec<kql::Literals> =
+            queries.iter().map(|q| kql::parse(q).expect("query").required_literals(catalog)).collect();
+        let prefilter = Prefilter::new(&literals);
+        assert!(prefilter.groups.len() > 1, "the test needs more than one group");
+        let lines = [
+            "",
+            "abcdef",
+            "xabcx",
+            "zbcz",
+            "cdefab",
+            "Set-DkimSigningConfig",
+            "Set-Dkim",
+            "filler69",
+            "x7y x12y",
+            "filler00 abcd",
+            "\\u0041bcd",
+            "a\\/b",
+            "\\\\u",
+            "abcdabcd filler3",
+            "nothing here",
+        ];
+        let mut candidates = Vec::new();
+        for line in lines {
+            let any = prefilter.candidates(line.as_bytes(), &mut candidates);
+            let expected: Vec<bool> = literals.iter().map(|l| l.may_match(line.as_bytes())).collect();
+            assert_eq!(candidates, expected, "line {line:?}");
+            assert_eq!(any, expected.contains(&true), "line {line:?}");
+        }
     }
 }
