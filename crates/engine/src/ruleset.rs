@@ -130,7 +130,7 @@ struct Group {
 #[derive(Debug)]
 enum Searcher {
     Packed(packed::Searcher),
-    /// Where the CPU has no SIMD the packed searcher needs.
+    /// For a single literal, or where the CPU lacks the SIMD the packed searcher needs.
     Automaton(AhoCorasick),
 }
 
@@ -139,8 +139,12 @@ impl Group {
     const SIZE: usize = 64;
 
     fn new(patterns: &[Vec<u8>], pattern_rules: Vec<Vec<usize>>) -> Group {
-        let packed =
-            packed::Config::new().match_kind(packed::MatchKind::LeftmostLongest).builder().extend(patterns).build();
+        // A single literal is better left to the automaton, which looks for it with memmem.
+        let packed = (patterns.len() > 1)
+            .then(|| {
+                packed::Config::new().match_kind(packed::MatchKind::LeftmostLongest).builder().extend(patterns).build()
+            })
+            .flatten();
         let searcher = match packed {
             Some(searcher) => Searcher::Packed(searcher),
             None => Searcher::Automaton(
@@ -246,44 +250,55 @@ fn has_escape(line: &[u8]) -> bool {
 mod tests {
     use super::*;
 
-    /// The prefilter marks exactly the rules whose own literals may match, with literals that
-    /// overlap, contain one another, and fill more than one group.
+    /// Lines with literals that overlap, contain one another, or hide behind escapes.
+    const LINES: [&str; 15] = [
+        "",
+        "abcdef",
+        "xabcx",
+        "zbcz",
+        "cdefab",
+        "Set-DkimSigningConfig",
+        "Set-Dkim",
+        "filler69",
+        "x7y x12y",
+        "filler00 abcd",
+        "\\u0041bcd",
+        "a\\/b",
+        "\\\\u",
+        "abcdabcd filler3",
+        "nothing here",
+    ];
+
+    /// Checks that the prefilter marks exactly the rules whose own literals may match.
+    fn check(queries: &[String]) -> Prefilter {
+        let catalog = Catalog::builtin();
+        let literals: Vec<kql::Literals> =
+            queries.iter().map(|q| kql::parse(q).expect("query").required_literals(catalog)).collect();
+        let prefilter = Prefilter::new(&literals);
+        let mut candidates = Vec::new();
+        for line in LINES {
+            let any = prefilter.candidates(line.as_bytes(), &mut candidates);
+            let expected: Vec<bool> = literals.iter().map(|l| l.may_match(line.as_bytes())).collect();
+            assert_eq!(candidates, expected, "line {line:?}");
+            assert_eq!(any, expected.contains(&true), "line {line:?}");
+        }
+        prefilter
+    }
+
     #[test]
     fn the_prefilter_marks_what_each_rules_literals_allow() {
-        let catalog = Catalog::builtin();
         let mut queries: Vec<String> = ["abcd", "cdef", "abc", "bc", "Set-Dkim", "Set-DkimSigningConfig"]
             .iter()
             .map(|v| format!("event.action:\"{v}\""))
             .collect();
         queries.extend((0..70).map(|n| format!("event.code:filler{n:02} or event.action:x{n}y")));
         queries.push("not event.action:abc".to_owned());
-        let literals: Vec<kql::Literals> =
-            queries.iter().map(|q| kql::parse(q).expect("query").required_literals(catalog)).collect();
-        let prefilter = Prefilter::new(&literals);
-        assert!(prefilter.groups.len() > 1, "the test needs more than one group");
-        let lines = [
-            "",
-            "abcdef",
-            "xabcx",
-            "zbcz",
-            "cdefab",
-            "Set-DkimSigningConfig",
-            "Set-Dkim",
-            "filler69",
-            "x7y x12y",
-            "filler00 abcd",
-            "\\u0041bcd",
-            "a\\/b",
-            "\\\\u",
-            "abcdabcd filler3",
-            "nothing here",
-        ];
-        let mut candidates = Vec::new();
-        for line in lines {
-            let any = prefilter.candidates(line.as_bytes(), &mut candidates);
-            let expected: Vec<bool> = literals.iter().map(|l| l.may_match(line.as_bytes())).collect();
-            assert_eq!(candidates, expected, "line {line:?}");
-            assert_eq!(any, expected.contains(&true), "line {line:?}");
-        }
+        assert!(check(&queries).groups.len() > 1, "the test needs more than one group");
+    }
+
+    #[test]
+    fn a_single_literal_is_searched_alone() {
+        let prefilter = check(&["event.action:Set-DkimSigningConfig".to_owned()]);
+        assert!(matches!(prefilter.groups[..], [Group { searcher: Searcher::Automaton(_), .. }]));
     }
 }
