@@ -14,7 +14,7 @@ use serde_json::Value;
 use crate::input;
 
 /// Records per batch, and bytes of lines per batch, whichever comes first.
-const BATCH_RECORDS: usize = 2048;
+const BATCH_RECORDS: usize = 512;
 const BATCH_BYTES: usize = 2 << 20;
 
 /// What an input holds, decided by its first record.
