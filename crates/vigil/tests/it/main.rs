@@ -30,8 +30,13 @@ pub fn vigil(args: &[&str], stdin: &str) -> Run {
         .stderr(Stdio::piped())
         .spawn()
         .expect("vigil starts");
-    child.stdin.take().expect("stdin is piped").write_all(stdin.as_bytes()).expect("stdin takes the input");
+    // Written on its own thread: vigil writes output while it reads, and a full output pipe that
+    // nobody reads would otherwise stop both sides.
+    let mut input = child.stdin.take().expect("stdin is piped");
+    let stdin = stdin.to_owned();
+    let writer = std::thread::spawn(move || input.write_all(stdin.as_bytes()));
     let out = child.wait_with_output().expect("vigil finishes");
+    writer.join().expect("the writer does not panic").expect("stdin takes the input");
     Run {
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
