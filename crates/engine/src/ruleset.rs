@@ -195,7 +195,7 @@ impl Prefilter {
                 let mut rules: Vec<usize> = patterns
                     .iter()
                     .zip(&pattern_rules)
-                    .filter(|(inner, _)| outer.windows(inner.len()).any(|w| w == inner.as_slice()))
+                    .filter(|(inner, _)| memchr::memmem::find(outer, inner).is_some())
                     .flat_map(|(_, rules)| rules.iter().copied())
                     .collect();
                 rules.sort_unstable();
