@@ -24,6 +24,14 @@ impl AlertId {
         }
         AlertId(hash.finalize().into())
     }
+
+    /// The first 128 bits: half the memory in a set of ids already seen, and two different
+    /// alerts share them with a probability of 2^-128 per pair.
+    pub(crate) fn short(&self) -> u128 {
+        let mut head = [0; 16];
+        head.copy_from_slice(&self.0[..16]);
+        u128::from_be_bytes(head)
+    }
 }
 
 impl fmt::Display for AlertId {

@@ -117,7 +117,8 @@ pub struct ScanOptions {
 pub struct Scanner<'r, 'c> {
     rules: &'r RuleSet<'c>,
     options: ScanOptions,
-    alerted: HashSet<AlertId>,
+    /// The alerts already handed on (by [`AlertId::short`]).
+    alerted: HashSet<u128>,
     candidates: Vec<bool>,
     stats: ScanStats,
 }
@@ -286,7 +287,7 @@ impl<'r, 'c> Scanner<'r, 'c> {
     /// When the sink fails.
     pub fn deliver<S: Sink>(&mut self, matched: &Matched, source: &str, sink: &mut S) -> Result<bool, S::Error> {
         for &(rule, alert_id) in &matched.rules {
-            if !self.alerted.insert(alert_id) {
+            if !self.alerted.insert(alert_id.short()) {
                 self.stats.duplicates += 1;
                 continue;
             }
