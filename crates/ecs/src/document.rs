@@ -132,6 +132,21 @@ impl Path {
         self.visit_from(root, 0, found)
     }
 
+    /// The first string or number at this path below `root`, as text (how a keyword field reads
+    /// it); `None` when there is neither.
+    pub fn first_text(&self, root: &Value) -> Option<String> {
+        let mut found = None;
+        self.visit(root, &mut |v| {
+            found = match v {
+                Value::String(s) => Some(s.clone()),
+                Value::Number(n) => Some(n.to_string()),
+                _ => None,
+            };
+            found.is_some()
+        });
+        found
+    }
+
     /// Visits the values below `value` for the path suffix that starts at byte `start`.
     fn visit_from<'v>(&self, value: &'v Value, start: usize, found: &mut dyn FnMut(&'v Value) -> bool) -> bool {
         match value {

@@ -45,15 +45,14 @@ impl fmt::Display for AlertId {
 /// (so the same line delivered twice is the same event).
 pub fn event_id(root: &Value, raw: Option<&[u8]>) -> String {
     for path in ["_id", "event.id"] {
-        if let Some(id) = first_text(root, path) {
+        if let Some(id) = Path::new(path).first_text(root) {
             return id;
         }
     }
-    let bytes = match raw {
-        Some(raw) => raw.to_vec(),
-        None => root.to_string().into_bytes(),
+    let digest = match raw {
+        Some(raw) => Sha256::digest(raw),
+        None => Sha256::digest(root.to_string()),
     };
-    let digest = Sha256::digest(bytes);
     digest.iter().take(16).fold(String::with_capacity(32), |mut s, b| {
         let _ = write!(s, "{b:02x}");
         s
@@ -74,19 +73,6 @@ fn text_at(root: &Value, path: &str) -> Option<String> {
     });
     let joined = parts.join(", ");
     (!joined.is_empty() && joined != "-").then_some(joined)
-}
-
-fn first_text(root: &Value, path: &str) -> Option<String> {
-    let mut found = None;
-    Path::new(path).visit(root, &mut |v| {
-        found = match v {
-            Value::String(s) => Some(s.clone()),
-            Value::Number(n) => Some(n.to_string()),
-            _ => None,
-        };
-        found.is_some()
-    });
-    found
 }
 
 /// The event's time on the rule's time field (`timestamp_override`, falling back to
@@ -190,7 +176,7 @@ pub fn document(rule: &Rule, event: &Value, context: &AlertContext<'_>) -> Value
             doc.insert("event.kind".into(), json!("signal"));
         }
     }
-    let original_time = first_text(event, "@timestamp");
+    let original_time = Path::new("@timestamp").first_text(event);
     let mut rule_fields = Map::new();
     rule_fields.insert("kibana.alert.rule.uuid".into(), json!(rule.id.0));
     rule_fields.insert("kibana.alert.rule.rule_id".into(), json!(rule.id.0));

@@ -41,14 +41,7 @@ impl IndexPatterns {
 /// (`logs-o365.audit-default`), else its `event.dataset` as a `logs-*` data stream with the
 /// `default` namespace; `None` when neither is there.
 pub fn event_index(root: &Value) -> Option<String> {
-    let text = |path: &str| {
-        let mut found = None;
-        Path::new(path).visit(root, &mut |v| {
-            found = v.as_str().map(str::to_owned);
-            found.is_some()
-        });
-        found
-    };
+    let text = |path: &str| Path::new(path).first_text(root);
     if let Some(dataset) = text("data_stream.dataset") {
         let kind = text("data_stream.type").unwrap_or_else(|| "logs".to_owned());
         let namespace = text("data_stream.namespace").unwrap_or_else(|| "default".to_owned());

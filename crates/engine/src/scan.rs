@@ -226,8 +226,12 @@ impl<'r, 'c> Scanner<'r, 'c> {
     /// Tests one decoded event against every rule.
     pub fn match_event(&mut self, event: Value, line_no: u64) -> Option<Matched> {
         self.stats.records += 1;
-        let all = vec![true; self.rules.len()];
-        self.test(event, None, line_no, &all, false)
+        let mut all = std::mem::take(&mut self.candidates);
+        all.clear();
+        all.resize(self.rules.len(), true);
+        let matched = self.test(event, None, line_no, &all, false);
+        self.candidates = all;
+        matched
     }
 
     /// Tests a decoded event; `projected` says it holds only the rules' fields, so that a match
