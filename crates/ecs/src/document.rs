@@ -25,6 +25,14 @@ impl DocumentError {
     }
 }
 
+/// `line` as text, or where it stops being UTF-8.
+pub(crate) fn utf8(line: &[u8]) -> Result<&str, DocumentError> {
+    std::str::from_utf8(line).map_err(|err| {
+        let column = String::from_utf8_lossy(&line[..err.valid_up_to()]).chars().count() + 1;
+        DocumentError::new(column, "not UTF-8".to_owned())
+    })
+}
+
 /// One event: a JSON object (or any JSON value) as it would be sent to Elasticsearch.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Document {
@@ -38,9 +46,7 @@ impl Document {
     ///
     /// When `text` is not valid JSON, or nests deeper than 128 levels.
     pub fn parse(text: &str) -> Result<Document, DocumentError> {
-        serde_json::from_str(text)
-            .map(Document::new)
-            .map_err(|err| DocumentError { column: err.column(), message: strip_position(&err.to_string()) })
+        serde_json::from_str(text).map(Document::new).map_err(|err| DocumentError::from_serde(&err))
     }
 
     /// Decodes one NDJSON line given as bytes (which must be UTF-8).
@@ -49,13 +55,7 @@ impl Document {
     ///
     /// When the bytes are not UTF-8 or not valid JSON.
     pub fn parse_bytes(line: &[u8]) -> Result<Document, DocumentError> {
-        match std::str::from_utf8(line) {
-            Ok(text) => Document::parse(text),
-            Err(err) => {
-                let column = String::from_utf8_lossy(&line[..err.valid_up_to()]).chars().count() + 1;
-                Err(DocumentError { column, message: "not UTF-8".to_owned() })
-            }
-        }
+        Document::parse(utf8(line)?)
     }
 
     /// Wraps an already decoded value.

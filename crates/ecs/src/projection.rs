@@ -6,7 +6,7 @@ use std::fmt;
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
-use crate::document::{Document, DocumentError};
+use crate::document::{Document, DocumentError, utf8};
 
 /// The fields worth decoding: a tree of dotted paths. Values on the way to a path, and whole
 /// values where a path ends, are decoded; everything else is skipped without allocating.
@@ -63,11 +63,7 @@ impl Document {
     ///
     /// When the line is not UTF-8 or not valid JSON (skipped parts are still checked).
     pub fn parse_projected(line: &[u8], projection: &Projection) -> Result<Document, DocumentError> {
-        let text = std::str::from_utf8(line).map_err(|err| {
-            let column = String::from_utf8_lossy(&line[..err.valid_up_to()]).chars().count() + 1;
-            DocumentError::new(column, "not UTF-8".to_owned())
-        })?;
-        let mut de = serde_json::Deserializer::from_str(text);
+        let mut de = serde_json::Deserializer::from_str(utf8(line)?);
         let value = Seed(projection).deserialize(&mut de).and_then(|v| de.end().map(|()| v));
         value.map(Document::new).map_err(|err| DocumentError::from_serde(&err))
     }

@@ -3,6 +3,7 @@
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 
+use ecs::Document;
 use engine::source::{self, Record};
 use indicatif::ProgressBar;
 
@@ -56,10 +57,9 @@ fn normalize(args: &NormalizeArgs) -> anyhow::Result<Exit> {
                 .and_then(|rows| rows.map(|(n, record)| emit(n, record)).try_for_each(|r| r.map(|_| ())))
         } else {
             source::read_records(reader, |record| match record {
-                Record::Line(line, n) => emit(
-                    n,
-                    serde_json::from_slice(line).map_err(|e| format!("invalid JSON at column {}: {e}", e.column())),
-                ),
+                Record::Line(line, n) => {
+                    emit(n, Document::parse_bytes(line).map(Document::into_root).map_err(|e| e.to_string()))
+                }
                 Record::Event(value, n) => emit(n, Ok(value)),
             })
         };

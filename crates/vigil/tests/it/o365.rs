@@ -19,6 +19,18 @@ fn raw_records_are_normalized_and_alert_once() {
 }
 
 #[test]
+fn raw_records_that_cannot_be_read_count_as_invalid() {
+    // A good record first, so the input is taken for raw records.
+    let sample = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../samples/o365-raw.ndjson"))
+        .expect("the raw sample");
+    let first = sample.lines().next().expect("a first record");
+    let input = format!("{first}\n{{\"CreationTime\": \"2026-03-02T08:14:05\", \"Operation\": x}}\n");
+    let run = vigil(&["scan", "--output", "table", "-"], &input);
+    assert_eq!(run.stderr.lines().next(), Some("<stdin>:2: invalid JSON at column 54: expected value"));
+    assert!(run.stdout.contains("2 events read, 1 decoded, 1 invalid."), "{}", run.stdout);
+}
+
+#[test]
 fn purview_exports_are_read_by_their_audit_data() {
     let run = vigil(&["scan", "--output", "csv", "-q", "samples/o365-purview.csv"], "");
     assert_eq!((run.code, run.stderr.as_str()), (0, ""));

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc::SyncSender;
 
+use ecs::Document;
 use engine::source::{self, Record};
 use engine::{Matched, ScanStats, Scanner};
 use indicatif::ProgressBar;
@@ -145,14 +146,19 @@ pub fn process(scanner: &mut Scanner<'_, '_>, work: Work) -> Done {
     let mut matched = Vec::new();
     let mut problems = Vec::new();
     let mut bytes = 0;
-    let raw = |scanner: &mut Scanner<'_, '_>,
-               n: u64,
-               record: Result<Value, String>,
-               matched: &mut Vec<Matched>,
-               problems: &mut Vec<(u64, String)>| {
+    // Raw records that cannot be decoded or normalized never reach the scanner: counted here.
+    let mut unreadable = 0;
+    let mut raw = |scanner: &mut Scanner<'_, '_>,
+                   n: u64,
+                   record: Result<Value, String>,
+                   matched: &mut Vec<Matched>,
+                   problems: &mut Vec<(u64, String)>| {
         match record.and_then(|r| o365::normalize(r, &options).map_err(|e| e.to_string())) {
             Ok(doc) => matched.extend(scanner.match_event(doc, n)),
-            Err(message) => problems.push((n, message)),
+            Err(message) => {
+                unreadable += 1;
+                problems.push((n, message));
+            }
         }
     };
     for &(n, start, end) in &batch.lines {
@@ -164,8 +170,7 @@ pub fn process(scanner: &mut Scanner<'_, '_>, work: Work) -> Done {
                 Err(message) => problems.push((n, message)),
             },
             Kind::RawO365 => {
-                let record =
-                    serde_json::from_slice(line).map_err(|e| format!("invalid JSON at column {}: {e}", e.column()));
+                let record = Document::parse_bytes(line).map(Document::into_root).map_err(|e| e.to_string());
                 raw(scanner, n, record, &mut matched, &mut problems);
             }
         }
@@ -176,5 +181,8 @@ pub fn process(scanner: &mut Scanner<'_, '_>, work: Work) -> Done {
             (_, record) => raw(scanner, n, record, &mut matched, &mut problems),
         }
     }
-    Done { source: batch.source, matched, problems, stats: scanner.take_stats(), bytes, failure: None }
+    let mut stats = scanner.take_stats();
+    stats.records += unreadable;
+    stats.invalid += unreadable;
+    Done { source: batch.source, matched, problems, stats, bytes, failure: None }
 }
