@@ -4,6 +4,7 @@ use aho_corasick::{AhoCorasick, Input, MatchKind, Span, packed};
 use ecs::Catalog;
 use ecs::date::Timestamp;
 use kql::Matcher;
+use memchr::memmem;
 use rules::Rule;
 
 use crate::index::IndexPatterns;
@@ -101,8 +102,10 @@ impl<'c> RuleSet<'c> {
     }
 }
 
-/// Searchers over every rule's required literals. A line with an escape that could hide a
-/// literal (`\u`, `\/`) makes every rule with literals a candidate instead.
+/// Searchers over every rule's required literals. The searchers look for each rule's most
+/// selective clause; a rule found there is a candidate once its other clauses are checked too.
+/// A line with an escape that could hide a literal (`\u`, `\/`) makes every rule with literals a
+/// candidate instead.
 ///
 /// The search is leftmost-longest and restarts one byte after each match's start, so it stops at
 /// every position where some pattern starts. There it reports the longest pattern; the shorter
@@ -116,6 +119,8 @@ struct Prefilter {
     always: Vec<usize>,
     /// Rules with literals: candidates for every line with an escape.
     with_literals: Vec<usize>,
+    /// For each rule, its clauses after the first (the one the searchers look for).
+    rest: Vec<Vec<Vec<memmem::Finder<'static>>>>,
     rule_count: usize,
 }
 
@@ -174,12 +179,12 @@ impl Prefilter {
         let mut always = Vec::new();
         let mut with_literals = Vec::new();
         for (rule, lits) in literals.iter().enumerate() {
-            if lits.is_empty() {
+            let Some((first, _)) = lits.clauses().split_first() else {
                 always.push(rule);
                 continue;
-            }
+            };
             with_literals.push(rule);
-            for lit in lits.alternatives() {
+            for lit in first {
                 match patterns.iter().position(|p| p == lit) {
                     Some(at) => pattern_rules[at].push(rule),
                     None => {
@@ -195,7 +200,7 @@ impl Prefilter {
                 let mut rules: Vec<usize> = patterns
                     .iter()
                     .zip(&pattern_rules)
-                    .filter(|(inner, _)| memchr::memmem::find(outer, inner).is_some())
+                    .filter(|(inner, _)| memmem::find(outer, inner).is_some())
                     .flat_map(|(_, rules)| rules.iter().copied())
                     .collect();
                 rules.sort_unstable();
@@ -207,7 +212,17 @@ impl Prefilter {
             .chunks(Group::SIZE)
             .map(|chunk| Group::new(chunk, contained.drain(..chunk.len()).collect()))
             .collect();
-        Prefilter { groups, always, with_literals, rule_count: literals.len() }
+        let rest = literals
+            .iter()
+            .map(|lits| {
+                let clauses = lits.clauses().get(1..).unwrap_or_default();
+                clauses
+                    .iter()
+                    .map(|clause| clause.iter().map(|lit| memmem::Finder::new(lit).into_owned()).collect())
+                    .collect()
+            })
+            .collect();
+        Prefilter { groups, always, with_literals, rest, rule_count: literals.len() }
     }
 
     fn candidates(&self, line: &[u8], candidates: &mut Vec<bool>) -> bool {
@@ -234,6 +249,13 @@ impl Prefilter {
                         marked += 1;
                     }
                 }
+            }
+        }
+        for (candidate, rest) in candidates.iter_mut().zip(&self.rest).filter(|(c, _)| **c) {
+            let holds = |clause: &Vec<memmem::Finder>| clause.iter().any(|lit| lit.find(line).is_some());
+            if !rest.iter().all(holds) {
+                *candidate = false;
+                marked -= 1;
             }
         }
         marked > 0
@@ -293,6 +315,10 @@ mod tests {
             .collect();
         queries.extend((0..70).map(|n| format!("event.code:filler{n:02} or event.action:x{n}y")));
         queries.push("not event.action:abc".to_owned());
+        // Clauses after the first: a rule found by its first is dropped when one fails.
+        queries.push("event.action:abcd and event.code:filler00".to_owned());
+        queries
+            .push("event.action:abcd and (event.code:filler3 or event.action:zbcz) and event.id:abcdabcd".to_owned());
         assert!(check(&queries).groups.len() > 1, "the test needs more than one group");
     }
 

@@ -1,4 +1,4 @@
-//! Required literals: byte strings one of which must occur in any JSON line a query matches.
+//! Required literals: byte strings a JSON line must contain for a query to match it.
 //!
 //! They let a scanner skip lines without decoding them. The guarantee is about lines as JSON
 //! encoders write them: a string's characters appear as themselves or as one of the short
@@ -13,31 +13,37 @@ use crate::compile::resolve;
 use crate::matcher::parse_number;
 use crate::text::is_query_string_space;
 
-/// The byte strings of which at least one occurs in every JSON line the query can match;
-/// empty when none can be derived (every line must then be evaluated).
+/// What a JSON line must hold to match the query: clauses, each a set of byte strings of which
+/// at least one occurs in the line. No clause means no prefilter (every line is evaluated).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Literals {
-    any_of: Vec<Vec<u8>>,
+    /// The most selective clause first.
+    all_of: Vec<Vec<Vec<u8>>>,
 }
 
+/// Clauses kept per query: enough to tell apart events that share their most selective value
+/// (`event.action:MailItemsAccessed and o365.audit.OperationCount >= 100`), few enough that
+/// checking them stays far cheaper than decoding the line.
+const MAX_CLAUSES: usize = 6;
+
 impl Literals {
-    /// The alternatives (empty: no prefilter).
-    pub fn alternatives(&self) -> &[Vec<u8>] {
-        &self.any_of
+    /// The clauses, the most selective first; a line must hold a literal of each.
+    pub fn clauses(&self) -> &[Vec<Vec<u8>>] {
+        &self.all_of
     }
 
     /// Whether no literal could be derived.
     pub fn is_empty(&self) -> bool {
-        self.any_of.is_empty()
+        self.all_of.is_empty()
     }
 
-    /// Whether `line` may match: it holds one of the literals, or an escape (`\u`, `\/`) that
-    /// could spell one differently, or there are no literals at all.
+    /// Whether `line` may match: it holds a literal of every clause, or an escape (`\u`, `\/`)
+    /// that could spell one differently, or there are no literals at all.
     pub fn may_match(&self, line: &[u8]) -> bool {
-        self.any_of.is_empty()
+        self.all_of.is_empty()
             || memmem::find(line, b"\\u").is_some()
             || memmem::find(line, b"\\/").is_some()
-            || self.any_of.iter().any(|lit| memmem::find(line, lit).is_some())
+            || self.all_of.iter().all(|clause| clause.iter().any(|lit| memmem::find(line, lit).is_some()))
     }
 }
 
@@ -47,21 +53,37 @@ impl Query {
     /// ```
     /// let query = kql::parse("event.action:\"Set-DkimSigningConfig\" and event.outcome:success")?;
     /// let literals = query.required_literals(ecs::Catalog::builtin());
-    /// assert_eq!(literals.alternatives(), [b"Set-DkimSigningConfig".to_vec()]);
+    /// assert_eq!(literals.clauses(), [vec![b"Set-DkimSigningConfig".to_vec()], vec![b"success".to_vec()]]);
     /// # Ok::<(), kql::Error>(())
     /// ```
     pub fn required_literals(&self, catalog: &Catalog) -> Literals {
-        let any_of =
-            self.root.as_ref().and_then(|e| expr_literals(e, "", catalog)).map(|f| f.any_of).unwrap_or_default();
-        Literals { any_of }
+        let mut clauses = self.root.as_ref().map(|e| expr_literals(e, "", catalog)).unwrap_or_default();
+        clauses.sort_by_key(|found| std::cmp::Reverse(found.selectivity()));
+        let mut all_of: Vec<Vec<Vec<u8>>> = Vec::new();
+        for found in clauses {
+            if !all_of.contains(&found.any_of) {
+                all_of.push(found.any_of);
+            }
+        }
+        all_of.truncate(MAX_CLAUSES);
+        Literals { all_of }
     }
 }
 
-/// Literals one of which must occur, and how selective they are likely to be ([`Rank`]).
+/// A clause: literals one of which must occur, and how selective they are likely to be ([`Rank`]).
 #[derive(Clone, Debug)]
 struct Found {
     any_of: Vec<Vec<u8>>,
     rank: Rank,
+}
+
+impl Found {
+    /// How well the clause narrows lines down: by rank, then the longest shortest literal, then
+    /// the fewest alternatives.
+    fn selectivity(&self) -> (Rank, usize, std::cmp::Reverse<usize>) {
+        let shortest = self.any_of.iter().map(Vec::len).min().unwrap_or(0);
+        (self.rank, shortest.min(16), std::cmp::Reverse(self.any_of.len()))
+    }
 }
 
 /// How much a literal narrows the lines down, from least to most. Values of fields that sort
@@ -74,7 +96,8 @@ enum Rank {
     Value,
 }
 
-type Alternatives = Option<Found>;
+/// Clauses that all hold (none: nothing is required).
+type Clauses = Vec<Found>;
 
 /// Fields whose values are shared by most events of a data stream.
 const CATEGORIZATION_FIELDS: &[&str] = &[
@@ -98,16 +121,16 @@ const CATEGORIZATION_FIELDS: &[&str] = &[
     "agent.type",
 ];
 
-fn expr_literals(expr: &Expr, prefix: &str, catalog: &Catalog) -> Alternatives {
+fn expr_literals(expr: &Expr, prefix: &str, catalog: &Catalog) -> Clauses {
     match &expr.kind {
         ExprKind::Or(items) => union(items.iter().map(|e| expr_literals(e, prefix, catalog))),
-        ExprKind::And(items) => best(items.iter().map(|e| expr_literals(e, prefix, catalog))),
-        ExprKind::Not(_) | ExprKind::Match { field: None, .. } => None,
+        ExprKind::And(items) => items.iter().flat_map(|e| expr_literals(e, prefix, catalog)).collect(),
+        ExprKind::Not(_) | ExprKind::Match { field: None, .. } => Vec::new(),
         ExprKind::Range { field, .. } => {
             let resolved = resolve(field, prefix, catalog);
             match (resolved.targets.as_slice(), resolved.pattern) {
                 ([(_, _, path)], None) => field_name(path),
-                _ => None,
+                _ => Vec::new(),
             }
         }
         ExprKind::Nested { field, query } => expr_literals(query, &format!("{prefix}{}.", field.text()), catalog),
@@ -115,21 +138,21 @@ fn expr_literals(expr: &Expr, prefix: &str, catalog: &Catalog) -> Alternatives {
     }
 }
 
-fn value_literals(field: &Term, value: &ValueExpr, prefix: &str, catalog: &Catalog) -> Alternatives {
+fn value_literals(field: &Term, value: &ValueExpr, prefix: &str, catalog: &Catalog) -> Clauses {
     match &value.kind {
         ValueExprKind::Or(items) => union(items.iter().map(|v| value_literals(field, v, prefix, catalog))),
-        ValueExprKind::And(items) => best(items.iter().map(|v| value_literals(field, v, prefix, catalog))),
-        ValueExprKind::Not(_) => None,
+        ValueExprKind::And(items) => items.iter().flat_map(|v| value_literals(field, v, prefix, catalog)).collect(),
+        ValueExprKind::Not(_) => Vec::new(),
         ValueExprKind::Term(term) => {
             let resolved = resolve(field, prefix, catalog);
-            let [(known, _, path)] = resolved.targets.as_slice() else { return None };
+            let [(known, _, path)] = resolved.targets.as_slice() else { return Vec::new() };
             if resolved.pattern.is_some() {
-                return None;
+                return Vec::new();
             }
             let ty = known.as_ref().map(|f| f.ty());
             let rank = if CATEGORIZATION_FIELDS.contains(&path.as_str()) { Rank::Categorization } else { Rank::Value };
             match term_literals(ty, term) {
-                Some(any_of) => Some(Found { any_of, rank }),
+                Some(any_of) => vec![Found { any_of, rank }],
                 // Whatever the value, a field that matches is in the line: its name is a key.
                 None => field_name(path),
             }
@@ -139,9 +162,9 @@ fn value_literals(field: &Term, value: &ValueExpr, prefix: &str, catalog: &Catal
 
 /// A field's last name segment, which ends some key of any line where the field has a value
 /// (`{"a":{"b":1}}`, `{"a.b":1}`).
-fn field_name(path: &str) -> Alternatives {
-    let last = path.rsplit('.').next().filter(|s| !s.is_empty())?;
-    Some(Found { any_of: vec![encode(last)], rank: Rank::FieldName })
+fn field_name(path: &str) -> Clauses {
+    let last = path.rsplit('.').next().filter(|s| !s.is_empty());
+    last.map(|last| Found { any_of: vec![encode(last)], rank: Rank::FieldName }).into_iter().collect()
 }
 
 /// The values one of which must occur for one value of a field of type `ty` (`None`: unmapped).
@@ -219,26 +242,20 @@ fn encode(text: &str) -> Vec<u8> {
     out
 }
 
-/// Any branch may match, so every branch must give literals; their union is required (ranked as
-/// its weakest branch).
-fn union(branches: impl Iterator<Item = Alternatives>) -> Alternatives {
+/// Any branch may match, so every branch must give a clause; the union of each branch's most
+/// selective clause is required (ranked as its weakest branch).
+fn union(branches: impl Iterator<Item = Clauses>) -> Clauses {
     let mut all = Vec::new();
     let mut rank = Rank::Value;
     for branch in branches {
-        let branch = branch?;
-        rank = rank.min(branch.rank);
-        all.extend(branch.any_of);
+        let Some(best) = branch.into_iter().max_by_key(Found::selectivity) else { return Vec::new() };
+        rank = rank.min(best.rank);
+        all.extend(best.any_of);
     }
     all.sort();
     all.dedup();
-    Some(Found { any_of: all, rank })
-}
-
-/// Every branch must match, so any branch's literals will do: take the most selective (by rank,
-/// then the longest shortest literal, then the fewest alternatives).
-fn best(branches: impl Iterator<Item = Alternatives>) -> Alternatives {
-    branches.flatten().max_by_key(|found| {
-        let shortest = found.any_of.iter().map(Vec::len).min().unwrap_or(0);
-        (found.rank, shortest.min(16), std::cmp::Reverse(found.any_of.len()))
-    })
+    if all.is_empty() {
+        return Vec::new();
+    }
+    vec![Found { any_of: all, rank }]
 }
