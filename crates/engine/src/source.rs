@@ -89,22 +89,48 @@ pub fn read_records(mut input: impl BufRead, mut each: impl FnMut(Record<'_>) ->
     if first == Some(b'[') {
         return read_array(input, each);
     }
-    let mut buf = Vec::with_capacity(1 << 12);
-    let mut line_no = 0;
-    loop {
-        buf.clear();
-        if input.read_until(b'\n', &mut buf)? == 0 {
-            return Ok(());
-        }
-        line_no += 1;
-        let line = buf.strip_suffix(b"\n").unwrap_or(&buf);
+    read_lines(input, |line, line_no| {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
+            return Ok(true);
         }
-        if !each(Record::Line(line, line_no))? {
+        each(Record::Line(line, line_no))
+    })
+}
+
+/// Hands each line of `input` (without its `\n`) and its number to `each`, which returns `false`
+/// to stop. Lines are lent straight from the reader's buffer; only a line that straddles two
+/// reads is copied.
+fn read_lines(mut input: impl BufRead, mut each: impl FnMut(&[u8], u64) -> io::Result<bool>) -> io::Result<()> {
+    let mut straddling = Vec::new();
+    let mut line_no = 0;
+    loop {
+        let buf = input.fill_buf()?;
+        if buf.is_empty() {
+            if !straddling.is_empty() {
+                each(&straddling, line_no + 1)?;
+            }
             return Ok(());
         }
+        let mut start = 0;
+        for end in memchr::memchr_iter(b'\n', buf) {
+            line_no += 1;
+            let go_on = if straddling.is_empty() {
+                each(&buf[start..end], line_no)?
+            } else {
+                straddling.extend_from_slice(&buf[start..end]);
+                let go_on = each(&straddling, line_no)?;
+                straddling.clear();
+                go_on
+            };
+            if !go_on {
+                return Ok(());
+            }
+            start = end + 1;
+        }
+        straddling.extend_from_slice(&buf[start..]);
+        let len = buf.len();
+        input.consume(len);
     }
 }
 
@@ -162,6 +188,27 @@ mod tests {
     #[test]
     fn ndjson_lines_keep_their_numbers() {
         assert_eq!(records(b"{\"a\":1}\r\n\n  \n{\"b\":2}"), ["1: {\"a\":1}", "4: {\"b\":2}"]);
+    }
+
+    #[test]
+    fn lines_that_straddle_reads_are_whole() {
+        let text = b"{\"a\":1}\r\n\n{\"bb\":22}\n{\"ccc\":333}";
+        for capacity in 1..=text.len() {
+            let mut lines = Vec::new();
+            read_lines(BufReader::with_capacity(capacity, &text[..]), |line, n| {
+                lines.push(format!("{n}: {}", String::from_utf8_lossy(line)));
+                Ok(n < 3)
+            })
+            .expect("readable");
+            assert_eq!(lines, ["1: {\"a\":1}\r", "2: ", "3: {\"bb\":22}"], "capacity {capacity}");
+        }
+        let mut last = String::new();
+        read_lines(BufReader::with_capacity(4, &text[..]), |line, n| {
+            last = format!("{n}: {}", String::from_utf8_lossy(line));
+            Ok(true)
+        })
+        .expect("readable");
+        assert_eq!(last, "4: {\"ccc\":333}");
     }
 
     #[test]
