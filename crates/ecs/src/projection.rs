@@ -148,6 +148,7 @@ impl<'de> Visitor<'de> for Seed<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use serde_json::json;
 
     #[test]
@@ -175,5 +176,67 @@ mod tests {
         let projection = Projection::new(["a"]);
         assert!(Document::parse_projected(br#"{"a":1,"b":[1,}"#, &projection).is_err());
         assert!(Document::parse_projected(br#"{"a":1} x"#, &projection).is_err());
+    }
+
+    #[test]
+    fn whitespace_escapes_and_brackets_in_strings_are_read_as_json() {
+        let projection = Projection::new(["key.x", "event.action"]);
+        let line = "{ \"skip\" : \"a \\\"}] b\\\\\" ,\n\t\"k\\u0065y\" : { \"x\" : [ 1 , { \"y\" : \"\\\\\" } ] } ,\r\n \"event.action\":\"x\" }";
+        let doc = Document::parse_projected(line.as_bytes(), &projection).expect("valid");
+        assert_eq!(doc.root(), &json!({"key": {"x": [1, {"y": "\\"}]}, "event.action": "x"}));
+    }
+
+    /// What a projection keeps, computed on the whole document.
+    fn keep(value: &Value, node: &Projection) -> Value {
+        match value {
+            Value::Object(map) => Value::Object(
+                map.iter()
+                    .filter_map(|(key, value)| match node.take(key) {
+                        Take::Skip => None,
+                        Take::Whole => Some((key.clone(), value.clone())),
+                        Take::Descend(child) => Some((key.clone(), keep(value, child))),
+                    })
+                    .collect(),
+            ),
+            Value::Array(items) => Value::Array(items.iter().map(|item| keep(item, node)).collect()),
+            other => other.clone(),
+        }
+    }
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        let key = prop::sample::select(vec!["a", "b", "a.b", "c", "b.c", "é\""]);
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            ".{0,8}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 32, 4, move |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::vec((key.clone(), inner), 0..4)
+                    .prop_map(|entries| Value::Object(entries.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn a_projection_keeps_what_the_whole_document_has(value in json_value(), pretty in any::<bool>()) {
+            let line = if pretty { serde_json::to_string_pretty(&value) } else { serde_json::to_string(&value) };
+            let line = line.expect("serializable");
+            let whole: Value = serde_json::from_str(&line).expect("valid JSON");
+            for paths in [&["a"][..], &["a.b", "c"], &["b.c.a", "a.b.c"], &[]] {
+                let projection = Projection::new(paths.iter().copied());
+                let doc = Document::parse_projected(line.as_bytes(), &projection).expect("valid JSON");
+                prop_assert_eq!(doc.root(), &keep(&whole, &projection));
+            }
+        }
+
+        #[test]
+        fn no_line_makes_it_panic(line in prop::collection::vec(prop::sample::select(b"{}[]\",:\\ u0a1.e-tn".to_vec()), 0..40)) {
+            let _ = Document::parse_projected(&line, &Projection::new(["a", "b.c"]));
+        }
     }
 }
