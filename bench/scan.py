@@ -125,6 +125,7 @@ def main():
     if shutil.which("rg"):
         add("find Set-DkimSigningConfig lines", "rg -c", ["rg", "-c", "Set-DkimSigningConfig", ecs], ecs_mb)
     add("DKIM rule", "vigil scan (built-in pack)", [vigil, "scan", "-q", "--output", "jsonl", ecs], ecs_mb)
+    add("DKIM rule, one core", "vigil scan --threads 1", [vigil, "scan", "-q", "--threads", "1", "--output", "jsonl", ecs], ecs_mb)
     add("DKIM query", "vigil kql match -c", [vigil, "kql", "match", "-c", DKIM, ecs], ecs_mb)
     if shutil.which("jq"):
         jq_filter = ('select(.event.dataset=="o365.audit" and .event.provider=="Exchange" and (.event.category|index("web")) '
@@ -133,6 +134,8 @@ def main():
     if args.python_kql:
         add("DKIM query", "Elastic's Python kql", [sys.executable, "-c", PYTHON_KQL, args.python_kql, DKIM, ecs], ecs_mb)
     add(f"all {rule_count} o365 KQL query rules", "vigil scan --rules", [vigil, "scan", "-q", "--output", "jsonl", "--rules", rules_dir, ecs], ecs_mb)
+    add(f"all {rule_count} o365 KQL query rules, one core", "vigil scan --rules --threads 1",
+        [vigil, "scan", "-q", "--threads", "1", "--output", "jsonl", "--rules", rules_dir, ecs], ecs_mb)
     add("every line decoded and matched", "vigil kql match -c", [vigil, "kql", "match", "-c", "not event.action:x", ecs], ecs_mb)
     add("normalize raw records", "vigil o365 normalize", [vigil, "o365", "normalize", raw], raw_mb)
     add("DKIM rule on raw records", "vigil scan (built-in pack)", [vigil, "scan", "-q", "--output", "jsonl", raw], raw_mb)

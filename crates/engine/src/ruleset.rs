@@ -119,8 +119,8 @@ struct Prefilter {
     always: Vec<usize>,
     /// Rules with literals: candidates for every line with an escape.
     with_literals: Vec<usize>,
-    /// For each rule, its clauses after the first (the one the searchers look for).
-    rest: Vec<Vec<Vec<memmem::Finder<'static>>>>,
+    /// Each rule's literals, for the clauses after the first (the one the searchers look for).
+    literals: Vec<kql::Literals>,
     rule_count: usize,
 }
 
@@ -212,17 +212,7 @@ impl Prefilter {
             .chunks(Group::SIZE)
             .map(|chunk| Group::new(chunk, contained.drain(..chunk.len()).collect()))
             .collect();
-        let rest = literals
-            .iter()
-            .map(|lits| {
-                let clauses = lits.clauses().get(1..).unwrap_or_default();
-                clauses
-                    .iter()
-                    .map(|clause| clause.iter().map(|lit| memmem::Finder::new(lit).into_owned()).collect())
-                    .collect()
-            })
-            .collect();
-        Prefilter { groups, always, with_literals, rest, rule_count: literals.len() }
+        Prefilter { groups, always, with_literals, literals: literals.to_vec(), rule_count: literals.len() }
     }
 
     fn candidates(&self, line: &[u8], candidates: &mut Vec<bool>) -> bool {
@@ -231,7 +221,7 @@ impl Prefilter {
         for &rule in &self.always {
             candidates[rule] = true;
         }
-        if !self.with_literals.is_empty() && has_escape(line) {
+        if !self.with_literals.is_empty() && kql::has_escape(line) {
             for &rule in &self.with_literals {
                 candidates[rule] = true;
             }
@@ -251,21 +241,14 @@ impl Prefilter {
                 }
             }
         }
-        for (candidate, rest) in candidates.iter_mut().zip(&self.rest).filter(|(c, _)| **c) {
-            let holds = |clause: &Vec<memmem::Finder>| clause.iter().any(|lit| lit.find(line).is_some());
-            if !rest.iter().all(holds) {
+        for (candidate, literals) in candidates.iter_mut().zip(&self.literals).filter(|(c, _)| **c) {
+            if !literals.rest_hold(line) {
                 *candidate = false;
                 marked -= 1;
             }
         }
         marked > 0
     }
-}
-
-/// Whether `line` holds a JSON escape that could spell a literal differently: `\u0041` for `A`,
-/// `\/` for `/`. (An escaped backslash before `u` or `/` counts too, which only costs a decode.)
-fn has_escape(line: &[u8]) -> bool {
-    memchr::memchr_iter(b'\\', line).any(|at| matches!(line.get(at + 1), Some(b'u' | b'/')))
 }
 
 #[cfg(test)]

@@ -15,11 +15,21 @@ use crate::text::is_query_string_space;
 
 /// What a JSON line must hold to match the query: clauses, each a set of byte strings of which
 /// at least one occurs in the line. No clause means no prefilter (every line is evaluated).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default)]
 pub struct Literals {
     /// The most selective clause first.
     all_of: Vec<Vec<Vec<u8>>>,
+    /// A searcher for each literal, built once.
+    finders: Vec<Vec<memmem::Finder<'static>>>,
 }
+
+impl PartialEq for Literals {
+    fn eq(&self, other: &Literals) -> bool {
+        self.all_of == other.all_of
+    }
+}
+
+impl Eq for Literals {}
 
 /// Clauses kept per query: enough to tell apart events that share their most selective value
 /// (`event.action:MailItemsAccessed and o365.audit.OperationCount >= 100`), few enough that
@@ -40,11 +50,24 @@ impl Literals {
     /// Whether `line` may match: it holds a literal of every clause, or an escape (`\u`, `\/`)
     /// that could spell one differently, or there are no literals at all.
     pub fn may_match(&self, line: &[u8]) -> bool {
-        self.all_of.is_empty()
-            || memmem::find(line, b"\\u").is_some()
-            || memmem::find(line, b"\\/").is_some()
-            || self.all_of.iter().all(|clause| clause.iter().any(|lit| memmem::find(line, lit).is_some()))
+        self.finders.is_empty() || has_escape(line) || self.holds(line, &self.finders)
     }
+
+    /// Whether `line` holds a literal of every clause after the first: for a prefilter that found
+    /// the first clause itself (escapes are its business too).
+    pub fn rest_hold(&self, line: &[u8]) -> bool {
+        self.holds(line, self.finders.get(1..).unwrap_or_default())
+    }
+
+    fn holds(&self, line: &[u8], clauses: &[Vec<memmem::Finder<'static>>]) -> bool {
+        clauses.iter().all(|clause| clause.iter().any(|lit| lit.find(line).is_some()))
+    }
+}
+
+/// Whether `line` holds a JSON escape that could spell a literal differently: `\u0041` for `A`,
+/// `\/` for `/`. (An escaped backslash before `u` or `/` counts too, which only costs a decode.)
+pub fn has_escape(line: &[u8]) -> bool {
+    memchr::memchr_iter(b'\\', line).any(|at| matches!(line.get(at + 1), Some(b'u' | b'/')))
 }
 
 impl Query {
@@ -66,7 +89,11 @@ impl Query {
             }
         }
         all_of.truncate(MAX_CLAUSES);
-        Literals { all_of }
+        let finders = all_of
+            .iter()
+            .map(|clause| clause.iter().map(|lit| memmem::Finder::new(lit).into_owned()).collect())
+            .collect();
+        Literals { all_of, finders }
     }
 }
 
