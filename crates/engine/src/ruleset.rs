@@ -16,6 +16,8 @@ pub struct CompiledRule<'c> {
     pub rule: Rule,
     pub(crate) matcher: Matcher<'c>,
     pub(crate) index: IndexPatterns,
+    /// The fields its query reads, or `None` when it may read any (free text, wildcard names).
+    fields: Option<Vec<String>>,
 }
 
 /// A rule that was not compiled, and why.
@@ -33,8 +35,6 @@ pub struct Skipped {
 pub struct RuleSet<'c> {
     rules: Vec<CompiledRule<'c>>,
     prefilter: Prefilter,
-    /// The fields the rules read, when no rule may read any field (free text, wildcard names).
-    projection: Option<ecs::Projection>,
 }
 
 /// Fields the scanner itself reads: the event's identity and index.
@@ -48,8 +48,6 @@ impl<'c> RuleSet<'c> {
         let mut compiled = Vec::new();
         let mut literals = Vec::new();
         let mut skipped = Vec::new();
-        let mut fields: Vec<String> = SCANNER_FIELDS.iter().map(|f| (*f).to_owned()).collect();
-        let mut reads_any = false;
         for rule in rules {
             if let Some(reason) = rule.unsupported() {
                 skipped.push(Skipped { rule, reason });
@@ -60,19 +58,14 @@ impl<'c> RuleSet<'c> {
             match result {
                 Ok((matcher, query)) => {
                     literals.push(query.required_literals(catalog));
-                    reads_any |= query.reads_any_field();
-                    fields.extend(query.field_names());
+                    let fields = (!query.reads_any_field()).then(|| query.field_names());
                     let index = IndexPatterns::new(&rule.index);
-                    compiled.push(CompiledRule { rule, matcher, index });
+                    compiled.push(CompiledRule { rule, matcher, index, fields });
                 }
                 Err(err) => skipped.push(Skipped { rule, reason: format!("its query does not compile: {err}") }),
             }
         }
-        let prefilter = Prefilter::new(&literals);
-        // Search hits keep the event under `_source`.
-        let sourced: Vec<String> = fields.iter().map(|f| format!("_source.{f}")).collect();
-        let projection = (!reads_any).then(|| ecs::Projection::new(fields.iter().chain(&sourced).map(String::as_str)));
-        (RuleSet { rules: compiled, prefilter, projection }, skipped)
+        (RuleSet { rules: compiled, prefilter: Prefilter::new(&literals) }, skipped)
     }
 
     /// The compiled rules, in the order given.
@@ -90,9 +83,16 @@ impl<'c> RuleSet<'c> {
         self.rules.is_empty()
     }
 
-    /// The fields worth decoding for these rules, if they do not read every field.
-    pub(crate) fn projection(&self) -> Option<&ecs::Projection> {
-        self.projection.as_ref()
+    /// The fields worth decoding to test the rules marked in `candidates` (and to place the
+    /// event), unless one of them may read any field.
+    pub(crate) fn projection(&self, candidates: &[bool]) -> Option<ecs::Projection> {
+        let mut fields: Vec<&str> = SCANNER_FIELDS.to_vec();
+        for (compiled, _) in self.rules.iter().zip(candidates).filter(|(_, c)| **c) {
+            fields.extend(compiled.fields.as_ref()?.iter().map(String::as_str));
+        }
+        // Search hits keep the event under `_source`.
+        let sourced: Vec<String> = fields.iter().map(|f| format!("_source.{f}")).collect();
+        Some(ecs::Projection::new(fields.into_iter().chain(sourced.iter().map(String::as_str))))
     }
 
     /// Marks in `candidates` (one flag per rule) the rules that may match `line`; returns

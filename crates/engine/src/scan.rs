@@ -1,9 +1,9 @@
 //! The scanner: events in, hits out to a [`Sink`].
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use ecs::date::Timestamp;
-use ecs::{Document, Value};
+use ecs::{Document, Projection, Value};
 use rules::Rule;
 
 use crate::alert::{self, AlertContext, AlertId};
@@ -120,13 +120,27 @@ pub struct Scanner<'r, 'c> {
     /// The alerts already handed on (by [`AlertId::short`]).
     alerted: HashSet<u128>,
     candidates: Vec<bool>,
+    /// The projection for each set of candidate rules seen, up to [`PROJECTIONS`] sets.
+    projections: HashMap<Vec<bool>, Option<Projection>>,
     stats: ScanStats,
 }
+
+/// Sets of candidate rules whose projections a scanner keeps. Lines of one kind of event make the
+/// same rules candidates, so a few sets recur; past this many, a new set's projection is built
+/// for its line and dropped.
+const PROJECTIONS: usize = 1024;
 
 impl<'r, 'c> Scanner<'r, 'c> {
     /// A scanner over `rules`.
     pub fn new(rules: &'r RuleSet<'c>, options: ScanOptions) -> Scanner<'r, 'c> {
-        Scanner { rules, options, alerted: HashSet::new(), candidates: Vec::new(), stats: ScanStats::default() }
+        Scanner {
+            rules,
+            options,
+            alerted: HashSet::new(),
+            candidates: Vec::new(),
+            projections: HashMap::new(),
+            stats: ScanStats::default(),
+        }
     }
 
     /// What the scan has seen so far.
@@ -205,8 +219,21 @@ impl<'r, 'c> Scanner<'r, 'c> {
             self.stats.prefiltered += 1;
             Ok(None)
         } else {
-            // Only the fields the rules read are decoded; a match decodes the whole line.
-            let projection = self.rules.projection();
+            // Only the fields the candidate rules read are decoded; a match decodes the whole line.
+            let built;
+            let projection = match self.projections.get(&candidates) {
+                Some(projection) => projection.as_ref(),
+                None if self.projections.len() < PROJECTIONS => self
+                    .projections
+                    .entry(candidates.clone())
+                    .or_insert_with(|| self.rules.projection(&candidates))
+                    .as_ref(),
+                None => {
+                    built = self.rules.projection(&candidates);
+                    built.as_ref()
+                }
+            };
+            let projected = projection.is_some();
             let decoded = match projection {
                 Some(projection) => Document::parse_projected(line, projection),
                 None => Document::parse_bytes(line),
@@ -216,7 +243,7 @@ impl<'r, 'c> Scanner<'r, 'c> {
                     self.stats.invalid += 1;
                     Err(err.to_string())
                 }
-                Ok(doc) => Ok(self.test(doc.into_root(), Some(line), line_no, &candidates, projection.is_some())),
+                Ok(doc) => Ok(self.test(doc.into_root(), Some(line), line_no, &candidates, projected)),
             }
         };
         self.candidates = candidates;
