@@ -50,18 +50,19 @@ impl Literals {
     /// Whether `line` may match: it holds a literal of every clause, or an escape (`\u`, `\/`)
     /// that could spell one differently, or there are no literals at all.
     pub fn may_match(&self, line: &[u8]) -> bool {
-        self.finders.is_empty() || has_escape(line) || self.holds(line, &self.finders)
+        self.finders.is_empty() || has_escape(line) || all_hold(&self.finders, line)
     }
 
     /// Whether `line` holds a literal of every clause after the first: for a prefilter that found
     /// the first clause itself (escapes are its business too).
     pub fn rest_hold(&self, line: &[u8]) -> bool {
-        self.holds(line, self.finders.get(1..).unwrap_or_default())
+        all_hold(self.finders.get(1..).unwrap_or_default(), line)
     }
+}
 
-    fn holds(&self, line: &[u8], clauses: &[Vec<memmem::Finder<'static>>]) -> bool {
-        clauses.iter().all(|clause| clause.iter().any(|lit| lit.find(line).is_some()))
-    }
+/// Whether `line` holds a literal of each clause.
+fn all_hold(clauses: &[Vec<memmem::Finder<'static>>], line: &[u8]) -> bool {
+    clauses.iter().all(|clause| clause.iter().any(|lit| lit.find(line).is_some()))
 }
 
 /// Whether `line` holds a JSON escape that could spell a literal differently: `\u0041` for `A`,
