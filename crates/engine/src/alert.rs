@@ -25,6 +25,28 @@ impl AlertId {
         AlertId(hash.finalize().into())
     }
 
+    /// The 32 bytes of the digest.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// The identity whose digest is `bytes` (as [`AlertId::as_bytes`] gave them).
+    pub fn from_bytes(bytes: [u8; 32]) -> AlertId {
+        AlertId(bytes)
+    }
+
+    /// Reads the 64 hex digits [`AlertId`]'s `Display` writes.
+    pub fn parse(hex: &str) -> Option<AlertId> {
+        let mut bytes = [0; 32];
+        if hex.len() != 64 || !hex.is_ascii() {
+            return None;
+        }
+        for (byte, pair) in bytes.iter_mut().zip(hex.as_bytes().chunks(2)) {
+            *byte = u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok()?;
+        }
+        Some(AlertId(bytes))
+    }
+
     /// The first 128 bits: half the memory in a set of ids already seen, and two different
     /// alerts share them with a probability of 2^-128 per pair.
     pub(crate) fn short(&self) -> u128 {
@@ -250,6 +272,9 @@ mod tests {
         assert_ne!(a, AlertId::new("logs-o365.audit-default", "e1", "r2"));
         assert_ne!(AlertId::new("ab", "c", "r"), AlertId::new("a", "bc", "r"));
         assert_eq!(a.to_string().len(), 64);
+        assert_eq!(AlertId::parse(&a.to_string()), Some(a));
+        assert_eq!(AlertId::parse("xyz"), None);
+        assert_eq!(AlertId::parse(&"é".repeat(32)), None);
     }
 
     #[test]

@@ -31,16 +31,20 @@
 mod alert;
 mod fixtures;
 mod index;
+mod ingest;
 pub mod parallel;
 mod replay;
 mod ruleset;
 mod scan;
+pub mod schedule;
 pub mod source;
+pub mod storage;
 
 pub use crate::{
     alert::{AlertContext, AlertId, document as alert_document, event_id, event_time, reason},
     fixtures::{Verdict, run_examples},
     index::{IndexPatterns, event_index},
+    ingest::prepare,
     replay::{Replay, ReplayReport, RuleReplay, Truncation},
     ruleset::{CompiledRule, RuleSet, Skipped},
     scan::{Hit, Matched, Outcome, Position, ScanOptions, ScanStats, Scanner, Sink},

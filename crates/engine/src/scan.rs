@@ -9,6 +9,7 @@ use rules::Rule;
 use crate::alert::{self, AlertContext, AlertId};
 use crate::index::event_index;
 use crate::ruleset::RuleSet;
+use crate::storage::StoredEvent;
 
 /// Where an event came from: a source name (a file, `<stdin>`) and a line (or array element).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -96,12 +97,12 @@ pub enum Outcome {
 /// not yet deduplicated ([`Scanner::deliver`] does that, in input order).
 #[derive(Clone, Debug)]
 pub struct Matched {
-    event: Value,
-    index: Option<String>,
-    event_id: String,
+    pub(crate) event: Value,
+    pub(crate) index: Option<String>,
+    pub(crate) event_id: String,
     /// The rules it matched (by position in the rule set), with the alert identities.
-    rules: Vec<(usize, AlertId)>,
-    line: u64,
+    pub(crate) rules: Vec<(usize, AlertId)>,
+    pub(crate) line: u64,
 }
 
 /// How to scan.
@@ -212,6 +213,27 @@ impl<'r, 'c> Scanner<'r, 'c> {
     ///
     /// The reason a line is not a JSON document (the caller reports it).
     pub fn match_line(&mut self, line: &[u8], line_no: u64) -> Result<Option<Matched>, String> {
+        self.match_bytes(line, line_no, None)
+    }
+
+    /// Tests one stored event, whose index and identity the store knows, against the rules; its
+    /// sequence number stands for the line number.
+    ///
+    /// # Errors
+    ///
+    /// The reason the stored document is not JSON.
+    pub fn match_stored(&mut self, event: &StoredEvent) -> Result<Option<Matched>, String> {
+        // An empty index is an unknown one, which every rule searches.
+        let index = Some(event.index.as_str()).filter(|i| !i.is_empty());
+        self.match_bytes(event.document.as_bytes(), event.seq, Some((index, &event.event_id)))
+    }
+
+    fn match_bytes(
+        &mut self,
+        line: &[u8],
+        line_no: u64,
+        known: Option<(Option<&str>, &str)>,
+    ) -> Result<Option<Matched>, String> {
         self.stats.records += 1;
         let mut candidates = std::mem::take(&mut self.candidates);
         let any = self.rules.candidates(line, &mut candidates);
@@ -243,7 +265,7 @@ impl<'r, 'c> Scanner<'r, 'c> {
                     self.stats.invalid += 1;
                     Err(err.to_string())
                 }
-                Ok(doc) => Ok(self.test(doc.into_root(), Some(line), line_no, &candidates, projected)),
+                Ok(doc) => Ok(self.test(doc.into_root(), Some(line), line_no, &candidates, projected, known)),
             }
         };
         self.candidates = candidates;
@@ -256,13 +278,14 @@ impl<'r, 'c> Scanner<'r, 'c> {
         let mut all = std::mem::take(&mut self.candidates);
         all.clear();
         all.resize(self.rules.len(), true);
-        let matched = self.test(event, None, line_no, &all, false);
+        let matched = self.test(event, None, line_no, &all, false, None);
         self.candidates = all;
         matched
     }
 
     /// Tests a decoded event; `projected` says it holds only the rules' fields, so that a match
-    /// decodes the whole line (`raw`) for the alert.
+    /// decodes the whole line (`raw`) for the alert. `known` is the index and identity a store
+    /// gave the event.
     fn test(
         &mut self,
         root: Value,
@@ -270,6 +293,7 @@ impl<'r, 'c> Scanner<'r, 'c> {
         line: u64,
         candidates: &[bool],
         projected: bool,
+        known: Option<(Option<&str>, &str)>,
     ) -> Option<Matched> {
         self.stats.decoded += 1;
         // A search hit (`{"_index", "_id", "_source"}`) carries its index and identity.
@@ -282,7 +306,10 @@ impl<'r, 'c> Scanner<'r, 'c> {
             None => &root,
         };
         let is_hit = hit_index.is_some();
-        let index = self.options.index.clone().or(hit_index.flatten()).or_else(|| event_index(event));
+        let index = match known {
+            Some((index, _)) => index.map(str::to_owned),
+            None => self.options.index.clone().or(hit_index.flatten()).or_else(|| event_index(event)),
+        };
         if index.is_none() {
             self.stats.without_index += 1;
         }
@@ -292,7 +319,10 @@ impl<'r, 'c> Scanner<'r, 'c> {
             if !compiled.index.covers(index.as_deref()) || !compiled.matcher.matches_value(event) {
                 continue;
             }
-            let id = event_id.get_or_insert_with(|| alert::event_id(&root, raw));
+            let id = event_id.get_or_insert_with(|| match known {
+                Some((_, id)) => id.to_owned(),
+                None => alert::event_id(&root, raw),
+            });
             rules.push((at, AlertId::new(index.as_deref().unwrap_or(""), id, &compiled.rule.id.0)));
         }
         if rules.is_empty() {

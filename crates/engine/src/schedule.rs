@@ -1,0 +1,265 @@
+//! Scheduled executions over stored events, with Elastic's semantics and without its gaps.
+//!
+//! A rule runs every `interval`, at whole multiples of the interval since the epoch (its
+//! *scheduled start*). Execution at `t` searches `[from, to]` resolved at `t` on the rule's time
+//! field, as Kibana does, and also every event ingested since the rule's last covered sequence
+//! number, whatever its time: events that arrive late, or while vigil was down, are evaluated
+//! once, with no catch-up limit, and their alerts say they were late. Alerts already stored are
+//! not candidates again; at most `max_signals` are created per execution, oldest events first,
+//! and the rest are recorded as dropped. Everything an execution produces is committed in one
+//! transaction with the rule's new state, so a crash repeats an execution rather than losing or
+//! doubling its alerts.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use ecs::Catalog;
+use ecs::date::Timestamp;
+use rules::Rule;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::alert::{AlertId, event_time};
+use crate::ruleset::RuleSet;
+use crate::scan::{Hit, Position, ScanOptions, Scanner};
+use crate::storage::{
+    EventQuery, ExecutionRecord, ExecutionStatus, NewAlert, RuleState, Store, StoreResult, TimeColumn,
+};
+
+/// The scheduled start due for `rule` at `now`: the latest multiple of its interval not after
+/// `now`, unless that one already ran.
+pub fn due(rule: &Rule, state: &RuleState, now: Timestamp) -> Option<Timestamp> {
+    let interval = interval_nanos(rule);
+    let latest = Timestamp::from_nanos(now.as_nanos().div_euclid(interval) * interval);
+    match state.last_scheduled {
+        Some(last) if last >= latest => None,
+        _ => Some(latest),
+    }
+}
+
+/// When `rule` is next due after its execution scheduled at `scheduled`.
+pub fn next_after(rule: &Rule, scheduled: Timestamp) -> Timestamp {
+    Timestamp::from_nanos(scheduled.as_nanos().saturating_add(interval_nanos(rule)))
+}
+
+fn interval_nanos(rule: &Rule) -> i64 {
+    i64::try_from(rule.interval.as_seconds()).unwrap_or(i64::MAX / 1_000_000_000).max(1) * 1_000_000_000
+}
+
+/// Splits rules due at the same start into groups that search the same events (same window,
+/// time field and index patterns), so that each group is evaluated in one pass. Returns indices
+/// into `rules`, groups in first-appearance order.
+pub fn groups(rules: &[&Rule]) -> Vec<Vec<usize>> {
+    let mut by_key: BTreeMap<(String, String, String, Vec<String>), usize> = BTreeMap::new();
+    let mut out: Vec<Vec<usize>> = Vec::new();
+    for (at, rule) in rules.iter().enumerate() {
+        let key = (rule.from.0.clone(), rule.to.0.clone(), rule.time_field().to_owned(), rule.index.clone());
+        let group = *by_key.entry(key).or_insert_with(|| {
+            out.push(Vec::new());
+            out.len() - 1
+        });
+        out[group].push(at);
+    }
+    out
+}
+
+/// How an execution was started.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Trigger {
+    /// By the schedule: the rule's `last_scheduled` moves to this start.
+    Scheduled,
+    /// By a person ("run now"): the schedule is left as it is.
+    Manual,
+}
+
+/// Runs rules that search the same events (one of [`groups`]) once, at `scheduled`, over the
+/// events in `store`, and commits each rule's alerts, execution record and state. Returns the
+/// records, one per rule, in order.
+///
+/// # Errors
+///
+/// When the store fails; nothing of the failed rule's execution is stored then.
+pub fn execute(
+    store: &dyn Store,
+    catalog: &Catalog,
+    rules: &[Rule],
+    scheduled: Timestamp,
+    trigger: Trigger,
+) -> StoreResult<Vec<ExecutionRecord>> {
+    let started = Timestamp::now();
+    let clock = std::time::Instant::now();
+    let up_to = store.last_seq()?;
+    let states = rules.iter().map(|r| store.rule_state(&r.id.0)).collect::<StoreResult<Vec<_>>>()?;
+    let Some(first) = rules.first() else { return Ok(Vec::new()) };
+    let window = first.from.1.resolve(scheduled, false).zip(first.to.1.resolve(scheduled, false));
+    let (set, skipped) = RuleSet::compile(rules.to_vec(), catalog, scheduled);
+    let record = |rule: &Rule, window: (Timestamp, Timestamp), covered: u64| ExecutionRecord {
+        id: execution_id(rule, scheduled, trigger, started),
+        rule_id: rule.id.0.clone(),
+        scheduled,
+        started,
+        window,
+        seq: (covered, up_to),
+        events: 0,
+        candidates: 0,
+        alerts: 0,
+        dropped: 0,
+        duration_ms: 0,
+        status: ExecutionStatus::Succeeded,
+        warnings: Vec::new(),
+    };
+    let mut records = Vec::new();
+    let next_state = |state: &RuleState, covered: u64| RuleState {
+        covered_seq: covered,
+        last_scheduled: match trigger {
+            Trigger::Scheduled => Some(scheduled.max(state.last_scheduled.unwrap_or(scheduled))),
+            Trigger::Manual => state.last_scheduled,
+        },
+        ..state.clone()
+    };
+    let Some((from, to)) = window else {
+        // Date math that cannot be resolved (out of range) leaves nothing to search.
+        for (rule, state) in rules.iter().zip(&states) {
+            let mut failed = record(rule, (scheduled, scheduled), state.covered_seq);
+            failed.status = ExecutionStatus::Failed;
+            failed.warnings.push(format!("its window {} .. {} is out of range", rule.from.0, rule.to.0));
+            store.commit_execution(&failed, &[], &next_state(state, state.covered_seq))?;
+            records.push(failed);
+        }
+        return Ok(records);
+    };
+    for skip in &skipped {
+        let state = states.iter().find(|s| s.rule_id == skip.rule.id.0).cloned().unwrap_or_default();
+        let mut failed = record(&skip.rule, (from, to), state.covered_seq);
+        failed.status = ExecutionStatus::Failed;
+        failed.warnings.push(format!("the rule cannot run: {}", skip.reason));
+        store.commit_execution(&failed, &[], &next_state(&state, state.covered_seq))?;
+        records.push(failed);
+    }
+
+    // One pass over the events the group's window holds and those ingested since the rule that
+    // is furthest behind last ran.
+    let column = match first.time_field() {
+        "@timestamp" => Some(TimeColumn::Timestamp),
+        "event.ingested" => Some(TimeColumn::Ingested),
+        _ => None, // another field: read everything new and test the time on each event
+    };
+    let covered: Vec<u64> = set
+        .rules()
+        .iter()
+        .map(|c| states.iter().find(|s| s.rule_id == c.rule.id.0).map_or(0, |s| s.covered_seq))
+        .collect();
+    let after = covered.iter().copied().min().unwrap_or(up_to);
+    let query = EventQuery {
+        window: column.map(|column| (column, from, to)),
+        after: Some(if column.is_some() { after } else { 0 }),
+        up_to,
+        limit: None,
+        from_seq: 0,
+    };
+    let mut scanner = Scanner::new(&set, ScanOptions { index: None });
+    let mut matched = Vec::new();
+    let (mut events, mut unreadable, mut first_error) = (0u64, 0u64, None);
+    store.scan(&query, &mut |event| {
+        events += 1;
+        match scanner.match_stored(&event) {
+            Ok(Some(m)) => matched.push(m),
+            Ok(None) => {}
+            Err(err) => {
+                unreadable += 1;
+                first_error.get_or_insert_with(|| format!("event {}: {err}", event.seq));
+            }
+        }
+        true
+    })?;
+
+    for (at, compiled) in set.rules().iter().enumerate() {
+        let rule = &compiled.rule;
+        let state = states.iter().find(|s| s.rule_id == rule.id.0).cloned().unwrap_or_default();
+        let mut run = record(rule, (from, to), covered[at]);
+        run.events = events;
+        // (event time, seq, late, matched event, alert id)
+        let mut candidates = Vec::new();
+        for m in &matched {
+            for &(_, alert_id) in m.rules.iter().filter(|(r, _)| *r == at) {
+                let time = event_time(rule, &m.event);
+                let in_window = time.is_some_and(|t| t >= from && t <= to);
+                if in_window || m.line > covered[at] {
+                    candidates.push((time, m.line, !in_window, m, alert_id));
+                }
+            }
+        }
+        let ids: Vec<AlertId> = candidates.iter().map(|c| c.4).collect();
+        let existing = store.existing(&ids)?;
+        candidates.retain(|c| !existing.contains(&c.4));
+        // Oldest first; events without a time on the rule's field last, by arrival.
+        candidates.sort_by_key(|c| (c.0.is_none(), c.0, c.1));
+        run.candidates = candidates.len() as u64;
+        let max = rule.max_signals as usize;
+        run.dropped = candidates.len().saturating_sub(max) as u64;
+        if run.dropped > 0 {
+            run.warnings.push(format!(
+                "max_signals ({max}) reached: {} of {} candidates were not alerted",
+                run.dropped,
+                candidates.len()
+            ));
+        }
+        if unreadable > 0 {
+            run.warnings.push(format!(
+                "{unreadable} stored events could not be read, first {}",
+                first_error.clone().unwrap_or_default()
+            ));
+        }
+        let alerts: Vec<NewAlert> = candidates
+            .iter()
+            .take(max)
+            .map(|&(time, seq, late, m, alert_id)| {
+                let hit = Hit {
+                    rule,
+                    event: &m.event,
+                    index: m.index.as_deref(),
+                    event_id: &m.event_id,
+                    alert_id,
+                    position: Position { source: "store", line: seq },
+                };
+                let mut document = hit.document(started);
+                if let Value::Object(doc) = &mut document {
+                    doc.insert("kibana.alert.rule.execution.uuid".into(), json!(run.id));
+                    doc.insert("vigil.alert.late".into(), json!(late));
+                    doc.insert("vigil.event.seq".into(), json!(seq));
+                }
+                NewAlert {
+                    id: alert_id,
+                    rule_id: rule.id.0.clone(),
+                    severity: rule.severity.as_str().to_owned(),
+                    event_time: time,
+                    event_seq: seq,
+                    document,
+                }
+            })
+            .collect();
+        run.alerts = alerts.len() as u64;
+        if !run.warnings.is_empty() {
+            run.status = ExecutionStatus::PartialFailure;
+        }
+        run.duration_ms = u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX);
+        store.commit_execution(&run, &alerts, &next_state(&state, up_to.max(state.covered_seq)))?;
+        records.push(run);
+    }
+    Ok(records)
+}
+
+/// A digest of the rule and the scheduled start (and the actual start, for manual runs), so a
+/// scheduled execution repeated after a crash keeps its identity.
+fn execution_id(rule: &Rule, scheduled: Timestamp, trigger: Trigger, started: Timestamp) -> String {
+    let mut hash = Sha256::new();
+    hash.update(rule.id.0.as_bytes());
+    hash.update(scheduled.as_nanos().to_be_bytes());
+    if trigger == Trigger::Manual {
+        hash.update(started.as_nanos().to_be_bytes());
+    }
+    hash.finalize().iter().take(16).fold(String::with_capacity(32), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}

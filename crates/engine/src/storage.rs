@@ -1,0 +1,357 @@
+//! The storage the service's engine needs, as traits: an event log with ingest sequence numbers,
+//! alerts with a triage workflow, and per-rule state with execution records.
+//!
+//! The engine declares them and the `store` crate implements them (SQLite), so that the engine
+//! builds and tests without a database, and a later store can live on another engine.
+
+use std::collections::HashSet;
+
+use ecs::date::Timestamp;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::alert::AlertId;
+
+/// What went wrong in the store. The service answers 503 with this text and keeps running.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct StoreError(pub String);
+
+/// Results of store calls.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// An event ready to be appended: its identity, its index, its times and its JSON document.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewEvent {
+    /// The index it belongs to (`logs-o365.audit-default`).
+    pub index: String,
+    /// Its identity within the index (`_id`, `event.id`, or a digest of its line).
+    pub event_id: String,
+    /// `@timestamp`, when it has one.
+    pub timestamp: Option<Timestamp>,
+    /// `event.ingested`: when vigil received it.
+    pub ingested: Timestamp,
+    /// The document, as JSON text.
+    pub document: String,
+}
+
+/// What became of one appended event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Appended {
+    /// Stored under this sequence number.
+    Stored(u64),
+    /// An event with the same index and identity was already stored under this number; the new
+    /// one was dropped (a re-delivered record).
+    Duplicate(u64),
+}
+
+/// A stored event.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredEvent {
+    /// Its ingest sequence number: strictly increasing in the order events were stored.
+    pub seq: u64,
+    /// Its index.
+    pub index: String,
+    /// Its identity.
+    pub event_id: String,
+    /// When it was ingested.
+    pub ingested: Timestamp,
+    /// The document, as JSON text.
+    pub document: String,
+}
+
+/// The time column a window is taken on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimeColumn {
+    /// `@timestamp`.
+    Timestamp,
+    /// `event.ingested`.
+    Ingested,
+}
+
+/// Which events to read: those up to `up_to` (a sequence number) that are in the time window
+/// or were ingested after `after`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EventQuery {
+    /// A window on a time column, both ends included; `None` selects by sequence alone.
+    pub window: Option<(TimeColumn, Timestamp, Timestamp)>,
+    /// Events with a sequence number above this are read whatever their time.
+    pub after: Option<u64>,
+    /// No event above this sequence number is read.
+    pub up_to: u64,
+    /// At most this many events, by sequence number from the lowest (`None`: all).
+    pub limit: Option<usize>,
+    /// Only events with a sequence number above this (for paging).
+    pub from_seq: u64,
+}
+
+/// Events, appended durably and read back by window and sequence.
+pub trait EventLog: Send + Sync {
+    /// Appends events; when this returns, every [`Appended::Stored`] event is durable.
+    /// Events already stored (same index and identity) are not stored again.
+    ///
+    /// # Errors
+    ///
+    /// When the store cannot write; nothing of the batch is stored then.
+    fn append(&self, events: &[NewEvent]) -> StoreResult<Vec<Appended>>;
+
+    /// The highest sequence number stored (0 when empty).
+    ///
+    /// # Errors
+    ///
+    /// When the store cannot be read.
+    fn last_seq(&self) -> StoreResult<u64>;
+
+    /// Calls `each` with the events `query` selects, by sequence number; `each` returns `false`
+    /// to stop.
+    ///
+    /// # Errors
+    ///
+    /// When the store cannot be read.
+    fn scan(&self, query: &EventQuery, each: &mut dyn FnMut(StoredEvent) -> bool) -> StoreResult<()>;
+
+    /// Removes the events ingested before `cutoff`; returns how many.
+    ///
+    /// # Errors
+    ///
+    /// When the store cannot write.
+    fn remove_ingested_before(&self, cutoff: Timestamp) -> StoreResult<u64>;
+
+    /// How many events are stored.
+    ///
+    /// # Errors
+    ///
+    /// When the store cannot be read.
+    fn event_count(&self) -> StoreResult<u64>;
+}
+
+/// Where an alert is in triage.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WorkflowStatus {
+    /// Not looked at yet.
+    Open,
+    /// Someone is on it.
+    Acknowledged,
+    /// Done.
+    Closed,
+}
+
+impl WorkflowStatus {
+    /// `open`, `acknowledged` or `closed`, as Kibana names them.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WorkflowStatus::Open => "open",
+            WorkflowStatus::Acknowledged => "acknowledged",
+            WorkflowStatus::Closed => "closed",
+        }
+    }
+
+    /// Reads `open`, `acknowledged` or `closed`.
+    pub fn parse(text: &str) -> Option<WorkflowStatus> {
+        Some(match text {
+            "open" => WorkflowStatus::Open,
+            "acknowledged" => WorkflowStatus::Acknowledged,
+            "closed" => WorkflowStatus::Closed,
+            _ => return None,
+        })
+    }
+}
+
+/// An alert ready to be stored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewAlert {
+    /// Its identity.
+    pub id: AlertId,
+    /// The rule that raised it.
+    pub rule_id: String,
+    /// The rule's severity.
+    pub severity: String,
+    /// The source event's time on the rule's time field.
+    pub event_time: Option<Timestamp>,
+    /// The source event's sequence number.
+    pub event_seq: u64,
+    /// The alert document.
+    pub document: Value,
+}
+
+/// One change of an alert's workflow status.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatusChange {
+    /// The status after the change.
+    pub status: WorkflowStatus,
+    /// Who made it.
+    pub by: String,
+    /// When.
+    pub at: Timestamp,
+    /// Why, if they said.
+    pub note: Option<String>,
+}
+
+/// A stored alert.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredAlert {
+    /// Its identity.
+    pub id: AlertId,
+    /// The rule that raised it.
+    pub rule_id: String,
+    /// The rule's severity.
+    pub severity: String,
+    /// When it was created.
+    pub created: Timestamp,
+    /// Its workflow status now.
+    pub status: WorkflowStatus,
+    /// Every status change, oldest first.
+    pub history: Vec<StatusChange>,
+    /// The alert document, with its current workflow status.
+    pub document: Value,
+}
+
+/// Which alerts to list.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AlertFilter {
+    /// Raised by this rule.
+    pub rule_id: Option<String>,
+    /// Of this severity.
+    pub severity: Option<String>,
+    /// In this workflow status.
+    pub status: Option<WorkflowStatus>,
+    /// Created at or after this time.
+    pub since: Option<Timestamp>,
+    /// Created at or before this time.
+    pub until: Option<Timestamp>,
+}
+
+/// How an execution ended, as Kibana records it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExecutionStatus {
+    /// Ran and stored what it found.
+    Succeeded,
+    /// Ran, with warnings: truncated by `max_signals`, or events it could not read.
+    PartialFailure,
+    /// Did not run to the end; nothing of it was stored but this record.
+    Failed,
+}
+
+/// One execution of one rule.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExecutionRecord {
+    /// Its identity: a digest of the rule and the scheduled start (manual runs add the actual
+    /// start).
+    pub id: String,
+    /// The rule.
+    pub rule_id: String,
+    /// When it was due.
+    pub scheduled: Timestamp,
+    /// When it started.
+    pub started: Timestamp,
+    /// The window searched on the rule's time field: `from` .. `to`.
+    pub window: (Timestamp, Timestamp),
+    /// The sequence numbers covered beyond the window: above `.0`, up to `.1`.
+    pub seq: (u64, u64),
+    /// Events read and tested.
+    pub events: u64,
+    /// Events that matched, not alerted before.
+    pub candidates: u64,
+    /// Alerts created.
+    pub alerts: u64,
+    /// Candidates not alerted because of `max_signals`.
+    pub dropped: u64,
+    /// How long it took, in milliseconds.
+    pub duration_ms: u64,
+    /// How it ended.
+    pub status: ExecutionStatus,
+    /// What went wrong or was cut, for people.
+    pub warnings: Vec<String>,
+}
+
+/// Alerts, stored once each, with their triage workflow.
+pub trait AlertStore: Send + Sync {
+    /// Which of `ids` are already stored.
+    ///
+    /// # Errors
+    ///
+    /// When the store cannot be read.
+    fn existing(&self, ids: &[AlertId]) -> StoreResult<HashSet<AlertId>>;
+
+    /// Stores an execution's outcome in one transaction: its alerts (an alert already stored is
+    /// kept as it is), its record, and the rule's new state. Returns how many alerts were new.
+    ///
+    /// # Errors
+    ///
+    /// When the store cannot write; nothing of it is stored then.
+    fn commit_execution(&self, record: &ExecutionRecord, alerts: &[NewAlert], state: &RuleState) -> StoreResult<u64>;
+
+    /// Calls `each` with the alerts `filter` selects, newest first, from `offset`; `each` returns
+    /// `false` to stop.
+    ///
+    /// # Errors
+    ///
+    /// When the store cannot be read.
+    fn alerts(&self, filter: &AlertFilter, each: &mut dyn FnMut(StoredAlert) -> bool) -> StoreResult<()>;
+
+    /// One alert.
+    ///
+    /// # Errors
+    ///
+    /// When the store cannot be read.
+    fn alert(&self, id: &AlertId) -> StoreResult<Option<StoredAlert>>;
+
+    /// Moves alerts to a workflow status; returns the ids that exist (and were changed, unless
+    /// already in that status).
+    ///
+    /// # Errors
+    ///
+    /// When the store cannot write; no alert is changed then.
+    fn set_status(&self, ids: &[AlertId], change: &StatusChange) -> StoreResult<Vec<AlertId>>;
+
+    /// How many alerts are stored, by workflow status.
+    ///
+    /// # Errors
+    ///
+    /// When the store cannot be read.
+    fn alert_counts(&self) -> StoreResult<Vec<(WorkflowStatus, u64)>>;
+}
+
+/// What the service remembers about a rule between executions and restarts.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RuleState {
+    /// The rule.
+    pub rule_id: String,
+    /// Whether it runs; `None` follows the rule file's `enabled`.
+    pub enabled: Option<bool>,
+    /// Every event up to this sequence number has been evaluated by the rule.
+    pub covered_seq: u64,
+    /// The scheduled start of its last scheduled execution.
+    pub last_scheduled: Option<Timestamp>,
+}
+
+/// Rule state and execution history.
+pub trait RuleStates: Send + Sync {
+    /// The state of a rule (the default state when it never ran).
+    ///
+    /// # Errors
+    ///
+    /// When the store cannot be read.
+    fn rule_state(&self, rule_id: &str) -> StoreResult<RuleState>;
+
+    /// Turns a rule on or off, keeping the rest of its state.
+    ///
+    /// # Errors
+    ///
+    /// When the store cannot write.
+    fn set_enabled(&self, rule_id: &str, enabled: bool) -> StoreResult<()>;
+
+    /// A rule's executions, newest first, at most `limit`.
+    ///
+    /// # Errors
+    ///
+    /// When the store cannot be read.
+    fn executions(&self, rule_id: &str, limit: usize) -> StoreResult<Vec<ExecutionRecord>>;
+}
+
+/// Everything the service stores.
+pub trait Store: EventLog + AlertStore + RuleStates {}
+
+impl<T: EventLog + AlertStore + RuleStates> Store for T {}

@@ -1,0 +1,27 @@
+//! The engine's storage traits on an embedded SQLite database: the event log, alerts and their
+//! workflow, rule state and execution history.
+//!
+//! [`Sqlite::open`] opens (or creates) `vigil.db` in a data directory and brings its schema up to
+//! date; the value implements [`engine::storage::Store`]. Writes are durable when they return
+//! (write-ahead log, `synchronous = FULL`), so a process killed at any point loses nothing that
+//! was acknowledged. The store knows no KQL: rules are the engine's business.
+//!
+//! ```
+//! use engine::storage::{EventLog, NewEvent, Appended};
+//! let dir = tempfile::tempdir()?;
+//! let store = store::Sqlite::open(dir.path())?;
+//! let event = NewEvent {
+//!     index: "logs-o365.audit-default".into(),
+//!     event_id: "3f5a".into(),
+//!     timestamp: None,
+//!     ingested: ecs::date::Timestamp::now(),
+//!     document: r#"{"event":{"action":"Set-DkimSigningConfig"}}"#.into(),
+//! };
+//! assert_eq!(store.append(&[event.clone(), event])?, [Appended::Stored(1), Appended::Duplicate(1)]);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![deny(missing_docs)]
+
+mod sqlite;
+
+pub use crate::sqlite::Sqlite;

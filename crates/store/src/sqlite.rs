@@ -1,0 +1,524 @@
+//! [`Sqlite`]: the storage traits on one SQLite database file.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::Mutex;
+
+use ecs::date::Timestamp;
+use engine::AlertId;
+use engine::storage::{
+    AlertFilter, AlertStore, Appended, EventLog, EventQuery, ExecutionRecord, ExecutionStatus, NewAlert, NewEvent,
+    RuleState, RuleStates, StatusChange, StoreError, StoreResult, StoredAlert, StoredEvent, TimeColumn, WorkflowStatus,
+};
+use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter, types::Value as Sql};
+use serde_json::{Value, json};
+
+/// The schema, one script per version; `PRAGMA user_version` says how many have run.
+const MIGRATIONS: &[&str] = &[include_str!("../migrations/001_init.sql")];
+
+/// The storage traits on an SQLite database in a data directory.
+///
+/// One connection writes (SQLite has one writer at a time anyway); reads take a connection of
+/// their own from a small pool, so a long execution scan does not hold up the API.
+#[derive(Debug)]
+pub struct Sqlite {
+    path: std::path::PathBuf,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+fn err(context: &str) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+    move |e| StoreError(format!("{context}: {e}"))
+}
+
+fn nanos(t: Timestamp) -> i64 {
+    t.as_nanos()
+}
+
+fn count(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+fn seq_param(seq: u64) -> i64 {
+    i64::try_from(seq).unwrap_or(i64::MAX)
+}
+
+impl Sqlite {
+    /// Opens the database in `dir` (created if needed) and migrates it to the current schema.
+    ///
+    /// # Errors
+    ///
+    /// When the folder or the database cannot be created or opened, or the database is newer
+    /// than this vigil.
+    pub fn open(dir: &Path) -> StoreResult<Sqlite> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError(format!("cannot create the data directory {}: {e}", dir.display())))?;
+        let path = dir.join("vigil.db");
+        let writer = connect(&path)?;
+        let version: usize = writer.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(err("open"))?;
+        if version > MIGRATIONS.len() {
+            return Err(StoreError(format!(
+                "{} has schema version {version}, newer than this vigil knows ({})",
+                path.display(),
+                MIGRATIONS.len()
+            )));
+        }
+        for (at, script) in MIGRATIONS.iter().enumerate().skip(version) {
+            let batch = format!("BEGIN; {script}; PRAGMA user_version = {}; COMMIT;", at + 1);
+            writer.execute_batch(&batch).map_err(err("migrate"))?;
+        }
+        Ok(Sqlite { path, writer: Mutex::new(writer), readers: Mutex::new(Vec::new()) })
+    }
+
+    fn write<T>(&self, f: impl FnOnce(&mut Connection) -> StoreResult<T>) -> StoreResult<T> {
+        let mut conn = self.writer.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&mut conn)
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
+        let pooled = self.readers.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pop();
+        let conn = match pooled {
+            Some(conn) => conn,
+            None => connect(&self.path)?,
+        };
+        let result = f(&conn);
+        let mut pool = self.readers.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if pool.len() < 8 {
+            pool.push(conn);
+        }
+        result
+    }
+}
+
+fn connect(path: &Path) -> StoreResult<Connection> {
+    let conn = Connection::open(path).map_err(|e| StoreError(format!("cannot open {}: {e}", path.display())))?;
+    // WAL lets readers run beside the writer; FULL makes every commit durable before it returns,
+    // which is what acknowledging an event promises.
+    conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
+        .map_err(err("open"))?;
+    conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(err("open"))?;
+    Ok(conn)
+}
+
+impl EventLog for Sqlite {
+    fn append(&self, events: &[NewEvent]) -> StoreResult<Vec<Appended>> {
+        self.write(|conn| {
+            let tx = conn.transaction().map_err(err("append"))?;
+            let mut out = Vec::with_capacity(events.len());
+            {
+                // Looked up first: a conflicting INSERT would still use up a sequence number.
+                let mut existing =
+                    tx.prepare_cached("SELECT seq FROM events WHERE idx = ?1 AND event_id = ?2").map_err(err("append"))?;
+                let mut insert = tx
+                    .prepare_cached(
+                        "INSERT INTO events (idx, event_id, ts, ingested, doc) VALUES (?1, ?2, ?3, ?4, ?5) RETURNING seq",
+                    )
+                    .map_err(err("append"))?;
+                for event in events {
+                    let stored: Option<i64> = existing
+                        .query_row(params![event.index, event.event_id], |r| r.get(0))
+                        .optional()
+                        .map_err(err("append"))?;
+                    out.push(match stored {
+                        Some(seq) => Appended::Duplicate(count(seq)),
+                        None => {
+                            let params = params![
+                                event.index,
+                                event.event_id,
+                                event.timestamp.map(nanos),
+                                nanos(event.ingested),
+                                event.document
+                            ];
+                            let seq: i64 = insert.query_row(params, |r| r.get(0)).map_err(err("append"))?;
+                            Appended::Stored(count(seq))
+                        }
+                    });
+                }
+            }
+            tx.commit().map_err(err("append"))?;
+            Ok(out)
+        })
+    }
+
+    fn last_seq(&self) -> StoreResult<u64> {
+        self.read(|conn| {
+            // `sqlite_sequence` keeps the highest number ever given, even if that row was removed.
+            let seq: Option<i64> = conn
+                .query_row("SELECT seq FROM sqlite_sequence WHERE name = 'events'", [], |r| r.get(0))
+                .optional()
+                .map_err(err("read"))?;
+            Ok(count(seq.unwrap_or(0)))
+        })
+    }
+
+    fn scan(&self, query: &EventQuery, each: &mut dyn FnMut(StoredEvent) -> bool) -> StoreResult<()> {
+        const COLUMNS: &str = "seq, idx, event_id, ingested, doc";
+        let mut args: Vec<Sql> = vec![Sql::Integer(seq_param(query.from_seq)), Sql::Integer(seq_param(query.up_to))];
+        let bounds = "seq > ?1 AND seq <= ?2";
+        let sql = match (query.window, query.after) {
+            (Some((column, from, to)), after) => {
+                let column = match column {
+                    TimeColumn::Timestamp => "ts",
+                    TimeColumn::Ingested => "ingested",
+                };
+                args.extend([Sql::Integer(nanos(from)), Sql::Integer(nanos(to))]);
+                let in_window = format!("SELECT {COLUMNS} FROM events WHERE {bounds} AND {column} BETWEEN ?3 AND ?4");
+                match after {
+                    // Two index range scans, not one scan of the table: the window by time, then
+                    // what arrived since `after` outside the window.
+                    Some(after) => {
+                        args.push(Sql::Integer(seq_param(after)));
+                        format!(
+                            "{in_window} UNION ALL SELECT {COLUMNS} FROM events WHERE {bounds} AND seq > ?5
+                             AND ({column} IS NULL OR {column} < ?3 OR {column} > ?4) ORDER BY seq"
+                        )
+                    }
+                    None => format!("{in_window} ORDER BY seq"),
+                }
+            }
+            (None, Some(after)) => {
+                args.push(Sql::Integer(seq_param(after)));
+                format!("SELECT {COLUMNS} FROM events WHERE {bounds} AND seq > ?3 ORDER BY seq")
+            }
+            (None, None) => format!("SELECT {COLUMNS} FROM events WHERE {bounds} ORDER BY seq"),
+        };
+        let sql = match query.limit {
+            Some(limit) => format!("{sql} LIMIT {limit}"),
+            None => sql,
+        };
+        self.read(|conn| {
+            let mut statement = conn.prepare_cached(&sql).map_err(err("read events"))?;
+            let mut rows = statement.query(params_from_iter(args)).map_err(err("read events"))?;
+            while let Some(row) = rows.next().map_err(err("read events"))? {
+                let event = StoredEvent {
+                    seq: count(row.get(0).map_err(err("read events"))?),
+                    index: row.get(1).map_err(err("read events"))?,
+                    event_id: row.get(2).map_err(err("read events"))?,
+                    ingested: Timestamp::from_nanos(row.get(3).map_err(err("read events"))?),
+                    document: row.get(4).map_err(err("read events"))?,
+                };
+                if !each(event) {
+                    break;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn remove_ingested_before(&self, cutoff: Timestamp) -> StoreResult<u64> {
+        self.write(|conn| {
+            let removed =
+                conn.execute("DELETE FROM events WHERE ingested < ?1", [nanos(cutoff)]).map_err(err("retention"))?;
+            Ok(removed as u64)
+        })
+    }
+
+    fn event_count(&self) -> StoreResult<u64> {
+        self.read(|conn| {
+            Ok(count(conn.query_row("SELECT count(*) FROM events", [], |r| r.get(0)).map_err(err("read"))?))
+        })
+    }
+}
+
+fn alert_id(row: &Row<'_>, at: usize) -> rusqlite::Result<AlertId> {
+    let bytes: Vec<u8> = row.get(at)?;
+    let bytes = <[u8; 32]>::try_from(bytes)
+        .map_err(|_| rusqlite::Error::InvalidColumnType(at, "id".into(), rusqlite::types::Type::Blob))?;
+    Ok(AlertId::from_bytes(bytes))
+}
+
+fn id_bytes(id: &AlertId) -> &[u8] {
+    id.as_bytes()
+}
+
+fn status(text: &str) -> WorkflowStatus {
+    WorkflowStatus::parse(text).unwrap_or(WorkflowStatus::Open)
+}
+
+fn execution_status(status: ExecutionStatus) -> &'static str {
+    match status {
+        ExecutionStatus::Succeeded => "succeeded",
+        ExecutionStatus::PartialFailure => "partial_failure",
+        ExecutionStatus::Failed => "failed",
+    }
+}
+
+/// Reads the alert whose columns `id, rule_id, severity, created, status, doc` start the row,
+/// with its history.
+fn read_alert(conn: &Connection, row: &Row<'_>) -> rusqlite::Result<StoredAlert> {
+    let id = alert_id(row, 0)?;
+    let doc: String = row.get(5)?;
+    let mut history = Vec::new();
+    let mut statement =
+        conn.prepare_cached("SELECT at, by, status, note FROM alert_history WHERE alert_id = ?1 ORDER BY rowid")?;
+    let mut rows = statement.query([id_bytes(&id)])?;
+    while let Some(h) = rows.next()? {
+        history.push(StatusChange {
+            at: Timestamp::from_nanos(h.get(0)?),
+            by: h.get(1)?,
+            status: status(&h.get::<_, String>(2)?),
+            note: h.get(3)?,
+        });
+    }
+    let now = status(&row.get::<_, String>(4)?);
+    let mut document: Value = serde_json::from_str(&doc).unwrap_or(Value::Null);
+    if let Value::Object(map) = &mut document {
+        // The stored document is the alert as created; its workflow fields are today's.
+        map.insert("kibana.alert.workflow_status".into(), json!(now.as_str()));
+        if let Some(last) = history.last() {
+            map.insert("kibana.alert.workflow_user".into(), json!(last.by));
+            map.insert("kibana.alert.workflow_status_updated_at".into(), json!(last.at.to_string()));
+            if let Some(note) = &last.note {
+                map.insert("kibana.alert.workflow_reason".into(), json!(note));
+            }
+        }
+    }
+    Ok(StoredAlert {
+        id,
+        rule_id: row.get(1)?,
+        severity: row.get(2)?,
+        created: Timestamp::from_nanos(row.get(3)?),
+        status: now,
+        history,
+        document,
+    })
+}
+
+impl AlertStore for Sqlite {
+    fn existing(&self, ids: &[AlertId]) -> StoreResult<HashSet<AlertId>> {
+        self.read(|conn| {
+            let mut statement =
+                conn.prepare_cached("SELECT 1 FROM alerts WHERE id = ?1").map_err(err("read alerts"))?;
+            let mut found = HashSet::new();
+            for id in ids {
+                if statement.exists([id_bytes(id)]).map_err(err("read alerts"))? {
+                    found.insert(*id);
+                }
+            }
+            Ok(found)
+        })
+    }
+
+    fn commit_execution(&self, record: &ExecutionRecord, alerts: &[NewAlert], state: &RuleState) -> StoreResult<u64> {
+        self.write(|conn| {
+            let tx = conn.transaction().map_err(err("store the execution"))?;
+            let mut created = 0;
+            {
+                let mut insert = tx
+                    .prepare_cached(
+                        "INSERT INTO alerts (id, rule_id, severity, created, event_time, event_seq, status, doc)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'open', ?7) ON CONFLICT (id) DO NOTHING",
+                    )
+                    .map_err(err("store alerts"))?;
+                for alert in alerts {
+                    created += insert
+                        .execute(params![
+                            id_bytes(&alert.id),
+                            alert.rule_id,
+                            alert.severity,
+                            nanos(record.started),
+                            alert.event_time.map(nanos),
+                            seq_param(alert.event_seq),
+                            alert.document.to_string()
+                        ])
+                        .map_err(err("store alerts"))? as u64;
+                }
+            }
+            tx.execute(
+                "INSERT INTO executions (id, rule_id, scheduled, started, window_from, window_to, seq_after, seq_to,
+                 events, candidates, alerts, dropped, duration_ms, status, warnings)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                params![
+                    record.id,
+                    record.rule_id,
+                    nanos(record.scheduled),
+                    nanos(record.started),
+                    nanos(record.window.0),
+                    nanos(record.window.1),
+                    seq_param(record.seq.0),
+                    seq_param(record.seq.1),
+                    seq_param(record.events),
+                    seq_param(record.candidates),
+                    seq_param(record.alerts),
+                    seq_param(record.dropped),
+                    seq_param(record.duration_ms),
+                    execution_status(record.status),
+                    json!(record.warnings).to_string(),
+                ],
+            )
+            .map_err(err("store the execution"))?;
+            tx.execute(
+                "INSERT INTO rule_state (rule_id, enabled, covered_seq, last_scheduled) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (rule_id) DO UPDATE SET covered_seq = excluded.covered_seq,
+                 last_scheduled = excluded.last_scheduled",
+                params![state.rule_id, state.enabled, seq_param(state.covered_seq), state.last_scheduled.map(nanos)],
+            )
+            .map_err(err("store the rule state"))?;
+            tx.commit().map_err(err("store the execution"))?;
+            Ok(created)
+        })
+    }
+
+    fn alerts(&self, filter: &AlertFilter, each: &mut dyn FnMut(StoredAlert) -> bool) -> StoreResult<()> {
+        let mut sql = String::from("SELECT id, rule_id, severity, created, status, doc FROM alerts WHERE 1 = 1");
+        let mut args: Vec<Sql> = Vec::new();
+        let mut add = |clause: &str, value: Sql| {
+            args.push(value);
+            sql.push_str(&format!(" AND {clause} ?{}", args.len()));
+        };
+        if let Some(rule) = &filter.rule_id {
+            add("rule_id =", Sql::Text(rule.clone()));
+        }
+        if let Some(severity) = &filter.severity {
+            add("severity =", Sql::Text(severity.clone()));
+        }
+        if let Some(status) = filter.status {
+            add("status =", Sql::Text(status.as_str().into()));
+        }
+        if let Some(since) = filter.since {
+            add("created >=", Sql::Integer(nanos(since)));
+        }
+        if let Some(until) = filter.until {
+            add("created <=", Sql::Integer(nanos(until)));
+        }
+        sql.push_str(" ORDER BY created DESC, id");
+        self.read(|conn| {
+            let mut statement = conn.prepare_cached(&sql).map_err(err("read alerts"))?;
+            let mut rows = statement.query(params_from_iter(args)).map_err(err("read alerts"))?;
+            while let Some(row) = rows.next().map_err(err("read alerts"))? {
+                if !each(read_alert(conn, row).map_err(err("read alerts"))?) {
+                    break;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn alert(&self, id: &AlertId) -> StoreResult<Option<StoredAlert>> {
+        self.read(|conn| {
+            let mut statement = conn
+                .prepare_cached("SELECT id, rule_id, severity, created, status, doc FROM alerts WHERE id = ?1")
+                .map_err(err("read alerts"))?;
+            statement.query_row([id_bytes(id)], |row| read_alert(conn, row)).optional().map_err(err("read alerts"))
+        })
+    }
+
+    fn set_status(&self, ids: &[AlertId], change: &StatusChange) -> StoreResult<Vec<AlertId>> {
+        self.write(|conn| {
+            let tx = conn.transaction().map_err(err("update alerts"))?;
+            let mut changed = Vec::new();
+            {
+                let mut update =
+                    tx.prepare_cached("UPDATE alerts SET status = ?2 WHERE id = ?1").map_err(err("update alerts"))?;
+                let mut history = tx
+                    .prepare_cached(
+                        "INSERT INTO alert_history (alert_id, at, by, status, note) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    )
+                    .map_err(err("update alerts"))?;
+                for id in ids {
+                    if update.execute(params![id_bytes(id), change.status.as_str()]).map_err(err("update alerts"))? == 1
+                    {
+                        history
+                            .execute(params![
+                                id_bytes(id),
+                                nanos(change.at),
+                                change.by,
+                                change.status.as_str(),
+                                change.note
+                            ])
+                            .map_err(err("update alerts"))?;
+                        changed.push(*id);
+                    }
+                }
+            }
+            tx.commit().map_err(err("update alerts"))?;
+            Ok(changed)
+        })
+    }
+
+    fn alert_counts(&self) -> StoreResult<Vec<(WorkflowStatus, u64)>> {
+        self.read(|conn| {
+            let mut statement = conn
+                .prepare_cached("SELECT status, count(*) FROM alerts GROUP BY status")
+                .map_err(err("read alerts"))?;
+            let rows = statement
+                .query_map([], |r| Ok((status(&r.get::<_, String>(0)?), count(r.get(1)?))))
+                .map_err(err("read alerts"))?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(err("read alerts"))
+        })
+    }
+}
+
+impl RuleStates for Sqlite {
+    fn rule_state(&self, rule_id: &str) -> StoreResult<RuleState> {
+        self.read(|conn| {
+            let state = conn
+                .query_row(
+                    "SELECT enabled, covered_seq, last_scheduled FROM rule_state WHERE rule_id = ?1",
+                    [rule_id],
+                    |r| {
+                        Ok(RuleState {
+                            rule_id: rule_id.to_owned(),
+                            enabled: r.get(0)?,
+                            covered_seq: count(r.get(1)?),
+                            last_scheduled: r.get::<_, Option<i64>>(2)?.map(Timestamp::from_nanos),
+                        })
+                    },
+                )
+                .optional()
+                .map_err(err("read rule state"))?;
+            Ok(state.unwrap_or_else(|| RuleState { rule_id: rule_id.to_owned(), ..RuleState::default() }))
+        })
+    }
+
+    fn set_enabled(&self, rule_id: &str, enabled: bool) -> StoreResult<()> {
+        self.write(|conn| {
+            conn.execute(
+                "INSERT INTO rule_state (rule_id, enabled) VALUES (?1, ?2)
+                 ON CONFLICT (rule_id) DO UPDATE SET enabled = excluded.enabled",
+                params![rule_id, enabled],
+            )
+            .map_err(err("store the rule state"))?;
+            Ok(())
+        })
+    }
+
+    fn executions(&self, rule_id: &str, limit: usize) -> StoreResult<Vec<ExecutionRecord>> {
+        self.read(|conn| {
+            let mut statement = conn
+                .prepare_cached(
+                    "SELECT id, rule_id, scheduled, started, window_from, window_to, seq_after, seq_to, events,
+                     candidates, alerts, dropped, duration_ms, status, warnings FROM executions
+                     WHERE rule_id = ?1 ORDER BY started DESC, rowid DESC LIMIT ?2",
+                )
+                .map_err(err("read executions"))?;
+            let rows = statement
+                .query_map(params![rule_id, i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
+                    let at = |i: usize| -> rusqlite::Result<Timestamp> { Ok(Timestamp::from_nanos(r.get(i)?)) };
+                    let n = |i: usize| -> rusqlite::Result<u64> { Ok(count(r.get(i)?)) };
+                    let warnings: String = r.get(14)?;
+                    Ok(ExecutionRecord {
+                        id: r.get(0)?,
+                        rule_id: r.get(1)?,
+                        scheduled: at(2)?,
+                        started: at(3)?,
+                        window: (at(4)?, at(5)?),
+                        seq: (n(6)?, n(7)?),
+                        events: n(8)?,
+                        candidates: n(9)?,
+                        alerts: n(10)?,
+                        dropped: n(11)?,
+                        duration_ms: n(12)?,
+                        status: match r.get::<_, String>(13)?.as_str() {
+                            "succeeded" => ExecutionStatus::Succeeded,
+                            "partial_failure" => ExecutionStatus::PartialFailure,
+                            _ => ExecutionStatus::Failed,
+                        },
+                        warnings: serde_json::from_str(&warnings).unwrap_or_default(),
+                    })
+                })
+                .map_err(err("read executions"))?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(err("read executions"))
+        })
+    }
+}

@@ -1,0 +1,123 @@
+//! Scheduled executions on the store: windows, late events, max_signals, crash-safe commits.
+
+use engine::schedule::{Trigger, due, execute, groups};
+use engine::storage::{AlertFilter, AlertStore, EventLog, ExecutionStatus, RuleStates, StoredAlert};
+use rules::Rule;
+
+use crate::{at, dkim, new_event, open, quiet};
+
+fn dkim_rule() -> Rule {
+    rules::builtin().rules.remove(0)
+}
+
+fn alerts(store: &store::Sqlite) -> Vec<StoredAlert> {
+    let mut out = Vec::new();
+    store
+        .alerts(&AlertFilter::default(), &mut |a| {
+            out.push(a);
+            true
+        })
+        .expect("alerts");
+    out
+}
+
+#[test]
+fn an_execution_alerts_on_its_window_once() {
+    let (_dir, store) = open();
+    let rule = dkim_rule();
+    store
+        .append(&[
+            new_event(dkim("in", "08:10:00"), at("08:10:30")),
+            new_event(quiet("other", "08:11:00"), at("08:11:30")),
+        ])
+        .expect("append");
+    let catalog = ecs::Catalog::builtin();
+    // The first execution covers every event stored so far, whatever its time.
+    let first =
+        execute(&store, catalog, std::slice::from_ref(&rule), at("08:15:00"), Trigger::Scheduled).expect("runs");
+    assert_eq!((first[0].events, first[0].candidates, first[0].alerts), (2, 1, 1));
+    assert_eq!(first[0].window, (at("07:45:00"), at("08:15:00")));
+    assert_eq!(first[0].status, ExecutionStatus::Succeeded);
+    // The next, overlapping window sees the event again but it alerted already.
+    let second =
+        execute(&store, catalog, std::slice::from_ref(&rule), at("08:20:00"), Trigger::Scheduled).expect("runs");
+    assert_eq!((second[0].candidates, second[0].alerts), (0, 0));
+    let stored = alerts(&store);
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].document["kibana.alert.rule.name"], rule.name);
+    assert_eq!(stored[0].document["vigil.alert.late"], false);
+    let state = store.rule_state(&rule.id.0).expect("state");
+    assert_eq!((state.covered_seq, state.last_scheduled), (2, Some(at("08:20:00"))));
+    assert_eq!(store.executions(&rule.id.0, 10).expect("executions").len(), 2);
+}
+
+#[test]
+fn late_events_alert_once_and_say_so() {
+    let (_dir, store) = open();
+    let rule = dkim_rule();
+    let catalog = ecs::Catalog::builtin();
+    execute(&store, catalog, std::slice::from_ref(&rule), at("08:15:00"), Trigger::Scheduled).expect("runs");
+    // Two hours late: far outside any later window, Kibana would never see it.
+    store.append(&[new_event(dkim("late", "06:00:00"), at("08:17:00"))]).expect("append");
+    let run = execute(&store, catalog, std::slice::from_ref(&rule), at("08:20:00"), Trigger::Scheduled).expect("runs");
+    assert_eq!(run[0].alerts, 1);
+    let stored = alerts(&store);
+    assert_eq!(stored[0].document["vigil.alert.late"], true);
+    let run = execute(&store, catalog, std::slice::from_ref(&rule), at("08:25:00"), Trigger::Scheduled).expect("runs");
+    assert_eq!((run[0].events, run[0].alerts), (0, 0), "a covered late event is not read again");
+}
+
+#[test]
+fn max_signals_takes_the_oldest_and_records_the_rest() {
+    let (_dir, store) = open();
+    let mut rule = dkim_rule();
+    rule.max_signals = 2;
+    let events: Vec<_> = ["08:03:00", "08:01:00", "08:04:00", "08:02:00"]
+        .iter()
+        .enumerate()
+        .map(|(i, time)| new_event(dkim(&format!("e{i}"), time), at("08:05:00")))
+        .collect();
+    store.append(&events).expect("append");
+    let run = execute(&store, ecs::Catalog::builtin(), &[rule], at("08:10:00"), Trigger::Scheduled).expect("runs");
+    assert_eq!((run[0].candidates, run[0].alerts, run[0].dropped), (4, 2, 2));
+    assert_eq!(run[0].status, ExecutionStatus::PartialFailure);
+    assert!(run[0].warnings[0].contains("2 of 4 candidates"), "{:?}", run[0].warnings);
+    let mut times: Vec<String> = alerts(&store)
+        .iter()
+        .map(|a| a.document["kibana.alert.original_time"].as_str().unwrap_or("").to_owned())
+        .collect();
+    times.sort();
+    assert_eq!(times, ["2026-03-02T08:01:00Z", "2026-03-02T08:02:00Z"]);
+}
+
+#[test]
+fn an_execution_repeated_after_a_crash_creates_no_second_alert() {
+    let (dir, store) = open();
+    let rule = dkim_rule();
+    store.append(&[new_event(dkim("x", "08:10:00"), at("08:10:00"))]).expect("append");
+    execute(&store, ecs::Catalog::builtin(), std::slice::from_ref(&rule), at("08:15:00"), Trigger::Scheduled)
+        .expect("runs");
+    drop(store);
+    let store = store::Sqlite::open(dir.path()).expect("reopens");
+    // A manual run over the same window finds the alert stored.
+    let run = execute(&store, ecs::Catalog::builtin(), std::slice::from_ref(&rule), at("08:15:00"), Trigger::Manual)
+        .expect("runs");
+    assert_eq!((run[0].candidates, run[0].alerts), (0, 0));
+    assert_eq!(alerts(&store).len(), 1);
+    assert_eq!(store.rule_state(&rule.id.0).expect("state").last_scheduled, Some(at("08:15:00")));
+}
+
+#[test]
+fn schedules_start_on_interval_multiples_and_group_by_window() {
+    let rule = dkim_rule();
+    let mut state = engine::storage::RuleState::default();
+    assert_eq!(due(&rule, &state, at("08:17:31")), Some(at("08:15:00")));
+    state.last_scheduled = Some(at("08:15:00"));
+    assert_eq!(due(&rule, &state, at("08:19:59")), None);
+    assert_eq!(due(&rule, &state, at("08:20:00")), Some(at("08:20:00")));
+    let mut other = rule.clone();
+    other.id = rules::RuleId("other".into());
+    let mut elsewhere = rule.clone();
+    elsewhere.index = vec!["logs-endpoint*".into()];
+    assert_eq!(groups(&[&rule, &elsewhere, &other]), [vec![0, 2], vec![1]]);
+}

@@ -1,0 +1,40 @@
+//! The SQLite store, and the engine's scheduled executions on it.
+
+mod events;
+mod executions;
+
+use ecs::date::Timestamp;
+use engine::storage::NewEvent;
+use serde_json::{Value, json};
+
+/// A time in the tests' day.
+fn at(text: &str) -> Timestamp {
+    Timestamp::parse(&format!("2026-03-02T{text}Z"), false).expect("a valid time")
+}
+
+/// A DKIM-disabling record in ECS form, as the o365 integration indexes it.
+fn dkim(id: &str, time: &str) -> Value {
+    json!({
+        "@timestamp": format!("2026-03-02T{time}Z"),
+        "event": {"id": id, "dataset": "o365.audit", "provider": "Exchange", "category": ["web"],
+                  "action": "Set-DkimSigningConfig", "outcome": "success"},
+        "o365": {"audit": {"Parameters": {"Enabled": "False"}}},
+        "user": {"name": "admin"}
+    })
+}
+
+/// Another Exchange record, which no rule of the built-in pack matches.
+fn quiet(id: &str, time: &str) -> Value {
+    json!({"@timestamp": format!("2026-03-02T{time}Z"),
+           "event": {"id": id, "dataset": "o365.audit", "provider": "Exchange", "action": "MailItemsAccessed"}})
+}
+
+fn new_event(doc: Value, ingested: Timestamp) -> NewEvent {
+    engine::prepare(doc, None, None, ingested)
+}
+
+fn open() -> (tempfile::TempDir, store::Sqlite) {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let store = store::Sqlite::open(dir.path()).expect("a new store opens");
+    (dir, store)
+}
