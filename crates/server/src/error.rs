@@ -1,0 +1,93 @@
+//! One error type for every route, answered in Elasticsearch's shape:
+//! `{"error": {"type", "reason"}, "status"}`.
+
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use engine::storage::StoreError;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// What can go wrong answering a request.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The request is malformed: a bad query, a bad parameter, a bad body.
+    #[error("{0}")]
+    BadRequest(String),
+    /// The thing asked for does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// The body is larger than the configured limit.
+    #[error("the request body is larger than the limit of {0} bytes (max_body)")]
+    TooLarge(usize),
+    /// The store failed: the service is up, but cannot read or write now.
+    #[error("the store is unavailable: {0}")]
+    Store(#[from] StoreError),
+    /// A bug: logged, and answered without details.
+    #[error("internal error")]
+    Internal(String),
+}
+
+/// The body of every error answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// What went wrong.
+    pub error: ErrorDetail,
+    /// The HTTP status, repeated.
+    pub status: u16,
+}
+
+/// What went wrong.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// A stable kind: `bad_request`, `not_found`, `too_large`, `store_unavailable`, `internal`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// For people.
+    pub reason: String,
+}
+
+impl ApiError {
+    fn status(&self) -> (StatusCode, &'static str) {
+        match self {
+            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+            ApiError::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"),
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, kind) = self.status();
+        match &self {
+            ApiError::Internal(detail) => tracing::error!(%detail, "internal error"),
+            ApiError::Store(err) => tracing::warn!(%err, "store unavailable"),
+            _ => {}
+        }
+        let body =
+            ErrorBody { error: ErrorDetail { kind: kind.into(), reason: self.to_string() }, status: status.as_u16() };
+        (status, Json(body)).into_response()
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> ApiError {
+        ApiError::BadRequest(rejection.body_text())
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> ApiError {
+        ApiError::BadRequest(rejection.body_text())
+    }
+}
+
+impl From<tokio::task::JoinError> for ApiError {
+    fn from(err: tokio::task::JoinError) -> ApiError {
+        ApiError::Internal(err.to_string())
+    }
+}

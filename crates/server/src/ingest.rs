@@ -1,0 +1,254 @@
+//! Request bodies to events: Elasticsearch bulk requests and plain NDJSON or JSON arrays, raw
+//! Office 365 records normalized on the way in. Each bad item is an error of its own; the rest
+//! of the request still goes in.
+
+use std::io::Read;
+
+use ecs::date::Timestamp;
+use engine::storage::NewEvent;
+use serde_json::Value;
+
+/// A bulk action vigil takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// `index`: store the document (a second delivery of the same `_id` is a no-op).
+    Index,
+    /// `create`: store the document; an `_id` already stored is a version conflict.
+    Create,
+    /// `delete` or `update`: the event log is append-only, so these are refused per item.
+    Refused(&'static str),
+}
+
+impl Action {
+    /// The action's name in the response.
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Index => "index",
+            Action::Create => "create",
+            Action::Refused(name) => name,
+        }
+    }
+}
+
+/// One item of a request: what it asked, and the event or why not.
+#[derive(Debug)]
+pub struct Item {
+    /// The bulk action (`index` for plain NDJSON).
+    pub action: Action,
+    /// The 1-based line of the request body the item's document is on.
+    pub line: usize,
+    /// The index asked for, if any.
+    pub index: Option<String>,
+    /// The `_id` asked for, if any.
+    pub id: Option<String>,
+    /// The event, or why the item was refused.
+    pub event: Result<NewEvent, String>,
+}
+
+/// Decodes a request body, gunzipping it when `gzip` (Filebeat compresses by default), and
+/// refusing more than `limit` bytes once decompressed.
+///
+/// # Errors
+///
+/// When the body is not valid gzip or is larger than `limit`.
+pub fn body(raw: &[u8], gzip: bool, limit: usize) -> Result<Vec<u8>, String> {
+    if !gzip {
+        return Ok(raw.to_vec());
+    }
+    let mut out = Vec::new();
+    let limit_plus_one = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
+    flate2::read::MultiGzDecoder::new(raw)
+        .take(limit_plus_one)
+        .read_to_end(&mut out)
+        .map_err(|e| format!("the body is not valid gzip: {e}"))?;
+    if out.len() > limit {
+        return Err(format!("the body is larger than {limit} bytes once decompressed (max_body)"));
+    }
+    Ok(out)
+}
+
+/// One document: a JSON object, normalized to ECS if it is a raw Office 365 record, then
+/// stamped, placed and named for the store.
+fn event(document: Value, index: Option<&str>, id: Option<&str>, now: Timestamp) -> Result<NewEvent, String> {
+    let Value::Object(_) = document else { return Err("a document must be a JSON object".into()) };
+    let document = if o365::is_raw_record(&document) {
+        o365::normalize(document, &o365::Options::default())
+            .map_err(|e| format!("not a valid Office 365 record: {e}"))?
+    } else {
+        document
+    };
+    Ok(engine::prepare(document, index, id, now))
+}
+
+fn decode(line: &[u8]) -> Result<Value, String> {
+    serde_json::from_slice(line).map_err(|e| format!("invalid JSON at column {}: {e}", e.column()))
+}
+
+/// Lines of a body with their 1-based numbers, blank ones left out.
+fn lines(body: &[u8]) -> impl Iterator<Item = (usize, &[u8])> {
+    body.split(|&b| b == b'\n')
+        .enumerate()
+        .map(|(at, line)| (at + 1, line.strip_suffix(b"\r").unwrap_or(line)))
+        .filter(|(_, line)| line.iter().any(|b| !b.is_ascii_whitespace()))
+}
+
+/// Reads an Elasticsearch bulk body: action lines (`index`, `create`; `delete` and `update` are
+/// refused), each but `delete` followed by its document. The index comes from the action's
+/// `_index`, else `default_index` (the URL's).
+pub fn bulk(body: &[u8], default_index: Option<&str>, now: Timestamp) -> Vec<Item> {
+    let mut items = Vec::new();
+    let mut lines = lines(body);
+    while let Some((line, action_line)) = lines.next() {
+        let refused = |action, index, id, line, reason: String| Item { action, line, index, id, event: Err(reason) };
+        let parsed = match decode(action_line) {
+            Ok(Value::Object(map)) if map.len() == 1 => map.into_iter().next(),
+            Ok(_) => None,
+            Err(reason) => {
+                // Shippers send action and document in pairs: skip this item's document too.
+                lines.next();
+                items.push(refused(Action::Index, None, None, line, format!("line {line}: bad action: {reason}")));
+                continue;
+            }
+        };
+        let Some((name, meta)) = parsed else {
+            lines.next();
+            let reason =
+                format!("line {line}: an action line is one object such as {{\"create\":{{\"_index\":\"logs\"}}}}");
+            items.push(refused(Action::Index, None, None, line, reason));
+            continue;
+        };
+        let text = |key: &str| meta.get(key).and_then(Value::as_str).map(str::to_owned);
+        let (index, id) = (text("_index").or_else(|| default_index.map(str::to_owned)), text("_id"));
+        let action = match name.as_str() {
+            "index" => Action::Index,
+            "create" => Action::Create,
+            "delete" => Action::Refused("delete"),
+            "update" => Action::Refused("update"),
+            other => {
+                lines.next();
+                let reason = format!("line {line}: unknown action `{other}` (index, create, update or delete)");
+                items.push(refused(Action::Index, index, id, line, reason));
+                continue;
+            }
+        };
+        if let Action::Refused(name) = action {
+            if name != "delete" {
+                lines.next();
+            }
+            let reason = format!("{name} is not supported: vigil's event log is append-only");
+            items.push(refused(action, index, id, line, reason));
+            continue;
+        }
+        let Some((doc_line, document)) = lines.next() else {
+            items.push(refused(action, index, id, line, format!("line {line}: the action has no document line")));
+            break;
+        };
+        let Some(target) = index.clone() else {
+            let reason = "no index: give `_index` in the action or post to /{index}/_bulk".to_owned();
+            items.push(refused(action, None, id, doc_line, reason));
+            continue;
+        };
+        let event = decode(document).and_then(|doc| event(doc, Some(&target), id.as_deref(), now));
+        items.push(Item {
+            action,
+            line: doc_line,
+            index,
+            id,
+            event: event.map_err(|e| format!("line {doc_line}: {e}")),
+        });
+    }
+    items
+}
+
+/// Reads a body of events: NDJSON (one per line) or one JSON array, ECS documents or raw Office
+/// 365 records. `index` places them all; otherwise each goes to its data stream or dataset.
+pub fn events(body: &[u8], index: Option<&str>, now: Timestamp) -> Vec<Item> {
+    let item = |line, event| Item { action: Action::Index, line, index: index.map(str::to_owned), id: None, event };
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    if first == Some(&b'[') {
+        return match serde_json::from_slice::<Vec<Value>>(body) {
+            Ok(documents) => documents
+                .into_iter()
+                .enumerate()
+                .map(|(at, doc)| {
+                    item(at + 1, event(doc, index, None, now).map_err(|e| format!("element {}: {e}", at + 1)))
+                })
+                .collect(),
+            Err(e) => vec![item(
+                e.line(),
+                Err(format!("invalid JSON array at line {}, column {}: {e}", e.line(), e.column())),
+            )],
+        };
+    }
+    lines(body)
+        .map(|(line, text)| {
+            let event = decode(text).and_then(|doc| event(doc, index, None, now));
+            item(line, event.map_err(|e| format!("line {line}: {e}")))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RAW: &str = r#"{"CreationTime":"2026-03-02T08:14:05","Id":"9d1c","Operation":"Set-DkimSigningConfig","RecordType":1,"ResultStatus":"True","UserId":"admin@contoso.com","Workload":"Exchange","OrganizationId":"t1","Parameters":[{"Name":"Enabled","Value":"False"}]}"#;
+
+    fn now() -> Timestamp {
+        Timestamp::from_millis(1_772_439_245_000)
+    }
+
+    #[test]
+    fn bulk_bodies_take_actions_pairs_and_report_each_bad_item() {
+        let body = format!(
+            "{{\"create\":{{\"_index\":\"logs-o365.audit-default\"}}}}\n{RAW}\n\
+             {{\"index\":{{\"_id\":\"x1\"}}}}\n{{\"message\":\"hello\"}}\n\
+             {{\"delete\":{{\"_id\":\"x1\"}}}}\n\
+             {{\"index\":{{}}}}\nnot json\n\
+             {{\"update\":{{\"_id\":\"x1\"}}}}\n{{\"doc\":{{}}}}\n"
+        );
+        let items = bulk(body.as_bytes(), Some("filebeat-8"), now());
+        let summary: Vec<(&str, usize, Option<&str>, bool)> =
+            items.iter().map(|i| (i.action.name(), i.line, i.index.as_deref(), i.event.is_ok())).collect();
+        assert_eq!(
+            summary,
+            [
+                ("create", 2, Some("logs-o365.audit-default"), true),
+                ("index", 4, Some("filebeat-8"), true),
+                ("delete", 5, Some("filebeat-8"), false),
+                ("index", 7, Some("filebeat-8"), false),
+                ("update", 8, Some("filebeat-8"), false),
+            ]
+        );
+        let dkim = items[0].event.as_ref().expect("normalized");
+        assert_eq!(dkim.event_id, "9d1c");
+        assert!(dkim.document.contains("\"action\":\"Set-DkimSigningConfig\""), "{}", dkim.document);
+        assert_eq!(items[1].event.as_ref().map(|e| e.event_id.as_str()), Ok("x1"));
+        assert!(items[3].event.as_ref().expect_err("bad json").starts_with("line 7: invalid JSON at column 2"));
+    }
+
+    #[test]
+    fn event_bodies_are_ndjson_or_arrays() {
+        let ndjson = format!("{RAW}\n\n[1]\n{{\"message\":\"m\"}}\n");
+        let items = events(ndjson.as_bytes(), None, now());
+        let lines: Vec<(usize, bool)> = items.iter().map(|i| (i.line, i.event.is_ok())).collect();
+        assert_eq!(lines, [(1, true), (3, false), (4, true)]);
+        assert_eq!(items[0].event.as_ref().map(|e| e.index.as_str()), Ok("logs-o365.audit-default"));
+        let array = format!("[{RAW}, 7]");
+        let items = events(array.as_bytes(), Some("mine"), now());
+        assert_eq!(items.len(), 2);
+        assert_eq!(items[0].event.as_ref().map(|e| e.index.as_str()), Ok("mine"));
+        assert_eq!(items[1].event.as_ref().expect_err("not an object"), "element 2: a document must be a JSON object");
+    }
+
+    #[test]
+    fn gzip_bodies_are_unpacked_within_the_limit() {
+        use std::io::Write;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&[b'x'; 1000]).expect("write");
+        let packed = gz.finish().expect("finish");
+        assert_eq!(body(&packed, true, 1000).map(|b| b.len()), Ok(1000));
+        assert!(body(&packed, true, 999).expect_err("too big").contains("larger than 999"));
+        assert!(body(b"plain", true, 10).is_err());
+    }
+}

@@ -1,0 +1,142 @@
+//! vigil's service: events in over HTTP (Elasticsearch's bulk API, NDJSON) and from watched
+//! files, every rule run on its schedule over the store, alerts triaged through a JSON API.
+//!
+//! [`router`] builds the HTTP routes over an [`AppState`] (the store, the loaded rules, the
+//! metrics); [`serve`] runs them on a listener together with the background work (scheduled
+//! executions, rule reloads on file change and SIGHUP, retention, watched folders) until a
+//! shutdown signal. [`openapi`] is the API's description, generated from the handlers.
+//! Detection logic is the engine's; storage is the store's; this crate only connects them.
+//!
+//! ```
+//! # tokio::runtime::Runtime::new()?.block_on(async {
+//! use tower::ServiceExt;
+//! let dir = tempfile::tempdir()?;
+//! let store = std::sync::Arc::new(store::Sqlite::open(dir.path())?);
+//! let app = server::router(server::AppState::new(store, server::Config::default()));
+//! let request = axum::http::Request::get("/api/v1/health").body(axum::body::Body::empty())?;
+//! let response = app.oneshot(request).await?;
+//! assert_eq!(response.status(), 200);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # })?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![deny(missing_docs)]
+
+mod config;
+mod error;
+mod ingest;
+mod metrics;
+mod routes;
+mod scheduler;
+mod state;
+mod watch;
+
+use std::future::Future;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::response::IntoResponse;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+
+pub use crate::config::{Config, ConfigError};
+pub use crate::error::ApiError;
+pub use crate::state::{AppState, RulePack};
+
+/// How long a shutdown waits for the execution under way before abandoning it (its transaction
+/// is then never committed, and the next start runs it again).
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(title = "vigil", description = "Elastic Security detection rules, run anywhere: ingest, rules, executions, alerts."),
+    tags(
+        (name = "alerts", description = "Alerts and their triage"),
+        (name = "rules", description = "Rules, their state and executions"),
+        (name = "events", description = "Send and search events"),
+        (name = "health", description = "Health and metrics"),
+        (name = "elasticsearch", description = "The Elasticsearch-compatible surface for log shippers"),
+    )
+)]
+struct ApiDoc;
+
+fn routes() -> OpenApiRouter<AppState> {
+    let api = OpenApiRouter::new()
+        .merge(routes::alerts::router())
+        .merge(routes::rules::router())
+        .merge(routes::events::router())
+        .merge(routes::health::router());
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .nest("/api/v1", api)
+        .merge(routes::bulk::router())
+        .merge(routes::health::metrics_router())
+}
+
+/// The API's OpenAPI document, generated from the routes themselves.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    routes().split_for_parts().1
+}
+
+/// Every route over `state`, with the body limit of its configuration.
+pub fn router(state: AppState) -> Router {
+    let (router, api) = routes().split_for_parts();
+    let limit = state.config.max_body;
+    let spec = axum::Json(api);
+    router
+        .route("/api/v1/openapi.json", axum::routing::get(move || async move { spec.clone() }))
+        .fallback(|| async { ApiError::NotFound("no such route".into()) })
+        .layer(DefaultBodyLimit::max(limit))
+        // axum answers an oversized body in plain text; give it the shape of every other error.
+        .layer(axum::middleware::map_response(move |response: axum::response::Response| async move {
+            let plain = response
+                .headers()
+                .get(axum::http::header::CONTENT_TYPE)
+                .is_none_or(|t| t.as_bytes().starts_with(b"text/"));
+            if response.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE && plain {
+                return ApiError::TooLarge(limit).into_response();
+            }
+            response
+        }))
+        .with_state(state)
+}
+
+/// Serves `state` on `listener` with the background work, until `shutdown` completes; then
+/// stops taking requests, lets running ones finish, and waits for the execution under way (up
+/// to 30 seconds).
+///
+/// # Errors
+///
+/// When the listener fails.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let scheduler = tokio::spawn(scheduler::run(state.clone(), stopped.clone()));
+    let watcher = (!state.config.watch.is_empty())
+        .then(|| tokio::spawn(watch::run(state.clone(), state.config.watch.clone(), stopped.clone())));
+    let reloads = tokio::spawn(reload_on_hangup(state.clone()));
+    let app = router(state);
+    let result = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+    let _ = stop.send(true);
+    reloads.abort();
+    if tokio::time::timeout(SHUTDOWN_GRACE, scheduler).await.is_err() {
+        tracing::warn!("shutdown: the execution under way was abandoned; it runs again at the next start");
+    }
+    if let Some(watcher) = watcher {
+        let _ = tokio::time::timeout(SHUTDOWN_GRACE, watcher).await;
+    }
+    result
+}
+
+/// Reloads the rules on SIGHUP, as daemons do.
+async fn reload_on_hangup(state: AppState) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hangups) = signal(SignalKind::hangup()) else { return };
+    while hangups.recv().await.is_some() {
+        tracing::info!("SIGHUP: reloading rules");
+        state.reload_rules();
+    }
+}

@@ -1,0 +1,39 @@
+//! The HTTP routes, one module per resource, and what they share.
+
+pub mod alerts;
+pub mod bulk;
+pub mod events;
+pub mod health;
+pub mod rules;
+
+use ecs::date::{DateMath, Timestamp};
+use kql::Matcher;
+
+use crate::error::ApiError;
+
+/// The most items one page (or one bulk status change) holds.
+pub const MAX_PAGE: usize = 1000;
+
+/// Reads a time parameter: an ISO 8601 date or date math (`now-24h`), resolved at `now`.
+///
+/// # Errors
+///
+/// [`ApiError::BadRequest`] naming the parameter.
+pub fn time_param(name: &str, text: &str, now: Timestamp) -> Result<Timestamp, ApiError> {
+    DateMath::parse(text)
+        .ok()
+        .and_then(|d| d.resolve(now, false))
+        .ok_or_else(|| ApiError::BadRequest(format!("{name}: `{text}` is not a date or date math like now-24h")))
+}
+
+/// Compiles the `q` parameter (empty: everything), with date math at `now`.
+///
+/// # Errors
+///
+/// [`ApiError::BadRequest`] with the query and a caret under the mistake.
+pub fn compile_query(q: Option<&str>, now: Timestamp) -> Result<Matcher<'static>, ApiError> {
+    let q = q.unwrap_or("");
+    kql::parse(q)
+        .and_then(|parsed| parsed.compile_at(ecs::Catalog::builtin(), now))
+        .map_err(|e| ApiError::BadRequest(e.snippet(q, "q")))
+}

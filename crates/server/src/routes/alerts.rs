@@ -1,0 +1,216 @@
+//! `/api/v1/alerts`: search, show, and move through triage (open, acknowledged, closed).
+
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use ecs::date::Timestamp;
+use engine::AlertId;
+use engine::storage::{AlertFilter, StatusChange, StoredAlert, WorkflowStatus};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::error::{ApiError, ErrorBody};
+use crate::routes::{MAX_PAGE, compile_query, time_param};
+use crate::state::AppState;
+
+/// The routes of this resource.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list)).routes(routes!(show)).routes(routes!(set_status))
+}
+
+/// One workflow change.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Change {
+    /// The status after it.
+    pub status: String,
+    /// Who made it.
+    pub by: String,
+    /// When.
+    pub at: String,
+    /// Why, if they said.
+    pub note: Option<String>,
+}
+
+/// A stored alert.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Alert {
+    /// Its identity: 64 hex digits of sha256(index, event id, rule_id).
+    pub id: String,
+    /// The rule that raised it.
+    pub rule_id: String,
+    /// The rule's severity.
+    pub severity: String,
+    /// When it was created.
+    pub created: String,
+    /// `open`, `acknowledged` or `closed`.
+    pub status: String,
+    /// Every workflow change, oldest first.
+    pub history: Vec<Change>,
+    /// The alert document, shaped like Elastic Security's (`kibana.alert.*` and the event).
+    #[schema(value_type = Object)]
+    pub document: Value,
+}
+
+impl From<StoredAlert> for Alert {
+    fn from(a: StoredAlert) -> Alert {
+        Alert {
+            id: a.id.to_string(),
+            rule_id: a.rule_id,
+            severity: a.severity,
+            created: a.created.to_string(),
+            status: a.status.as_str().into(),
+            history: a
+                .history
+                .into_iter()
+                .map(|c| Change { status: c.status.as_str().into(), by: c.by, at: c.at.to_string(), note: c.note })
+                .collect(),
+            document: a.document,
+        }
+    }
+}
+
+/// A page of alerts.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AlertPage {
+    /// How many alerts the filters select in all.
+    pub total: u64,
+    /// This page, newest first.
+    pub alerts: Vec<Alert>,
+    /// The `offset` of the next page, if there is one.
+    pub next_offset: Option<usize>,
+}
+
+/// Which alerts to list.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AlertQuery {
+    /// Raised by this rule (`rule_id`).
+    pub rule_id: Option<String>,
+    /// `low`, `medium`, `high` or `critical`.
+    pub severity: Option<String>,
+    /// `open`, `acknowledged` or `closed`.
+    pub status: Option<String>,
+    /// Created at or after this time (ISO 8601 or date math, e.g. `now-24h`).
+    pub since: Option<String>,
+    /// Created at or before this time.
+    pub until: Option<String>,
+    /// A KQL query over the alert document, e.g. `user.name:admin*`.
+    pub q: Option<String>,
+    /// Skip this many (default 0).
+    pub offset: Option<usize>,
+    /// At most this many (default 50, at most 1000).
+    pub limit: Option<usize>,
+}
+
+fn status_param(text: &str) -> Result<WorkflowStatus, ApiError> {
+    WorkflowStatus::parse(text)
+        .ok_or_else(|| ApiError::BadRequest(format!("status `{text}`: expected open, acknowledged or closed")))
+}
+
+/// Lists alerts, newest first, by rule, severity, status, creation time and a KQL query.
+#[utoipa::path(get, path = "/alerts", tag = "alerts", params(AlertQuery),
+    responses((status = 200, body = AlertPage), (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
+async fn list(
+    State(state): State<AppState>,
+    query: Result<Query<AlertQuery>, QueryRejection>,
+) -> Result<Json<AlertPage>, ApiError> {
+    let Query(query) = query?;
+    let now = Timestamp::now();
+    if let Some(severity) = &query.severity
+        && rules::Severity::parse(severity).is_none()
+    {
+        return Err(ApiError::BadRequest(format!("severity `{severity}`: expected low, medium, high or critical")));
+    }
+    let filter = AlertFilter {
+        rule_id: query.rule_id.clone(),
+        severity: query.severity.clone(),
+        status: query.status.as_deref().map(status_param).transpose()?,
+        since: query.since.as_deref().map(|t| time_param("since", t, now)).transpose()?,
+        until: query.until.as_deref().map(|t| time_param("until", t, now)).transpose()?,
+    };
+    let matcher = compile_query(query.q.as_deref(), now)?;
+    let (offset, limit) = (query.offset.unwrap_or(0), query.limit.unwrap_or(50).min(MAX_PAGE));
+    let store = state.store.clone();
+    let page = state
+        .blocking(move || {
+            let (mut total, mut alerts) = (0u64, Vec::new());
+            store.alerts(&filter, &mut |alert| {
+                if matcher.matches_value(&alert.document) {
+                    total += 1;
+                    if total as usize > offset && alerts.len() < limit {
+                        alerts.push(Alert::from(alert));
+                    }
+                }
+                true
+            })?;
+            let next_offset = (offset + alerts.len() < total as usize).then_some(offset + alerts.len());
+            Ok(AlertPage { total, alerts, next_offset })
+        })
+        .await?;
+    Ok(Json(page))
+}
+
+fn alert_id(text: &str) -> Result<AlertId, ApiError> {
+    AlertId::parse(text).ok_or_else(|| ApiError::BadRequest(format!("`{text}` is not an alert id (64 hex digits)")))
+}
+
+/// One alert, with its workflow history.
+#[utoipa::path(get, path = "/alerts/{id}", tag = "alerts", params(("id" = String, Path, description = "the alert id")),
+    responses((status = 200, body = Alert), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 503, body = ErrorBody)))]
+async fn show(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Alert>, ApiError> {
+    let alert = alert_id(&id)?;
+    let store = state.store.clone();
+    let found = state.blocking(move || store.alert(&alert)).await?;
+    found.map(|a| Json(Alert::from(a))).ok_or_else(|| ApiError::NotFound(format!("no alert `{id}`")))
+}
+
+/// A workflow change for several alerts.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct StatusUpdate {
+    /// The alerts.
+    pub ids: Vec<String>,
+    /// `open`, `acknowledged` or `closed`.
+    pub status: String,
+    /// Who makes the change.
+    pub by: String,
+    /// Why.
+    pub note: Option<String>,
+}
+
+/// What a workflow change did.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct StatusUpdated {
+    /// Alerts moved to the status.
+    pub updated: Vec<String>,
+    /// Ids that name no alert.
+    pub not_found: Vec<String>,
+}
+
+/// Moves alerts to `open`, `acknowledged` or `closed`, recording who, when and why.
+#[utoipa::path(post, path = "/alerts/status", tag = "alerts", request_body = StatusUpdate,
+    responses((status = 200, body = StatusUpdated), (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
+async fn set_status(
+    State(state): State<AppState>,
+    body: Result<Json<StatusUpdate>, JsonRejection>,
+) -> Result<Json<StatusUpdated>, ApiError> {
+    let Json(update) = body?;
+    let status = status_param(&update.status)?;
+    if update.by.trim().is_empty() {
+        return Err(ApiError::BadRequest("by: say who makes the change".into()));
+    }
+    if update.ids.len() > MAX_PAGE {
+        return Err(ApiError::BadRequest(format!("ids: at most {MAX_PAGE} alerts per request")));
+    }
+    let ids = update.ids.iter().map(|id| alert_id(id)).collect::<Result<Vec<_>, _>>()?;
+    let change = StatusChange { status, by: update.by.clone(), at: Timestamp::now(), note: update.note.clone() };
+    let store = state.store.clone();
+    let changed = state.blocking(move || store.set_status(&ids, &change)).await?;
+    let updated: Vec<String> = changed.iter().map(AlertId::to_string).collect();
+    let not_found = update.ids.iter().filter(|id| !updated.contains(&id.to_ascii_lowercase())).cloned().collect();
+    tracing::info!(by = %update.by, status = status.as_str(), alerts = updated.len(), "alert status changed");
+    Ok(Json(StatusUpdated { updated, not_found }))
+}

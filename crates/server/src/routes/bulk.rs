@@ -1,0 +1,155 @@
+//! The Elasticsearch-compatible surface log shippers talk to: `/_bulk`, `/{index}/_bulk`, and the
+//! cluster information (`GET /`, `GET /_license`) they check before sending.
+
+use std::time::Instant;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use ecs::date::Timestamp;
+use engine::storage::Appended;
+use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::error::{ApiError, ErrorBody};
+use crate::ingest::{self, Action};
+use crate::routes::events::store_items;
+use crate::state::AppState;
+
+/// The Elasticsearch version vigil answers as. Clients (Beats, Logstash, Vector, the official
+/// clients) check the major version and the product header before they send anything.
+const ES_VERSION: &str = "8.17.0";
+
+/// The routes of this resource (at the root, not under `/api/v1`).
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(info)).routes(routes!(license)).routes(routes!(bulk)).routes(routes!(bulk_into))
+}
+
+/// Elasticsearch clients refuse a server without this header.
+fn product(response: impl IntoResponse) -> Response {
+    let mut response = response.into_response();
+    response
+        .headers_mut()
+        .insert(HeaderName::from_static("x-elastic-product"), HeaderValue::from_static("Elasticsearch"));
+    response
+}
+
+/// Cluster information, as Elasticsearch answers `GET /`.
+#[utoipa::path(get, path = "/", tag = "elasticsearch", responses((status = 200, body = Object)))]
+async fn info() -> Response {
+    product(Json(json!({
+        "name": "vigil",
+        "cluster_name": "vigil",
+        "cluster_uuid": "vigil",
+        "version": {
+            "number": ES_VERSION,
+            "build_flavor": "default",
+            "build_type": "vigil",
+            "lucene_version": "9.12.0",
+            "minimum_wire_compatibility_version": "7.17.0",
+            "minimum_index_compatibility_version": "7.0.0"
+        },
+        "tagline": "You Know, for Search"
+    })))
+}
+
+/// A basic license, as Logstash and Beats ask for.
+#[utoipa::path(get, path = "/_license", tag = "elasticsearch", responses((status = 200, body = Object)))]
+async fn license() -> Response {
+    product(Json(json!({"license": {"status": "active", "type": "basic", "uid": "vigil"}})))
+}
+
+/// Elasticsearch's bulk API, for `index` and `create` actions (the index from the action or the
+/// URL); each item is answered as Elasticsearch does, and acknowledged once durable.
+#[utoipa::path(post, path = "/_bulk", tag = "elasticsearch",
+    request_body(content = String, content_type = "application/x-ndjson"),
+    responses((status = 200, body = Object), (status = 413, body = ErrorBody), (status = 503, body = ErrorBody)))]
+async fn bulk(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    product(ingest_bulk(state, None, headers, body).await)
+}
+
+/// The bulk API with a default index.
+#[utoipa::path(post, path = "/{index}/_bulk", tag = "elasticsearch", params(("index" = String, Path)),
+    request_body(content = String, content_type = "application/x-ndjson"),
+    responses((status = 200, body = Object), (status = 413, body = ErrorBody), (status = 503, body = ErrorBody)))]
+async fn bulk_into(
+    State(state): State<AppState>,
+    Path(index): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    product(ingest_bulk(state, Some(index), headers, body).await)
+}
+
+async fn ingest_bulk(state: AppState, index: Option<String>, headers: HeaderMap, body: Bytes) -> Response {
+    let started = Instant::now();
+    state.metrics.request();
+    let gzip = headers.get("content-encoding").is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
+    let limit = state.config.max_body;
+    let now = Timestamp::now();
+    let parsed = tokio::task::spawn_blocking(move || {
+        let body = ingest::body(&body, gzip, limit)?;
+        Ok::<_, String>(ingest::bulk(&body, index.as_deref(), now))
+    })
+    .await;
+    let items = match parsed {
+        Ok(Ok(items)) => items,
+        Ok(Err(reason)) => return ApiError::BadRequest(reason).into_response(),
+        Err(err) => return ApiError::from(err).into_response(),
+    };
+    let outcomes = match store_items(&state, &items).await {
+        Ok(outcomes) => outcomes,
+        Err(err) => return err.into_response(),
+    };
+    let mut errors = false;
+    let answers: Vec<Value> = items
+        .iter()
+        .zip(outcomes)
+        .map(|(item, outcome)| {
+            let index = item.index.clone().unwrap_or_default();
+            let id = item.event.as_ref().map(|e| e.event_id.clone()).ok().or_else(|| item.id.clone());
+            let answer = match (outcome, &item.event) {
+                (Some(Appended::Stored(seq)), _) => json!({
+                    "_index": index, "_id": id, "_version": 1, "result": "created",
+                    "_shards": {"total": 1, "successful": 1, "failed": 0},
+                    "_seq_no": seq, "_primary_term": 1, "status": 201
+                }),
+                // `create` of an id already stored is a conflict in Elasticsearch; shippers
+                // take 409 as "already there" and move on.
+                (Some(Appended::Duplicate(seq)), _) if item.action == Action::Create => {
+                    errors = true;
+                    json!({
+                        "_index": index, "_id": id, "status": 409,
+                        "error": {
+                            "type": "version_conflict_engine_exception",
+                            "reason": format!("[{}]: version conflict, document already exists (current version [1])",
+                                id.as_deref().unwrap_or("")),
+                            "index": index, "_seq_no": seq
+                        }
+                    })
+                }
+                // `index` of a stored id: vigil keeps the first delivery, so nothing changes.
+                (Some(Appended::Duplicate(seq)), _) => json!({
+                    "_index": index, "_id": id, "_version": 1, "result": "noop",
+                    "_shards": {"total": 1, "successful": 1, "failed": 0},
+                    "_seq_no": seq, "_primary_term": 1, "status": 200
+                }),
+                (None, Err(reason)) => {
+                    errors = true;
+                    let kind = match item.action {
+                        Action::Refused(_) => "illegal_argument_exception",
+                        _ => "document_parsing_exception",
+                    };
+                    json!({"_index": index, "_id": id, "status": 400, "error": {"type": kind, "reason": reason}})
+                }
+                (None, Ok(_)) => json!({"_index": index, "_id": id, "status": 500}),
+            };
+            json!({ item.action.name(): answer })
+        })
+        .collect();
+    let took = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    (StatusCode::OK, Json(json!({"took": took, "errors": errors, "items": answers}))).into_response()
+}

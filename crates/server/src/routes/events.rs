@@ -1,0 +1,202 @@
+//! `/api/v1/events`: send events (NDJSON or a JSON array, ECS or raw Office 365), search them.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use ecs::date::Timestamp;
+use engine::storage::{Appended, EventQuery, TimeColumn};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::error::{ApiError, ErrorBody};
+use crate::ingest::{self, Item};
+use crate::routes::{MAX_PAGE, compile_query, time_param};
+use crate::state::AppState;
+
+/// The routes of this resource.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(send, search))
+}
+
+/// Where sent events go.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SendQuery {
+    /// The index every event goes to; by default each goes to its data stream
+    /// (`logs-o365.audit-default`) or, without one, to no index (searched by every rule).
+    pub index: Option<String>,
+}
+
+/// One item that was not stored.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ItemError {
+    /// The line of the body (or the element of the array), from 1.
+    pub line: usize,
+    /// Why.
+    pub reason: String,
+}
+
+/// What became of the events sent.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct IngestReport {
+    /// Events stored (durable).
+    pub stored: u64,
+    /// Events already stored (same index and identity), not stored again.
+    pub duplicates: u64,
+    /// Items refused.
+    pub failed: u64,
+    /// The highest ingest sequence number given to this request's events.
+    pub last_seq: Option<u64>,
+    /// Each refused item, with its line.
+    pub errors: Vec<ItemError>,
+}
+
+/// Prepares the items' events and appends them in one durable write; returns what became of
+/// each item, in order (`None` for items refused before the store).
+pub(crate) async fn store_items(state: &AppState, items: &[Item]) -> Result<Vec<Option<Appended>>, ApiError> {
+    let events: Vec<_> = items.iter().filter_map(|i| i.event.as_ref().ok().cloned()).collect();
+    let mut appended = state.append(events).await?.into_iter();
+    let outcomes: Vec<Option<Appended>> =
+        items.iter().map(|i| if i.event.is_ok() { appended.next() } else { None }).collect();
+    let stored = outcomes.iter().filter(|o| matches!(o, Some(Appended::Stored(_)))).count() as u64;
+    let duplicates = outcomes.iter().filter(|o| matches!(o, Some(Appended::Duplicate(_)))).count() as u64;
+    state.metrics.ingested(stored, duplicates, items.len() as u64 - stored - duplicates);
+    Ok(outcomes)
+}
+
+/// Stores events: NDJSON (one per line) or a JSON array; ECS documents or raw Office 365 audit
+/// records, which are normalized as Elastic's integration does. Each event gets
+/// `event.ingested` and an ingest sequence number; a record already stored (same index and
+/// `event.id`) is not stored again. Bad lines are reported, the rest are stored.
+#[utoipa::path(post, path = "/events", tag = "events", params(SendQuery),
+    request_body(content = String, content_type = "application/x-ndjson", description = "NDJSON or a JSON array"),
+    responses((status = 200, body = IngestReport), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 503, body = ErrorBody)))]
+async fn send(
+    State(state): State<AppState>,
+    query: Result<Query<SendQuery>, QueryRejection>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<IngestReport>, ApiError> {
+    let Query(query) = query?;
+    state.metrics.request();
+    let gzip = headers.get("content-encoding").is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
+    let limit = state.config.max_body;
+    let now = Timestamp::now();
+    let items = tokio::task::spawn_blocking(move || {
+        let body = ingest::body(&body, gzip, limit)?;
+        Ok::<_, String>(ingest::events(&body, query.index.as_deref(), now))
+    })
+    .await?
+    .map_err(ApiError::BadRequest)?;
+    let outcomes = store_items(&state, &items).await?;
+    let mut report = IngestReport { stored: 0, duplicates: 0, failed: 0, last_seq: None, errors: Vec::new() };
+    for (item, outcome) in items.iter().zip(outcomes) {
+        match (outcome, &item.event) {
+            (Some(Appended::Stored(seq)), _) => {
+                report.stored += 1;
+                report.last_seq = Some(seq);
+            }
+            (Some(Appended::Duplicate(_)), _) => report.duplicates += 1,
+            (None, Err(reason)) => {
+                report.failed += 1;
+                report.errors.push(ItemError { line: item.line, reason: reason.clone() });
+            }
+            (None, Ok(_)) => {}
+        }
+    }
+    Ok(Json(report))
+}
+
+/// Which events to find.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SearchQuery {
+    /// A KQL query over the events (empty: all).
+    pub q: Option<String>,
+    /// `@timestamp` at or after this (ISO 8601 or date math; default `now-24h`).
+    pub since: Option<String>,
+    /// `@timestamp` at or before this (default `now`).
+    pub until: Option<String>,
+    /// Only events with an ingest sequence number above this (for the next page).
+    pub after: Option<u64>,
+    /// At most this many (default 50, at most 1000).
+    pub limit: Option<usize>,
+}
+
+/// A stored event.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Event {
+    /// Its ingest sequence number.
+    pub seq: u64,
+    /// Its index.
+    pub index: String,
+    /// Its identity.
+    pub id: String,
+    /// When it was ingested.
+    pub ingested: String,
+    /// The document.
+    #[schema(value_type = Object)]
+    pub document: Value,
+}
+
+/// A page of events, by ingest sequence number.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct EventPage {
+    /// The events.
+    pub events: Vec<Event>,
+    /// The `after` of the next page, if there may be one.
+    pub next_after: Option<u64>,
+}
+
+/// Finds stored events by a KQL query and an `@timestamp` range.
+#[utoipa::path(get, path = "/events", tag = "events", params(SearchQuery),
+    responses((status = 200, body = EventPage), (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
+async fn search(
+    State(state): State<AppState>,
+    query: Result<Query<SearchQuery>, QueryRejection>,
+) -> Result<Json<EventPage>, ApiError> {
+    let Query(query) = query?;
+    let now = Timestamp::now();
+    let since = time_param("since", query.since.as_deref().unwrap_or("now-24h"), now)?;
+    let until = time_param("until", query.until.as_deref().unwrap_or("now"), now)?;
+    let matcher = compile_query(query.q.as_deref(), now)?;
+    let limit = query.limit.unwrap_or(50).min(MAX_PAGE);
+    let store = state.store.clone();
+    let page = state
+        .blocking(move || {
+            let up_to = store.last_seq()?;
+            let scan = EventQuery {
+                window: Some((TimeColumn::Timestamp, since, until)),
+                after: None,
+                up_to,
+                limit: None,
+                from_seq: query.after.unwrap_or(0),
+            };
+            let mut events = Vec::new();
+            let mut last = None;
+            store.scan(&scan, &mut |event| {
+                last = Some(event.seq);
+                let Ok(document) = serde_json::from_str::<Value>(&event.document) else { return true };
+                if matcher.matches_value(&document) {
+                    events.push(Event {
+                        seq: event.seq,
+                        index: event.index,
+                        id: event.event_id,
+                        ingested: event.ingested.to_string(),
+                        document,
+                    });
+                }
+                events.len() < limit
+            })?;
+            let next_after = (events.len() == limit).then_some(last).flatten();
+            Ok(EventPage { events, next_after })
+        })
+        .await?;
+    Ok(Json(page))
+}

@@ -1,0 +1,146 @@
+//! `/api/v1/health` and the Prometheus `/metrics`.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use engine::storage::{StoreResult, WorkflowStatus};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::metrics::Snapshot;
+use crate::state::AppState;
+
+/// The health route (under `/api/v1`).
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(health))
+}
+
+/// The metrics route (at the root, where Prometheus looks).
+pub fn metrics_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(metrics))
+}
+
+/// How the service is.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Health {
+    /// `ok`, or `unavailable` when the store fails.
+    pub status: String,
+    /// vigil's version.
+    pub version: String,
+    /// What the store said, when it failed.
+    pub store_error: Option<String>,
+    /// Events stored.
+    pub events: u64,
+    /// The highest ingest sequence number.
+    pub last_seq: u64,
+    /// Alerts by workflow status: open, acknowledged, closed.
+    pub alerts: AlertCounts,
+    /// Rules loaded.
+    pub rules: u64,
+    /// Rules enabled (and runnable).
+    pub rules_enabled: u64,
+    /// Events that an enabled rule has not evaluated yet.
+    pub uncovered_events: u64,
+    /// Rules that failed to load, `file:line: what is wrong`.
+    pub rule_problems: Vec<String>,
+}
+
+/// Alerts by workflow status.
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
+pub struct AlertCounts {
+    /// Not looked at yet.
+    pub open: u64,
+    /// Being looked at.
+    pub acknowledged: u64,
+    /// Done.
+    pub closed: u64,
+}
+
+/// What the store says about itself, read in one blocking call.
+async fn snapshot(state: &AppState) -> Result<(Snapshot, u64), crate::error::ApiError> {
+    let pack = state.rules();
+    let store = state.store.clone();
+    state
+        .blocking(move || -> StoreResult<(Snapshot, u64)> {
+            let last_seq = store.last_seq()?;
+            let mut enabled = 0;
+            let mut covered = last_seq;
+            for rule in pack.rules.iter().filter(|r| r.unsupported().is_none()) {
+                let rule_state = store.rule_state(&rule.id.0)?;
+                if rule_state.enabled.unwrap_or(rule.enabled) {
+                    enabled += 1;
+                    covered = covered.min(rule_state.covered_seq);
+                }
+            }
+            let alerts = store.alert_counts()?.into_iter().map(|(status, count)| (status.as_str(), count)).collect();
+            let snapshot = Snapshot {
+                events: store.event_count()?,
+                last_seq,
+                uncovered: last_seq - covered,
+                alerts,
+                rules: enabled,
+            };
+            Ok((snapshot, pack.rules.len() as u64))
+        })
+        .await
+}
+
+/// Whether the service and its store work. 503 when the store fails.
+#[utoipa::path(get, path = "/health", tag = "health",
+    responses((status = 200, body = Health), (status = 503, body = Health)))]
+async fn health(State(state): State<AppState>) -> Response {
+    let version = env!("CARGO_PKG_VERSION").to_owned();
+    let problems = state.rules().problems.clone();
+    match snapshot(&state).await {
+        Ok((s, rules)) => {
+            let count = |status: WorkflowStatus| {
+                s.alerts.iter().find(|(name, _)| *name == status.as_str()).map_or(0, |(_, n)| *n)
+            };
+            let alerts = AlertCounts {
+                open: count(WorkflowStatus::Open),
+                acknowledged: count(WorkflowStatus::Acknowledged),
+                closed: count(WorkflowStatus::Closed),
+            };
+            Json(Health {
+                status: "ok".into(),
+                version,
+                store_error: None,
+                events: s.events,
+                last_seq: s.last_seq,
+                alerts,
+                rules,
+                rules_enabled: s.rules,
+                uncovered_events: s.uncovered,
+                rule_problems: problems,
+            })
+            .into_response()
+        }
+        Err(err) => {
+            let health = Health {
+                status: "unavailable".into(),
+                version,
+                store_error: Some(err.to_string()),
+                events: 0,
+                last_seq: 0,
+                alerts: AlertCounts::default(),
+                rules: state.rules().rules.len() as u64,
+                rules_enabled: 0,
+                uncovered_events: 0,
+                rule_problems: problems,
+            };
+            (StatusCode::SERVICE_UNAVAILABLE, Json(health)).into_response()
+        }
+    }
+}
+
+/// Prometheus metrics: ingest, queue depth, executions and their durations, alerts, lag.
+#[utoipa::path(get, path = "/metrics", tag = "health",
+    responses((status = 200, content_type = "text/plain", body = String)))]
+async fn metrics(State(state): State<AppState>) -> Response {
+    // Counters are answered even when the store fails; its gauges are then left out at zero.
+    let snapshot = snapshot(&state).await.map(|(s, _)| s).unwrap_or_default();
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render(&snapshot)).into_response()
+}

@@ -1,0 +1,97 @@
+//! The background work of the service: rule executions when they are due, rule reloads when
+//! their files change, and event retention.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use ecs::date::Timestamp;
+use engine::schedule::{Trigger, due, groups};
+use engine::storage::StoreResult;
+use rules::Rule;
+use tokio::sync::watch;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// How often retention runs.
+const RETENTION_EVERY: Duration = Duration::from_secs(600);
+
+/// Runs until `shutdown` turns true; an execution under way is finished first.
+pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut polled = Instant::now();
+    let mut retained: Option<Instant> = None;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.changed() => break,
+        }
+        if *shutdown.borrow() {
+            break;
+        }
+        if polled.elapsed() >= state.config.poll.as_duration() {
+            polled = Instant::now();
+            if state.rules().changed(&state.config.rules) {
+                state.reload_rules();
+            }
+        }
+        if let Err(err) = run_due(&state, &shutdown).await {
+            tracing::warn!(%err, "executions postponed");
+        }
+        if retained.is_none_or(|at| at.elapsed() >= RETENTION_EVERY) {
+            retained = Some(Instant::now());
+            retain(&state).await;
+        }
+    }
+}
+
+/// Runs every enabled rule that is due, the rules due at one start and searching the same
+/// events in one pass.
+async fn run_due(state: &AppState, shutdown: &watch::Receiver<bool>) -> Result<(), ApiError> {
+    let pack = state.rules();
+    let now = Timestamp::now();
+    let store = state.store.clone();
+    let due_rules: Vec<(Rule, Timestamp)> = state
+        .blocking(move || -> StoreResult<Vec<(Rule, Timestamp)>> {
+            let mut out = Vec::new();
+            for rule in pack.rules.iter().filter(|r| r.unsupported().is_none()) {
+                let rule_state = store.rule_state(&rule.id.0)?;
+                if rule_state.enabled.unwrap_or(rule.enabled)
+                    && let Some(start) = due(rule, &rule_state, now)
+                {
+                    out.push((rule.clone(), start));
+                }
+            }
+            Ok(out)
+        })
+        .await?;
+    let mut by_start: BTreeMap<Timestamp, Vec<Rule>> = BTreeMap::new();
+    for (rule, start) in due_rules {
+        by_start.entry(start).or_default().push(rule);
+    }
+    for (start, rules) in by_start {
+        let refs: Vec<&Rule> = rules.iter().collect();
+        for group in groups(&refs) {
+            if *shutdown.borrow() {
+                return Ok(());
+            }
+            let group: Vec<Rule> = group.into_iter().map(|at| rules[at].clone()).collect();
+            state.execute(group, start, Trigger::Scheduled).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Removes events ingested longer ago than the retention period.
+async fn retain(state: &AppState) {
+    let Some(retention) = state.config.retention else { return };
+    let age = i64::try_from(retention.as_seconds()).unwrap_or(i64::MAX / 1_000_000_000) * 1_000_000_000;
+    let cutoff = Timestamp::from_nanos(Timestamp::now().as_nanos().saturating_sub(age));
+    let store = state.store.clone();
+    match state.blocking(move || store.remove_ingested_before(cutoff)).await {
+        Ok(0) => {}
+        Ok(removed) => tracing::info!(removed, %cutoff, "retention removed old events"),
+        Err(err) => tracing::warn!(%err, "retention postponed"),
+    }
+}

@@ -1,0 +1,201 @@
+//! What every handler and background task shares: the store, the loaded rules, the metrics.
+
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::SystemTime;
+
+use ecs::date::Timestamp;
+use engine::schedule::{self, Trigger};
+use engine::storage::{Appended, ExecutionRecord, NewEvent, Store, StoreError};
+use rules::Rule;
+
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+
+/// The rules the service runs, as last loaded, with the problems met loading them.
+#[derive(Debug, Default)]
+pub struct RulePack {
+    /// Rules that loaded, built-in first, then each folder in order.
+    pub rules: Vec<Rule>,
+    /// `file:line: what is wrong`, one per rule or file that did not load.
+    pub problems: Vec<String>,
+    /// The rule files and their modification times, to notice changes.
+    stamp: Vec<(PathBuf, Option<SystemTime>)>,
+}
+
+impl RulePack {
+    /// Loads the built-in pack (when enabled) and every rule below `folders`. A rule that fails
+    /// is reported in `problems` and the others load.
+    pub fn load(builtin: bool, folders: &[PathBuf]) -> RulePack {
+        let mut pack = RulePack::default();
+        if builtin {
+            pack.rules.extend(rules::builtin().rules);
+        }
+        for folder in folders {
+            if !folder.exists() {
+                pack.problems.push(format!("{}: no such file or folder", folder.display()));
+                continue;
+            }
+            let loaded = rules::load_path(folder);
+            pack.problems.extend(loaded.diagnostics.iter().filter(|d| d.is_error()).map(|d| d.to_string()));
+            pack.rules.extend(loaded.rules);
+        }
+        // A rule id given twice: the later one wins, as a second import does in Kibana.
+        let mut seen = std::collections::HashSet::new();
+        let mut kept: Vec<Rule> = pack.rules.into_iter().rev().filter(|r| seen.insert(r.id.0.clone())).collect();
+        kept.reverse();
+        pack.rules = kept;
+        pack.stamp = stamp(folders);
+        pack
+    }
+
+    /// Whether the rule files changed since this pack was loaded.
+    pub fn changed(&self, folders: &[PathBuf]) -> bool {
+        stamp(folders) != self.stamp
+    }
+
+    /// The rule with this `rule_id`.
+    pub fn get(&self, id: &str) -> Option<&Rule> {
+        self.rules.iter().find(|r| r.id.0 == id)
+    }
+}
+
+/// Every file below `folders` with its modification time, in path order.
+fn stamp(folders: &[PathBuf]) -> Vec<(PathBuf, Option<SystemTime>)> {
+    let existing: Vec<PathBuf> = folders.iter().filter(|f| f.exists()).cloned().collect();
+    let files = engine::source::expand(&existing).unwrap_or_default();
+    files
+        .into_iter()
+        .map(|f| {
+            let modified = std::fs::metadata(&f).and_then(|m| m.modified()).ok();
+            (f, modified)
+        })
+        .collect()
+}
+
+/// The service's shared state: cheap to clone, everything behind `Arc`s.
+#[derive(Clone)]
+pub struct AppState {
+    /// Where events, alerts and rule state live.
+    pub store: Arc<dyn Store>,
+    /// The service's configuration.
+    pub config: Arc<Config>,
+    /// Counters for `/metrics`.
+    pub metrics: Arc<Metrics>,
+    rules: Arc<RwLock<Arc<RulePack>>>,
+    /// One execution at a time: two runs of one rule must not interleave their commits.
+    executions: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    /// State over `store`, with the rules `config` names loaded.
+    pub fn new(store: Arc<dyn Store>, config: Config) -> AppState {
+        let pack = RulePack::load(config.builtin_rules, &config.rules);
+        for problem in &pack.problems {
+            tracing::warn!(%problem, "rule not loaded");
+        }
+        AppState {
+            store,
+            config: Arc::new(config),
+            metrics: Arc::new(Metrics::default()),
+            rules: Arc::new(RwLock::new(Arc::new(pack))),
+            executions: Arc::new(tokio::sync::Mutex::new(())),
+        }
+    }
+
+    /// The rules as last loaded.
+    pub fn rules(&self) -> Arc<RulePack> {
+        self.rules.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// Loads the rules again; their state (enabled, coverage, history) is kept in the store by
+    /// rule id. Returns the new pack.
+    pub fn reload_rules(&self) -> Arc<RulePack> {
+        let pack = Arc::new(RulePack::load(self.config.builtin_rules, &self.config.rules));
+        for problem in &pack.problems {
+            tracing::warn!(%problem, "rule not loaded");
+        }
+        tracing::info!(rules = pack.rules.len(), problems = pack.problems.len(), "rules reloaded");
+        *self.rules.write().unwrap_or_else(std::sync::PoisonError::into_inner) = pack.clone();
+        pack
+    }
+
+    /// Whether a rule runs: its stored switch, else its file's `enabled`.
+    ///
+    /// # Errors
+    ///
+    /// When the store cannot be read.
+    pub async fn enabled(&self, rule: &Rule) -> Result<bool, ApiError> {
+        let (store, id) = (self.store.clone(), rule.id.0.clone());
+        let state = self.blocking(move || store.rule_state(&id)).await?;
+        Ok(state.enabled.unwrap_or(rule.enabled))
+    }
+
+    /// Runs a store call off the async threads, counting failures.
+    ///
+    /// # Errors
+    ///
+    /// [`ApiError::Store`] when the store fails.
+    pub async fn blocking<T: Send + 'static>(
+        &self,
+        call: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let result = tokio::task::spawn_blocking(call).await?;
+        if result.is_err() {
+            self.metrics.store_error();
+        }
+        Ok(result?)
+    }
+
+    /// Appends prepared events; when this returns they are durable.
+    ///
+    /// # Errors
+    ///
+    /// [`ApiError::Store`] when the store fails; nothing of the batch is stored then.
+    pub async fn append(&self, events: Vec<NewEvent>) -> Result<Vec<Appended>, ApiError> {
+        let count = events.len() as i64;
+        self.metrics.pending(count);
+        let store = self.store.clone();
+        let result = self.blocking(move || store.append(&events)).await;
+        self.metrics.pending(-count);
+        result
+    }
+
+    /// Runs `rules` (one group that searches the same events) at `scheduled`, after any running
+    /// execution ends, and records the outcome in the metrics.
+    ///
+    /// # Errors
+    ///
+    /// [`ApiError::Store`] when the store fails; that rule's execution is not stored then.
+    pub async fn execute(
+        &self,
+        rules: Vec<Rule>,
+        scheduled: Timestamp,
+        trigger: Trigger,
+    ) -> Result<Vec<ExecutionRecord>, ApiError> {
+        let _running = self.executions.lock().await;
+        let store = self.store.clone();
+        let records = self
+            .blocking(move || schedule::execute(store.as_ref(), ecs::Catalog::builtin(), &rules, scheduled, trigger))
+            .await?;
+        for record in &records {
+            let delay = (record.started.as_nanos() - record.scheduled.as_nanos()).max(0) / 1_000_000;
+            self.metrics.execution(record.status, record.duration_ms, record.alerts, delay as u64);
+            tracing::info!(
+                rule = %record.rule_id, status = ?record.status, events = record.events, alerts = record.alerts,
+                dropped = record.dropped, duration_ms = record.duration_ms, "execution"
+            );
+            for warning in &record.warnings {
+                tracing::warn!(rule = %record.rule_id, %warning, "execution warning");
+            }
+        }
+        Ok(records)
+    }
+}
