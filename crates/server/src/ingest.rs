@@ -72,8 +72,9 @@ pub fn body(raw: &[u8], gzip: bool, limit: usize) -> Result<Vec<u8>, String> {
 fn event(document: Value, index: Option<&str>, id: Option<&str>, now: Timestamp) -> Result<NewEvent, String> {
     let Value::Object(_) = document else { return Err("a document must be a JSON object".into()) };
     let document = if o365::is_raw_record(&document) {
-        o365::normalize(document, &o365::Options::default())
-            .map_err(|e| format!("not a valid Office 365 record: {e}"))?
+        // As Elastic Agent's integration does: into the `logs-o365.audit-*` data stream.
+        let options = o365::Options { agent_fields: true, ingested: Some(now), ..o365::Options::default() };
+        o365::normalize(document, &options).map_err(|e| format!("not a valid Office 365 record: {e}"))?
     } else {
         document
     };

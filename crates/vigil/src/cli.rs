@@ -35,6 +35,118 @@ pub enum Command {
     /// Office 365 audit records: turn them into the documents Elastic's integration indexes.
     #[command(subcommand, after_help = EXIT_CODES)]
     O365(O365Command),
+    /// Run the service: ingest events over HTTP and from files, run every rule on its schedule,
+    /// keep alerts for triage.
+    Serve(ServeArgs),
+    /// List, show and triage the alerts of a running server.
+    #[command(subcommand, after_help = EXIT_CODES)]
+    Alerts(AlertsCommand),
+    /// How a running server is: store, events, rules, alerts.
+    #[command(after_help = EXIT_CODES)]
+    Status(ServerArgs),
+}
+
+/// `vigil serve`: options override the configuration file, which overrides `VIGIL_*` variables
+/// only where they are given.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The configuration file (TOML); every option is documented in docs/serve.md.
+    #[arg(long, short, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Where to listen (default 127.0.0.1:9270).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: Option<String>,
+    /// The data directory (default vigil-data).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Rule files or folders, besides the built-in pack (repeatable).
+    #[arg(long = "rules", value_name = "PATH")]
+    pub rules: Vec<PathBuf>,
+    /// Leave the built-in rule pack out.
+    #[arg(long)]
+    pub no_builtin_rules: bool,
+    /// Folders of NDJSON files to follow as they grow (repeatable).
+    #[arg(long = "watch", value_name = "DIR")]
+    pub watch: Vec<PathBuf>,
+}
+
+/// Which server to talk to.
+#[derive(Debug, Args)]
+pub struct ServerArgs {
+    /// The server's address.
+    #[arg(long, env = "VIGIL_SERVER", default_value = "http://127.0.0.1:9270", value_name = "URL")]
+    pub server: String,
+}
+
+/// `vigil alerts ...`
+#[derive(Debug, Subcommand)]
+pub enum AlertsCommand {
+    /// List alerts, newest first.
+    List(AlertListArgs),
+    /// Show one alert: its document and its workflow history.
+    Show(AlertShowArgs),
+    /// Acknowledge alerts: someone is on them.
+    Ack(AlertStatusArgs),
+    /// Close alerts.
+    Close(AlertStatusArgs),
+    /// Open alerts again.
+    Reopen(AlertStatusArgs),
+}
+
+/// `vigil alerts list`
+#[derive(Debug, Args)]
+pub struct AlertListArgs {
+    /// Which server.
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// open, acknowledged or closed.
+    #[arg(long)]
+    pub status: Option<String>,
+    /// low, medium, high or critical.
+    #[arg(long)]
+    pub severity: Option<SeverityArg>,
+    /// Raised by this rule_id.
+    #[arg(long = "rule-id", value_name = "ID")]
+    pub rule_id: Option<String>,
+    /// Created at or after (ISO 8601 or date math such as now-24h).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// A KQL query over the alert documents.
+    #[arg(long, short)]
+    pub query: Option<String>,
+    /// At most this many.
+    #[arg(long, default_value_t = 50)]
+    pub limit: usize,
+    /// A table on a terminal, JSONL (one alert per line) when piped.
+    #[arg(long, value_enum, default_value_t)]
+    pub output: Output,
+}
+
+/// `vigil alerts show`
+#[derive(Debug, Args)]
+pub struct AlertShowArgs {
+    /// Which server.
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// The alert's id (64 hex digits).
+    pub id: String,
+}
+
+/// `vigil alerts ack|close|reopen`
+#[derive(Debug, Args)]
+pub struct AlertStatusArgs {
+    /// Which server.
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// Alert ids.
+    #[arg(required = true)]
+    pub ids: Vec<String>,
+    /// Why (kept in the alert's history).
+    #[arg(long)]
+    pub note: Option<String>,
+    /// Who (default: $USER).
+    #[arg(long)]
+    pub by: Option<String>,
 }
 
 /// `vigil o365 ...`

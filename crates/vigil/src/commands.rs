@@ -1,6 +1,9 @@
 //! One module per subcommand.
 
+pub mod alerts;
 pub mod kql;
 pub mod o365;
 pub mod rules;
 pub mod scan;
+pub mod serve;
+pub mod status;

@@ -4,6 +4,7 @@
 //! into an exit code in one place.
 
 mod cli;
+mod client;
 mod commands;
 mod exit;
 mod input;
@@ -29,6 +30,9 @@ fn main() -> ExitCode {
         Command::Rules(command) => commands::rules::run(command),
         Command::Kql(command) => commands::kql::run(command),
         Command::O365(command) => commands::o365::run(command),
+        Command::Serve(args) => commands::serve::run(args),
+        Command::Alerts(command) => commands::alerts::run(command),
+        Command::Status(args) => commands::status::run(args),
     };
     match result {
         Ok(exit) => exit.into(),

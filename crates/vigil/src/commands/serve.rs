@@ -1,0 +1,66 @@
+//! `vigil serve`: the long-running service on its embedded store.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use server::{AppState, Config};
+
+use crate::cli::ServeArgs;
+use crate::exit::Exit;
+
+/// Runs `vigil serve` until SIGINT or SIGTERM.
+pub fn run(args: ServeArgs) -> anyhow::Result<Exit> {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let mut config = Config::load(args.config.as_deref(), |key| std::env::var(key).ok())?;
+    if let Some(listen) = &args.listen {
+        config.listen = listen.parse().with_context(|| format!("--listen {listen}: not an address and port"))?;
+    }
+    if let Some(dir) = args.data_dir {
+        config.data_dir = dir;
+    }
+    config.rules.extend(args.rules);
+    config.watch.extend(args.watch);
+    if args.no_builtin_rules {
+        config.builtin_rules = false;
+    }
+    let store = store::Sqlite::open(&config.data_dir)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let address = listener.local_addr()?;
+        let state = AppState::new(Arc::new(store), config);
+        let pack = state.rules();
+        tracing::info!(
+            address = %format!("http://{address}"),
+            data_dir = %state.config.data_dir.display(),
+            rules = pack.rules.len(),
+            not_loaded = pack.problems.len(),
+            "vigil is serving"
+        );
+        server::serve(listener, state, shutdown_signal()).await?;
+        tracing::info!("stopped");
+        Ok(Exit::Success)
+    })
+}
+
+/// SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let terminate = async {
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                term.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate => {}
+    }
+    tracing::info!("shutting down: finishing requests and the execution under way");
+}
