@@ -80,11 +80,9 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 /// Every route over `state`, with the body limit of its configuration.
 pub fn router(state: AppState) -> Router {
-    let (router, api) = routes().split_for_parts();
+    let (router, _) = routes().split_for_parts();
     let limit = state.config.max_body;
-    let spec = axum::Json(api);
     router
-        .route("/api/v1/openapi.json", axum::routing::get(move || async move { spec.clone() }))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .layer(DefaultBodyLimit::max(limit))
         // axum answers an oversized body in plain text; give it the shape of every other error.

@@ -15,7 +15,7 @@ use crate::state::AppState;
 
 /// The health route (under `/api/v1`).
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(health))
+    OpenApiRouter::new().routes(routes!(health)).routes(routes!(openapi))
 }
 
 /// The metrics route (at the root, where Prometheus looks).
@@ -143,4 +143,10 @@ async fn metrics(State(state): State<AppState>) -> Response {
     // Counters are answered even when the store fails; its gauges are then left out at zero.
     let snapshot = snapshot(&state).await.map(|(s, _)| s).unwrap_or_default();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render(&snapshot)).into_response()
+}
+
+/// This API's OpenAPI 3.1 document.
+#[utoipa::path(get, path = "/openapi.json", tag = "health", responses((status = 200, body = Object)))]
+async fn openapi() -> Response {
+    Json(crate::openapi()).into_response()
 }

@@ -1,0 +1,155 @@
+//! The API end to end: ingest, executions, alerts and their triage, search, errors, metrics.
+
+use serde_json::{Value, json};
+
+use crate::{App, DKIM_RAW, DKIM_RULE};
+
+fn bulk_body() -> String {
+    format!(
+        "{{\"create\":{{\"_index\":\"logs-o365.audit-default\"}}}}\n{DKIM_RAW}\n\
+         {{\"create\":{{\"_index\":\"logs-o365.audit-default\"}}}}\n{DKIM_RAW}\n\
+         {{\"index\":{{\"_index\":\"logs-o365.audit-default\"}}}}\n{{not json\n"
+    )
+}
+
+#[tokio::test]
+async fn bulk_ingest_answers_per_item_as_elasticsearch_does() {
+    let app = App::new();
+    let (status, body) = app.call("POST", "/_bulk", bulk_body()).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["errors"], true);
+    let statuses: Vec<&Value> = body["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|i| &i[i.as_object().unwrap().keys().next().unwrap()]["status"])
+        .collect();
+    assert_eq!(statuses, [&json!(201), &json!(409), &json!(400)]);
+    assert_eq!(body["items"][0]["create"]["_id"], "5f0c2b7e-1a2b-4c3d-9e8f-0a1b2c3d4e5f");
+    assert_eq!(body["items"][0]["create"]["_seq_no"], 1);
+    assert_eq!(body["items"][1]["create"]["error"]["type"], "version_conflict_engine_exception");
+    assert!(body["items"][2]["index"]["error"]["reason"].as_str().unwrap().starts_with("line 6: invalid JSON"));
+    // Shippers check who they talk to first.
+    let (status, info) = app.call("GET", "/", "").await;
+    assert_eq!((status.as_u16(), info["version"]["number"].as_str().map(|v| v.starts_with("8."))), (200, Some(true)));
+}
+
+#[tokio::test]
+async fn an_ingested_record_alerts_once_and_is_triaged() {
+    let app = App::new();
+    app.call("POST", "/_bulk", bulk_body()).await;
+    let (status, run) = app.call("POST", &format!("/api/v1/rules/{DKIM_RULE}/run"), "").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        (run["events"].as_u64(), run["alerts"].as_u64(), run["status"].as_str()),
+        (Some(1), Some(1), Some("succeeded"))
+    );
+    // Running again finds the alert already stored.
+    let (_, again) = app.call("POST", &format!("/api/v1/rules/{DKIM_RULE}/run"), "").await;
+    assert_eq!(again["alerts"], 0);
+
+    let (status, page) = app.call("GET", "/api/v1/alerts?status=open", "").await;
+    assert_eq!((status.as_u16(), page["total"].as_u64()), (200, Some(1)));
+    let alert = &page["alerts"][0];
+    let id = alert["id"].as_str().expect("an id").to_owned();
+    assert_eq!(alert["document"]["kibana.alert.rule.rule_id"], DKIM_RULE);
+    assert_eq!(alert["document"]["kibana.alert.severity"], "medium");
+    assert_eq!(alert["document"]["event"]["action"], "Set-DkimSigningConfig");
+    for (q, expected) in
+        [("kibana.alert.severity:medium", 1), ("kibana.alert.severity:high", 0), ("user.name:admin*", 1)]
+    {
+        let (_, page) = app.call("GET", &format!("/api/v1/alerts?q={}", q.replace(' ', "%20")), "").await;
+        assert_eq!(page["total"], expected, "q={q}");
+    }
+
+    let update = json!({"ids": [id, "0".repeat(64)], "status": "acknowledged", "by": "alice", "note": "on it"});
+    let (status, changed) = app.call("POST", "/api/v1/alerts/status", update.to_string()).await;
+    assert_eq!(status, 200);
+    assert_eq!(changed["updated"], json!([id]));
+    assert_eq!(changed["not_found"], json!(["0".repeat(64)]));
+    let close = json!({"ids": [id], "status": "closed", "by": "bob"});
+    app.call("POST", "/api/v1/alerts/status", close.to_string()).await;
+    let (_, shown) = app.call("GET", &format!("/api/v1/alerts/{id}"), "").await;
+    assert_eq!(shown["status"], "closed");
+    let history: Vec<(&str, &str)> = shown["history"]
+        .as_array()
+        .expect("history")
+        .iter()
+        .map(|c| (c["status"].as_str().unwrap_or(""), c["by"].as_str().unwrap_or("")))
+        .collect();
+    assert_eq!(history, [("acknowledged", "alice"), ("closed", "bob")]);
+    assert_eq!(shown["document"]["kibana.alert.workflow_status"], "closed");
+    let (_, open) = app.call("GET", "/api/v1/alerts?status=open", "").await;
+    assert_eq!(open["total"], 0);
+
+    let (_, executions) = app.call("GET", &format!("/api/v1/rules/{DKIM_RULE}/executions"), "").await;
+    assert_eq!(executions["executions"].as_array().map(Vec::len), Some(2));
+}
+
+#[tokio::test]
+async fn rules_are_listed_switched_and_shown() {
+    let app = App::new();
+    let (_, list) = app.call("GET", "/api/v1/rules", "").await;
+    assert_eq!(list["rules"][0]["rule_id"], DKIM_RULE);
+    assert_eq!(list["rules"][0]["enabled"], true);
+    let (_, off) = app.call("POST", &format!("/api/v1/rules/{DKIM_RULE}/disable"), "").await;
+    assert_eq!(off["enabled"], false);
+    let (_, shown) = app.call("GET", &format!("/api/v1/rules/{DKIM_RULE}"), "").await;
+    assert_eq!((shown["enabled"].as_bool(), shown["definition"]["max_signals"].as_u64()), (Some(false), Some(100)));
+    let (status, missing) = app.call("GET", "/api/v1/rules/nope", "").await;
+    assert_eq!((status.as_u16(), missing["error"]["type"].as_str()), (404, Some("not_found")));
+}
+
+#[tokio::test]
+async fn events_are_sent_with_their_bad_lines_reported_and_searched() {
+    let app = App::new();
+    let now = ecs::date::Timestamp::now().to_string();
+    let body = format!(
+        "{{\"@timestamp\":\"{now}\",\"event\":{{\"id\":\"a\",\"action\":\"FileAccessed\"}}}}\nnot json\n\
+         {{\"@timestamp\":\"{now}\",\"event\":{{\"id\":\"b\",\"action\":\"UserLoggedIn\"}}}}\n"
+    );
+    let (status, report) = app.call("POST", "/api/v1/events", body).await;
+    assert_eq!(status, 200);
+    assert_eq!((report["stored"].as_u64(), report["failed"].as_u64()), (Some(2), Some(1)));
+    assert_eq!(report["errors"][0]["line"], 2);
+    let (_, page) = app.call("GET", "/api/v1/events?q=event.action:UserLoggedIn", "").await;
+    let found: Vec<&Value> = page["events"].as_array().expect("events").iter().map(|e| &e["id"]).collect();
+    assert_eq!(found, [&json!("b")]);
+    assert!(page["events"][0]["document"]["event"]["ingested"].is_string());
+    let (status, bad) = app.call("GET", "/api/v1/events?q=event.action:(", "").await;
+    assert_eq!(status, 400);
+    assert!(bad["error"]["reason"].as_str().unwrap().contains("^ here"), "{bad}");
+}
+
+#[tokio::test]
+async fn oversized_bodies_are_refused_in_the_usual_shape() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let app = App::in_dir(dir, server::Config { max_body: 1024, ..server::Config::default() });
+    let (status, body) = app.call("POST", "/api/v1/events", "x".repeat(2048)).await;
+    assert_eq!((status.as_u16(), body["error"]["type"].as_str()), (413, Some("too_large")));
+}
+
+#[tokio::test]
+async fn health_and_metrics_tell_how_the_service_is() {
+    let app = App::new();
+    app.call("POST", "/_bulk", bulk_body()).await;
+    let (status, health) = app.call("GET", "/api/v1/health", "").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        (health["status"].as_str(), health["events"].as_u64(), health["uncovered_events"].as_u64()),
+        (Some("ok"), Some(1), Some(1))
+    );
+    let (status, metrics) = app.call("GET", "/metrics", "").await;
+    assert_eq!(status, 200);
+    let text = metrics.as_str().expect("text");
+    for line in [
+        "vigil_events_ingested_total 1",
+        "vigil_events_duplicate_total 1",
+        "vigil_events_rejected_total 1",
+        "vigil_events_uncovered 1",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+    }
+    let (_, spec) = app.call("GET", "/api/v1/openapi.json", "").await;
+    assert_eq!(spec, app.spec);
+}

@@ -1,0 +1,64 @@
+//! The service's HTTP API, called through the router (no socket), every JSON answer checked
+//! against the OpenAPI document the server publishes.
+
+mod api;
+mod openapi;
+mod store_failure;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use serde_json::Value;
+use tower::ServiceExt;
+
+/// A raw Office 365 record that disables DKIM signing (what the built-in rule looks for).
+const DKIM_RAW: &str = r#"{"CreationTime":"2026-03-02T08:14:05","Id":"5f0c2b7e-1a2b-4c3d-9e8f-0a1b2c3d4e5f","Operation":"Set-DkimSigningConfig","OrganizationId":"t1","RecordType":1,"ResultStatus":"True","UserKey":"u1","UserType":2,"Version":1,"Workload":"Exchange","ClientIP":"203.0.113.7","ObjectId":"contoso.com","UserId":"admin@contoso.com","AppId":"","ClientAppId":"","ExternalAccess":false,"OrganizationName":"contoso.onmicrosoft.com","OriginatingServer":"SRV01","Parameters":[{"Name":"Identity","Value":"contoso.com"},{"Name":"Enabled","Value":"False"}],"SessionId":"s1"}"#;
+
+/// The built-in DKIM rule's id.
+const DKIM_RULE: &str = "514121ce-c7b6-474a-8237-68ff71672379";
+
+/// A service on a fresh store in a temporary folder.
+struct App {
+    router: Router,
+    spec: Value,
+    _dir: tempfile::TempDir,
+}
+
+impl App {
+    fn new() -> App {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        App::in_dir(dir, server::Config::default())
+    }
+
+    fn in_dir(dir: tempfile::TempDir, config: server::Config) -> App {
+        let store = Arc::new(store::Sqlite::open(dir.path()).expect("the store opens"));
+        let router = server::router(server::AppState::new(store, config));
+        let spec = serde_json::to_value(server::openapi()).expect("the spec is JSON");
+        App { router, spec, _dir: dir }
+    }
+
+    /// Sends a request; returns the status and the body (JSON when it is JSON, else a string),
+    /// after checking a JSON body against the OpenAPI document.
+    async fn call(&self, method: &str, uri: &str, body: impl Into<Body>) -> (StatusCode, Value) {
+        // JSON routes want the content type; the NDJSON ones take any.
+        let request = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("content-type", "application/json")
+            .body(body.into())
+            .expect("a request");
+        let response = self.router.clone().oneshot(request).await.expect("an answer");
+        let status = response.status();
+        let json =
+            response.headers().get("content-type").is_some_and(|t| t.as_bytes().starts_with(b"application/json"));
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.expect("a body");
+        if !json {
+            return (status, Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+        }
+        let body: Value = serde_json::from_slice(&bytes).expect("JSON");
+        openapi::check(&self.spec, method, uri, status.as_u16(), &body);
+        (status, body)
+    }
+}
