@@ -12,7 +12,11 @@ use crate::exit::Exit;
 pub fn run(args: ServeArgs) -> anyhow::Result<Exit> {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .init();
     let mut config = Config::load(args.config.as_deref(), |key| std::env::var(key).ok())?;
     if let Some(listen) = &args.listen {
         config.listen = listen.parse().with_context(|| format!("--listen {listen}: not an address and port"))?;

@@ -5,6 +5,7 @@ mod o365;
 mod readme;
 mod rules;
 mod scan;
+mod serve;
 
 use std::io::Write;
 use std::process::{Command, Stdio};

@@ -1,0 +1,173 @@
+//! `vigil serve` killed with SIGKILL while it ingests and executes, several times over: no
+//! acknowledged event is lost, and every stored event alerts exactly once.
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use engine::storage::{AlertFilter, AlertStore, EventLog, EventQuery};
+use serde_json::Value;
+
+/// A rule of our own that matches every event the test sends, run every second.
+const MARKER_RULE: &str = r#"
+[metadata]
+creation_date = "2026/11/28"
+maturity = "production"
+updated_date = "2026/11/28"
+
+[rule]
+author = ["vigil"]
+description = "Marks every event of vigil's crash test."
+from = "now-1h"
+index = ["logs-*"]
+interval = "1s"
+language = "kuery"
+license = "Apache-2.0"
+max_signals = 100000
+name = "Crash test marker"
+risk_score = 21
+rule_id = "crash-test-marker"
+severity = "low"
+type = "query"
+query = 'event.action:"crash-test"'
+"#;
+
+/// A running `vigil serve` and its address.
+struct Server {
+    child: Child,
+    url: String,
+}
+
+fn start(data: &Path, rules: &Path) -> Server {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--no-builtin-rules", "--data-dir"])
+        .arg(data)
+        .arg("--rules")
+        .arg(rules)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("vigil serve starts");
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let mut lines = BufReader::new(stderr).lines();
+    let url = loop {
+        let line = lines.next().expect("vigil serve says where it listens").expect("a log line");
+        if let Some(at) = line.find("address=") {
+            break line[at + "address=".len()..].split_whitespace().next().unwrap_or("").to_owned();
+        }
+    };
+    // Keep reading its log so that it never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    Server { child, url }
+}
+
+/// Sends batches of events until the server stops answering; returns the ids acknowledged
+/// (stored, or already there).
+fn ingest_until_killed(url: &str, round: usize, stop: &AtomicBool) -> Vec<String> {
+    let agent: ureq::Agent = ureq::Agent::config_builder().timeout_global(Some(Duration::from_secs(10))).build().into();
+    let mut acknowledged = Vec::new();
+    let now = ecs::date::Timestamp::now().to_string();
+    for batch in 0.. {
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let mut body = String::new();
+        for i in 0..200 {
+            body.push_str("{\"create\":{\"_index\":\"logs-crash.test-default\"}}\n");
+            body.push_str(&format!(
+                "{{\"@timestamp\":\"{now}\",\"event\":{{\"id\":\"r{round}-b{batch}-{i}\",\"action\":\"crash-test\"}}}}\n"
+            ));
+        }
+        let Ok(mut response) = agent.post(format!("{url}/_bulk")).content_type("application/x-ndjson").send(&body)
+        else {
+            break;
+        };
+        let Ok(answer) = response.body_mut().read_json::<Value>() else { break };
+        for item in answer["items"].as_array().into_iter().flatten() {
+            let item = &item["create"];
+            if item["status"] == 201 || item["status"] == 409 {
+                acknowledged.push(item["_id"].as_str().unwrap_or("").to_owned());
+            }
+        }
+    }
+    acknowledged
+}
+
+fn health(url: &str) -> Option<Value> {
+    ureq::get(format!("{url}/api/v1/health")).call().ok()?.body_mut().read_json().ok()
+}
+
+#[test]
+fn sigkill_during_ingest_and_executions_loses_and_doubles_nothing() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let rules = tempfile::tempdir().expect("tempdir");
+    std::fs::write(rules.path().join("marker.toml"), MARKER_RULE).expect("write the rule");
+    let acknowledged = Arc::new(Mutex::new(Vec::new()));
+    let mut executions_seen = 0;
+    for round in 0..4 {
+        let mut server = start(data.path(), rules.path());
+        let stop = Arc::new(AtomicBool::new(false));
+        let sender = {
+            let (url, stop, acknowledged) = (server.url.clone(), stop.clone(), acknowledged.clone());
+            std::thread::spawn(move || {
+                let ids = ingest_until_killed(&url, round, &stop);
+                acknowledged.lock().expect("not poisoned").extend(ids);
+            })
+        };
+        // Long enough for several executions (every second) and many bulk requests.
+        std::thread::sleep(Duration::from_millis(1200 + 450 * round as u64));
+        if let Some(h) = health(&server.url) {
+            executions_seen += u64::from(h["rules_enabled"] == 1);
+        }
+        server.child.kill().expect("SIGKILL");
+        server.child.wait().expect("reaped");
+        stop.store(true, Ordering::Relaxed);
+        sender.join().expect("the sender does not panic");
+    }
+    assert!(executions_seen > 0, "the rule was loaded and enabled in the rounds");
+
+    // A last start evaluates whatever the killed ones left, then stops cleanly.
+    let mut server = start(data.path(), rules.path());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let h = health(&server.url);
+        if h.as_ref().is_some_and(|h| h["uncovered_events"] == 0 && h["events"].as_u64() > Some(0)) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the rule caught up with every event: {h:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    server.child.kill().expect("stop");
+    server.child.wait().expect("reaped");
+
+    let store = store::Sqlite::open(data.path()).expect("the store reopens");
+    let mut stored = HashSet::new();
+    let all = EventQuery { window: None, after: None, up_to: u64::MAX, limit: None, from_seq: 0 };
+    store
+        .scan(&all, &mut |event| {
+            stored.insert(event.event_id);
+            true
+        })
+        .expect("scan");
+    let acknowledged = acknowledged.lock().expect("not poisoned");
+    assert!(acknowledged.len() > 1000, "the test ingested enough to matter: {}", acknowledged.len());
+    let lost: Vec<&String> = acknowledged.iter().filter(|id| !stored.contains(*id)).collect();
+    assert!(lost.is_empty(), "{} acknowledged events lost, e.g. {:?}", lost.len(), lost.first());
+
+    let mut alerted = Vec::new();
+    store
+        .alerts(&AlertFilter::default(), &mut |alert| {
+            alerted.push(alert.document["kibana.alert.ancestors"][0]["id"].as_str().unwrap_or("").to_owned());
+            true
+        })
+        .expect("alerts");
+    let distinct: HashSet<&String> = alerted.iter().collect();
+    assert_eq!(distinct.len(), alerted.len(), "an event alerted twice");
+    let missing = stored.iter().filter(|id| !distinct.contains(id)).count();
+    assert_eq!(missing, 0, "{missing} of {} stored events never alerted", stored.len());
+}
