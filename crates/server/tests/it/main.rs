@@ -3,6 +3,7 @@
 
 mod api;
 mod openapi;
+mod service;
 mod store_failure;
 
 use std::sync::Arc;

@@ -1,0 +1,81 @@
+//! The service as `vigil serve` runs it, on a socket: watched folders, rule reloads that keep
+//! rule state, scheduled executions, and a graceful shutdown.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use engine::storage::{AlertStore, EventLog, RuleStates};
+
+/// Our own rule, run every second, matching the test's events.
+fn marker_rule(id: &str) -> String {
+    format!(
+        "[metadata]\ncreation_date = \"2026/11/28\"\nmaturity = \"production\"\nupdated_date = \"2026/11/28\"\n\n\
+         [rule]\nauthor = [\"vigil\"]\ndescription = \"Test events.\"\nfrom = \"now-1h\"\nindex = [\"logs-*\"]\n\
+         interval = \"1s\"\nlanguage = \"kuery\"\nlicense = \"Apache-2.0\"\nname = \"Marker {id}\"\nrisk_score = 21\n\
+         rule_id = \"{id}\"\nseverity = \"low\"\ntype = \"query\"\nquery = 'event.action:\"watched\"'\n"
+    )
+}
+
+async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watched_files_are_ingested_rules_reload_and_shutdown_is_clean() {
+    let (data, rules, watched) =
+        (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    std::fs::write(rules.path().join("one.toml"), marker_rule("marker-one")).unwrap();
+    std::fs::write(rules.path().join("broken.toml"), "[rule]\nname = \n").unwrap();
+    let config = server::Config {
+        data_dir: data.path().to_owned(),
+        rules: vec![rules.path().to_owned()],
+        watch: vec![watched.path().to_owned()],
+        builtin_rules: false,
+        poll: rules::Interval::from_seconds(1),
+        ..server::Config::default()
+    };
+    let store = Arc::new(store::Sqlite::open(data.path()).unwrap());
+    let state = server::AppState::new(store.clone(), config);
+    assert_eq!(state.rules().rules.len(), 1, "the broken file is reported, the good rule loads");
+    assert_eq!(state.rules().problems.len(), 1, "{:?}", state.rules().problems);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let service = tokio::spawn(server::serve(listener, state.clone(), async move {
+        let _ = stopped.await;
+    }));
+
+    // A file grows: complete lines go in, a half-written one waits for its end.
+    let file = watched.path().join("audit.ndjson");
+    let now = ecs::date::Timestamp::now();
+    let line =
+        |id: &str| format!("{{\"@timestamp\":\"{now}\",\"event\":{{\"id\":\"{id}\",\"action\":\"watched\"}}}}\n");
+    let third = line("w3");
+    let (head, tail) = third.split_at(20);
+    std::fs::write(&file, format!("{}{}{head}", line("w1"), line("w2"))).unwrap();
+    eventually("two watched lines are stored", || store.event_count().unwrap() == 2).await;
+    let mut append = std::fs::OpenOptions::new().append(true).open(&file).unwrap();
+    std::io::Write::write_all(&mut append, tail.as_bytes()).unwrap();
+    eventually("the finished line is stored", || store.event_count().unwrap() == 3).await;
+
+    // The rule runs on its schedule and alerts on every watched event.
+    eventually("the rule covered every event", || {
+        store.rule_state("marker-one").unwrap().covered_seq == store.last_seq().unwrap()
+    })
+    .await;
+    let alerts: u64 = store.alert_counts().unwrap().iter().map(|(_, n)| n).sum();
+    assert_eq!(alerts, 3);
+
+    // Switch it off, add a second rule file: the reload sees it, and the switch stays.
+    store.set_enabled("marker-one", false).unwrap();
+    std::fs::write(rules.path().join("two.toml"), marker_rule("marker-two")).unwrap();
+    eventually("the new rule is loaded", || state.rules().get("marker-two").is_some()).await;
+    assert_eq!(store.rule_state("marker-one").unwrap().enabled, Some(false));
+
+    let _ = stop.send(());
+    let finished = tokio::time::timeout(Duration::from_secs(40), service).await;
+    assert!(matches!(finished, Ok(Ok(Ok(())))), "the service stops cleanly: {finished:?}");
+}
