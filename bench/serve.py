@@ -1,0 +1,173 @@
+#!/usr/bin/env python3
+"""Benchmark `vigil serve`: bulk ingest, executions over a large store, ingest-to-alert delay.
+
+    python3 bench/serve.py [--events 1000000] [--shared ../shared] [--clients 2] [--batch 5000] [--delay]
+
+Generates ECS Office 365 events with ../shared/tools/gen_o365.py whose times end now (50 events
+per second of audit time, so a 30-minute window holds 90,000 of them), builds vigil in release
+mode, and for each rule set (the built-in pack; every KQL query rule of the corpus for o365
+indices) starts `vigil serve` on a fresh data directory and measures:
+
+- bulk ingest: `--clients` connections sending `_bulk` requests of `--batch` events until all
+  are acknowledged (durable), in events/s and MB/s;
+- executions: the DKIM rule run now twice: the first evaluates every event ingested since it
+  last ran (all of them, on a fresh store), the second its 30-minute window alone;
+- with `--delay` (built-in pack only): one new DKIM event sent, and the time until its alert is
+  stored, split into the wait for the rule's next scheduled start and the execution.
+
+Nothing is asserted: these are measurements, for docs/performance.md.
+"""
+import argparse
+import datetime as dt
+import http.client
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+from scan import o365_rules  # noqa: E402
+
+DKIM_RULE = "514121ce-c7b6-474a-8237-68ff71672379"
+RATE = 50.0
+
+
+def start(vigil, data_dir, rules_args):
+    proc = subprocess.Popen([vigil, "serve", "--listen", "127.0.0.1:0", "--data-dir", data_dir, *rules_args],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    for line in proc.stderr:
+        m = re.search(r"address=http://([0-9.]+):(\d+)", line)
+        if m:
+            threading.Thread(target=lambda: [None for _ in proc.stderr], daemon=True).start()
+            return proc, m.group(1), int(m.group(2))
+    sys.exit("vigil serve did not start")
+
+
+def api(host, port, method, path, body=None):
+    req = urllib.request.Request(f"http://{host}:{port}{path}", method=method, data=body,
+                                 headers={"content-type": "application/json"})
+    with urllib.request.urlopen(req, timeout=3600) as r:
+        return json.load(r)
+
+
+def bodies(path, batch):
+    out, chunk = [], []
+    with open(path, "rb") as f:
+        for line in f:
+            chunk.append(b'{"create":{"_index":"logs-o365.audit-default"}}\n')
+            chunk.append(line)
+            if len(chunk) == 2 * batch:
+                out.append(b"".join(chunk))
+                chunk = []
+    if chunk:
+        out.append(b"".join(chunk))
+    return out
+
+
+def ingest(host, port, all_bodies, clients):
+    queue = list(reversed(all_bodies))
+    lock = threading.Lock()
+    errors = []
+
+    def worker():
+        conn = http.client.HTTPConnection(host, port, timeout=3600)
+        while True:
+            with lock:
+                if not queue:
+                    return
+                body = queue.pop()
+            conn.request("POST", "/_bulk", body=body, headers={"content-type": "application/x-ndjson"})
+            answer = json.loads(conn.getresponse().read())
+            if answer.get("errors"):
+                errors.append(answer)
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=worker) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return time.perf_counter() - started, len(errors)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--events", type=int, default=1_000_000)
+    ap.add_argument("--shared", default=os.path.join(ROOT, "..", "shared"))
+    ap.add_argument("--clients", type=int, default=2)
+    ap.add_argument("--batch", type=int, default=5000)
+    ap.add_argument("--delay", action="store_true", help="also measure the ingest-to-alert delay (up to 5 minutes)")
+    args = ap.parse_args()
+
+    gen = os.path.join(args.shared, "tools", "gen_o365.py")
+    if not os.path.exists(gen):
+        sys.exit(f"gen_o365.py not found under {args.shared} (give --shared)")
+    work = tempfile.mkdtemp(prefix="vigil-serve-bench-")
+    data = os.path.join(work, "events.ndjson")
+    first = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=args.events / RATE)
+    print(f"generating {args.events} events ending now ...", file=sys.stderr)
+    with open(data, "wb") as out:
+        subprocess.run([sys.executable, gen, "--count", str(args.events), "--shape", "ecs", "--seed", "7",
+                        "--rate", str(RATE), "--start", first.strftime("%Y-%m-%dT%H:%M:%S")], stdout=out, check=True)
+    size = os.path.getsize(data)
+    print("building vigil (release) ...", file=sys.stderr)
+    subprocess.run(["cargo", "build", "--release", "-q", "-p", "vigil"], cwd=ROOT, check=True)
+    vigil = os.path.join(ROOT, "target", "release", "vigil")
+    all_bodies = bodies(data, args.batch)
+    rules_dir = os.path.join(work, "o365-rules")
+    count = o365_rules(args.shared, rules_dir)
+
+    rows = []
+    for label, rules_args in [("built-in pack (1 rule)", []),
+                              (f"all o365 KQL rules ({count})", ["--no-builtin-rules", "--rules", rules_dir])]:
+        data_dir = os.path.join(work, "data-" + str(len(rows)))
+        proc, host, port = start(vigil, data_dir, rules_args)
+        try:
+            seconds, errors = ingest(host, port, all_bodies, args.clients)
+            health = api(host, port, "GET", "/api/v1/health")
+            assert health["events"] == args.events, health
+            catch_up = api(host, port, "POST", f"/api/v1/rules/{DKIM_RULE}/run")
+            window = api(host, port, "POST", f"/api/v1/rules/{DKIM_RULE}/run")
+            rows.append((label, seconds, errors, catch_up, window))
+            print(f"{label}: {args.events / seconds:,.0f} events/s", file=sys.stderr)
+            if args.delay and not rules_args:
+                now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+                event = {"@timestamp": now, "event": {"id": "delay-probe", "dataset": "o365.audit", "provider": "Exchange",
+                         "category": ["web"], "action": "Set-DkimSigningConfig", "outcome": "success"},
+                         "o365": {"audit": {"Parameters": {"Enabled": "False"}}}}
+                sent = time.time()
+                api(host, port, "POST", "/api/v1/events", json.dumps(event).encode())
+                while True:
+                    page = api(host, port, "GET", "/api/v1/alerts?q=event.id:delay-probe")
+                    if page["total"]:
+                        break
+                    time.sleep(0.05)
+                alerted = time.time()
+                doc = page["alerts"][0]["document"]
+                execution = api(host, port, "GET", f"/api/v1/rules/{DKIM_RULE}/executions?limit=1")["executions"][0]
+                scheduled = dt.datetime.fromisoformat(execution["scheduled"].replace("Z", "+00:00")).timestamp()
+                print(f"\ningest to alert: {alerted - sent:.1f} s (waiting for the next 5m start: "
+                      f"{scheduled - sent:.1f} s; execution and commit: {execution['duration_ms']} ms; "
+                      f"alert {doc['kibana.alert.uuid'][:12]})")
+        finally:
+            proc.terminate()
+            proc.wait()
+
+    print(f"\n{args.events:,} ECS events, {size / 1e6:,.0f} MB; {args.clients} clients, {args.batch} events per _bulk\n")
+    print("| rules | ingest | events/s | MB/s | DKIM run over all new events | DKIM run, 30-min window |")
+    print("|---|---|---|---|---|---|")
+    for label, seconds, errors, catch_up, window in rows:
+        print(f"| {label} | {seconds:.1f} s{' (' + str(errors) + ' errors)' if errors else ''} | "
+              f"{args.events / seconds:,.0f} | {size / seconds / 1e6:,.0f} | "
+              f"{catch_up['duration_ms']} ms ({catch_up['events']:,} events, {catch_up['alerts']} alerts) | "
+              f"{window['duration_ms']} ms ({window['events']:,} events) |")
+
+
+if __name__ == "__main__":
+    main()
