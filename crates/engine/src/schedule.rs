@@ -10,8 +10,9 @@
 //! transaction with the rule's new state, so a crash repeats an execution rather than losing or
 //! doubling its alerts.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BinaryHeap};
 use std::fmt::Write as _;
+use std::rc::Rc;
 
 use ecs::Catalog;
 use ecs::date::Timestamp;
@@ -21,7 +22,7 @@ use sha2::{Digest, Sha256};
 
 use crate::alert::{AlertId, event_time};
 use crate::ruleset::RuleSet;
-use crate::scan::{Hit, Position, ScanOptions, Scanner};
+use crate::scan::{Hit, Matched, Position, ScanOptions, Scanner};
 use crate::storage::{
     EventQuery, ExecutionRecord, ExecutionStatus, NewAlert, RuleState, Store, StoreResult, TimeColumn,
 };
@@ -158,50 +159,64 @@ pub fn execute(
         from_seq: 0,
     };
     let mut scanner = Scanner::new(&set, ScanOptions { index: None });
-    let mut matched = Vec::new();
-    let (mut events, mut unreadable, mut first_error) = (0u64, 0u64, None);
+    // Per rule, the oldest `max_signals` candidates so far, and how many there were: memory stays
+    // bounded by the alerts an execution may create, however many events match.
+    let mut kept: Vec<BinaryHeap<Candidate>> = set.rules().iter().map(|_| BinaryHeap::new()).collect();
+    let mut found = vec![0u64; set.len()];
+    let (mut events, mut unreadable, mut first_error, mut failure) = (0u64, 0u64, None, None);
     store.scan(&query, &mut |event| {
         events += 1;
-        match scanner.match_stored(&event) {
-            Ok(Some(m)) => matched.push(m),
-            Ok(None) => {}
+        let matched = match scanner.match_stored(&event) {
+            Ok(Some(m)) => Rc::new(m),
+            Ok(None) => return true,
             Err(err) => {
                 unreadable += 1;
                 first_error.get_or_insert_with(|| format!("event {}: {err}", event.seq));
+                return true;
+            }
+        };
+        for &(at, alert_id) in &matched.rules {
+            let rule = &set.rules()[at].rule;
+            let time = event_time(rule, &matched.event);
+            let in_window = time.is_some_and(|t| t >= from && t <= to);
+            if !in_window && matched.line <= covered[at] {
+                continue; // seen by an earlier execution, and not in this window
+            }
+            // An event that already alerted for the rule (an overlapping window, a re-run) is
+            // not a candidate again.
+            match store.existing(&[alert_id]) {
+                Ok(existing) if existing.is_empty() => {}
+                Ok(_) => continue,
+                Err(err) => {
+                    failure = Some(err);
+                    return false;
+                }
+            }
+            found[at] += 1;
+            let heap = &mut kept[at];
+            heap.push(Candidate { time, seq: matched.line, late: !in_window, alert_id, event: matched.clone() });
+            if heap.len() > rule.max_signals as usize {
+                heap.pop(); // the newest goes
             }
         }
         true
     })?;
+    if let Some(err) = failure {
+        return Err(err);
+    }
 
     for (at, compiled) in set.rules().iter().enumerate() {
         let rule = &compiled.rule;
         let state = states.iter().find(|s| s.rule_id == rule.id.0).cloned().unwrap_or_default();
         let mut run = record(rule, (from, to), covered[at]);
         run.events = events;
-        // (event time, seq, late, matched event, alert id)
-        let mut candidates = Vec::new();
-        for m in &matched {
-            for &(_, alert_id) in m.rules.iter().filter(|(r, _)| *r == at) {
-                let time = event_time(rule, &m.event);
-                let in_window = time.is_some_and(|t| t >= from && t <= to);
-                if in_window || m.line > covered[at] {
-                    candidates.push((time, m.line, !in_window, m, alert_id));
-                }
-            }
-        }
-        let ids: Vec<AlertId> = candidates.iter().map(|c| c.4).collect();
-        let existing = store.existing(&ids)?;
-        candidates.retain(|c| !existing.contains(&c.4));
-        // Oldest first; events without a time on the rule's field last, by arrival.
-        candidates.sort_by_key(|c| (c.0.is_none(), c.0, c.1));
-        run.candidates = candidates.len() as u64;
-        let max = rule.max_signals as usize;
-        run.dropped = candidates.len().saturating_sub(max) as u64;
+        let candidates = std::mem::take(&mut kept[at]).into_sorted_vec();
+        run.candidates = found[at];
+        run.dropped = found[at] - candidates.len() as u64;
         if run.dropped > 0 {
             run.warnings.push(format!(
-                "max_signals ({max}) reached: {} of {} candidates were not alerted",
-                run.dropped,
-                candidates.len()
+                "max_signals ({}) reached: {} of {} candidates were not alerted",
+                rule.max_signals, run.dropped, found[at]
             ));
         }
         if unreadable > 0 {
@@ -212,27 +227,27 @@ pub fn execute(
         }
         let alerts: Vec<NewAlert> = candidates
             .iter()
-            .take(max)
-            .map(|&(time, seq, late, m, alert_id)| {
+            .map(|c| {
+                let (m, seq) = (&c.event, c.seq);
                 let hit = Hit {
                     rule,
                     event: &m.event,
                     index: m.index.as_deref(),
                     event_id: &m.event_id,
-                    alert_id,
+                    alert_id: c.alert_id,
                     position: Position { source: "store", line: seq },
                 };
                 let mut document = hit.document(started);
                 if let Value::Object(doc) = &mut document {
                     doc.insert("kibana.alert.rule.execution.uuid".into(), json!(run.id));
-                    doc.insert("vigil.alert.late".into(), json!(late));
+                    doc.insert("vigil.alert.late".into(), json!(c.late));
                     doc.insert("vigil.event.seq".into(), json!(seq));
                 }
                 NewAlert {
-                    id: alert_id,
+                    id: c.alert_id,
                     rule_id: rule.id.0.clone(),
                     severity: rule.severity.as_str().to_owned(),
-                    event_time: time,
+                    event_time: c.time,
                     event_seq: seq,
                     document,
                 }
@@ -262,4 +277,41 @@ fn execution_id(rule: &Rule, scheduled: Timestamp, trigger: Trigger, started: Ti
         let _ = write!(s, "{b:02x}");
         s
     })
+}
+
+/// A matching event not alerted yet, ordered oldest first: by time on the rule's field (events
+/// without one last), then by arrival.
+#[derive(Debug)]
+struct Candidate {
+    time: Option<Timestamp>,
+    seq: u64,
+    late: bool,
+    alert_id: AlertId,
+    event: Rc<Matched>,
+}
+
+impl Candidate {
+    fn key(&self) -> (bool, Option<Timestamp>, u64) {
+        (self.time.is_none(), self.time, self.seq)
+    }
+}
+
+impl PartialEq for Candidate {
+    fn eq(&self, other: &Candidate) -> bool {
+        self.key() == other.key()
+    }
+}
+
+impl Eq for Candidate {}
+
+impl PartialOrd for Candidate {
+    fn partial_cmp(&self, other: &Candidate) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Candidate {
+    fn cmp(&self, other: &Candidate) -> std::cmp::Ordering {
+        self.key().cmp(&other.key())
+    }
 }

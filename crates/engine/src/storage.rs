@@ -79,7 +79,8 @@ pub struct EventQuery {
     pub after: Option<u64>,
     /// No event above this sequence number is read.
     pub up_to: u64,
-    /// At most this many events, by sequence number from the lowest (`None`: all).
+    /// At most this many events, by sequence number from the lowest (`None`: all, in no
+    /// particular order).
     pub limit: Option<usize>,
     /// Only events with a sequence number above this (for paging).
     pub from_seq: u64,
@@ -102,8 +103,8 @@ pub trait EventLog: Send + Sync {
     /// When the store cannot be read.
     fn last_seq(&self) -> StoreResult<u64>;
 
-    /// Calls `each` with the events `query` selects, by sequence number; `each` returns `false`
-    /// to stop.
+    /// Calls `each` with the events `query` selects (by sequence number when it has a
+    /// `limit`); `each` returns `false` to stop.
     ///
     /// # Errors
     ///
@@ -220,6 +221,10 @@ pub struct AlertFilter {
     pub since: Option<Timestamp>,
     /// Created at or before this time.
     pub until: Option<Timestamp>,
+    /// Skip this many of the selected alerts.
+    pub offset: usize,
+    /// At most this many (`None`: all).
+    pub limit: Option<usize>,
 }
 
 /// How an execution ended, as Kibana records it.
@@ -283,13 +288,20 @@ pub trait AlertStore: Send + Sync {
     /// When the store cannot write; nothing of it is stored then.
     fn commit_execution(&self, record: &ExecutionRecord, alerts: &[NewAlert], state: &RuleState) -> StoreResult<u64>;
 
-    /// Calls `each` with the alerts `filter` selects, newest first, from `offset`; `each` returns
-    /// `false` to stop.
+    /// Calls `each` with the alerts `filter` selects, newest first; `each` returns `false` to
+    /// stop.
     ///
     /// # Errors
     ///
     /// When the store cannot be read.
     fn alerts(&self, filter: &AlertFilter, each: &mut dyn FnMut(StoredAlert) -> bool) -> StoreResult<()>;
+
+    /// How many alerts `filter` selects, ignoring its `offset` and `limit`.
+    ///
+    /// # Errors
+    ///
+    /// When the store cannot be read.
+    fn alert_count(&self, filter: &AlertFilter) -> StoreResult<u64>;
 
     /// One alert.
     ///

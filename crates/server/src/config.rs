@@ -200,6 +200,18 @@ mod tests {
     }
 
     #[test]
+    fn the_documented_example_holds_every_option_at_its_default() {
+        let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/vigil.toml");
+        let mut config = Config::load(Some(&example), |_| None).expect("docs/vigil.toml is valid");
+        let text = std::fs::read_to_string(&example).expect("readable");
+        for key in ["listen", "data_dir", "builtin_rules", "rules", "watch", "retention", "max_body", "poll"] {
+            assert!(text.lines().any(|l| l.starts_with(&format!("{key} = "))), "docs/vigil.toml documents {key}");
+        }
+        config.data_dir = PathBuf::from("vigil-data"); // made relative to the file's folder
+        assert_eq!(config, Config::default());
+    }
+
+    #[test]
     fn mistakes_name_their_source() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("vigil.toml");

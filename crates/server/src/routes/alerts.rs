@@ -124,33 +124,60 @@ async fn list(
     {
         return Err(ApiError::BadRequest(format!("severity `{severity}`: expected low, medium, high or critical")));
     }
-    let filter = AlertFilter {
+    let mut filter = AlertFilter {
         rule_id: query.rule_id.clone(),
         severity: query.severity.clone(),
         status: query.status.as_deref().map(status_param).transpose()?,
         since: query.since.as_deref().map(|t| time_param("since", t, now)).transpose()?,
         until: query.until.as_deref().map(|t| time_param("until", t, now)).transpose()?,
+        offset: 0,
+        limit: None,
     };
-    let matcher = compile_query(query.q.as_deref(), now)?;
     let (offset, limit) = (query.offset.unwrap_or(0), query.limit.unwrap_or(50).min(MAX_PAGE));
     let store = state.store.clone();
-    let page = state
-        .blocking(move || {
-            let (mut total, mut alerts) = (0u64, Vec::new());
-            store.alerts(&filter, &mut |alert| {
-                if matcher.matches_value(&alert.document) {
-                    total += 1;
-                    if total as usize > offset && alerts.len() < limit {
+    let page = match query.q.as_deref().filter(|q| !q.trim().is_empty()) {
+        // Without a query the store counts and pages.
+        None => {
+            filter.offset = offset;
+            filter.limit = Some(limit);
+            state
+                .blocking(move || {
+                    let total = store.alert_count(&filter)?;
+                    let mut alerts = Vec::new();
+                    store.alerts(&filter, &mut |alert| {
                         alerts.push(Alert::from(alert));
-                    }
-                }
-                true
-            })?;
-            let next_offset = (offset + alerts.len() < total as usize).then_some(offset + alerts.len());
-            Ok(AlertPage { total, alerts, next_offset })
-        })
-        .await?;
+                        true
+                    })?;
+                    Ok(page_of(total, alerts, offset))
+                })
+                .await?
+        }
+        // A query reads each selected alert's document.
+        Some(q) => {
+            let matcher = compile_query(Some(q), now)?;
+            state
+                .blocking(move || {
+                    let (mut total, mut alerts) = (0u64, Vec::new());
+                    store.alerts(&filter, &mut |alert| {
+                        if matcher.matches_value(&alert.document) {
+                            total += 1;
+                            if total as usize > offset && alerts.len() < limit {
+                                alerts.push(Alert::from(alert));
+                            }
+                        }
+                        true
+                    })?;
+                    Ok(page_of(total, alerts, offset))
+                })
+                .await?
+        }
+    };
     Ok(Json(page))
+}
+
+fn page_of(total: u64, alerts: Vec<Alert>, offset: usize) -> AlertPage {
+    let next = offset + alerts.len();
+    AlertPage { total, alerts, next_offset: (next < total as usize).then_some(next) }
 }
 
 fn alert_id(text: &str) -> Result<AlertId, ApiError> {

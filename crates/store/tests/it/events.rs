@@ -10,6 +10,10 @@ fn seqs(store: &store::Sqlite, query: &EventQuery) -> Vec<u64> {
             true
         })
         .expect("scan");
+    // Only pages (with a limit) come in sequence order.
+    if query.limit.is_none() {
+        out.sort_unstable();
+    }
     out
 }
 
