@@ -194,7 +194,10 @@ pub fn execute(
             }
             found[at] += 1;
             let heap = &mut kept[at];
-            heap.push(Candidate { time, seq: matched.line, late: !in_window, alert_id, event: matched.clone() });
+            // Late: older than the window, so Kibana's execution would never have seen it. (An
+            // event newer than the window is early, and alerts now rather than next time.)
+            let late = time.is_some_and(|t| t < from);
+            heap.push(Candidate { time, seq: matched.line, late, alert_id, event: matched.clone() });
             if heap.len() > rule.max_signals as usize {
                 heap.pop(); // the newest goes
             }

@@ -13,7 +13,7 @@ use tokio::sync::watch;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// How often retention runs.
+/// How often retention runs (more often when the retention period is shorter).
 const RETENTION_EVERY: Duration = Duration::from_secs(600);
 
 /// Runs until `shutdown` turns true; an execution under way is finished first.
@@ -39,7 +39,8 @@ pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
         if let Err(err) = run_due(&state, &shutdown).await {
             tracing::warn!(%err, "executions postponed");
         }
-        if retained.is_none_or(|at| at.elapsed() >= RETENTION_EVERY) {
+        let every = state.config.retention.map_or(RETENTION_EVERY, |r| r.as_duration().min(RETENTION_EVERY));
+        if retained.is_none_or(|at| at.elapsed() >= every) {
             retained = Some(Instant::now());
             retain(&state).await;
         }

@@ -79,3 +79,38 @@ async fn watched_files_are_ingested_rules_reload_and_shutdown_is_clean() {
     let finished = tokio::time::timeout(Duration::from_secs(40), service).await;
     assert!(matches!(finished, Ok(Ok(Ok(())))), "the service stops cleanly: {finished:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_removes_old_events_and_keeps_alerts() {
+    let data = tempfile::tempdir().unwrap();
+    let config = server::Config {
+        data_dir: data.path().to_owned(),
+        retention: Some(rules::Interval::from_seconds(1)),
+        ..server::Config::default()
+    };
+    let store = Arc::new(store::Sqlite::open(data.path()).unwrap());
+    let state = server::AppState::new(store.clone(), config);
+    let dkim = engine::prepare(
+        serde_json::json!({"@timestamp": ecs::date::Timestamp::now().to_string(),
+            "event": {"id": "d1", "dataset": "o365.audit", "provider": "Exchange", "category": ["web"],
+                      "action": "Set-DkimSigningConfig", "outcome": "success"},
+            "o365": {"audit": {"Parameters": {"Enabled": "False"}}}}),
+        None,
+        None,
+        ecs::date::Timestamp::now(),
+    );
+    store.append(&[dkim]).unwrap();
+    let rule = state.rules().rules[0].clone();
+    let run = state.execute(vec![rule], ecs::date::Timestamp::now(), engine::schedule::Trigger::Manual).await.unwrap();
+    assert_eq!(run[0].alerts, 1);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let service = tokio::spawn(server::serve(listener, state, async move {
+        let _ = stopped.await;
+    }));
+    eventually("the event is removed", || store.event_count().unwrap() == 0).await;
+    let alerts: u64 = store.alert_counts().unwrap().iter().map(|(_, n)| n).sum();
+    assert_eq!(alerts, 1, "alerts stay");
+    let _ = stop.send(());
+    service.await.unwrap().unwrap();
+}
