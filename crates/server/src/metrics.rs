@@ -84,11 +84,6 @@ impl Metrics {
         self.schedule_delay_millis.store(delay_ms, Relaxed);
     }
 
-    /// Events stored so far by this process.
-    pub fn ingested_total(&self) -> u64 {
-        self.ingested.load(Relaxed)
-    }
-
     /// The Prometheus text exposition of every metric.
     pub fn render(&self, snapshot: &Snapshot) -> String {
         let mut out = String::new();

@@ -127,17 +127,6 @@ impl AppState {
         pack
     }
 
-    /// Whether a rule runs: its stored switch, else its file's `enabled`.
-    ///
-    /// # Errors
-    ///
-    /// When the store cannot be read.
-    pub async fn enabled(&self, rule: &Rule) -> Result<bool, ApiError> {
-        let (store, id) = (self.store.clone(), rule.id.0.clone());
-        let state = self.blocking(move || store.rule_state(&id)).await?;
-        Ok(state.enabled.unwrap_or(rule.enabled))
-    }
-
     /// Runs a store call off the async threads, counting failures.
     ///
     /// # Errors

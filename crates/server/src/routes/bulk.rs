@@ -25,7 +25,12 @@ const ES_VERSION: &str = "8.17.0";
 
 /// The routes of this resource (at the root, not under `/api/v1`).
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(info)).routes(routes!(license)).routes(routes!(bulk)).routes(routes!(bulk_into))
+    OpenApiRouter::new()
+        .routes(routes!(info))
+        .routes(routes!(license))
+        .routes(routes!(cluster_health))
+        .routes(routes!(bulk))
+        .routes(routes!(bulk_into))
 }
 
 /// Elasticsearch clients refuse a server without this header.
@@ -60,6 +65,17 @@ async fn info() -> Response {
 #[utoipa::path(get, path = "/_license", tag = "elasticsearch", responses((status = 200, body = Object)))]
 async fn license() -> Response {
     product(Json(json!({"license": {"status": "active", "type": "basic", "uid": "vigil"}})))
+}
+
+/// Cluster health, as Vector's health check asks for: always green, since vigil is one node
+/// whose store answers or does not (`/api/v1/health` says which).
+#[utoipa::path(get, path = "/_cluster/health", tag = "elasticsearch", responses((status = 200, body = Object)))]
+async fn cluster_health() -> Response {
+    product(Json(json!({
+        "cluster_name": "vigil", "status": "green", "timed_out": false,
+        "number_of_nodes": 1, "number_of_data_nodes": 1, "active_primary_shards": 1, "active_shards": 1,
+        "relocating_shards": 0, "initializing_shards": 0, "unassigned_shards": 0
+    })))
 }
 
 /// Elasticsearch's bulk API, for `index` and `create` actions (the index from the action or the

@@ -30,6 +30,8 @@ async fn bulk_ingest_answers_per_item_as_elasticsearch_does() {
     assert_eq!(body["items"][1]["create"]["error"]["type"], "version_conflict_engine_exception");
     assert!(body["items"][2]["index"]["error"]["reason"].as_str().unwrap().starts_with("line 6: invalid JSON"));
     // Shippers check who they talk to first.
+    let (status, health) = app.call("GET", "/_cluster/health", "").await;
+    assert_eq!((status.as_u16(), health["status"].as_str()), (200, Some("green")));
     let (status, info) = app.call("GET", "/", "").await;
     assert_eq!((status.as_u16(), info["version"]["number"].as_str().map(|v| v.starts_with("8."))), (200, Some(true)));
 }
