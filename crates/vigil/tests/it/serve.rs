@@ -103,6 +103,7 @@ fn health(url: &str) -> Option<Value> {
 }
 
 #[test]
+#[allow(clippy::print_stderr)]
 fn sigkill_during_ingest_and_executions_loses_and_doubles_nothing() {
     let data = tempfile::tempdir().expect("tempdir");
     let rules = tempfile::tempdir().expect("tempdir");
@@ -170,4 +171,10 @@ fn sigkill_during_ingest_and_executions_loses_and_doubles_nothing() {
     assert_eq!(distinct.len(), alerted.len(), "an event alerted twice");
     let missing = stored.iter().filter(|id| !distinct.contains(id)).count();
     assert_eq!(missing, 0, "{missing} of {} stored events never alerted", stored.len());
+    eprintln!(
+        "4 kills: {} events acknowledged, {} stored (some sent but not acknowledged), {} alerts",
+        acknowledged.len(),
+        stored.len(),
+        alerted.len()
+    );
 }
