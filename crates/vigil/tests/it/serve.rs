@@ -178,3 +178,70 @@ fn sigkill_during_ingest_and_executions_loses_and_doubles_nothing() {
         alerted.len()
     );
 }
+
+/// Runs `vigil ARGS` against `url`.
+fn cli(url: &str, args: &[&str]) -> crate::Run {
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_vigil")).args(args).env("VIGIL_SERVER", url).output().expect("vigil runs");
+    crate::Run {
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        code: out.status.code().unwrap_or(-1),
+    }
+}
+
+#[test]
+fn alerts_are_triaged_from_the_command_line_and_sigterm_stops_cleanly() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let mut server = Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data.path())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("vigil serve starts");
+    let mut lines = BufReader::new(server.stderr.take().expect("piped")).lines();
+    let url = loop {
+        let line = lines.next().expect("a log line").expect("readable");
+        if let Some(at) = line.find("address=") {
+            break line[at + "address=".len()..].split_whitespace().next().unwrap_or("").to_owned();
+        }
+    };
+    let log = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>().join("\n"));
+
+    let samples =
+        std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../samples/o365-raw.ndjson")).expect("samples");
+    ureq::post(format!("{url}/api/v1/events")).send(&samples[..]).expect("events sent");
+    ureq::post(format!("{url}/api/v1/rules/514121ce-c7b6-474a-8237-68ff71672379/run")).send_empty().expect("ran");
+
+    let listed = cli(&url, &["alerts", "list", "--status", "open", "--output", "jsonl"]);
+    assert_eq!(listed.code, 0, "{}", listed.stderr);
+    let alerts: Vec<Value> = listed.stdout.lines().map(|l| serde_json::from_str(l).expect("JSONL")).collect();
+    assert_eq!(alerts.len(), 1, "the samples hold one DKIM record (delivered twice)");
+    let id = alerts[0]["id"].as_str().expect("an id").to_owned();
+
+    let acked = cli(&url, &["alerts", "ack", &id, "--note", "checking", "--by", "alice"]);
+    assert_eq!((acked.code, acked.stdout.trim()), (0, format!("acknowledged: {id}").as_str()));
+    let shown = cli(&url, &["alerts", "show", &id]);
+    let alert: Value = serde_json::from_str(&shown.stdout).expect("JSON");
+    assert_eq!((alert["status"].as_str(), alert["history"][0]["by"].as_str()), (Some("acknowledged"), Some("alice")));
+    let closed = cli(&url, &["alerts", "close", &id, &"0".repeat(64)]);
+    assert_eq!(closed.code, 1, "one id named no alert: {}", closed.stderr);
+    assert!(closed.stderr.contains(&format!("no alert {}", "0".repeat(64))), "{}", closed.stderr);
+    let table = cli(&url, &["alerts", "list", "--output", "table"]);
+    assert!(table.stdout.contains("closed") && table.stdout.contains("1 of 1 alerts."), "{}", table.stdout);
+
+    let status = cli(&url, &["status"]);
+    assert_eq!(status.code, 0, "{}", status.stderr);
+    assert!(status.stdout.contains("events:   3 stored"), "{}", status.stdout);
+    assert!(status.stdout.contains("alerts:   0 open, 0 acknowledged, 1 closed"), "{}", status.stdout);
+
+    let terminated = Command::new("kill").args(["-TERM", &server.id().to_string()]).status().expect("kill runs");
+    assert!(terminated.success());
+    let exit = server.wait().expect("vigil serve ends");
+    assert_eq!(exit.code(), Some(0), "a clean stop on SIGTERM");
+    assert!(log.join().expect("log").contains("stopped"));
+
+    let unreachable = cli(&url, &["status"]);
+    assert_eq!(unreachable.code, 2);
+    assert!(unreachable.stderr.contains("is `vigil serve` running there?"), "{}", unreachable.stderr);
+}
