@@ -36,34 +36,34 @@ type = "query"
 query = 'event.action:"crash-test"'
 "#;
 
-/// A running `vigil serve` and its address.
+/// A running `vigil serve`, its address, and its log (collected until it ends).
 struct Server {
     child: Child,
     url: String,
+    log: std::thread::JoinHandle<String>,
 }
 
-fn start(data: &Path, rules: &Path) -> Server {
+/// Starts `vigil serve` on a free port with `args` and waits until it says where it listens.
+fn start(data: &Path, args: &[&std::ffi::OsStr]) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_vigil"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--no-builtin-rules", "--data-dir"])
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data)
-        .arg("--rules")
-        .arg(rules)
+        .args(args)
         .env("RUST_LOG", "info")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .expect("vigil serve starts");
-    let stderr = child.stderr.take().expect("stderr is piped");
-    let mut lines = BufReader::new(stderr).lines();
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr is piped")).lines();
     let url = loop {
         let line = lines.next().expect("vigil serve says where it listens").expect("a log line");
         if let Some(at) = line.find("address=") {
             break line[at + "address=".len()..].split_whitespace().next().unwrap_or("").to_owned();
         }
     };
-    // Keep reading its log so that it never blocks on a full pipe.
-    std::thread::spawn(move || lines.for_each(drop));
-    Server { child, url }
+    // Reading on keeps it from blocking on a full pipe.
+    let log = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>().join("\n"));
+    Server { child, url, log }
 }
 
 /// Sends batches of events until the server stops answering; returns the ids acknowledged
@@ -111,7 +111,8 @@ fn sigkill_during_ingest_and_executions_loses_and_doubles_nothing() {
     let acknowledged = Arc::new(Mutex::new(Vec::new()));
     let mut executions_seen = 0;
     for round in 0..4 {
-        let mut server = start(data.path(), rules.path());
+        let mut server =
+            start(data.path(), &["--no-builtin-rules".as_ref(), "--rules".as_ref(), rules.path().as_os_str()]);
         let stop = Arc::new(AtomicBool::new(false));
         let sender = {
             let (url, stop, acknowledged) = (server.url.clone(), stop.clone(), acknowledged.clone());
@@ -133,7 +134,7 @@ fn sigkill_during_ingest_and_executions_loses_and_doubles_nothing() {
     assert!(executions_seen > 0, "the rule was loaded and enabled in the rounds");
 
     // A last start evaluates whatever the killed ones left, then stops cleanly.
-    let mut server = start(data.path(), rules.path());
+    let mut server = start(data.path(), &["--no-builtin-rules".as_ref(), "--rules".as_ref(), rules.path().as_os_str()]);
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let h = health(&server.url);
@@ -193,20 +194,8 @@ fn cli(url: &str, args: &[&str]) -> crate::Run {
 #[test]
 fn alerts_are_triaged_from_the_command_line_and_sigterm_stops_cleanly() {
     let data = tempfile::tempdir().expect("tempdir");
-    let mut server = Command::new(env!("CARGO_BIN_EXE_vigil"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(data.path())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("vigil serve starts");
-    let mut lines = BufReader::new(server.stderr.take().expect("piped")).lines();
-    let url = loop {
-        let line = lines.next().expect("a log line").expect("readable");
-        if let Some(at) = line.find("address=") {
-            break line[at + "address=".len()..].split_whitespace().next().unwrap_or("").to_owned();
-        }
-    };
-    let log = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>().join("\n"));
+    let server = start(data.path(), &[]);
+    let url = server.url.clone();
 
     let samples =
         std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../samples/o365-raw.ndjson")).expect("samples");
@@ -235,11 +224,12 @@ fn alerts_are_triaged_from_the_command_line_and_sigterm_stops_cleanly() {
     assert!(status.stdout.contains("events:   3 stored"), "{}", status.stdout);
     assert!(status.stdout.contains("alerts:   0 open, 0 acknowledged, 1 closed"), "{}", status.stdout);
 
-    let terminated = Command::new("kill").args(["-TERM", &server.id().to_string()]).status().expect("kill runs");
+    let terminated = Command::new("kill").args(["-TERM", &server.child.id().to_string()]).status().expect("kill runs");
     assert!(terminated.success());
-    let exit = server.wait().expect("vigil serve ends");
+    let mut child = server.child;
+    let exit = child.wait().expect("vigil serve ends");
     assert_eq!(exit.code(), Some(0), "a clean stop on SIGTERM");
-    assert!(log.join().expect("log").contains("stopped"));
+    assert!(server.log.join().expect("log").contains("stopped"));
 
     let unreachable = cli(&url, &["status"]);
     assert_eq!(unreachable.code, 2);
