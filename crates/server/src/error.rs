@@ -15,6 +15,12 @@ pub enum ApiError {
     /// The request is malformed: a bad query, a bad parameter, a bad body.
     #[error("{0}")]
     BadRequest(String),
+    /// No valid API key came with the request.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// The key's role does not cover the route.
+    #[error("{0}")]
+    Forbidden(String),
     /// The thing asked for does not exist.
     #[error("{0}")]
     NotFound(String),
@@ -41,7 +47,8 @@ pub struct ErrorBody {
 /// What went wrong.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
-    /// A stable kind: `bad_request`, `not_found`, `too_large`, `store_unavailable`, `internal`.
+    /// A stable kind: `bad_request`, `unauthorized`, `forbidden`, `not_found`, `too_large`,
+    /// `store_unavailable`, `internal`.
     #[serde(rename = "type")]
     pub kind: String,
     /// For people.
@@ -52,6 +59,8 @@ impl ApiError {
     fn status(&self) -> (StatusCode, &'static str) {
         match self {
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
             ApiError::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"),

@@ -22,6 +22,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod auth;
 mod config;
 mod error;
 mod ingest;
@@ -40,6 +41,7 @@ use axum::response::IntoResponse;
 use utoipa::OpenApi as _;
 use utoipa_axum::router::OpenApiRouter;
 
+pub use crate::auth::{Principal, generate as generate_key};
 pub use crate::config::{Config, ConfigError};
 pub use crate::error::ApiError;
 pub use crate::state::{AppState, RulePack};
@@ -56,6 +58,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
         (name = "rules", description = "Rules, their state and executions"),
         (name = "events", description = "Send and search events"),
         (name = "health", description = "Health and metrics"),
+        (name = "audit", description = "Who changed what"),
         (name = "elasticsearch", description = "The Elasticsearch-compatible surface for log shippers"),
     )
 )]
@@ -66,6 +69,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(routes::alerts::router())
         .merge(routes::rules::router())
         .merge(routes::events::router())
+        .merge(routes::audit::router())
         .merge(routes::health::router());
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", api)
@@ -73,9 +77,31 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(routes::health::metrics_router())
 }
 
-/// The API's OpenAPI document, generated from the routes themselves.
-pub fn openapi() -> utoipa::openapi::OpenApi {
-    routes().split_for_parts().1
+/// The API's OpenAPI document, generated from the routes themselves, with the authentication
+/// every route but the health check needs.
+pub fn openapi() -> serde_json::Value {
+    let mut api = serde_json::to_value(routes().split_for_parts().1).unwrap_or_default();
+    let error = serde_json::json!({"description": "", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}});
+    api["components"]["securitySchemes"] = serde_json::json!({
+        "apiKey": {"type": "apiKey", "in": "header", "name": "Authorization",
+                   "description": "`ApiKey <key>` or `ApiKey base64(id:secret)`, as Elasticsearch clients send it"},
+        "bearer": {"type": "http", "scheme": "bearer"},
+        "basic": {"type": "http", "scheme": "basic", "description": "any user name, the key as the password"}
+    });
+    if let Some(paths) = api["paths"].as_object_mut() {
+        for (path, item) in paths.iter_mut().filter(|(path, _)| path.as_str() != "/api/v1/health") {
+            for operation in item.as_object_mut().into_iter().flat_map(|m| m.values_mut()) {
+                operation["security"] = serde_json::json!([{"apiKey": []}, {"bearer": []}, {"basic": []}]);
+                let mut unauthorized = error.clone();
+                unauthorized["description"] = "no valid API key".into();
+                let mut forbidden = error.clone();
+                forbidden["description"] = format!("the key's role does not cover {path}").into();
+                operation["responses"]["401"] = unauthorized;
+                operation["responses"]["403"] = forbidden;
+            }
+        }
+    }
+    api
 }
 
 /// Every route over `state`, with the body limit of its configuration.
@@ -84,6 +110,7 @@ pub fn router(state: AppState) -> Router {
     let limit = state.config.max_body;
     router
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
+        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::check))
         .layer(DefaultBodyLimit::max(limit))
         // axum answers an oversized body in plain text; give it the shape of every other error.
         .layer(axum::middleware::map_response(move |response: axum::response::Response| async move {

@@ -1,6 +1,7 @@
 //! The HTTP routes, one module per resource, and what they share.
 
 pub mod alerts;
+pub mod audit;
 pub mod bulk;
 pub mod events;
 pub mod health;

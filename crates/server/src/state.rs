@@ -8,6 +8,7 @@ use ecs::date::Timestamp;
 use engine::schedule::{self, Trigger};
 use engine::storage::{Appended, ExecutionRecord, NewEvent, Store, StoreError};
 use rules::Rule;
+use store::{Access, AuditEntry};
 
 use crate::config::Config;
 use crate::error::ApiError;
@@ -79,6 +80,8 @@ fn stamp(folders: &[PathBuf]) -> Vec<(PathBuf, Option<SystemTime>)> {
 pub struct AppState {
     /// Where events, alerts and rule state live.
     pub store: Arc<dyn Store>,
+    /// API keys and the audit trail (the same database).
+    pub access: Arc<dyn Access>,
     /// The service's configuration.
     pub config: Arc<Config>,
     /// Counters for `/metrics`.
@@ -95,14 +98,15 @@ impl std::fmt::Debug for AppState {
 }
 
 impl AppState {
-    /// State over `store`, with the rules `config` names loaded.
-    pub fn new(store: Arc<dyn Store>, config: Config) -> AppState {
+    /// State over `backend`, with the rules `config` names loaded.
+    pub fn new<B: Store + Access + 'static>(backend: Arc<B>, config: Config) -> AppState {
         let pack = RulePack::load(config.builtin_rules, &config.rules);
         for problem in &pack.problems {
             tracing::warn!(%problem, "rule not loaded");
         }
         AppState {
-            store,
+            store: backend.clone(),
+            access: backend,
             config: Arc::new(config),
             metrics: Arc::new(Metrics::default()),
             rules: Arc::new(RwLock::new(Arc::new(pack))),
@@ -141,6 +145,24 @@ impl AppState {
             self.metrics.store_error();
         }
         Ok(result?)
+    }
+
+    /// Records a change in the audit trail: `actor` did `action` on `target`.
+    ///
+    /// # Errors
+    ///
+    /// [`ApiError::Store`] when the store fails.
+    pub async fn audit(
+        &self,
+        actor: String,
+        action: &str,
+        target: String,
+        detail: Option<String>,
+    ) -> Result<(), ApiError> {
+        let entry = AuditEntry { at: Timestamp::now(), actor, action: action.to_owned(), target, detail };
+        tracing::info!(actor = %entry.actor, action = %entry.action, target = %entry.target, "audit");
+        let access = self.access.clone();
+        self.blocking(move || access.audit(&entry)).await
     }
 
     /// Appends prepared events; when this returns they are durable.

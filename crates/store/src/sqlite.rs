@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 /// The schema, one script per version; `PRAGMA user_version` says how many have run.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/001_init.sql")];
+const MIGRATIONS: &[&str] = &[include_str!("../migrations/001_init.sql"), include_str!("../migrations/002_access.sql")];
 
 /// The storage traits on an SQLite database in a data directory.
 ///
@@ -28,7 +28,7 @@ pub struct Sqlite {
     readers: Mutex<Vec<Connection>>,
 }
 
-fn err(context: &str) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+pub(crate) fn err(context: &str) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
     move |e| StoreError(format!("{context}: {e}"))
 }
 
@@ -71,12 +71,12 @@ impl Sqlite {
         Ok(Sqlite { path, writer: Mutex::new(writer), readers: Mutex::new(Vec::new()) })
     }
 
-    fn write<T>(&self, f: impl FnOnce(&mut Connection) -> StoreResult<T>) -> StoreResult<T> {
+    pub(crate) fn write<T>(&self, f: impl FnOnce(&mut Connection) -> StoreResult<T>) -> StoreResult<T> {
         let mut conn = self.writer.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         f(&mut conn)
     }
 
-    fn read<T>(&self, f: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
+    pub(crate) fn read<T>(&self, f: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
         let pooled = self.readers.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pop();
         let conn = match pooled {
             Some(conn) => conn,

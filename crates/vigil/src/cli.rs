@@ -44,6 +44,66 @@ pub enum Command {
     /// How a running server is: store, events, rules, alerts.
     #[command(after_help = EXIT_CODES)]
     Status(ServerArgs),
+    /// Make, list and revoke the API keys of a server's data directory (run on its host).
+    #[command(subcommand, after_help = EXIT_CODES)]
+    Keys(KeysCommand),
+}
+
+/// `vigil keys ...`
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Make a key; it is printed once, on standard output.
+    Create(KeyCreateArgs),
+    /// List keys (never their secrets).
+    List(DataArgs),
+    /// Revoke a key: requests with it are refused from then on.
+    Revoke(KeyRevokeArgs),
+}
+
+/// Which data directory.
+#[derive(Debug, Args)]
+pub struct DataArgs {
+    /// The server's configuration file, for its data directory.
+    #[arg(long, short, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The data directory (default: the configuration's, else vigil-data).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+/// What a key may do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum RoleArg {
+    /// Send events only (log shippers).
+    Ingest,
+    /// Read everything and triage alerts.
+    Analyst,
+    /// Everything: rules, keys, settings.
+    Admin,
+}
+
+/// `vigil keys create`
+#[derive(Debug, Args)]
+pub struct KeyCreateArgs {
+    /// Which data directory.
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// What the key is for (`filebeat`, `alice`).
+    #[arg(long)]
+    pub name: String,
+    /// What it may do.
+    #[arg(long, value_enum)]
+    pub role: RoleArg,
+}
+
+/// `vigil keys revoke`
+#[derive(Debug, Args)]
+pub struct KeyRevokeArgs {
+    /// Which data directory.
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// The key's id (as `vigil keys list` shows it).
+    pub id: String,
 }
 
 /// `vigil serve`: options override the configuration file, which overrides `VIGIL_*` variables
@@ -76,6 +136,9 @@ pub struct ServerArgs {
     /// The server's address.
     #[arg(long, env = "VIGIL_SERVER", default_value = "http://127.0.0.1:9270", value_name = "URL")]
     pub server: String,
+    /// The API key to send (analyst or admin).
+    #[arg(long, env = "VIGIL_API_KEY", hide_env_values = true, value_name = "KEY")]
+    pub api_key: Option<String>,
 }
 
 /// `vigil alerts ...`
@@ -141,12 +204,9 @@ pub struct AlertStatusArgs {
     /// Alert ids.
     #[arg(required = true)]
     pub ids: Vec<String>,
-    /// Why (kept in the alert's history).
+    /// Why (kept in the alert's history, with the key's name).
     #[arg(long)]
     pub note: Option<String>,
-    /// Who (default: $USER).
-    #[arg(long)]
-    pub by: Option<String>,
 }
 
 /// `vigil o365 ...`

@@ -9,17 +9,19 @@ use serde_json::Value;
 pub struct Client {
     base: String,
     agent: ureq::Agent,
+    authorization: Option<String>,
 }
 
 impl Client {
-    /// A client of the server at `server` (`http://127.0.0.1:9270`).
-    pub fn new(server: &str) -> Client {
+    /// A client of the server `args` name, sending its API key.
+    pub fn new(args: &crate::cli::ServerArgs) -> Client {
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(Duration::from_secs(60)))
             .build()
             .into();
-        Client { base: server.trim_end_matches('/').to_owned(), agent }
+        let authorization = args.api_key.as_ref().map(|key| format!("ApiKey {key}"));
+        Client { base: args.server.trim_end_matches('/').to_owned(), agent, authorization }
     }
 
     /// `GET /api/v1{path}` with query parameters (those without a value left out).
@@ -29,6 +31,9 @@ impl Client {
     /// When the server cannot be reached or answers with an error.
     pub fn get(&self, path: &str, query: &[(&str, Option<String>)]) -> anyhow::Result<Value> {
         let mut request = self.agent.get(format!("{}/api/v1{path}", self.base));
+        if let Some(authorization) = &self.authorization {
+            request = request.header("authorization", authorization);
+        }
         for (key, value) in query {
             if let Some(value) = value {
                 request = request.query(*key, value);
@@ -43,7 +48,11 @@ impl Client {
     ///
     /// When the server cannot be reached or answers with an error.
     pub fn post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
-        self.answer(self.agent.post(format!("{}/api/v1{path}", self.base)).send_json(body))
+        let mut request = self.agent.post(format!("{}/api/v1{path}", self.base));
+        if let Some(authorization) = &self.authorization {
+            request = request.header("authorization", authorization);
+        }
+        self.answer(request.send_json(body))
     }
 
     fn answer(&self, response: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> anyhow::Result<Value> {

@@ -33,6 +33,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => commands::serve::run(args),
         Command::Alerts(command) => commands::alerts::run(command),
         Command::Status(args) => commands::status::run(args),
+        Command::Keys(command) => commands::keys::run(command),
     };
     match result {
         Ok(exit) => exit.into(),

@@ -60,3 +60,13 @@ pub fn error(err: &anyhow::Error) {
 pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
     err.chain().any(|cause| cause.downcast_ref::<io::Error>().is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe))
 }
+
+/// Shows the first admin key of a fresh install, once.
+#[allow(clippy::print_stderr)]
+pub fn first_admin_key(token: &str) {
+    eprintln!(
+        "vigil: made the first admin key; it is shown this once, keep it safe:\n\n    {token}\n\n\
+         Send it as `Authorization: ApiKey <key>` (or set VIGIL_API_KEY for vigil's own commands);\n\
+         make keys for shippers and analysts with `vigil keys create --role ingest|analyst|admin`.\n"
+    );
+}

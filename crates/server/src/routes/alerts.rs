@@ -1,8 +1,8 @@
 //! `/api/v1/alerts`: search, show, and move through triage (open, acknowledged, closed).
 
-use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
+use axum::{Extension, Json};
 use ecs::date::Timestamp;
 use engine::AlertId;
 use engine::storage::{AlertFilter, StatusChange, StoredAlert, WorkflowStatus};
@@ -12,6 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::auth::Principal;
 use crate::error::{ApiError, ErrorBody};
 use crate::routes::{MAX_PAGE, compile_query, time_param};
 use crate::state::AppState;
@@ -202,8 +203,6 @@ pub struct StatusUpdate {
     pub ids: Vec<String>,
     /// `open`, `acknowledged` or `closed`.
     pub status: String,
-    /// Who makes the change.
-    pub by: String,
     /// Why.
     pub note: Option<String>,
 }
@@ -217,27 +216,32 @@ pub struct StatusUpdated {
     pub not_found: Vec<String>,
 }
 
-/// Moves alerts to `open`, `acknowledged` or `closed`, recording who, when and why.
+/// Moves alerts to `open`, `acknowledged` or `closed`, recording who (the caller's key), when
+/// and why.
 #[utoipa::path(post, path = "/alerts/status", tag = "alerts", request_body = StatusUpdate,
     responses((status = 200, body = StatusUpdated), (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn set_status(
     State(state): State<AppState>,
+    Extension(caller): Extension<Principal>,
     body: Result<Json<StatusUpdate>, JsonRejection>,
 ) -> Result<Json<StatusUpdated>, ApiError> {
     let Json(update) = body?;
     let status = status_param(&update.status)?;
-    if update.by.trim().is_empty() {
-        return Err(ApiError::BadRequest("by: say who makes the change".into()));
-    }
     if update.ids.len() > MAX_PAGE {
         return Err(ApiError::BadRequest(format!("ids: at most {MAX_PAGE} alerts per request")));
     }
     let ids = update.ids.iter().map(|id| alert_id(id)).collect::<Result<Vec<_>, _>>()?;
-    let change = StatusChange { status, by: update.by.clone(), at: Timestamp::now(), note: update.note.clone() };
+    let change = StatusChange { status, by: caller.actor(), at: Timestamp::now(), note: update.note.clone() };
     let store = state.store.clone();
     let changed = state.blocking(move || store.set_status(&ids, &change)).await?;
     let updated: Vec<String> = changed.iter().map(AlertId::to_string).collect();
     let not_found = update.ids.iter().filter(|id| !updated.contains(&id.to_ascii_lowercase())).cloned().collect();
-    tracing::info!(by = %update.by, status = status.as_str(), alerts = updated.len(), "alert status changed");
+    if !updated.is_empty() {
+        let detail = match &update.note {
+            Some(note) => format!("{}: {note}", status.as_str()),
+            None => status.as_str().to_owned(),
+        };
+        state.audit(caller.actor(), "alert.status", updated.join(","), Some(detail)).await?;
+    }
     Ok(Json(StatusUpdated { updated, not_found }))
 }

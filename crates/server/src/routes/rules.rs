@@ -1,8 +1,8 @@
 //! `/api/v1/rules`: list, show, switch on and off, execution history, run now.
 
-use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
+use axum::{Extension, Json};
 use ecs::date::Timestamp;
 use engine::schedule::Trigger;
 use engine::storage::{ExecutionRecord, ExecutionStatus, RuleState};
@@ -13,6 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::auth::Principal;
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
 
@@ -199,27 +200,36 @@ async fn show(State(state): State<AppState>, Path(id): Path<String>) -> Result<J
     Ok(Json(RuleDetail { summary: summary(&rule, &rule_state), definition: rule.fields.clone() }))
 }
 
-async fn switch(state: AppState, id: String, enabled: bool) -> Result<Json<RuleSummary>, ApiError> {
+async fn switch(state: AppState, caller: Principal, id: String, enabled: bool) -> Result<Json<RuleSummary>, ApiError> {
     let rule = find(&state, &id)?;
     let store = state.store.clone();
     let key = id.clone();
     state.blocking(move || store.set_enabled(&key, enabled)).await?;
-    tracing::info!(rule = %id, enabled, "rule switched");
+    let action = if enabled { "rule.enable" } else { "rule.disable" };
+    state.audit(caller.actor(), action, id.clone(), Some(rule.name.clone())).await?;
     Ok(Json(summary(&rule, &state_of(&state, &id).await?)))
 }
 
 /// Turns a rule on: it runs on its schedule, covering every event ingested since it last ran.
 #[utoipa::path(post, path = "/rules/{id}/enable", tag = "rules", params(("id" = String, Path, description = "rule_id")),
     responses((status = 200, body = RuleSummary), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
-async fn enable(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<RuleSummary>, ApiError> {
-    switch(state, id, true).await
+async fn enable(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Principal>,
+    Path(id): Path<String>,
+) -> Result<Json<RuleSummary>, ApiError> {
+    switch(state, caller, id, true).await
 }
 
 /// Turns a rule off.
 #[utoipa::path(post, path = "/rules/{id}/disable", tag = "rules", params(("id" = String, Path, description = "rule_id")),
     responses((status = 200, body = RuleSummary), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
-async fn disable(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<RuleSummary>, ApiError> {
-    switch(state, id, false).await
+async fn disable(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Principal>,
+    Path(id): Path<String>,
+) -> Result<Json<RuleSummary>, ApiError> {
+    switch(state, caller, id, false).await
 }
 
 /// How many executions to list.
@@ -253,11 +263,16 @@ async fn executions(
 #[utoipa::path(post, path = "/rules/{id}/run", tag = "rules", params(("id" = String, Path, description = "rule_id")),
     responses((status = 200, body = Execution), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 503, body = ErrorBody)))]
-async fn run(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Execution>, ApiError> {
+async fn run(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Principal>,
+    Path(id): Path<String>,
+) -> Result<Json<Execution>, ApiError> {
     let rule = find(&state, &id)?;
     if let Some(reason) = rule.unsupported() {
         return Err(ApiError::BadRequest(format!("rule `{id}` cannot run: {reason}")));
     }
+    state.audit(caller.actor(), "rule.run", id.clone(), Some(rule.name.clone())).await?;
     let records = state.execute(vec![rule], Timestamp::now(), Trigger::Manual).await?;
     records.first().map(|r| Json(Execution::from(r))).ok_or_else(|| ApiError::Internal("no execution record".into()))
 }

@@ -2,6 +2,7 @@
 //! against the OpenAPI document the server publishes.
 
 mod api;
+mod auth;
 mod openapi;
 mod service;
 mod store_failure;
@@ -20,10 +21,12 @@ const DKIM_RAW: &str = r#"{"CreationTime":"2026-03-02T08:14:05","Id":"5f0c2b7e-1
 /// The built-in DKIM rule's id.
 const DKIM_RULE: &str = "514121ce-c7b6-474a-8237-68ff71672379";
 
-/// A service on a fresh store in a temporary folder.
+/// A service on a fresh store in a temporary folder, with an admin key.
 struct App {
     router: Router,
     spec: Value,
+    store: Arc<store::Sqlite>,
+    admin: String,
     _dir: tempfile::TempDir,
 }
 
@@ -35,21 +38,42 @@ impl App {
 
     fn in_dir(dir: tempfile::TempDir, config: server::Config) -> App {
         let store = Arc::new(store::Sqlite::open(dir.path()).expect("the store opens"));
-        let router = server::router(server::AppState::new(store, config));
-        let spec = serde_json::to_value(server::openapi()).expect("the spec is JSON");
-        App { router, spec, _dir: dir }
+        let router = server::router(server::AppState::new(store.clone(), config));
+        let spec = server::openapi();
+        let mut app = App { router, spec, store, admin: String::new(), _dir: dir };
+        app.admin = app.key("admin", store::Role::Admin);
+        app
     }
 
-    /// Sends a request; returns the status and the body (JSON when it is JSON, else a string),
-    /// after checking a JSON body against the OpenAPI document.
+    /// A new key with `role`; returns its token.
+    fn key(&self, name: &str, role: store::Role) -> String {
+        use store::Access;
+        let (key, digest, token) = server::generate_key(name, role, ecs::date::Timestamp::now()).expect("random bytes");
+        self.store.add_key(&key, &digest).expect("the key is stored");
+        token
+    }
+
+    /// [`App::call_as`] with the admin key.
     async fn call(&self, method: &str, uri: &str, body: impl Into<Body>) -> (StatusCode, Value) {
+        let auth = format!("ApiKey {}", self.admin);
+        self.call_as(Some(&auth), method, uri, body).await
+    }
+
+    /// Sends a request with an `Authorization` header; returns the status and the body (JSON when it is JSON, else a string),
+    /// after checking a JSON body against the OpenAPI document.
+    async fn call_as(
+        &self,
+        authorization: Option<&str>,
+        method: &str,
+        uri: &str,
+        body: impl Into<Body>,
+    ) -> (StatusCode, Value) {
         // JSON routes want the content type; the NDJSON ones take any.
-        let request = Request::builder()
-            .method(method)
-            .uri(uri)
-            .header("content-type", "application/json")
-            .body(body.into())
-            .expect("a request");
+        let mut request = Request::builder().method(method).uri(uri).header("content-type", "application/json");
+        if let Some(authorization) = authorization {
+            request = request.header("authorization", authorization);
+        }
+        let request = request.body(body.into()).expect("a request");
         let response = self.router.clone().oneshot(request).await.expect("an answer");
         let status = response.status();
         let json =

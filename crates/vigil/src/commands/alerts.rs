@@ -15,7 +15,7 @@ pub fn run(command: AlertsCommand) -> anyhow::Result<Exit> {
     match command {
         AlertsCommand::List(args) => list(args),
         AlertsCommand::Show(args) => {
-            let alert = Client::new(&args.server.server).get(&format!("/alerts/{}", args.id), &[])?;
+            let alert = Client::new(&args.server).get(&format!("/alerts/{}", args.id), &[])?;
             let mut out = std::io::stdout().lock();
             serde_json::to_writer_pretty(&mut out, &alert)?;
             writeln!(out)?;
@@ -36,7 +36,7 @@ fn list(args: AlertListArgs) -> anyhow::Result<Exit> {
         ("q", args.query.clone()),
         ("limit", Some(args.limit.to_string())),
     ];
-    let page = Client::new(&args.server.server).get("/alerts", &query)?;
+    let page = Client::new(&args.server).get("/alerts", &query)?;
     let alerts = page["alerts"].as_array().cloned().unwrap_or_default();
     let stdout = std::io::stdout();
     let table = match args.output {
@@ -77,9 +77,8 @@ fn list(args: AlertListArgs) -> anyhow::Result<Exit> {
 }
 
 fn set_status(args: AlertStatusArgs, status: &str) -> anyhow::Result<Exit> {
-    let by = args.by.or_else(|| std::env::var("USER").ok()).unwrap_or_else(|| "vigil-cli".to_owned());
-    let body = json!({"ids": args.ids, "status": status, "by": by, "note": args.note});
-    let answer = Client::new(&args.server.server).post("/alerts/status", &body)?;
+    let body = json!({"ids": args.ids, "status": status, "note": args.note});
+    let answer = Client::new(&args.server).post("/alerts/status", &body)?;
     let mut out = std::io::stdout().lock();
     let ids = |key: &str| answer[key].as_array().cloned().unwrap_or_default();
     for id in ids("updated") {

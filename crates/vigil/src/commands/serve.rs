@@ -3,10 +3,13 @@
 use std::sync::Arc;
 
 use anyhow::Context;
+use ecs::date::Timestamp;
 use server::{AppState, Config};
+use store::{Access, AuditEntry, Role};
 
 use crate::cli::ServeArgs;
 use crate::exit::Exit;
+use crate::report;
 
 /// Runs `vigil serve` until SIGINT or SIGTERM.
 pub fn run(args: ServeArgs) -> anyhow::Result<Exit> {
@@ -30,6 +33,20 @@ pub fn run(args: ServeArgs) -> anyhow::Result<Exit> {
         config.builtin_rules = false;
     }
     let store = store::Sqlite::open(&config.data_dir)?;
+    // A fresh install has no key and no default password: it makes an admin key and shows it once.
+    if store.keys()?.is_empty() {
+        let (key, digest, token) =
+            server::generate_key("admin", Role::Admin, Timestamp::now()).map_err(anyhow::Error::msg)?;
+        store.add_key(&key, &digest)?;
+        store.audit(&AuditEntry {
+            at: Timestamp::now(),
+            actor: "vigil serve".into(),
+            action: "key.create".into(),
+            target: key.id.clone(),
+            detail: Some("admin: the first key of a fresh install".into()),
+        })?;
+        report::first_admin_key(&token);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(config.listen)

@@ -36,11 +36,13 @@ type = "query"
 query = 'event.action:"crash-test"'
 "#;
 
-/// A running `vigil serve`, its address, and its log (collected until it ends).
+/// A running `vigil serve`, its address, its log (collected until it ends), and the admin key
+/// it made if its data directory was new.
 struct Server {
     child: Child,
     url: String,
     log: std::thread::JoinHandle<String>,
+    admin: Option<String>,
 }
 
 /// Starts `vigil serve` on a free port with `args` and waits until it says where it listens.
@@ -55,20 +57,24 @@ fn start(data: &Path, args: &[&std::ffi::OsStr]) -> Server {
         .spawn()
         .expect("vigil serve starts");
     let mut lines = BufReader::new(child.stderr.take().expect("stderr is piped")).lines();
+    let mut admin = None;
     let url = loop {
         let line = lines.next().expect("vigil serve says where it listens").expect("a log line");
+        if let Some(key) = line.trim().strip_prefix("vgl_") {
+            admin = Some(format!("vgl_{key}"));
+        }
         if let Some(at) = line.find("address=") {
             break line[at + "address=".len()..].split_whitespace().next().unwrap_or("").to_owned();
         }
     };
     // Reading on keeps it from blocking on a full pipe.
     let log = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>().join("\n"));
-    Server { child, url, log }
+    Server { child, url, log, admin }
 }
 
 /// Sends batches of events until the server stops answering; returns the ids acknowledged
 /// (stored, or already there).
-fn ingest_until_killed(url: &str, round: usize, stop: &AtomicBool) -> Vec<String> {
+fn ingest_until_killed(url: &str, key: &str, round: usize, stop: &AtomicBool) -> Vec<String> {
     let agent: ureq::Agent = ureq::Agent::config_builder().timeout_global(Some(Duration::from_secs(10))).build().into();
     let mut acknowledged = Vec::new();
     let now = ecs::date::Timestamp::now().to_string();
@@ -83,10 +89,11 @@ fn ingest_until_killed(url: &str, round: usize, stop: &AtomicBool) -> Vec<String
                 "{{\"@timestamp\":\"{now}\",\"event\":{{\"id\":\"r{round}-b{batch}-{i}\",\"action\":\"crash-test\"}}}}\n"
             ));
         }
-        let Ok(mut response) = agent.post(format!("{url}/_bulk")).content_type("application/x-ndjson").send(&body)
-        else {
-            break;
-        };
+        let request = agent
+            .post(format!("{url}/_bulk"))
+            .header("authorization", format!("ApiKey {key}"))
+            .content_type("application/x-ndjson");
+        let Ok(mut response) = request.send(&body) else { break };
         let Ok(answer) = response.body_mut().read_json::<Value>() else { break };
         for item in answer["items"].as_array().into_iter().flatten() {
             let item = &item["create"];
@@ -98,6 +105,7 @@ fn ingest_until_killed(url: &str, round: usize, stop: &AtomicBool) -> Vec<String
     acknowledged
 }
 
+/// The health check (it needs no key).
 fn health(url: &str) -> Option<Value> {
     ureq::get(format!("{url}/api/v1/health")).call().ok()?.body_mut().read_json().ok()
 }
@@ -110,14 +118,17 @@ fn sigkill_during_ingest_and_executions_loses_and_doubles_nothing() {
     std::fs::write(rules.path().join("marker.toml"), MARKER_RULE).expect("write the rule");
     let acknowledged = Arc::new(Mutex::new(Vec::new()));
     let mut executions_seen = 0;
+    let mut key = None;
     for round in 0..4 {
         let mut server =
             start(data.path(), &["--no-builtin-rules".as_ref(), "--rules".as_ref(), rules.path().as_os_str()]);
+        key = key.or(server.admin.clone());
+        let key = key.clone().expect("the first start made an admin key");
         let stop = Arc::new(AtomicBool::new(false));
         let sender = {
             let (url, stop, acknowledged) = (server.url.clone(), stop.clone(), acknowledged.clone());
             std::thread::spawn(move || {
-                let ids = ingest_until_killed(&url, round, &stop);
+                let ids = ingest_until_killed(&url, &key, round, &stop);
                 acknowledged.lock().expect("not poisoned").extend(ids);
             })
         };
@@ -180,10 +191,14 @@ fn sigkill_during_ingest_and_executions_loses_and_doubles_nothing() {
     );
 }
 
-/// Runs `vigil ARGS` against `url`.
-fn cli(url: &str, args: &[&str]) -> crate::Run {
-    let out =
-        Command::new(env!("CARGO_BIN_EXE_vigil")).args(args).env("VIGIL_SERVER", url).output().expect("vigil runs");
+/// Runs `vigil ARGS` against `url` with `key`.
+fn cli(url: &str, key: &str, args: &[&str]) -> crate::Run {
+    let out = Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .args(args)
+        .env("VIGIL_SERVER", url)
+        .env("VIGIL_API_KEY", key)
+        .output()
+        .expect("vigil runs");
     crate::Run {
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
@@ -196,30 +211,47 @@ fn alerts_are_triaged_from_the_command_line_and_sigterm_stops_cleanly() {
     let data = tempfile::tempdir().expect("tempdir");
     let server = start(data.path(), &[]);
     let url = server.url.clone();
+    let admin = server.admin.clone().expect("a fresh install shows its admin key once");
+    let auth = format!("ApiKey {admin}");
 
     let samples =
         std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../samples/o365-raw.ndjson")).expect("samples");
-    ureq::post(format!("{url}/api/v1/events")).send(&samples[..]).expect("events sent");
-    ureq::post(format!("{url}/api/v1/rules/514121ce-c7b6-474a-8237-68ff71672379/run")).send_empty().expect("ran");
+    ureq::post(format!("{url}/api/v1/events")).header("authorization", &auth).send(&samples[..]).expect("events sent");
+    let run = format!("{url}/api/v1/rules/514121ce-c7b6-474a-8237-68ff71672379/run");
+    ureq::post(run).header("authorization", &auth).send_empty().expect("ran");
 
-    let listed = cli(&url, &["alerts", "list", "--status", "open", "--output", "jsonl"]);
+    // An analyst key made on the host triages; the admin key is not needed for it.
+    let keys = Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .args(["keys", "create", "--name", "alice", "--role", "analyst", "--data-dir"])
+        .arg(data.path())
+        .output()
+        .expect("vigil keys runs");
+    assert!(keys.status.success(), "{}", String::from_utf8_lossy(&keys.stderr));
+    let alice = String::from_utf8_lossy(&keys.stdout).trim().to_owned();
+    assert!(alice.starts_with("vgl_"), "{alice}");
+    let refused = cli(&url, "vgl_nope_nope", &["alerts", "list"]);
+    assert_eq!(refused.code, 2);
+    assert!(refused.stderr.contains("unknown API key"), "{}", refused.stderr);
+
+    let listed = cli(&url, &alice, &["alerts", "list", "--status", "open", "--output", "jsonl"]);
     assert_eq!(listed.code, 0, "{}", listed.stderr);
     let alerts: Vec<Value> = listed.stdout.lines().map(|l| serde_json::from_str(l).expect("JSONL")).collect();
     assert_eq!(alerts.len(), 1, "the samples hold one DKIM record (delivered twice)");
     let id = alerts[0]["id"].as_str().expect("an id").to_owned();
 
-    let acked = cli(&url, &["alerts", "ack", &id, "--note", "checking", "--by", "alice"]);
+    let acked = cli(&url, &alice, &["alerts", "ack", &id, "--note", "checking"]);
     assert_eq!((acked.code, acked.stdout.trim()), (0, format!("acknowledged: {id}").as_str()));
-    let shown = cli(&url, &["alerts", "show", &id]);
+    let shown = cli(&url, &alice, &["alerts", "show", &id]);
     let alert: Value = serde_json::from_str(&shown.stdout).expect("JSON");
-    assert_eq!((alert["status"].as_str(), alert["history"][0]["by"].as_str()), (Some("acknowledged"), Some("alice")));
-    let closed = cli(&url, &["alerts", "close", &id, &"0".repeat(64)]);
+    assert_eq!(alert["status"], "acknowledged");
+    assert!(alert["history"][0]["by"].as_str().is_some_and(|by| by.starts_with("alice (")), "{alert}");
+    let closed = cli(&url, &alice, &["alerts", "close", &id, &"0".repeat(64)]);
     assert_eq!(closed.code, 1, "one id named no alert: {}", closed.stderr);
     assert!(closed.stderr.contains(&format!("no alert {}", "0".repeat(64))), "{}", closed.stderr);
-    let table = cli(&url, &["alerts", "list", "--output", "table"]);
+    let table = cli(&url, &alice, &["alerts", "list", "--output", "table"]);
     assert!(table.stdout.contains("closed") && table.stdout.contains("1 of 1 alerts."), "{}", table.stdout);
 
-    let status = cli(&url, &["status"]);
+    let status = cli(&url, &alice, &["status"]);
     assert_eq!(status.code, 0, "{}", status.stderr);
     assert!(status.stdout.contains("events:   3 stored"), "{}", status.stdout);
     assert!(status.stdout.contains("alerts:   0 open, 0 acknowledged, 1 closed"), "{}", status.stdout);
@@ -231,7 +263,7 @@ fn alerts_are_triaged_from_the_command_line_and_sigterm_stops_cleanly() {
     assert_eq!(exit.code(), Some(0), "a clean stop on SIGTERM");
     assert!(server.log.join().expect("log").contains("stopped"));
 
-    let unreachable = cli(&url, &["status"]);
+    let unreachable = cli(&url, &alice, &["status"]);
     assert_eq!(unreachable.code, 2);
     assert!(unreachable.stderr.contains("is `vigil serve` running there?"), "{}", unreachable.stderr);
 }

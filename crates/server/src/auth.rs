@@ -1,0 +1,210 @@
+//! Who is calling, and may they: API keys, their roles, and the check every route goes through.
+//!
+//! A key is `vgl_<id>_<secret>`: the id finds it, the secret proves it. Only `sha256(secret)` is
+//! stored (the secret is 256 random bits, so a plain digest is as strong as a slow hash, and
+//! checking it costs nothing per request). Clients send it as Elasticsearch's clients do
+//! (`Authorization: ApiKey <key>` or `ApiKey base64(id:secret)`), as `Bearer <key>`, or, for
+//! log shippers configured with a user and password, as `Basic` with the key as the password.
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, Method, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use ecs::date::Timestamp;
+use sha2::{Digest, Sha256};
+use store::{ApiKey, Role};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The caller, once its key is checked: handlers read it from the request's extensions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Principal {
+    /// The key's id.
+    pub key_id: String,
+    /// The key's name.
+    pub name: String,
+    /// What it may do.
+    pub role: Role,
+}
+
+impl Principal {
+    /// How the audit trail and alert histories name the caller: `alice (k3f9a1c2e7b4)`.
+    pub fn actor(&self) -> String {
+        format!("{} ({})", self.name, self.key_id)
+    }
+}
+
+/// A new key named `name` with `role`: the key to store, the digest of its secret, and the token
+/// to hand out once.
+///
+/// # Errors
+///
+/// When the operating system gives no random bytes.
+pub fn generate(name: &str, role: Role, now: Timestamp) -> Result<(ApiKey, [u8; 32], String), String> {
+    let mut bytes = [0u8; 38];
+    getrandom::fill(&mut bytes).map_err(|e| format!("no random bytes for a key: {e}"))?;
+    let hex = |b: &[u8]| b.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    let (id, secret) = (hex(&bytes[..6]), hex(&bytes[6..]));
+    let key = ApiKey { id: id.clone(), name: name.to_owned(), role, created: now, revoked: None };
+    Ok((key, digest(&secret), format!("vgl_{id}_{secret}")))
+}
+
+fn digest(secret: &str) -> [u8; 32] {
+    Sha256::digest(secret.as_bytes()).into()
+}
+
+/// Splits `vgl_<id>_<secret>` or `<id>:<secret>`.
+fn split(token: &str) -> Option<(&str, &str)> {
+    if let Some(rest) = token.strip_prefix("vgl_") {
+        return rest.split_once('_');
+    }
+    token.split_once(':')
+}
+
+/// The key id and secret an `Authorization` header carries.
+fn credentials(headers: &HeaderMap) -> Option<(String, String)> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
+    let (scheme, rest) = value.split_once(' ')?;
+    let rest = rest.trim();
+    let decoded =
+        || base64::engine::general_purpose::STANDARD.decode(rest).ok().and_then(|b| String::from_utf8(b).ok());
+    let owned = |(id, secret): (&str, &str)| Some((id.to_owned(), secret.to_owned()));
+    match scheme.to_ascii_lowercase().as_str() {
+        "bearer" => split(rest).and_then(owned),
+        "apikey" => match split(rest) {
+            Some(pair) => owned(pair),
+            None => decoded().and_then(|text| split(&text).and_then(owned)),
+        },
+        // The password is the key; the user name may be anything (or the key's id).
+        "basic" => decoded().and_then(|text| {
+            let (_, password) = text.split_once(':')?;
+            split(password).and_then(owned)
+        }),
+        _ => None,
+    }
+}
+
+/// What a route needs: `None` for the health check, else the role.
+fn required(method: &Method, path: &str) -> Option<Role> {
+    let ingest = path == "/_bulk"
+        || path.ends_with("/_bulk")
+        || (path == "/api/v1/events" && method == Method::POST)
+        || matches!(path, "/" | "/_license" | "/_cluster/health");
+    Some(match () {
+        _ if path == "/api/v1/health" => return None,
+        _ if ingest => Role::Ingest,
+        _ if path == "/api/v1/alerts/status" => Role::Analyst,
+        _ if path.starts_with("/api/v1/audit") => Role::Admin,
+        _ if method == Method::GET || method == Method::HEAD => Role::Analyst,
+        _ => Role::Admin,
+    })
+}
+
+/// Whether `role` may do what `needed` allows: admin may do anything; analyst and ingest only
+/// their own.
+fn allows(role: Role, needed: Role) -> bool {
+    role == Role::Admin || role == needed
+}
+
+/// Constant time, so that how long a comparison takes says nothing of the digest.
+fn same(a: &[u8; 32], b: &[u8; 32]) -> bool {
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Checks the caller of every route but the health check: 401 without a valid live key, 403
+/// when its role does not cover the route. The caller goes into the request's extensions.
+pub async fn check(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let Some(needed) = required(request.method(), request.uri().path()) else {
+        return next.run(request).await;
+    };
+    let Some((id, secret)) = credentials(request.headers()) else {
+        return unauthorized(
+            "send an API key: `Authorization: ApiKey <key>` (or Bearer, or Basic with the key as password)",
+        );
+    };
+    let access = state.access.clone();
+    let key_id = id.clone();
+    let found = match state.blocking(move || access.key(&key_id)).await {
+        Ok(found) => found,
+        Err(err) => return err.into_response(),
+    };
+    let principal = match found {
+        Some((key, stored)) if key.revoked.is_none() && same(&stored, &digest(&secret)) => {
+            Principal { key_id: key.id, name: key.name, role: key.role }
+        }
+        Some((key, _)) if key.revoked.is_some() => return unauthorized("this API key was revoked"),
+        _ => return unauthorized("unknown API key"),
+    };
+    if !allows(principal.role, needed) {
+        let reason = format!(
+            "the key `{}` has the {} role; this needs {}",
+            principal.name,
+            principal.role.as_str(),
+            needed.as_str()
+        );
+        return ApiError::Forbidden(reason).into_response();
+    }
+    request.extensions_mut().insert(principal);
+    next.run(request).await
+}
+
+fn unauthorized(reason: &str) -> Response {
+    let mut response = ApiError::Unauthorized(reason.to_owned()).into_response();
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        header::HeaderValue::from_static("ApiKey, Bearer, Basic realm=\"vigil\" charset=\"UTF-8\""),
+    );
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::AUTHORIZATION, value.parse().expect("a header value"));
+        headers
+    }
+
+    #[test]
+    fn keys_are_read_in_every_accepted_form() {
+        let pair = Some(("k1".to_owned(), "s3cret".to_owned()));
+        assert_eq!(credentials(&headers("ApiKey vgl_k1_s3cret")), pair);
+        assert_eq!(credentials(&headers("Bearer vgl_k1_s3cret")), pair);
+        let es = base64::engine::general_purpose::STANDARD.encode("k1:s3cret");
+        assert_eq!(credentials(&headers(&format!("ApiKey {es}"))), pair);
+        let basic = base64::engine::general_purpose::STANDARD.encode("filebeat:vgl_k1_s3cret");
+        assert_eq!(credentials(&headers(&format!("Basic {basic}"))), pair);
+        assert_eq!(credentials(&headers("Basic !!")), None);
+        assert_eq!(credentials(&headers("Digest x")), None);
+        assert_eq!(credentials(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn routes_need_the_roles_the_issue_gives() {
+        assert_eq!(required(&Method::GET, "/api/v1/health"), None);
+        assert_eq!(required(&Method::POST, "/_bulk"), Some(Role::Ingest));
+        assert_eq!(required(&Method::POST, "/logs-o365.audit-default/_bulk"), Some(Role::Ingest));
+        assert_eq!(required(&Method::POST, "/api/v1/events"), Some(Role::Ingest));
+        assert_eq!(required(&Method::GET, "/api/v1/events"), Some(Role::Analyst));
+        assert_eq!(required(&Method::POST, "/api/v1/alerts/status"), Some(Role::Analyst));
+        assert_eq!(required(&Method::POST, "/api/v1/rules/x/disable"), Some(Role::Admin));
+        assert_eq!(required(&Method::GET, "/api/v1/audit"), Some(Role::Admin));
+        assert_eq!(required(&Method::GET, "/metrics"), Some(Role::Analyst));
+        assert!(allows(Role::Admin, Role::Ingest) && !allows(Role::Analyst, Role::Ingest));
+        assert!(!allows(Role::Ingest, Role::Analyst) && !allows(Role::Analyst, Role::Admin));
+    }
+
+    #[test]
+    fn generated_keys_hold_their_id_and_a_256_bit_secret() {
+        let (key, stored, token) = generate("alice", Role::Analyst, Timestamp::from_millis(0)).expect("random");
+        let (id, secret) = split(&token).expect("a token");
+        assert_eq!((id, key.id.as_str(), secret.len()), (key.id.as_str(), id, 64));
+        assert!(same(&stored, &digest(secret)));
+        let (other, _, _) = generate("bob", Role::Admin, Timestamp::from_millis(0)).expect("random");
+        assert_ne!(key.id, other.id);
+    }
+}

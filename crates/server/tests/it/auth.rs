@@ -1,0 +1,76 @@
+//! Only the right keys in: every route but the health check needs one, and its role.
+
+use base64::Engine as _;
+use serde_json::json;
+
+use crate::App;
+
+#[tokio::test]
+async fn without_a_valid_key_only_the_health_check_answers() {
+    let app = App::new();
+    let (status, _) = app.call_as(None, "GET", "/api/v1/health", "").await;
+    assert_eq!(status, 200);
+    for (method, uri) in [
+        ("GET", "/api/v1/alerts"),
+        ("POST", "/_bulk"),
+        ("GET", "/metrics"),
+        ("GET", "/"),
+        ("GET", "/api/v1/openapi.json"),
+    ] {
+        let (status, body) = app.call_as(None, method, uri, "").await;
+        assert_eq!((status.as_u16(), body["error"]["type"].as_str()), (401, Some("unauthorized")), "{method} {uri}");
+    }
+    let (status, body) = app.call_as(Some("ApiKey vgl_nope_nope"), "GET", "/api/v1/alerts", "").await;
+    assert_eq!((status.as_u16(), body["error"]["reason"].as_str()), (401, Some("unknown API key")));
+    let wrong_secret = format!("{}x", app.admin);
+    let (status, _) = app.call_as(Some(&format!("Bearer {wrong_secret}")), "GET", "/api/v1/alerts", "").await;
+    assert_eq!(status, 401);
+}
+
+#[tokio::test]
+async fn each_role_reaches_its_routes_only() {
+    let app = App::new();
+    let shipper = app.key("filebeat", store::Role::Ingest);
+    let analyst = format!("ApiKey {}", app.key("alice", store::Role::Analyst));
+    // Log shippers configured with a user and password send the key as the password.
+    let basic = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("filebeat:{shipper}")));
+    let body = "{\"index\":{\"_index\":\"logs-x-default\"}}\n{\"message\":\"m\"}\n";
+    let (status, answer) = app.call_as(Some(&basic), "POST", "/_bulk", body).await;
+    assert_eq!((status.as_u16(), answer["errors"].as_bool()), (200, Some(false)));
+    let (status, _) = app.call_as(Some(&basic), "GET", "/api/v1/alerts", "").await;
+    assert_eq!(status, 403, "an ingest key reads nothing");
+
+    let (status, _) = app.call_as(Some(&analyst), "GET", "/api/v1/alerts", "").await;
+    assert_eq!(status, 200);
+    let (status, _) = app
+        .call_as(Some(&analyst), "POST", "/api/v1/alerts/status", json!({"ids": [], "status": "closed"}).to_string())
+        .await;
+    assert_eq!(status, 200, "an analyst triages");
+    let dkim = "/api/v1/rules/514121ce-c7b6-474a-8237-68ff71672379/disable";
+    let (status, body) = app.call_as(Some(&analyst), "POST", dkim, "").await;
+    assert_eq!(status, 403);
+    assert_eq!(body["error"]["reason"], "the key `alice` has the analyst role; this needs admin");
+    let (status, _) = app.call_as(Some(&analyst), "POST", "/_bulk", "").await;
+    assert_eq!(status, 403, "an analyst does not ingest");
+    let (status, _) = app.call_as(Some(&analyst), "GET", "/api/v1/audit", "").await;
+    assert_eq!(status, 403);
+
+    let (status, _) = app.call("POST", dkim, "").await;
+    assert_eq!(status, 200);
+    let (_, trail) = app.call("GET", "/api/v1/audit", "").await;
+    let changes = trail["changes"].as_array().expect("changes");
+    assert_eq!(changes[0]["action"], "rule.disable");
+    assert!(changes[0]["actor"].as_str().unwrap().starts_with("admin ("), "{trail}");
+    assert_eq!(changes[0]["target"], "514121ce-c7b6-474a-8237-68ff71672379");
+}
+
+#[tokio::test]
+async fn a_revoked_key_is_refused() {
+    use store::Access;
+    let app = App::new();
+    let token = app.key("old", store::Role::Analyst);
+    let id = token.trim_start_matches("vgl_").split('_').next().expect("an id").to_owned();
+    assert!(app.store.revoke_key(&id, ecs::date::Timestamp::now()).expect("revoked"));
+    let (status, body) = app.call_as(Some(&format!("Bearer {token}")), "GET", "/api/v1/alerts", "").await;
+    assert_eq!((status.as_u16(), body["error"]["reason"].as_str()), (401, Some("this API key was revoked")));
+}

@@ -1,0 +1,86 @@
+//! `vigil keys create|list|revoke`: the API keys of a data directory, managed on its host.
+//!
+//! Whoever can write the data directory holds everything in it anyway; these commands need no
+//! key of their own, and every change goes into the audit trail as `vigil keys`.
+
+use std::io::Write;
+
+use anyhow::bail;
+use ecs::date::Timestamp;
+use server::Config;
+use store::{Access, AuditEntry, Role};
+
+use crate::cli::{DataArgs, KeysCommand, RoleArg};
+use crate::exit::Exit;
+use crate::report;
+
+/// Runs `vigil keys ...`.
+pub fn run(command: KeysCommand) -> anyhow::Result<Exit> {
+    match command {
+        KeysCommand::Create(args) => {
+            let store = open(&args.data)?;
+            let role = match args.role {
+                RoleArg::Ingest => Role::Ingest,
+                RoleArg::Analyst => Role::Analyst,
+                RoleArg::Admin => Role::Admin,
+            };
+            if args.name.trim().is_empty() {
+                bail!("--name: say what the key is for");
+            }
+            let (key, digest, token) =
+                server::generate_key(&args.name, role, Timestamp::now()).map_err(anyhow::Error::msg)?;
+            store.add_key(&key, &digest)?;
+            audit(&store, "key.create", &key.id, format!("{} {}", role.as_str(), key.name))?;
+            writeln!(std::io::stdout(), "{token}")?;
+            report::note(&format!("key {} ({}, {}) made; it is shown this once", key.id, key.name, role.as_str()));
+            Ok(Exit::Success)
+        }
+        KeysCommand::List(data) => {
+            let store = open(&data)?;
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "{:<12}  {:<8}  {:<24}  {:<24}  name", "id", "role", "created", "revoked")?;
+            for key in store.keys()? {
+                let revoked = key.revoked.map_or_else(|| "-".to_owned(), |t| t.to_string());
+                writeln!(
+                    out,
+                    "{:<12}  {:<8}  {:<24}  {:<24}  {}",
+                    key.id,
+                    key.role.as_str(),
+                    key.created.to_string(),
+                    revoked,
+                    key.name
+                )?;
+            }
+            Ok(Exit::Success)
+        }
+        KeysCommand::Revoke(args) => {
+            let store = open(&args.data)?;
+            if !store.revoke_key(&args.id, Timestamp::now())? {
+                report::note(&format!("no live key `{}` (vigil keys list shows them)", args.id));
+                return Ok(Exit::No);
+            }
+            audit(&store, "key.revoke", &args.id, String::new())?;
+            writeln!(std::io::stdout(), "revoked: {}", args.id)?;
+            Ok(Exit::Success)
+        }
+    }
+}
+
+fn open(data: &DataArgs) -> anyhow::Result<store::Sqlite> {
+    let mut config = Config::load(data.config.as_deref(), |key| std::env::var(key).ok())?;
+    if let Some(dir) = &data.data_dir {
+        config.data_dir = dir.clone();
+    }
+    Ok(store::Sqlite::open(&config.data_dir)?)
+}
+
+fn audit(store: &store::Sqlite, action: &str, target: &str, detail: String) -> anyhow::Result<()> {
+    let entry = AuditEntry {
+        at: Timestamp::now(),
+        actor: "vigil keys".into(),
+        action: action.into(),
+        target: target.into(),
+        detail: (!detail.is_empty()).then_some(detail),
+    };
+    Ok(store.audit(&entry)?)
+}
