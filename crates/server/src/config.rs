@@ -26,6 +26,10 @@ pub struct Config {
     pub retention: Option<Interval>,
     /// The largest request body accepted, in bytes (`VIGIL_MAX_BODY`, e.g. `100MB`).
     pub max_body: usize,
+    /// The longest line of an NDJSON or bulk body (`VIGIL_MAX_LINE`, e.g. `1MB`).
+    pub max_line: usize,
+    /// The most events (or bulk items) in one request (`VIGIL_MAX_ITEMS`).
+    pub max_items: usize,
     /// How often rule folders and watched folders are looked at for changes
     /// (`VIGIL_POLL`, e.g. `2s`).
     pub poll: Interval,
@@ -41,6 +45,8 @@ impl Default for Config {
             watch: Vec::new(),
             retention: Some(Interval::from_seconds(30 * 86_400)),
             max_body: 100 << 20,
+            max_line: 1 << 20,
+            max_items: 100_000,
             poll: Interval::from_seconds(2),
         }
     }
@@ -67,6 +73,8 @@ struct File {
     watch: Option<Vec<PathBuf>>,
     retention: Option<String>,
     max_body: Option<String>,
+    max_line: Option<String>,
+    max_items: Option<usize>,
     poll: Option<String>,
 }
 
@@ -89,7 +97,19 @@ impl Config {
             let base = path.parent().unwrap_or(Path::new("."));
             config.apply_file(file, base).map_err(|message| ConfigError { source_name: name, message })?;
         }
-        for key in ["LISTEN", "DATA_DIR", "BUILTIN_RULES", "RULES", "WATCH", "RETENTION", "MAX_BODY", "POLL"] {
+        const KEYS: [&str; 10] = [
+            "LISTEN",
+            "DATA_DIR",
+            "BUILTIN_RULES",
+            "RULES",
+            "WATCH",
+            "RETENTION",
+            "MAX_BODY",
+            "MAX_LINE",
+            "MAX_ITEMS",
+            "POLL",
+        ];
+        for key in KEYS {
             let var = format!("VIGIL_{key}");
             if let Some(value) = env(&var) {
                 config.apply_env(key, &value).map_err(|message| ConfigError { source_name: var, message })?;
@@ -121,6 +141,12 @@ impl Config {
         if let Some(size) = file.max_body {
             self.max_body = parse_size(&size)?;
         }
+        if let Some(size) = file.max_line {
+            self.max_line = parse_size(&size)?;
+        }
+        if let Some(items) = file.max_items {
+            self.max_items = items;
+        }
         if let Some(poll) = file.poll {
             self.poll = Interval::parse(&poll).map_err(|e| e.to_string())?;
         }
@@ -143,6 +169,8 @@ impl Config {
             "WATCH" => self.watch = paths(value),
             "RETENTION" => self.retention = parse_retention(value)?,
             "MAX_BODY" => self.max_body = parse_size(value)?,
+            "MAX_LINE" => self.max_line = parse_size(value)?,
+            "MAX_ITEMS" => self.max_items = value.parse().map_err(|_| format!("`{value}` is not a number"))?,
             "POLL" => self.poll = Interval::parse(value).map_err(|e| e.to_string())?,
             _ => {}
         }
@@ -204,7 +232,18 @@ mod tests {
         let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/vigil.toml");
         let mut config = Config::load(Some(&example), |_| None).expect("docs/vigil.toml is valid");
         let text = std::fs::read_to_string(&example).expect("readable");
-        for key in ["listen", "data_dir", "builtin_rules", "rules", "watch", "retention", "max_body", "poll"] {
+        for key in [
+            "listen",
+            "data_dir",
+            "builtin_rules",
+            "rules",
+            "watch",
+            "retention",
+            "max_body",
+            "max_line",
+            "max_items",
+            "poll",
+        ] {
             assert!(text.lines().any(|l| l.starts_with(&format!("{key} = "))), "docs/vigil.toml documents {key}");
         }
         config.data_dir = PathBuf::from("vigil-data"); // made relative to the file's folder

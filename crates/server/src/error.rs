@@ -24,9 +24,9 @@ pub enum ApiError {
     /// The thing asked for does not exist.
     #[error("{0}")]
     NotFound(String),
-    /// The body is larger than the configured limit.
-    #[error("the request body is larger than the limit of {0} bytes (max_body)")]
-    TooLarge(usize),
+    /// The request is over a configured limit (`max_body`, `max_items`).
+    #[error("{0}")]
+    TooLarge(String),
     /// The store failed: the service is up, but cannot read or write now.
     #[error("the store is unavailable: {0}")]
     Store(#[from] StoreError),

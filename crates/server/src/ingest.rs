@@ -81,8 +81,38 @@ fn event(document: Value, index: Option<&str>, id: Option<&str>, now: Timestamp)
     Ok(engine::prepare(document, index, id, now))
 }
 
-fn decode(line: &[u8]) -> Result<Value, String> {
+/// What one request may hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// The longest line, in bytes.
+    pub max_line: usize,
+    /// The most items (documents) in one request.
+    pub max_items: usize,
+}
+
+/// Decodes one line. Nesting deeper than 128 levels is refused by the JSON reader itself, so a
+/// hostile document cannot exhaust the stack.
+fn decode(line: &[u8], limits: Limits) -> Result<Value, String> {
+    if line.len() > limits.max_line {
+        return Err(format!("longer than max_line ({} bytes)", limits.max_line));
+    }
     serde_json::from_slice(line).map_err(|e| format!("invalid JSON at column {}: {e}", e.column()))
+}
+
+/// Refuses a request with more items than `limits` allows.
+///
+/// # Errors
+///
+/// How many items there were, and the limit.
+pub fn check_count(items: &[Item], limits: Limits) -> Result<(), String> {
+    if items.len() > limits.max_items {
+        return Err(format!(
+            "{} items in one request; max_items allows {}: split the request",
+            items.len(),
+            limits.max_items
+        ));
+    }
+    Ok(())
 }
 
 /// Lines of a body with their 1-based numbers, blank ones left out.
@@ -96,12 +126,12 @@ fn lines(body: &[u8]) -> impl Iterator<Item = (usize, &[u8])> {
 /// Reads an Elasticsearch bulk body: action lines (`index`, `create`; `delete` and `update` are
 /// refused), each but `delete` followed by its document. The index comes from the action's
 /// `_index`, else `default_index` (the URL's).
-pub fn bulk(body: &[u8], default_index: Option<&str>, now: Timestamp) -> Vec<Item> {
+pub fn bulk(body: &[u8], default_index: Option<&str>, limits: Limits, now: Timestamp) -> Vec<Item> {
     let mut items = Vec::new();
     let mut lines = lines(body);
     while let Some((line, action_line)) = lines.next() {
         let refused = |action, index, id, line, reason: String| Item { action, line, index, id, event: Err(reason) };
-        let parsed = match decode(action_line) {
+        let parsed = match decode(action_line, limits) {
             Ok(Value::Object(map)) if map.len() == 1 => map.into_iter().next(),
             Ok(_) => None,
             Err(reason) => {
@@ -149,7 +179,7 @@ pub fn bulk(body: &[u8], default_index: Option<&str>, now: Timestamp) -> Vec<Ite
             items.push(refused(action, None, id, doc_line, reason));
             continue;
         };
-        let event = decode(document).and_then(|doc| event(doc, Some(&target), id.as_deref(), now));
+        let event = decode(document, limits).and_then(|doc| event(doc, Some(&target), id.as_deref(), now));
         items.push(Item {
             action,
             line: doc_line,
@@ -163,7 +193,7 @@ pub fn bulk(body: &[u8], default_index: Option<&str>, now: Timestamp) -> Vec<Ite
 
 /// Reads a body of events: NDJSON (one per line) or one JSON array, ECS documents or raw Office
 /// 365 records. `index` places them all; otherwise each goes to its data stream or dataset.
-pub fn events(body: &[u8], index: Option<&str>, now: Timestamp) -> Vec<Item> {
+pub fn events(body: &[u8], index: Option<&str>, limits: Limits, now: Timestamp) -> Vec<Item> {
     let item = |line, event| Item { action: Action::Index, line, index: index.map(str::to_owned), id: None, event };
     let first = body.iter().find(|b| !b.is_ascii_whitespace());
     if first == Some(&b'[') {
@@ -183,7 +213,7 @@ pub fn events(body: &[u8], index: Option<&str>, now: Timestamp) -> Vec<Item> {
     }
     lines(body)
         .map(|(line, text)| {
-            let event = decode(text).and_then(|doc| event(doc, index, None, now));
+            let event = decode(text, limits).and_then(|doc| event(doc, index, None, now));
             item(line, event.map_err(|e| format!("line {line}: {e}")))
         })
         .collect()
@@ -194,6 +224,26 @@ mod tests {
     use super::*;
 
     const RAW: &str = r#"{"CreationTime":"2026-03-02T08:14:05","Id":"9d1c","Operation":"Set-DkimSigningConfig","RecordType":1,"ResultStatus":"True","UserId":"admin@contoso.com","Workload":"Exchange","OrganizationId":"t1","Parameters":[{"Name":"Enabled","Value":"False"}]}"#;
+
+    const LIMITS: Limits = Limits { max_line: 1 << 20, max_items: 1000 };
+
+    #[test]
+    fn long_lines_deep_nesting_and_too_many_items_are_refused() {
+        let limits = Limits { max_line: 64, max_items: 2 };
+        let long = format!("{{\"message\":\"{}\"}}\n{{\"message\":\"short\"}}\n", "x".repeat(100));
+        let items = events(long.as_bytes(), None, limits, now());
+        assert_eq!(items[0].event.as_ref().expect_err("too long"), "line 1: longer than max_line (64 bytes)");
+        assert!(items[1].event.is_ok());
+        let deep = format!("{}{}\n", "[".repeat(200), "]".repeat(200));
+        let items = events(format!("{{\"a\":{deep}}}").as_bytes(), None, LIMITS, now());
+        assert!(items[0].event.as_ref().expect_err("too deep").contains("recursion limit exceeded"));
+        let three = "{}\n{}\n{}\n";
+        let items = events(three.as_bytes(), None, limits, now());
+        assert_eq!(
+            check_count(&items, limits),
+            Err("3 items in one request; max_items allows 2: split the request".into())
+        );
+    }
 
     fn now() -> Timestamp {
         Timestamp::from_millis(1_772_439_245_000)
@@ -208,7 +258,7 @@ mod tests {
              {{\"index\":{{}}}}\nnot json\n\
              {{\"update\":{{\"_id\":\"x1\"}}}}\n{{\"doc\":{{}}}}\n"
         );
-        let items = bulk(body.as_bytes(), Some("filebeat-8"), now());
+        let items = bulk(body.as_bytes(), Some("filebeat-8"), LIMITS, now());
         let summary: Vec<(&str, usize, Option<&str>, bool)> =
             items.iter().map(|i| (i.action.name(), i.line, i.index.as_deref(), i.event.is_ok())).collect();
         assert_eq!(
@@ -231,12 +281,12 @@ mod tests {
     #[test]
     fn event_bodies_are_ndjson_or_arrays() {
         let ndjson = format!("{RAW}\n\n[1]\n{{\"message\":\"m\"}}\n");
-        let items = events(ndjson.as_bytes(), None, now());
+        let items = events(ndjson.as_bytes(), None, LIMITS, now());
         let lines: Vec<(usize, bool)> = items.iter().map(|i| (i.line, i.event.is_ok())).collect();
         assert_eq!(lines, [(1, true), (3, false), (4, true)]);
         assert_eq!(items[0].event.as_ref().map(|e| e.index.as_str()), Ok("logs-o365.audit-default"));
         let array = format!("[{RAW}, 7]");
-        let items = events(array.as_bytes(), Some("mine"), now());
+        let items = events(array.as_bytes(), Some("mine"), LIMITS, now());
         assert_eq!(items.len(), 2);
         assert_eq!(items[0].event.as_ref().map(|e| e.index.as_str()), Ok("mine"));
         assert_eq!(items[1].event.as_ref().expect_err("not an object"), "element 2: a document must be a JSON object");

@@ -119,7 +119,8 @@ pub fn router(state: AppState) -> Router {
                 .get(axum::http::header::CONTENT_TYPE)
                 .is_none_or(|t| t.as_bytes().starts_with(b"text/"));
             if response.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE && plain {
-                return ApiError::TooLarge(limit).into_response();
+                return ApiError::TooLarge(format!("the request body is larger than max_body ({limit} bytes)"))
+                    .into_response();
             }
             response
         }))

@@ -15,6 +15,18 @@ use crate::error::ApiError;
 /// The most items one page (or one bulk status change) holds.
 pub const MAX_PAGE: usize = 1000;
 
+/// A page size: `default` when not given, a 400 over [`MAX_PAGE`] (or zero).
+///
+/// # Errors
+///
+/// [`ApiError::BadRequest`] saying the bounds.
+pub fn page_size(limit: Option<usize>, default: usize) -> Result<usize, ApiError> {
+    match limit.unwrap_or(default) {
+        n @ 1..=MAX_PAGE => Ok(n),
+        n => Err(ApiError::BadRequest(format!("limit: {n} is not between 1 and {MAX_PAGE}"))),
+    }
+}
+
 /// Reads a time parameter: an ISO 8601 date or date math (`now-24h`), resolved at `now`.
 ///
 /// # Errors

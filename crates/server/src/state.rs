@@ -147,6 +147,11 @@ impl AppState {
         Ok(result?)
     }
 
+    /// What one request may hold.
+    pub fn limits(&self) -> crate::ingest::Limits {
+        crate::ingest::Limits { max_line: self.config.max_line, max_items: self.config.max_items }
+    }
+
     /// Records a change in the audit trail: `actor` did `action` on `target`.
     ///
     /// # Errors

@@ -115,7 +115,7 @@ async fn follow(state: &AppState, file: &Path, mut position: Position) -> Result
         position = Position { inode, offset: 0, lines: 0 };
     }
     let first_line = position.lines;
-    let items = ingest::events(&chunk, None, Timestamp::now());
+    let items = ingest::events(&chunk, None, state.limits(), Timestamp::now());
     for item in &items {
         if let Err(reason) = &item.event {
             // The item's message starts `line N:` within the chunk; say where it is in the file.

@@ -14,7 +14,7 @@ use utoipa_axum::routes;
 
 use crate::auth::Principal;
 use crate::error::{ApiError, ErrorBody};
-use crate::routes::{MAX_PAGE, compile_query, time_param};
+use crate::routes::{MAX_PAGE, compile_query, page_size, time_param};
 use crate::state::AppState;
 
 /// The routes of this resource.
@@ -134,7 +134,7 @@ async fn list(
         offset: 0,
         limit: None,
     };
-    let (offset, limit) = (query.offset.unwrap_or(0), query.limit.unwrap_or(50).min(MAX_PAGE));
+    let (offset, limit) = (query.offset.unwrap_or(0), page_size(query.limit, 50)?);
     let store = state.store.clone();
     let page = match query.q.as_deref().filter(|q| !q.trim().is_empty()) {
         // Without a query the store counts and pages.

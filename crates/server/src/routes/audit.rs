@@ -9,7 +9,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::{ApiError, ErrorBody};
-use crate::routes::MAX_PAGE;
+use crate::routes::page_size;
 use crate::state::AppState;
 
 /// The routes of this resource.
@@ -55,7 +55,7 @@ async fn trail(
     query: Result<Query<TrailQuery>, QueryRejection>,
 ) -> Result<Json<AuditTrail>, ApiError> {
     let Query(query) = query?;
-    let limit = query.limit.unwrap_or(100).min(MAX_PAGE);
+    let limit = page_size(query.limit, 100)?;
     let access = state.access.clone();
     let entries = state.blocking(move || access.audit_trail(limit)).await?;
     let changes = entries

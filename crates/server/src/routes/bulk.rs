@@ -104,16 +104,18 @@ async fn ingest_bulk(state: AppState, index: Option<String>, headers: HeaderMap,
     let started = Instant::now();
     state.metrics.request();
     let gzip = headers.get("content-encoding").is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
-    let limit = state.config.max_body;
+    let (limit, limits) = (state.config.max_body, state.limits());
     let now = Timestamp::now();
     let parsed = tokio::task::spawn_blocking(move || {
-        let body = ingest::body(&body, gzip, limit)?;
-        Ok::<_, String>(ingest::bulk(&body, index.as_deref(), now))
+        let body = ingest::body(&body, gzip, limit).map_err(ApiError::BadRequest)?;
+        let items = ingest::bulk(&body, index.as_deref(), limits, now);
+        ingest::check_count(&items, limits).map_err(ApiError::TooLarge)?;
+        Ok::<_, ApiError>(items)
     })
     .await;
     let items = match parsed {
         Ok(Ok(items)) => items,
-        Ok(Err(reason)) => return ApiError::BadRequest(reason).into_response(),
+        Ok(Err(err)) => return err.into_response(),
         Err(err) => return ApiError::from(err).into_response(),
     };
     let outcomes = match store_items(&state, &items).await {

@@ -15,7 +15,7 @@ use utoipa_axum::routes;
 
 use crate::error::{ApiError, ErrorBody};
 use crate::ingest::{self, Item};
-use crate::routes::{MAX_PAGE, compile_query, time_param};
+use crate::routes::{compile_query, page_size, time_param};
 use crate::state::AppState;
 
 /// The routes of this resource.
@@ -86,14 +86,15 @@ async fn send(
     let Query(query) = query?;
     state.metrics.request();
     let gzip = headers.get("content-encoding").is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
-    let limit = state.config.max_body;
+    let (limit, limits) = (state.config.max_body, state.limits());
     let now = Timestamp::now();
     let items = tokio::task::spawn_blocking(move || {
-        let body = ingest::body(&body, gzip, limit)?;
-        Ok::<_, String>(ingest::events(&body, query.index.as_deref(), now))
+        let body = ingest::body(&body, gzip, limit).map_err(ApiError::BadRequest)?;
+        let items = ingest::events(&body, query.index.as_deref(), limits, now);
+        ingest::check_count(&items, limits).map_err(ApiError::TooLarge)?;
+        Ok::<_, ApiError>(items)
     })
-    .await?
-    .map_err(ApiError::BadRequest)?;
+    .await??;
     let outcomes = store_items(&state, &items).await?;
     let mut report = IngestReport { stored: 0, duplicates: 0, failed: 0, last_seq: None, errors: Vec::new() };
     for (item, outcome) in items.iter().zip(outcomes) {
@@ -166,7 +167,7 @@ async fn search(
     let since = time_param("since", query.since.as_deref().unwrap_or("now-24h"), now)?;
     let until = time_param("until", query.until.as_deref().unwrap_or("now"), now)?;
     let matcher = compile_query(query.q.as_deref(), now)?;
-    let limit = query.limit.unwrap_or(50).min(MAX_PAGE);
+    let limit = page_size(query.limit, 50)?;
     let store = state.store.clone();
     let page = state
         .blocking(move || {

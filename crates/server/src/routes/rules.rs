@@ -15,6 +15,7 @@ use utoipa_axum::routes;
 
 use crate::auth::Principal;
 use crate::error::{ApiError, ErrorBody};
+use crate::routes::page_size;
 use crate::state::AppState;
 
 /// The routes of this resource.
@@ -252,7 +253,7 @@ async fn executions(
 ) -> Result<Json<ExecutionList>, ApiError> {
     let Query(query) = query?;
     find(&state, &id)?;
-    let limit = query.limit.unwrap_or(20).min(1000);
+    let limit = page_size(query.limit, 20)?;
     let store = state.store.clone();
     let records = state.blocking(move || store.executions(&id, limit)).await?;
     Ok(Json(ExecutionList { executions: records.iter().map(Execution::from).collect() }))

@@ -156,3 +156,26 @@ async fn health_and_metrics_tell_how_the_service_is() {
     let (_, spec) = app.call("GET", "/api/v1/openapi.json", "").await;
     assert_eq!(spec, app.spec);
 }
+
+#[tokio::test]
+async fn requests_over_a_limit_get_a_clear_4xx() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let app = App::in_dir(dir, server::Config { max_items: 2, max_line: 200, ..server::Config::default() });
+    let three = "{\"message\":\"a\"}\n{\"message\":\"b\"}\n{\"message\":\"c\"}\n";
+    let (status, body) = app.call("POST", "/api/v1/events", three).await;
+    assert_eq!((status.as_u16(), body["error"]["type"].as_str()), (413, Some("too_large")));
+    assert!(body["error"]["reason"].as_str().unwrap().contains("max_items allows 2"), "{body}");
+    let long = format!("{{\"message\":\"{}\"}}\n{{\"message\":\"ok\"}}\n", "x".repeat(300));
+    let (status, report) = app.call("POST", "/api/v1/events", long).await;
+    assert_eq!((status.as_u16(), report["stored"].as_u64()), (200, Some(1)), "the long line alone is refused");
+    assert_eq!(report["errors"][0]["reason"], "line 1: longer than max_line (200 bytes)");
+
+    let (status, body) = app.call("GET", "/api/v1/alerts?limit=5000", "").await;
+    assert_eq!(
+        (status.as_u16(), body["error"]["reason"].as_str()),
+        (400, Some("limit: 5000 is not between 1 and 1000"))
+    );
+    let deep = format!("{}a:b{}", "(".repeat(200), ")".repeat(200));
+    let (status, body) = app.call("GET", &format!("/api/v1/alerts?q={deep}"), "").await;
+    assert_eq!(status, 400, "{body}");
+}
