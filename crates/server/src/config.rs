@@ -33,6 +33,9 @@ pub struct Config {
     /// How often rule folders and watched folders are looked at for changes
     /// (`VIGIL_POLL`, e.g. `2s`).
     pub poll: Interval,
+    /// The PEM certificate chain and private key to serve HTTPS with (`VIGIL_TLS_CERT`,
+    /// `VIGIL_TLS_KEY`); both or neither.
+    pub tls: Option<(PathBuf, PathBuf)>,
 }
 
 impl Default for Config {
@@ -48,6 +51,7 @@ impl Default for Config {
             max_line: 1 << 20,
             max_items: 100_000,
             poll: Interval::from_seconds(2),
+            tls: None,
         }
     }
 }
@@ -76,6 +80,8 @@ struct File {
     max_line: Option<String>,
     max_items: Option<usize>,
     poll: Option<String>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
 }
 
 impl Config {
@@ -115,6 +121,14 @@ impl Config {
                 config.apply_env(key, &value).map_err(|message| ConfigError { source_name: var, message })?;
             }
         }
+        // The pair is read together: either may complete the other from the file.
+        let (cert, key) = (env("VIGIL_TLS_CERT").map(PathBuf::from), env("VIGIL_TLS_KEY").map(PathBuf::from));
+        if cert.is_some() || key.is_some() {
+            let (file_cert, file_key) = config.tls.clone().unzip();
+            config
+                .set_tls(cert.or(file_cert), key.or(file_key))
+                .map_err(|message| ConfigError { source_name: "VIGIL_TLS_CERT, VIGIL_TLS_KEY".into(), message })?;
+        }
         Ok(config)
     }
 
@@ -150,6 +164,16 @@ impl Config {
         if let Some(poll) = file.poll {
             self.poll = Interval::parse(&poll).map_err(|e| e.to_string())?;
         }
+        self.set_tls(file.tls_cert.map(relative), file.tls_key.map(relative))
+    }
+
+    fn set_tls(&mut self, cert: Option<PathBuf>, key: Option<PathBuf>) -> Result<(), String> {
+        self.tls = match (cert, key) {
+            (Some(cert), Some(key)) => Some((cert, key)),
+            (None, None) => self.tls.take(),
+            (Some(_), None) => return Err("tls_cert is given without tls_key".into()),
+            (None, Some(_)) => return Err("tls_key is given without tls_cert".into()),
+        };
         Ok(())
     }
 
@@ -248,6 +272,20 @@ mod tests {
         }
         config.data_dir = PathBuf::from("vigil-data"); // made relative to the file's folder
         assert_eq!(config, Config::default());
+    }
+
+    #[test]
+    fn tls_takes_a_certificate_and_a_key_together() {
+        let both = |key: &str| match key {
+            "VIGIL_TLS_CERT" => Some("cert.pem".to_owned()),
+            "VIGIL_TLS_KEY" => Some("key.pem".to_owned()),
+            _ => None,
+        };
+        let config = Config::load(None, both).expect("valid");
+        assert_eq!(config.tls, Some((PathBuf::from("cert.pem"), PathBuf::from("key.pem"))));
+        let half = |key: &str| (key == "VIGIL_TLS_CERT").then(|| "cert.pem".to_owned());
+        let err = Config::load(None, half).expect_err("a certificate without a key");
+        assert_eq!(err.to_string(), "VIGIL_TLS_CERT, VIGIL_TLS_KEY: tls_cert is given without tls_key");
     }
 
     #[test]

@@ -30,6 +30,7 @@ mod metrics;
 mod routes;
 mod scheduler;
 mod state;
+mod tls;
 mod watch;
 
 use std::future::Future;
@@ -129,23 +130,38 @@ pub fn router(state: AppState) -> Router {
 
 /// Serves `state` on `listener` with the background work, until `shutdown` completes; then
 /// stops taking requests, lets running ones finish, and waits for the execution under way (up
-/// to 30 seconds).
+/// to 30 seconds). HTTP/1.1 and HTTP/2; over TLS when the configuration names a certificate.
 ///
 /// # Errors
 ///
-/// When the listener fails.
+/// When the certificate or key cannot be used, or the listener fails.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let tls = match &state.config.tls {
+        Some((cert, key)) => Some(tls::load(cert, key).map_err(std::io::Error::other)?),
+        None => None,
+    };
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let scheduler = tokio::spawn(scheduler::run(state.clone(), stopped.clone()));
     let watcher = (!state.config.watch.is_empty())
         .then(|| tokio::spawn(watch::run(state.clone(), state.config.watch.clone(), stopped.clone())));
     let reloads = tokio::spawn(reload_on_hangup(state.clone()));
     let app = router(state);
-    let result = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+    let result = match tls {
+        None => axum::serve(listener, app).with_graceful_shutdown(shutdown).await,
+        Some(tls) => {
+            let handle = axum_server::Handle::new();
+            let stopping = handle.clone();
+            tokio::spawn(async move {
+                shutdown.await;
+                stopping.graceful_shutdown(Some(SHUTDOWN_GRACE));
+            });
+            axum_server::from_tcp_rustls(listener.into_std()?, tls).handle(handle).serve(app.into_make_service()).await
+        }
+    };
     let _ = stop.send(true);
     reloads.abort();
     if tokio::time::timeout(SHUTDOWN_GRACE, scheduler).await.is_err() {

@@ -56,7 +56,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<Exit> {
         let state = AppState::new(Arc::new(store), config);
         let pack = state.rules();
         tracing::info!(
-            address = %format!("http://{address}"),
+            address = %format!("{}://{address}", if state.config.tls.is_some() { "https" } else { "http" }),
             data_dir = %state.config.data_dir.display(),
             rules = pack.rules.len(),
             not_loaded = pack.problems.len(),

@@ -45,12 +45,14 @@ struct Server {
     admin: Option<String>,
 }
 
-/// Starts `vigil serve` on a free port with `args` and waits until it says where it listens.
-fn start(data: &Path, args: &[&std::ffi::OsStr]) -> Server {
+/// Starts `vigil serve` on a free port with `args` and `env`, and waits until it says where it
+/// listens.
+fn start(data: &Path, args: &[&std::ffi::OsStr], env: &[(&str, &Path)]) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_vigil"))
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data)
         .args(args)
+        .envs(env.iter().copied())
         .env("RUST_LOG", "info")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -121,7 +123,7 @@ fn sigkill_during_ingest_and_executions_loses_and_doubles_nothing() {
     let mut key = None;
     for round in 0..4 {
         let mut server =
-            start(data.path(), &["--no-builtin-rules".as_ref(), "--rules".as_ref(), rules.path().as_os_str()]);
+            start(data.path(), &["--no-builtin-rules".as_ref(), "--rules".as_ref(), rules.path().as_os_str()], &[]);
         key = key.or(server.admin.clone());
         let key = key.clone().expect("the first start made an admin key");
         let stop = Arc::new(AtomicBool::new(false));
@@ -145,7 +147,8 @@ fn sigkill_during_ingest_and_executions_loses_and_doubles_nothing() {
     assert!(executions_seen > 0, "the rule was loaded and enabled in the rounds");
 
     // A last start evaluates whatever the killed ones left, then stops cleanly.
-    let mut server = start(data.path(), &["--no-builtin-rules".as_ref(), "--rules".as_ref(), rules.path().as_os_str()]);
+    let mut server =
+        start(data.path(), &["--no-builtin-rules".as_ref(), "--rules".as_ref(), rules.path().as_os_str()], &[]);
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let h = health(&server.url);
@@ -209,7 +212,7 @@ fn cli(url: &str, key: &str, args: &[&str]) -> crate::Run {
 #[test]
 fn alerts_are_triaged_from_the_command_line_and_sigterm_stops_cleanly() {
     let data = tempfile::tempdir().expect("tempdir");
-    let server = start(data.path(), &[]);
+    let server = start(data.path(), &[], &[]);
     let url = server.url.clone();
     let admin = server.admin.clone().expect("a fresh install shows its admin key once");
     let auth = format!("ApiKey {admin}");
@@ -266,4 +269,41 @@ fn alerts_are_triaged_from_the_command_line_and_sigterm_stops_cleanly() {
     let unreachable = cli(&url, &alice, &["status"]);
     assert_eq!(unreachable.code, 2);
     assert!(unreachable.stderr.contains("is `vigil serve` running there?"), "{}", unreachable.stderr);
+}
+
+#[test]
+fn tls_serves_http2_and_http1_with_the_configured_certificate() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let made = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "1"])
+        .args(["-subj", "/CN=vigil-test", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl runs (a test dependency, as curl is)");
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let data = dir.path().join("data");
+    let server = start(&data, &[], &[("VIGIL_TLS_CERT", &cert), ("VIGIL_TLS_KEY", &key)]);
+    assert!(server.url.starts_with("https://127.0.0.1:"), "{}", server.url);
+    let admin = server.admin.clone().expect("an admin key");
+    let curl = |version: &str, path: &str| {
+        let out = Command::new("curl")
+            .args(["-s", "-o", "/dev/null", "-w", "%{http_version} %{http_code}", version, "--cacert"])
+            .arg(&cert)
+            .args(["-H", &format!("Authorization: ApiKey {admin}"), &format!("{}{path}", server.url)])
+            .output()
+            .expect("curl runs");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert_eq!(curl("--http2", "/api/v1/alerts"), "2 200");
+    assert_eq!(curl("--http1.1", "/api/v1/alerts"), "1.1 200");
+    let plain = server.url.replace("https://", "http://");
+    let refused =
+        Command::new("curl").args(["-s", "-o", "/dev/null", "-w", "%{http_code}", &plain]).output().expect("curl");
+    assert_eq!(String::from_utf8_lossy(&refused.stdout), "000", "no plain HTTP on a TLS port");
+    let mut child = server.child;
+    child.kill().expect("stop");
+    child.wait().expect("reaped");
 }
