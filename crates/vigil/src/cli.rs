@@ -139,6 +139,10 @@ pub struct ServerArgs {
     /// The API key to send (analyst or admin).
     #[arg(long, env = "VIGIL_API_KEY", hide_env_values = true, value_name = "KEY")]
     pub api_key: Option<String>,
+    /// The certificate (PEM) that signed an HTTPS server's certificate, when it is not one of
+    /// the public authorities (a self-signed certificate, a company CA).
+    #[arg(long, env = "VIGIL_CA_CERT", value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
 }
 
 /// `vigil alerts ...`

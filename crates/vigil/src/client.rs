@@ -13,15 +13,35 @@ pub struct Client {
 }
 
 impl Client {
-    /// A client of the server `args` name, sending its API key.
-    pub fn new(args: &crate::cli::ServerArgs) -> Client {
+    /// A client of the server `args` name, sending its API key, trusting its `--ca-cert` (or
+    /// the public authorities).
+    ///
+    /// # Errors
+    ///
+    /// When the `--ca-cert` file cannot be read or holds no certificate.
+    pub fn new(args: &crate::cli::ServerArgs) -> anyhow::Result<Client> {
+        let mut tls = ureq::tls::TlsConfig::builder();
+        if let Some(path) = &args.ca_cert {
+            let pem = std::fs::read(path).with_context(|| format!("--ca-cert {}", path.display()))?;
+            let certs: Vec<_> = ureq::tls::parse_pem(&pem)
+                .filter_map(|item| match item {
+                    Ok(ureq::tls::PemItem::Certificate(cert)) => Some(cert),
+                    _ => None,
+                })
+                .collect();
+            if certs.is_empty() {
+                bail!("--ca-cert {}: no certificate in it", path.display());
+            }
+            tls = tls.root_certs(ureq::tls::RootCerts::new_with_certs(&certs));
+        }
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(Duration::from_secs(60)))
+            .tls_config(tls.build())
             .build()
             .into();
         let authorization = args.api_key.as_ref().map(|key| format!("ApiKey {key}"));
-        Client { base: args.server.trim_end_matches('/').to_owned(), agent, authorization }
+        Ok(Client { base: args.server.trim_end_matches('/').to_owned(), agent, authorization })
     }
 
     /// `GET /api/v1{path}` with query parameters (those without a value left out).

@@ -15,7 +15,7 @@ pub fn run(command: AlertsCommand) -> anyhow::Result<Exit> {
     match command {
         AlertsCommand::List(args) => list(args),
         AlertsCommand::Show(args) => {
-            let alert = Client::new(&args.server).get(&format!("/alerts/{}", args.id), &[])?;
+            let alert = Client::new(&args.server)?.get(&format!("/alerts/{}", args.id), &[])?;
             let mut out = std::io::stdout().lock();
             serde_json::to_writer_pretty(&mut out, &alert)?;
             writeln!(out)?;
@@ -36,7 +36,7 @@ fn list(args: AlertListArgs) -> anyhow::Result<Exit> {
         ("q", args.query.clone()),
         ("limit", Some(args.limit.to_string())),
     ];
-    let page = Client::new(&args.server).get("/alerts", &query)?;
+    let page = Client::new(&args.server)?.get("/alerts", &query)?;
     let alerts = page["alerts"].as_array().cloned().unwrap_or_default();
     let stdout = std::io::stdout();
     let table = match args.output {
@@ -78,7 +78,7 @@ fn list(args: AlertListArgs) -> anyhow::Result<Exit> {
 
 fn set_status(args: AlertStatusArgs, status: &str) -> anyhow::Result<Exit> {
     let body = json!({"ids": args.ids, "status": status, "note": args.note});
-    let answer = Client::new(&args.server).post("/alerts/status", &body)?;
+    let answer = Client::new(&args.server)?.post("/alerts/status", &body)?;
     let mut out = std::io::stdout().lock();
     let ids = |key: &str| answer[key].as_array().cloned().unwrap_or_default();
     for id in ids("updated") {

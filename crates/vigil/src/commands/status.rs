@@ -10,7 +10,7 @@ use crate::exit::Exit;
 
 /// Runs `vigil status`: exit 0 when the server and its store are fine.
 pub fn run(args: ServerArgs) -> anyhow::Result<Exit> {
-    let client = Client::new(&args);
+    let client = Client::new(&args)?;
     let health = match client.get("/health", &[]) {
         Ok(health) => health,
         Err(err) => {

@@ -274,16 +274,32 @@ fn alerts_are_triaged_from_the_command_line_and_sigterm_stops_cleanly() {
 #[test]
 fn tls_serves_http2_and_http1_with_the_configured_certificate() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    let made = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "1"])
-        .args(["-subj", "/CN=vigil-test", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout"])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("openssl runs (a test dependency, as curl is)");
-    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    // A company CA and a server certificate it signed, as a deployment would have.
+    let at = |name: &str| dir.path().join(name);
+    let (ca, cert, key) = (at("ca.pem"), at("cert.pem"), at("key.pem"));
+    std::fs::write(
+        at("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .expect("write");
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+    let steps: [Vec<&str>; 3] = [
+        [&["req", "-x509"][..], &ec, &["-days", "1", "-subj", "/CN=test-ca", "-keyout", "ca.key", "-out", "ca.pem"]]
+            .concat(),
+        [&["req"][..], &ec, &["-subj", "/CN=vigil", "-keyout", "key.pem", "-out", "leaf.csr"]].concat(),
+        vec!["x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-days", "1"]
+            .into_iter()
+            .chain(["-extfile", "ext.cnf", "-out", "cert.pem"])
+            .collect(),
+    ];
+    for step in steps {
+        let made = Command::new("openssl")
+            .args(&step)
+            .current_dir(dir.path())
+            .output()
+            .expect("openssl runs (a test tool, as curl is)");
+        assert!(made.status.success(), "openssl {step:?}: {}", String::from_utf8_lossy(&made.stderr));
+    }
     let data = dir.path().join("data");
     let server = start(&data, &[], &[("VIGIL_TLS_CERT", &cert), ("VIGIL_TLS_KEY", &key)]);
     assert!(server.url.starts_with("https://127.0.0.1:"), "{}", server.url);
@@ -291,7 +307,7 @@ fn tls_serves_http2_and_http1_with_the_configured_certificate() {
     let curl = |version: &str, path: &str| {
         let out = Command::new("curl")
             .args(["-s", "-o", "/dev/null", "-w", "%{http_version} %{http_code}", version, "--cacert"])
-            .arg(&cert)
+            .arg(&ca)
             .args(["-H", &format!("Authorization: ApiKey {admin}"), &format!("{}{path}", server.url)])
             .output()
             .expect("curl runs");
@@ -299,6 +315,10 @@ fn tls_serves_http2_and_http1_with_the_configured_certificate() {
     };
     assert_eq!(curl("--http2", "/api/v1/alerts"), "2 200");
     assert_eq!(curl("--http1.1", "/api/v1/alerts"), "1.1 200");
+    let status = cli(&server.url, &admin, &["status", "--ca-cert", ca.to_str().expect("utf-8")]);
+    assert_eq!(status.code, 0, "vigil's own client over HTTPS: {}", status.stderr);
+    let untrusted = cli(&server.url, &admin, &["status"]);
+    assert_eq!(untrusted.code, 2, "a private CA is not trusted unless given");
     let plain = server.url.replace("https://", "http://");
     let refused =
         Command::new("curl").args(["-s", "-o", "/dev/null", "-w", "%{http_code}", &plain]).output().expect("curl");
