@@ -18,6 +18,10 @@ pub enum NormalizeError {
     /// `CreationTime` is not an ISO 8601 date (the pipeline fails the record too).
     #[error("CreationTime `{0}` is not an ISO 8601 date")]
     CreationTime(String),
+    /// The record has no `CreationTime`: its document would have no `@timestamp`, which
+    /// Elasticsearch refuses in a data stream (found by fuzzing, `fuzz/o365_normalize`).
+    #[error("the record has no CreationTime, so its document would have no @timestamp")]
+    NoCreationTime,
 }
 
 /// Options of the normalization, as the integration's settings give them.
@@ -219,6 +223,8 @@ pub fn normalize(record: Value, options: &Options) -> Result<Value, NormalizeErr
     } else if c.has(a("CreationTime")) {
         let created = c.get(a("CreationTime")).map(text).unwrap_or_default();
         return Err(NormalizeError::CreationTime(created));
+    } else {
+        return Err(NormalizeError::NoCreationTime);
     }
     c.rename(a("Id"), "event.id");
     if c.has(a("ListBaseType")) {
@@ -782,5 +788,19 @@ fn data(c: &mut Ctx) {
         {
             c.append("related.user", Value::String(user), false);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by fuzzing (`fuzz/o365_normalize`): a record without `CreationTime` made a document
+    /// without `@timestamp`.
+    #[test]
+    fn a_record_without_a_creation_time_is_refused() {
+        let record =
+            json!({"Id": "7c1e", "Operation": "Set-DkimSigningConfig", "RecordType": 1, "Workload": "Exchange"});
+        assert_eq!(normalize(record, &Options::default()), Err(NormalizeError::NoCreationTime));
     }
 }

@@ -119,16 +119,34 @@ impl Source<'_> {
         let Some(span) = span else {
             return Diagnostic { level, problem, file: self.path.clone(), line: 0, column: 0, snippet: None };
         };
-        let start = span.start.min(self.text.len());
+        // Spans from the TOML reader may end inside a character; snap them to its start.
+        let boundary =
+            |at: usize| (0..=at.min(self.text.len())).rev().find(|&i| self.text.is_char_boundary(i)).unwrap_or(0);
+        let start = boundary(span.start);
         let before = &self.text[..start];
         let line = before.matches('\n').count() + 1;
         let line_start = before.rfind('\n').map_or(0, |at| at + 1);
         let line_end = self.text[start..].find('\n').map_or(self.text.len(), |at| start + at);
         let column = self.text[line_start..start].chars().count() + 1;
-        let end = span.end.clamp(start, line_end);
+        let end = boundary(span.end).clamp(start, line_end);
         let width = self.text[start..end].chars().count().max(1);
         let text = self.text[line_start..line_end].trim_end_matches('\r').to_owned();
         let snippet = Some(Snippet { text, column, width });
         Diagnostic { level, problem, file: self.path.clone(), line, column, snippet }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by fuzzing (`fuzz/rule_toml`): a span ending inside a four-byte character panicked.
+    #[test]
+    fn spans_inside_a_character_snap_to_its_start() {
+        let text = "name = \"\u{2449a}x\"\n";
+        let source = Source { path: PathBuf::from("rule.toml"), text };
+        let inside = text.find('\u{2449a}').expect("there") + 1;
+        let diagnostic = source.diagnostic(Level::Error, Problem::Io("bad".into()), Some(inside..inside + 2));
+        assert_eq!((diagnostic.line, diagnostic.column), (1, 9));
     }
 }

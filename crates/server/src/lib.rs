@@ -25,7 +25,7 @@
 mod auth;
 mod config;
 mod error;
-mod ingest;
+pub mod ingest;
 mod metrics;
 mod routes;
 mod scheduler;
