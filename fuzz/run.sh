@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 seconds=${1:-60}
+crashed=0
 export RUSTC_BOOTSTRAP=1  # cargo fuzz passes -Z flags; the machine's toolchain is stable
 for target in kql_parse rule_toml o365_normalize bulk; do
     corpus="corpus/$target"
@@ -16,9 +17,11 @@ for target in kql_parse rule_toml o365_normalize bulk; do
     runs=$(grep -Eo 'stat::number_of_executed_units: *[0-9]+' "$log" | grep -Eo '[0-9]+$' || echo "?")
     if [ "$status" -ne 0 ]; then
         echo "$target: CRASH after $runs executions (input kept in fuzz/regressions/$target/)"
+        crashed=1
         tail -30 "$log"
     else
         echo "$target: $runs executions in ${seconds}s, no crash"
     fi
     rm -f "$log"
 done
+exit $crashed
