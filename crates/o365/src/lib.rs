@@ -19,6 +19,7 @@
 #![deny(missing_docs)]
 
 mod address;
+pub mod api;
 mod ctx;
 mod normalize;
 pub mod purview;

@@ -1,0 +1,426 @@
+//! The Office 365 Management Activity API, as Microsoft documents it: OAuth2 client credentials
+//! (the token cached until shortly before it expires), `subscriptions/start` and `list`,
+//! `subscriptions/content` in windows of at most 24 hours and no more than 7 days back,
+//! following `NextPageUri`, and the content blobs themselves. `PublisherIdentifier` goes on
+//! every call. Throttling (429, `AF429`) and server errors are retried with exponential backoff
+//! and jitter; an expired token is refreshed once per call.
+//!
+//! Blocking (ureq): a puller runs on a thread of its own.
+
+use std::fmt;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use ecs::date::Timestamp;
+use serde_json::Value;
+
+/// The Microsoft cloud a tenant lives in, which decides the login and API hosts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cloud {
+    /// Commercial and GCC (login.microsoftonline.com, manage.office.com).
+    Commercial,
+    /// GCC (manage-gcc.office.com).
+    Gcc,
+    /// GCC High (login.microsoftonline.us, manage.office365.us).
+    GccHigh,
+    /// DoD (login.microsoftonline.us, manage.protection.apps.mil).
+    Dod,
+}
+
+impl Cloud {
+    /// Reads `commercial`, `gcc`, `gcc-high` or `dod`.
+    pub fn parse(text: &str) -> Option<Cloud> {
+        Some(match text {
+            "commercial" => Cloud::Commercial,
+            "gcc" => Cloud::Gcc,
+            "gcc-high" => Cloud::GccHigh,
+            "dod" => Cloud::Dod,
+            _ => return None,
+        })
+    }
+
+    fn login(self) -> &'static str {
+        match self {
+            Cloud::Commercial | Cloud::Gcc => "https://login.microsoftonline.com",
+            Cloud::GccHigh | Cloud::Dod => "https://login.microsoftonline.us",
+        }
+    }
+
+    fn manage(self) -> &'static str {
+        match self {
+            Cloud::Commercial => "https://manage.office.com",
+            Cloud::Gcc => "https://manage-gcc.office.com",
+            Cloud::GccHigh => "https://manage.office365.us",
+            Cloud::Dod => "https://manage.protection.apps.mil",
+        }
+    }
+}
+
+/// A secret (a client secret): its text never shows in `Debug` or `Display`, so it cannot end
+/// up in a log or an error message by accident.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// A secret held in memory.
+    pub fn new(text: impl Into<String>) -> Secret {
+        Secret(text.into())
+    }
+
+    /// Reads a secret from a file (trailing line breaks dropped), as secrets are mounted.
+    ///
+    /// # Errors
+    ///
+    /// When the file cannot be read or is empty.
+    pub fn from_file(path: &Path) -> Result<Secret, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let text = text.trim_end_matches(['\n', '\r']);
+        if text.is_empty() {
+            return Err(format!("{}: the secret file is empty", path.display()));
+        }
+        Ok(Secret(text.to_owned()))
+    }
+
+    /// The text, for the one place that sends it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// The content types of the Management Activity API, all pulled by default.
+pub const CONTENT_TYPES: [&str; 5] =
+    ["Audit.AzureActiveDirectory", "Audit.Exchange", "Audit.SharePoint", "Audit.General", "DLP.All"];
+
+/// One tenant to pull from.
+#[derive(Clone, Debug)]
+pub struct Tenant {
+    /// The directory (tenant) id.
+    pub tenant_id: String,
+    /// The application (client) id.
+    pub client_id: String,
+    /// The application's client secret.
+    pub client_secret: Secret,
+    /// Which cloud.
+    pub cloud: Cloud,
+    /// `PublisherIdentifier`: the tenant id unless told otherwise, so that throttling counts
+    /// against this tenant's own quota.
+    pub publisher: String,
+    /// Where the token endpoint lives, instead of the cloud's (for tests and proxies).
+    pub login_base: Option<String>,
+    /// Where the API lives, instead of the cloud's.
+    pub api_base: Option<String>,
+}
+
+/// One available content blob.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Content {
+    /// `Audit.Exchange` and so on.
+    pub content_type: String,
+    /// Its identity.
+    pub content_id: String,
+    /// Where to fetch it.
+    pub content_uri: String,
+    /// When Microsoft made it available.
+    pub created: Timestamp,
+    /// When it stops being available.
+    pub expiration: Option<Timestamp>,
+}
+
+/// What went wrong talking to the API.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The network failed (the call is retried by the puller later).
+    #[error("network: {0}")]
+    Network(String),
+    /// The API answered with an error that retries did not cure.
+    #[error("{status} {code}: {message}")]
+    Http {
+        /// The HTTP status.
+        status: u16,
+        /// Microsoft's error code (`AF20022`...), when given.
+        code: String,
+        /// Microsoft's message.
+        message: String,
+    },
+    /// The token endpoint refused the credentials.
+    #[error("sign-in refused: {0}")]
+    SignIn(String),
+    /// The content blob has expired (`AF20051`): it is skipped.
+    #[error("content expired")]
+    Expired,
+    /// An answer that is not what the API documents.
+    #[error("malformed answer: {0}")]
+    Malformed(String),
+    /// A window the API refuses: longer than 24 hours, or starting more than 7 days ago.
+    #[error("{0}")]
+    Window(String),
+}
+
+/// How calls are retried.
+#[derive(Clone, Copy, Debug)]
+pub struct Retry {
+    /// Attempts per call, the first one included.
+    pub attempts: u32,
+    /// The first wait; each retry waits twice as long, plus up to as much again at random.
+    pub base: Duration,
+}
+
+impl Default for Retry {
+    fn default() -> Retry {
+        Retry { attempts: 6, base: Duration::from_secs(2) }
+    }
+}
+
+/// A client of one tenant's Management Activity API.
+pub struct Client {
+    tenant: Tenant,
+    agent: ureq::Agent,
+    token: Option<(String, Instant)>,
+    retry: Retry,
+    /// Calls retried because of throttling or server errors, and tokens refreshed early.
+    pub retries: u64,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client").field("tenant", &self.tenant).field("retries", &self.retries).finish_non_exhaustive()
+    }
+}
+
+/// Microsoft's error code and message from an error body.
+fn error_of(body: &Value) -> (String, String) {
+    let error = body.get("error").unwrap_or(body);
+    let text = |key: &str| error.get(key).and_then(Value::as_str).unwrap_or("").to_owned();
+    (text("code"), text("message"))
+}
+
+impl Client {
+    /// A client for `tenant` that retries as `retry` says.
+    pub fn new(tenant: Tenant, retry: Retry) -> Client {
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(120)))
+            .build()
+            .into();
+        Client { tenant, agent, token: None, retry, retries: 0 }
+    }
+
+    fn api_root(&self) -> String {
+        let base = self.tenant.api_base.clone().unwrap_or_else(|| self.tenant.cloud.manage().to_owned());
+        format!("{base}/api/v1.0/{}/activity/feed", self.tenant.tenant_id)
+    }
+
+    /// A token, from the cache unless it expires within five minutes.
+    fn token(&mut self) -> Result<String, ApiError> {
+        if let Some((token, expires)) = &self.token
+            && Instant::now() + Duration::from_secs(300) < *expires
+        {
+            return Ok(token.clone());
+        }
+        let login = self.tenant.login_base.clone().unwrap_or_else(|| self.tenant.cloud.login().to_owned());
+        let resource = self.tenant.api_base.clone().unwrap_or_else(|| self.tenant.cloud.manage().to_owned());
+        let form = [
+            ("grant_type", "client_credentials"),
+            ("client_id", self.tenant.client_id.as_str()),
+            ("client_secret", self.tenant.client_secret.expose()),
+            ("scope", &format!("{resource}/.default")),
+        ];
+        let url = format!("{login}/{}/oauth2/v2.0/token", self.tenant.tenant_id);
+        let mut response = self.agent.post(&url).send_form(form).map_err(|e| ApiError::Network(e.to_string()))?;
+        let status = response.status().as_u16();
+        let body: Value = response.body_mut().read_json().map_err(|e| ApiError::Malformed(e.to_string()))?;
+        if status != 200 {
+            let reason =
+                body.get("error_description").or_else(|| body.get("error")).and_then(Value::as_str).unwrap_or("");
+            return Err(ApiError::SignIn(format!("{status}: {reason}")));
+        }
+        let token = body
+            .get("access_token")
+            .and_then(Value::as_str)
+            .ok_or_else(|| ApiError::Malformed("no access_token".into()))?;
+        let lifetime =
+            body.get("expires_in").and_then(|v| v.as_u64().or_else(|| v.as_str()?.parse().ok())).unwrap_or(3600);
+        self.token = Some((token.to_owned(), Instant::now() + Duration::from_secs(lifetime)));
+        Ok(token.to_owned())
+    }
+
+    /// One call: `PublisherIdentifier` added, retried on throttling and server errors, the token
+    /// refreshed once when it is refused. Returns the status, the `NextPageUri` header and the body.
+    fn call(&mut self, post: bool, url: &str) -> Result<(u16, Option<String>, Value), ApiError> {
+        let separator = if url.contains('?') { '&' } else { '?' };
+        let url = format!("{url}{separator}PublisherIdentifier={}", self.tenant.publisher);
+        let mut refreshed = false;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let token = self.token()?;
+            let request = |agent: &ureq::Agent| {
+                let auth = format!("Bearer {token}");
+                if post {
+                    agent.post(&url).header("authorization", auth).send_empty()
+                } else {
+                    agent.get(&url).header("authorization", auth).call()
+                }
+            };
+            let outcome = request(&self.agent);
+            let (status, next, body) = match outcome {
+                Ok(mut response) => {
+                    let status = response.status().as_u16();
+                    let next = response.headers().get("NextPageUri").and_then(|v| v.to_str().ok()).map(str::to_owned);
+                    let body: Value = response.body_mut().read_json().unwrap_or(Value::Null);
+                    (status, next, body)
+                }
+                Err(_) if attempt < self.retry.attempts => {
+                    self.retries += 1;
+                    self.wait(attempt);
+                    continue;
+                }
+                Err(err) => return Err(ApiError::Network(err.to_string())),
+            };
+            let (code, message) = error_of(&body);
+            match status {
+                200..=299 => return Ok((status, next, body)),
+                401 if !refreshed => {
+                    // An expired or revoked token: sign in again, once.
+                    refreshed = true;
+                    self.token = None;
+                    self.retries += 1;
+                }
+                429 | 500..=599 if attempt < self.retry.attempts => {
+                    self.retries += 1;
+                    self.wait(attempt);
+                }
+                _ if code == "AF20051" => return Err(ApiError::Expired),
+                _ => return Err(ApiError::Http { status, code, message }),
+            }
+        }
+    }
+
+    /// Waits before retry `attempt`: the base doubled each time, plus jitter up to as much.
+    fn wait(&self, attempt: u32) {
+        let backoff = self.retry.base.saturating_mul(1 << attempt.min(10).saturating_sub(1));
+        let jitter = backoff.mul_f64(f64::from(Timestamp::now().as_nanos().rem_euclid(1000) as u32) / 1000.0);
+        std::thread::sleep(backoff + jitter);
+    }
+
+    /// Starts the subscription to a content type; one already enabled is fine.
+    ///
+    /// # Errors
+    ///
+    /// When the API refuses for another reason, or cannot be reached.
+    pub fn start(&mut self, content_type: &str) -> Result<(), ApiError> {
+        let url = format!("{}/subscriptions/start?contentType={content_type}", self.api_root());
+        match self.call(true, &url) {
+            Ok(_) => Ok(()),
+            // "The subscription is already enabled. No property change."
+            Err(ApiError::Http { code, .. }) if code == "AF20024" => Ok(()),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// The subscriptions and their status (`enabled`, `disabled`).
+    ///
+    /// # Errors
+    ///
+    /// When the API refuses or cannot be reached, or answers something else than a list.
+    pub fn subscriptions(&mut self) -> Result<Vec<(String, String)>, ApiError> {
+        let url = format!("{}/subscriptions/list", self.api_root());
+        let (_, _, body) = self.call(false, &url)?;
+        let list = body.as_array().ok_or_else(|| ApiError::Malformed("subscriptions/list is not an array".into()))?;
+        Ok(list
+            .iter()
+            .map(|s| {
+                let text = |k: &str| s.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+                (text("contentType"), text("status"))
+            })
+            .collect())
+    }
+
+    /// The content blobs of a type made available in `[start, end)`, every page of them.
+    ///
+    /// # Errors
+    ///
+    /// A window longer than 24 hours or starting more than 7 days before now; or what the API
+    /// says.
+    pub fn content(&mut self, content_type: &str, start: Timestamp, end: Timestamp) -> Result<Vec<Content>, ApiError> {
+        const HOUR: i64 = 3_600_000_000_000;
+        if end.as_nanos() - start.as_nanos() > 24 * HOUR || end <= start {
+            return Err(ApiError::Window(format!("{start} .. {end}: windows are at most 24 hours long")));
+        }
+        if Timestamp::now().as_nanos() - start.as_nanos() > 7 * 24 * HOUR {
+            return Err(ApiError::Window(format!("{start}: the API keeps content 7 days")));
+        }
+        let iso = |t: Timestamp| t.to_string().trim_end_matches('Z').split('.').next().unwrap_or("").to_owned();
+        let mut url = format!(
+            "{}/subscriptions/content?contentType={content_type}&startTime={}&endTime={}",
+            self.api_root(),
+            iso(start),
+            iso(end)
+        );
+        let mut out = Vec::new();
+        loop {
+            let (_, next, body) = self.call(false, &url)?;
+            let list =
+                body.as_array().ok_or_else(|| ApiError::Malformed("subscriptions/content is not an array".into()))?;
+            for item in list {
+                let text = |k: &str| item.get(k).and_then(Value::as_str).map(str::to_owned);
+                let (Some(id), Some(uri), Some(created)) =
+                    (text("contentId"), text("contentUri"), text("contentCreated"))
+                else {
+                    return Err(ApiError::Malformed(format!(
+                        "a content entry lacks contentId, contentUri or contentCreated: {item}"
+                    )));
+                };
+                let created = Timestamp::parse(&created, false)
+                    .ok_or_else(|| ApiError::Malformed(format!("contentCreated `{created}` is not a date")))?;
+                out.push(Content {
+                    content_type: text("contentType").unwrap_or_else(|| content_type.to_owned()),
+                    content_id: id,
+                    content_uri: uri,
+                    created,
+                    expiration: text("contentExpiration").and_then(|t| Timestamp::parse(&t, false)),
+                });
+            }
+            match next {
+                // NextPageUri already carries the query; PublisherIdentifier is added again.
+                Some(next) if !next.is_empty() => {
+                    url = next.split("&PublisherIdentifier=").next().unwrap_or(&next).to_owned()
+                }
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    /// The records of one content blob.
+    ///
+    /// # Errors
+    ///
+    /// [`ApiError::Expired`] for expired content; [`ApiError::Malformed`] when the blob is not a
+    /// JSON array; or what the API says.
+    pub fn fetch(&mut self, content: &Content) -> Result<Vec<Value>, ApiError> {
+        let (_, _, body) = self.call(false, &content.content_uri)?;
+        match body {
+            Value::Array(records) => Ok(records),
+            other => {
+                Err(ApiError::Malformed(format!("blob {} is not a JSON array: {}", content.content_id, kind(&other))))
+            }
+        }
+    }
+}
+
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null or not JSON",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
