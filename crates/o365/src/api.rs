@@ -424,3 +424,81 @@ fn kind(value: &Value) -> &'static str {
         Value::Object(_) => "an object",
     }
 }
+
+/// What one pull did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Pulled {
+    /// Content blobs fetched.
+    pub blobs: u64,
+    /// Records handed on.
+    pub records: u64,
+    /// Records dropped because a record with the same `Id` was handed on already.
+    pub duplicates: u64,
+    /// Blobs skipped because they had expired.
+    pub expired: u64,
+    /// Blobs skipped because they were not a JSON array (each is reported in `problems`).
+    pub malformed: u64,
+    /// What went wrong, for people: malformed blobs, content types that could not be listed.
+    pub problems: Vec<String>,
+}
+
+/// Pulls every record of `content_types` made available in `[since, until)` once: starts the
+/// subscriptions, lists the content in windows of at most 24 hours, fetches each blob, and hands
+/// each record to `each` once (by its `Id`; records without one are handed on as they come).
+/// Expired and malformed blobs are skipped and counted.
+///
+/// # Errors
+///
+/// When signing in fails, a subscription cannot be started, or the network stays down through
+/// the retries.
+pub fn pull(
+    client: &mut Client,
+    content_types: &[String],
+    since: Timestamp,
+    until: Timestamp,
+    each: &mut dyn FnMut(Value),
+) -> Result<Pulled, ApiError> {
+    const DAY: i64 = 86_400_000_000_000;
+    let mut pulled = Pulled::default();
+    let mut seen = std::collections::HashSet::new();
+    for content_type in content_types {
+        client.start(content_type)?;
+        let mut start = since;
+        while start < until {
+            let end = Timestamp::from_nanos((start.as_nanos() + DAY).min(until.as_nanos()));
+            let listed = match client.content(content_type, start, end) {
+                Ok(listed) => listed,
+                Err(ApiError::Http { status, code, message }) => {
+                    pulled.problems.push(format!("{content_type} {start} .. {end}: {status} {code}: {message}"));
+                    start = end;
+                    continue;
+                }
+                Err(err) => return Err(err),
+            };
+            for content in listed {
+                match client.fetch(&content) {
+                    Ok(records) => {
+                        pulled.blobs += 1;
+                        for record in records {
+                            let id = record.get("Id").and_then(Value::as_str).map(str::to_owned);
+                            if id.is_some_and(|id| !seen.insert(id)) {
+                                pulled.duplicates += 1;
+                                continue;
+                            }
+                            pulled.records += 1;
+                            each(record);
+                        }
+                    }
+                    Err(ApiError::Expired) => pulled.expired += 1,
+                    Err(ApiError::Malformed(why)) => {
+                        pulled.malformed += 1;
+                        pulled.problems.push(why);
+                    }
+                    Err(err) => return Err(err),
+                }
+            }
+            start = end;
+        }
+    }
+    Ok(pulled)
+}

@@ -218,6 +218,37 @@ pub struct AlertStatusArgs {
 pub enum O365Command {
     /// Print raw audit records (NDJSON, JSON arrays, Purview CSV exports, gzip) as ECS NDJSON.
     Normalize(NormalizeArgs),
+    /// Pull audit records once from the Office 365 Management Activity API, as raw NDJSON.
+    Pull(PullArgs),
+}
+
+/// `vigil o365 pull`: the client secret comes from a file or the environment, never a flag.
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    /// The directory (tenant) id.
+    #[arg(long)]
+    pub tenant_id: String,
+    /// The application (client) id registered for the Management Activity API.
+    #[arg(long)]
+    pub client_id: String,
+    /// A file holding the client secret (else $VIGIL_O365_CLIENT_SECRET).
+    #[arg(long, value_name = "FILE")]
+    pub client_secret_file: Option<PathBuf>,
+    /// commercial, gcc, gcc-high or dod.
+    #[arg(long, default_value = "commercial")]
+    pub cloud: String,
+    /// PublisherIdentifier (default: the tenant id).
+    #[arg(long)]
+    pub publisher: Option<String>,
+    /// Content types (repeatable; default all five).
+    #[arg(long = "content-type", value_name = "TYPE")]
+    pub content_types: Vec<String>,
+    /// How far back: 24h, 3d... (at most 7 days, as the API keeps).
+    #[arg(long, default_value = "24h")]
+    pub since: String,
+    /// Where to write the records (`-`: standard output).
+    #[arg(long, short, default_value = "-")]
+    pub out: PathBuf,
 }
 
 /// `vigil o365 normalize`

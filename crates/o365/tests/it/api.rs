@@ -117,6 +117,10 @@ async fn blob(
     match id.as_str() {
         "expired" => error(StatusCode::BAD_REQUEST, "AF20051"),
         "bad" => (StatusCode::OK, "<html>not json</html>").into_response(),
+        // b3 repeats a record of b1, as the API does.
+        "b3" => {
+            axum::Json(json!([{"Id": "b1-r1", "Operation": "Set-DkimSigningConfig"}, {"Id": "b3-r2"}])).into_response()
+        }
         _ => axum::Json(
             json!([{"Id": format!("{id}-r1"), "Operation": "Set-DkimSigningConfig"}, {"Id": format!("{id}-r2")}]),
         )
@@ -187,7 +191,7 @@ fn the_client_follows_the_documented_protocol_through_its_faults() {
         }
     }
     let ids: Vec<&str> = records.iter().filter_map(|r| r["Id"].as_str()).collect();
-    assert_eq!(ids, ["b1-r1", "b1-r2", "b2-r1", "b2-r2", "b3-r1", "b3-r2"]);
+    assert_eq!(ids, ["b1-r1", "b1-r2", "b2-r1", "b2-r2", "b1-r1", "b3-r2"], "fetch hands on what the blobs hold");
     assert_eq!((expired, malformed), (1, 1));
 
     let seen = seen.lock().unwrap();
@@ -214,4 +218,21 @@ fn bad_credentials_and_bad_windows_say_so_and_secrets_stay_hidden() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("secret"), "s3cret\n").unwrap();
     assert_eq!(Secret::from_file(&dir.path().join("secret")).unwrap().expose(), "s3cret");
+}
+
+#[test]
+fn a_pull_hands_on_each_record_once_and_counts_what_it_skipped() {
+    let (address, _) = serve();
+    let mut client = Client::new(tenant(&address, "s3cret"), FAST);
+    let end = Timestamp::now();
+    let start = Timestamp::from_nanos(end.as_nanos() - 3_600_000_000_000);
+    let mut ids = Vec::new();
+    let types = vec!["Audit.Exchange".to_owned()];
+    let pulled = o365::api::pull(&mut client, &types, start, end, &mut |record| {
+        ids.push(record["Id"].as_str().unwrap_or("").to_owned());
+    })
+    .expect("pulled");
+    assert_eq!(ids, ["b1-r1", "b1-r2", "b2-r1", "b2-r2", "b3-r2"]);
+    assert_eq!((pulled.blobs, pulled.records, pulled.duplicates, pulled.expired, pulled.malformed), (3, 5, 1, 1, 1));
+    assert_eq!(pulled.problems.len(), 1, "{:?}", pulled.problems);
 }

@@ -1,4 +1,5 @@
-//! `vigil o365 normalize`: raw audit records in, ECS documents out.
+//! `vigil o365 normalize`: raw audit records in, ECS documents out; `vigil o365 pull`: raw
+//! records from the Management Activity API.
 
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
@@ -7,7 +8,7 @@ use ecs::Document;
 use engine::source::{self, Record};
 use indicatif::ProgressBar;
 
-use crate::cli::{NormalizeArgs, O365Command};
+use crate::cli::{NormalizeArgs, O365Command, PullArgs};
 use crate::exit::Exit;
 use crate::input;
 use crate::report;
@@ -16,7 +17,63 @@ use crate::report;
 pub fn run(command: O365Command) -> anyhow::Result<Exit> {
     match command {
         O365Command::Normalize(args) => normalize(&args),
+        O365Command::Pull(args) => pull(&args),
     }
+}
+
+fn pull(args: &PullArgs) -> anyhow::Result<Exit> {
+    use o365::api::{CONTENT_TYPES, Client, Cloud, Retry, Secret, Tenant};
+    let secret = match (&args.client_secret_file, std::env::var("VIGIL_O365_CLIENT_SECRET")) {
+        (Some(path), _) => Secret::from_file(path).map_err(anyhow::Error::msg)?,
+        (None, Ok(text)) if !text.is_empty() => Secret::new(text),
+        _ => anyhow::bail!("no client secret: give --client-secret-file FILE or set VIGIL_O365_CLIENT_SECRET"),
+    };
+    let Some(cloud) = Cloud::parse(&args.cloud) else {
+        anyhow::bail!("--cloud {}: expected commercial, gcc, gcc-high or dod", args.cloud);
+    };
+    let back = rules::Interval::parse(&args.since).map_err(|e| anyhow::anyhow!("--since: {e}"))?;
+    if back.as_seconds() > 7 * 86_400 {
+        anyhow::bail!("--since {}: the API keeps content 7 days", args.since);
+    }
+    let until = ecs::date::Timestamp::now();
+    let since = ecs::date::Timestamp::from_nanos(until.as_nanos() - i64::try_from(back.as_seconds())? * 1_000_000_000);
+    let tenant = Tenant {
+        tenant_id: args.tenant_id.clone(),
+        client_id: args.client_id.clone(),
+        client_secret: secret,
+        cloud,
+        publisher: args.publisher.clone().unwrap_or_else(|| args.tenant_id.clone()),
+        login_base: None,
+        api_base: None,
+    };
+    let types: Vec<String> = if args.content_types.is_empty() {
+        CONTENT_TYPES.iter().map(|t| (*t).to_owned()).collect()
+    } else {
+        args.content_types.clone()
+    };
+    let mut out: Box<dyn Write> = if args.out.as_os_str() == "-" {
+        Box::new(BufWriter::new(io::stdout().lock()))
+    } else {
+        Box::new(BufWriter::new(std::fs::File::create(&args.out)?))
+    };
+    let mut client = Client::new(tenant, Retry::default());
+    let mut written: io::Result<()> = Ok(());
+    let pulled = o365::api::pull(&mut client, &types, since, until, &mut |record| {
+        if written.is_ok() {
+            written =
+                serde_json::to_writer(&mut out, &record).map_err(io::Error::from).and_then(|()| out.write_all(b"\n"));
+        }
+    })?;
+    written?;
+    out.flush()?;
+    for problem in &pulled.problems {
+        report::note(problem);
+    }
+    report::note(&format!(
+        "pulled {} records from {} blobs ({} duplicates dropped, {} expired and {} malformed blobs skipped)",
+        pulled.records, pulled.blobs, pulled.duplicates, pulled.expired, pulled.malformed
+    ));
+    Ok(Exit::Success)
 }
 
 fn normalize(args: &NormalizeArgs) -> anyhow::Result<Exit> {

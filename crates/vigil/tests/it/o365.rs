@@ -67,3 +67,21 @@ fn the_dkim_rule_alerts_on_the_synthetic_records_1_and_5() {
         run.stdout.lines().skip(1).map(|l| l.split(',').nth(9).unwrap_or_default().to_owned()).collect();
     assert_eq!(lines, ["1", "5"]);
 }
+
+#[test]
+fn pull_wants_its_secret_from_a_file_or_the_environment_and_a_window_the_api_keeps() {
+    let run = vigil(&["o365", "pull", "--tenant-id", "t1", "--client-id", "app"], "");
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("give --client-secret-file FILE or set VIGIL_O365_CLIENT_SECRET"), "{}", run.stderr);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let secret = dir.path().join("secret");
+    std::fs::write(&secret, "s3cret\n").expect("write");
+    let secret = secret.to_str().expect("utf-8");
+    let run = vigil(
+        &["o365", "pull", "--tenant-id", "t1", "--client-id", "app", "--client-secret-file", secret, "--since", "8d"],
+        "",
+    );
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("--since 8d: the API keeps content 7 days"), "{}", run.stderr);
+    assert!(!run.stderr.contains("s3cret"));
+}
