@@ -93,6 +93,80 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// How the application proves who it is.
+#[derive(Clone, Debug)]
+pub enum Credential {
+    /// A client secret.
+    Secret(Secret),
+    /// A certificate registered with the application, and its private key: each sign-in sends a
+    /// JWT client assertion signed with the key (RS256, `x5t#S256` naming the certificate).
+    Certificate {
+        /// The certificate, DER.
+        certificate: Vec<u8>,
+        /// The RSA key pair (its `Debug` shows only the public half).
+        key: std::sync::Arc<ring::signature::RsaKeyPair>,
+    },
+}
+
+impl Credential {
+    /// A certificate credential from PEM files: the certificate and its RSA private key
+    /// (PKCS#8).
+    ///
+    /// # Errors
+    ///
+    /// Which file cannot be read, or holds no certificate or no PKCS#8 key.
+    pub fn certificate(certificate: &Path, key: &Path) -> Result<Credential, String> {
+        use rustls_pki_types::pem::PemObject;
+        use rustls_pki_types::{CertificateDer, PrivatePkcs8KeyDer};
+        let cert = CertificateDer::from_pem_file(certificate).map_err(|e| format!("{}: {e}", certificate.display()))?;
+        let private = PrivatePkcs8KeyDer::from_pem_file(key).map_err(|e| format!("{}: {e}", key.display()))?;
+        let pair = ring::signature::RsaKeyPair::from_pkcs8(private.secret_pkcs8_der())
+            .map_err(|e| format!("{}: not an RSA key to sign with: {e}", key.display()))?;
+        Ok(Credential::Certificate { certificate: cert.to_vec(), key: std::sync::Arc::new(pair) })
+    }
+
+    /// The form fields that prove the application's identity to the token endpoint `audience`.
+    fn form(&self, client_id: &str, audience: &str) -> Result<Vec<(&'static str, String)>, ApiError> {
+        match self {
+            Credential::Secret(secret) => Ok(vec![("client_secret", secret.expose().to_owned())]),
+            Credential::Certificate { certificate, key } => {
+                let assertion = client_assertion(certificate, key, client_id, audience)?;
+                Ok(vec![
+                    ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".to_owned()),
+                    ("client_assertion", assertion),
+                ])
+            }
+        }
+    }
+}
+
+/// A JWT client assertion, as Microsoft's identity platform documents it: RS256, the
+/// certificate's SHA-256 thumbprint in `x5t#S256`, audience the token endpoint, issuer and
+/// subject the client id, valid ten minutes.
+fn client_assertion(
+    certificate: &[u8],
+    pair: &ring::signature::RsaKeyPair,
+    client_id: &str,
+    audience: &str,
+) -> Result<String, ApiError> {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let thumbprint = b64(&sha2::Sha256::digest(certificate));
+    let header = serde_json::json!({"alg": "RS256", "typ": "JWT", "x5t#S256": thumbprint});
+    let now = Timestamp::now().as_millis() / 1000;
+    let mut id = [0u8; 16];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut id)
+        .map_err(|_| ApiError::SignIn("no random bytes for the assertion".into()))?;
+    let claims = serde_json::json!({"aud": audience, "iss": client_id, "sub": client_id, "jti": b64(&id),
+        "nbf": now, "iat": now, "exp": now + 600});
+    let signed = format!("{}.{}", b64(header.to_string().as_bytes()), b64(claims.to_string().as_bytes()));
+    let mut signature = vec![0; pair.public().modulus_len()];
+    pair.sign(&ring::signature::RSA_PKCS1_SHA256, &ring::rand::SystemRandom::new(), signed.as_bytes(), &mut signature)
+        .map_err(|_| ApiError::SignIn("could not sign the client assertion".into()))?;
+    Ok(format!("{signed}.{}", b64(&signature)))
+}
+
 /// The content types of the Management Activity API, all pulled by default.
 pub const CONTENT_TYPES: [&str; 5] =
     ["Audit.AzureActiveDirectory", "Audit.Exchange", "Audit.SharePoint", "Audit.General", "DLP.All"];
@@ -104,8 +178,8 @@ pub struct Tenant {
     pub tenant_id: String,
     /// The application (client) id.
     pub client_id: String,
-    /// The application's client secret.
-    pub client_secret: Secret,
+    /// How the application signs in: a client secret or a certificate.
+    pub credential: Credential,
     /// Which cloud.
     pub cloud: Cloud,
     /// `PublisherIdentifier`: the tenant id unless told otherwise, so that throttling counts
@@ -225,14 +299,15 @@ impl Client {
         }
         let login = self.tenant.login_base.clone().unwrap_or_else(|| self.tenant.cloud.login().to_owned());
         let resource = self.tenant.api_base.clone().unwrap_or_else(|| self.tenant.cloud.manage().to_owned());
-        let form = [
-            ("grant_type", "client_credentials"),
-            ("client_id", self.tenant.client_id.as_str()),
-            ("client_secret", self.tenant.client_secret.expose()),
-            ("scope", &format!("{resource}/.default")),
-        ];
         let url = format!("{login}/{}/oauth2/v2.0/token", self.tenant.tenant_id);
-        let mut response = self.agent.post(&url).send_form(form).map_err(|e| ApiError::Network(e.to_string()))?;
+        let mut form = vec![
+            ("grant_type", "client_credentials".to_owned()),
+            ("client_id", self.tenant.client_id.clone()),
+            ("scope", format!("{resource}/.default")),
+        ];
+        form.extend(self.tenant.credential.form(&self.tenant.client_id, &url)?);
+        let fields = form.iter().map(|(k, v)| (*k, v.as_str()));
+        let mut response = self.agent.post(&url).send_form(fields).map_err(|e| ApiError::Network(e.to_string()))?;
         let status = response.status().as_u16();
         let body: Value = response.body_mut().read_json().map_err(|e| ApiError::Malformed(e.to_string()))?;
         if status != 200 {

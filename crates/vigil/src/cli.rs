@@ -234,6 +234,12 @@ pub struct PullArgs {
     /// A file holding the client secret (else $VIGIL_O365_CLIENT_SECRET).
     #[arg(long, value_name = "FILE")]
     pub client_secret_file: Option<PathBuf>,
+    /// Sign in with this certificate (PEM) instead of a secret.
+    #[arg(long, value_name = "FILE")]
+    pub certificate: Option<PathBuf>,
+    /// The certificate's RSA private key (PEM, PKCS#8).
+    #[arg(long, value_name = "FILE")]
+    pub certificate_key: Option<PathBuf>,
     /// commercial, gcc, gcc-high or dod.
     #[arg(long, default_value = "commercial")]
     pub cloud: String,

@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use ecs::date::Timestamp;
-use o365::api::{ApiError, Client, Cloud, Retry, Secret, Tenant};
+use o365::api::{ApiError, Client, Cloud, Credential, Retry, Secret, Tenant};
 use serde_json::json;
 
 #[derive(Default)]
@@ -23,6 +23,8 @@ struct Seen {
     blob_calls: u32,
     without_publisher: Vec<String>,
     bad_tokens: u32,
+    /// For certificate sign-in: the RSA public key (PKCS#1 DER) and the certificate's thumbprint.
+    certificate: Option<(Vec<u8>, String)>,
 }
 
 type Shared = Arc<Mutex<Seen>>;
@@ -46,8 +48,33 @@ fn check(seen: &Shared, headers: &HeaderMap, query: &HashMap<String, String>, wh
     None
 }
 
+/// Checks a JWT client assertion as Microsoft does: signature, thumbprint, audience, issuer.
+fn assertion_holds(seen: &Shared, form: &HashMap<&str, &str>) -> bool {
+    use base64::Engine as _;
+    let Some((public, thumbprint)) = seen.lock().unwrap().certificate.clone() else { return false };
+    let Some(jwt) = form.get("client_assertion") else { return false };
+    let Some((signed, signature)) = jwt.rsplit_once('.') else { return false };
+    let b64 = |text: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text).unwrap_or_default();
+    let key = ring::signature::UnparsedPublicKey::new(&ring::signature::RSA_PKCS1_2048_8192_SHA256, public);
+    if key.verify(signed.as_bytes(), &b64(signature)).is_err() {
+        return false;
+    }
+    let (header, claims) = signed.split_once('.').unwrap_or_default();
+    let header: serde_json::Value = serde_json::from_slice(&b64(header)).unwrap_or_default();
+    let claims: serde_json::Value = serde_json::from_slice(&b64(claims)).unwrap_or_default();
+    header["alg"] == "RS256"
+        && header["x5t#S256"] == thumbprint.as_str()
+        && claims["iss"] == "app"
+        && claims["sub"] == "app"
+        && claims["aud"].as_str().is_some_and(|aud| aud.ends_with("/t1/oauth2/v2.0/token"))
+        && form.get("client_assertion_type")
+            == Some(&"urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer")
+}
+
 async fn token(State(seen): State<Shared>, body: String) -> Response {
-    if !body.contains("client_secret=s3cret") || !body.contains("grant_type=client_credentials") {
+    let form: HashMap<&str, &str> = body.split('&').filter_map(|pair| pair.split_once('=')).collect();
+    let secret_ok = form.get("client_secret") == Some(&"s3cret");
+    if !(secret_ok || assertion_holds(&seen, &form)) || form.get("grant_type") != Some(&"client_credentials") {
         return (
             StatusCode::UNAUTHORIZED,
             axum::Json(json!({"error": "invalid_client", "error_description": "bad secret"})),
@@ -130,7 +157,10 @@ async fn blob(
 
 /// Serves the fake API on a free port; returns its address and what it saw.
 fn serve() -> (String, Shared) {
-    let seen = Shared::default();
+    serve_with(Shared::default())
+}
+
+fn serve_with(seen: Shared) -> (String, Shared) {
     let app = Router::new()
         .route("/t1/oauth2/v2.0/token", post(token))
         .route("/api/v1.0/t1/activity/feed/subscriptions/start", post(start))
@@ -155,7 +185,7 @@ fn tenant(address: &str, secret: &str) -> Tenant {
     Tenant {
         tenant_id: "t1".into(),
         client_id: "app".into(),
-        client_secret: Secret::new(secret),
+        credential: Credential::Secret(Secret::new(secret)),
         cloud: Cloud::Commercial,
         publisher: "t1".into(),
         login_base: Some(address.to_owned()),
@@ -235,4 +265,31 @@ fn a_pull_hands_on_each_record_once_and_counts_what_it_skipped() {
     assert_eq!(ids, ["b1-r1", "b1-r2", "b2-r1", "b2-r2", "b3-r2"]);
     assert_eq!((pulled.blobs, pulled.records, pulled.duplicates, pulled.expired, pulled.malformed), (3, 5, 1, 1, 1));
     assert_eq!(pulled.problems.len(), 1, "{:?}", pulled.problems);
+}
+
+#[test]
+fn certificate_sign_in_sends_a_signed_assertion() {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let out =
+            std::process::Command::new("openssl").args(args).current_dir(dir.path()).output().expect("openssl runs");
+        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    run(&["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", "key.pem"]);
+    run(&["req", "-x509", "-key", "key.pem", "-subj", "/CN=vigil-app", "-days", "1", "-out", "cert.pem"]);
+    run(&["x509", "-in", "cert.pem", "-outform", "DER", "-out", "cert.der"]);
+    run(&["rsa", "-in", "key.pem", "-RSAPublicKey_out", "-outform", "DER", "-out", "public.der"]);
+    let public = std::fs::read(dir.path().join("public.der")).unwrap();
+    let cert = std::fs::read(dir.path().join("cert.der")).unwrap();
+    let thumbprint = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(&cert));
+    let seen = Shared::default();
+    seen.lock().unwrap().certificate = Some((public, thumbprint));
+    let (address, seen) = serve_with(seen);
+    let credential = Credential::certificate(&dir.path().join("cert.pem"), &dir.path().join("key.pem")).expect("loads");
+    assert!(!format!("{credential:?}").contains("PRIVATE"), "the key never prints");
+    let mut client = Client::new(Tenant { credential, ..tenant(&address, "unused") }, FAST);
+    client.start("Audit.Exchange").expect("signed in with the certificate");
+    assert_eq!(seen.lock().unwrap().tokens, 1);
 }

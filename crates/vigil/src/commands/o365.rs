@@ -22,11 +22,17 @@ pub fn run(command: O365Command) -> anyhow::Result<Exit> {
 }
 
 fn pull(args: &PullArgs) -> anyhow::Result<Exit> {
-    use o365::api::{CONTENT_TYPES, Client, Cloud, Retry, Secret, Tenant};
-    let secret = match (&args.client_secret_file, std::env::var("VIGIL_O365_CLIENT_SECRET")) {
-        (Some(path), _) => Secret::from_file(path).map_err(anyhow::Error::msg)?,
-        (None, Ok(text)) if !text.is_empty() => Secret::new(text),
-        _ => anyhow::bail!("no client secret: give --client-secret-file FILE or set VIGIL_O365_CLIENT_SECRET"),
+    use o365::api::{CONTENT_TYPES, Client, Cloud, Credential, Retry, Secret, Tenant};
+    let credential = match (&args.certificate, &args.client_secret_file, std::env::var("VIGIL_O365_CLIENT_SECRET")) {
+        (Some(cert), _, _) => {
+            let Some(key) = &args.certificate_key else { anyhow::bail!("--certificate needs --certificate-key") };
+            Credential::certificate(cert, key).map_err(anyhow::Error::msg)?
+        }
+        (None, Some(path), _) => Credential::Secret(Secret::from_file(path).map_err(anyhow::Error::msg)?),
+        (None, None, Ok(text)) if !text.is_empty() => Credential::Secret(Secret::new(text)),
+        _ => anyhow::bail!(
+            "no credential: give --client-secret-file FILE, set VIGIL_O365_CLIENT_SECRET, or give --certificate and --certificate-key"
+        ),
     };
     let Some(cloud) = Cloud::parse(&args.cloud) else {
         anyhow::bail!("--cloud {}: expected commercial, gcc, gcc-high or dod", args.cloud);
@@ -40,7 +46,7 @@ fn pull(args: &PullArgs) -> anyhow::Result<Exit> {
     let tenant = Tenant {
         tenant_id: args.tenant_id.clone(),
         client_id: args.client_id.clone(),
-        client_secret: secret,
+        credential,
         cloud,
         publisher: args.publisher.clone().unwrap_or_else(|| args.tenant_id.clone()),
         login_base: None,

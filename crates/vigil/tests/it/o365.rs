@@ -72,7 +72,7 @@ fn the_dkim_rule_alerts_on_the_synthetic_records_1_and_5() {
 fn pull_wants_its_secret_from_a_file_or_the_environment_and_a_window_the_api_keeps() {
     let run = vigil(&["o365", "pull", "--tenant-id", "t1", "--client-id", "app"], "");
     assert_eq!(run.code, 2);
-    assert!(run.stderr.contains("give --client-secret-file FILE or set VIGIL_O365_CLIENT_SECRET"), "{}", run.stderr);
+    assert!(run.stderr.contains("give --client-secret-file FILE, set VIGIL_O365_CLIENT_SECRET"), "{}", run.stderr);
     let dir = tempfile::tempdir().expect("tempdir");
     let secret = dir.path().join("secret");
     std::fs::write(&secret, "s3cret\n").expect("write");
