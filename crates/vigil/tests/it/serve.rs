@@ -259,7 +259,8 @@ fn alerts_are_triaged_from_the_command_line_and_sigterm_stops_cleanly() {
     assert!(status.stdout.contains("events:   3 stored"), "{}", status.stdout);
     assert!(status.stdout.contains("alerts:   0 open, 0 acknowledged, 1 closed"), "{}", status.stdout);
 
-    let terminated = Command::new("kill").args(["-TERM", &server.child.id().to_string()]).status().expect("kill runs");
+    let terminated =
+        Command::new("sh").args(["-c", &format!("kill -TERM {}", server.child.id())]).status().expect("kill runs");
     assert!(terminated.success());
     let mut child = server.child;
     let exit = child.wait().expect("vigil serve ends");
