@@ -75,6 +75,11 @@ pub fn event_id(root: &Value, raw: Option<&[u8]>) -> String {
         Some(raw) => Sha256::digest(raw),
         None => Sha256::digest(root.to_string()),
     };
+    short_hex(&digest)
+}
+
+/// The first 16 bytes of a digest as 32 hex digits: identities that fit in a column and a log.
+pub(crate) fn short_hex(digest: &[u8]) -> String {
     digest.iter().take(16).fold(String::with_capacity(32), |mut s, b| {
         let _ = write!(s, "{b:02x}");
         s

@@ -11,7 +11,6 @@
 //! doubling its alerts.
 
 use std::collections::{BTreeMap, BinaryHeap};
-use std::fmt::Write as _;
 use std::rc::Rc;
 
 use ecs::Catalog;
@@ -20,7 +19,7 @@ use rules::Rule;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::alert::{AlertId, event_time};
+use crate::alert::{AlertId, event_time, short_hex};
 use crate::ruleset::RuleSet;
 use crate::scan::{Hit, Matched, Position, ScanOptions, Scanner};
 use crate::storage::{
@@ -276,10 +275,7 @@ fn execution_id(rule: &Rule, scheduled: Timestamp, trigger: Trigger, started: Ti
     if trigger == Trigger::Manual {
         hash.update(started.as_nanos().to_be_bytes());
     }
-    hash.finalize().iter().take(16).fold(String::with_capacity(32), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    short_hex(&hash.finalize())
 }
 
 /// A matching event not alerted yet, ordered oldest first: by time on the rule's field (events

@@ -239,6 +239,26 @@ pub enum ExecutionStatus {
     Failed,
 }
 
+impl ExecutionStatus {
+    /// Every status, in the order of [`ExecutionStatus::as_str`]'s names.
+    pub const ALL: [ExecutionStatus; 3] =
+        [ExecutionStatus::Succeeded, ExecutionStatus::PartialFailure, ExecutionStatus::Failed];
+
+    /// `succeeded`, `partial_failure` or `failed`, as Kibana names them.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExecutionStatus::Succeeded => "succeeded",
+            ExecutionStatus::PartialFailure => "partial_failure",
+            ExecutionStatus::Failed => "failed",
+        }
+    }
+
+    /// Reads what [`ExecutionStatus::as_str`] writes.
+    pub fn parse(text: &str) -> Option<ExecutionStatus> {
+        ExecutionStatus::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+}
+
 /// One execution of one rule.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ExecutionRecord {

@@ -67,11 +67,7 @@ impl Metrics {
 
     /// One rule execution ended, `delay_ms` after its scheduled start.
     pub fn execution(&self, status: ExecutionStatus, duration_ms: u64, alerts: u64, delay_ms: u64) {
-        let at = match status {
-            ExecutionStatus::Succeeded => 0,
-            ExecutionStatus::PartialFailure => 1,
-            ExecutionStatus::Failed => 2,
-        };
+        let at = ExecutionStatus::ALL.iter().position(|s| *s == status).unwrap_or(0);
         self.executions[at].fetch_add(1, Relaxed);
         let seconds = duration_ms as f64 / 1000.0;
         for (bucket, bound) in self.duration_buckets.iter().zip(BUCKETS) {
@@ -131,8 +127,8 @@ impl Metrics {
             "Events ingested that an enabled rule has not evaluated yet (execution lag, in events).",
             one(snapshot.uncovered as f64),
         );
-        let statuses =
-            [("succeeded", 0), ("partial_failure", 1), ("failed", 2)].map(|(s, i)| (s, n(&self.executions[i])));
+        let statuses: Vec<(&str, f64)> =
+            ExecutionStatus::ALL.iter().map(|s| s.as_str()).zip(self.executions.iter().map(n)).collect();
         family(&mut out, "vigil_executions_total", "counter", "Rule executions, by status.", by("status", &statuses));
         let total: f64 = self.executions.iter().map(n).sum();
         let mut buckets: Vec<(String, f64)> =

@@ -284,14 +284,6 @@ fn status(text: &str) -> WorkflowStatus {
     WorkflowStatus::parse(text).unwrap_or(WorkflowStatus::Open)
 }
 
-fn execution_status(status: ExecutionStatus) -> &'static str {
-    match status {
-        ExecutionStatus::Succeeded => "succeeded",
-        ExecutionStatus::PartialFailure => "partial_failure",
-        ExecutionStatus::Failed => "failed",
-    }
-}
-
 /// Reads the alert whose columns `id, rule_id, severity, created, status, doc` start the row,
 /// with its history.
 fn read_alert(conn: &Connection, row: &Row<'_>) -> rusqlite::Result<StoredAlert> {
@@ -391,7 +383,7 @@ impl AlertStore for Sqlite {
                     seq_param(record.alerts),
                     seq_param(record.dropped),
                     seq_param(record.duration_ms),
-                    execution_status(record.status),
+                    record.status.as_str(),
                     json!(record.warnings).to_string(),
                 ],
             )
@@ -555,11 +547,7 @@ impl RuleStates for Sqlite {
                         alerts: n(10)?,
                         dropped: n(11)?,
                         duration_ms: n(12)?,
-                        status: match r.get::<_, String>(13)?.as_str() {
-                            "succeeded" => ExecutionStatus::Succeeded,
-                            "partial_failure" => ExecutionStatus::PartialFailure,
-                            _ => ExecutionStatus::Failed,
-                        },
+                        status: ExecutionStatus::parse(&r.get::<_, String>(13)?).unwrap_or(ExecutionStatus::Failed),
                         warnings: serde_json::from_str(&warnings).unwrap_or_default(),
                     })
                 })

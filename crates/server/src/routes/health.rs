@@ -79,7 +79,7 @@ async fn snapshot(state: &AppState) -> Result<(Snapshot, u64), crate::error::Api
             let snapshot = Snapshot {
                 events: store.event_count()?,
                 last_seq,
-                uncovered: last_seq - covered,
+                uncovered: last_seq.saturating_sub(covered),
                 alerts,
                 rules: enabled,
             };

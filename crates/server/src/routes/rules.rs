@@ -5,7 +5,7 @@ use axum::extract::{Path, Query, State};
 use axum::{Extension, Json};
 use ecs::date::Timestamp;
 use engine::schedule::Trigger;
-use engine::storage::{ExecutionRecord, ExecutionStatus, RuleState};
+use engine::storage::{ExecutionRecord, RuleState};
 use rules::Rule;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -134,12 +134,7 @@ impl From<&ExecutionRecord> for Execution {
             alerts: r.alerts,
             dropped: r.dropped,
             duration_ms: r.duration_ms,
-            status: match r.status {
-                ExecutionStatus::Succeeded => "succeeded",
-                ExecutionStatus::PartialFailure => "partial_failure",
-                ExecutionStatus::Failed => "failed",
-            }
-            .into(),
+            status: r.status.as_str().into(),
             warnings: r.warnings.clone(),
         }
     }
