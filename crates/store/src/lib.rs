@@ -1,6 +1,6 @@
 //! The engine's storage traits on an embedded SQLite database: the event log, alerts and their
-//! workflow, rule state and execution history; and the service's own records, API keys and the
-//! audit trail ([`Access`]).
+//! workflow, rule state and execution history; and the service's own records: API keys and the
+//! audit trail ([`Access`]), where pulls from the Office 365 API stand ([`Checkpoints`]).
 //!
 //! [`Sqlite::open`] opens (or creates) `vigil.db` in a data directory and brings its schema up to
 //! date; the value implements [`engine::storage::Store`]. Writes are durable when they return
@@ -24,7 +24,9 @@
 #![deny(missing_docs)]
 
 mod access;
+mod checkpoints;
 mod sqlite;
 
 pub use crate::access::{Access, ApiKey, AuditEntry, Role};
+pub use crate::checkpoints::{Checkpoint, Checkpoints, Taken};
 pub use crate::sqlite::Sqlite;

@@ -15,7 +15,11 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 /// The schema, one script per version; `PRAGMA user_version` says how many have run.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/001_init.sql"), include_str!("../migrations/002_access.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/001_init.sql"),
+    include_str!("../migrations/002_access.sql"),
+    include_str!("../migrations/003_o365.sql"),
+];
 
 /// The storage traits on an SQLite database in a data directory.
 ///

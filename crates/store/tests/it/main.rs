@@ -1,5 +1,6 @@
 //! The SQLite store, and the engine's scheduled executions on it.
 
+mod checkpoints;
 mod events;
 mod executions;
 
