@@ -8,7 +8,7 @@
 //! Blocking (ureq): a puller runs on a thread of its own.
 
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use ecs::date::Timestamp;
@@ -140,6 +140,48 @@ impl Credential {
     }
 }
 
+/// Where a tenant's credential comes from, as configured: a file or an environment variable
+/// holding the client secret, or a certificate and its key. Names and paths only: the secret
+/// itself is never part of a configuration.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CredentialSource {
+    /// A file holding the client secret.
+    pub client_secret_file: Option<PathBuf>,
+    /// The environment variable holding the client secret; [`CredentialSource::DEFAULT_ENV`]
+    /// when nothing else is given.
+    pub client_secret_env: Option<String>,
+    /// The certificate (PEM) and its RSA private key (PKCS#8 PEM).
+    pub certificate: Option<(PathBuf, PathBuf)>,
+}
+
+impl CredentialSource {
+    /// The variable read for the client secret when no other source is given.
+    pub const DEFAULT_ENV: &str = "VIGIL_O365_CLIENT_SECRET";
+
+    /// Reads the credential, taking variables from `env`.
+    ///
+    /// # Errors
+    ///
+    /// When more than one source is given, none holds a credential, or a file cannot be used.
+    pub fn load(&self, env: impl Fn(&str) -> Option<String>) -> Result<Credential, String> {
+        let given = [self.client_secret_file.is_some(), self.client_secret_env.is_some(), self.certificate.is_some()];
+        if given.iter().filter(|g| **g).count() > 1 {
+            return Err("give one credential: a client secret file, a client secret variable, or a certificate".into());
+        }
+        if let Some((certificate, key)) = &self.certificate {
+            return Credential::certificate(certificate, key);
+        }
+        if let Some(path) = &self.client_secret_file {
+            return Secret::from_file(path).map(Credential::Secret);
+        }
+        let var = self.client_secret_env.as_deref().unwrap_or(Self::DEFAULT_ENV);
+        match env(var) {
+            Some(text) if !text.is_empty() => Ok(Credential::Secret(Secret::new(text))),
+            _ => Err(format!("no credential: {var} is not set, and no client secret file or certificate is given")),
+        }
+    }
+}
+
 /// A JWT client assertion, as Microsoft's identity platform documents it: RS256, the
 /// certificate's SHA-256 thumbprint in `x5t#S256`, audience the token endpoint, issuer and
 /// subject the client id, valid ten minutes.
@@ -234,6 +276,9 @@ pub enum ApiError {
     /// A window the API refuses: longer than 24 hours, or starting more than 7 days ago.
     #[error("{0}")]
     Window(String),
+    /// The pulled content could not be kept where it goes.
+    #[error("pulled content not kept: {0}")]
+    Sink(String),
 }
 
 /// How calls are retried.
@@ -505,6 +550,8 @@ fn kind(value: &Value) -> &'static str {
 pub struct Pulled {
     /// Content blobs fetched.
     pub blobs: u64,
+    /// Blobs listed that the sink had taken already, so not fetched again.
+    pub skipped: u64,
     /// Records handed on.
     pub records: u64,
     /// Records dropped because a record with the same `Id` was handed on already.
@@ -517,21 +564,64 @@ pub struct Pulled {
     pub problems: Vec<String>,
 }
 
-/// Pulls every record of `content_types` made available in `[since, until)` once: starts the
-/// subscriptions, lists the content in windows of at most 24 hours, fetches each blob, and hands
-/// each record to `each` once (by its `Id`; records without one are handed on as they come).
-/// Expired and malformed blobs are skipped and counted.
+/// What a content blob turned out to hold.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Blob {
+    /// Its records, each `Id` once in a pull.
+    Records(Vec<Value>),
+    /// The API says it has expired.
+    Expired,
+    /// Not a JSON array of records: why.
+    Malformed(String),
+}
+
+/// Where a pull hands its content, and what it has already.
+pub trait Sink {
+    /// Whether this blob was taken by an earlier pull; it is not fetched again.
+    fn taken(&mut self, _content: &Content) -> bool {
+        false
+    }
+
+    /// One blob, fetched (or found expired or malformed). An error stops the pull; the blob is
+    /// then not taken.
+    ///
+    /// # Errors
+    ///
+    /// When the sink cannot keep the records.
+    fn blob(&mut self, content: &Content, blob: Blob) -> Result<(), String>;
+
+    /// Every blob of `content_type` made available before `until` has been handed over.
+    ///
+    /// # Errors
+    ///
+    /// When the sink cannot keep the mark.
+    fn listed(&mut self, _content_type: &str, _until: Timestamp) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// Whether the pull should stop early (asked before each blob).
+    fn stopping(&self) -> bool {
+        false
+    }
+}
+
+/// Pulls every blob of `content_types` made available in `[since, until)`: starts the
+/// subscriptions, lists the content in windows of at most 24 hours, fetches each blob the sink
+/// has not taken, and hands it over with each record once (by its `Id`; records without one
+/// are handed on as they come). After each window whose listing succeeded, and every earlier
+/// one of that type, the sink hears that the content type is complete up to the window's end.
+/// A window the API refuses to list is reported in `problems` and the next is tried.
 ///
 /// # Errors
 ///
-/// When signing in fails, a subscription cannot be started, or the network stays down through
-/// the retries.
+/// When signing in fails, a subscription cannot be started, the network stays down through the
+/// retries, or the sink fails ([`ApiError::Sink`]).
 pub fn pull(
     client: &mut Client,
     content_types: &[String],
     since: Timestamp,
     until: Timestamp,
-    each: &mut dyn FnMut(Value),
+    sink: &mut dyn Sink,
 ) -> Result<Pulled, ApiError> {
     const DAY: i64 = 86_400_000_000_000;
     let mut pulled = Pulled::default();
@@ -539,38 +629,57 @@ pub fn pull(
     for content_type in content_types {
         client.start(content_type)?;
         let mut start = since;
+        let mut complete = true;
         while start < until {
             let end = Timestamp::from_nanos((start.as_nanos() + DAY).min(until.as_nanos()));
             let listed = match client.content(content_type, start, end) {
                 Ok(listed) => listed,
                 Err(ApiError::Http { status, code, message }) => {
                     pulled.problems.push(format!("{content_type} {start} .. {end}: {status} {code}: {message}"));
+                    complete = false;
                     start = end;
                     continue;
                 }
                 Err(err) => return Err(err),
             };
             for content in listed {
-                match client.fetch(&content) {
+                if sink.stopping() {
+                    return Ok(pulled);
+                }
+                if sink.taken(&content) {
+                    pulled.skipped += 1;
+                    continue;
+                }
+                let blob = match client.fetch(&content) {
                     Ok(records) => {
                         pulled.blobs += 1;
-                        for record in records {
-                            let id = record.get("Id").and_then(Value::as_str).map(str::to_owned);
-                            if id.is_some_and(|id| !seen.insert(id)) {
-                                pulled.duplicates += 1;
-                                continue;
-                            }
-                            pulled.records += 1;
-                            each(record);
-                        }
+                        let before = records.len() as u64;
+                        let records: Vec<Value> = records
+                            .into_iter()
+                            .filter(|record| match record.get("Id").and_then(Value::as_str) {
+                                Some(id) => seen.insert(id.to_owned()),
+                                None => true,
+                            })
+                            .collect();
+                        pulled.duplicates += before - records.len() as u64;
+                        pulled.records += records.len() as u64;
+                        Blob::Records(records)
                     }
-                    Err(ApiError::Expired) => pulled.expired += 1,
+                    Err(ApiError::Expired) => {
+                        pulled.expired += 1;
+                        Blob::Expired
+                    }
                     Err(ApiError::Malformed(why)) => {
                         pulled.malformed += 1;
-                        pulled.problems.push(why);
+                        pulled.problems.push(why.clone());
+                        Blob::Malformed(why)
                     }
                     Err(err) => return Err(err),
-                }
+                };
+                sink.blob(&content, blob).map_err(ApiError::Sink)?;
+            }
+            if complete {
+                sink.listed(content_type, end).map_err(ApiError::Sink)?;
             }
             start = end;
         }

@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use ecs::date::Timestamp;
-use o365::api::{ApiError, Client, Cloud, Credential, Retry, Secret, Tenant};
+use o365::api::{ApiError, Blob, Client, Cloud, Credential, CredentialSource, Retry, Secret, Sink, Tenant};
 use serde_json::json;
 
 #[derive(Default)]
@@ -248,23 +248,88 @@ fn bad_credentials_and_bad_windows_say_so_and_secrets_stay_hidden() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("secret"), "s3cret\n").unwrap();
     assert_eq!(Secret::from_file(&dir.path().join("secret")).unwrap().expose(), "s3cret");
+
+    // Where a credential comes from: one source, the default variable when none is named.
+    let env = |var: &str| (var == "VIGIL_O365_CLIENT_SECRET").then(|| "from-env".to_owned());
+    let secret = |c: Credential| match c {
+        Credential::Secret(s) => s.expose().to_owned(),
+        Credential::Certificate { .. } => String::new(),
+    };
+    assert_eq!(CredentialSource::default().load(env).map(secret), Ok("from-env".into()));
+    let file = CredentialSource { client_secret_file: Some(dir.path().join("secret")), ..CredentialSource::default() };
+    assert_eq!(file.load(env).map(secret), Ok("s3cret".into()));
+    let named = CredentialSource { client_secret_env: Some("ELSEWHERE".into()), ..CredentialSource::default() };
+    assert_eq!(
+        named.load(env).map(secret),
+        Err("no credential: ELSEWHERE is not set, and no client secret file or certificate is given".into())
+    );
+    let both = CredentialSource { client_secret_env: Some("X".into()), ..file };
+    assert!(both.load(env).expect_err("two sources").starts_with("give one credential"));
+}
+
+/// Keeps what a pull hands over, and says which blobs it has.
+#[derive(Default)]
+struct Kept {
+    ids: Vec<String>,
+    blobs: Vec<(String, &'static str)>,
+    taken: std::collections::HashSet<String>,
+    listed: Vec<(String, Timestamp)>,
+}
+
+impl Sink for Kept {
+    fn taken(&mut self, content: &o365::api::Content) -> bool {
+        self.taken.contains(&content.content_id)
+    }
+
+    fn blob(&mut self, content: &o365::api::Content, blob: Blob) -> Result<(), String> {
+        let kind = match blob {
+            Blob::Records(records) => {
+                self.ids.extend(records.iter().map(|r| r["Id"].as_str().unwrap_or("").to_owned()));
+                "records"
+            }
+            Blob::Expired => "expired",
+            Blob::Malformed(_) => "malformed",
+        };
+        self.taken.insert(content.content_id.clone());
+        self.blobs.push((content.content_id.clone(), kind));
+        Ok(())
+    }
+
+    fn listed(&mut self, content_type: &str, until: Timestamp) -> Result<(), String> {
+        self.listed.push((content_type.to_owned(), until));
+        Ok(())
+    }
 }
 
 #[test]
-fn a_pull_hands_on_each_record_once_and_counts_what_it_skipped() {
-    let (address, _) = serve();
+fn a_pull_hands_on_each_record_once_and_skips_what_was_taken() {
+    let (address, seen) = serve();
     let mut client = Client::new(tenant(&address, "s3cret"), FAST);
     let end = Timestamp::now();
     let start = Timestamp::from_nanos(end.as_nanos() - 3_600_000_000_000);
-    let mut ids = Vec::new();
     let types = vec!["Audit.Exchange".to_owned()];
-    let pulled = o365::api::pull(&mut client, &types, start, end, &mut |record| {
-        ids.push(record["Id"].as_str().unwrap_or("").to_owned());
-    })
-    .expect("pulled");
-    assert_eq!(ids, ["b1-r1", "b1-r2", "b2-r1", "b2-r2", "b3-r2"]);
+    let mut kept = Kept::default();
+    let pulled = o365::api::pull(&mut client, &types, start, end, &mut kept).expect("pulled");
+    assert_eq!(kept.ids, ["b1-r1", "b1-r2", "b2-r1", "b2-r2", "b3-r2"]);
+    assert_eq!(
+        kept.blobs,
+        [
+            ("b1".into(), "records"),
+            ("b2".into(), "records"),
+            ("b3".into(), "records"),
+            ("expired".into(), "expired"),
+            ("bad".into(), "malformed")
+        ]
+    );
+    assert_eq!(kept.listed, [("Audit.Exchange".to_owned(), end)]);
     assert_eq!((pulled.blobs, pulled.records, pulled.duplicates, pulled.expired, pulled.malformed), (3, 5, 1, 1, 1));
     assert_eq!(pulled.problems.len(), 1, "{:?}", pulled.problems);
+
+    // A second pull over the same window fetches nothing the sink has.
+    let calls = seen.lock().unwrap().blob_calls;
+    let again = o365::api::pull(&mut client, &types, start, end, &mut kept).expect("pulled");
+    assert_eq!((again.skipped, again.blobs, again.records), (5, 0, 0));
+    assert_eq!(seen.lock().unwrap().blob_calls, calls, "no blob fetched twice");
 }
 
 #[test]

@@ -22,18 +22,15 @@ pub fn run(command: O365Command) -> anyhow::Result<Exit> {
 }
 
 fn pull(args: &PullArgs) -> anyhow::Result<Exit> {
-    use o365::api::{CONTENT_TYPES, Client, Cloud, Credential, Retry, Secret, Tenant};
-    let credential = match (&args.certificate, &args.client_secret_file, std::env::var("VIGIL_O365_CLIENT_SECRET")) {
-        (Some(cert), _, _) => {
-            let Some(key) = &args.certificate_key else { anyhow::bail!("--certificate needs --certificate-key") };
-            Credential::certificate(cert, key).map_err(anyhow::Error::msg)?
-        }
-        (None, Some(path), _) => Credential::Secret(Secret::from_file(path).map_err(anyhow::Error::msg)?),
-        (None, None, Ok(text)) if !text.is_empty() => Credential::Secret(Secret::new(text)),
-        _ => anyhow::bail!(
-            "no credential: give --client-secret-file FILE, set VIGIL_O365_CLIENT_SECRET, or give --certificate and --certificate-key"
-        ),
+    use o365::api::{CONTENT_TYPES, Client, Cloud, CredentialSource, Retry, Tenant};
+    let certificate = match (&args.certificate, &args.certificate_key) {
+        (Some(cert), Some(key)) => Some((cert.clone(), key.clone())),
+        (None, None) => None,
+        _ => anyhow::bail!("--certificate and --certificate-key go together"),
     };
+    let source =
+        CredentialSource { client_secret_file: args.client_secret_file.clone(), client_secret_env: None, certificate };
+    let credential = source.load(|var| std::env::var(var).ok()).map_err(anyhow::Error::msg)?;
     let Some(cloud) = Cloud::parse(&args.cloud) else {
         anyhow::bail!("--cloud {}: expected commercial, gcc, gcc-high or dod", args.cloud);
     };
@@ -57,21 +54,15 @@ fn pull(args: &PullArgs) -> anyhow::Result<Exit> {
     } else {
         args.content_types.clone()
     };
-    let mut out: Box<dyn Write> = if args.out.as_os_str() == "-" {
+    let out: Box<dyn Write> = if args.out.as_os_str() == "-" {
         Box::new(BufWriter::new(io::stdout().lock()))
     } else {
         Box::new(BufWriter::new(std::fs::File::create(&args.out)?))
     };
     let mut client = Client::new(tenant, Retry::default());
-    let mut written: io::Result<()> = Ok(());
-    let pulled = o365::api::pull(&mut client, &types, since, until, &mut |record| {
-        if written.is_ok() {
-            written =
-                serde_json::to_writer(&mut out, &record).map_err(io::Error::from).and_then(|()| out.write_all(b"\n"));
-        }
-    })?;
-    written?;
-    out.flush()?;
+    let mut sink = Lines(out);
+    let pulled = o365::api::pull(&mut client, &types, since, until, &mut sink)?;
+    sink.0.flush()?;
     for problem in &pulled.problems {
         report::note(problem);
     }
@@ -80,6 +71,22 @@ fn pull(args: &PullArgs) -> anyhow::Result<Exit> {
         pulled.records, pulled.blobs, pulled.duplicates, pulled.expired, pulled.malformed
     ));
     Ok(Exit::Success)
+}
+
+/// Writes each pulled record as a line.
+struct Lines(Box<dyn Write>);
+
+impl o365::api::Sink for Lines {
+    fn blob(&mut self, _: &o365::api::Content, blob: o365::api::Blob) -> Result<(), String> {
+        let o365::api::Blob::Records(records) = blob else { return Ok(()) };
+        for record in records {
+            serde_json::to_writer(&mut self.0, &record)
+                .map_err(io::Error::from)
+                .and_then(|()| self.0.write_all(b"\n"))
+                .map_err(|e| format!("cannot write: {e}"))?;
+        }
+        Ok(())
+    }
 }
 
 fn normalize(args: &NormalizeArgs) -> anyhow::Result<Exit> {
