@@ -302,6 +302,8 @@ pub struct Client {
     agent: ureq::Agent,
     token: Option<(String, Instant)>,
     retry: Retry,
+    /// Content types whose subscription this client has started.
+    started: std::collections::HashSet<String>,
     /// Calls retried because of throttling or server errors, and tokens refreshed early.
     pub retries: u64,
 }
@@ -327,7 +329,7 @@ impl Client {
             .timeout_global(Some(Duration::from_secs(120)))
             .build()
             .into();
-        Client { tenant, agent, token: None, retry, retries: 0 }
+        Client { tenant, agent, token: None, retry, started: Default::default(), retries: 0 }
     }
 
     fn api_root(&self) -> String {
@@ -429,19 +431,25 @@ impl Client {
         std::thread::sleep(backoff + jitter);
     }
 
-    /// Starts the subscription to a content type; one already enabled is fine.
+    /// Starts the subscription to a content type; one already enabled is fine. Once started,
+    /// a content type is not started again by this client.
     ///
     /// # Errors
     ///
     /// When the API refuses for another reason, or cannot be reached.
     pub fn start(&mut self, content_type: &str) -> Result<(), ApiError> {
+        if self.started.contains(content_type) {
+            return Ok(());
+        }
         let url = format!("{}/subscriptions/start?contentType={content_type}", self.api_root());
         match self.call(true, &url) {
-            Ok(_) => Ok(()),
             // "The subscription is already enabled. No property change."
-            Err(ApiError::Http { code, .. }) if code == "AF20024" => Ok(()),
-            Err(err) => Err(err),
+            Ok(_) => {}
+            Err(ApiError::Http { code, .. }) if code == "AF20024" => {}
+            Err(err) => return Err(err),
         }
+        self.started.insert(content_type.to_owned());
+        Ok(())
     }
 
     /// The subscriptions and their status (`enabled`, `disabled`).

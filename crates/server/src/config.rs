@@ -36,6 +36,57 @@ pub struct Config {
     /// The PEM certificate chain and private key to serve HTTPS with (`VIGIL_TLS_CERT`,
     /// `VIGIL_TLS_KEY`); both or neither.
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// Office 365 tenants whose audit logs are pulled from the Management Activity API
+    /// (the `[o365]` table; the file only).
+    pub o365: O365,
+}
+
+/// The `[o365]` table: how often and how far back to pull, and from which tenants.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct O365 {
+    /// How long between two pulls of a tenant. Default `1m`.
+    pub interval: Interval,
+    /// How far back the first pull of a content type reaches (at most `7d`, what the API
+    /// keeps). Default `7d`.
+    pub since: Interval,
+    /// Each pull lists again this far before where the last complete listing ended, for
+    /// content the API lists late; blobs already taken are not fetched again. Default `1h`.
+    pub relist: Interval,
+    /// The tenants.
+    pub tenants: Vec<O365Tenant>,
+}
+
+impl Default for O365 {
+    fn default() -> O365 {
+        O365 {
+            interval: Interval::from_seconds(60),
+            since: Interval::from_seconds(7 * 86_400),
+            relist: Interval::from_seconds(3600),
+            tenants: Vec::new(),
+        }
+    }
+}
+
+/// One `[[o365.tenants]]` entry. The credential is named (a file, a variable, a certificate),
+/// never written in the configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct O365Tenant {
+    /// The directory (tenant) id.
+    pub tenant_id: String,
+    /// The application (client) id.
+    pub client_id: String,
+    /// Where the client secret or certificate comes from.
+    pub credential: o365::api::CredentialSource,
+    /// `commercial`, `gcc`, `gcc-high` or `dod`. Default `commercial`.
+    pub cloud: o365::api::Cloud,
+    /// `PublisherIdentifier`; the tenant id by default.
+    pub publisher: Option<String>,
+    /// The content types pulled; all five by default.
+    pub content_types: Vec<String>,
+    /// Another token endpoint root than the cloud's (a proxy).
+    pub login_url: Option<String>,
+    /// Another API root than the cloud's (a proxy).
+    pub api_url: Option<String>,
 }
 
 impl Default for Config {
@@ -52,6 +103,7 @@ impl Default for Config {
             max_items: 100_000,
             poll: Interval::from_seconds(2),
             tls: None,
+            o365: O365::default(),
         }
     }
 }
@@ -82,6 +134,36 @@ struct File {
     poll: Option<String>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
+    o365: Option<O365File>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct O365File {
+    interval: Option<String>,
+    since: Option<String>,
+    relist: Option<String>,
+    #[serde(default)]
+    tenants: Vec<TenantFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TenantFile {
+    tenant_id: String,
+    client_id: String,
+    /// Refused with a message of its own: a secret in the file would be copied, backed up and
+    /// shown in errors. Its value is never read.
+    client_secret: Option<serde::de::IgnoredAny>,
+    client_secret_file: Option<PathBuf>,
+    client_secret_env: Option<String>,
+    certificate: Option<PathBuf>,
+    certificate_key: Option<PathBuf>,
+    cloud: Option<String>,
+    publisher: Option<String>,
+    content_types: Option<Vec<String>>,
+    login_url: Option<String>,
+    api_url: Option<String>,
 }
 
 impl Config {
@@ -164,6 +246,9 @@ impl Config {
         if let Some(poll) = file.poll {
             self.poll = Interval::parse(&poll).map_err(|e| e.to_string())?;
         }
+        if let Some(o365) = file.o365 {
+            self.o365 = o365_section(o365, &relative)?;
+        }
         self.set_tls(file.tls_cert.map(relative), file.tls_key.map(relative))
     }
 
@@ -200,6 +285,69 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// Reads the `[o365]` table; each mistake names the tenant and key.
+fn o365_section(file: O365File, relative: &dyn Fn(PathBuf) -> PathBuf) -> Result<O365, String> {
+    let interval = |key: &str, text: Option<String>, default: Interval| match text {
+        Some(text) => Interval::parse(&text).map_err(|e| format!("o365.{key}: {e}")),
+        None => Ok(default),
+    };
+    let defaults = O365::default();
+    let mut o365 = O365 {
+        interval: interval("interval", file.interval, defaults.interval)?,
+        since: interval("since", file.since, defaults.since)?,
+        relist: interval("relist", file.relist, defaults.relist)?,
+        tenants: Vec::new(),
+    };
+    if o365.since > defaults.since {
+        return Err(format!("o365.since: {} is further back than the 7 days the API keeps content", o365.since));
+    }
+    for tenant in file.tenants {
+        let name = format!("o365.tenants `{}`", tenant.tenant_id);
+        if tenant.tenant_id.trim().is_empty() || tenant.client_id.trim().is_empty() {
+            return Err(format!("{name}: tenant_id and client_id must not be empty"));
+        }
+        if tenant.client_secret.is_some() {
+            return Err(format!(
+                "{name}: a client secret is not written in the configuration; name the file holding it \
+                 (client_secret_file) or the environment variable (client_secret_env)"
+            ));
+        }
+        let certificate = match (tenant.certificate, tenant.certificate_key) {
+            (Some(cert), Some(key)) => Some((relative(cert), relative(key))),
+            (None, None) => None,
+            _ => return Err(format!("{name}: certificate and certificate_key go together")),
+        };
+        let cloud = match tenant.cloud {
+            None => o365::api::Cloud::Commercial,
+            Some(text) => o365::api::Cloud::parse(&text)
+                .ok_or_else(|| format!("{name}: cloud `{text}` is not commercial, gcc, gcc-high or dod"))?,
+        };
+        let content_types =
+            tenant.content_types.unwrap_or_else(|| o365::api::CONTENT_TYPES.iter().map(|t| (*t).to_owned()).collect());
+        if let Some(unknown) = content_types.iter().find(|t| !o365::api::CONTENT_TYPES.contains(&t.as_str())) {
+            return Err(format!(
+                "{name}: content type `{unknown}` is not one of {}",
+                o365::api::CONTENT_TYPES.join(", ")
+            ));
+        }
+        o365.tenants.push(O365Tenant {
+            tenant_id: tenant.tenant_id,
+            client_id: tenant.client_id,
+            credential: o365::api::CredentialSource {
+                client_secret_file: tenant.client_secret_file.map(relative),
+                client_secret_env: tenant.client_secret_env,
+                certificate,
+            },
+            cloud,
+            publisher: tenant.publisher,
+            content_types,
+            login_url: tenant.login_url,
+            api_url: tenant.api_url,
+        });
+    }
+    Ok(o365)
 }
 
 fn parse_listen(text: &str) -> Result<SocketAddr, String> {
@@ -286,6 +434,39 @@ mod tests {
         let half = |key: &str| (key == "VIGIL_TLS_CERT").then(|| "cert.pem".to_owned());
         let err = Config::load(None, half).expect_err("a certificate without a key");
         assert_eq!(err.to_string(), "VIGIL_TLS_CERT, VIGIL_TLS_KEY: tls_cert is given without tls_key");
+    }
+
+    #[test]
+    fn o365_tenants_name_their_credential_and_mistakes_name_the_tenant() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("vigil.toml");
+        let write = |text: &str| std::fs::write(&path, text).expect("write");
+        write(
+            "[o365]\ninterval = \"30s\"\n\n[[o365.tenants]]\ntenant_id = \"t1\"\nclient_id = \"app\"\n\
+             client_secret_file = \"secret\"\ncloud = \"gcc-high\"\ncontent_types = [\"Audit.Exchange\"]\n",
+        );
+        let config = Config::load(Some(&path), |_| None).expect("valid");
+        assert_eq!(config.o365.interval, Interval::from_seconds(30));
+        assert_eq!(config.o365.since, O365::default().since, "defaults stay");
+        let tenant = &config.o365.tenants[0];
+        assert_eq!(tenant.credential.client_secret_file, Some(dir.path().join("secret")));
+        assert_eq!(
+            (tenant.cloud, tenant.content_types.as_slice()),
+            (o365::api::Cloud::GccHigh, &["Audit.Exchange".to_owned()][..])
+        );
+        write("[[o365.tenants]]\ntenant_id = \"t1\"\nclient_id = \"app\"\n");
+        let config = Config::load(Some(&path), |_| None).expect("valid");
+        assert_eq!(config.o365.tenants[0].content_types.len(), 5, "every content type by default");
+        write("[[o365.tenants]]\ntenant_id = \"t1\"\nclient_id = \"app\"\ncontent_types = [\"Audit.Exhange\"]\n");
+        let err = Config::load(Some(&path), |_| None).expect_err("a typo");
+        assert!(err.to_string().contains("o365.tenants `t1`: content type `Audit.Exhange` is not one of"), "{err}");
+        write("[[o365.tenants]]\ntenant_id = \"t1\"\nclient_id = \"app\"\nclient_secret = \"hunter2\"\n");
+        let err = Config::load(Some(&path), |_| None).expect_err("no secrets in the file");
+        assert!(err.to_string().contains("a client secret is not written in the configuration"), "{err}");
+        assert!(!err.to_string().contains("hunter2"), "the secret is not repeated: {err}");
+        write("[o365]\nsince = \"8d\"\n");
+        let err = Config::load(Some(&path), |_| None).expect_err("too far back");
+        assert!(err.to_string().contains("further back than the 7 days"), "{err}");
     }
 
     #[test]

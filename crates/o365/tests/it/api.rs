@@ -200,7 +200,10 @@ fn the_client_follows_the_documented_protocol_through_its_faults() {
     let (address, seen) = serve();
     let mut client = Client::new(tenant(&address, "s3cret"), FAST);
     client.start("Audit.Exchange").expect("subscribed");
-    client.start("Audit.Exchange").expect("already enabled is fine");
+    client.start("Audit.Exchange").expect("started once per client");
+    let mut other = Client::new(tenant(&address, "s3cret"), FAST);
+    other.start("Audit.Exchange").expect("already enabled (AF20024) is fine");
+    assert_eq!(seen.lock().unwrap().started, 2);
     assert_eq!(client.subscriptions().expect("listed"), [("Audit.Exchange".to_owned(), "enabled".to_owned())]);
 
     let end = Timestamp::now();
@@ -225,7 +228,7 @@ fn the_client_follows_the_documented_protocol_through_its_faults() {
     assert_eq!((expired, malformed), (1, 1));
 
     let seen = seen.lock().unwrap();
-    assert_eq!(seen.tokens, 2, "one sign-in, then one more when the token stopped working");
+    assert_eq!(seen.tokens, 3, "one sign-in per client, then one more when the first one's token stopped working");
     assert_eq!(seen.bad_tokens, 1);
     assert!(seen.without_publisher.is_empty(), "calls without PublisherIdentifier: {:?}", seen.without_publisher);
     assert!(client.retries >= 2, "the throttled call and the refused token were retried");
