@@ -282,7 +282,7 @@ pub enum ApiError {
 }
 
 /// How calls are retried.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Retry {
     /// Attempts per call, the first one included.
     pub attempts: u32,
@@ -562,8 +562,6 @@ pub struct Pulled {
     pub skipped: u64,
     /// Records handed on.
     pub records: u64,
-    /// Records dropped because a record with the same `Id` was handed on already.
-    pub duplicates: u64,
     /// Blobs skipped because they had expired.
     pub expired: u64,
     /// Blobs skipped because they were not a JSON array (each is reported in `problems`).
@@ -575,7 +573,7 @@ pub struct Pulled {
 /// What a content blob turned out to hold.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Blob {
-    /// Its records, each `Id` once in a pull.
+    /// Its records, as the API gave them (a record can be in more than one blob: see [`Seen`]).
     Records(Vec<Value>),
     /// The API says it has expired.
     Expired,
@@ -613,10 +611,20 @@ pub trait Sink {
     }
 }
 
+/// Records handed on already, by `Id`: the API can deliver a record in more than one blob.
+#[derive(Debug, Default)]
+pub struct Seen(std::collections::HashSet<String>);
+
+impl Seen {
+    /// Whether this is the first record with its `Id` (a record without one always is).
+    pub fn first(&mut self, record: &Value) -> bool {
+        record.get("Id").and_then(Value::as_str).is_none_or(|id| self.0.insert(id.to_owned()))
+    }
+}
+
 /// Pulls every blob of `content_types` made available in `[since, until)`: starts the
 /// subscriptions, lists the content in windows of at most 24 hours, fetches each blob the sink
-/// has not taken, and hands it over with each record once (by its `Id`; records without one
-/// are handed on as they come). After each window whose listing succeeded, and every earlier
+/// has not taken, and hands it over. After each window whose listing succeeded, and every earlier
 /// one of that type, the sink hears that the content type is complete up to the window's end.
 /// A window the API refuses to list is reported in `problems` and the next is tried.
 ///
@@ -633,7 +641,6 @@ pub fn pull(
 ) -> Result<Pulled, ApiError> {
     const DAY: i64 = 86_400_000_000_000;
     let mut pulled = Pulled::default();
-    let mut seen = std::collections::HashSet::new();
     for content_type in content_types {
         client.start(content_type)?;
         let mut start = since;
@@ -661,15 +668,6 @@ pub fn pull(
                 let blob = match client.fetch(&content) {
                     Ok(records) => {
                         pulled.blobs += 1;
-                        let before = records.len() as u64;
-                        let records: Vec<Value> = records
-                            .into_iter()
-                            .filter(|record| match record.get("Id").and_then(Value::as_str) {
-                                Some(id) => seen.insert(id.to_owned()),
-                                None => true,
-                            })
-                            .collect();
-                        pulled.duplicates += before - records.len() as u64;
                         pulled.records += records.len() as u64;
                         Blob::Records(records)
                     }

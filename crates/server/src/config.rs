@@ -54,6 +54,9 @@ pub struct O365 {
     pub relist: Interval,
     /// The tenants.
     pub tenants: Vec<O365Tenant>,
+    /// How a throttled or failed call is retried within a pull (6 attempts, from 2 s doubling,
+    /// with jitter). Not read from the file; embedders and tests set it.
+    pub retry: o365::api::Retry,
 }
 
 impl Default for O365 {
@@ -63,6 +66,7 @@ impl Default for O365 {
             since: Interval::from_seconds(7 * 86_400),
             relist: Interval::from_seconds(3600),
             tenants: Vec::new(),
+            retry: o365::api::Retry::default(),
         }
     }
 }
@@ -299,6 +303,7 @@ fn o365_section(file: O365File, relative: &dyn Fn(PathBuf) -> PathBuf) -> Result
         since: interval("since", file.since, defaults.since)?,
         relist: interval("relist", file.relist, defaults.relist)?,
         tenants: Vec::new(),
+        retry: defaults.retry,
     };
     if o365.since > defaults.since {
         return Err(format!("o365.since: {} is further back than the 7 days the API keeps content", o365.since));

@@ -69,7 +69,11 @@ pub fn body(raw: &[u8], gzip: bool, limit: usize) -> Result<Vec<u8>, String> {
 
 /// One document: a JSON object, normalized to ECS if it is a raw Office 365 record, then
 /// stamped, placed and named for the store.
-fn event(document: Value, index: Option<&str>, id: Option<&str>, now: Timestamp) -> Result<NewEvent, String> {
+///
+/// # Errors
+///
+/// When the document is not an object, or is a raw Office 365 record that cannot be normalized.
+pub fn event(document: Value, index: Option<&str>, id: Option<&str>, now: Timestamp) -> Result<NewEvent, String> {
     let Value::Object(_) = document else { return Err("a document must be a JSON object".into()) };
     let document = if o365::is_raw_record(&document) {
         // As Elastic Agent's integration does: into the `logs-o365.audit-*` data stream.

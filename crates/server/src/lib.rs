@@ -3,8 +3,9 @@
 //!
 //! [`router`] builds the HTTP routes over an [`AppState`] (the store, the loaded rules, the
 //! metrics); [`serve`] runs them on a listener together with the background work (scheduled
-//! executions, rule reloads on file change and SIGHUP, retention, watched folders) until a
-//! shutdown signal. [`openapi`] is the API's description, generated from the handlers.
+//! executions, rule reloads on file change and SIGHUP, retention, watched folders, the Office
+//! 365 tenants of `[o365]` pulled from the Management Activity API) until a shutdown signal.
+//! [`openapi`] is the API's description, generated from the handlers.
 //! Detection logic is the engine's; storage is the store's; this crate only connects them.
 //!
 //! ```
@@ -27,6 +28,7 @@ mod config;
 mod error;
 pub mod ingest;
 mod metrics;
+mod pull;
 mod routes;
 mod scheduler;
 mod state;
@@ -43,7 +45,7 @@ use utoipa::OpenApi as _;
 use utoipa_axum::router::OpenApiRouter;
 
 pub use crate::auth::{Principal, generate as generate_key};
-pub use crate::config::{Config, ConfigError};
+pub use crate::config::{Config, ConfigError, O365, O365Tenant};
 pub use crate::error::ApiError;
 pub use crate::state::{AppState, RulePack};
 
@@ -144,6 +146,9 @@ pub async fn serve(
         Some((cert, key)) => Some(tls::load(cert, key).map_err(std::io::Error::other)?),
         None => None,
     };
+    let pullers = pull::clients(&state.config.o365, |var| std::env::var(var).ok()).map_err(std::io::Error::other)?;
+    let stop_pulls = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let pulls = pull::start(&state, pullers, &stop_pulls)?;
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let scheduler = tokio::spawn(scheduler::run(state.clone(), stopped.clone()));
     let watcher = (!state.config.watch.is_empty())
@@ -169,6 +174,13 @@ pub async fn serve(
     }
     if let Some(watcher) = watcher {
         let _ = tokio::time::timeout(SHUTDOWN_GRACE, watcher).await;
+    }
+    // A puller stops between two blobs; one waiting out a throttled call is left behind after
+    // the grace period (what it fetched and did not store is fetched again next time).
+    stop_pulls.store(true, std::sync::atomic::Ordering::Relaxed);
+    let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
+    while pulls.iter().any(|p| !p.is_finished()) && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     result
 }

@@ -3,8 +3,12 @@
 //! A handful of atomics and one histogram: written by hand rather than with a metrics crate,
 //! because the text format is a few lines and the set is fixed.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+
+use ecs::date::Timestamp;
 
 use engine::storage::ExecutionStatus;
 
@@ -25,6 +29,20 @@ pub struct Metrics {
     duration_sum_micros: AtomicU64,
     alerts_created: AtomicU64,
     schedule_delay_millis: AtomicU64,
+    o365: Mutex<BTreeMap<String, TenantPulls>>,
+}
+
+/// One Office 365 tenant's pull counters.
+#[derive(Debug, Default)]
+struct TenantPulls {
+    /// Records pulled, by content type.
+    records: BTreeMap<String, u64>,
+    /// Errors, by kind (`network`, `throttled`, `sign_in`, `api`, `expired`, `malformed`...).
+    errors: BTreeMap<&'static str, u64>,
+    /// Calls retried (throttling, server errors, refused tokens).
+    retries: u64,
+    /// Whether the last pull worked.
+    up: bool,
 }
 
 /// Gauges read from the store when the metrics are scraped.
@@ -40,6 +58,8 @@ pub struct Snapshot {
     pub alerts: Vec<(&'static str, u64)>,
     /// Rules loaded and enabled.
     pub rules: u64,
+    /// Where each Office 365 tenant's content types stand.
+    pub o365: Vec<store::Checkpoint>,
 }
 
 impl Metrics {
@@ -78,6 +98,35 @@ impl Metrics {
         self.duration_sum_micros.fetch_add(duration_ms.saturating_mul(1000), Relaxed);
         self.alerts_created.fetch_add(alerts, Relaxed);
         self.schedule_delay_millis.store(delay_ms, Relaxed);
+    }
+
+    fn tenant<T>(&self, tenant: &str, f: impl FnOnce(&mut TenantPulls) -> T) -> T {
+        let mut tenants = self.o365.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(tenants.entry(tenant.to_owned()).or_default())
+    }
+
+    /// Records pulled from a tenant's content type.
+    pub fn o365_records(&self, tenant: &str, content_type: &str, records: u64) {
+        self.tenant(tenant, |t| *t.records.entry(content_type.to_owned()).or_default() += records);
+    }
+
+    /// Something went wrong pulling from a tenant.
+    pub fn o365_error(&self, tenant: &str, kind: &'static str) {
+        self.tenant(tenant, |t| *t.errors.entry(kind).or_default() += 1);
+    }
+
+    /// Calls to a tenant's API that were retried.
+    pub fn o365_retries(&self, tenant: &str, retries: u64) {
+        self.tenant(tenant, |t| t.retries += retries);
+    }
+
+    /// A tenant's pull ended, well or not; returns whether it works again after failing.
+    pub fn o365_pulled(&self, tenant: &str, ok: bool) -> bool {
+        self.tenant(tenant, |t| {
+            let recovered = ok && !t.up && !t.errors.is_empty();
+            t.up = ok;
+            recovered
+        })
     }
 
     /// The Prometheus text exposition of every metric.
@@ -154,7 +203,68 @@ impl Metrics {
         let alerts: Vec<(&str, f64)> = snapshot.alerts.iter().map(|(s, c)| (*s, *c as f64)).collect();
         family(&mut out, "vigil_alerts", "gauge", "Alerts stored, by workflow status.", by("status", &alerts));
         family(&mut out, "vigil_rules_enabled", "gauge", "Rules loaded and enabled.", one(snapshot.rules as f64));
+        self.render_o365(&mut out, snapshot);
         out
+    }
+
+    fn render_o365(&self, out: &mut String, snapshot: &Snapshot) {
+        let tenants = self.o365.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if tenants.is_empty() && snapshot.o365.is_empty() {
+            return;
+        }
+        let label = |tenant: &str, key: &str, value: &str| format!("{{tenant=\"{tenant}\",{key}=\"{value}\"}}");
+        let records = tenants
+            .iter()
+            .flat_map(|(tenant, t)| t.records.iter().map(|(ct, n)| (label(tenant, "content_type", ct), *n as f64)))
+            .collect();
+        family(
+            out,
+            "vigil_o365_records_total",
+            "counter",
+            "Office 365 records pulled, by tenant and content type.",
+            records,
+        );
+        let errors = tenants
+            .iter()
+            .flat_map(|(tenant, t)| t.errors.iter().map(|(kind, n)| (label(tenant, "kind", kind), *n as f64)))
+            .collect();
+        family(
+            out,
+            "vigil_o365_errors_total",
+            "counter",
+            "Office 365 pull errors, by tenant and kind (network, throttled, sign_in, api, expired, malformed, record, store).",
+            errors,
+        );
+        let retries =
+            tenants.iter().map(|(tenant, t)| (format!("{{tenant=\"{tenant}\"}}"), t.retries as f64)).collect();
+        family(
+            out,
+            "vigil_o365_retries_total",
+            "counter",
+            "Office 365 API calls retried (throttling, server errors, refused tokens).",
+            retries,
+        );
+        let up = tenants
+            .iter()
+            .map(|(tenant, t)| (format!("{{tenant=\"{tenant}\"}}"), if t.up { 1.0 } else { 0.0 }))
+            .collect();
+        family(out, "vigil_o365_up", "gauge", "Whether the tenant's last pull worked (1) or failed (0).", up);
+        let now = Timestamp::now().as_nanos();
+        let lag = snapshot
+            .o365
+            .iter()
+            .filter_map(|c| {
+                let newest = c.newest?.as_nanos();
+                Some((label(&c.tenant, "content_type", &c.content_type), (now - newest).max(0) as f64 / 1e9))
+            })
+            .collect();
+        family(
+            out,
+            "vigil_o365_lag_seconds",
+            "gauge",
+            "Now less the newest contentCreated taken, by tenant and content type.",
+            lag,
+        );
     }
 }
 

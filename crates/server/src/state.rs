@@ -8,7 +8,7 @@ use ecs::date::Timestamp;
 use engine::schedule::{self, Trigger};
 use engine::storage::{Appended, ExecutionRecord, NewEvent, Store, StoreError};
 use rules::Rule;
-use store::{Access, AuditEntry};
+use store::{Access, AuditEntry, Checkpoints};
 
 use crate::config::Config;
 use crate::error::ApiError;
@@ -82,6 +82,8 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     /// API keys and the audit trail (the same database).
     pub access: Arc<dyn Access>,
+    /// Where the Office 365 pulls stand (the same database).
+    pub checkpoints: Arc<dyn Checkpoints>,
     /// The service's configuration.
     pub config: Arc<Config>,
     /// Counters for `/metrics`.
@@ -99,14 +101,15 @@ impl std::fmt::Debug for AppState {
 
 impl AppState {
     /// State over `backend`, with the rules `config` names loaded.
-    pub fn new<B: Store + Access + 'static>(backend: Arc<B>, config: Config) -> AppState {
+    pub fn new<B: Store + Access + Checkpoints + 'static>(backend: Arc<B>, config: Config) -> AppState {
         let pack = RulePack::load(config.builtin_rules, &config.rules);
         for problem in &pack.problems {
             tracing::warn!(%problem, "rule not loaded");
         }
         AppState {
             store: backend.clone(),
-            access: backend,
+            access: backend.clone(),
+            checkpoints: backend,
             config: Arc::new(config),
             metrics: Arc::new(Metrics::default()),
             rules: Arc::new(RwLock::new(Arc::new(pack))),

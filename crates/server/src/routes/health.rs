@@ -62,7 +62,7 @@ pub struct AlertCounts {
 /// What the store says about itself, read in one blocking call.
 async fn snapshot(state: &AppState) -> Result<(Snapshot, u64), crate::error::ApiError> {
     let pack = state.rules();
-    let store = state.store.clone();
+    let (store, checkpoints) = (state.store.clone(), state.checkpoints.clone());
     state
         .blocking(move || -> StoreResult<(Snapshot, u64)> {
             let last_seq = store.last_seq()?;
@@ -82,6 +82,7 @@ async fn snapshot(state: &AppState) -> Result<(Snapshot, u64), crate::error::Api
                 uncovered: last_seq.saturating_sub(covered),
                 alerts,
                 rules: enabled,
+                o365: checkpoints.checkpoints()?,
             };
             Ok((snapshot, pack.rules.len() as u64))
         })

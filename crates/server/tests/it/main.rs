@@ -4,6 +4,7 @@
 mod api;
 mod auth;
 mod openapi;
+mod pull;
 mod service;
 mod store_failure;
 

@@ -60,29 +60,41 @@ fn pull(args: &PullArgs) -> anyhow::Result<Exit> {
         Box::new(BufWriter::new(std::fs::File::create(&args.out)?))
     };
     let mut client = Client::new(tenant, Retry::default());
-    let mut sink = Lines(out);
+    let mut sink = Lines { out, seen: o365::api::Seen::default(), duplicates: 0 };
     let pulled = o365::api::pull(&mut client, &types, since, until, &mut sink)?;
-    sink.0.flush()?;
+    sink.out.flush()?;
     for problem in &pulled.problems {
         report::note(problem);
     }
     report::note(&format!(
         "pulled {} records from {} blobs ({} duplicates dropped, {} expired and {} malformed blobs skipped)",
-        pulled.records, pulled.blobs, pulled.duplicates, pulled.expired, pulled.malformed
+        pulled.records - sink.duplicates,
+        pulled.blobs,
+        sink.duplicates,
+        pulled.expired,
+        pulled.malformed
     ));
     Ok(Exit::Success)
 }
 
-/// Writes each pulled record as a line.
-struct Lines(Box<dyn Write>);
+/// Writes each pulled record as a line, once by its `Id`.
+struct Lines {
+    out: Box<dyn Write>,
+    seen: o365::api::Seen,
+    duplicates: u64,
+}
 
 impl o365::api::Sink for Lines {
     fn blob(&mut self, _: &o365::api::Content, blob: o365::api::Blob) -> Result<(), String> {
         let o365::api::Blob::Records(records) = blob else { return Ok(()) };
         for record in records {
-            serde_json::to_writer(&mut self.0, &record)
+            if !self.seen.first(&record) {
+                self.duplicates += 1;
+                continue;
+            }
+            serde_json::to_writer(&mut self.out, &record)
                 .map_err(io::Error::from)
-                .and_then(|()| self.0.write_all(b"\n"))
+                .and_then(|()| self.out.write_all(b"\n"))
                 .map_err(|e| format!("cannot write: {e}"))?;
         }
         Ok(())

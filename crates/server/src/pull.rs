@@ -1,0 +1,247 @@
+//! `[o365]`: each tenant's audit logs pulled from the Office 365 Management Activity API, again
+//! and again, into the event log.
+//!
+//! A tenant has a thread of its own (the API client blocks). Each pull, per content type:
+//! list from where the last complete listing ended, less `relist` (the API can list a blob
+//! late, with an earlier `contentCreated`), or from `since` the first time, never more than
+//! 7 days back; fetch each blob not taken yet; normalize its records and append them (durable);
+//! only then record the blob as taken; and when a listing window is done, move the content
+//! type's watermark to its end. A restart goes on from the store's checkpoints: a blob taken is
+//! not fetched again, a record delivered twice (in two blobs, or after a crash between the
+//! append and the checkpoint) is the same event and is stored once. When the API cannot be
+//! reached the thread logs it, counts it and tries again at the next interval.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use ecs::date::Timestamp;
+use o365::api::{ApiError, Blob, Client, Content, Sink, Tenant};
+use store::Taken;
+
+use crate::config::O365;
+use crate::ingest::{self, Action, Item};
+use crate::routes::events::store_items;
+use crate::state::AppState;
+
+const SECOND: i64 = 1_000_000_000;
+/// The API lists content of the last 7 days; a margin keeps the first window inside them.
+const OLDEST: i64 = 7 * 86_400 * SECOND - 300 * SECOND;
+
+/// The API client of each configured tenant, credentials read.
+///
+/// # Errors
+///
+/// The first tenant whose credential cannot be read, by tenant id.
+pub fn clients(config: &O365, env: impl Fn(&str) -> Option<String>) -> Result<Vec<Puller>, String> {
+    config
+        .tenants
+        .iter()
+        .map(|t| {
+            let credential = t.credential.load(&env).map_err(|e| format!("o365 tenant {}: {e}", t.tenant_id))?;
+            let tenant = Tenant {
+                tenant_id: t.tenant_id.clone(),
+                client_id: t.client_id.clone(),
+                credential,
+                cloud: t.cloud,
+                publisher: t.publisher.clone().unwrap_or_else(|| t.tenant_id.clone()),
+                login_base: t.login_url.clone(),
+                api_base: t.api_url.clone(),
+            };
+            Ok(Puller {
+                tenant_id: t.tenant_id.clone(),
+                content_types: t.content_types.clone(),
+                client: Client::new(tenant, config.retry),
+            })
+        })
+        .collect()
+}
+
+/// One tenant's puller: its client and the content types it pulls.
+#[derive(Debug)]
+pub struct Puller {
+    tenant_id: String,
+    content_types: Vec<String>,
+    client: Client,
+}
+
+/// Starts a thread per tenant; each pulls every `interval` until `stop` is set.
+///
+/// # Errors
+///
+/// When the system refuses a thread.
+pub fn start(
+    state: &AppState,
+    pullers: Vec<Puller>,
+    stop: &Arc<AtomicBool>,
+) -> std::io::Result<Vec<std::thread::JoinHandle<()>>> {
+    let runtime = tokio::runtime::Handle::current();
+    pullers
+        .into_iter()
+        .map(|mut puller| {
+            let (state, stop, runtime) = (state.clone(), stop.clone(), runtime.clone());
+            std::thread::Builder::new().name(format!("o365 {}", puller.tenant_id)).spawn(move || {
+                let interval = state.config.o365.interval.as_duration();
+                while !stop.load(Ordering::Relaxed) {
+                    let began = Instant::now();
+                    puller.pull(&state, &runtime, &stop);
+                    while began.elapsed() < interval && !stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(Duration::from_millis(100).min(interval));
+                    }
+                }
+            })
+        })
+        .collect()
+}
+
+impl Puller {
+    /// One pull of every content type.
+    fn pull(&mut self, state: &AppState, runtime: &tokio::runtime::Handle, stop: &AtomicBool) {
+        let Puller { tenant_id: tenant, content_types, client } = self;
+        let tenant = tenant.as_str();
+        let now = Timestamp::now();
+        let oldest = Timestamp::from_nanos(now.as_nanos() - OLDEST);
+        let mut failed = false;
+        for content_type in content_types.iter() {
+            let mut sink = Keeper { state, runtime, tenant, content_type, taken: HashSet::new(), stop };
+            let since = match sink.start(now) {
+                Ok(since) => since.max(oldest),
+                Err(err) => {
+                    state.metrics.o365_error(tenant, "store");
+                    tracing::warn!(%tenant, %content_type, %err, "o365: cannot read the checkpoint");
+                    failed = true;
+                    continue;
+                }
+            };
+            let retries = client.retries;
+            let result = o365::api::pull(client, std::slice::from_ref(content_type), since, now, &mut sink);
+            state.metrics.o365_retries(tenant, client.retries - retries);
+            match result {
+                Ok(pulled) => {
+                    for problem in &pulled.problems {
+                        tracing::warn!(%tenant, %content_type, %problem, "o365: content skipped");
+                    }
+                    if pulled.blobs + pulled.expired + pulled.malformed > 0 {
+                        tracing::info!(
+                            %tenant, %content_type, blobs = pulled.blobs, records = pulled.records,
+                            expired = pulled.expired, malformed = pulled.malformed, "o365: pulled"
+                        );
+                    }
+                }
+                Err(err) => {
+                    failed = true;
+                    state.metrics.o365_error(tenant, kind(&err));
+                    tracing::warn!(%tenant, %content_type, %err, retry_in = ?state.config.o365.interval.as_duration(),
+                        "o365: pull failed; trying again at the next interval");
+                }
+            }
+        }
+        if state.metrics.o365_pulled(tenant, !failed) {
+            tracing::info!(%tenant, "o365: pulls work again");
+        }
+        let forget = Timestamp::from_nanos(now.as_nanos() - OLDEST - 86_400 * SECOND);
+        if let Err(err) = state.checkpoints.forget_taken(forget) {
+            tracing::warn!(%err, "o365: cannot forget old content ids");
+        }
+    }
+}
+
+/// The metrics label of an error.
+fn kind(err: &ApiError) -> &'static str {
+    match err {
+        ApiError::Network(_) => "network",
+        ApiError::Http { status: 429, .. } => "throttled",
+        ApiError::Http { .. } => "api",
+        ApiError::SignIn(_) => "sign_in",
+        ApiError::Expired => "expired",
+        ApiError::Malformed(_) => "malformed",
+        ApiError::Window(_) => "window",
+        ApiError::Sink(_) => "store",
+    }
+}
+
+/// Keeps pulled blobs in the store: records as events, then the blob as taken.
+struct Keeper<'a> {
+    state: &'a AppState,
+    runtime: &'a tokio::runtime::Handle,
+    tenant: &'a str,
+    content_type: &'a str,
+    taken: HashSet<String>,
+    stop: &'a AtomicBool,
+}
+
+impl Keeper<'_> {
+    /// Where listing starts, and which blobs since then are taken.
+    fn start(&mut self, now: Timestamp) -> Result<Timestamp, String> {
+        let content_type = self.content_type;
+        let config = &self.state.config.o365;
+        let checkpoints = &self.state.checkpoints;
+        let listed_to = checkpoints.listed_to(self.tenant, content_type).map_err(|e| e.to_string())?;
+        let back = |interval: rules::Interval| i64::try_from(interval.as_seconds()).unwrap_or(i64::MAX) * SECOND;
+        let since = match listed_to {
+            Some(to) => Timestamp::from_nanos(to.as_nanos() - back(config.relist)),
+            None => Timestamp::from_nanos(now.as_nanos() - back(config.since)),
+        };
+        self.taken = checkpoints.taken_since(self.tenant, content_type, since).map_err(|e| e.to_string())?;
+        Ok(since)
+    }
+}
+
+impl Sink for Keeper<'_> {
+    fn taken(&mut self, content: &Content) -> bool {
+        self.taken.contains(&content.content_id)
+    }
+
+    fn blob(&mut self, content: &Content, blob: Blob) -> Result<(), String> {
+        let taken = match blob {
+            Blob::Records(records) => {
+                let now = Timestamp::now();
+                let items: Vec<Item> = records
+                    .into_iter()
+                    .enumerate()
+                    .map(|(at, record)| Item {
+                        action: Action::Index,
+                        line: at + 1,
+                        index: None,
+                        id: None,
+                        event: ingest::event(record, None, None, now),
+                    })
+                    .collect();
+                for (item, reason) in items.iter().filter_map(|i| i.event.as_ref().err().map(|r| (i, r))) {
+                    self.state.metrics.o365_error(self.tenant, "record");
+                    tracing::warn!(tenant = %self.tenant, content = %content.content_id, record = item.line, %reason,
+                        "o365: record not ingested");
+                }
+                if self.stop.load(Ordering::Relaxed) {
+                    return Err("shutting down".into());
+                }
+                self.runtime.block_on(store_items(self.state, &items)).map_err(|e| e.to_string())?;
+                self.state.metrics.o365_records(self.tenant, self.content_type, items.len() as u64);
+                Taken::Records(items.len() as u64)
+            }
+            Blob::Expired => {
+                self.state.metrics.o365_error(self.tenant, "expired");
+                Taken::Expired
+            }
+            Blob::Malformed(_) => {
+                self.state.metrics.o365_error(self.tenant, "malformed");
+                Taken::Malformed
+            }
+        };
+        self.state
+            .checkpoints
+            .take(self.tenant, self.content_type, &content.content_id, content.created, taken)
+            .map_err(|e| e.to_string())?;
+        self.taken.insert(content.content_id.clone());
+        Ok(())
+    }
+
+    fn listed(&mut self, _: &str, until: Timestamp) -> Result<(), String> {
+        self.state.checkpoints.set_listed_to(self.tenant, self.content_type, until).map_err(|e| e.to_string())
+    }
+
+    fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+}
