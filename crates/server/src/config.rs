@@ -420,11 +420,35 @@ mod tests {
             "max_line",
             "max_items",
             "poll",
+            "interval",
+            "since",
+            "relist",
+            "# tenant_id",
+            "# client_id",
+            "# client_secret_file",
+            "# client_secret_env",
+            "# certificate",
+            "# certificate_key",
+            "# cloud",
+            "# publisher",
+            "# content_types",
+            "# login_url",
+            "# api_url",
         ] {
             assert!(text.lines().any(|l| l.starts_with(&format!("{key} = "))), "docs/vigil.toml documents {key}");
         }
         config.data_dir = PathBuf::from("vigil-data"); // made relative to the file's folder
         assert_eq!(config, Config::default());
+        // The commented tenant example holds too, once uncommented.
+        let tenant = text.split_once("# [[o365.tenants]]").map(|(_, t)| t).unwrap_or_default();
+        let uncommented: String =
+            tenant.lines().map(|l| format!("{}\n", l.trim_start_matches("# "))).collect::<String>();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("tenant.toml");
+        std::fs::write(&path, format!("[[o365.tenants]]{uncommented}")).expect("write");
+        let config = Config::load(Some(&path), |_| None).expect("the tenant example is valid");
+        assert_eq!(config.o365.tenants.len(), 1);
+        assert_eq!(config.o365.tenants[0].content_types.len(), 5);
     }
 
     #[test]

@@ -81,6 +81,8 @@ pub fn start(
         .into_iter()
         .map(|mut puller| {
             let (state, stop, runtime) = (state.clone(), stop.clone(), runtime.clone());
+            tracing::info!(tenant = %puller.tenant_id, content_types = ?puller.content_types,
+                interval = %state.config.o365.interval, "o365: pulling");
             std::thread::Builder::new().name(format!("o365 {}", puller.tenant_id)).spawn(move || {
                 let interval = state.config.o365.interval.as_duration();
                 while !stop.load(Ordering::Relaxed) {
