@@ -136,6 +136,10 @@ impl Puller {
                     state.metrics.o365_error(tenant, kind(&err));
                     tracing::warn!(%tenant, %content_type, %err, retry_in = ?state.config.o365.interval.as_duration(),
                         "o365: pull failed; trying again at the next interval");
+                    // Nothing else of this tenant can work now: no sign-in, or no network.
+                    if matches!(err, ApiError::SignIn(_) | ApiError::Network(_)) {
+                        break;
+                    }
                 }
             }
         }

@@ -328,3 +328,94 @@ fn tls_serves_http2_and_http1_with_the_configured_certificate() {
     child.kill().expect("stop");
     child.wait().expect("reaped");
 }
+
+/// A token endpoint that refuses every sign-in, keeping each request's body.
+fn refusing_login() -> (String, Arc<Mutex<Vec<String>>>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("address"));
+    let bodies = Arc::new(Mutex::new(Vec::new()));
+    let kept = bodies.clone();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().map_while(Result::ok) {
+            let mut request = Vec::new();
+            let mut buffer = [0u8; 4096];
+            // Headers, then as much body as Content-Length says.
+            while let Ok(n) = stream.read(&mut buffer) {
+                request.extend_from_slice(&buffer[..n]);
+                let text = String::from_utf8_lossy(&request).to_string();
+                if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                    let length = head
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_owned())
+                        })
+                        .and_then(|v| v.parse::<usize>().ok())
+                        .unwrap_or(0);
+                    if body.len() >= length {
+                        kept.lock().expect("lock").push(body.to_owned());
+                        break;
+                    }
+                }
+                if n == 0 {
+                    break;
+                }
+            }
+            let answer =
+                r#"{"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided."}"#;
+            let _ = write!(
+                stream,
+                "HTTP/1.1 401 Unauthorized\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
+                answer.len()
+            );
+        }
+    });
+    (url, bodies)
+}
+
+#[test]
+fn o365_secrets_are_used_but_never_logged() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let (login, bodies) = refusing_login();
+    let config = data.path().join("vigil.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[o365]\ninterval = \"1s\"\n\n[[o365.tenants]]\ntenant_id = \"t1\"\nclient_id = \"app\"\n\
+             client_secret_env = \"TEST_O365_SECRET\"\nlogin_url = \"{login}\"\napi_url = \"{login}\"\n"
+        ),
+    )
+    .expect("config");
+    let secret = "Zq8~not-for-logs-4f1e";
+    let mut server =
+        start(data.path(), &["--config".as_ref(), config.as_os_str()], &[("TEST_O365_SECRET", Path::new(secret))]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while bodies.lock().expect("lock").len() < 2 {
+        assert!(Instant::now() < deadline, "vigil never tried to sign in");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        bodies.lock().expect("lock")[0].contains(&format!("client_secret={secret}")),
+        "the secret is sent to the token endpoint: {:?}",
+        bodies.lock().expect("lock")[0]
+    );
+    server.child.kill().expect("kill");
+    let _ = server.child.wait();
+    let log = server.log.join().expect("log");
+    assert!(log.contains("o365: pull failed"), "the failure is logged: {log}");
+    assert!(log.contains("AADSTS7000215"), "with Microsoft's reason: {log}");
+    assert!(!log.contains(secret) && !log.contains("not-for-logs"), "the secret is never logged: {log}");
+
+    // Without the variable, vigil serve does not start, and says which tenant lacks what.
+    let out = Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(data.path())
+        .env_remove("TEST_O365_SECRET")
+        .output()
+        .expect("vigil serve runs");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("o365 tenant t1: no credential: TEST_O365_SECRET is not set"), "{stderr}");
+}
