@@ -38,22 +38,36 @@ DKIM_RULE = "514121ce-c7b6-474a-8237-68ff71672379"
 RATE = 50.0
 
 
-def start(vigil, data_dir, rules_args):
-    proc = subprocess.Popen([vigil, "serve", "--listen", "127.0.0.1:0", "--data-dir", data_dir, *rules_args],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    for line in proc.stderr:
-        m = re.search(r"address=http://([0-9.]+):(\d+)", line)
-        if m:
-            threading.Thread(target=lambda: [None for _ in proc.stderr], daemon=True).start()
-            return proc, m.group(1), int(m.group(2))
-    sys.exit("vigil serve did not start")
+class Server:
+    """A running `vigil serve` on a fresh data directory, with the admin key it printed."""
 
+    def __init__(self, vigil, data_dir, args, env=None):
+        self.proc = subprocess.Popen([vigil, "serve", "--listen", "127.0.0.1:0", "--data-dir", data_dir, *args],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                     env={**os.environ, **(env or {})})
+        self.key = None
+        for line in self.proc.stderr:
+            if line.strip().startswith("vgl_"):
+                self.key = line.strip()
+            m = re.search(r"address=http://([0-9.]+):(\d+)", line)
+            if m:
+                threading.Thread(target=lambda: [None for _ in self.proc.stderr], daemon=True).start()
+                self.host, self.port = m.group(1), int(m.group(2))
+                return
+        sys.exit("vigil serve did not start")
 
-def api(host, port, method, path, body=None):
-    req = urllib.request.Request(f"http://{host}:{port}{path}", method=method, data=body,
-                                 headers={"content-type": "application/json"})
-    with urllib.request.urlopen(req, timeout=3600) as r:
-        return json.load(r)
+    def headers(self):
+        return {"content-type": "application/json", "authorization": f"ApiKey {self.key}"}
+
+    def api(self, method, path, body=None):
+        req = urllib.request.Request(f"http://{self.host}:{self.port}{path}", method=method, data=body,
+                                     headers=self.headers())
+        with urllib.request.urlopen(req, timeout=3600) as r:
+            return json.load(r)
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait()
 
 
 def bodies(path, batch):
@@ -70,19 +84,20 @@ def bodies(path, batch):
     return out
 
 
-def ingest(host, port, all_bodies, clients):
+def ingest(server, all_bodies, clients):
     queue = list(reversed(all_bodies))
     lock = threading.Lock()
     errors = []
 
     def worker():
-        conn = http.client.HTTPConnection(host, port, timeout=3600)
+        conn = http.client.HTTPConnection(server.host, server.port, timeout=3600)
         while True:
             with lock:
                 if not queue:
                     return
                 body = queue.pop()
-            conn.request("POST", "/_bulk", body=body, headers={"content-type": "application/x-ndjson"})
+            headers = {**server.headers(), "content-type": "application/x-ndjson"}
+            conn.request("POST", "/_bulk", body=body, headers=headers)
             answer = json.loads(conn.getresponse().read())
             if answer.get("errors"):
                 errors.append(answer)
@@ -127,13 +142,13 @@ def main():
     for label, rules_args in [("built-in pack (1 rule)", []),
                               (f"all o365 KQL rules ({count})", ["--no-builtin-rules", "--rules", rules_dir])]:
         data_dir = os.path.join(work, "data-" + str(len(rows)))
-        proc, host, port = start(vigil, data_dir, rules_args)
+        server = Server(vigil, data_dir, rules_args)
         try:
-            seconds, errors = ingest(host, port, all_bodies, args.clients)
-            health = api(host, port, "GET", "/api/v1/health")
+            seconds, errors = ingest(server, all_bodies, args.clients)
+            health = server.api("GET", "/api/v1/health")
             assert health["events"] == args.events, health
-            catch_up = api(host, port, "POST", f"/api/v1/rules/{DKIM_RULE}/run")
-            window = api(host, port, "POST", f"/api/v1/rules/{DKIM_RULE}/run")
+            catch_up = server.api("POST", f"/api/v1/rules/{DKIM_RULE}/run")
+            window = server.api("POST", f"/api/v1/rules/{DKIM_RULE}/run")
             rows.append((label, seconds, errors, catch_up, window))
             print(f"{label}: {args.events / seconds:,.0f} events/s", file=sys.stderr)
             if args.delay and not rules_args:
@@ -142,22 +157,21 @@ def main():
                          "category": ["web"], "action": "Set-DkimSigningConfig", "outcome": "success"},
                          "o365": {"audit": {"Parameters": {"Enabled": "False"}}}}
                 sent = time.time()
-                api(host, port, "POST", "/api/v1/events", json.dumps(event).encode())
+                server.api("POST", "/api/v1/events", json.dumps(event).encode())
                 while True:
-                    page = api(host, port, "GET", "/api/v1/alerts?q=event.id:delay-probe")
+                    page = server.api("GET", "/api/v1/alerts?q=event.id:delay-probe")
                     if page["total"]:
                         break
                     time.sleep(0.05)
                 alerted = time.time()
                 doc = page["alerts"][0]["document"]
-                execution = api(host, port, "GET", f"/api/v1/rules/{DKIM_RULE}/executions?limit=1")["executions"][0]
+                execution = server.api("GET", f"/api/v1/rules/{DKIM_RULE}/executions?limit=1")["executions"][0]
                 scheduled = dt.datetime.fromisoformat(execution["scheduled"].replace("Z", "+00:00")).timestamp()
                 print(f"\ningest to alert: {alerted - sent:.1f} s (waiting for the next 5m start: "
                       f"{scheduled - sent:.1f} s; execution and commit: {execution['duration_ms']} ms; "
                       f"alert {doc['kibana.alert.uuid'][:12]})")
         finally:
-            proc.terminate()
-            proc.wait()
+            server.stop()
 
     print(f"\n{args.events:,} ECS events, {size / 1e6:,.0f} MB; {args.clients} clients, {args.batch} events per _bulk\n")
     print("| rules | ingest | events/s | MB/s | DKIM run over all new events | DKIM run, 30-min window |")

@@ -102,13 +102,23 @@ impl Puller {
     fn pull(&mut self, state: &AppState, runtime: &tokio::runtime::Handle, stop: &AtomicBool) {
         let Puller { tenant_id: tenant, content_types, client } = self;
         let tenant = tenant.as_str();
-        let now = Timestamp::now();
-        let oldest = Timestamp::from_nanos(now.as_nanos() - OLDEST);
         let mut failed = false;
         for content_type in content_types.iter() {
+            // Taken per content type: a long first pull of one must not push the next one's
+            // start past the 7 days the API accepts.
+            let now = Timestamp::now();
+            let oldest = Timestamp::from_nanos(now.as_nanos() - OLDEST);
             let mut sink = Keeper { state, runtime, tenant, content_type, taken: HashSet::new(), stop };
             let since = match sink.start(now) {
-                Ok(since) => since.max(oldest),
+                Ok((since, resumed)) if since < oldest => {
+                    if resumed {
+                        // Down for more than a week: what the API no longer lists is gone.
+                        tracing::warn!(%tenant, %content_type, from = %since,
+                            "o365: content older than 7 days can no longer be pulled");
+                    }
+                    oldest
+                }
+                Ok((since, _)) => since,
                 Err(err) => {
                     state.metrics.o365_error(tenant, "store");
                     tracing::warn!(%tenant, %content_type, %err, "o365: cannot read the checkpoint");
@@ -124,6 +134,11 @@ impl Puller {
                     for problem in &pulled.problems {
                         tracing::warn!(%tenant, %content_type, %problem, "o365: content skipped");
                     }
+                    // The other problems are listing windows the API refused (malformed blobs
+                    // are counted as they are taken).
+                    for _ in pulled.malformed..pulled.problems.len() as u64 {
+                        state.metrics.o365_error(tenant, "api");
+                    }
                     if pulled.blobs + pulled.expired + pulled.malformed > 0 {
                         tracing::info!(
                             %tenant, %content_type, blobs = pulled.blobs, records = pulled.records,
@@ -131,6 +146,7 @@ impl Puller {
                         );
                     }
                 }
+                Err(_) if stop.load(Ordering::Relaxed) => return,
                 Err(err) => {
                     failed = true;
                     state.metrics.o365_error(tenant, kind(&err));
@@ -146,7 +162,7 @@ impl Puller {
         if state.metrics.o365_pulled(tenant, !failed) {
             tracing::info!(%tenant, "o365: pulls work again");
         }
-        let forget = Timestamp::from_nanos(now.as_nanos() - OLDEST - 86_400 * SECOND);
+        let forget = Timestamp::from_nanos(Timestamp::now().as_nanos() - OLDEST - 86_400 * SECOND);
         if let Err(err) = state.checkpoints.forget_taken(forget) {
             tracing::warn!(%err, "o365: cannot forget old content ids");
         }
@@ -178,8 +194,9 @@ struct Keeper<'a> {
 }
 
 impl Keeper<'_> {
-    /// Where listing starts, and which blobs since then are taken.
-    fn start(&mut self, now: Timestamp) -> Result<Timestamp, String> {
+    /// Where listing starts, and whether that is from a checkpoint; reads which blobs since
+    /// then are taken.
+    fn start(&mut self, now: Timestamp) -> Result<(Timestamp, bool), String> {
         let content_type = self.content_type;
         let config = &self.state.config.o365;
         let checkpoints = &self.state.checkpoints;
@@ -190,7 +207,7 @@ impl Keeper<'_> {
             None => Timestamp::from_nanos(now.as_nanos() - back(config.since)),
         };
         self.taken = checkpoints.taken_since(self.tenant, content_type, since).map_err(|e| e.to_string())?;
-        Ok(since)
+        Ok((since, listed_to.is_some()))
     }
 }
 
