@@ -30,7 +30,14 @@ fn pull(args: &PullArgs) -> anyhow::Result<Exit> {
     };
     let source =
         CredentialSource { client_secret_file: args.client_secret_file.clone(), client_secret_env: None, certificate };
-    let credential = source.load(|var| std::env::var(var).ok()).map_err(anyhow::Error::msg)?;
+    let nothing_given = source == CredentialSource::default();
+    let credential = source.load(|var| std::env::var(var).ok()).map_err(|e| match nothing_given {
+        true => anyhow::anyhow!(
+            "{e}: give --client-secret-file FILE, set {}, or give --certificate and --certificate-key",
+            CredentialSource::DEFAULT_ENV
+        ),
+        false => anyhow::Error::msg(e),
+    })?;
     let Some(cloud) = Cloud::parse(&args.cloud) else {
         anyhow::bail!("--cloud {}: expected commercial, gcc, gcc-high or dod", args.cloud);
     };
