@@ -60,7 +60,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
         (name = "alerts", description = "Alerts and their triage"),
         (name = "rules", description = "Rules, their state and executions"),
         (name = "events", description = "Send and search events"),
-        (name = "health", description = "Health and metrics"),
+        (name = "health", description = "Health, metrics and Office 365 pulls"),
         (name = "audit", description = "Who changed what"),
         (name = "elasticsearch", description = "The Elasticsearch-compatible surface for log shippers"),
     )
@@ -73,6 +73,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(routes::rules::router())
         .merge(routes::events::router())
         .merge(routes::audit::router())
+        .merge(routes::pulls::router())
         .merge(routes::health::router());
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", api)

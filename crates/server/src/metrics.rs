@@ -41,8 +41,19 @@ struct TenantPulls {
     errors: BTreeMap<&'static str, u64>,
     /// Calls retried (throttling, server errors, refused tokens).
     retries: u64,
-    /// Whether the last pull worked.
-    up: bool,
+    /// Whether the last pull worked (`None` before the first one ended).
+    up: Option<bool>,
+    /// The last failure, for people.
+    last_error: Option<(Timestamp, String)>,
+}
+
+/// How a tenant's pulls go, as the metrics know it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PullState {
+    /// Whether the last pull worked (`None` before the first one ended).
+    pub up: Option<bool>,
+    /// The last failure: when, and what.
+    pub last_error: Option<(Timestamp, String)>,
 }
 
 /// Gauges read from the store when the metrics are scraped.
@@ -120,13 +131,22 @@ impl Metrics {
         self.tenant(tenant, |t| t.retries += retries);
     }
 
-    /// A tenant's pull ended, well or not; returns whether it works again after failing.
-    pub fn o365_pulled(&self, tenant: &str, ok: bool) -> bool {
+    /// A tenant's pull ended, well or with this failure; returns whether it works again after
+    /// failing.
+    pub fn o365_pulled(&self, tenant: &str, failure: Option<String>) -> bool {
         self.tenant(tenant, |t| {
-            let recovered = ok && !t.up && !t.errors.is_empty();
-            t.up = ok;
+            let recovered = failure.is_none() && t.up == Some(false);
+            t.up = Some(failure.is_none());
+            if let Some(failure) = failure {
+                t.last_error = Some((Timestamp::now(), failure));
+            }
             recovered
         })
+    }
+
+    /// How a tenant's pulls go.
+    pub fn o365_state(&self, tenant: &str) -> PullState {
+        self.tenant(tenant, |t| PullState { up: t.up, last_error: t.last_error.clone() })
     }
 
     /// The Prometheus text exposition of every metric.
@@ -246,7 +266,7 @@ impl Metrics {
         );
         let up = tenants
             .iter()
-            .map(|(tenant, t)| (format!("{{tenant=\"{tenant}\"}}"), if t.up { 1.0 } else { 0.0 }))
+            .map(|(tenant, t)| (format!("{{tenant=\"{tenant}\"}}"), if t.up == Some(true) { 1.0 } else { 0.0 }))
             .collect();
         family(out, "vigil_o365_up", "gauge", "Whether the tenant's last pull worked (1) or failed (0).", up);
         let now = Timestamp::now().as_nanos();

@@ -102,7 +102,7 @@ impl Puller {
     fn pull(&mut self, state: &AppState, runtime: &tokio::runtime::Handle, stop: &AtomicBool) {
         let Puller { tenant_id: tenant, content_types, client } = self;
         let tenant = tenant.as_str();
-        let mut failed = false;
+        let mut failure = None;
         for content_type in content_types.iter() {
             // Taken per content type: a long first pull of one must not push the next one's
             // start past the 7 days the API accepts.
@@ -122,7 +122,7 @@ impl Puller {
                 Err(err) => {
                     state.metrics.o365_error(tenant, "store");
                     tracing::warn!(%tenant, %content_type, %err, "o365: cannot read the checkpoint");
-                    failed = true;
+                    failure = Some(format!("{content_type}: cannot read the checkpoint: {err}"));
                     continue;
                 }
             };
@@ -148,7 +148,7 @@ impl Puller {
                 }
                 Err(_) if stop.load(Ordering::Relaxed) => return,
                 Err(err) => {
-                    failed = true;
+                    failure = Some(format!("{content_type}: {err}"));
                     state.metrics.o365_error(tenant, kind(&err));
                     tracing::warn!(%tenant, %content_type, %err, retry_in = ?state.config.o365.interval.as_duration(),
                         "o365: pull failed; trying again at the next interval");
@@ -159,7 +159,7 @@ impl Puller {
                 }
             }
         }
-        if state.metrics.o365_pulled(tenant, !failed) {
+        if state.metrics.o365_pulled(tenant, failure) {
             tracing::info!(%tenant, "o365: pulls work again");
         }
         let forget = Timestamp::from_nanos(Timestamp::now().as_nanos() - OLDEST - 86_400 * SECOND);

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod bulk;
 pub mod events;
 pub mod health;
+pub mod pulls;
 pub mod rules;
 
 use ecs::date::{DateMath, Timestamp};

@@ -41,7 +41,7 @@ pub enum Command {
     /// List, show and triage the alerts of a running server.
     #[command(subcommand, after_help = EXIT_CODES)]
     Alerts(AlertsCommand),
-    /// How a running server is: store, events, rules, alerts.
+    /// How a running server is: store, events, rules, alerts, Office 365 pulls.
     #[command(after_help = EXIT_CODES)]
     Status(ServerArgs),
     /// Make, list and revoke the API keys of a server's data directory (run on its host).

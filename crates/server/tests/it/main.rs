@@ -28,7 +28,7 @@ struct App {
     spec: Value,
     store: Arc<store::Sqlite>,
     admin: String,
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl App {
@@ -39,9 +39,15 @@ impl App {
 
     fn in_dir(dir: tempfile::TempDir, config: server::Config) -> App {
         let store = Arc::new(store::Sqlite::open(dir.path()).expect("the store opens"));
-        let router = server::router(server::AppState::new(store.clone(), config));
-        let spec = server::openapi();
-        let mut app = App { router, spec, store, admin: String::new(), _dir: dir };
+        let mut app = App::over(server::AppState::new(store.clone(), config), store);
+        app._dir = Some(dir);
+        app
+    }
+
+    /// The routes over a service's state (running elsewhere, on `store`), with a new admin key.
+    fn over(state: server::AppState, store: Arc<store::Sqlite>) -> App {
+        let router = server::router(state);
+        let mut app = App { router, spec: server::openapi(), store, admin: String::new(), _dir: None };
         app.admin = app.key("admin", store::Role::Admin);
         app
     }

@@ -351,6 +351,13 @@ async fn pulls_store_exactly_the_records_and_the_dkim_rule_alerts_once() {
             && metric(&state, "vigil_o365_errors_total{tenant=\"t1\",kind=\"network\"}").is_some_and(|n| n >= 1.0)
     })
     .await;
+    let app = crate::App::over(state.clone(), store.clone());
+    let (status, pulls) = app.call("GET", "/api/v1/o365", "").await;
+    assert_eq!(status, 200);
+    let tenant = &pulls["tenants"][0];
+    assert_eq!((tenant["tenant"].as_str(), tenant["up"].as_bool()), (Some("t1"), Some(false)));
+    assert!(tenant["last_error"].as_str().is_some_and(|e| e.contains("network")), "{tenant}");
+    assert!(!pulls.to_string().contains("s3cret"));
     feed.lock().unwrap().blobs.push(blob_at(
         "F",
         exchange,
@@ -364,6 +371,17 @@ async fn pulls_store_exactly_the_records_and_the_dkim_rule_alerts_once() {
     eventually("and say so", || metric(&state, "vigil_o365_up{tenant=\"t1\"}") == Some(1.0)).await;
     run_dkim(&state).await;
     assert_eq!(dkim_alerts(&store).len(), 1, "a third delivery is still the same event");
+    let (_, pulls) = app.call("GET", "/api/v1/o365", "").await;
+    let tenant = &pulls["tenants"][0];
+    assert_eq!(tenant["up"], true);
+    let exchange = &tenant["content_types"][0];
+    assert_eq!(
+        (exchange["content_type"].as_str(), exchange["blobs"].as_u64()),
+        (Some("Audit.Exchange"), Some(7)),
+        "A, X, M, C, D, E, F"
+    );
+    assert_eq!(exchange["records"], 9, "records fetched from A, C, D, E, F");
+    assert!(exchange["lag_seconds"].as_f64().is_some_and(|lag| lag < 600.0), "{exchange}");
     let exchange_records = metric(&state, "vigil_o365_records_total{tenant=\"t1\",content_type=\"Audit.Exchange\"}");
     assert_eq!(exchange_records, Some(9.0), "records handed over from Exchange blobs (a2 and d1 repeated)");
 

@@ -8,7 +8,8 @@ use crate::cli::ServerArgs;
 use crate::client::Client;
 use crate::exit::Exit;
 
-/// Runs `vigil status`: exit 0 when the server and its store are fine.
+/// Runs `vigil status`: exit 0 when the server and its store are fine and no Office 365 tenant's
+/// pulls are failing.
 pub fn run(args: ServerArgs) -> anyhow::Result<Exit> {
     let client = Client::new(&args)?;
     let health = match client.get("/health", &[]) {
@@ -40,5 +41,46 @@ pub fn run(args: ServerArgs) -> anyhow::Result<Exit> {
     for problem in health["rule_problems"].as_array().into_iter().flatten().filter_map(Value::as_str) {
         writeln!(out, "not loaded: {problem}")?;
     }
-    Ok(if health["status"] == "ok" { Exit::Success } else { Exit::Trouble })
+    // Office 365 pulls need a key to see (tenant ids are not for everyone); without one, or
+    // from a server that has none configured, there is nothing to say.
+    let pulls = client.get("/o365", &[]).unwrap_or_default();
+    let mut failing = false;
+    for tenant in pulls["tenants"].as_array().into_iter().flatten() {
+        let name = tenant["tenant"].as_str().unwrap_or("?");
+        let state = match tenant["up"].as_bool() {
+            Some(true) => "pulling",
+            Some(false) => {
+                failing = true;
+                "FAILING"
+            }
+            None => "starting",
+        };
+        write!(out, "o365:     {name} {state}")?;
+        if let (Some(at), Some(error)) = (tenant["last_error_at"].as_str(), tenant["last_error"].as_str()) {
+            write!(out, "; last error at {at}: {error}")?;
+        }
+        writeln!(out)?;
+        for content_type in tenant["content_types"].as_array().into_iter().flatten() {
+            let lag =
+                content_type["lag_seconds"].as_f64().map_or("no content yet".to_owned(), |s| format!("lag {}", age(s)));
+            writeln!(
+                out,
+                "          {:<27} {lag}, {} records from {} blobs",
+                content_type["content_type"].as_str().unwrap_or("?"),
+                content_type["records"].as_u64().unwrap_or(0),
+                content_type["blobs"].as_u64().unwrap_or(0),
+            )?;
+        }
+    }
+    Ok(if health["status"] == "ok" && !failing { Exit::Success } else { Exit::Trouble })
+}
+
+/// `45s`, `12m`, `3h 05m`.
+fn age(seconds: f64) -> String {
+    let s = seconds.max(0.0) as u64;
+    match s {
+        0..120 => format!("{s}s"),
+        120..7200 => format!("{}m", s / 60),
+        _ => format!("{}h {:02}m", s / 3600, s % 3600 / 60),
+    }
 }

@@ -399,6 +399,24 @@ fn o365_secrets_are_used_but_never_logged() {
         "the secret is sent to the token endpoint: {:?}",
         bodies.lock().expect("lock")[0]
     );
+    // `vigil status` says the tenant's pulls fail, and why.
+    let admin = server.admin.clone().expect("the admin key");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        let status = cli(&server.url, &admin, &["status"]);
+        if status.stdout.contains("FAILING") || Instant::now() > deadline {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(status.code, 2, "failing pulls are trouble: {}", status.stdout);
+    assert!(status.stdout.contains("o365:     t1 FAILING; last error at "), "{}", status.stdout);
+    assert!(status.stdout.contains("AADSTS7000215") && !status.stdout.contains(secret), "{}", status.stdout);
+    assert!(
+        status.stdout.contains("Audit.Exchange              no content yet, 0 records from 0 blobs"),
+        "{}",
+        status.stdout
+    );
     server.child.kill().expect("kill");
     let _ = server.child.wait();
     let log = server.log.join().expect("log");
