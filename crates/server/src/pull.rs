@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use ecs::date::Timestamp;
 use o365::api::{ApiError, Blob, Client, Content, Sink, Tenant};
+use serde_json::Value;
 use store::Taken;
 
 use crate::config::O365;
@@ -108,7 +109,7 @@ impl Puller {
             // start past the 7 days the API accepts.
             let now = Timestamp::now();
             let oldest = Timestamp::from_nanos(now.as_nanos() - OLDEST);
-            let mut sink = Keeper { state, runtime, tenant, content_type, taken: HashSet::new(), stop };
+            let mut sink = Keeper { state, runtime, tenant, content_type, taken: HashSet::new(), stop, pending: None };
             let since = match sink.start(now) {
                 Ok((since, resumed)) if since < oldest => {
                     if resumed {
@@ -128,6 +129,12 @@ impl Puller {
             };
             let retries = client.retries;
             let result = o365::api::pull(client, std::slice::from_ref(content_type), since, now, &mut sink);
+            // The last blob's records, whatever became of the pull.
+            let result = match (result, sink.settle()) {
+                (Err(err), _) => Err(err),
+                (Ok(_), Err(err)) => Err(ApiError::Sink(err)),
+                (Ok(pulled), Ok(())) => Ok(pulled),
+            };
             state.metrics.o365_retries(tenant, client.retries - retries);
             match result {
                 Ok(pulled) => {
@@ -183,7 +190,10 @@ fn kind(err: &ApiError) -> &'static str {
     }
 }
 
-/// Keeps pulled blobs in the store: records as events, then the blob as taken.
+/// Keeps pulled blobs in the store: records as events, then the blob as taken. A blob's records
+/// are normalized and appended on the runtime's threads while the next blob is fetched and
+/// normalized; each blob is recorded as taken once its records are durable, and the listing is
+/// marked complete only when every blob of it is.
 struct Keeper<'a> {
     state: &'a AppState,
     runtime: &'a tokio::runtime::Handle,
@@ -191,6 +201,8 @@ struct Keeper<'a> {
     content_type: &'a str,
     taken: HashSet<String>,
     stop: &'a AtomicBool,
+    /// The blob whose records are on their way to the store.
+    pending: Option<(Content, tokio::task::JoinHandle<Result<u64, String>>)>,
 }
 
 impl Keeper<'_> {
@@ -209,6 +221,55 @@ impl Keeper<'_> {
         self.taken = checkpoints.taken_since(self.tenant, content_type, since).map_err(|e| e.to_string())?;
         Ok((since, listed_to.is_some()))
     }
+
+    /// Waits until the pending blob's records are durable, then records the blob as taken.
+    fn settle(&mut self) -> Result<(), String> {
+        let pending = self.pending.take();
+        self.settle_one(pending)
+    }
+
+    fn settle_one(
+        &mut self,
+        pending: Option<(Content, tokio::task::JoinHandle<Result<u64, String>>)>,
+    ) -> Result<(), String> {
+        let Some((content, task)) = pending else { return Ok(()) };
+        let records = self.runtime.block_on(task).map_err(|e| e.to_string())??;
+        self.keep(&content, Taken::Records(records))
+    }
+
+    fn keep(&mut self, content: &Content, taken: Taken) -> Result<(), String> {
+        self.state
+            .checkpoints
+            .take(self.tenant, self.content_type, &content.content_id, content.created, taken)
+            .map_err(|e| e.to_string())?;
+        self.taken.insert(content.content_id.clone());
+        Ok(())
+    }
+}
+
+/// Normalizes a blob's records and appends them; returns how many records it held.
+async fn store_records(state: AppState, tenant: String, content: Content, records: Vec<Value>) -> Result<u64, String> {
+    let count = records.len() as u64;
+    let items = tokio::task::spawn_blocking(move || {
+        let now = Timestamp::now();
+        let item = |(at, record)| Item {
+            action: Action::Index,
+            line: at + 1,
+            index: None,
+            id: None,
+            event: ingest::event(record, None, None, now),
+        };
+        records.into_iter().enumerate().map(item).collect::<Vec<Item>>()
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    for (item, reason) in items.iter().filter_map(|i| i.event.as_ref().err().map(|r| (i, r))) {
+        state.metrics.o365_error(&tenant, "record");
+        tracing::warn!(%tenant, content = %content.content_id, record = item.line, %reason, "o365: record not ingested");
+    }
+    store_items(&state, &items).await.map_err(|e| e.to_string())?;
+    state.metrics.o365_records(&tenant, &content.content_type, count);
+    Ok(count)
 }
 
 impl Sink for Keeper<'_> {
@@ -217,50 +278,32 @@ impl Sink for Keeper<'_> {
     }
 
     fn blob(&mut self, content: &Content, blob: Blob) -> Result<(), String> {
-        let taken = match blob {
+        match blob {
             Blob::Records(records) => {
-                let now = Timestamp::now();
-                let items: Vec<Item> = records
-                    .into_iter()
-                    .enumerate()
-                    .map(|(at, record)| Item {
-                        action: Action::Index,
-                        line: at + 1,
-                        index: None,
-                        id: None,
-                        event: ingest::event(record, None, None, now),
-                    })
-                    .collect();
-                for (item, reason) in items.iter().filter_map(|i| i.event.as_ref().err().map(|r| (i, r))) {
-                    self.state.metrics.o365_error(self.tenant, "record");
-                    tracing::warn!(tenant = %self.tenant, content = %content.content_id, record = item.line, %reason,
-                        "o365: record not ingested");
-                }
                 if self.stop.load(Ordering::Relaxed) {
                     return Err("shutting down".into());
                 }
-                self.runtime.block_on(store_items(self.state, &items)).map_err(|e| e.to_string())?;
-                self.state.metrics.o365_records(self.tenant, self.content_type, items.len() as u64);
-                Taken::Records(items.len() as u64)
+                // This blob is normalized while the last one is appended; then the last one
+                // is settled, and this one waits while the next is fetched.
+                let counted = Content { content_type: self.content_type.to_owned(), ..content.clone() };
+                let task =
+                    self.runtime.spawn(store_records(self.state.clone(), self.tenant.to_owned(), counted, records));
+                let previous = self.pending.replace((content.clone(), task));
+                self.settle_one(previous)
             }
             Blob::Expired => {
                 self.state.metrics.o365_error(self.tenant, "expired");
-                Taken::Expired
+                self.keep(content, Taken::Expired)
             }
             Blob::Malformed(_) => {
                 self.state.metrics.o365_error(self.tenant, "malformed");
-                Taken::Malformed
+                self.keep(content, Taken::Malformed)
             }
-        };
-        self.state
-            .checkpoints
-            .take(self.tenant, self.content_type, &content.content_id, content.created, taken)
-            .map_err(|e| e.to_string())?;
-        self.taken.insert(content.content_id.clone());
-        Ok(())
+        }
     }
 
     fn listed(&mut self, _: &str, until: Timestamp) -> Result<(), String> {
+        self.settle()?;
         self.state.checkpoints.set_listed_to(self.tenant, self.content_type, until).map_err(|e| e.to_string())
     }
 
