@@ -564,6 +564,8 @@ pub struct Pulled {
     pub records: u64,
     /// Blobs skipped because they had expired.
     pub expired: u64,
+    /// Listing windows the API refused (each is reported in `problems`).
+    pub unlisted: u64,
     /// Blobs skipped because they were not a JSON array (each is reported in `problems`).
     pub malformed: u64,
     /// What went wrong, for people: malformed blobs, content types that could not be listed.
@@ -650,6 +652,7 @@ pub fn pull(
             let listed = match client.content(content_type, start, end) {
                 Ok(listed) => listed,
                 Err(ApiError::Http { status, code, message }) => {
+                    pulled.unlisted += 1;
                     pulled.problems.push(format!("{content_type} {start} .. {end}: {status} {code}: {message}"));
                     complete = false;
                     start = end;

@@ -141,9 +141,8 @@ impl Puller {
                     for problem in &pulled.problems {
                         tracing::warn!(%tenant, %content_type, %problem, "o365: content skipped");
                     }
-                    // The other problems are listing windows the API refused (malformed blobs
-                    // are counted as they are taken).
-                    for _ in pulled.malformed..pulled.problems.len() as u64 {
+                    // Malformed blobs are counted as they are taken; refused listings here.
+                    for _ in 0..pulled.unlisted {
                         state.metrics.o365_error(tenant, "api");
                     }
                     if pulled.blobs + pulled.expired + pulled.malformed > 0 {
@@ -202,8 +201,11 @@ struct Keeper<'a> {
     taken: HashSet<String>,
     stop: &'a AtomicBool,
     /// The blob whose records are on their way to the store.
-    pending: Option<(Content, tokio::task::JoinHandle<Result<u64, String>>)>,
+    pending: Option<Pending>,
 }
+
+/// A blob and the task storing its records (which says how many there were).
+type Pending = (Content, tokio::task::JoinHandle<Result<u64, String>>);
 
 impl Keeper<'_> {
     /// Where listing starts, and whether that is from a checkpoint; reads which blobs since
@@ -228,10 +230,7 @@ impl Keeper<'_> {
         self.settle_one(pending)
     }
 
-    fn settle_one(
-        &mut self,
-        pending: Option<(Content, tokio::task::JoinHandle<Result<u64, String>>)>,
-    ) -> Result<(), String> {
+    fn settle_one(&mut self, pending: Option<Pending>) -> Result<(), String> {
         let Some((content, task)) = pending else { return Ok(()) };
         let records = self.runtime.block_on(task).map_err(|e| e.to_string())??;
         self.keep(&content, Taken::Records(records))
