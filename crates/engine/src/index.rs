@@ -37,6 +37,36 @@ impl IndexPatterns {
     }
 }
 
+/// The data stream a backing index belongs to (`.ds-logs-o365.audit-default-2026.03.02-000001`
+/// → `logs-o365.audit-default`; also the failure store's `.fs-` indices and the names before
+/// Elasticsearch 7.11, without a date); any other name as it is.
+///
+/// Search hits from a data stream name their backing index, and rules name the stream
+/// (`logs-o365*`): Elasticsearch matches index patterns against data stream names, never against
+/// the hidden backing indices, so this is the name patterns are tested on.
+pub fn resolve_backing(index: &str) -> &str {
+    let Some(rest) = index.strip_prefix(".ds-").or_else(|| index.strip_prefix(".fs-")) else { return index };
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    // The generation: at least six digits, zero-padded.
+    let Some((stream, generation)) = rest.rsplit_once('-') else { return index };
+    if generation.len() < 6 || !digits(generation) {
+        return index;
+    }
+    // The rollover date, `yyyy.MM.dd`, since 7.11.
+    let stream = match stream.rsplit_once('-') {
+        Some((name, date))
+            if !name.is_empty()
+                && date.len() == 10
+                && date.split('.').map(str::len).eq([4, 2, 2])
+                && digits(&date.replace('.', "")) =>
+        {
+            name
+        }
+        _ => stream,
+    };
+    if stream.is_empty() { index } else { stream }
+}
+
 /// Derives the index an event would have been written to in Elastic: its `data_stream.*` fields
 /// (`logs-o365.audit-default`), else its `event.dataset` as a `logs-*` data stream with the
 /// `default` namespace; `None` when neither is there.
@@ -61,6 +91,25 @@ mod tests {
         assert_eq!(event_index(&doc).as_deref(), Some("logs-o365.audit-prod"));
         assert_eq!(event_index(&json!({"event.dataset": "o365.audit"})).as_deref(), Some("logs-o365.audit-default"));
         assert_eq!(event_index(&json!({"message": "x"})), None);
+    }
+
+    #[test]
+    fn backing_indices_resolve_to_their_data_stream() {
+        for (backing, stream) in [
+            (".ds-logs-o365.audit-default-2026.03.02-000001", "logs-o365.audit-default"),
+            (".ds-logs-o365.audit-default-000012", "logs-o365.audit-default"),
+            (".fs-logs-o365.audit-default-2026.03.02-000002", "logs-o365.audit-default"),
+            (".ds-my-stream-2026.03.02-1000000", "my-stream"),
+            // Not backing indices: names kept as they are.
+            ("logs-o365.audit-default", "logs-o365.audit-default"),
+            (".ds-logs-x-12", ".ds-logs-x-12"),
+            (".ds-000001", ".ds-000001"),
+            (".kibana_1", ".kibana_1"),
+        ] {
+            assert_eq!(resolve_backing(backing), stream, "{backing}");
+        }
+        let patterns = IndexPatterns::new(&["filebeat-*".into(), "logs-o365*".into()]);
+        assert!(patterns.covers(Some(resolve_backing(".ds-logs-o365.audit-default-2026.03.02-000001"))));
     }
 
     #[test]

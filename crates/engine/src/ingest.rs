@@ -6,7 +6,7 @@ use ecs::{Path, Value};
 use serde_json::json;
 
 use crate::alert::event_id;
-use crate::index::event_index;
+use crate::index::{event_index, resolve_backing};
 use crate::storage::NewEvent;
 
 /// Prepares a decoded ECS document for [`crate::storage::EventLog::append`]: sets
@@ -25,7 +25,7 @@ pub fn prepare(mut document: Value, index: Option<&str>, id: Option<&str>, now: 
             other => *other = json!({"ingested": ingested.to_string()}),
         }
     }
-    let index = index.map(str::to_owned).or_else(|| event_index(&document)).unwrap_or_default();
+    let index = index.map(|i| resolve_backing(i).to_owned()).or_else(|| event_index(&document)).unwrap_or_default();
     let event_id = match id {
         Some(id) => id.to_owned(),
         // The digest leaves out `event.ingested`, which differs on each delivery.
@@ -59,6 +59,9 @@ mod tests {
         assert_eq!(stored["event"]["ingested"], "2026-03-02T08:20:00.123Z");
         let named = prepare(json!({"message": "m"}), Some("filebeat-8"), Some("abc"), now);
         assert_eq!((named.index.as_str(), named.event_id.as_str()), ("filebeat-8", "abc"));
+        let backing =
+            prepare(json!({"message": "m"}), Some(".ds-logs-o365.audit-default-2026.03.02-000001"), None, now);
+        assert_eq!(backing.index, "logs-o365.audit-default", "a backing index is stored as its data stream");
     }
 
     #[test]

@@ -43,7 +43,7 @@ pub mod storage;
 pub use crate::{
     alert::{AlertContext, AlertId, document as alert_document, event_id, event_time, reason},
     fixtures::{Verdict, run_examples},
-    index::{IndexPatterns, event_index},
+    index::{IndexPatterns, event_index, resolve_backing},
     ingest::prepare,
     replay::{Replay, ReplayReport, RuleReplay, Truncation},
     ruleset::{CompiledRule, RuleSet, Skipped},

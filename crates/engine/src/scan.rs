@@ -1,13 +1,13 @@
 //! The scanner: events in, hits out to a [`Sink`].
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use ecs::date::Timestamp;
 use ecs::{Document, Projection, Value};
 use rules::Rule;
 
 use crate::alert::{self, AlertContext, AlertId};
-use crate::index::event_index;
+use crate::index::{event_index, resolve_backing};
 use crate::ruleset::RuleSet;
 use crate::storage::StoredEvent;
 
@@ -76,6 +76,9 @@ pub struct ScanStats {
     pub invalid: u64,
     /// Events with no index (no `data_stream`, `event.dataset` or `_index`); every rule saw them.
     pub without_index: u64,
+    /// Decoded events (those holding some rule's literals) whose index no rule's patterns
+    /// cover, by index: no rule searched them.
+    pub outside_indices: BTreeMap<String, u64>,
     /// Hits passed to the sink.
     pub hits: u64,
     /// Hits dropped because the same event already alerted for the same rule.
@@ -123,6 +126,8 @@ pub struct Scanner<'r, 'c> {
     candidates: Vec<bool>,
     /// The projection for each set of candidate rules seen, up to [`PROJECTIONS`] sets.
     projections: HashMap<Vec<bool>, Option<Projection>>,
+    /// Whether some rule's index patterns cover an index, by index name.
+    covered: HashMap<String, bool>,
     stats: ScanStats,
 }
 
@@ -140,6 +145,7 @@ impl<'r, 'c> Scanner<'r, 'c> {
             alerted: HashSet::new(),
             candidates: Vec::new(),
             projections: HashMap::new(),
+            covered: HashMap::new(),
             stats: ScanStats::default(),
         }
     }
@@ -162,6 +168,9 @@ impl<'r, 'c> Scanner<'r, 'c> {
         s.prefiltered += other.prefiltered;
         s.invalid += other.invalid;
         s.without_index += other.without_index;
+        for (index, n) in &other.outside_indices {
+            *s.outside_indices.entry(index.clone()).or_default() += n;
+        }
         s.hits += other.hits;
         s.duplicates += other.duplicates;
     }
@@ -308,10 +317,29 @@ impl<'r, 'c> Scanner<'r, 'c> {
         let is_hit = hit_index.is_some();
         let index = match known {
             Some((index, _)) => index.map(str::to_owned),
-            None => self.options.index.clone().or(hit_index.flatten()).or_else(|| event_index(event)),
+            None => self
+                .options
+                .index
+                .clone()
+                .or(hit_index.flatten())
+                .map(|i| resolve_backing(&i).to_owned())
+                .or_else(|| event_index(event)),
         };
-        if index.is_none() {
-            self.stats.without_index += 1;
+        match &index {
+            None => self.stats.without_index += 1,
+            Some(index) => {
+                let covered = match self.covered.get(index.as_str()) {
+                    Some(covered) => *covered,
+                    None => {
+                        let covered = self.rules.rules().iter().any(|r| r.index.covers(Some(index)));
+                        self.covered.insert(index.clone(), covered);
+                        covered
+                    }
+                };
+                if !covered {
+                    *self.stats.outside_indices.entry(index.clone()).or_default() += 1;
+                }
+            }
         }
         let mut event_id: Option<String> = None;
         let mut rules = Vec::new();

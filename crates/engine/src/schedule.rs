@@ -6,9 +6,11 @@
 //! number, whatever its time: events that arrive late, or while vigil was down, are evaluated
 //! once, with no catch-up limit, and their alerts say they were late. Alerts already stored are
 //! not candidates again; at most `max_signals` are created per execution, oldest events first,
-//! and the rest are recorded as dropped. Everything an execution produces is committed in one
-//! transaction with the rule's new state, so a crash repeats an execution rather than losing or
-//! doubling its alerts.
+//! as Kibana caps them. Unlike Kibana, the rest are held back, not dropped: the rule's coverage
+//! stops before the first of them, so the next executions read them again and alert on them (a
+//! backlog drains at `max_signals` per execution, and shows in the rule's state until it has).
+//! Everything an execution produces is committed in one transaction with the rule's new state,
+//! so a crash repeats an execution rather than losing or doubling its alerts.
 
 use std::collections::{BTreeMap, BinaryHeap};
 use std::rc::Rc;
@@ -89,7 +91,8 @@ pub fn execute(
     let started = Timestamp::now();
     let clock = std::time::Instant::now();
     let up_to = store.last_seq()?;
-    let states = rules.iter().map(|r| store.rule_state(&r.id.0)).collect::<StoreResult<Vec<_>>>()?;
+    let stored = store.rule_states()?;
+    let states: Vec<RuleState> = rules.iter().map(|r| RuleState::of(&stored, &r.id.0)).collect();
     let Some(first) = rules.first() else { return Ok(Vec::new()) };
     let window = first.from.1.resolve(scheduled, false).zip(first.to.1.resolve(scheduled, false));
     let (set, skipped) = RuleSet::compile(rules.to_vec(), catalog, scheduled);
@@ -103,14 +106,15 @@ pub fn execute(
         events: 0,
         candidates: 0,
         alerts: 0,
-        dropped: 0,
+        held_back: 0,
         duration_ms: 0,
         status: ExecutionStatus::Succeeded,
         warnings: Vec::new(),
     };
     let mut records = Vec::new();
-    let next_state = |state: &RuleState, covered: u64| RuleState {
+    let next_state = |state: &RuleState, covered: u64, backlog: u64| RuleState {
         covered_seq: covered,
+        backlog,
         last_scheduled: match trigger {
             Trigger::Scheduled => Some(scheduled.max(state.last_scheduled.unwrap_or(scheduled))),
             Trigger::Manual => state.last_scheduled,
@@ -123,7 +127,7 @@ pub fn execute(
             let mut failed = record(rule, (scheduled, scheduled), state.covered_seq);
             failed.status = ExecutionStatus::Failed;
             failed.warnings.push(format!("its window {} .. {} is out of range", rule.from.0, rule.to.0));
-            store.commit_execution(&failed, &[], &next_state(state, state.covered_seq))?;
+            store.commit_execution(&failed, &[], &next_state(state, state.covered_seq, state.backlog))?;
             records.push(failed);
         }
         return Ok(records);
@@ -133,7 +137,7 @@ pub fn execute(
         let mut failed = record(&skip.rule, (from, to), state.covered_seq);
         failed.status = ExecutionStatus::Failed;
         failed.warnings.push(format!("the rule cannot run: {}", skip.reason));
-        store.commit_execution(&failed, &[], &next_state(&state, state.covered_seq))?;
+        store.commit_execution(&failed, &[], &next_state(&state, state.covered_seq, state.backlog))?;
         records.push(failed);
     }
 
@@ -162,6 +166,9 @@ pub fn execute(
     // bounded by the alerts an execution may create, however many events match.
     let mut kept: Vec<BinaryHeap<Candidate>> = set.rules().iter().map(|_| BinaryHeap::new()).collect();
     let mut found = vec![0u64; set.len()];
+    // Per rule, the lowest sequence number of a candidate held back by `max_signals`: the rule's
+    // coverage must stop before it.
+    let mut held_from: Vec<Option<u64>> = vec![None; set.len()];
     let (mut events, mut unreadable, mut first_error, mut failure) = (0u64, 0u64, None, None);
     store.scan(&query, &mut |event| {
         events += 1;
@@ -197,8 +204,11 @@ pub fn execute(
             // event newer than the window is early, and alerts now rather than next time.)
             let late = time.is_some_and(|t| t < from);
             heap.push(Candidate { time, seq: matched.line, late, alert_id, event: matched.clone() });
-            if heap.len() > rule.max_signals as usize {
-                heap.pop(); // the newest goes
+            if heap.len() > rule.max_signals as usize
+                && let Some(newest) = heap.pop()
+            {
+                // The newest waits for a later execution.
+                held_from[at] = Some(held_from[at].map_or(newest.seq, |seq| seq.min(newest.seq)));
             }
         }
         true
@@ -214,11 +224,11 @@ pub fn execute(
         run.events = events;
         let candidates = std::mem::take(&mut kept[at]).into_sorted_vec();
         run.candidates = found[at];
-        run.dropped = found[at] - candidates.len() as u64;
-        if run.dropped > 0 {
+        run.held_back = found[at] - candidates.len() as u64;
+        if run.held_back > 0 {
             run.warnings.push(format!(
-                "max_signals ({}) reached: {} of {} candidates were not alerted",
-                rule.max_signals, run.dropped, found[at]
+                "max_signals ({}) reached: {} of {} candidates held back for the next executions",
+                rule.max_signals, run.held_back, found[at]
             ));
         }
         if unreadable > 0 {
@@ -260,7 +270,14 @@ pub fn execute(
             run.status = ExecutionStatus::PartialFailure;
         }
         run.duration_ms = u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX);
-        store.commit_execution(&run, &alerts, &next_state(&state, up_to.max(state.covered_seq)))?;
+        // Covered up to the newest event read, unless a candidate was held back: then up to just
+        // before the first of those, even below the old coverage (a held-back event from the
+        // window is still there for the next execution to read after the window moves on).
+        let covered = match held_from[at] {
+            Some(seq) => seq.saturating_sub(1).min(up_to),
+            None => up_to.max(state.covered_seq),
+        };
+        store.commit_execution(&run, &alerts, &next_state(&state, covered, run.held_back))?;
         records.push(run);
     }
     Ok(records)

@@ -281,8 +281,8 @@ pub struct ExecutionRecord {
     pub candidates: u64,
     /// Alerts created.
     pub alerts: u64,
-    /// Candidates not alerted because of `max_signals`.
-    pub dropped: u64,
+    /// Candidates not alerted because of `max_signals`: held back for the next executions.
+    pub held_back: u64,
     /// How long it took, in milliseconds.
     pub duration_ms: u64,
     /// How it ended.
@@ -353,10 +353,24 @@ pub struct RuleState {
     pub rule_id: String,
     /// Whether it runs; `None` follows the rule file's `enabled`.
     pub enabled: Option<bool>,
-    /// Every event up to this sequence number has been evaluated by the rule.
+    /// Every event up to this sequence number has been evaluated by the rule (and alerted, when
+    /// it matched).
     pub covered_seq: u64,
+    /// Candidates its last execution held back because of `max_signals`, for the next ones.
+    pub backlog: u64,
     /// The scheduled start of its last scheduled execution.
     pub last_scheduled: Option<Timestamp>,
+}
+
+impl RuleState {
+    /// `rule_id`'s state among `states` (from [`RuleStates::rule_states`]), the default state
+    /// when it has none.
+    pub fn of(states: &std::collections::HashMap<String, RuleState>, rule_id: &str) -> RuleState {
+        states
+            .get(rule_id)
+            .cloned()
+            .unwrap_or_else(|| RuleState { rule_id: rule_id.to_owned(), ..RuleState::default() })
+    }
 }
 
 /// Rule state and execution history.
@@ -367,6 +381,14 @@ pub trait RuleStates: Send + Sync {
     ///
     /// When the store cannot be read.
     fn rule_state(&self, rule_id: &str) -> StoreResult<RuleState>;
+
+    /// The state of every rule that has one, in one read (rules without a state have the
+    /// default state: see [`RuleStates::rule_state`]).
+    ///
+    /// # Errors
+    ///
+    /// When the store cannot be read.
+    fn rule_states(&self) -> StoreResult<std::collections::HashMap<String, RuleState>>;
 
     /// Turns a rule on or off, keeping the rest of its state.
     ///

@@ -15,6 +15,9 @@ use engine::storage::ExecutionStatus;
 /// Upper bounds (seconds) of the execution duration histogram's buckets.
 const BUCKETS: [f64; 10] = [0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0, 60.0];
 
+/// How many indices the outside-indices counter names.
+const INDEX_LABELS: usize = 100;
+
 /// The service's counters and gauges.
 #[derive(Debug, Default)]
 pub struct Metrics {
@@ -29,6 +32,7 @@ pub struct Metrics {
     duration_sum_micros: AtomicU64,
     alerts_created: AtomicU64,
     schedule_delay_millis: AtomicU64,
+    outside: Mutex<BTreeMap<String, u64>>,
     o365: Mutex<BTreeMap<String, TenantPulls>>,
 }
 
@@ -65,6 +69,8 @@ pub struct Snapshot {
     pub last_seq: u64,
     /// Events ingested that some enabled rule has not evaluated yet.
     pub uncovered: u64,
+    /// Candidates held back by `max_signals` for later executions, and the rules holding them.
+    pub backlog: (u64, u64),
     /// Alerts by workflow status.
     pub alerts: Vec<(&'static str, u64)>,
     /// Rules loaded and enabled.
@@ -89,6 +95,17 @@ impl Metrics {
     /// Events waiting for the store (positive to add, negative when written or dropped).
     pub fn pending(&self, change: i64) {
         self.pending.fetch_add(change, Relaxed);
+    }
+
+    /// Events stored in indices no enabled rule searches. Up to [`INDEX_LABELS`] indices are
+    /// named; the rest are counted under `_other`, so a client cannot grow the metrics without
+    /// bound.
+    pub fn outside_indices<'a>(&self, indices: impl Iterator<Item = &'a str>) {
+        let mut outside = self.outside.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        for index in indices {
+            let label = if outside.contains_key(index) || outside.len() < INDEX_LABELS { index } else { "_other" };
+            *outside.entry(label.to_owned()).or_default() += 1;
+        }
     }
 
     /// The store failed a call.
@@ -196,6 +213,20 @@ impl Metrics {
             "Events ingested that an enabled rule has not evaluated yet (execution lag, in events).",
             one(snapshot.uncovered as f64),
         );
+        family(
+            &mut out,
+            "vigil_alert_backlog",
+            "gauge",
+            "Candidates enabled rules held back because of max_signals, alerted by their next executions.",
+            one(snapshot.backlog.0 as f64),
+        );
+        family(
+            &mut out,
+            "vigil_rules_with_backlog",
+            "gauge",
+            "Enabled rules holding back candidates because of max_signals.",
+            one(snapshot.backlog.1 as f64),
+        );
         let statuses: Vec<(&str, f64)> =
             ExecutionStatus::ALL.iter().map(|s| s.as_str()).zip(self.executions.iter().map(n)).collect();
         family(&mut out, "vigil_executions_total", "counter", "Rule executions, by status.", by("status", &statuses));
@@ -222,6 +253,17 @@ impl Metrics {
         );
         let alerts: Vec<(&str, f64)> = snapshot.alerts.iter().map(|(s, c)| (*s, *c as f64)).collect();
         family(&mut out, "vigil_alerts", "gauge", "Alerts stored, by workflow status.", by("status", &alerts));
+        let outside: Vec<(String, f64)> = {
+            let outside = self.outside.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            outside.iter().map(|(index, n)| (format!("{{index=\"{}\"}}", label_value(index)), *n as f64)).collect()
+        };
+        family(
+            &mut out,
+            "vigil_events_outside_indices_total",
+            "counter",
+            "Events stored in an index no enabled rule's index patterns cover, by index: no rule searches them.",
+            outside,
+        );
         family(&mut out, "vigil_rules_enabled", "gauge", "Rules loaded and enabled.", one(snapshot.rules as f64));
         self.render_o365(&mut out, snapshot);
         out
@@ -286,6 +328,11 @@ impl Metrics {
             lag,
         );
     }
+}
+
+/// A label value in Prometheus' text format: backslash, quote and newline escaped.
+fn label_value(text: &str) -> String {
+    text.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
 /// One metric family: its help and type lines, then a sample per (name suffix and labels, value).

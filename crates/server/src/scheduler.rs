@@ -5,8 +5,9 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use ecs::date::Timestamp;
+use engine::IndexPatterns;
 use engine::schedule::{Trigger, due, groups};
-use engine::storage::StoreResult;
+use engine::storage::{RuleState, StoreResult};
 use rules::Rule;
 use tokio::sync::watch;
 
@@ -53,20 +54,24 @@ async fn run_due(state: &AppState, shutdown: &watch::Receiver<bool>) -> Result<(
     let pack = state.rules();
     let now = Timestamp::now();
     let store = state.store.clone();
-    let due_rules: Vec<(Rule, Timestamp)> = state
-        .blocking(move || -> StoreResult<Vec<(Rule, Timestamp)>> {
-            let mut out = Vec::new();
+    let (due_rules, searched) = state
+        .blocking(move || -> StoreResult<(Vec<(Rule, Timestamp)>, Vec<IndexPatterns>)> {
+            let (mut out, mut searched) = (Vec::new(), Vec::new());
+            let states = store.rule_states()?;
             for rule in pack.rules.iter().filter(|r| r.unsupported().is_none()) {
-                let rule_state = store.rule_state(&rule.id.0)?;
-                if rule_state.enabled.unwrap_or(rule.enabled)
-                    && let Some(start) = due(rule, &rule_state, now)
-                {
+                let rule_state = RuleState::of(&states, &rule.id.0);
+                if !rule_state.enabled.unwrap_or(rule.enabled) {
+                    continue;
+                }
+                searched.push(IndexPatterns::new(&rule.index));
+                if let Some(start) = due(rule, &rule_state, now) {
                     out.push((rule.clone(), start));
                 }
             }
-            Ok(out)
+            Ok((out, searched))
         })
         .await?;
+    state.set_searched(searched);
     let mut by_start: BTreeMap<Timestamp, Vec<Rule>> = BTreeMap::new();
     for (rule, start) in due_rules {
         by_start.entry(start).or_default().push(rule);

@@ -5,6 +5,7 @@ use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
 use ecs::date::Timestamp;
+use engine::IndexPatterns;
 use engine::schedule::{self, Trigger};
 use engine::storage::{Appended, ExecutionRecord, NewEvent, Store, StoreError};
 use rules::Rule;
@@ -89,6 +90,9 @@ pub struct AppState {
     /// Counters for `/metrics`.
     pub metrics: Arc<Metrics>,
     rules: Arc<RwLock<Arc<RulePack>>>,
+    /// The index patterns of the enabled rules, as the scheduler last saw them: stored events
+    /// in no index they cover are counted in the metrics.
+    searched: Arc<RwLock<Arc<Vec<IndexPatterns>>>>,
     /// One execution at a time: two runs of one rule must not interleave their commits.
     executions: Arc<tokio::sync::Mutex<()>>,
 }
@@ -106,6 +110,9 @@ impl AppState {
         for problem in &pack.problems {
             tracing::warn!(%problem, "rule not loaded");
         }
+        // Until the scheduler reads the rules' switches, the rule files say which are enabled.
+        let searched = pack.rules.iter().filter(|r| r.enabled && r.unsupported().is_none()).map(|r| &r.index);
+        let searched = searched.map(|index| IndexPatterns::new(index)).collect();
         AppState {
             store: backend.clone(),
             access: backend.clone(),
@@ -113,6 +120,7 @@ impl AppState {
             config: Arc::new(config),
             metrics: Arc::new(Metrics::default()),
             rules: Arc::new(RwLock::new(Arc::new(pack))),
+            searched: Arc::new(RwLock::new(Arc::new(searched))),
             executions: Arc::new(tokio::sync::Mutex::new(())),
         }
     }
@@ -132,6 +140,11 @@ impl AppState {
         tracing::info!(rules = pack.rules.len(), problems = pack.problems.len(), "rules reloaded");
         *self.rules.write().unwrap_or_else(std::sync::PoisonError::into_inner) = pack.clone();
         pack
+    }
+
+    /// Sets the index patterns of the rules enabled now.
+    pub fn set_searched(&self, patterns: Vec<IndexPatterns>) {
+        *self.searched.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(patterns);
     }
 
     /// Runs a store call off the async threads, counting failures.
@@ -181,9 +194,22 @@ impl AppState {
     pub async fn append(&self, events: Vec<NewEvent>) -> Result<Vec<Appended>, ApiError> {
         let count = events.len() as i64;
         self.metrics.pending(count);
+        // Events with a known index that no enabled rule searches (an empty index is searched
+        // by every rule).
+        let searched = self.searched.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        let outside: Vec<(usize, String)> = events
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| !e.index.is_empty() && !searched.iter().any(|p| p.covers(Some(&e.index))))
+            .map(|(at, e)| (at, e.index.clone()))
+            .collect();
         let store = self.store.clone();
         let result = self.blocking(move || store.append(&events)).await;
         self.metrics.pending(-count);
+        if let Ok(appended) = &result {
+            let stored = |at: &usize| matches!(appended.get(*at), Some(Appended::Stored(_)));
+            self.metrics.outside_indices(outside.iter().filter(|(at, _)| stored(at)).map(|(_, index)| index.as_str()));
+        }
         result
     }
 
@@ -209,7 +235,7 @@ impl AppState {
             self.metrics.execution(record.status, record.duration_ms, record.alerts, delay as u64);
             tracing::info!(
                 rule = %record.rule_id, status = ?record.status, events = record.events, alerts = record.alerts,
-                dropped = record.dropped, duration_ms = record.duration_ms, "execution"
+                held_back = record.held_back, duration_ms = record.duration_ms, "execution"
             );
             for warning in &record.warnings {
                 tracing::warn!(rule = %record.rule_id, %warning, "execution warning");

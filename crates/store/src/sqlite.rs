@@ -1,6 +1,6 @@
 //! [`Sqlite`]: the storage traits on one SQLite database file.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -19,6 +19,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/001_init.sql"),
     include_str!("../migrations/002_access.sql"),
     include_str!("../migrations/003_o365.sql"),
+    include_str!("../migrations/004_backlog.sql"),
 ];
 
 /// The storage traits on an SQLite database in a data directory.
@@ -371,7 +372,7 @@ impl AlertStore for Sqlite {
             }
             tx.execute(
                 "INSERT INTO executions (id, rule_id, scheduled, started, window_from, window_to, seq_after, seq_to,
-                 events, candidates, alerts, dropped, duration_ms, status, warnings)
+                 events, candidates, alerts, held_back, duration_ms, status, warnings)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
                 params![
                     record.id,
@@ -385,7 +386,7 @@ impl AlertStore for Sqlite {
                     seq_param(record.events),
                     seq_param(record.candidates),
                     seq_param(record.alerts),
-                    seq_param(record.dropped),
+                    seq_param(record.held_back),
                     seq_param(record.duration_ms),
                     record.status.as_str(),
                     json!(record.warnings).to_string(),
@@ -393,10 +394,17 @@ impl AlertStore for Sqlite {
             )
             .map_err(err("store the execution"))?;
             tx.execute(
-                "INSERT INTO rule_state (rule_id, enabled, covered_seq, last_scheduled) VALUES (?1, ?2, ?3, ?4)
+                "INSERT INTO rule_state (rule_id, enabled, covered_seq, last_scheduled, backlog)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
                  ON CONFLICT (rule_id) DO UPDATE SET covered_seq = excluded.covered_seq,
-                 last_scheduled = excluded.last_scheduled",
-                params![state.rule_id, state.enabled, seq_param(state.covered_seq), state.last_scheduled.map(nanos)],
+                 last_scheduled = excluded.last_scheduled, backlog = excluded.backlog",
+                params![
+                    state.rule_id,
+                    state.enabled,
+                    seq_param(state.covered_seq),
+                    state.last_scheduled.map(nanos),
+                    seq_param(state.backlog)
+                ],
             )
             .map_err(err("store the rule state"))?;
             tx.commit().map_err(err("store the execution"))?;
@@ -491,25 +499,37 @@ impl AlertStore for Sqlite {
     }
 }
 
+const RULE_STATE: &str = "SELECT rule_id, enabled, covered_seq, last_scheduled, backlog FROM rule_state";
+
+/// A row of [`RULE_STATE`].
+fn read_rule_state(r: &Row<'_>) -> rusqlite::Result<RuleState> {
+    Ok(RuleState {
+        rule_id: r.get(0)?,
+        enabled: r.get(1)?,
+        covered_seq: count(r.get(2)?),
+        last_scheduled: r.get::<_, Option<i64>>(3)?.map(Timestamp::from_nanos),
+        backlog: count(r.get(4)?),
+    })
+}
+
 impl RuleStates for Sqlite {
     fn rule_state(&self, rule_id: &str) -> StoreResult<RuleState> {
         self.read(|conn| {
             let state = conn
-                .query_row(
-                    "SELECT enabled, covered_seq, last_scheduled FROM rule_state WHERE rule_id = ?1",
-                    [rule_id],
-                    |r| {
-                        Ok(RuleState {
-                            rule_id: rule_id.to_owned(),
-                            enabled: r.get(0)?,
-                            covered_seq: count(r.get(1)?),
-                            last_scheduled: r.get::<_, Option<i64>>(2)?.map(Timestamp::from_nanos),
-                        })
-                    },
-                )
+                .query_row(&format!("{RULE_STATE} WHERE rule_id = ?1"), [rule_id], read_rule_state)
                 .optional()
                 .map_err(err("read rule state"))?;
             Ok(state.unwrap_or_else(|| RuleState { rule_id: rule_id.to_owned(), ..RuleState::default() }))
+        })
+    }
+
+    fn rule_states(&self) -> StoreResult<HashMap<String, RuleState>> {
+        self.read(|conn| {
+            let mut statement = conn.prepare_cached(RULE_STATE).map_err(err("read rule state"))?;
+            let rows = statement.query_map([], read_rule_state).map_err(err("read rule state"))?;
+            rows.map(|r| r.map(|s| (s.rule_id.clone(), s)))
+                .collect::<rusqlite::Result<_>>()
+                .map_err(err("read rule state"))
         })
     }
 
@@ -530,7 +550,7 @@ impl RuleStates for Sqlite {
             let mut statement = conn
                 .prepare_cached(
                     "SELECT id, rule_id, scheduled, started, window_from, window_to, seq_after, seq_to, events,
-                     candidates, alerts, dropped, duration_ms, status, warnings FROM executions
+                     candidates, alerts, held_back, duration_ms, status, warnings FROM executions
                      WHERE rule_id = ?1 ORDER BY started DESC, rowid DESC LIMIT ?2",
                 )
                 .map_err(err("read executions"))?;
@@ -549,7 +569,7 @@ impl RuleStates for Sqlite {
                         events: n(8)?,
                         candidates: n(9)?,
                         alerts: n(10)?,
-                        dropped: n(11)?,
+                        held_back: n(11)?,
                         duration_ms: n(12)?,
                         status: ExecutionStatus::parse(&r.get::<_, String>(13)?).unwrap_or(ExecutionStatus::Failed),
                         warnings: serde_json::from_str(&warnings).unwrap_or_default(),

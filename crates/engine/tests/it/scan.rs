@@ -89,6 +89,31 @@ fn rules_only_see_their_indices() {
 }
 
 #[test]
+fn search_hits_from_backing_indices_are_in_their_data_stream() {
+    let set = compile(vec![rule("o365 only", "event.action:zeta", "index = [\"logs-o365*\"]")]);
+    let lines = [
+        r#"{"_index":".ds-logs-o365.audit-default-2026.03.02-000001","_id":"1","_source":{"event":{"action":"zeta"}}}"#,
+        r#"{"_index":".ds-logs-azure.activitylogs-default-2026.03.02-000001","_id":"2","_source":{"event":{"action":"zeta"}}}"#,
+        r#"{"_index":"winlogbeat-8","_id":"3","_source":{"event":{"action":"zeta"}}}"#,
+        r#"{"_index":"winlogbeat-8","_id":"4","_source":{"event":{"action":"zeta2"}}}"#,
+        r#"{"_index":"winlogbeat-8","_id":"5","_source":{"message":"nothing a rule looks for"}}"#,
+    ];
+    let mut scanner = Scanner::new(&set, ScanOptions { index: None });
+    let mut hits = Collect::default();
+    for (i, line) in lines.iter().enumerate() {
+        let position = Position { source: "test", line: i as u64 + 1 };
+        scanner.scan_line(line.as_bytes(), position, &mut hits).expect("scans");
+    }
+    let ids: Vec<&str> = hits.0.iter().map(|h| h.1.as_str()).collect();
+    assert_eq!(ids, ["1"], "the backing index of logs-o365.audit-default is searched by logs-o365*");
+    assert_eq!(hits.0[0].2, 1);
+    // Events no rule's indices cover are counted by index: those a rule would have read (5 holds
+    // no literal of any rule and is never decoded).
+    let outside: Vec<(&str, u64)> = scanner.stats().outside_indices.iter().map(|(i, n)| (i.as_str(), *n)).collect();
+    assert_eq!(outside, [("logs-azure.activitylogs-default", 1), ("winlogbeat-8", 2)]);
+}
+
+#[test]
 fn bad_lines_are_reported_and_the_rest_is_scanned() {
     let set = compile(vec![rule("x", "event.action:x", "")]);
     let mut scanner = Scanner::new(&set, ScanOptions { index: None });

@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use engine::storage::{StoreResult, WorkflowStatus};
+use engine::storage::{RuleState, StoreResult, WorkflowStatus};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -26,8 +26,11 @@ pub fn metrics_router() -> OpenApiRouter<AppState> {
 /// How the service is.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Health {
-    /// `ok`, or `unavailable` when the store fails.
+    /// `ok`; `degraded` when the service works but something needs a look (see `warnings`);
+    /// `unavailable` when the store fails.
     pub status: String,
+    /// Why the status is not `ok`, for people.
+    pub warnings: Vec<String>,
     /// vigil's version.
     pub version: String,
     /// What the store said, when it failed.
@@ -44,6 +47,11 @@ pub struct Health {
     pub rules_enabled: u64,
     /// Events that an enabled rule has not evaluated yet.
     pub uncovered_events: u64,
+    /// Candidates that enabled rules held back because of `max_signals`, for their next
+    /// executions to alert on.
+    pub alert_backlog: u64,
+    /// Enabled rules with such a backlog.
+    pub rules_with_backlog: u64,
     /// Rules that failed to load, `file:line: what is wrong`.
     pub rule_problems: Vec<String>,
 }
@@ -68,11 +76,15 @@ async fn snapshot(state: &AppState) -> Result<(Snapshot, u64), crate::error::Api
             let last_seq = store.last_seq()?;
             let mut enabled = 0;
             let mut covered = last_seq;
+            let (mut backlog, mut backlogged) = (0, 0);
+            let states = store.rule_states()?;
             for rule in pack.rules.iter().filter(|r| r.unsupported().is_none()) {
-                let rule_state = store.rule_state(&rule.id.0)?;
+                let rule_state = RuleState::of(&states, &rule.id.0);
                 if rule_state.enabled.unwrap_or(rule.enabled) {
                     enabled += 1;
                     covered = covered.min(rule_state.covered_seq);
+                    backlog += rule_state.backlog;
+                    backlogged += u64::from(rule_state.backlog > 0);
                 }
             }
             let alerts = store.alert_counts()?.into_iter().map(|(status, count)| (status.as_str(), count)).collect();
@@ -80,6 +92,7 @@ async fn snapshot(state: &AppState) -> Result<(Snapshot, u64), crate::error::Api
                 events: store.event_count()?,
                 last_seq,
                 uncovered: last_seq.saturating_sub(covered),
+                backlog: (backlog, backlogged),
                 alerts,
                 rules: enabled,
                 o365: Vec::new(),
@@ -105,8 +118,16 @@ async fn health(State(state): State<AppState>) -> Response {
                 acknowledged: count(WorkflowStatus::Acknowledged),
                 closed: count(WorkflowStatus::Closed),
             };
+            let mut warnings = Vec::new();
+            if s.backlog.0 > 0 {
+                warnings.push(format!(
+                    "{} rules reached max_signals and hold back {} alerts for their next executions",
+                    s.backlog.1, s.backlog.0
+                ));
+            }
             Json(Health {
-                status: "ok".into(),
+                status: if warnings.is_empty() { "ok" } else { "degraded" }.into(),
+                warnings,
                 version,
                 store_error: None,
                 events: s.events,
@@ -115,6 +136,8 @@ async fn health(State(state): State<AppState>) -> Response {
                 rules,
                 rules_enabled: s.rules,
                 uncovered_events: s.uncovered,
+                alert_backlog: s.backlog.0,
+                rules_with_backlog: s.backlog.1,
                 rule_problems: problems,
             })
             .into_response()
@@ -122,6 +145,7 @@ async fn health(State(state): State<AppState>) -> Response {
         Err(err) => {
             let health = Health {
                 status: "unavailable".into(),
+                warnings: Vec::new(),
                 version,
                 store_error: Some(err.to_string()),
                 events: 0,
@@ -130,6 +154,8 @@ async fn health(State(state): State<AppState>) -> Response {
                 rules: state.rules().rules.len() as u64,
                 rules_enabled: 0,
                 uncovered_events: 0,
+                alert_backlog: 0,
+                rules_with_backlog: 0,
                 rule_problems: problems,
             };
             (StatusCode::SERVICE_UNAVAILABLE, Json(health)).into_response()

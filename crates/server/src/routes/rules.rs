@@ -59,6 +59,9 @@ pub struct RuleSummary {
     pub origin: String,
     /// Every event up to this ingest sequence number has been evaluated by it.
     pub covered_seq: u64,
+    /// Candidates its last execution held back because of `max_signals`, alerted by the next
+    /// executions.
+    pub backlog: u64,
     /// The scheduled start of its last scheduled execution.
     pub last_scheduled: Option<String>,
 }
@@ -108,8 +111,8 @@ pub struct Execution {
     pub candidates: u64,
     /// Alerts created.
     pub alerts: u64,
-    /// Candidates left out by `max_signals`.
-    pub dropped: u64,
+    /// Candidates held back by `max_signals`; the next executions alert on them.
+    pub held_back: u64,
     /// How long it took.
     pub duration_ms: u64,
     /// `succeeded`, `partial_failure` or `failed`.
@@ -132,7 +135,7 @@ impl From<&ExecutionRecord> for Execution {
             events: r.events,
             candidates: r.candidates,
             alerts: r.alerts,
-            dropped: r.dropped,
+            held_back: r.held_back,
             duration_ms: r.duration_ms,
             status: r.status.as_str().into(),
             warnings: r.warnings.clone(),
@@ -162,6 +165,7 @@ fn summary(rule: &Rule, state: &RuleState) -> RuleSummary {
         unsupported: rule.unsupported(),
         origin: rule.origin.to_string(),
         covered_seq: state.covered_seq,
+        backlog: state.backlog,
         last_scheduled: state.last_scheduled.map(|t| t.to_string()),
     }
 }
@@ -180,10 +184,9 @@ fn find(state: &AppState, id: &str) -> Result<Rule, ApiError> {
     responses((status = 200, body = RuleList), (status = 503, body = ErrorBody)))]
 async fn list(State(state): State<AppState>) -> Result<Json<RuleList>, ApiError> {
     let pack = state.rules();
-    let ids: Vec<String> = pack.rules.iter().map(|r| r.id.0.clone()).collect();
     let store = state.store.clone();
-    let states: Vec<RuleState> = state.blocking(move || ids.iter().map(|id| store.rule_state(id)).collect()).await?;
-    let rules = pack.rules.iter().zip(&states).map(|(rule, s)| summary(rule, s)).collect();
+    let stored = state.blocking(move || store.rule_states()).await?;
+    let rules = pack.rules.iter().map(|rule| summary(rule, &RuleState::of(&stored, &rule.id.0))).collect();
     Ok(Json(RuleList { rules, problems: pack.problems.clone() }))
 }
 

@@ -179,3 +179,53 @@ async fn requests_over_a_limit_get_a_clear_4xx() {
     let (status, body) = app.call("GET", &format!("/api/v1/alerts?q={deep}"), "").await;
     assert_eq!(status, 400, "{body}");
 }
+
+#[tokio::test]
+async fn a_backlog_held_back_by_max_signals_shows_until_it_drains() {
+    let app = App::new();
+    // 101 DKIM records (the rule's max_signals is 100), each its own record id.
+    let body: String = (0..101)
+        .map(|i| {
+            let record = DKIM_RAW.replace("5f0c2b7e-1a2b-4c3d-9e8f-0a1b2c3d4e5f", &format!("dkim-{i}"));
+            format!("{{\"create\":{{\"_index\":\"logs-o365.audit-default\"}}}}\n{record}\n")
+        })
+        .collect();
+    let (status, _) = app.call("POST", "/_bulk", body).await;
+    assert_eq!(status, 200);
+    let (_, run) = app.call("POST", &format!("/api/v1/rules/{DKIM_RULE}/run"), "").await;
+    assert_eq!((run["alerts"].as_u64(), run["held_back"].as_u64()), (Some(100), Some(1)), "{run}");
+    let (_, health) = app.call("GET", "/api/v1/health", "").await;
+    assert_eq!(
+        (health["status"].as_str(), health["alert_backlog"].as_u64(), health["rules_with_backlog"].as_u64()),
+        (Some("degraded"), Some(1), Some(1)),
+        "{health}"
+    );
+    let (_, metrics) = app.call("GET", "/metrics", "").await;
+    assert!(metrics.as_str().expect("text").lines().any(|l| l == "vigil_alert_backlog 1"), "{metrics}");
+    let (_, rule) = app.call("GET", &format!("/api/v1/rules/{DKIM_RULE}"), "").await;
+    assert_eq!(rule["backlog"], 1);
+    // The next execution alerts on the one held back.
+    let (_, run) = app.call("POST", &format!("/api/v1/rules/{DKIM_RULE}/run"), "").await;
+    assert_eq!((run["alerts"].as_u64(), run["held_back"].as_u64()), (Some(1), Some(0)), "{run}");
+    let (_, health) = app.call("GET", "/api/v1/health", "").await;
+    assert_eq!((health["status"].as_str(), health["alert_backlog"].as_u64()), (Some("ok"), Some(0)));
+}
+
+#[tokio::test]
+async fn events_in_indices_no_rule_searches_are_counted_by_index() {
+    let app = App::new();
+    let body = format!(
+        "{{\"create\":{{\"_index\":\".ds-logs-o365.audit-default-2026.03.02-000001\"}}}}\n{DKIM_RAW}\n\
+         {{\"create\":{{\"_index\":\"winlogbeat-8\"}}}}\n{{\"message\":\"a\"}}\n\
+         {{\"create\":{{\"_index\":\"winlogbeat-8\"}}}}\n{{\"message\":\"b\"}}\n"
+    );
+    let (status, _) = app.call("POST", "/_bulk", body).await;
+    assert_eq!(status, 200);
+    let (_, metrics) = app.call("GET", "/metrics", "").await;
+    let text = metrics.as_str().expect("text");
+    let outside: Vec<&str> = text.lines().filter(|l| l.starts_with("vigil_events_outside_indices_total{")).collect();
+    assert_eq!(outside, ["vigil_events_outside_indices_total{index=\"winlogbeat-8\"} 2"], "{text}");
+    // The record sent to a backing index is in its data stream, which the DKIM rule searches.
+    let (_, run) = app.call("POST", &format!("/api/v1/rules/{DKIM_RULE}/run"), "").await;
+    assert_eq!(run["alerts"], 1, "{run}");
+}

@@ -79,15 +79,38 @@ fn max_signals_takes_the_oldest_and_records_the_rest() {
         .collect();
     store.append(&events).expect("append");
     let run = execute(&store, ecs::Catalog::builtin(), &[rule], at("08:10:00"), Trigger::Scheduled).expect("runs");
-    assert_eq!((run[0].candidates, run[0].alerts, run[0].dropped), (4, 2, 2));
+    assert_eq!((run[0].candidates, run[0].alerts, run[0].held_back), (4, 2, 2));
     assert_eq!(run[0].status, ExecutionStatus::PartialFailure);
-    assert!(run[0].warnings[0].contains("2 of 4 candidates"), "{:?}", run[0].warnings);
+    assert!(run[0].warnings[0].contains("2 of 4 candidates held back"), "{:?}", run[0].warnings);
     let mut times: Vec<String> = alerts(&store)
         .iter()
         .map(|a| a.document["kibana.alert.original_time"].as_str().unwrap_or("").to_owned())
         .collect();
     times.sort();
     assert_eq!(times, ["2026-03-02T08:01:00Z", "2026-03-02T08:02:00Z"]);
+}
+
+#[test]
+fn candidates_held_back_by_max_signals_alert_in_the_next_executions() {
+    let (_dir, store) = open();
+    let mut rule = dkim_rule();
+    rule.max_signals = 2;
+    let catalog = ecs::Catalog::builtin();
+    execute(&store, catalog, std::slice::from_ref(&rule), at("08:15:00"), Trigger::Scheduled).expect("runs");
+    // Five records two hours late (a backlog after downtime): outside every later window, so
+    // only the rule's coverage can bring them back once an execution holds them back.
+    let late: Vec<_> =
+        (0..5).map(|i| new_event(dkim(&format!("late{i}"), &format!("06:0{i}:00")), at("08:17:00"))).collect();
+    store.append(&late).expect("append");
+    let mut runs = Vec::new();
+    for start in ["08:20:00", "08:25:00", "08:30:00", "08:35:00"] {
+        let run = execute(&store, catalog, std::slice::from_ref(&rule), at(start), Trigger::Scheduled).expect("runs");
+        let backlog = store.rule_state(&rule.id.0).expect("state").backlog;
+        runs.push((run[0].alerts, run[0].held_back, backlog));
+    }
+    assert_eq!(runs, [(2, 3, 3), (2, 1, 1), (1, 0, 0), (0, 0, 0)], "(alerts, held back, backlog) per execution");
+    assert_eq!(alerts(&store).len(), 5, "every late record alerted, once");
+    assert_eq!(store.rule_state(&rule.id.0).expect("state").covered_seq, 5, "covered once drained");
 }
 
 #[test]

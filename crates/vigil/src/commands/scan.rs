@@ -143,6 +143,12 @@ pub fn run(args: ScanArgs) -> anyhow::Result<Exit> {
             ));
         }
     }
+    // Said even with --quiet: these events could have matched, and no rule searched them.
+    for (index, events) in &stats.outside_indices {
+        report::note(&format!(
+            "warning: {events} events in index `{index}` hold what a rule looks for, but no rule's index patterns cover `{index}`; --index sets one"
+        ));
+    }
     Ok(if unreadable {
         Exit::Trouble
     } else if args.fail_on_alert && alerts > 0 {

@@ -8,8 +8,8 @@ use crate::cli::ServerArgs;
 use crate::client::Client;
 use crate::exit::Exit;
 
-/// Runs `vigil status`: exit 0 when the server and its store are fine and no Office 365 tenant's
-/// pulls are failing.
+/// Runs `vigil status`: exit 0 when the server and its store are fine, no rule holds back
+/// alerts and no Office 365 tenant's pulls are failing.
 pub fn run(args: ServerArgs) -> anyhow::Result<Exit> {
     let client = Client::new(&args)?;
     let health = match client.get("/health", &[]) {
@@ -23,6 +23,9 @@ pub fn run(args: ServerArgs) -> anyhow::Result<Exit> {
     let mut out = std::io::stdout().lock();
     writeln!(out, "server:   {} (vigil {})", args.server, health["version"].as_str().unwrap_or("?"))?;
     writeln!(out, "status:   {}", health["status"].as_str().unwrap_or("?"))?;
+    for warning in health["warnings"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+        writeln!(out, "warning:  {warning}")?;
+    }
     writeln!(out, "events:   {} stored, last sequence {}", n("/events"), n("/last_seq"))?;
     writeln!(
         out,
@@ -38,6 +41,19 @@ pub fn run(args: ServerArgs) -> anyhow::Result<Exit> {
         n("/alerts/acknowledged"),
         n("/alerts/closed")
     )?;
+    // Which rules hold alerts back needs a key to see, as the rules themselves do.
+    if n("/alert_backlog") > 0 {
+        let rules = client.get("/rules", &[]).unwrap_or_default();
+        for rule in rules["rules"].as_array().into_iter().flatten().filter(|r| r["backlog"].as_u64() > Some(0)) {
+            writeln!(
+                out,
+                "backlog:  {} holds back {} alerts (max_signals {})",
+                rule["name"].as_str().unwrap_or("?"),
+                rule["backlog"],
+                rule["max_signals"]
+            )?;
+        }
+    }
     for problem in health["rule_problems"].as_array().into_iter().flatten().filter_map(Value::as_str) {
         writeln!(out, "not loaded: {problem}")?;
     }
