@@ -48,6 +48,9 @@ pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
     }
 }
 
+/// A rule due at a scheduled start.
+type Due = (Rule, Timestamp);
+
 /// Runs every enabled rule that is due, the rules due at one start and searching the same
 /// events in one pass.
 async fn run_due(state: &AppState, shutdown: &watch::Receiver<bool>) -> Result<(), ApiError> {
@@ -55,7 +58,7 @@ async fn run_due(state: &AppState, shutdown: &watch::Receiver<bool>) -> Result<(
     let now = Timestamp::now();
     let store = state.store.clone();
     let (due_rules, searched) = state
-        .blocking(move || -> StoreResult<(Vec<(Rule, Timestamp)>, Vec<IndexPatterns>)> {
+        .blocking(move || -> StoreResult<(Vec<Due>, Vec<IndexPatterns>)> {
             let (mut out, mut searched) = (Vec::new(), Vec::new());
             let states = store.rule_states()?;
             for rule in pack.rules.iter().filter(|r| r.unsupported().is_none()) {
