@@ -53,7 +53,7 @@ impl<'c> RuleSet<'c> {
                 skipped.push(Skipped { rule, reason });
                 continue;
             }
-            let text = rule.query.clone().unwrap_or_default();
+            let text = rule.effective_query();
             let result = kql::parse(&text).and_then(|query| Ok((query.compile_at(catalog, now)?, query)));
             match result {
                 Ok((matcher, query)) => {

@@ -23,6 +23,7 @@ mod filter;
 mod load;
 mod model;
 mod pack;
+mod query_filter;
 mod threat;
 mod validate;
 

@@ -141,6 +141,19 @@ impl fmt::Display for Origin {
     }
 }
 
+/// Rule fields that change what a rule alerts on, or how its alerts look, that vigil does not
+/// apply yet (issue 17), and what ignoring each means.
+const IGNORED: &[(&str, &str)] = &[
+    ("exceptions_list", "alerts are raised for events its exceptions would suppress"),
+    ("alert_suppression", "every matching event alerts, none is suppressed"),
+    ("severity_mapping", "alerts take the rule's severity, whatever the event says"),
+    ("risk_score_mapping", "alerts take the rule's risk score, whatever the event says"),
+    ("rule_name_override", "alerts carry the rule's name, not the event's"),
+    ("building_block_type", "its alerts are listed with the others, not hidden as building blocks"),
+    ("saved_id", "the saved query it names is not read; only its own query runs"),
+    ("data_view_id", "the data view's indices are not read; only its `index` patterns are searched"),
+];
+
 /// A validated detection rule.
 ///
 /// The typed fields are what vigil reads; [`Rule::fields`] keeps every field of the rule as
@@ -183,6 +196,9 @@ pub struct Rule {
     pub version: u64,
     /// `enabled` (default true).
     pub enabled: bool,
+    /// `filters` (Kibana's query filters) as KQL clauses the query is AND'ed with, or why vigil
+    /// cannot run them (then the rule does not run).
+    pub filters: Result<Vec<String>, String>,
     /// Every field of the rule, in Kibana's JSON shape.
     pub fields: Value,
     /// `[metadata]` of a detection-rules TOML file (empty for Kibana exports).
@@ -204,6 +220,9 @@ impl Rule {
 
     /// Why vigil cannot run this rule yet, or `None` when it can (KQL query rules).
     pub fn unsupported(&self) -> Option<String> {
+        if let Err(why) = &self.filters {
+            return Some(format!("its filters cannot run: {why}"));
+        }
         match (&self.kind, self.language.as_deref()) {
             (RuleType::Query, Some("kuery")) => None,
             (RuleType::Query, Some(language)) => Some(format!("{language} queries are not supported yet")),
@@ -213,6 +232,34 @@ impl Rule {
             }
             (kind, _) => Some(format!("{kind} rules are not supported yet")),
         }
+    }
+
+    /// The query the rule searches with: its `query`, AND'ed with its filters.
+    pub fn effective_query(&self) -> String {
+        let query = self.query.as_deref().unwrap_or_default();
+        let filters = self.filters.as_deref().unwrap_or_default();
+        if filters.is_empty() {
+            return query.to_owned();
+        }
+        let query = (!query.trim().is_empty()).then(|| format!("({query})"));
+        query.into_iter().chain(filters.iter().cloned()).collect::<Vec<_>>().join(" and ")
+    }
+
+    /// Fields of the rule that change what its alerts are, which vigil does not apply yet: each
+    /// key with what ignoring it means. The rule runs, but not quite as Kibana runs it.
+    pub fn ignored(&self) -> Vec<(&'static str, String)> {
+        let present = |key: &str| match self.fields.get(key) {
+            None | Some(Value::Null) => false,
+            Some(Value::Array(items)) => !items.is_empty(),
+            Some(Value::String(text)) => !text.is_empty(),
+            Some(Value::Object(map)) => !map.is_empty(),
+            Some(_) => true,
+        };
+        IGNORED
+            .iter()
+            .filter(|(key, _)| present(key))
+            .map(|(key, what)| (*key, format!("`{key}` is not applied yet: {what}")))
+            .collect()
     }
 
     /// The field that dates this rule's events: `timestamp_override`, else `@timestamp`.

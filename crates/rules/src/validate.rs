@@ -334,6 +334,23 @@ pub(crate) fn validate(
             checker.diagnostics.push(checker.source.diagnostic(Level::Error, Problem::Invalid(problem), span));
         }
     }
+    let filters = match fields.get("filters") {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(filters) => crate::query_filter::to_kql(filters).and_then(|clauses| {
+            // The clauses are vigil's own KQL; one that does not compile is a filter vigil
+            // cannot run (a range on a field type KQL refuses, say).
+            for clause in &clauses {
+                kql::parse(clause)
+                    .and_then(|q| q.compile(ecs::Catalog::builtin()).map(|_| ()))
+                    .map_err(|err| format!("`{clause}`: {err}"))?;
+            }
+            Ok(clauses)
+        }),
+    };
+    if let Err(why) = &filters {
+        let message = format!("the rule will not run: its filters cannot run: {why}");
+        checker.at_value(Level::Warning, "filters", Problem::Invalid(message));
+    }
     let rule = match (id, name, description, kind, severity, risk_score, interval, from, to, max_signals) {
         (
             Some(id),
@@ -365,12 +382,19 @@ pub(crate) fn validate(
             tags,
             version,
             enabled,
+            filters,
             fields: Value::Object(fields),
             metadata,
             origin,
         }),
         _ => None,
     };
+    // Said per field, where the field is: vigil runs the rule, but not as Kibana would.
+    if let Some(rule) = &rule {
+        for (key, message) in rule.ignored() {
+            checker.at_value(Level::Warning, key, Problem::Invalid(message));
+        }
+    }
     (rule, checker.diagnostics)
 }
 

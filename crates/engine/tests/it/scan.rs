@@ -127,3 +127,18 @@ fn bad_lines_are_reported_and_the_rest_is_scanned() {
     assert_eq!(good, Ok(Outcome::Scanned));
     assert_eq!((hits.0.len(), scanner.stats().invalid), (1, 2));
 }
+
+#[test]
+fn a_negated_filter_keeps_its_events_from_alerting() {
+    let filters = "[[rule.filters]]\nmeta = {negate = true}\nquery = {match_phrase = {\"user.name\" = \"svc-backup\"}}\n\
+                   [[rule.filters]]\nmeta = {disabled = true}\nquery = {match_phrase = {\"user.name\" = \"nobody\"}}\n";
+    let set = compile(vec![rule("dkim", r#"event.action:"Set-DkimSigningConfig""#, filters)]);
+    let lines = [
+        r#"{"event":{"action":"Set-DkimSigningConfig","id":"admin"},"user":{"name":"admin"}}"#,
+        r#"{"event":{"action":"Set-DkimSigningConfig","id":"backup"},"user":{"name":"svc-backup"}}"#,
+    ];
+    for prefilter in [true, false] {
+        let ids: Vec<String> = scan_lines(&set, &lines, prefilter, None).into_iter().map(|h| h.1).collect();
+        assert_eq!(ids, ["admin"]);
+    }
+}

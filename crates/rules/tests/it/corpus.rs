@@ -27,5 +27,15 @@ fn the_public_corpus_loads() {
     let kuery_query_rules =
         loaded.rules.iter().filter(|r| r.kind == rules::RuleType::Query && r.language.as_deref() == Some("kuery"));
     assert!(kuery_query_rules.clone().count() >= 500);
-    assert!(kuery_query_rules.clone().all(|r| r.unsupported().is_none()));
+    // Every KQL query rule runs, but those whose Kibana filters hold a query vigil cannot
+    // translate yet (the corpus has ES `wildcard` filters with `?` and `case_insensitive`): they
+    // are reported as not runnable rather than run without their filters.
+    let (runnable, filtered): (Vec<_>, Vec<_>) = kuery_query_rules.partition(|r| r.unsupported().is_none());
+    println!("  kuery query rules: {} runnable, {} held back by their filters", runnable.len(), filtered.len());
+    for rule in &filtered {
+        let reason = rule.unsupported().unwrap_or_default();
+        assert!(reason.starts_with("its filters cannot run: "), "{}: {reason}", rule.name);
+        assert!(reason.contains("`wildcard` query"), "{}: {reason}", rule.name);
+    }
+    assert!(filtered.len() < 30, "{} rules held back by their filters", filtered.len());
 }

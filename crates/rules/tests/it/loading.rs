@@ -138,3 +138,65 @@ fn kibana_exports_load_line_by_line() {
         ["export.ndjson:3:1: error: in the query, line 1 column 5: expected `and`, `or` or `)`, found end of query"]
     );
 }
+
+#[test]
+fn fields_vigil_does_not_apply_are_warned_about_where_they_are() {
+    let text = r#"[rule]
+rule_id = "r1"
+name = "Tuned"
+description = "A rule tuned in Kibana"
+type = "query"
+risk_score = 47
+severity = "medium"
+query = "event.action:x"
+building_block_type = "default"
+exceptions_list = [{id = "l1", list_id = "dkim-maintenance", namespace_type = "single", type = "detection"}]
+severity_mapping = []
+
+[rule.alert_suppression]
+group_by = ["user.name"]
+"#;
+    let loaded = load(text);
+    assert_eq!(
+        messages(&loaded),
+        [
+            "rule.toml:10:19: warning: `exceptions_list` is not applied yet: alerts are raised for events its exceptions would suppress",
+            "rule.toml:13:1: warning: `alert_suppression` is not applied yet: every matching event alerts, none is suppressed",
+            "rule.toml:9:23: warning: `building_block_type` is not applied yet: its alerts are listed with the others, not hidden as building blocks",
+        ],
+        "an empty severity_mapping changes nothing and is not warned about"
+    );
+    assert_eq!(loaded.rules[0].unsupported(), None, "the rule still runs");
+    assert_eq!(loaded.rules[0].ignored().len(), 3);
+}
+
+#[test]
+fn kibana_filters_are_part_of_the_query() {
+    let text = r#"[rule]
+rule_id = "r1"
+name = "Filtered"
+description = "A rule with filters"
+type = "query"
+risk_score = 47
+severity = "medium"
+query = "event.action:x"
+
+[[rule.filters]]
+meta = {negate = true, disabled = false}
+query = {match_phrase = {"user.name" = "svc-backup"}}
+
+[[rule.filters]]
+meta = {disabled = true}
+query = {match_phrase = {"user.name" = "anyone"}}
+"#;
+    let loaded = load(text);
+    assert_eq!(messages(&loaded), Vec::<String>::new());
+    assert_eq!(loaded.rules[0].effective_query(), "(event.action:x) and not (user.name:\"svc-backup\")");
+    let cannot = text.replace("match_phrase = {\"user.name\" = \"svc-backup\"}", "query_string = {query = \"a:b\"}");
+    let loaded = load(&cannot);
+    assert_eq!(
+        loaded.rules[0].unsupported().as_deref(),
+        Some("its filters cannot run: filter 1: a `query_string` query, which vigil cannot run yet")
+    );
+    assert!(messages(&loaded)[0].contains("warning: the rule will not run"), "{:?}", messages(&loaded));
+}

@@ -55,6 +55,9 @@ pub struct RuleSummary {
     pub enabled: bool,
     /// Why vigil cannot run it, when it cannot.
     pub unsupported: Option<String>,
+    /// Fields of the rule vigil does not apply yet, and what that means: it runs, but not as
+    /// Kibana would.
+    pub ignored: Vec<String>,
     /// Where it was loaded from (`built-in:...`, `file:line`).
     pub origin: String,
     /// Every event up to this ingest sequence number has been evaluated by it.
@@ -163,6 +166,7 @@ fn summary(rule: &Rule, state: &RuleState) -> RuleSummary {
         index: rule.index.clone(),
         enabled: state.enabled.unwrap_or(rule.enabled),
         unsupported: rule.unsupported(),
+        ignored: rule.ignored().into_iter().map(|(_, message)| message).collect(),
         origin: rule.origin.to_string(),
         covered_seq: state.covered_seq,
         backlog: state.backlog,

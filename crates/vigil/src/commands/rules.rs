@@ -76,12 +76,26 @@ pub fn report_skipped(skipped: &[Skipped]) {
     }
 }
 
+/// Says, per rule that runs, which of its fields vigil does not apply yet: such a rule runs, but
+/// not as Kibana would run it.
+pub fn report_ignored<'a>(rules: impl Iterator<Item = &'a Rule>) {
+    for rule in rules {
+        for (_, message) in rule.ignored() {
+            report::note(&format!("warning: {}: {message}", rule.name));
+        }
+    }
+}
+
 fn list(args: &ListArgs) -> anyhow::Result<Exit> {
     let extra = Filter { kinds: args.kinds.clone(), tactics: args.tactics.clone(), ..Filter::default() };
     let Some(selected) = load_selected(&args.rules, &extra)? else { return Ok(Exit::No) };
     let mut out = anstream::stdout().lock();
     for rule in &selected {
-        let runs = if rule.unsupported().is_none() { "" } else { " (cannot run yet)" };
+        let runs = match (rule.unsupported(), rule.ignored().len()) {
+            (Some(_), _) => " (cannot run yet)".to_owned(),
+            (None, 0) => String::new(),
+            (None, n) => format!(" (runs without {n} of its fields: see `vigil rules show`)"),
+        };
         write!(
             out,
             "{}{:<8}{:#} ",
@@ -170,6 +184,14 @@ fn write_rule(out: &mut dyn Write, rule: &Rule) -> io::Result<()> {
     }
     if let Some(query) = &rule.query {
         writeln!(out, "\n{bold}Query{bold:#}\n{}", query.trim())?;
+    }
+    if let Ok(filters) = &rule.filters
+        && !filters.is_empty()
+    {
+        writeln!(out, "\n{bold}Filters{bold:#} (AND'ed with the query)\n{}", filters.join("\n"))?;
+    }
+    for (_, ignored) in rule.ignored() {
+        field(out, "warning", &ignored)?;
     }
     writeln!(out, "\n{bold}Description{bold:#}\n{}", rule.description.trim())?;
     for fp in rule.texts("false_positives") {

@@ -12,7 +12,7 @@ use engine::{Replay, RuleSet, ScanOptions, Scanner};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::{Color, Output as Format, ScanArgs};
-use crate::commands::rules::{load_selected, report_skipped};
+use crate::commands::rules::{load_selected, report_ignored, report_skipped};
 use crate::exit::Exit;
 use crate::output::{Csv, Jsonl, Live, Output, Summary, Table};
 use crate::report;
@@ -36,6 +36,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<Exit> {
     if !args.quiet {
         report_skipped(&skipped);
     }
+    report_ignored(rule_set.rules().iter().map(|c| &c.rule));
     if rule_set.is_empty() {
         bail!("no rule to run: the selected rules are all of kinds vigil cannot run yet");
     }
