@@ -159,8 +159,14 @@ impl Compiler<'_> {
         })
     }
 
-    /// The test `field:term` runs on each value of a field of type `known` (`None`: unmapped).
+    /// The test `field:term` runs on each value of a field of type `known` (`None`: unmapped);
+    /// on the root of a `flattened` field, on each of its leaves.
     fn value_test(&self, known: Option<&Field>, full: &str, term: &Term) -> Result<Test, Error> {
+        let test = self.leaf_test(known, full, term)?;
+        Ok(if known.is_some_and(|f| f.ty() == FieldType::Flattened) { Test::Leaves(Box::new(test)) } else { test })
+    }
+
+    fn leaf_test(&self, known: Option<&Field>, full: &str, term: &Term) -> Result<Test, Error> {
         let ignore_above = known.and_then(Field::ignore_above);
         let Some(known) = known else { return Ok(dynamic_test(term)) };
         let ty = known.ty();
@@ -247,7 +253,8 @@ impl Compiler<'_> {
             FieldType::Ip => Bound::Ip(parse_ip(&text).ok_or_else(|| invalid(full, ty, term, "an IP address"))?),
             _ => return Ok(Test::Never),
         };
-        Ok(Test::Range { op, bound })
+        let test = Test::Range { op, bound };
+        Ok(if ty == FieldType::Flattened { Test::Leaves(Box::new(test)) } else { test })
     }
 
     /// A value with no field: `multi_match` (or `query_string` for wildcards) over every field,

@@ -121,6 +121,9 @@ pub(crate) enum Test {
         op: RangeOp,
         bound: Bound,
     },
+    /// The root of a `flattened` field: an object value passes when one of its leaves (keywords)
+    /// passes, as Elasticsearch indexes every leaf value under the root.
+    Leaves(Box<Test>),
     /// A field the catalog does not type: the JSON value's kind decides, as dynamic mapping does.
     Dynamic {
         text: String,
@@ -460,6 +463,11 @@ impl Test {
         }
         match self {
             Test::Never => false,
+            Test::Leaves(inner) => match value {
+                Value::Object(map) => map.values().any(|v| self.passes(v)),
+                Value::Array(items) => items.iter().any(|v| self.passes(v)),
+                leaf => inner.passes(leaf),
+            },
             Test::Exists { ignore_above } => match value {
                 Value::String(s) => within(s, *ignore_above),
                 Value::Object(map) => map.values().any(|v| self.passes(v)),
@@ -505,6 +513,7 @@ impl Test {
     fn describe(&self) -> String {
         match self {
             Test::Never => "nothing can match (the value does not fit the field)".into(),
+            Test::Leaves(inner) => format!("has a leaf that {} (flattened)", inner.describe()),
             Test::Exists { .. } => "has any value".into(),
             Test::Keyword { value, .. } => format!("equals {value:?} (keyword: exact, case-sensitive)"),
             Test::KeywordAlts { alts, .. } => format!("matches {} (keyword wildcard, case-sensitive)", alts_text(alts)),

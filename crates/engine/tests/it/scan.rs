@@ -142,3 +142,16 @@ fn a_negated_filter_keeps_its_events_from_alerting() {
         assert_eq!(ids, ["admin"]);
     }
 }
+
+#[test]
+fn a_query_on_a_flattened_root_finds_its_leaves_in_a_scan() {
+    let set = compile(vec![rule("members", r#"o365.audit.Members:"helpdesk@contoso.com""#, "")]);
+    let lines = [
+        r#"{"event":{"id":"teams"},"o365":{"audit":{"Members":[{"DisplayName":"Help Desk","UPN":"helpdesk@contoso.com"}]}}}"#,
+        r#"{"event":{"id":"other"},"o365":{"audit":{"Members":[{"UPN":"someone@contoso.com"}]},"x":"helpdesk@contoso.com"}}"#,
+    ];
+    for prefilter in [true, false] {
+        let ids: Vec<String> = scan_lines(&set, &lines, prefilter, None).into_iter().map(|h| h.1).collect();
+        assert_eq!(ids, ["teams"]);
+    }
+}
