@@ -24,7 +24,10 @@ pub enum FieldType {
     MatchOnlyText,
     /// `boolean`.
     Boolean,
-    /// `long`, `integer`, `short`, `byte`, `unsigned_long`: whole numbers.
+    /// `long` and `unsigned_long`: whole numbers, read from JSON strings as they are (a string
+    /// with surrounding whitespace is malformed).
+    Long,
+    /// `integer`, `short`, `byte`: whole numbers, read from JSON strings after trimming them.
     Integer,
     /// `double`, `float`, `half_float`, `scaled_float`: floating-point numbers.
     Float,
@@ -53,7 +56,8 @@ impl FieldType {
             "text" | "annotated-text" | "search_as_you_type" => FieldType::Text,
             "match_only_text" => FieldType::MatchOnlyText,
             "boolean" => FieldType::Boolean,
-            "long" | "integer" | "short" | "byte" | "unsigned_long" => FieldType::Integer,
+            "long" | "unsigned_long" => FieldType::Long,
+            "integer" | "short" | "byte" => FieldType::Integer,
             "double" | "float" | "half_float" | "scaled_float" => FieldType::Float,
             "date" => FieldType::Date,
             "date_nanos" => FieldType::DateNanos,
@@ -74,7 +78,8 @@ impl FieldType {
             FieldType::Text => "text",
             FieldType::MatchOnlyText => "match_only_text",
             FieldType::Boolean => "boolean",
-            FieldType::Integer => "long",
+            FieldType::Long => "long",
+            FieldType::Integer => "integer",
             FieldType::Float => "double",
             FieldType::Date => "date",
             FieldType::DateNanos => "date_nanos",
@@ -89,6 +94,11 @@ impl FieldType {
     /// flattened leaves).
     pub fn is_keyword(self) -> bool {
         matches!(self, FieldType::Keyword | FieldType::ConstantKeyword | FieldType::Wildcard | FieldType::Flattened)
+    }
+
+    /// Whether values are whole numbers (long, integer, short, byte, unsigned_long).
+    pub fn is_integer(self) -> bool {
+        matches!(self, FieldType::Long | FieldType::Integer)
     }
 
     /// Whether values are analyzed into tokens (text, match_only_text).

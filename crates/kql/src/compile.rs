@@ -173,7 +173,7 @@ impl Compiler<'_> {
         let text = term.text();
         if let TermKind::Wildcard(pattern) = &term.kind {
             if pattern.is_lone_star() {
-                return Ok(Test::Exists { ignore_above });
+                return Ok(Test::Exists { ignore_above, ty: Some(ty) });
             }
             return Ok(match ty {
                 t if t.is_keyword() || t == FieldType::Other => {
@@ -204,9 +204,10 @@ impl Compiler<'_> {
                 "false" => Test::Bool(false),
                 _ => return Err(invalid(full, ty, term, "`true` or `false`")),
             },
-            FieldType::Integer => {
-                Test::Integer(whole(parse_number(&text).ok_or_else(|| invalid(full, ty, term, "a number"))?))
-            }
+            t if t.is_integer() => Test::Integer {
+                want: whole(parse_number(&text).ok_or_else(|| invalid(full, ty, term, "a number"))?),
+                long: t == FieldType::Long,
+            },
             FieldType::Float => Test::Float(parse_number(&text).ok_or_else(|| invalid(full, ty, term, "a number"))?),
             FieldType::Date | FieldType::DateNanos => {
                 // Kibana turns `date:value` into `gte: value, lte: value`: a whole day for a day.
@@ -233,9 +234,10 @@ impl Compiler<'_> {
         let bound = match ty {
             t if t.is_keyword() || t == FieldType::Other => Bound::Keyword(text.into_owned()),
             t if t.is_text() => Bound::Text(text.into_owned()),
-            FieldType::Integer | FieldType::Float => {
-                Bound::Number(parse_number(&text).ok_or_else(|| invalid(full, ty, term, "a number"))?)
-            }
+            t if t.is_integer() || t == FieldType::Float => Bound::Number {
+                at: parse_number(&text).ok_or_else(|| invalid(full, ty, term, "a number"))?,
+                long: t == FieldType::Long,
+            },
             FieldType::Boolean => match text.as_ref() {
                 "true" => Bound::Bool(true),
                 "false" => Bound::Bool(false),
@@ -274,6 +276,7 @@ impl Compiler<'_> {
             dynamic: dynamic_test(term),
             boolean: typed(FieldType::Boolean),
             integer: typed(FieldType::Integer),
+            long: typed(FieldType::Long),
             float: typed(FieldType::Float),
             ip: typed(FieldType::Ip),
             date: typed(FieldType::Date),
@@ -287,7 +290,7 @@ fn dynamic_test(term: &Term) -> Test {
     let text = term.text().into_owned();
     match &term.kind {
         TermKind::Wildcard(pattern) if pattern.is_lone_star() => {
-            Test::Exists { ignore_above: crate::matcher::DYNAMIC_IGNORE_ABOVE }
+            Test::Exists { ignore_above: crate::matcher::DYNAMIC_IGNORE_ABOVE, ty: None }
         }
         TermKind::Wildcard(pattern) => {
             Test::Dynamic { text, number: None, boolean: None, alts: Some(alternatives(pattern, false)) }

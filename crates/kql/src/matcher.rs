@@ -63,6 +63,7 @@ pub(crate) struct FreeText {
     pub(crate) dynamic: Test,
     pub(crate) boolean: Test,
     pub(crate) integer: Test,
+    pub(crate) long: Test,
     pub(crate) float: Test,
     pub(crate) ip: Test,
     pub(crate) date: Test,
@@ -80,9 +81,11 @@ pub(crate) enum Alt {
 pub(crate) enum Test {
     /// Never passes (a value the field's type cannot hold, with lenient free text).
     Never,
-    /// Passes for any indexed value.
+    /// Passes for any value the field's type (`None`: unmapped) indexes: a malformed value
+    /// (`"x"` in an ip field) is not indexed, so it does not exist.
     Exists {
         ignore_above: Option<u32>,
+        ty: Option<FieldType>,
     },
     /// keyword: the whole value, exactly.
     Keyword {
@@ -104,8 +107,12 @@ pub(crate) enum Test {
         alts: Vec<Alt>,
     },
     Bool(bool),
-    /// A whole number (an integer field), or `None` for a value with a fraction (matches nothing).
-    Integer(Option<i128>),
+    /// A whole number (an integer field), or `None` for a value with a fraction (matches nothing);
+    /// `long` fields do not trim strings.
+    Integer {
+        want: Option<i128>,
+        long: bool,
+    },
     Float(f64),
     /// A date field equal to a date: the instant lies in `[from, to]`.
     DateSpan {
@@ -138,11 +145,21 @@ pub(crate) enum Test {
 pub(crate) enum Bound {
     Keyword(String),
     Text(String),
-    Number(f64),
-    Date { at: Timestamp, nanos: bool },
+    /// A number; `long` fields read strings without trimming them.
+    Number {
+        at: f64,
+        long: bool,
+    },
+    Date {
+        at: Timestamp,
+        nanos: bool,
+    },
     Ip(u128),
     Bool(bool),
-    Dynamic { text: String, number: Option<f64> },
+    Dynamic {
+        text: String,
+        number: Option<f64>,
+    },
 }
 
 /// Logs data streams map dynamic strings as keyword with `ignore_above: 1024`.
@@ -345,6 +362,7 @@ fn free_text(root: &Value, prefix: &str, terms: &FreeText, catalog: &Catalog) ->
             Some(ty) if ty.is_text() => &terms.text,
             Some(FieldType::Boolean) => &terms.boolean,
             Some(FieldType::Integer) => &terms.integer,
+            Some(FieldType::Long) => &terms.long,
             Some(FieldType::Float) => &terms.float,
             Some(FieldType::Ip) => &terms.ip,
             Some(FieldType::Date | FieldType::DateNanos) => &terms.date,
@@ -391,16 +409,34 @@ pub(crate) fn whole(n: f64) -> Option<i128> {
     (n.fract() == 0.0 && n.abs() < 1e38).then_some(n as i128)
 }
 
-/// A JSON value as an integer field stores it (fractions truncated, as `coerce` does).
-fn integer_of(value: &Value) -> Option<i128> {
+/// A JSON value as an integer field stores it (fractions truncated, as `coerce` does). `long`
+/// fields take strings as they are: Elasticsearch parses `integer`, `short` and `byte` strings
+/// through a parser that trims them, and `long` strings through one that does not, so `" 1"` is
+/// malformed in a `long` field.
+fn integer_of(value: &Value, long: bool) -> Option<i128> {
     match value {
         Value::Number(n) => n
             .as_i64()
             .map(i128::from)
             .or_else(|| n.as_u64().map(i128::from))
             .or_else(|| n.as_f64().map(|f| f.trunc() as i128)),
+        Value::String(s) if long && s.trim() != s => None,
         Value::String(s) => s.trim().parse::<i128>().ok().or_else(|| parse_number(s).map(|f| f.trunc() as i128)),
         _ => None,
+    }
+}
+
+/// Whether a field of type `ty` indexes `value` (a leaf: not an object or array), so that
+/// `field:*` finds it: keywords up to `ignore_above`, and values the type can parse.
+fn indexes(ty: FieldType, value: &Value, ignore_above: Option<u32>) -> bool {
+    match ty {
+        FieldType::Long | FieldType::Integer => integer_of(value, ty == FieldType::Long).is_some(),
+        FieldType::Float => number_of(value).is_some(),
+        FieldType::Boolean => bool_of(value).is_some(),
+        FieldType::Date => date_of(value, false).is_some(),
+        FieldType::DateNanos => date_of(value, true).is_some(),
+        FieldType::Ip => ip_of(value).is_some(),
+        _ => keyword_text(value).is_some_and(|text| within(&text, ignore_above)),
     }
 }
 
@@ -426,8 +462,9 @@ pub(crate) fn parse_ip(text: &str) -> Option<u128> {
     text.trim().parse::<IpAddr>().ok().map(ip_bits)
 }
 
+/// An `ip` field's value: Elasticsearch does not trim it, so `"172.16.0.1 "` is malformed.
 fn ip_of(value: &Value) -> Option<u128> {
-    value.as_str().and_then(parse_ip)
+    value.as_str().and_then(|s| s.parse::<IpAddr>().ok()).map(ip_bits)
 }
 
 fn date_of(value: &Value, nanos: bool) -> Option<Timestamp> {
@@ -468,11 +505,12 @@ impl Test {
                 Value::Array(items) => items.iter().any(|v| self.passes(v)),
                 leaf => inner.passes(leaf),
             },
-            Test::Exists { ignore_above } => match value {
-                Value::String(s) => within(s, *ignore_above),
-                Value::Object(map) => map.values().any(|v| self.passes(v)),
-                Value::Array(items) => items.iter().any(|v| self.passes(v)),
-                _ => true,
+            Test::Exists { ignore_above, ty } => match (value, ty) {
+                (Value::Object(map), _) => map.values().any(|v| self.passes(v)),
+                (Value::Array(items), _) => items.iter().any(|v| self.passes(v)),
+                (value, Some(ty)) => indexes(*ty, value, *ignore_above),
+                (Value::String(s), None) => within(s, *ignore_above),
+                (_, None) => true,
             },
             Test::Keyword { value: want, ignore_above } => {
                 keyword_text(value).is_some_and(|have| have == want.as_str() && within(&have, *ignore_above))
@@ -488,7 +526,7 @@ impl Test {
                 keyword_text(value).is_some_and(|have| text::tokens(&have).iter().any(|token| alt_matches(alts, token)))
             }
             Test::Bool(want) => bool_of(value) == Some(*want),
-            Test::Integer(want) => want.is_some() && integer_of(value) == *want,
+            Test::Integer { want, long } => want.is_some() && integer_of(value, *long) == *want,
             Test::Float(want) => number_of(value) == Some(*want),
             Test::DateSpan { from, to, nanos } => date_of(value, *nanos).is_some_and(|t| *from <= t && t <= *to),
             Test::Ip { net, prefix } => ip_of(value).is_some_and(|ip| in_network(ip, *net, *prefix)),
@@ -500,7 +538,7 @@ impl Test {
                 // Dynamic mapping makes JSON integers `long` and JSON decimals `float`.
                 Value::Number(n) if alts.is_none() => match (number, n.is_f64()) {
                     (Some(want), true) => n.as_f64().is_some_and(|have| have as f32 == *want as f32),
-                    (Some(want), false) => whole(*want).is_some() && integer_of(value) == whole(*want),
+                    (Some(want), false) => whole(*want).is_some() && integer_of(value, true) == whole(*want),
                     (None, _) => false,
                 },
                 Value::Bool(b) if alts.is_none() => *boolean == Some(*b),
@@ -523,8 +561,8 @@ impl Test {
             Test::Text { tokens, .. } => format!("contains a word of {tokens:?} (text, lower-cased)"),
             Test::TextAlts { alts } => format!("has a word matching {} (text, lower-cased)", alts_text(alts)),
             Test::Bool(b) => format!("is {b} (boolean)"),
-            Test::Integer(Some(n)) => format!("equals {n} (whole number)"),
-            Test::Integer(None) => "equals a fraction, which a whole-number field never holds".into(),
+            Test::Integer { want: Some(n), .. } => format!("equals {n} (whole number)"),
+            Test::Integer { want: None, .. } => "equals a fraction, which a whole-number field never holds".into(),
             Test::Float(n) => format!("equals {n} (number)"),
             Test::DateSpan { from, to, .. } => format!("lies between {from} and {to} (date)"),
             Test::Ip { net, prefix } => {
@@ -547,7 +585,7 @@ impl Bound {
         match self {
             Bound::Keyword(s) => format!("{s:?} (keyword, in byte order)"),
             Bound::Text(s) => format!("{s:?} (text: some word, in byte order)"),
-            Bound::Number(n) => format!("{n} (number)"),
+            Bound::Number { at, .. } => format!("{at} (number)"),
             Bound::Date { at, .. } => format!("{at} (date)"),
             Bound::Ip(bits) => {
                 let v6 = Ipv6Addr::from(*bits);
@@ -583,13 +621,23 @@ fn range_passes(value: &Value, op: RangeOp, bound: &Bound) -> bool {
         Bound::Keyword(b) => keyword_text(value).is_some_and(|have| in_range(have.as_bytes(), op, b.as_bytes())),
         Bound::Text(b) => keyword_text(value)
             .is_some_and(|have| text::tokens(&have).iter().any(|t| in_range(t.as_bytes(), op, b.as_bytes()))),
-        Bound::Number(b) => number_of(value).is_some_and(|have| in_range(have, op, *b)),
+        Bound::Number { at, long } => {
+            let have = if *long { integer_of(value, true).map(|n| n as f64) } else { number_of(value) };
+            have.is_some_and(|have| in_range(have, op, *at))
+        }
         Bound::Date { at, nanos } => date_of(value, *nanos).is_some_and(|have| in_range(have, op, *at)),
         Bound::Ip(b) => ip_of(value).is_some_and(|have| in_range(have, op, *b)),
         Bound::Bool(b) => bool_of(value).is_some_and(|have| in_range(have, op, *b)),
         Bound::Dynamic { text, number } => match value {
             Value::String(s) => within(s, DYNAMIC_IGNORE_ABOVE) && in_range(s.as_bytes(), op, text.as_bytes()),
             Value::Number(n) => number.zip(n.as_f64()).is_some_and(|(b, have)| in_range(have, op, b)),
+            // Dynamic mapping makes a JSON boolean a `boolean` field, which ranges compare as
+            // false < true; a bound that is not a boolean fits no boolean.
+            Value::Bool(have) => match text.as_str() {
+                "true" => in_range(*have, op, true),
+                "false" => in_range(*have, op, false),
+                _ => false,
+            },
             _ => false,
         },
     }

@@ -255,7 +255,9 @@ fn peer_ast(query: &Query, schema: Option<&serde_json::Map<String, Value>>) -> V
         }
     }
     fn term(t: &kql::Term, ty: Option<&str>) -> Value {
-        let numeric = ty.is_some_and(|ty| matches!(FieldType::from_mapping(ty), FieldType::Integer | FieldType::Float));
+        let numeric = ty.is_some_and(|ty| {
+            matches!(FieldType::from_mapping(ty), FieldType::Long | FieldType::Integer | FieldType::Float)
+        });
         let stringy = ty.is_some_and(|ty| !numeric && ty != "boolean");
         match &t.kind {
             TermKind::Wildcard(w) if w.is_lone_star() => json!({"Exists": null}),
