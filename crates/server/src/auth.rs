@@ -6,7 +6,7 @@
 //! (`Authorization: ApiKey <key>` or `ApiKey base64(id:secret)`), as `Bearer <key>`, or, for
 //! log shippers configured with a user and password, as `Basic` with the key as the password.
 
-use axum::extract::{Request, State};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderMap, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -86,18 +86,19 @@ fn credentials(headers: &HeaderMap) -> Option<(String, String)> {
     }
 }
 
-/// What a route needs: `None` for the health check, else the role.
-fn required(method: &Method, path: &str) -> Option<Role> {
-    let ingest = path == "/_bulk"
-        || path.ends_with("/_bulk")
-        || (path == "/api/v1/events" && method == Method::POST)
-        || matches!(path, "/" | "/_license" | "/_cluster/health");
-    Some(match () {
-        _ if path == "/api/v1/health" => return None,
-        _ if ingest => Role::Ingest,
-        _ if path == "/api/v1/alerts/status" => Role::Analyst,
-        _ if path.starts_with("/api/v1/audit") => Role::Admin,
-        _ if method == Method::GET || method == Method::HEAD => Role::Analyst,
+/// What a route needs, by the route the request matched (its template, `/api/v1/rules/{id}`, not
+/// the path asked for, so that a rule id such as `_bulk` cannot pass for another route): `None`
+/// for the health check, else the role. A request that matched no route needs a key all the
+/// same (an analyst's to read, an admin's otherwise), so that what exists is not told to anyone.
+pub(crate) fn required(method: &Method, route: Option<&str>) -> Option<Role> {
+    let read = method == Method::GET || method == Method::HEAD;
+    Some(match route {
+        Some("/api/v1/health") => return None,
+        Some("/_bulk" | "/{index}/_bulk" | "/" | "/_license" | "/_cluster/health") => Role::Ingest,
+        Some("/api/v1/events") if !read => Role::Ingest,
+        Some("/api/v1/alerts/status") => Role::Analyst,
+        Some("/api/v1/audit") => Role::Admin,
+        _ if read => Role::Analyst,
         _ => Role::Admin,
     })
 }
@@ -116,7 +117,8 @@ fn same(a: &[u8; 32], b: &[u8; 32]) -> bool {
 /// Checks the caller of every route but the health check: 401 without a valid live key, 403
 /// when its role does not cover the route. The caller goes into the request's extensions.
 pub async fn check(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
-    let Some(needed) = required(request.method(), request.uri().path()) else {
+    let route = request.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned());
+    let Some(needed) = required(request.method(), route.as_deref()) else {
         return next.run(request).await;
     };
     let Some((id, secret)) = credentials(request.headers()) else {
@@ -185,15 +187,20 @@ mod tests {
 
     #[test]
     fn routes_need_the_roles_the_issue_gives() {
-        assert_eq!(required(&Method::GET, "/api/v1/health"), None);
-        assert_eq!(required(&Method::POST, "/_bulk"), Some(Role::Ingest));
-        assert_eq!(required(&Method::POST, "/logs-o365.audit-default/_bulk"), Some(Role::Ingest));
-        assert_eq!(required(&Method::POST, "/api/v1/events"), Some(Role::Ingest));
-        assert_eq!(required(&Method::GET, "/api/v1/events"), Some(Role::Analyst));
-        assert_eq!(required(&Method::POST, "/api/v1/alerts/status"), Some(Role::Analyst));
-        assert_eq!(required(&Method::POST, "/api/v1/rules/x/disable"), Some(Role::Admin));
-        assert_eq!(required(&Method::GET, "/api/v1/audit"), Some(Role::Admin));
-        assert_eq!(required(&Method::GET, "/metrics"), Some(Role::Analyst));
+        let get = |route| required(&Method::GET, Some(route));
+        let post = |route| required(&Method::POST, Some(route));
+        assert_eq!(get("/api/v1/health"), None);
+        assert_eq!((post("/_bulk"), post("/{index}/_bulk")), (Some(Role::Ingest), Some(Role::Ingest)));
+        assert_eq!((post("/api/v1/events"), get("/api/v1/events")), (Some(Role::Ingest), Some(Role::Analyst)));
+        assert_eq!(post("/api/v1/alerts/status"), Some(Role::Analyst));
+        assert_eq!(post("/api/v1/rules/{id}/disable"), Some(Role::Admin));
+        assert_eq!((get("/api/v1/audit"), get("/metrics")), (Some(Role::Admin), Some(Role::Analyst)));
+        // A rule whose id is `_bulk` is a rule, not the bulk route.
+        assert_eq!(get("/api/v1/rules/{id}"), Some(Role::Analyst));
+        assert_eq!(
+            (required(&Method::GET, None), required(&Method::DELETE, None)),
+            (Some(Role::Analyst), Some(Role::Admin))
+        );
         assert!(allows(Role::Admin, Role::Ingest) && !allows(Role::Analyst, Role::Ingest));
         assert!(!allows(Role::Ingest, Role::Analyst) && !allows(Role::Analyst, Role::Admin));
     }

@@ -30,6 +30,10 @@ pub struct Config {
     pub max_line: usize,
     /// The most events (or bulk items) in one request (`VIGIL_MAX_ITEMS`).
     pub max_items: usize,
+    /// The most ingest requests read at once; more are answered 429, as Elasticsearch's
+    /// rejected executions are, and shippers retry them (`VIGIL_MAX_INGEST_REQUESTS`). With
+    /// `max_body` and `max_items`, it bounds the memory ingest takes.
+    pub max_ingest_requests: usize,
     /// How often rule folders and watched folders are looked at for changes
     /// (`VIGIL_POLL`, e.g. `2s`).
     pub poll: Interval,
@@ -105,6 +109,7 @@ impl Default for Config {
             max_body: 100 << 20,
             max_line: 1 << 20,
             max_items: 100_000,
+            max_ingest_requests: 4,
             poll: Interval::from_seconds(2),
             tls: None,
             o365: O365::default(),
@@ -135,6 +140,7 @@ struct File {
     max_body: Option<String>,
     max_line: Option<String>,
     max_items: Option<usize>,
+    max_ingest_requests: Option<usize>,
     poll: Option<String>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
@@ -247,6 +253,9 @@ impl Config {
         if let Some(items) = file.max_items {
             self.max_items = items;
         }
+        if let Some(requests) = file.max_ingest_requests {
+            self.max_ingest_requests = requests.max(1);
+        }
         if let Some(poll) = file.poll {
             self.poll = Interval::parse(&poll).map_err(|e| e.to_string())?;
         }
@@ -284,6 +293,10 @@ impl Config {
             "MAX_BODY" => self.max_body = parse_size(value)?,
             "MAX_LINE" => self.max_line = parse_size(value)?,
             "MAX_ITEMS" => self.max_items = value.parse().map_err(|_| format!("`{value}` is not a number"))?,
+            "MAX_INGEST_REQUESTS" => {
+                self.max_ingest_requests =
+                    value.parse::<usize>().map_err(|_| format!("`{value}` is not a number"))?.max(1);
+            }
             "POLL" => self.poll = Interval::parse(value).map_err(|e| e.to_string())?,
             _ => {}
         }
@@ -419,6 +432,7 @@ mod tests {
             "max_body",
             "max_line",
             "max_items",
+            "max_ingest_requests",
             "poll",
             "interval",
             "since",

@@ -27,6 +27,9 @@ pub enum ApiError {
     /// The request is over a configured limit (`max_body`, `max_items`).
     #[error("{0}")]
     TooLarge(String),
+    /// The service is busy (its ingest queue is full): try again later.
+    #[error("{0}")]
+    Busy(String),
     /// The store failed: the service is up, but cannot read or write now.
     #[error("the store is unavailable: {0}")]
     Store(#[from] StoreError),
@@ -48,7 +51,7 @@ pub struct ErrorBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
     /// A stable kind: `bad_request`, `unauthorized`, `forbidden`, `not_found`, `too_large`,
-    /// `store_unavailable`, `internal`.
+    /// `busy`, `store_unavailable`, `internal`.
     #[serde(rename = "type")]
     pub kind: String,
     /// For people.
@@ -63,6 +66,7 @@ impl ApiError {
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+            ApiError::Busy(_) => (StatusCode::TOO_MANY_REQUESTS, "busy"),
             ApiError::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }

@@ -8,6 +8,34 @@ use ecs::date::Timestamp;
 use engine::storage::NewEvent;
 use serde_json::Value;
 
+/// Admits an ingest request (a POST or PUT of a body to a bulk or events route) only while fewer than
+/// `max_ingest_requests` are being read; the others are answered 429 at once, before their
+/// bodies are read, so that memory stays bounded however many clients send. Shippers retry a
+/// 429, as they do when Elasticsearch's queues are full.
+pub async fn admit(
+    axum::extract::State(state): axum::extract::State<crate::state::AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let route = request.extensions().get::<axum::extract::MatchedPath>().map(|m| m.as_str());
+    let ingest = matches!(route, Some("/_bulk" | "/{index}/_bulk" | "/api/v1/events"));
+    if !ingest || !matches!(*request.method(), axum::http::Method::POST | axum::http::Method::PUT) {
+        return next.run(request).await;
+    }
+    match state.ingest_permits.clone().try_acquire_owned() {
+        Ok(_permit) => next.run(request).await,
+        Err(_) => {
+            state.metrics.busy();
+            crate::error::ApiError::Busy(format!(
+                "{} ingest requests are being read (max_ingest_requests): send this one again later",
+                state.config.max_ingest_requests
+            ))
+            .into_response()
+        }
+    }
+}
+
 /// A bulk action vigil takes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Action {
@@ -45,13 +73,37 @@ pub struct Item {
     pub event: Result<NewEvent, String>,
 }
 
+/// Why a request body is refused as a whole.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    /// It says it is gzip and is not (400).
+    #[error("the body is not valid gzip: {0}")]
+    NotGzip(String),
+    /// It is larger than `max_body`, once decompressed (413).
+    #[error("the body is larger than {0} bytes once decompressed (max_body)")]
+    TooLarge(usize),
+    /// It holds more than `max_items` documents (413). Counted while reading, so that a small
+    /// body of many tiny documents is refused before they take any memory.
+    #[error("more than {0} items in one request; max_items allows {0}: split the request")]
+    TooMany(usize),
+}
+
+impl From<Refused> for crate::error::ApiError {
+    fn from(refused: Refused) -> crate::error::ApiError {
+        match refused {
+            Refused::NotGzip(_) => crate::error::ApiError::BadRequest(refused.to_string()),
+            Refused::TooLarge(_) | Refused::TooMany(_) => crate::error::ApiError::TooLarge(refused.to_string()),
+        }
+    }
+}
+
 /// Decodes a request body, gunzipping it when `gzip` (Filebeat compresses by default), and
 /// refusing more than `limit` bytes once decompressed.
 ///
 /// # Errors
 ///
 /// When the body is not valid gzip or is larger than `limit`.
-pub fn body(raw: &[u8], gzip: bool, limit: usize) -> Result<Vec<u8>, String> {
+pub fn body(raw: &[u8], gzip: bool, limit: usize) -> Result<Vec<u8>, Refused> {
     if !gzip {
         return Ok(raw.to_vec());
     }
@@ -60,9 +112,9 @@ pub fn body(raw: &[u8], gzip: bool, limit: usize) -> Result<Vec<u8>, String> {
     flate2::read::MultiGzDecoder::new(raw)
         .take(limit_plus_one)
         .read_to_end(&mut out)
-        .map_err(|e| format!("the body is not valid gzip: {e}"))?;
+        .map_err(|e| Refused::NotGzip(e.to_string()))?;
     if out.len() > limit {
-        return Err(format!("the body is larger than {limit} bytes once decompressed (max_body)"));
+        return Err(Refused::TooLarge(limit));
     }
     Ok(out)
 }
@@ -103,22 +155,6 @@ fn decode(line: &[u8], limits: Limits) -> Result<Value, String> {
     serde_json::from_slice(line).map_err(|e| format!("invalid JSON at column {}: {e}", e.column()))
 }
 
-/// Refuses a request with more items than `limits` allows.
-///
-/// # Errors
-///
-/// How many items there were, and the limit.
-pub fn check_count(items: &[Item], limits: Limits) -> Result<(), String> {
-    if items.len() > limits.max_items {
-        return Err(format!(
-            "{} items in one request; max_items allows {}: split the request",
-            items.len(),
-            limits.max_items
-        ));
-    }
-    Ok(())
-}
-
 /// Lines of a body with their 1-based numbers, blank ones left out.
 fn lines(body: &[u8]) -> impl Iterator<Item = (usize, &[u8])> {
     body.split(|&b| b == b'\n')
@@ -130,10 +166,17 @@ fn lines(body: &[u8]) -> impl Iterator<Item = (usize, &[u8])> {
 /// Reads an Elasticsearch bulk body: action lines (`index`, `create`; `delete` and `update` are
 /// refused), each but `delete` followed by its document. The index comes from the action's
 /// `_index`, else `default_index` (the URL's).
-pub fn bulk(body: &[u8], default_index: Option<&str>, limits: Limits, now: Timestamp) -> Vec<Item> {
+///
+/// # Errors
+///
+/// [`Refused::TooMany`] as soon as the body holds more than `max_items` actions.
+pub fn bulk(body: &[u8], default_index: Option<&str>, limits: Limits, now: Timestamp) -> Result<Vec<Item>, Refused> {
     let mut items = Vec::new();
     let mut lines = lines(body);
     while let Some((line, action_line)) = lines.next() {
+        if items.len() == limits.max_items {
+            return Err(Refused::TooMany(limits.max_items));
+        }
         let refused = |action, index, id, line, reason: String| Item { action, line, index, id, event: Err(reason) };
         let parsed = match decode(action_line, limits) {
             Ok(Value::Object(map)) if map.len() == 1 => map.into_iter().next(),
@@ -192,35 +235,77 @@ pub fn bulk(body: &[u8], default_index: Option<&str>, limits: Limits, now: Times
             event: event.map_err(|e| format!("line {doc_line}: {e}")),
         });
     }
-    items
+    Ok(items)
 }
 
 /// Reads a body of events: NDJSON (one per line) or one JSON array, ECS documents or raw Office
 /// 365 records. `index` places them all; otherwise each goes to its data stream or dataset.
-pub fn events(body: &[u8], index: Option<&str>, limits: Limits, now: Timestamp) -> Vec<Item> {
+///
+/// # Errors
+///
+/// [`Refused::TooMany`] as soon as the body holds more than `max_items` documents.
+pub fn events(body: &[u8], index: Option<&str>, limits: Limits, now: Timestamp) -> Result<Vec<Item>, Refused> {
     let item = |line, event| Item { action: Action::Index, line, index: index.map(str::to_owned), id: None, event };
     let first = body.iter().find(|b| !b.is_ascii_whitespace());
     if first == Some(&b'[') {
-        return match serde_json::from_slice::<Vec<Value>>(body) {
-            Ok(documents) => documents
+        return array(body, limits).map(|elements| match elements {
+            Ok(elements) => elements
                 .into_iter()
                 .enumerate()
-                .map(|(at, doc)| {
-                    item(at + 1, event(doc, index, None, now).map_err(|e| format!("element {}: {e}", at + 1)))
+                .map(|(at, element)| {
+                    let event = element.and_then(|doc| event(doc, index, None, now));
+                    item(at + 1, event.map_err(|e| format!("element {}: {e}", at + 1)))
                 })
                 .collect(),
             Err(e) => vec![item(
                 e.line(),
                 Err(format!("invalid JSON array at line {}, column {}: {e}", e.line(), e.column())),
             )],
-        };
+        });
     }
-    lines(body)
-        .map(|(line, text)| {
-            let event = decode(text, limits).and_then(|doc| event(doc, index, None, now));
-            item(line, event.map_err(|e| format!("line {line}: {e}")))
-        })
-        .collect()
+    let mut items = Vec::new();
+    for (line, text) in lines(body) {
+        if items.len() == limits.max_items {
+            return Err(Refused::TooMany(limits.max_items));
+        }
+        let event = decode(text, limits).and_then(|doc| event(doc, index, None, now));
+        items.push(item(line, event.map_err(|e| format!("line {line}: {e}"))));
+    }
+    Ok(items)
+}
+
+/// The elements of a JSON array body, each measured against `max_line` and decoded on its own
+/// (one too long or too deep is refused alone); the array stops being read past `max_items`.
+type Elements = Result<Vec<Result<Value, String>>, serde_json::Error>;
+
+fn array(body: &[u8], limits: Limits) -> Result<Elements, Refused> {
+    use serde::de::{Deserializer as _, SeqAccess, Visitor};
+    use serde_json::value::RawValue;
+
+    struct Each(Limits);
+    impl<'de> Visitor<'de> for Each {
+        type Value = Result<Vec<Result<Value, String>>, Refused>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a JSON array of documents")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut out = Vec::new();
+            while let Some(raw) = seq.next_element::<&'de RawValue>()? {
+                if out.len() == self.0.max_items {
+                    return Ok(Err(Refused::TooMany(self.0.max_items)));
+                }
+                out.push(decode(raw.get().as_bytes(), self.0));
+            }
+            Ok(Ok(out))
+        }
+    }
+    let mut reader = serde_json::Deserializer::from_slice(body);
+    let read = reader.deserialize_seq(Each(limits)).and_then(|elements| reader.end().map(|()| elements));
+    match read {
+        Ok(Ok(elements)) => Ok(Ok(elements)),
+        Ok(Err(refused)) => Err(refused),
+        Err(e) => Ok(Err(e)),
+    }
 }
 
 #[cfg(test)]
@@ -235,18 +320,35 @@ mod tests {
     fn long_lines_deep_nesting_and_too_many_items_are_refused() {
         let limits = Limits { max_line: 64, max_items: 2 };
         let long = format!("{{\"message\":\"{}\"}}\n{{\"message\":\"short\"}}\n", "x".repeat(100));
-        let items = events(long.as_bytes(), None, limits, now());
+        let items = events(long.as_bytes(), None, limits, now()).expect("two items");
         assert_eq!(items[0].event.as_ref().expect_err("too long"), "line 1: longer than max_line (64 bytes)");
         assert!(items[1].event.is_ok());
         let deep = format!("{}{}\n", "[".repeat(200), "]".repeat(200));
-        let items = events(format!("{{\"a\":{deep}}}").as_bytes(), None, LIMITS, now());
+        let items = events(format!("{{\"a\":{deep}}}").as_bytes(), None, LIMITS, now()).expect("one item");
         assert!(items[0].event.as_ref().expect_err("too deep").contains("recursion limit exceeded"));
-        let three = "{}\n{}\n{}\n";
-        let items = events(three.as_bytes(), None, limits, now());
-        assert_eq!(
-            check_count(&items, limits),
-            Err("3 items in one request; max_items allows 2: split the request".into())
-        );
+        for three in ["{}\n{}\n{}\n", "[{}, {}, {}]"] {
+            assert_eq!(events(three.as_bytes(), None, limits, now()).map(|i| i.len()), Err(Refused::TooMany(2)));
+        }
+        let pairs = "{\"index\":{}}\n{}\n".repeat(3);
+        assert_eq!(bulk(pairs.as_bytes(), Some("i"), limits, now()).map(|i| i.len()), Err(Refused::TooMany(2)));
+        // Array elements are measured and decoded one by one, like lines.
+        let array = format!("[{{\"message\":\"{}\"}}, {{\"message\":\"short\"}}]", "x".repeat(100));
+        let items = events(array.as_bytes(), None, limits, now()).expect("two elements");
+        assert_eq!(items[0].event.as_ref().expect_err("too long"), "element 1: longer than max_line (64 bytes)");
+        assert!(items[1].event.is_ok());
+        let bad = events(b"[{}, nope]", None, limits, now()).expect("one report");
+        assert!(bad[0].event.as_ref().expect_err("invalid").starts_with("invalid JSON array at line 1"), "{bad:?}");
+    }
+
+    #[test]
+    fn a_gzip_body_over_max_body_is_too_large_and_bad_gzip_is_bad() {
+        use std::io::Write;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(&b"{}\n".repeat(1000)).expect("compresses");
+        let gz = gz.finish().expect("compresses");
+        assert_eq!(body(&gz, true, 100), Err(Refused::TooLarge(100)));
+        assert_eq!(body(&gz, true, 3000).map(|b| b.len()), Ok(3000));
+        assert!(matches!(body(b"not gzip", true, 100), Err(Refused::NotGzip(_))));
     }
 
     fn now() -> Timestamp {
@@ -262,7 +364,7 @@ mod tests {
              {{\"index\":{{}}}}\nnot json\n\
              {{\"update\":{{\"_id\":\"x1\"}}}}\n{{\"doc\":{{}}}}\n"
         );
-        let items = bulk(body.as_bytes(), Some("filebeat-8"), LIMITS, now());
+        let items = bulk(body.as_bytes(), Some("filebeat-8"), LIMITS, now()).expect("under the limits");
         let summary: Vec<(&str, usize, Option<&str>, bool)> =
             items.iter().map(|i| (i.action.name(), i.line, i.index.as_deref(), i.event.is_ok())).collect();
         assert_eq!(
@@ -285,12 +387,12 @@ mod tests {
     #[test]
     fn event_bodies_are_ndjson_or_arrays() {
         let ndjson = format!("{RAW}\n\n[1]\n{{\"message\":\"m\"}}\n");
-        let items = events(ndjson.as_bytes(), None, LIMITS, now());
+        let items = events(ndjson.as_bytes(), None, LIMITS, now()).expect("under the limits");
         let lines: Vec<(usize, bool)> = items.iter().map(|i| (i.line, i.event.is_ok())).collect();
         assert_eq!(lines, [(1, true), (3, false), (4, true)]);
         assert_eq!(items[0].event.as_ref().map(|e| e.index.as_str()), Ok("logs-o365.audit-default"));
         let array = format!("[{RAW}, 7]");
-        let items = events(array.as_bytes(), Some("mine"), LIMITS, now());
+        let items = events(array.as_bytes(), Some("mine"), LIMITS, now()).expect("under the limits");
         assert_eq!(items.len(), 2);
         assert_eq!(items[0].event.as_ref().map(|e| e.index.as_str()), Ok("mine"));
         assert_eq!(items[1].event.as_ref().expect_err("not an object"), "element 2: a document must be a JSON object");
@@ -303,7 +405,7 @@ mod tests {
         gz.write_all(&[b'x'; 1000]).expect("write");
         let packed = gz.finish().expect("finish");
         assert_eq!(body(&packed, true, 1000).map(|b| b.len()), Ok(1000));
-        assert!(body(&packed, true, 999).expect_err("too big").contains("larger than 999"));
+        assert_eq!(body(&packed, true, 999), Err(Refused::TooLarge(999)));
         assert!(body(b"plain", true, 10).is_err());
     }
 }

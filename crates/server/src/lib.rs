@@ -114,6 +114,8 @@ pub fn router(state: AppState) -> Router {
     let limit = state.config.max_body;
     router
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
+        // Admission after authentication: an unauthenticated request never holds a permit.
+        .layer(axum::middleware::from_fn_with_state(state.clone(), ingest::admit))
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::check))
         .layer(DefaultBodyLimit::max(limit))
         // axum answers an oversized body in plain text; give it the shape of every other error.

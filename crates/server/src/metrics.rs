@@ -25,6 +25,7 @@ pub struct Metrics {
     ingested: AtomicU64,
     duplicates: AtomicU64,
     rejected: AtomicU64,
+    busy: AtomicU64,
     pending: AtomicI64,
     store_errors: AtomicU64,
     executions: [AtomicU64; 3],
@@ -75,6 +76,8 @@ pub struct Snapshot {
     pub alerts: Vec<(&'static str, u64)>,
     /// Rules loaded and enabled.
     pub rules: u64,
+    /// Ingest requests being read now.
+    pub ingest_reading: u64,
     /// Where each Office 365 tenant's content types stand.
     pub o365: Vec<store::Checkpoint>,
 }
@@ -90,6 +93,11 @@ impl Metrics {
         self.ingested.fetch_add(stored, Relaxed);
         self.duplicates.fetch_add(duplicates, Relaxed);
         self.rejected.fetch_add(rejected, Relaxed);
+    }
+
+    /// An ingest request answered 429: too many were being read.
+    pub fn busy(&self) {
+        self.busy.fetch_add(1, Relaxed);
     }
 
     /// Events waiting for the store (positive to add, negative when written or dropped).
@@ -189,6 +197,20 @@ impl Metrics {
             "counter",
             "Items refused (bad JSON, unsupported actions).",
             one(n(&self.rejected)),
+        );
+        family(
+            &mut out,
+            "vigil_ingest_requests_busy_total",
+            "counter",
+            "Ingest requests answered 429 because max_ingest_requests were being read.",
+            one(n(&self.busy)),
+        );
+        family(
+            &mut out,
+            "vigil_ingest_requests_reading",
+            "gauge",
+            "Ingest requests being read now (at most max_ingest_requests).",
+            one(snapshot.ingest_reading as f64),
         );
         family(
             &mut out,

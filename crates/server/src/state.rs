@@ -93,6 +93,8 @@ pub struct AppState {
     /// The index patterns of the enabled rules, as the scheduler last saw them: stored events
     /// in no index they cover are counted in the metrics.
     searched: Arc<RwLock<Arc<Vec<IndexPatterns>>>>,
+    /// One permit per ingest request being read (`max_ingest_requests`).
+    pub(crate) ingest_permits: Arc<tokio::sync::Semaphore>,
     /// One execution at a time: two runs of one rule must not interleave their commits.
     executions: Arc<tokio::sync::Mutex<()>>,
 }
@@ -113,6 +115,7 @@ impl AppState {
         // Until the scheduler reads the rules' switches, the rule files say which are enabled.
         let searched = pack.rules.iter().filter(|r| r.enabled && r.unsupported().is_none()).map(|r| &r.index);
         let searched = searched.map(|index| IndexPatterns::new(index)).collect();
+        let ingest_permits = Arc::new(tokio::sync::Semaphore::new(config.max_ingest_requests.max(1)));
         AppState {
             store: backend.clone(),
             access: backend.clone(),
@@ -121,6 +124,7 @@ impl AppState {
             metrics: Arc::new(Metrics::default()),
             rules: Arc::new(RwLock::new(Arc::new(pack))),
             searched: Arc::new(RwLock::new(Arc::new(searched))),
+            ingest_permits,
             executions: Arc::new(tokio::sync::Mutex::new(())),
         }
     }

@@ -115,7 +115,9 @@ async fn follow(state: &AppState, file: &Path, mut position: Position) -> Result
         position = Position { inode, offset: 0, lines: 0 };
     }
     let first_line = position.lines;
-    let items = ingest::events(&chunk, None, state.limits(), Timestamp::now());
+    // A chunk is bounded by its size (CHUNK), not by a request's item count.
+    let limits = ingest::Limits { max_items: usize::MAX, ..state.limits() };
+    let items = ingest::events(&chunk, None, limits, Timestamp::now()).map_err(|e| e.to_string())?;
     for item in &items {
         if let Err(reason) = &item.event {
             // The item's message starts `line N:` within the chunk; say where it is in the file.

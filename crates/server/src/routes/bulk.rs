@@ -107,10 +107,8 @@ async fn ingest_bulk(state: AppState, index: Option<String>, headers: HeaderMap,
     let (limit, limits) = (state.config.max_body, state.limits());
     let now = Timestamp::now();
     let parsed = tokio::task::spawn_blocking(move || {
-        let body = ingest::body(&body, gzip, limit).map_err(ApiError::BadRequest)?;
-        let items = ingest::bulk(&body, index.as_deref(), limits, now);
-        ingest::check_count(&items, limits).map_err(ApiError::TooLarge)?;
-        Ok::<_, ApiError>(items)
+        let body = ingest::body(&body, gzip, limit)?;
+        Ok::<_, ApiError>(ingest::bulk(&body, index.as_deref(), limits, now)?)
     })
     .await;
     let items = match parsed {

@@ -89,10 +89,8 @@ async fn send(
     let (limit, limits) = (state.config.max_body, state.limits());
     let now = Timestamp::now();
     let items = tokio::task::spawn_blocking(move || {
-        let body = ingest::body(&body, gzip, limit).map_err(ApiError::BadRequest)?;
-        let items = ingest::events(&body, query.index.as_deref(), limits, now);
-        ingest::check_count(&items, limits).map_err(ApiError::TooLarge)?;
-        Ok::<_, ApiError>(items)
+        let body = ingest::body(&body, gzip, limit)?;
+        Ok::<_, ApiError>(ingest::events(&body, query.index.as_deref(), limits, now)?)
     })
     .await??;
     let outcomes = store_items(&state, &items).await?;

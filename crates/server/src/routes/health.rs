@@ -95,6 +95,7 @@ async fn snapshot(state: &AppState) -> Result<(Snapshot, u64), crate::error::Api
                 backlog: (backlog, backlogged),
                 alerts,
                 rules: enabled,
+                ingest_reading: 0,
                 o365: Vec::new(),
             };
             Ok((snapshot, pack.rules.len() as u64))
@@ -169,6 +170,8 @@ async fn health(State(state): State<AppState>) -> Response {
 async fn metrics(State(state): State<AppState>) -> Response {
     // Counters are answered even when the store fails; its gauges are then left out at zero.
     let mut snapshot = snapshot(&state).await.map(|(s, _)| s).unwrap_or_default();
+    let free = state.ingest_permits.available_permits();
+    snapshot.ingest_reading = state.config.max_ingest_requests.max(1).saturating_sub(free) as u64;
     // Office 365 lag, only where pulls are configured (the health check never needs it).
     if !state.config.o365.tenants.is_empty() {
         let checkpoints = state.checkpoints.clone();

@@ -74,3 +74,47 @@ async fn a_revoked_key_is_refused() {
     let (status, body) = app.call_as(Some(&format!("Bearer {token}")), "GET", "/api/v1/alerts", "").await;
     assert_eq!((status.as_u16(), body["error"]["reason"].as_str()), (401, Some("this API key was revoked")));
 }
+
+/// The role each route needs, written out here apart from the server's own table: `None` for
+/// the health check.
+fn needed(method: &str, route: &str) -> Option<store::Role> {
+    use store::Role::{Admin, Analyst, Ingest};
+    let read = method == "get" || method == "head";
+    Some(match route {
+        "/api/v1/health" => return None,
+        "/_bulk" | "/{index}/_bulk" | "/" | "/_license" | "/_cluster/health" => Ingest,
+        "/api/v1/events" if !read => Ingest,
+        "/api/v1/alerts/status" => Analyst,
+        "/api/v1/audit" => Admin,
+        _ if read => Analyst,
+        _ => Admin,
+    })
+}
+
+#[tokio::test]
+async fn every_route_is_authorized_by_the_route_it_matched_for_every_role() {
+    let app = App::new();
+    let keys = [
+        (store::Role::Ingest, format!("ApiKey {}", app.key("shipper", store::Role::Ingest))),
+        (store::Role::Analyst, format!("ApiKey {}", app.key("alice", store::Role::Analyst))),
+        (store::Role::Admin, format!("ApiKey {}", app.admin)),
+    ];
+    let mut checked = 0;
+    for (route, item) in app.spec["paths"].as_object().expect("paths") {
+        for method in item.as_object().expect("methods").keys() {
+            // Path parameters that look like other routes: a rule or alert id `_bulk`.
+            let uri = route.replace("{id}", "_bulk").replace("{index}", "logs-x-default");
+            for (role, key) in &keys {
+                let (status, body) = app.call_as(Some(key), &method.to_uppercase(), &uri, "").await;
+                let allowed = needed(method, route).is_none_or(|n| *role == store::Role::Admin || *role == n);
+                assert_eq!(status == 403, !allowed, "{method} {uri} as {role:?}: {status} {body}");
+                assert_ne!(status, 401, "{method} {uri} as {role:?}");
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 60, "{checked} route × role checks");
+    // A rule id that ends like the bulk route is still a rule: an ingest key cannot read it.
+    let (status, _) = app.call_as(Some(&keys[0].1), "GET", "/api/v1/rules/_bulk", "").await;
+    assert_eq!(status, 403);
+}

@@ -3,6 +3,7 @@
 
 mod api;
 mod auth;
+mod limits;
 mod openapi;
 mod pull;
 mod service;

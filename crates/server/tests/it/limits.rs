@@ -1,0 +1,124 @@
+//! Hostile bodies and floods: refused early, answered in Elasticsearch's terms, and the service
+//! stays up.
+
+use std::io::Write as _;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::Request;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tower::ServiceExt;
+
+use crate::App;
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    encoder.write_all(data).expect("compresses");
+    encoder.finish().expect("compresses")
+}
+
+/// Sends a gzip body with the admin key.
+async fn send_gzip(app: &App, uri: &str, body: Vec<u8>) -> (u16, serde_json::Value) {
+    let request = Request::builder()
+        .method("POST")
+        .uri(uri)
+        .header("authorization", format!("ApiKey {}", app.admin))
+        .header("content-encoding", "gzip")
+        .header("content-type", "application/x-ndjson")
+        .body(Body::from(body))
+        .expect("a request");
+    let response = app.router.clone().oneshot(request).await.expect("an answer");
+    let status = response.status().as_u16();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.expect("a body");
+    (status, serde_json::from_slice(&bytes).unwrap_or_default())
+}
+
+#[tokio::test]
+async fn a_small_gzip_body_of_millions_of_items_is_refused_at_max_items() {
+    let app = App::new();
+    // 30 MB of `{}` lines packs into about 30 KB: 10 million items.
+    let packed = gzip(&b"{}\n".repeat(10_000_000));
+    assert!(packed.len() < 100_000, "{} bytes", packed.len());
+    for uri in ["/api/v1/events", "/_bulk"] {
+        let (status, body) = send_gzip(&app, uri, packed.clone()).await;
+        assert_eq!((status, body["error"]["type"].as_str()), (413, Some("too_large")), "{uri}: {body}");
+        assert!(body["error"]["reason"].as_str().unwrap_or("").contains("max_items allows 100000"), "{body}");
+    }
+    use engine::storage::EventLog;
+    assert_eq!(app.store.event_count().expect("counts"), 0, "nothing of a refused request is stored");
+}
+
+#[tokio::test]
+async fn gzip_over_max_body_and_arrays_over_max_items_are_413() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = server::Config { max_body: 4096, max_items: 3, ..server::Config::default() };
+    let app = App::in_dir(dir, config);
+    let (status, body) = send_gzip(&app, "/api/v1/events", gzip(&b"{\"message\":\"x\"}\n".repeat(1000))).await;
+    assert_eq!((status, body["error"]["type"].as_str()), (413, Some("too_large")), "{body}");
+    let (status, body) = send_gzip(&app, "/api/v1/events", b"not gzip".to_vec()).await;
+    assert_eq!((status, body["error"]["type"].as_str()), (400, Some("bad_request")), "{body}");
+    let (status, body) = app.call("POST", "/api/v1/events", "[{}, {}, {}, {}]").await;
+    assert_eq!((status.as_u16(), body["error"]["type"].as_str()), (413, Some("too_large")), "{body}");
+    let (status, body) = app.call("POST", "/api/v1/events", "[{}, {}, {}]").await;
+    assert_eq!((status.as_u16(), body["stored"].as_u64()), (200, Some(1)), "{body}");
+}
+
+#[tokio::test]
+async fn ingest_requests_past_max_ingest_requests_are_answered_429() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let store = Arc::new(store::Sqlite::open(data.path()).expect("opens"));
+    let config = server::Config { max_ingest_requests: 1, ..server::Config::default() };
+    let state = server::AppState::new(store.clone(), config);
+    let app = App::over(state.clone(), store);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binds");
+    let address = listener.local_addr().expect("an address");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let service = tokio::spawn(server::serve(listener, state, async move {
+        let _ = stopped.await;
+    }));
+    // A slow client: its request's head is sent, its body never ends.
+    let mut slow = tokio::net::TcpStream::connect(address).await.expect("connects");
+    let head = format!(
+        "POST /_bulk HTTP/1.1\r\nhost: x\r\nauthorization: ApiKey {}\r\ncontent-type: application/x-ndjson\r\ncontent-length: 100000\r\n\r\n{{\"index\":{{}}}}\n",
+        app.admin
+    );
+    slow.write_all(head.as_bytes()).await.expect("writes");
+    for _ in 0..250 {
+        let (_, metrics) = app.call("GET", "/metrics", "").await;
+        if metrics.as_str().unwrap_or("").lines().any(|l| l == "vigil_ingest_requests_reading 1") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let mut answer = small_bulk(address, &app.admin).await;
+    assert!(answer.starts_with("HTTP/1.1 429"), "{answer}");
+    assert!(answer.contains("max_ingest_requests"), "{answer}");
+    let (_, metrics) = app.call("GET", "/metrics", "").await;
+    assert!(metrics.as_str().unwrap_or("").lines().any(|l| l == "vigil_ingest_requests_busy_total 1"), "{metrics}");
+    // Once the slow client goes, its permit is back and requests go in again.
+    drop(slow);
+    for _ in 0..50 {
+        answer = small_bulk(address, &app.admin).await;
+        if answer.starts_with("HTTP/1.1 200") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let _ = stop.send(());
+    let _ = service.await;
+}
+
+/// One small bulk request over a new connection; the whole answer.
+async fn small_bulk(address: std::net::SocketAddr, key: &str) -> String {
+    let mut client = tokio::net::TcpStream::connect(address).await.expect("connects");
+    let body = "{\"index\":{\"_index\":\"logs-x-default\"}}\n{}\n";
+    let request = format!(
+        "POST /_bulk HTTP/1.1\r\nhost: x\r\nauthorization: ApiKey {key}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    client.write_all(request.as_bytes()).await.expect("writes");
+    let mut answer = String::new();
+    client.read_to_string(&mut answer).await.expect("reads");
+    answer
+}
