@@ -159,6 +159,7 @@ pub fn execute(
         after: Some(if column.is_some() { after } else { 0 }),
         up_to,
         limit: None,
+        ordered: false,
         from_seq: 0,
     };
     let mut scanner = Scanner::new(&set, ScanOptions { index: None });

@@ -79,9 +79,11 @@ pub struct EventQuery {
     pub after: Option<u64>,
     /// No event above this sequence number is read.
     pub up_to: u64,
-    /// At most this many events, by sequence number from the lowest (`None`: all, in no
-    /// particular order).
+    /// At most this many events, by sequence number from the lowest (`None`: all).
     pub limit: Option<usize>,
+    /// Whether events come in sequence order (what paging by [`EventQuery::from_seq`] needs);
+    /// otherwise in whatever order the store reads them fastest. A `limit` implies it.
+    pub ordered: bool,
     /// Only events with a sequence number above this (for paging).
     pub from_seq: u64,
 }

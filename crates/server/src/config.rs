@@ -37,6 +37,9 @@ pub struct Config {
     /// How often rule folders and watched folders are looked at for changes
     /// (`VIGIL_POLL`, e.g. `2s`).
     pub poll: Interval,
+    /// How long one search of the events or of alerts by KQL may read before it answers
+    /// (`VIGIL_SEARCH_BUDGET`, e.g. `10s`).
+    pub search_budget: Interval,
     /// The PEM certificate chain and private key to serve HTTPS with (`VIGIL_TLS_CERT`,
     /// `VIGIL_TLS_KEY`); both or neither.
     pub tls: Option<(PathBuf, PathBuf)>,
@@ -111,6 +114,7 @@ impl Default for Config {
             max_items: 100_000,
             max_ingest_requests: 4,
             poll: Interval::from_seconds(2),
+            search_budget: Interval::from_seconds(10),
             tls: None,
             o365: O365::default(),
         }
@@ -142,6 +146,7 @@ struct File {
     max_items: Option<usize>,
     max_ingest_requests: Option<usize>,
     poll: Option<String>,
+    search_budget: Option<String>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     o365: Option<O365File>,
@@ -259,6 +264,9 @@ impl Config {
         if let Some(poll) = file.poll {
             self.poll = Interval::parse(&poll).map_err(|e| e.to_string())?;
         }
+        if let Some(budget) = file.search_budget {
+            self.search_budget = Interval::parse(&budget).map_err(|e| e.to_string())?;
+        }
         if let Some(o365) = file.o365 {
             self.o365 = o365_section(o365, &relative)?;
         }
@@ -298,6 +306,7 @@ impl Config {
                     value.parse::<usize>().map_err(|_| format!("`{value}` is not a number"))?.max(1);
             }
             "POLL" => self.poll = Interval::parse(value).map_err(|e| e.to_string())?,
+            "SEARCH_BUDGET" => self.search_budget = Interval::parse(value).map_err(|e| e.to_string())?,
             _ => {}
         }
         Ok(())
@@ -434,6 +443,7 @@ mod tests {
             "max_items",
             "max_ingest_requests",
             "poll",
+            "search_budget",
             "interval",
             "since",
             "relist",

@@ -27,6 +27,9 @@ pub enum ApiError {
     /// The request is over a configured limit (`max_body`, `max_items`).
     #[error("{0}")]
     TooLarge(String),
+    /// The request would read more than its budget (`search_budget`): narrow it.
+    #[error("{0}")]
+    BudgetExceeded(String),
     /// The service is busy (its ingest queue is full): try again later.
     #[error("{0}")]
     Busy(String),
@@ -51,7 +54,7 @@ pub struct ErrorBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
     /// A stable kind: `bad_request`, `unauthorized`, `forbidden`, `not_found`, `too_large`,
-    /// `busy`, `store_unavailable`, `internal`.
+    /// `busy`, `budget_exceeded`, `store_unavailable`, `internal`.
     #[serde(rename = "type")]
     pub kind: String,
     /// For people.
@@ -67,6 +70,7 @@ impl ApiError {
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
             ApiError::Busy(_) => (StatusCode::TOO_MANY_REQUESTS, "busy"),
+            ApiError::BudgetExceeded(_) => (StatusCode::UNPROCESSABLE_ENTITY, "budget_exceeded"),
             ApiError::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }

@@ -8,6 +8,9 @@ pub mod health;
 pub mod pulls;
 pub mod rules;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use ecs::date::{DateMath, Timestamp};
 use kql::Matcher;
 
@@ -50,4 +53,32 @@ pub fn compile_query(q: Option<&str>, now: Timestamp) -> Result<Matcher<'static>
     kql::parse(q)
         .and_then(|parsed| parsed.compile_at(ecs::Catalog::builtin(), now))
         .map_err(|e| ApiError::BadRequest(e.snippet(q, "q")))
+}
+
+/// Set when dropped: tells blocking work (a search) that its caller has gone. Axum drops a
+/// handler's future when its client disconnects, and with it this guard.
+#[derive(Debug, Default)]
+pub(crate) struct Cancel(Arc<AtomicBool>);
+
+/// The other side of a [`Cancel`], for the blocking work.
+#[derive(Clone, Debug)]
+pub(crate) struct Cancelled(Arc<AtomicBool>);
+
+impl Cancel {
+    pub(crate) fn flag(&self) -> Cancelled {
+        Cancelled(self.0.clone())
+    }
+}
+
+impl Cancelled {
+    /// Whether the caller has gone.
+    pub(crate) fn is_set(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for Cancel {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
 }

@@ -210,9 +210,10 @@ impl EventLog for Sqlite {
             (None, None) => format!("SELECT {COLUMNS} FROM events WHERE {bounds}"),
         };
         // Pages need an order; a whole read takes the rows as the indices give them.
-        let sql = match query.limit {
-            Some(limit) => format!("{sql} ORDER BY seq LIMIT {limit}"),
-            None => sql,
+        let sql = match (query.limit, query.ordered) {
+            (Some(limit), _) => format!("{sql} ORDER BY seq LIMIT {limit}"),
+            (None, true) => format!("{sql} ORDER BY seq"),
+            (None, false) => sql,
         };
         self.read(|conn| {
             let mut statement = conn.prepare_cached(&sql).map_err(err("read events"))?;

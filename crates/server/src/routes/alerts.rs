@@ -14,7 +14,7 @@ use utoipa_axum::routes;
 
 use crate::auth::Principal;
 use crate::error::{ApiError, ErrorBody};
-use crate::routes::{MAX_PAGE, compile_query, page_size, time_param};
+use crate::routes::{Cancel, MAX_PAGE, compile_query, page_size, time_param};
 use crate::state::AppState;
 
 /// The routes of this resource.
@@ -113,7 +113,8 @@ fn status_param(text: &str) -> Result<WorkflowStatus, ApiError> {
 
 /// Lists alerts, newest first, by rule, severity, status, creation time and a KQL query.
 #[utoipa::path(get, path = "/alerts", tag = "alerts", params(AlertQuery),
-    responses((status = 200, body = AlertPage), (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = AlertPage), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 503, body = ErrorBody)))]
 async fn list(
     State(state): State<AppState>,
     query: Result<Query<AlertQuery>, QueryRejection>,
@@ -153,13 +154,23 @@ async fn list(
                 })
                 .await?
         }
-        // A query reads each selected alert's document.
+        // A query reads each selected alert's document, within the search budget (its total
+        // needs them all); a client that goes away stops it.
         Some(q) => {
             let matcher = compile_query(Some(q), now)?;
-            state
+            let cancel = Cancel::default();
+            let cancelled = cancel.flag();
+            let budget = state.config.search_budget;
+            let deadline = std::time::Instant::now() + budget.as_duration();
+            let (page, read) = state
                 .blocking(move || {
-                    let (mut total, mut alerts) = (0u64, Vec::new());
+                    let (mut total, mut alerts, mut read, mut stopped) = (0u64, Vec::new(), 0u64, false);
                     store.alerts(&filter, &mut |alert| {
+                        read += 1;
+                        if read % 64 == 0 && (cancelled.is_set() || std::time::Instant::now() > deadline) {
+                            stopped = true;
+                            return false;
+                        }
                         if matcher.matches_value(&alert.document) {
                             total += 1;
                             if total as usize > offset && alerts.len() < limit {
@@ -168,9 +179,15 @@ async fn list(
                         }
                         true
                     })?;
-                    Ok(page_of(total, alerts, offset))
+                    Ok((if stopped { None } else { Some(page_of(total, alerts, offset)) }, read))
                 })
-                .await?
+                .await?;
+            drop(cancel);
+            page.ok_or_else(|| {
+                ApiError::BudgetExceeded(format!(
+                    "the query read {read} alerts in {budget} (search_budget) without finishing: narrow it with rule_id, status, severity, since or until"
+                ))
+            })?
         }
     };
     Ok(Json(page))

@@ -82,7 +82,8 @@ async fn cluster_health() -> Response {
 /// URL); each item is answered as Elasticsearch does, and acknowledged once durable.
 #[utoipa::path(post, path = "/_bulk", tag = "elasticsearch",
     request_body(content = String, content_type = "application/x-ndjson"),
-    responses((status = 200, body = Object), (status = 413, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = Object), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn bulk(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     product(ingest_bulk(state, None, headers, body).await)
 }
@@ -90,7 +91,8 @@ async fn bulk(State(state): State<AppState>, headers: HeaderMap, body: Bytes) ->
 /// The bulk API with a default index.
 #[utoipa::path(post, path = "/{index}/_bulk", tag = "elasticsearch", params(("index" = String, Path)),
     request_body(content = String, content_type = "application/x-ndjson"),
-    responses((status = 200, body = Object), (status = 413, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = Object), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn bulk_into(
     State(state): State<AppState>,
     Path(index): Path<String>,

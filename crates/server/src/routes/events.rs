@@ -15,7 +15,7 @@ use utoipa_axum::routes;
 
 use crate::error::{ApiError, ErrorBody};
 use crate::ingest::{self, Item};
-use crate::routes::{compile_query, page_size, time_param};
+use crate::routes::{Cancel, compile_query, page_size, time_param};
 use crate::state::AppState;
 
 /// The routes of this resource.
@@ -76,7 +76,7 @@ pub(crate) async fn store_items(state: &AppState, items: &[Item]) -> Result<Vec<
 #[utoipa::path(post, path = "/events", tag = "events", params(SendQuery),
     request_body(content = String, content_type = "application/x-ndjson", description = "NDJSON or a JSON array"),
     responses((status = 200, body = IngestReport), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody),
-        (status = 503, body = ErrorBody)))]
+        (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn send(
     State(state): State<AppState>,
     query: Result<Query<SendQuery>, QueryRejection>,
@@ -151,9 +151,14 @@ pub struct EventPage {
     pub events: Vec<Event>,
     /// The `after` of the next page, if there may be one.
     pub next_after: Option<u64>,
+    /// Whether the search stopped at its time budget (`search_budget`) before it had read every
+    /// event it selects, as Elasticsearch's `timed_out`: the page holds what was found, and
+    /// `next_after` goes on from the last event read.
+    pub timed_out: bool,
 }
 
-/// Finds stored events by a KQL query and an `@timestamp` range.
+/// Finds stored events by a KQL query and an `@timestamp` range, in ingest order: pages go on
+/// from `next_after`, and each matching event is on exactly one page.
 #[utoipa::path(get, path = "/events", tag = "events", params(SearchQuery),
     responses((status = 200, body = EventPage), (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn search(
@@ -164,25 +169,35 @@ async fn search(
     let now = Timestamp::now();
     let since = time_param("since", query.since.as_deref().unwrap_or("now-24h"), now)?;
     let until = time_param("until", query.until.as_deref().unwrap_or("now"), now)?;
-    let matcher = compile_query(query.q.as_deref(), now)?;
+    let search = Search::new(query.q.as_deref(), now)?;
     let limit = page_size(query.limit, 50)?;
     let store = state.store.clone();
+    // A client that goes away drops this future, and the guard stops the scan.
+    let cancel = Cancel::default();
+    let cancelled = cancel.flag();
+    let deadline = std::time::Instant::now() + state.config.search_budget.as_duration();
     let page = state
         .blocking(move || {
             let up_to = store.last_seq()?;
+            // Paging goes by sequence number, so the scan goes in that order too.
             let scan = EventQuery {
                 window: Some((TimeColumn::Timestamp, since, until)),
                 after: None,
                 up_to,
                 limit: None,
+                ordered: true,
                 from_seq: query.after.unwrap_or(0),
             };
-            let mut events = Vec::new();
-            let mut last = None;
+            let (mut events, mut last, mut timed_out, mut read) = (Vec::new(), None, false, 0u64);
             store.scan(&scan, &mut |event| {
+                read += 1;
+                // The clock is looked at every 256 events: cheap, and often enough.
+                if read % 256 == 0 && (cancelled.is_set() || std::time::Instant::now() > deadline) {
+                    timed_out = true;
+                    return false;
+                }
                 last = Some(event.seq);
-                let Ok(document) = serde_json::from_str::<Value>(&event.document) else { return true };
-                if matcher.matches_value(&document) {
+                if let Some(document) = search.matches(&event.document) {
                     events.push(Event {
                         seq: event.seq,
                         index: event.index,
@@ -193,9 +208,36 @@ async fn search(
                 }
                 events.len() < limit
             })?;
-            let next_after = (events.len() == limit).then_some(last).flatten();
-            Ok(EventPage { events, next_after })
+            let next_after = (events.len() == limit || timed_out).then_some(last).flatten();
+            Ok(EventPage { events, next_after, timed_out })
         })
         .await?;
+    drop(cancel);
     Ok(Json(page))
+}
+
+/// A KQL search over stored documents: the query's required literals first, on the raw text, so
+/// that most documents are never decoded.
+pub(crate) struct Search {
+    matcher: kql::Matcher<'static>,
+    literals: kql::Literals,
+}
+
+impl Search {
+    pub(crate) fn new(q: Option<&str>, now: Timestamp) -> Result<Search, ApiError> {
+        let matcher = compile_query(q, now)?;
+        let literals = kql::parse(q.unwrap_or(""))
+            .map(|parsed| parsed.required_literals(ecs::Catalog::builtin()))
+            .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        Ok(Search { matcher, literals })
+    }
+
+    /// The document, when it matches.
+    pub(crate) fn matches(&self, text: &str) -> Option<Value> {
+        if !self.literals.may_match(text.as_bytes()) {
+            return None;
+        }
+        let document = serde_json::from_str::<Value>(text).ok()?;
+        self.matcher.matches_value(&document).then_some(document)
+    }
 }

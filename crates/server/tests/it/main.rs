@@ -6,6 +6,7 @@ mod auth;
 mod limits;
 mod openapi;
 mod pull;
+mod search;
 mod service;
 mod store_failure;
 

@@ -193,7 +193,7 @@ async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
 
 /// Every stored event id.
 fn stored_ids(store: &store::Sqlite) -> Vec<String> {
-    let query = EventQuery { window: None, after: None, up_to: u64::MAX, limit: None, from_seq: 0 };
+    let query = EventQuery { window: None, after: None, up_to: u64::MAX, limit: None, ordered: false, from_seq: 0 };
     let mut ids = Vec::new();
     store
         .scan(&query, &mut |event| {

@@ -39,14 +39,14 @@ fn scans_select_the_window_and_what_came_after() {
     ];
     store.append(&events).expect("append");
     let window = Some((TimeColumn::Timestamp, at("08:05:00"), at("08:20:00")));
-    let query = |after, up_to| EventQuery { window, after, up_to, limit: None, from_seq: 0 };
+    let query = |after, up_to| EventQuery { window, after, up_to, limit: None, ordered: false, from_seq: 0 };
     assert_eq!(seqs(&store, &query(None, 4)), [2, 4]);
     assert_eq!(seqs(&store, &query(Some(2), 4)), [2, 3, 4]);
     assert_eq!(seqs(&store, &query(Some(2), 3)), [2, 3], "nothing above up_to");
     let ingested =
         EventQuery { window: Some((TimeColumn::Ingested, at("08:15:00"), at("08:25:00"))), ..query(None, 4) };
     assert_eq!(seqs(&store, &ingested), [3, 4]);
-    let paged = EventQuery { window: None, after: None, up_to: 4, limit: Some(2), from_seq: 1 };
+    let paged = EventQuery { window: None, after: None, up_to: 4, limit: Some(2), ordered: false, from_seq: 1 };
     assert_eq!(seqs(&store, &paged), [2, 3]);
 }
 

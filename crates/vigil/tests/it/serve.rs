@@ -163,7 +163,7 @@ fn sigkill_during_ingest_and_executions_loses_and_doubles_nothing() {
 
     let store = store::Sqlite::open(data.path()).expect("the store reopens");
     let mut stored = HashSet::new();
-    let all = EventQuery { window: None, after: None, up_to: u64::MAX, limit: None, from_seq: 0 };
+    let all = EventQuery { window: None, after: None, up_to: u64::MAX, limit: None, ordered: false, from_seq: 0 };
     store
         .scan(&all, &mut |event| {
             stored.insert(event.event_id);
