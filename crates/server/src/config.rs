@@ -37,6 +37,14 @@ pub struct Config {
     /// How often rule folders and watched folders are looked at for changes
     /// (`VIGIL_POLL`, e.g. `2s`).
     pub poll: Interval,
+    /// Connections open at once, at most; more are closed as they come (`VIGIL_MAX_CONNECTIONS`).
+    pub max_connections: usize,
+    /// How long a new connection may wait for its first bytes (or TLS handshake), a request's
+    /// headers may take, and a keep-alive connection may stay idle (`VIGIL_HEADER_TIMEOUT`).
+    pub header_timeout: Interval,
+    /// How long one request may take, its body included; past it the answer is 503 and the
+    /// client may retry (`VIGIL_REQUEST_TIMEOUT`).
+    pub request_timeout: Interval,
     /// How long one search of the events or of alerts by KQL may read before it answers
     /// (`VIGIL_SEARCH_BUDGET`, e.g. `10s`).
     pub search_budget: Interval,
@@ -115,6 +123,9 @@ impl Default for Config {
             max_ingest_requests: 4,
             poll: Interval::from_seconds(2),
             search_budget: Interval::from_seconds(10),
+            max_connections: 1024,
+            header_timeout: Interval::from_seconds(10),
+            request_timeout: Interval::from_seconds(120),
             tls: None,
             o365: O365::default(),
         }
@@ -147,6 +158,9 @@ struct File {
     max_ingest_requests: Option<usize>,
     poll: Option<String>,
     search_budget: Option<String>,
+    max_connections: Option<usize>,
+    header_timeout: Option<String>,
+    request_timeout: Option<String>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     o365: Option<O365File>,
@@ -267,6 +281,15 @@ impl Config {
         if let Some(budget) = file.search_budget {
             self.search_budget = Interval::parse(&budget).map_err(|e| e.to_string())?;
         }
+        if let Some(connections) = file.max_connections {
+            self.max_connections = connections.max(1);
+        }
+        if let Some(timeout) = file.header_timeout {
+            self.header_timeout = Interval::parse(&timeout).map_err(|e| e.to_string())?;
+        }
+        if let Some(timeout) = file.request_timeout {
+            self.request_timeout = Interval::parse(&timeout).map_err(|e| e.to_string())?;
+        }
         if let Some(o365) = file.o365 {
             self.o365 = o365_section(o365, &relative)?;
         }
@@ -307,6 +330,11 @@ impl Config {
             }
             "POLL" => self.poll = Interval::parse(value).map_err(|e| e.to_string())?,
             "SEARCH_BUDGET" => self.search_budget = Interval::parse(value).map_err(|e| e.to_string())?,
+            "MAX_CONNECTIONS" => {
+                self.max_connections = value.parse::<usize>().map_err(|_| format!("`{value}` is not a number"))?.max(1);
+            }
+            "HEADER_TIMEOUT" => self.header_timeout = Interval::parse(value).map_err(|e| e.to_string())?,
+            "REQUEST_TIMEOUT" => self.request_timeout = Interval::parse(value).map_err(|e| e.to_string())?,
             _ => {}
         }
         Ok(())
@@ -444,6 +472,9 @@ mod tests {
             "max_ingest_requests",
             "poll",
             "search_budget",
+            "max_connections",
+            "header_timeout",
+            "request_timeout",
             "interval",
             "since",
             "relist",

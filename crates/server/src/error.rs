@@ -30,6 +30,9 @@ pub enum ApiError {
     /// The request would read more than its budget (`search_budget`): narrow it.
     #[error("{0}")]
     BudgetExceeded(String),
+    /// The request took longer than `request_timeout`.
+    #[error("{0}")]
+    Timeout(String),
     /// The service is busy (its ingest queue is full): try again later.
     #[error("{0}")]
     Busy(String),
@@ -54,7 +57,7 @@ pub struct ErrorBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
     /// A stable kind: `bad_request`, `unauthorized`, `forbidden`, `not_found`, `too_large`,
-    /// `busy`, `budget_exceeded`, `store_unavailable`, `internal`.
+    /// `busy`, `budget_exceeded`, `timeout`, `store_unavailable`, `internal`.
     #[serde(rename = "type")]
     pub kind: String,
     /// For people.
@@ -70,6 +73,8 @@ impl ApiError {
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
             ApiError::Busy(_) => (StatusCode::TOO_MANY_REQUESTS, "busy"),
+            // 503, not 408: shippers send a batch again after a 5xx, and may drop it after a 4xx.
+            ApiError::Timeout(_) => (StatusCode::SERVICE_UNAVAILABLE, "timeout"),
             ApiError::BudgetExceeded(_) => (StatusCode::UNPROCESSABLE_ENTITY, "budget_exceeded"),
             ApiError::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),

@@ -27,6 +27,7 @@ mod auth;
 mod config;
 mod error;
 pub mod ingest;
+mod listen;
 mod metrics;
 mod pull;
 mod routes;
@@ -114,6 +115,7 @@ pub fn router(state: AppState) -> Router {
     let limit = state.config.max_body;
     router
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
+        .layer(axum::middleware::from_fn_with_state(state.clone(), deadline))
         // Admission after authentication: an unauthenticated request never holds a permit.
         .layer(axum::middleware::from_fn_with_state(state.clone(), ingest::admit))
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::check))
@@ -131,6 +133,21 @@ pub fn router(state: AppState) -> Router {
             response
         }))
         .with_state(state)
+}
+
+/// Answers 503 `timeout` when a request (its body included) takes longer than `request_timeout`;
+/// work it started off the async threads finishes on its own (an ingest's events are stored or
+/// not as a whole, and a repeat stores nothing twice).
+async fn deadline(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let limit = state.config.request_timeout;
+    match tokio::time::timeout(limit.as_duration(), next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::Timeout(format!("the request took longer than request_timeout ({limit})")).into_response(),
+    }
 }
 
 /// Serves `state` on `listener` with the background work, until `shutdown` completes; then
@@ -157,19 +174,13 @@ pub async fn serve(
     let watcher = (!state.config.watch.is_empty())
         .then(|| tokio::spawn(watch::run(state.clone(), state.config.watch.clone(), stopped.clone())));
     let reloads = tokio::spawn(reload_on_hangup(state.clone()));
-    let app = router(state);
-    let result = match tls {
-        None => axum::serve(listener, app).with_graceful_shutdown(shutdown).await,
-        Some(tls) => {
-            let handle = axum_server::Handle::new();
-            let stopping = handle.clone();
-            tokio::spawn(async move {
-                shutdown.await;
-                stopping.graceful_shutdown(Some(SHUTDOWN_GRACE));
-            });
-            axum_server::from_tcp_rustls(listener.into_std()?, tls).handle(handle).serve(app.into_make_service()).await
-        }
+    let limits = listen::Limits {
+        max_connections: state.config.max_connections,
+        header_timeout: state.config.header_timeout.as_duration(),
+        grace: SHUTDOWN_GRACE,
     };
+    let metrics = state.metrics.clone();
+    let result = listen::serve(listener, router(state), tls, limits, metrics, shutdown).await;
     let _ = stop.send(true);
     reloads.abort();
     if tokio::time::timeout(SHUTDOWN_GRACE, scheduler).await.is_err() {

@@ -26,6 +26,7 @@ pub struct Metrics {
     duplicates: AtomicU64,
     rejected: AtomicU64,
     busy: AtomicU64,
+    connections_refused: AtomicU64,
     pending: AtomicI64,
     store_errors: AtomicU64,
     executions: [AtomicU64; 3],
@@ -98,6 +99,11 @@ impl Metrics {
     /// An ingest request answered 429: too many were being read.
     pub fn busy(&self) {
         self.busy.fetch_add(1, Relaxed);
+    }
+
+    /// A connection closed as it came: `max_connections` were open.
+    pub fn connection_refused(&self) {
+        self.connections_refused.fetch_add(1, Relaxed);
     }
 
     /// Events waiting for the store (positive to add, negative when written or dropped).
@@ -204,6 +210,13 @@ impl Metrics {
             "counter",
             "Ingest requests answered 429 because max_ingest_requests were being read.",
             one(n(&self.busy)),
+        );
+        family(
+            &mut out,
+            "vigil_connections_refused_total",
+            "counter",
+            "Connections closed as they came because max_connections were open.",
+            one(n(&self.connections_refused)),
         );
         family(
             &mut out,

@@ -4,7 +4,6 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use axum_server::tls_rustls::RustlsConfig;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
@@ -14,7 +13,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 /// # Errors
 ///
 /// Which file cannot be read or parsed, or why the key does not fit the certificate.
-pub fn load(cert: &Path, key: &Path) -> Result<RustlsConfig, String> {
+pub fn load(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>, String> {
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
         .and_then(|certs| certs.collect::<Result<_, _>>())
         .map_err(|e| format!("tls_cert {}: {e}", cert.display()))?;
@@ -30,5 +29,5 @@ pub fn load(cert: &Path, key: &Path) -> Result<RustlsConfig, String> {
         .with_single_cert(chain, private)
         .map_err(|e| format!("tls_cert and tls_key do not go together: {e}"))?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(RustlsConfig::from_config(Arc::new(config)))
+    Ok(Arc::new(config))
 }

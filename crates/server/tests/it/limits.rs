@@ -122,3 +122,83 @@ async fn small_bulk(address: std::net::SocketAddr, key: &str) -> String {
     client.read_to_string(&mut answer).await.expect("reads");
     answer
 }
+
+/// A running service over `config`, its address, and what stops it.
+async fn running(
+    config: server::Config,
+) -> (App, std::net::SocketAddr, tokio::sync::oneshot::Sender<()>, tempfile::TempDir) {
+    let data = tempfile::tempdir().expect("tempdir");
+    let store = Arc::new(store::Sqlite::open(data.path()).expect("opens"));
+    let state = server::AppState::new(store.clone(), config);
+    let app = App::over(state.clone(), store);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binds");
+    let address = listener.local_addr().expect("an address");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(server::serve(listener, state, async move {
+        let _ = stopped.await;
+    }));
+    (app, address, stop, data)
+}
+
+/// Whether the server closed `stream` (a read that returns nothing, or an error) within `wait`.
+async fn closed_within(stream: &mut tokio::net::TcpStream, wait: std::time::Duration) -> bool {
+    let mut buffer = [0u8; 4096];
+    loop {
+        match tokio::time::timeout(wait, stream.read(&mut buffer)).await {
+            Err(_) => return false,
+            Ok(Ok(0) | Err(_)) => return true,
+            Ok(Ok(_)) => {} // an answer; keep reading
+        }
+    }
+}
+
+#[tokio::test]
+async fn idle_sockets_are_closed_and_cannot_take_every_connection() {
+    let config = server::Config {
+        max_connections: 2,
+        header_timeout: rules::Interval::from_seconds(1),
+        ..server::Config::default()
+    };
+    let (app, address, stop, _data) = running(config).await;
+    // Two sockets that say nothing take both slots; a third is closed as it comes.
+    let mut idle = Vec::new();
+    for _ in 0..2 {
+        idle.push(tokio::net::TcpStream::connect(address).await.expect("connects"));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let mut third = tokio::net::TcpStream::connect(address).await.expect("the kernel accepts");
+    assert!(closed_within(&mut third, std::time::Duration::from_secs(5)).await, "over max_connections: closed");
+    // The silent ones are closed after header_timeout, and the service answers again.
+    for socket in &mut idle {
+        assert!(closed_within(socket, std::time::Duration::from_secs(5)).await, "a silent socket is closed");
+    }
+    assert!(small_bulk(address, &app.admin).await.starts_with("HTTP/1.1 200"));
+    let (_, metrics) = app.call("GET", "/metrics", "").await;
+    assert!(metrics.as_str().unwrap_or("").lines().any(|l| l == "vigil_connections_refused_total 1"), "{metrics}");
+    // A keep-alive connection that goes quiet after its request is closed too.
+    let mut client = tokio::net::TcpStream::connect(address).await.expect("connects");
+    client.write_all(b"GET /api/v1/health HTTP/1.1\r\nhost: x\r\n\r\n").await.expect("writes");
+    assert!(closed_within(&mut client, std::time::Duration::from_secs(5)).await, "idle keep-alive is closed");
+    let _ = stop.send(());
+}
+
+#[tokio::test]
+async fn a_request_slower_than_request_timeout_is_answered_503() {
+    let config = server::Config { request_timeout: rules::Interval::from_seconds(1), ..server::Config::default() };
+    let (app, address, stop, _data) = running(config).await;
+    let mut client = tokio::net::TcpStream::connect(address).await.expect("connects");
+    let head = format!(
+        "POST /_bulk HTTP/1.1\r\nhost: x\r\nauthorization: ApiKey {}\r\ncontent-length: 1000\r\n\r\n{{\"index\":{{}}}}\n",
+        app.admin
+    );
+    client.write_all(head.as_bytes()).await.expect("writes");
+    let mut answer = vec![0u8; 4096];
+    let n = tokio::time::timeout(std::time::Duration::from_secs(10), client.read(&mut answer))
+        .await
+        .expect("an answer before the test gives up")
+        .expect("reads");
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(answer.contains("request_timeout"), "{answer}");
+    let _ = stop.send(());
+}
