@@ -29,14 +29,21 @@ use crate::storage::{
 };
 
 /// The scheduled start due for `rule` at `now`: the latest multiple of its interval not after
-/// `now`, unless that one already ran.
+/// `now`, unless that one already ran. A last run dated after `now` (the clock was ahead when
+/// it ran, and was set back) does not hold the rule back: it is due now, and its execution
+/// resets the date (see [`ran_in_the_future`]).
 pub fn due(rule: &Rule, state: &RuleState, now: Timestamp) -> Option<Timestamp> {
     let interval = interval_nanos(rule);
     let latest = Timestamp::from_nanos(now.as_nanos().div_euclid(interval) * interval);
     match state.last_scheduled {
-        Some(last) if last >= latest => None,
+        Some(last) if last >= latest && !ran_in_the_future(state, now) => None,
         _ => Some(latest),
     }
+}
+
+/// Whether the rule's last scheduled run is dated after `now`: the clock was ahead then.
+pub fn ran_in_the_future(state: &RuleState, now: Timestamp) -> bool {
+    state.last_scheduled.is_some_and(|last| last > now)
 }
 
 /// When `rule` is next due after its execution scheduled at `scheduled`.
@@ -116,6 +123,8 @@ pub fn execute(
         covered_seq: covered,
         backlog,
         last_scheduled: match trigger {
+            // A last run dated in the future is replaced, not kept as the later of the two.
+            Trigger::Scheduled if ran_in_the_future(state, started) => Some(scheduled),
             Trigger::Scheduled => Some(scheduled.max(state.last_scheduled.unwrap_or(scheduled))),
             Trigger::Manual => state.last_scheduled,
         },

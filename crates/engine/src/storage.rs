@@ -113,12 +113,21 @@ pub trait EventLog: Send + Sync {
     /// When the store cannot be read.
     fn scan(&self, query: &EventQuery, each: &mut dyn FnMut(StoredEvent) -> bool) -> StoreResult<()>;
 
-    /// Removes the events ingested before `cutoff`; returns how many.
+    /// How many events were ingested before `cutoff` and have a sequence number up to
+    /// `covered`: what [`EventLog::remove_ingested_before`] would remove.
+    ///
+    /// # Errors
+    ///
+    /// When the store cannot be read.
+    fn count_ingested_before(&self, cutoff: Timestamp, covered: u64) -> StoreResult<u64>;
+
+    /// Removes the events ingested before `cutoff` whose sequence number is at most `covered`
+    /// (events a rule has not evaluated yet are kept, whatever their age); returns how many.
     ///
     /// # Errors
     ///
     /// When the store cannot write.
-    fn remove_ingested_before(&self, cutoff: Timestamp) -> StoreResult<u64>;
+    fn remove_ingested_before(&self, cutoff: Timestamp, covered: u64) -> StoreResult<u64>;
 
     /// How many events are stored.
     ///

@@ -24,6 +24,9 @@ pub struct Config {
     /// Events ingested longer ago than this are removed (`VIGIL_RETENTION`, e.g. `30d`); `None`
     /// (`off`) keeps them. Alerts are always kept.
     pub retention: Option<Interval>,
+    /// The largest share of the stored events, in percent, one retention pass may remove; a
+    /// pass that would remove more is refused and logged (`VIGIL_RETENTION_MAX_PERCENT`).
+    pub retention_max_percent: u8,
     /// The largest request body accepted, in bytes (`VIGIL_MAX_BODY`, e.g. `100MB`).
     pub max_body: usize,
     /// The longest line of an NDJSON or bulk body (`VIGIL_MAX_LINE`, e.g. `1MB`).
@@ -117,6 +120,7 @@ impl Default for Config {
             rules: Vec::new(),
             watch: Vec::new(),
             retention: Some(Interval::from_seconds(30 * 86_400)),
+            retention_max_percent: 25,
             max_body: 100 << 20,
             max_line: 1 << 20,
             max_items: 100_000,
@@ -130,6 +134,11 @@ impl Default for Config {
             o365: O365::default(),
         }
     }
+}
+
+/// A percentage, 0 to 100.
+fn percent_of(percent: u8) -> Result<u8, String> {
+    if percent <= 100 { Ok(percent) } else { Err(format!("retention_max_percent {percent} is over 100")) }
 }
 
 /// A configuration that cannot be used.
@@ -152,6 +161,7 @@ struct File {
     rules: Option<Vec<PathBuf>>,
     watch: Option<Vec<PathBuf>>,
     retention: Option<String>,
+    retention_max_percent: Option<u8>,
     max_body: Option<String>,
     max_line: Option<String>,
     max_items: Option<usize>,
@@ -263,6 +273,9 @@ impl Config {
         if let Some(retention) = file.retention {
             self.retention = parse_retention(&retention)?;
         }
+        if let Some(percent) = file.retention_max_percent {
+            self.retention_max_percent = percent_of(percent)?;
+        }
         if let Some(size) = file.max_body {
             self.max_body = parse_size(&size)?;
         }
@@ -321,6 +334,10 @@ impl Config {
             "RULES" => self.rules = paths(value),
             "WATCH" => self.watch = paths(value),
             "RETENTION" => self.retention = parse_retention(value)?,
+            "RETENTION_MAX_PERCENT" => {
+                self.retention_max_percent =
+                    percent_of(value.parse().map_err(|_| format!("`{value}` is not a percentage"))?)?;
+            }
             "MAX_BODY" => self.max_body = parse_size(value)?,
             "MAX_LINE" => self.max_line = parse_size(value)?,
             "MAX_ITEMS" => self.max_items = value.parse().map_err(|_| format!("`{value}` is not a number"))?,
@@ -466,6 +483,7 @@ mod tests {
             "rules",
             "watch",
             "retention",
+            "retention_max_percent",
             "max_body",
             "max_line",
             "max_items",

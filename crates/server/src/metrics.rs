@@ -27,6 +27,7 @@ pub struct Metrics {
     rejected: AtomicU64,
     busy: AtomicU64,
     connections_refused: AtomicU64,
+    retention_refused: AtomicU64,
     pending: AtomicI64,
     store_errors: AtomicU64,
     executions: [AtomicU64; 3],
@@ -99,6 +100,11 @@ impl Metrics {
     /// An ingest request answered 429: too many were being read.
     pub fn busy(&self) {
         self.busy.fetch_add(1, Relaxed);
+    }
+
+    /// A retention pass refused: it would have removed more than `retention_max_percent`.
+    pub fn retention_refused(&self) {
+        self.retention_refused.fetch_add(1, Relaxed);
     }
 
     /// A connection closed as it came: `max_connections` were open.
@@ -298,6 +304,13 @@ impl Metrics {
             "counter",
             "Events stored in an index no enabled rule's index patterns cover, by index: no rule searches them.",
             outside,
+        );
+        family(
+            &mut out,
+            "vigil_retention_refused_total",
+            "counter",
+            "Retention passes refused because they would remove more than retention_max_percent of the events (a clock that jumped?).",
+            one(n(&self.retention_refused)),
         );
         family(&mut out, "vigil_rules_enabled", "gauge", "Rules loaded and enabled.", one(snapshot.rules as f64));
         self.render_o365(&mut out, snapshot);

@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use ecs::date::Timestamp;
 use engine::IndexPatterns;
-use engine::schedule::{Trigger, due, groups};
-use engine::storage::{RuleState, StoreResult};
+use engine::schedule::{Trigger, due, groups, ran_in_the_future};
+use engine::storage::StoreResult;
 use rules::Rule;
 use tokio::sync::watch;
 
@@ -61,12 +61,14 @@ async fn run_due(state: &AppState, shutdown: &watch::Receiver<bool>) -> Result<(
         .blocking(move || -> StoreResult<(Vec<Due>, Vec<IndexPatterns>)> {
             let (mut out, mut searched) = (Vec::new(), Vec::new());
             let states = store.rule_states()?;
-            for rule in pack.rules.iter().filter(|r| r.unsupported().is_none()) {
-                let rule_state = RuleState::of(&states, &rule.id.0);
-                if !rule_state.enabled.unwrap_or(rule.enabled) {
-                    continue;
-                }
+            for (rule, rule_state) in pack.enabled(&states) {
                 searched.push(IndexPatterns::new(&rule.index));
+                if ran_in_the_future(&rule_state, now) {
+                    tracing::warn!(
+                        rule = %rule.id, last_run = ?rule_state.last_scheduled, %now,
+                        "the rule's last run is dated after now (the clock was ahead): it runs now and the date is reset"
+                    );
+                }
                 if let Some(start) = due(rule, &rule_state, now) {
                     out.push((rule.clone(), start));
                 }
@@ -92,15 +94,44 @@ async fn run_due(state: &AppState, shutdown: &watch::Receiver<bool>) -> Result<(
     Ok(())
 }
 
-/// Removes events ingested longer ago than the retention period.
+/// Removes events ingested longer ago than the retention period, but never one an enabled rule
+/// has not evaluated yet, and never more than `retention_max_percent` of the events at once: a
+/// clock that jumped forward makes every event look old, and that pass is refused, loudly.
 async fn retain(state: &AppState) {
     let Some(retention) = state.config.retention else { return };
     let age = i64::try_from(retention.as_seconds()).unwrap_or(i64::MAX / 1_000_000_000) * 1_000_000_000;
     let cutoff = Timestamp::from_nanos(Timestamp::now().as_nanos().saturating_sub(age));
     let store = state.store.clone();
-    match state.blocking(move || store.remove_ingested_before(cutoff)).await {
-        Ok(0) => {}
-        Ok(removed) => tracing::info!(removed, %cutoff, "retention removed old events"),
+    let pack = state.rules();
+    let percent = u64::from(state.config.retention_max_percent);
+    let outcome = state
+        .blocking(move || -> StoreResult<Retained> {
+            let states = store.rule_states()?;
+            let covered = pack.enabled(&states).map(|(_, s)| s.covered_seq).min().unwrap_or(u64::MAX);
+            let (removable, total) = (store.count_ingested_before(cutoff, covered)?, store.event_count()?);
+            if removable.saturating_mul(100) > percent.saturating_mul(total) {
+                return Ok(Retained::Refused { removable, total });
+            }
+            Ok(Retained::Removed(if removable == 0 { 0 } else { store.remove_ingested_before(cutoff, covered)? }))
+        })
+        .await;
+    match outcome {
+        Ok(Retained::Removed(0)) => {}
+        Ok(Retained::Removed(removed)) => tracing::info!(removed, %cutoff, "retention removed old events"),
+        Ok(Retained::Refused { removable, total }) => {
+            state.metrics.retention_refused();
+            tracing::warn!(
+                removable, total, %cutoff, max_percent = percent,
+                "retention refused: it would remove more than retention_max_percent of the events at once; \
+                 check the clock, or raise retention_max_percent for a purge that is meant"
+            );
+        }
         Err(err) => tracing::warn!(%err, "retention postponed"),
     }
+}
+
+/// What a retention pass did.
+enum Retained {
+    Removed(u64),
+    Refused { removable: u64, total: u64 },
 }

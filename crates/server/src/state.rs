@@ -1,5 +1,6 @@
 //! What every handler and background task shares: the store, the loaded rules, the metrics.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
@@ -7,7 +8,7 @@ use std::time::SystemTime;
 use ecs::date::Timestamp;
 use engine::IndexPatterns;
 use engine::schedule::{self, Trigger};
-use engine::storage::{Appended, ExecutionRecord, NewEvent, Store, StoreError};
+use engine::storage::{Appended, ExecutionRecord, NewEvent, RuleState, Store, StoreError};
 use rules::Rule;
 use store::{Access, AuditEntry, Checkpoints};
 
@@ -60,6 +61,19 @@ impl RulePack {
     /// The rule with this `rule_id`.
     pub fn get(&self, id: &str) -> Option<&Rule> {
         self.rules.iter().find(|r| r.id.0 == id)
+    }
+
+    /// The rules that run: runnable, and enabled by their switch in `states` (else by their
+    /// file), each with its state.
+    pub fn enabled<'a>(
+        &'a self,
+        states: &'a HashMap<String, RuleState>,
+    ) -> impl Iterator<Item = (&'a Rule, RuleState)> + 'a {
+        self.rules
+            .iter()
+            .filter(|r| r.unsupported().is_none())
+            .map(|r| (r, RuleState::of(states, &r.id.0)))
+            .filter(|(r, s)| s.enabled.unwrap_or(r.enabled))
     }
 }
 

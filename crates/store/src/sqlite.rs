@@ -234,10 +234,27 @@ impl EventLog for Sqlite {
         })
     }
 
-    fn remove_ingested_before(&self, cutoff: Timestamp) -> StoreResult<u64> {
+    fn count_ingested_before(&self, cutoff: Timestamp, covered: u64) -> StoreResult<u64> {
+        self.read(|conn| {
+            let n: i64 = conn
+                .query_row(
+                    "SELECT count(*) FROM events WHERE ingested < ?1 AND seq <= ?2",
+                    params![nanos(cutoff), seq_param(covered)],
+                    |r| r.get(0),
+                )
+                .map_err(err("retention"))?;
+            Ok(count(n))
+        })
+    }
+
+    fn remove_ingested_before(&self, cutoff: Timestamp, covered: u64) -> StoreResult<u64> {
         self.write(|conn| {
-            let removed =
-                conn.execute("DELETE FROM events WHERE ingested < ?1", [nanos(cutoff)]).map_err(err("retention"))?;
+            let removed = conn
+                .execute(
+                    "DELETE FROM events WHERE ingested < ?1 AND seq <= ?2",
+                    params![nanos(cutoff), seq_param(covered)],
+                )
+                .map_err(err("retention"))?;
             Ok(removed as u64)
         })
     }

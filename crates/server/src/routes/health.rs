@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use engine::storage::{RuleState, StoreResult, WorkflowStatus};
+use engine::storage::{StoreResult, WorkflowStatus};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -78,14 +78,11 @@ async fn snapshot(state: &AppState) -> Result<(Snapshot, u64), crate::error::Api
             let mut covered = last_seq;
             let (mut backlog, mut backlogged) = (0, 0);
             let states = store.rule_states()?;
-            for rule in pack.rules.iter().filter(|r| r.unsupported().is_none()) {
-                let rule_state = RuleState::of(&states, &rule.id.0);
-                if rule_state.enabled.unwrap_or(rule.enabled) {
-                    enabled += 1;
-                    covered = covered.min(rule_state.covered_seq);
-                    backlog += rule_state.backlog;
-                    backlogged += u64::from(rule_state.backlog > 0);
-                }
+            for (_, rule_state) in pack.enabled(&states) {
+                enabled += 1;
+                covered = covered.min(rule_state.covered_seq);
+                backlog += rule_state.backlog;
+                backlogged += u64::from(rule_state.backlog > 0);
             }
             let alerts = store.alert_counts()?.into_iter().map(|(status, count)| (status.as_str(), count)).collect();
             let snapshot = Snapshot {

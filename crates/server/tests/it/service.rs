@@ -86,6 +86,7 @@ async fn retention_removes_old_events_and_keeps_alerts() {
     let config = server::Config {
         data_dir: data.path().to_owned(),
         retention: Some(rules::Interval::from_seconds(1)),
+        retention_max_percent: 100,
         ..server::Config::default()
     };
     let store = Arc::new(store::Sqlite::open(data.path()).unwrap());
@@ -111,6 +112,75 @@ async fn retention_removes_old_events_and_keeps_alerts() {
     eventually("the event is removed", || store.event_count().unwrap() == 0).await;
     let alerts: u64 = store.alert_counts().unwrap().iter().map(|(_, n)| n).sum();
     assert_eq!(alerts, 1, "alerts stay");
+    let _ = stop.send(());
+    service.await.unwrap().unwrap();
+}
+
+/// A rule that runs once a day, so that events stored after its run stay unevaluated.
+fn daily_rule() -> String {
+    marker_rule("daily").replace("interval = \"1s\"", "interval = \"1d\"").replace("now-1h", "now-1d")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_keeps_what_no_rule_evaluated_and_refuses_to_remove_too_much_at_once() {
+    let (data, rules) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    std::fs::write(rules.path().join("daily.toml"), daily_rule()).unwrap();
+    let config = |percent| server::Config {
+        data_dir: data.path().to_owned(),
+        rules: vec![rules.path().to_owned()],
+        builtin_rules: false,
+        retention: Some(rules::Interval::from_seconds(1)),
+        retention_max_percent: percent,
+        ..server::Config::default()
+    };
+    let store = Arc::new(store::Sqlite::open(data.path()).unwrap());
+    let event = |id: &str| {
+        let now = ecs::date::Timestamp::now();
+        engine::prepare(serde_json::json!({"@timestamp": now.to_string(), "event": {"id": id}}), None, None, now)
+    };
+    // The daily rule runs (its schedule's start today) over the first event; the second comes
+    // after, and no rule will evaluate it before tomorrow.
+    let state = server::AppState::new(store.clone(), config(100));
+    store.append(&[event("evaluated")]).unwrap();
+    let rule = state.rules().rules[0].clone();
+    let start = engine::schedule::due(&rule, &store.rule_state("daily").unwrap(), ecs::date::Timestamp::now()).unwrap();
+    state.execute(vec![rule], start, engine::schedule::Trigger::Scheduled).await.unwrap();
+    store.append(&[event("not evaluated")]).unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await; // both are older than the retention now
+
+    // A clock that jumped makes everything old: over the share, the pass is refused.
+    let refusing = server::AppState::new(store.clone(), config(25));
+    let app = crate::App::over(refusing.clone(), store.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let service = tokio::spawn(server::serve(listener, refusing, async move {
+        let _ = stopped.await;
+    }));
+    let mut refused = false;
+    for _ in 0..100 {
+        let (_, metrics) = app.call("GET", "/metrics", "").await;
+        let text = metrics.as_str().unwrap_or_default().to_owned();
+        if text.lines().any(|l| l.starts_with("vigil_retention_refused_total ") && !l.ends_with(" 0")) {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(refused, "the refusal is counted");
+    assert_eq!(store.event_count().unwrap(), 2, "a refused pass removes nothing");
+    let _ = stop.send(());
+    service.await.unwrap().unwrap();
+
+    // Within the share, only the evaluated event goes.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let service =
+        tokio::spawn(server::serve(listener, server::AppState::new(store.clone(), config(100)), async move {
+            let _ = stopped.await;
+        }));
+    eventually("the evaluated event is removed", || store.event_count().unwrap() == 1).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(store.event_count().unwrap(), 1, "the event no rule evaluated stays");
     let _ = stop.send(());
     service.await.unwrap().unwrap();
 }

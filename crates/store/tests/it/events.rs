@@ -55,7 +55,9 @@ fn retention_removes_old_events_and_never_reuses_numbers() {
     let (dir, store) = open();
     store.append(&[new_event(quiet("1", "08:00:00"), at("08:00:00"))]).expect("append");
     store.append(&[new_event(quiet("2", "09:00:00"), at("09:00:00"))]).expect("append");
-    assert_eq!(store.remove_ingested_before(at("10:00:00")).expect("retention"), 2);
+    assert_eq!(store.count_ingested_before(at("10:00:00"), 1).expect("counts"), 1);
+    assert_eq!(store.remove_ingested_before(at("10:00:00"), 1).expect("retention"), 1, "only what is covered");
+    assert_eq!(store.remove_ingested_before(at("10:00:00"), u64::MAX).expect("retention"), 1);
     assert_eq!(store.event_count().expect("count"), 0);
     assert_eq!(store.last_seq().expect("seq"), 2, "the highest number given stays");
     drop(store);

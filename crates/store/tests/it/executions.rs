@@ -144,3 +144,23 @@ fn schedules_start_on_interval_multiples_and_group_by_window() {
     elsewhere.index = vec!["logs-endpoint*".into()];
     assert_eq!(groups(&[&rule, &elsewhere, &other]), [vec![0, 2], vec![1]]);
 }
+
+#[test]
+fn a_last_run_dated_in_the_future_does_not_stall_the_schedule() {
+    let (_dir, store) = open();
+    let rule = dkim_rule();
+    let catalog = ecs::Catalog::builtin();
+    // The clock was a day ahead when the rule last ran.
+    let ahead = ecs::date::Timestamp::from_nanos(ecs::date::Timestamp::now().as_nanos() + 86_400_000_000_000);
+    let start = due(&rule, &store.rule_state(&rule.id.0).expect("state"), ahead).expect("due");
+    execute(&store, catalog, std::slice::from_ref(&rule), start, Trigger::Scheduled).expect("runs");
+    // Set back, it is due now all the same, and its execution dates the last run again.
+    let now = ecs::date::Timestamp::now();
+    let state = store.rule_state(&rule.id.0).expect("state");
+    assert!(engine::schedule::ran_in_the_future(&state, now));
+    let start = due(&rule, &state, now).expect("due now, not in a day");
+    execute(&store, catalog, std::slice::from_ref(&rule), start, Trigger::Scheduled).expect("runs");
+    let state = store.rule_state(&rule.id.0).expect("state");
+    assert_eq!(state.last_scheduled, Some(start), "the future date is replaced");
+    assert_eq!(due(&rule, &state, now), None, "and the schedule goes on from there");
+}
