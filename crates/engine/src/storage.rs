@@ -12,10 +12,42 @@ use serde_json::Value;
 
 use crate::alert::AlertId;
 
-/// What went wrong in the store. The service answers 503 with this text and keeps running.
+/// What went wrong in the store. The service logs it, answers 503 without its details, and
+/// keeps running.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct StoreError(pub String);
+#[non_exhaustive]
+pub enum StoreError {
+    /// The store could not be opened or brought to the current schema.
+    #[error("cannot open the store: {0}")]
+    Open(String),
+    /// Reading failed.
+    #[error("cannot {what}: {reason}")]
+    Read {
+        /// What was being read, e.g. `read alerts`.
+        what: &'static str,
+        /// Why, as the database said.
+        reason: String,
+    },
+    /// Writing failed; nothing of that write is stored.
+    #[error("cannot {what}: {reason}")]
+    Write {
+        /// What was being written, e.g. `append`.
+        what: &'static str,
+        /// Why, as the database said (`database or disk is full`).
+        reason: String,
+    },
+    /// Something stored is not what vigil writes (a damaged file, a hand edit): never read as a
+    /// default.
+    #[error("corrupt data in the store: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    /// Whether a write failed (the store may be full or read-only).
+    pub fn is_write(&self) -> bool {
+        matches!(self, StoreError::Write { .. })
+    }
+}
 
 /// Results of store calls.
 pub type StoreResult<T> = Result<T, StoreError>;

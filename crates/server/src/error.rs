@@ -36,12 +36,23 @@ pub enum ApiError {
     /// The service is busy (its ingest queue is full): try again later.
     #[error("{0}")]
     Busy(String),
-    /// The store failed: the service is up, but cannot read or write now.
-    #[error("the store is unavailable: {0}")]
+    /// The store failed: the service is up, but cannot read or write now. The answer says
+    /// which; why (SQLite's reason) goes to the log only.
+    #[error("{}", store_answer(.0))]
     Store(#[from] StoreError),
     /// A bug: logged, and answered without details.
     #[error("internal error")]
     Internal(String),
+}
+
+/// What a client is told of a store failure: whether reading or writing failed, no internals.
+fn store_answer(err: &StoreError) -> &'static str {
+    match err {
+        StoreError::Write { .. } => {
+            "the store cannot write now (the service's log says why); nothing of this request was stored"
+        }
+        _ => "the store cannot be read now (the service's log says why)",
+    }
 }
 
 /// The body of every error answer.

@@ -28,6 +28,7 @@ pub struct Metrics {
     busy: AtomicU64,
     connections_refused: AtomicU64,
     retention_refused: AtomicU64,
+    write_failure: Mutex<Option<(Timestamp, String)>>,
     pending: AtomicI64,
     store_errors: AtomicU64,
     executions: [AtomicU64; 3],
@@ -100,6 +101,17 @@ impl Metrics {
     /// An ingest request answered 429: too many were being read.
     pub fn busy(&self) {
         self.busy.fetch_add(1, Relaxed);
+    }
+
+    /// A store write ended: well (`None`), or with this failure.
+    pub fn wrote(&self, failure: Option<String>) {
+        let mut last = self.write_failure.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        *last = failure.map(|f| (Timestamp::now(), f));
+    }
+
+    /// When the last store write failed, and why, unless a later one worked.
+    pub fn write_failure(&self) -> Option<(Timestamp, String)> {
+        self.write_failure.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 
     /// A retention pass refused: it would have removed more than `retention_max_percent`.

@@ -31,6 +31,19 @@ pub fn page_size(limit: Option<usize>, default: usize) -> Result<usize, ApiError
     }
 }
 
+/// A page's offset: within what the store can skip (a signed 64-bit count).
+///
+/// # Errors
+///
+/// [`ApiError::BadRequest`] saying the bound.
+pub fn page_offset(offset: Option<usize>) -> Result<usize, ApiError> {
+    let max = usize::try_from(i64::MAX).unwrap_or(usize::MAX);
+    match offset.unwrap_or(0) {
+        n if n <= max => Ok(n),
+        n => Err(ApiError::BadRequest(format!("offset: {n} is larger than {max}"))),
+    }
+}
+
 /// Reads a time parameter: an ISO 8601 date or date math (`now-24h`), resolved at `now`.
 ///
 /// # Errors

@@ -105,7 +105,7 @@ async fn retain(state: &AppState) {
     let pack = state.rules();
     let percent = u64::from(state.config.retention_max_percent);
     let outcome = state
-        .blocking(move || -> StoreResult<Retained> {
+        .write(move || -> StoreResult<Retained> {
             let states = store.rule_states()?;
             let covered = pack.enabled(&states).map(|(_, s)| s.covered_seq).min().unwrap_or(u64::MAX);
             let (removable, total) = (store.count_ingested_before(cutoff, covered)?, store.event_count()?);

@@ -90,6 +90,12 @@ fn stamp(folders: &[PathBuf]) -> Vec<(PathBuf, Option<SystemTime>)> {
         .collect()
 }
 
+/// An audit entry made now, and logged.
+pub(crate) fn audit_entry(actor: String, action: &str, target: String, detail: Option<String>) -> AuditEntry {
+    tracing::info!(%actor, %action, %target, "audit");
+    AuditEntry { at: Timestamp::now(), actor, action: action.to_owned(), target, detail }
+}
+
 /// The service's shared state: cheap to clone, everything behind `Arc`s.
 #[derive(Clone)]
 pub struct AppState {
@@ -181,6 +187,26 @@ impl AppState {
         Ok(result?)
     }
 
+    /// Runs a store write off the async threads, like [`AppState::blocking`], and remembers how
+    /// it went: the health check answers from the last write's outcome, since reads keep
+    /// working on a full disk.
+    ///
+    /// # Errors
+    ///
+    /// [`ApiError::Store`] when the store fails.
+    pub async fn write<T: Send + 'static>(
+        &self,
+        call: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let result = self.blocking(call).await;
+        match &result {
+            Ok(_) => self.metrics.wrote(None),
+            Err(ApiError::Store(err)) if err.is_write() => self.metrics.wrote(Some(err.to_string())),
+            Err(_) => {}
+        }
+        result
+    }
+
     /// What one request may hold.
     pub fn limits(&self) -> crate::ingest::Limits {
         crate::ingest::Limits { max_line: self.config.max_line, max_items: self.config.max_items }
@@ -198,10 +224,9 @@ impl AppState {
         target: String,
         detail: Option<String>,
     ) -> Result<(), ApiError> {
-        let entry = AuditEntry { at: Timestamp::now(), actor, action: action.to_owned(), target, detail };
-        tracing::info!(actor = %entry.actor, action = %entry.action, target = %entry.target, "audit");
+        let entry = audit_entry(actor, action, target, detail);
         let access = self.access.clone();
-        self.blocking(move || access.audit(&entry)).await
+        self.write(move || access.audit(&entry)).await
     }
 
     /// Appends prepared events; when this returns they are durable.
@@ -222,7 +247,7 @@ impl AppState {
             .map(|(at, e)| (at, e.index.clone()))
             .collect();
         let store = self.store.clone();
-        let result = self.blocking(move || store.append(&events)).await;
+        let result = self.write(move || store.append(&events)).await;
         self.metrics.pending(-count);
         if let Ok(appended) = &result {
             let stored = |at: &usize| matches!(appended.get(*at), Some(Appended::Stored(_)));
@@ -246,7 +271,7 @@ impl AppState {
         let _running = self.executions.lock().await;
         let store = self.store.clone();
         let records = self
-            .blocking(move || schedule::execute(store.as_ref(), ecs::Catalog::builtin(), &rules, scheduled, trigger))
+            .write(move || schedule::execute(store.as_ref(), ecs::Catalog::builtin(), &rules, scheduled, trigger))
             .await?;
         for record in &records {
             let delay = (record.started.as_nanos() - record.scheduled.as_nanos()).max(0) / 1_000_000;

@@ -3,10 +3,11 @@
 //! The engine never reads these, so they are declared here rather than in `engine::storage`.
 
 use ecs::date::Timestamp;
-use engine::storage::{StoreError, StoreResult};
+use engine::AlertId;
+use engine::storage::{StatusChange, StoreError, StoreResult};
 use rusqlite::{OptionalExtension, params};
 
-use crate::sqlite::{Sqlite, err};
+use crate::sqlite::{Sqlite, read_err, write_err};
 
 /// What a key may do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -70,14 +71,16 @@ pub struct AuditEntry {
     pub detail: Option<String>,
 }
 
-/// API keys and the audit trail.
+/// API keys, the audit trail, and the changes the audit trail records, each stored in one
+/// transaction with its entry: a change is never stored without its entry, nor an entry
+/// without its change.
 pub trait Access: Send + Sync {
-    /// Stores a new key with the digest of its secret.
+    /// Stores a new key with the digest of its secret, and `audit`.
     ///
     /// # Errors
     ///
-    /// When the store cannot write, or the id is taken.
-    fn add_key(&self, key: &ApiKey, digest: &[u8; 32]) -> StoreResult<()>;
+    /// When the store cannot write, or the id is taken; nothing is stored then.
+    fn add_key(&self, key: &ApiKey, digest: &[u8; 32], audit: &AuditEntry) -> StoreResult<()>;
 
     /// A key and the digest of its secret, by id.
     ///
@@ -93,12 +96,33 @@ pub trait Access: Send + Sync {
     /// When the store cannot be read.
     fn keys(&self) -> StoreResult<Vec<ApiKey>>;
 
-    /// Revokes a key; returns whether a live key had that id.
+    /// Revokes a key, with `audit`; returns whether a live key had that id (the entry is
+    /// stored only then).
     ///
     /// # Errors
     ///
-    /// When the store cannot write.
-    fn revoke_key(&self, id: &str, at: Timestamp) -> StoreResult<bool>;
+    /// When the store cannot write; nothing is stored then.
+    fn revoke_key(&self, id: &str, at: Timestamp, audit: &AuditEntry) -> StoreResult<bool>;
+
+    /// Moves alerts to a workflow status (as [`engine::storage::AlertStore::set_status`]) and
+    /// stores the entry `audit` makes of the alerts that changed, if any; returns them.
+    ///
+    /// # Errors
+    ///
+    /// When the store cannot write; nothing is stored then.
+    fn set_status_audited(
+        &self,
+        ids: &[AlertId],
+        change: &StatusChange,
+        audit: &dyn Fn(&[AlertId]) -> AuditEntry,
+    ) -> StoreResult<Vec<AlertId>>;
+
+    /// Turns a rule on or off (as [`engine::storage::RuleStates::set_enabled`]), with `audit`.
+    ///
+    /// # Errors
+    ///
+    /// When the store cannot write; nothing is stored then.
+    fn set_enabled_audited(&self, rule_id: &str, enabled: bool, audit: &AuditEntry) -> StoreResult<()>;
 
     /// Appends to the audit trail.
     ///
@@ -120,16 +144,26 @@ fn key_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApiKey> {
     Ok(ApiKey {
         id: r.get(0)?,
         name: r.get(1)?,
-        role: Role::parse(&role).unwrap_or(Role::Ingest),
+        role: Role::parse(&role).ok_or_else(|| crate::sqlite::corrupt(2, format!("unknown role `{role}`")))?,
         created: Timestamp::from_nanos(r.get(3)?),
         revoked: r.get::<_, Option<i64>>(4)?.map(Timestamp::from_nanos),
     })
 }
 
+/// Appends `entry` to the audit trail, inside the caller's transaction.
+fn record(tx: &rusqlite::Transaction<'_>, entry: &AuditEntry) -> StoreResult<()> {
+    tx.execute(
+        "INSERT INTO audit (at, actor, action, target, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![entry.at.as_nanos(), entry.actor, entry.action, entry.target, entry.detail],
+    )
+    .map_err(write_err("write the audit trail"))?;
+    Ok(())
+}
+
 impl Access for Sqlite {
-    fn add_key(&self, key: &ApiKey, digest: &[u8; 32]) -> StoreResult<()> {
-        self.write(|conn| {
-            conn.execute(
+    fn add_key(&self, key: &ApiKey, digest: &[u8; 32], audit: &AuditEntry) -> StoreResult<()> {
+        self.transaction("store the key", |tx| {
+            tx.execute(
                 "INSERT INTO api_keys (id, name, role, hash, created, revoked) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![
                     key.id,
@@ -140,8 +174,8 @@ impl Access for Sqlite {
                     key.revoked.map(Timestamp::as_nanos)
                 ],
             )
-            .map_err(err("store the key"))?;
-            Ok(())
+            .map_err(write_err("store the key"))?;
+            record(tx, audit)
         })
     }
 
@@ -152,12 +186,12 @@ impl Access for Sqlite {
                     Ok((key_from_row(r)?, r.get::<_, Vec<u8>>(5)?))
                 })
                 .optional()
-                .map_err(err("read keys"))?;
+                .map_err(read_err("read keys"))?;
             match found {
                 None => Ok(None),
                 Some((key, hash)) => {
                     let digest = <[u8; 32]>::try_from(hash)
-                        .map_err(|_| StoreError(format!("key {id}: its stored digest is not 32 bytes")))?;
+                        .map_err(|_| StoreError::Corrupt(format!("key {id}: its stored digest is not 32 bytes")))?;
                     Ok(Some((key, digest)))
                 }
             }
@@ -168,33 +202,51 @@ impl Access for Sqlite {
         self.read(|conn| {
             let mut statement = conn
                 .prepare_cached("SELECT id, name, role, created, revoked FROM api_keys ORDER BY created, id")
-                .map_err(err("read keys"))?;
-            let rows = statement.query_map([], key_from_row).map_err(err("read keys"))?;
-            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(err("read keys"))
+                .map_err(read_err("read keys"))?;
+            let rows = statement.query_map([], key_from_row).map_err(read_err("read keys"))?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(read_err("read keys"))
         })
     }
 
-    fn revoke_key(&self, id: &str, at: Timestamp) -> StoreResult<bool> {
-        self.write(|conn| {
-            let changed = conn
+    fn revoke_key(&self, id: &str, at: Timestamp, audit: &AuditEntry) -> StoreResult<bool> {
+        self.transaction("revoke the key", |tx| {
+            let changed = tx
                 .execute(
                     "UPDATE api_keys SET revoked = ?2 WHERE id = ?1 AND revoked IS NULL",
                     params![id, at.as_nanos()],
                 )
-                .map_err(err("revoke the key"))?;
+                .map_err(write_err("revoke the key"))?;
+            if changed == 1 {
+                record(tx, audit)?;
+            }
             Ok(changed == 1)
         })
     }
 
-    fn audit(&self, entry: &AuditEntry) -> StoreResult<()> {
-        self.write(|conn| {
-            conn.execute(
-                "INSERT INTO audit (at, actor, action, target, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![entry.at.as_nanos(), entry.actor, entry.action, entry.target, entry.detail],
-            )
-            .map_err(err("write the audit trail"))?;
-            Ok(())
+    fn set_status_audited(
+        &self,
+        ids: &[AlertId],
+        change: &StatusChange,
+        audit: &dyn Fn(&[AlertId]) -> AuditEntry,
+    ) -> StoreResult<Vec<AlertId>> {
+        self.transaction("update alerts", |tx| {
+            let changed = crate::sqlite::set_status(tx, ids, change)?;
+            if !changed.is_empty() {
+                record(tx, &audit(&changed))?;
+            }
+            Ok(changed)
         })
+    }
+
+    fn set_enabled_audited(&self, rule_id: &str, enabled: bool, audit: &AuditEntry) -> StoreResult<()> {
+        self.transaction("store the rule state", |tx| {
+            crate::sqlite::set_enabled(tx, rule_id, enabled)?;
+            record(tx, audit)
+        })
+    }
+
+    fn audit(&self, entry: &AuditEntry) -> StoreResult<()> {
+        self.transaction("write the audit trail", |tx| record(tx, entry))
     }
 
     fn audit_trail(&self, limit: usize) -> StoreResult<Vec<AuditEntry>> {
@@ -203,7 +255,7 @@ impl Access for Sqlite {
                 .prepare_cached(
                     "SELECT at, actor, action, target, detail FROM audit ORDER BY at DESC, rowid DESC LIMIT ?1",
                 )
-                .map_err(err("read the audit trail"))?;
+                .map_err(read_err("read the audit trail"))?;
             let rows = statement
                 .query_map([i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
                     Ok(AuditEntry {
@@ -214,8 +266,8 @@ impl Access for Sqlite {
                         detail: r.get(4)?,
                     })
                 })
-                .map_err(err("read the audit trail"))?;
-            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(err("read the audit trail"))
+                .map_err(read_err("read the audit trail"))?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(read_err("read the audit trail"))
         })
     }
 }

@@ -10,7 +10,7 @@ use ecs::date::Timestamp;
 use engine::storage::StoreResult;
 use rusqlite::{OptionalExtension, params};
 
-use crate::sqlite::{Sqlite, err};
+use crate::sqlite::{Sqlite, read_err, write_err};
 
 /// What became of a content blob.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -102,7 +102,7 @@ impl Checkpoints for Sqlite {
                 |r| r.get(0).map(Timestamp::from_nanos),
             )
             .optional()
-            .map_err(err("read the o365 checkpoint"))
+            .map_err(read_err("read the o365 checkpoint"))
         })
     }
 
@@ -113,7 +113,7 @@ impl Checkpoints for Sqlite {
                  ON CONFLICT (tenant, content_type) DO UPDATE SET listed_to = max(listed_to, excluded.listed_to)",
                 params![tenant, content_type, to.as_nanos()],
             )
-            .map_err(err("write the o365 checkpoint"))?;
+            .map_err(write_err("write the o365 checkpoint"))?;
             Ok(())
         })
     }
@@ -124,11 +124,11 @@ impl Checkpoints for Sqlite {
                 .prepare_cached(
                     "SELECT content_id FROM o365_content WHERE tenant = ?1 AND content_type = ?2 AND created >= ?3",
                 )
-                .map_err(err("read the o365 content taken"))?;
+                .map_err(read_err("read the o365 content taken"))?;
             let rows = statement
                 .query_map(params![tenant, content_type, since.as_nanos()], |r| r.get(0))
-                .map_err(err("read the o365 content taken"))?;
-            rows.collect::<rusqlite::Result<HashSet<String>>>().map_err(err("read the o365 content taken"))
+                .map_err(read_err("read the o365 content taken"))?;
+            rows.collect::<rusqlite::Result<HashSet<String>>>().map_err(read_err("read the o365 content taken"))
         })
     }
 
@@ -151,7 +151,7 @@ impl Checkpoints for Sqlite {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 params![tenant, content_type, content_id, created.as_nanos(), Timestamp::now().as_nanos(), outcome, records],
             )
-            .map_err(err("record the o365 content taken"))?;
+            .map_err(write_err("record the o365 content taken"))?;
             Ok(())
         })
     }
@@ -160,7 +160,7 @@ impl Checkpoints for Sqlite {
         self.write(|conn| {
             let n = conn
                 .execute("DELETE FROM o365_content WHERE created < ?1", [before.as_nanos()])
-                .map_err(err("forget old o365 content"))?;
+                .map_err(write_err("forget old o365 content"))?;
             Ok(n as u64)
         })
     }
@@ -177,7 +177,7 @@ impl Checkpoints for Sqlite {
                      LEFT JOIN o365_content o ON o.tenant = k.tenant AND o.content_type = k.content_type
                      GROUP BY k.tenant, k.content_type ORDER BY k.tenant, k.content_type",
                 )
-                .map_err(err("read the o365 checkpoints"))?;
+                .map_err(read_err("read the o365 checkpoints"))?;
             let rows = statement
                 .query_map([], |r| {
                     Ok(Checkpoint {
@@ -189,8 +189,8 @@ impl Checkpoints for Sqlite {
                         records: r.get::<_, i64>(5)?.max(0) as u64,
                     })
                 })
-                .map_err(err("read the o365 checkpoints"))?;
-            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(err("read the o365 checkpoints"))
+                .map_err(read_err("read the o365 checkpoints"))?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(read_err("read the o365 checkpoints"))
         })
     }
 }

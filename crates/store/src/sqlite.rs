@@ -33,8 +33,18 @@ pub struct Sqlite {
     readers: Mutex<Vec<Connection>>,
 }
 
-pub(crate) fn err(context: &str) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
-    move |e| StoreError(format!("{context}: {e}"))
+/// A failed read of `what`, with SQLite's reason.
+pub(crate) fn read_err(what: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
+    move |e| StoreError::Read { what, reason: e.to_string() }
+}
+
+/// A failed write of `what`, with SQLite's reason.
+pub(crate) fn write_err(what: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
+    move |e| StoreError::Write { what, reason: e.to_string() }
+}
+
+fn open_err(e: rusqlite::Error) -> StoreError {
+    StoreError::Open(e.to_string())
 }
 
 fn nanos(t: Timestamp) -> i64 {
@@ -58,12 +68,12 @@ impl Sqlite {
     /// than this vigil.
     pub fn open(dir: &Path) -> StoreResult<Sqlite> {
         std::fs::create_dir_all(dir)
-            .map_err(|e| StoreError(format!("cannot create the data directory {}: {e}", dir.display())))?;
+            .map_err(|e| StoreError::Open(format!("cannot create the data directory {}: {e}", dir.display())))?;
         let path = dir.join("vigil.db");
         let writer = connect(&path)?;
-        let version: usize = writer.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(err("open"))?;
+        let version: usize = writer.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(open_err)?;
         if version > MIGRATIONS.len() {
-            return Err(StoreError(format!(
+            return Err(StoreError::Open(format!(
                 "{} has schema version {version}, newer than this vigil knows ({})",
                 path.display(),
                 MIGRATIONS.len()
@@ -71,7 +81,7 @@ impl Sqlite {
         }
         for (at, script) in MIGRATIONS.iter().enumerate().skip(version) {
             let batch = format!("BEGIN; {script}; PRAGMA user_version = {}; COMMIT;", at + 1);
-            writer.execute_batch(&batch).map_err(err("migrate"))?;
+            writer.execute_batch(&batch).map_err(open_err)?;
         }
         Ok(Sqlite { path, writer: Mutex::new(writer), readers: Mutex::new(Vec::new()) })
     }
@@ -79,6 +89,20 @@ impl Sqlite {
     pub(crate) fn write<T>(&self, f: impl FnOnce(&mut Connection) -> StoreResult<T>) -> StoreResult<T> {
         let mut conn = self.writer.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         f(&mut conn)
+    }
+
+    /// Runs `f` in one write transaction, committed when it succeeds.
+    pub(crate) fn transaction<T>(
+        &self,
+        what: &'static str,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> StoreResult<T>,
+    ) -> StoreResult<T> {
+        self.write(|conn| {
+            let tx = conn.transaction().map_err(write_err(what))?;
+            let out = f(&tx)?;
+            tx.commit().map_err(write_err(what))?;
+            Ok(out)
+        })
     }
 
     pub(crate) fn read<T>(&self, f: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
@@ -108,7 +132,7 @@ fn event_key(event: &NewEvent) -> [u8; 16] {
 }
 
 fn connect(path: &Path) -> StoreResult<Connection> {
-    let conn = Connection::open(path).map_err(|e| StoreError(format!("cannot open {}: {e}", path.display())))?;
+    let conn = Connection::open(path).map_err(|e| StoreError::Open(format!("{}: {e}", path.display())))?;
     // WAL lets readers run beside the writer; FULL makes every commit durable before it returns,
     // which is what acknowledging an event promises.
     // A 64 MB page cache keeps a bulk request's pages in memory until its commit (the 2 MB
@@ -117,28 +141,29 @@ fn connect(path: &Path) -> StoreResult<Connection> {
     conn.execute_batch(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;",
     )
-    .map_err(err("open"))?;
-    conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(err("open"))?;
+    .map_err(open_err)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(open_err)?;
     Ok(conn)
 }
 
 impl EventLog for Sqlite {
     fn append(&self, events: &[NewEvent]) -> StoreResult<Vec<Appended>> {
         self.write(|conn| {
-            let tx = conn.transaction().map_err(err("append"))?;
+            let tx = conn.transaction().map_err(write_err("append"))?;
             let mut out = Vec::with_capacity(events.len());
             {
                 // Looked up first: a conflicting INSERT would still use up a sequence number.
-                let mut existing = tx.prepare_cached("SELECT seq FROM events WHERE key = ?1").map_err(err("append"))?;
+                let mut existing =
+                    tx.prepare_cached("SELECT seq FROM events WHERE key = ?1").map_err(write_err("append"))?;
                 let mut insert = tx
                     .prepare_cached(
                         "INSERT INTO events (idx, event_id, ts, ingested, doc, key) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                     )
-                    .map_err(err("append"))?;
+                    .map_err(write_err("append"))?;
                 for event in events {
                     let key = event_key(event);
                     let stored: Option<i64> =
-                        existing.query_row([&key], |r| r.get(0)).optional().map_err(err("append"))?;
+                        existing.query_row([&key], |r| r.get(0)).optional().map_err(write_err("append"))?;
                     out.push(match stored {
                         Some(seq) => Appended::Duplicate(count(seq)),
                         None => {
@@ -150,13 +175,13 @@ impl EventLog for Sqlite {
                                 event.document,
                                 key
                             ];
-                            insert.execute(params).map_err(err("append"))?;
+                            insert.execute(params).map_err(write_err("append"))?;
                             Appended::Stored(count(tx.last_insert_rowid()))
                         }
                     });
                 }
             }
-            tx.commit().map_err(err("append"))?;
+            tx.commit().map_err(write_err("append"))?;
             Ok(out)
         })
     }
@@ -167,7 +192,7 @@ impl EventLog for Sqlite {
             let seq: Option<i64> = conn
                 .query_row("SELECT seq FROM sqlite_sequence WHERE name = 'events'", [], |r| r.get(0))
                 .optional()
-                .map_err(err("read"))?;
+                .map_err(read_err("read"))?;
             Ok(count(seq.unwrap_or(0)))
         })
     }
@@ -216,15 +241,15 @@ impl EventLog for Sqlite {
             (None, false) => sql,
         };
         self.read(|conn| {
-            let mut statement = conn.prepare_cached(&sql).map_err(err("read events"))?;
-            let mut rows = statement.query(params_from_iter(args)).map_err(err("read events"))?;
-            while let Some(row) = rows.next().map_err(err("read events"))? {
+            let mut statement = conn.prepare_cached(&sql).map_err(read_err("read events"))?;
+            let mut rows = statement.query(params_from_iter(args)).map_err(read_err("read events"))?;
+            while let Some(row) = rows.next().map_err(read_err("read events"))? {
                 let event = StoredEvent {
-                    seq: count(row.get(0).map_err(err("read events"))?),
-                    index: row.get(1).map_err(err("read events"))?,
-                    event_id: row.get(2).map_err(err("read events"))?,
-                    ingested: Timestamp::from_nanos(row.get(3).map_err(err("read events"))?),
-                    document: row.get(4).map_err(err("read events"))?,
+                    seq: count(row.get(0).map_err(read_err("read events"))?),
+                    index: row.get(1).map_err(read_err("read events"))?,
+                    event_id: row.get(2).map_err(read_err("read events"))?,
+                    ingested: Timestamp::from_nanos(row.get(3).map_err(read_err("read events"))?),
+                    document: row.get(4).map_err(read_err("read events"))?,
                 };
                 if !each(event) {
                     break;
@@ -242,7 +267,7 @@ impl EventLog for Sqlite {
                     params![nanos(cutoff), seq_param(covered)],
                     |r| r.get(0),
                 )
-                .map_err(err("retention"))?;
+                .map_err(write_err("retention"))?;
             Ok(count(n))
         })
     }
@@ -254,14 +279,14 @@ impl EventLog for Sqlite {
                     "DELETE FROM events WHERE ingested < ?1 AND seq <= ?2",
                     params![nanos(cutoff), seq_param(covered)],
                 )
-                .map_err(err("retention"))?;
+                .map_err(write_err("retention"))?;
             Ok(removed as u64)
         })
     }
 
     fn event_count(&self) -> StoreResult<u64> {
         self.read(|conn| {
-            Ok(count(conn.query_row("SELECT count(*) FROM events", [], |r| r.get(0)).map_err(err("read"))?))
+            Ok(count(conn.query_row("SELECT count(*) FROM events", [], |r| r.get(0)).map_err(read_err("read"))?))
         })
     }
 }
@@ -303,8 +328,13 @@ fn where_clause(filter: &AlertFilter) -> (String, Vec<Sql>) {
     (clauses.join(" AND "), args)
 }
 
-fn status(text: &str) -> WorkflowStatus {
-    WorkflowStatus::parse(text).unwrap_or(WorkflowStatus::Open)
+/// A column holding what vigil never writes: read as an error, never as a default.
+pub(crate) fn corrupt(column: usize, message: String) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(column, rusqlite::types::Type::Text, message.into())
+}
+
+fn status(text: &str, column: usize) -> rusqlite::Result<WorkflowStatus> {
+    WorkflowStatus::parse(text).ok_or_else(|| corrupt(column, format!("unknown workflow status `{text}`")))
 }
 
 /// Reads the alert whose columns `id, rule_id, severity, created, status, doc` start the row,
@@ -320,12 +350,13 @@ fn read_alert(conn: &Connection, row: &Row<'_>) -> rusqlite::Result<StoredAlert>
         history.push(StatusChange {
             at: Timestamp::from_nanos(h.get(0)?),
             by: h.get(1)?,
-            status: status(&h.get::<_, String>(2)?),
+            status: status(&h.get::<_, String>(2)?, 2)?,
             note: h.get(3)?,
         });
     }
-    let now = status(&row.get::<_, String>(4)?);
-    let mut document: Value = serde_json::from_str(&doc).unwrap_or(Value::Null);
+    let now = status(&row.get::<_, String>(4)?, 4)?;
+    let mut document: Value =
+        serde_json::from_str(&doc).map_err(|e| corrupt(5, format!("alert {id}: its document is not JSON: {e}")))?;
     if let Value::Object(map) = &mut document {
         // The stored document is the alert as created; its workflow fields are today's.
         map.insert("kibana.alert.workflow_status".into(), json!(now.as_str()));
@@ -348,14 +379,49 @@ fn read_alert(conn: &Connection, row: &Row<'_>) -> rusqlite::Result<StoredAlert>
     })
 }
 
+/// Moves alerts to a status with a history entry each, inside the caller's transaction;
+/// returns those that exist (and changed, unless already in that status).
+pub(crate) fn set_status(
+    tx: &rusqlite::Transaction<'_>,
+    ids: &[AlertId],
+    change: &StatusChange,
+) -> StoreResult<Vec<AlertId>> {
+    let mut update =
+        tx.prepare_cached("UPDATE alerts SET status = ?2 WHERE id = ?1").map_err(write_err("update alerts"))?;
+    let mut history = tx
+        .prepare_cached("INSERT INTO alert_history (alert_id, at, by, status, note) VALUES (?1, ?2, ?3, ?4, ?5)")
+        .map_err(write_err("update alerts"))?;
+    let mut changed = Vec::new();
+    for id in ids {
+        if update.execute(params![id_bytes(id), change.status.as_str()]).map_err(write_err("update alerts"))? == 1 {
+            history
+                .execute(params![id_bytes(id), nanos(change.at), change.by, change.status.as_str(), change.note])
+                .map_err(write_err("update alerts"))?;
+            changed.push(*id);
+        }
+    }
+    Ok(changed)
+}
+
+/// Sets a rule's switch, keeping the rest of its state, inside the caller's transaction.
+pub(crate) fn set_enabled(tx: &rusqlite::Transaction<'_>, rule_id: &str, enabled: bool) -> StoreResult<()> {
+    tx.execute(
+        "INSERT INTO rule_state (rule_id, enabled) VALUES (?1, ?2)
+         ON CONFLICT (rule_id) DO UPDATE SET enabled = excluded.enabled",
+        params![rule_id, enabled],
+    )
+    .map_err(write_err("store the rule state"))?;
+    Ok(())
+}
+
 impl AlertStore for Sqlite {
     fn existing(&self, ids: &[AlertId]) -> StoreResult<HashSet<AlertId>> {
         self.read(|conn| {
             let mut statement =
-                conn.prepare_cached("SELECT 1 FROM alerts WHERE id = ?1").map_err(err("read alerts"))?;
+                conn.prepare_cached("SELECT 1 FROM alerts WHERE id = ?1").map_err(read_err("read alerts"))?;
             let mut found = HashSet::new();
             for id in ids {
-                if statement.exists([id_bytes(id)]).map_err(err("read alerts"))? {
+                if statement.exists([id_bytes(id)]).map_err(read_err("read alerts"))? {
                     found.insert(*id);
                 }
             }
@@ -365,7 +431,7 @@ impl AlertStore for Sqlite {
 
     fn commit_execution(&self, record: &ExecutionRecord, alerts: &[NewAlert], state: &RuleState) -> StoreResult<u64> {
         self.write(|conn| {
-            let tx = conn.transaction().map_err(err("store the execution"))?;
+            let tx = conn.transaction().map_err(write_err("store the execution"))?;
             let mut created = 0;
             {
                 let mut insert = tx
@@ -373,7 +439,7 @@ impl AlertStore for Sqlite {
                         "INSERT INTO alerts (id, rule_id, severity, created, event_time, event_seq, status, doc)
                          VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'open', ?7) ON CONFLICT (id) DO NOTHING",
                     )
-                    .map_err(err("store alerts"))?;
+                    .map_err(write_err("store alerts"))?;
                 for alert in alerts {
                     created += insert
                         .execute(params![
@@ -385,7 +451,7 @@ impl AlertStore for Sqlite {
                             seq_param(alert.event_seq),
                             alert.document.to_string()
                         ])
-                        .map_err(err("store alerts"))? as u64;
+                        .map_err(write_err("store alerts"))? as u64;
                 }
             }
             tx.execute(
@@ -410,7 +476,7 @@ impl AlertStore for Sqlite {
                     json!(record.warnings).to_string(),
                 ],
             )
-            .map_err(err("store the execution"))?;
+            .map_err(write_err("store the execution"))?;
             tx.execute(
                 "INSERT INTO rule_state (rule_id, enabled, covered_seq, last_scheduled, backlog)
                  VALUES (?1, ?2, ?3, ?4, ?5)
@@ -424,8 +490,8 @@ impl AlertStore for Sqlite {
                     seq_param(state.backlog)
                 ],
             )
-            .map_err(err("store the rule state"))?;
-            tx.commit().map_err(err("store the execution"))?;
+            .map_err(write_err("store the rule state"))?;
+            tx.commit().map_err(write_err("store the execution"))?;
             Ok(created)
         })
     }
@@ -439,10 +505,10 @@ impl AlertStore for Sqlite {
             filter.offset
         );
         self.read(|conn| {
-            let mut statement = conn.prepare_cached(&sql).map_err(err("read alerts"))?;
-            let mut rows = statement.query(params_from_iter(args)).map_err(err("read alerts"))?;
-            while let Some(row) = rows.next().map_err(err("read alerts"))? {
-                if !each(read_alert(conn, row).map_err(err("read alerts"))?) {
+            let mut statement = conn.prepare_cached(&sql).map_err(read_err("read alerts"))?;
+            let mut rows = statement.query(params_from_iter(args)).map_err(read_err("read alerts"))?;
+            while let Some(row) = rows.next().map_err(read_err("read alerts"))? {
+                if !each(read_alert(conn, row).map_err(read_err("read alerts"))?) {
                     break;
                 }
             }
@@ -457,7 +523,7 @@ impl AlertStore for Sqlite {
                 .query_row(&format!("SELECT count(*) FROM alerts WHERE {clauses}"), params_from_iter(args), |r| {
                     r.get(0)
                 })
-                .map_err(err("read alerts"))?;
+                .map_err(read_err("read alerts"))?;
             Ok(count(n))
         })
     }
@@ -466,53 +532,24 @@ impl AlertStore for Sqlite {
         self.read(|conn| {
             let mut statement = conn
                 .prepare_cached("SELECT id, rule_id, severity, created, status, doc FROM alerts WHERE id = ?1")
-                .map_err(err("read alerts"))?;
-            statement.query_row([id_bytes(id)], |row| read_alert(conn, row)).optional().map_err(err("read alerts"))
+                .map_err(read_err("read alerts"))?;
+            statement.query_row([id_bytes(id)], |row| read_alert(conn, row)).optional().map_err(read_err("read alerts"))
         })
     }
 
     fn set_status(&self, ids: &[AlertId], change: &StatusChange) -> StoreResult<Vec<AlertId>> {
-        self.write(|conn| {
-            let tx = conn.transaction().map_err(err("update alerts"))?;
-            let mut changed = Vec::new();
-            {
-                let mut update =
-                    tx.prepare_cached("UPDATE alerts SET status = ?2 WHERE id = ?1").map_err(err("update alerts"))?;
-                let mut history = tx
-                    .prepare_cached(
-                        "INSERT INTO alert_history (alert_id, at, by, status, note) VALUES (?1, ?2, ?3, ?4, ?5)",
-                    )
-                    .map_err(err("update alerts"))?;
-                for id in ids {
-                    if update.execute(params![id_bytes(id), change.status.as_str()]).map_err(err("update alerts"))? == 1
-                    {
-                        history
-                            .execute(params![
-                                id_bytes(id),
-                                nanos(change.at),
-                                change.by,
-                                change.status.as_str(),
-                                change.note
-                            ])
-                            .map_err(err("update alerts"))?;
-                        changed.push(*id);
-                    }
-                }
-            }
-            tx.commit().map_err(err("update alerts"))?;
-            Ok(changed)
-        })
+        self.transaction("update alerts", |tx| set_status(tx, ids, change))
     }
 
     fn alert_counts(&self) -> StoreResult<Vec<(WorkflowStatus, u64)>> {
         self.read(|conn| {
             let mut statement = conn
                 .prepare_cached("SELECT status, count(*) FROM alerts GROUP BY status")
-                .map_err(err("read alerts"))?;
+                .map_err(read_err("read alerts"))?;
             let rows = statement
-                .query_map([], |r| Ok((status(&r.get::<_, String>(0)?), count(r.get(1)?))))
-                .map_err(err("read alerts"))?;
-            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(err("read alerts"))
+                .query_map([], |r| Ok((status(&r.get::<_, String>(0)?, 0)?, count(r.get(1)?))))
+                .map_err(read_err("read alerts"))?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(read_err("read alerts"))
         })
     }
 }
@@ -536,31 +573,23 @@ impl RuleStates for Sqlite {
             let state = conn
                 .query_row(&format!("{RULE_STATE} WHERE rule_id = ?1"), [rule_id], read_rule_state)
                 .optional()
-                .map_err(err("read rule state"))?;
+                .map_err(read_err("read rule state"))?;
             Ok(state.unwrap_or_else(|| RuleState { rule_id: rule_id.to_owned(), ..RuleState::default() }))
         })
     }
 
     fn rule_states(&self) -> StoreResult<HashMap<String, RuleState>> {
         self.read(|conn| {
-            let mut statement = conn.prepare_cached(RULE_STATE).map_err(err("read rule state"))?;
-            let rows = statement.query_map([], read_rule_state).map_err(err("read rule state"))?;
+            let mut statement = conn.prepare_cached(RULE_STATE).map_err(read_err("read rule state"))?;
+            let rows = statement.query_map([], read_rule_state).map_err(read_err("read rule state"))?;
             rows.map(|r| r.map(|s| (s.rule_id.clone(), s)))
                 .collect::<rusqlite::Result<_>>()
-                .map_err(err("read rule state"))
+                .map_err(read_err("read rule state"))
         })
     }
 
     fn set_enabled(&self, rule_id: &str, enabled: bool) -> StoreResult<()> {
-        self.write(|conn| {
-            conn.execute(
-                "INSERT INTO rule_state (rule_id, enabled) VALUES (?1, ?2)
-                 ON CONFLICT (rule_id) DO UPDATE SET enabled = excluded.enabled",
-                params![rule_id, enabled],
-            )
-            .map_err(err("store the rule state"))?;
-            Ok(())
-        })
+        self.transaction("store the rule state", |tx| set_enabled(tx, rule_id, enabled))
     }
 
     fn executions(&self, rule_id: &str, limit: usize) -> StoreResult<Vec<ExecutionRecord>> {
@@ -571,7 +600,7 @@ impl RuleStates for Sqlite {
                      candidates, alerts, held_back, duration_ms, status, warnings FROM executions
                      WHERE rule_id = ?1 ORDER BY started DESC, rowid DESC LIMIT ?2",
                 )
-                .map_err(err("read executions"))?;
+                .map_err(read_err("read executions"))?;
             let rows = statement
                 .query_map(params![rule_id, i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
                     let at = |i: usize| -> rusqlite::Result<Timestamp> { Ok(Timestamp::from_nanos(r.get(i)?)) };
@@ -589,12 +618,17 @@ impl RuleStates for Sqlite {
                         alerts: n(10)?,
                         held_back: n(11)?,
                         duration_ms: n(12)?,
-                        status: ExecutionStatus::parse(&r.get::<_, String>(13)?).unwrap_or(ExecutionStatus::Failed),
-                        warnings: serde_json::from_str(&warnings).unwrap_or_default(),
+                        status: {
+                            let text: String = r.get(13)?;
+                            ExecutionStatus::parse(&text)
+                                .ok_or_else(|| corrupt(13, format!("unknown execution status `{text}`")))?
+                        },
+                        warnings: serde_json::from_str(&warnings)
+                            .map_err(|e| corrupt(14, format!("execution warnings are not a JSON list: {e}")))?,
                     })
                 })
-                .map_err(err("read executions"))?;
-            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(err("read executions"))
+                .map_err(read_err("read executions"))?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(read_err("read executions"))
         })
     }
 }

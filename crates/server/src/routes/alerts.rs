@@ -14,8 +14,8 @@ use utoipa_axum::routes;
 
 use crate::auth::Principal;
 use crate::error::{ApiError, ErrorBody};
-use crate::routes::{Cancel, MAX_PAGE, compile_query, page_size, time_param};
-use crate::state::AppState;
+use crate::routes::{Cancel, MAX_PAGE, compile_query, page_offset, page_size, time_param};
+use crate::state::{AppState, audit_entry};
 
 /// The routes of this resource.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -135,7 +135,7 @@ async fn list(
         offset: 0,
         limit: None,
     };
-    let (offset, limit) = (query.offset.unwrap_or(0), page_size(query.limit, 50)?);
+    let (offset, limit) = (page_offset(query.offset)?, page_size(query.limit, 50)?);
     let store = state.store.clone();
     let page = match query.q.as_deref().filter(|q| !q.trim().is_empty()) {
         // Without a query the store counts and pages.
@@ -249,16 +249,22 @@ async fn set_status(
     }
     let ids = update.ids.iter().map(|id| alert_id(id)).collect::<Result<Vec<_>, _>>()?;
     let change = StatusChange { status, by: caller.actor(), at: Timestamp::now(), note: update.note.clone() };
-    let store = state.store.clone();
-    let changed = state.blocking(move || store.set_status(&ids, &change)).await?;
+    let detail = match &update.note {
+        Some(note) => format!("{}: {note}", status.as_str()),
+        None => status.as_str().to_owned(),
+    };
+    // The change and its audit entry are one transaction.
+    let access = state.access.clone();
+    let changed = state
+        .write(move || {
+            let audit = |changed: &[AlertId]| {
+                let target = changed.iter().map(AlertId::to_string).collect::<Vec<_>>().join(",");
+                audit_entry(caller.actor(), "alert.status", target, Some(detail.clone()))
+            };
+            access.set_status_audited(&ids, &change, &audit)
+        })
+        .await?;
     let updated: Vec<String> = changed.iter().map(AlertId::to_string).collect();
     let not_found = update.ids.iter().filter(|id| !updated.contains(&id.to_ascii_lowercase())).cloned().collect();
-    if !updated.is_empty() {
-        let detail = match &update.note {
-            Some(note) => format!("{}: {note}", status.as_str()),
-            None => status.as_str().to_owned(),
-        };
-        state.audit(caller.actor(), "alert.status", updated.join(","), Some(detail)).await?;
-    }
     Ok(Json(StatusUpdated { updated, not_found }))
 }

@@ -33,7 +33,8 @@ pub struct Health {
     pub warnings: Vec<String>,
     /// vigil's version.
     pub version: String,
-    /// What the store said, when it failed.
+    /// What failed in the store, when it did (when, and what: the reason is in the service's
+    /// log, not here, since anyone may ask for this).
     pub store_error: Option<String>,
     /// Events stored.
     pub events: u64,
@@ -52,8 +53,8 @@ pub struct Health {
     pub alert_backlog: u64,
     /// Enabled rules with such a backlog.
     pub rules_with_backlog: u64,
-    /// Rules that failed to load, `file:line: what is wrong`.
-    pub rule_problems: Vec<String>,
+    /// Rule files that failed to load (`GET /api/v1/rules` says which and why, with a key).
+    pub rules_not_loaded: u64,
 }
 
 /// Alerts by workflow status.
@@ -105,7 +106,27 @@ async fn snapshot(state: &AppState) -> Result<(Snapshot, u64), crate::error::Api
     responses((status = 200, body = Health), (status = 503, body = Health)))]
 async fn health(State(state): State<AppState>) -> Response {
     let version = env!("CARGO_PKG_VERSION").to_owned();
-    let problems = state.rules().problems.clone();
+    let not_loaded = state.rules().problems.len() as u64;
+    let unavailable = |store_error: String, rules: u64| Health {
+        status: "unavailable".into(),
+        warnings: Vec::new(),
+        version: version.clone(),
+        store_error: Some(store_error),
+        events: 0,
+        last_seq: 0,
+        alerts: AlertCounts::default(),
+        rules,
+        rules_enabled: 0,
+        uncovered_events: 0,
+        alert_backlog: 0,
+        rules_with_backlog: 0,
+        rules_not_loaded: not_loaded,
+    };
+    // Reads go on working on a full disk: the last write says whether the store can take events.
+    if let Some((at, _)) = state.metrics.write_failure() {
+        let health = unavailable(format!("the last write failed, at {at}: the store cannot write"), 0);
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(health)).into_response();
+    }
     match snapshot(&state).await {
         Ok((s, rules)) => {
             let count = |status: WorkflowStatus| {
@@ -136,26 +157,12 @@ async fn health(State(state): State<AppState>) -> Response {
                 uncovered_events: s.uncovered,
                 alert_backlog: s.backlog.0,
                 rules_with_backlog: s.backlog.1,
-                rule_problems: problems,
+                rules_not_loaded: not_loaded,
             })
             .into_response()
         }
-        Err(err) => {
-            let health = Health {
-                status: "unavailable".into(),
-                warnings: Vec::new(),
-                version,
-                store_error: Some(err.to_string()),
-                events: 0,
-                last_seq: 0,
-                alerts: AlertCounts::default(),
-                rules: state.rules().rules.len() as u64,
-                rules_enabled: 0,
-                uncovered_events: 0,
-                alert_backlog: 0,
-                rules_with_backlog: 0,
-                rule_problems: problems,
-            };
+        Err(_) => {
+            let health = unavailable("the store cannot be read".into(), state.rules().rules.len() as u64);
             (StatusCode::SERVICE_UNAVAILABLE, Json(health)).into_response()
         }
     }

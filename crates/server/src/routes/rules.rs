@@ -16,7 +16,7 @@ use utoipa_axum::routes;
 use crate::auth::Principal;
 use crate::error::{ApiError, ErrorBody};
 use crate::routes::page_size;
-use crate::state::AppState;
+use crate::state::{AppState, audit_entry};
 
 /// The routes of this resource.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -205,11 +205,10 @@ async fn show(State(state): State<AppState>, Path(id): Path<String>) -> Result<J
 
 async fn switch(state: AppState, caller: Principal, id: String, enabled: bool) -> Result<Json<RuleSummary>, ApiError> {
     let rule = find(&state, &id)?;
-    let store = state.store.clone();
-    let key = id.clone();
-    state.blocking(move || store.set_enabled(&key, enabled)).await?;
     let action = if enabled { "rule.enable" } else { "rule.disable" };
-    state.audit(caller.actor(), action, id.clone(), Some(rule.name.clone())).await?;
+    let entry = audit_entry(caller.actor(), action, id.clone(), Some(rule.name.clone()));
+    let (access, key) = (state.access.clone(), id.clone());
+    state.write(move || access.set_enabled_audited(&key, enabled, &entry)).await?;
     Ok(Json(summary(&rule, &state_of(&state, &id).await?)))
 }
 

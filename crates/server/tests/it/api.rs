@@ -175,6 +175,13 @@ async fn requests_over_a_limit_get_a_clear_4xx() {
         (status.as_u16(), body["error"]["reason"].as_str()),
         (400, Some("limit: 5000 is not between 1 and 1000"))
     );
+    let (status, body) = app.call("GET", "/api/v1/alerts?offset=9223372036854775808", "").await;
+    assert_eq!(
+        (status.as_u16(), body["error"]["reason"].as_str()),
+        (400, Some("offset: 9223372036854775808 is larger than 9223372036854775807"))
+    );
+    let (status, _) = app.call("GET", "/api/v1/alerts?offset=9223372036854775807", "").await;
+    assert_eq!(status, 200, "the largest offset is an empty page, not a store error");
     let deep = format!("{}a:b{}", "(".repeat(200), ")".repeat(200));
     let (status, body) = app.call("GET", &format!("/api/v1/alerts?q={deep}"), "").await;
     assert_eq!(status, 400, "{body}");

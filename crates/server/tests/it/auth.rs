@@ -70,7 +70,14 @@ async fn a_revoked_key_is_refused() {
     let app = App::new();
     let token = app.key("old", store::Role::Analyst);
     let id = token.trim_start_matches("vgl_").split('_').next().expect("an id").to_owned();
-    assert!(app.store.revoke_key(&id, ecs::date::Timestamp::now()).expect("revoked"));
+    let entry = store::AuditEntry {
+        at: ecs::date::Timestamp::now(),
+        actor: "test".into(),
+        action: "key.revoke".into(),
+        target: id.clone(),
+        detail: None,
+    };
+    assert!(app.store.revoke_key(&id, ecs::date::Timestamp::now(), &entry).expect("revoked"));
     let (status, body) = app.call_as(Some(&format!("Bearer {token}")), "GET", "/api/v1/alerts", "").await;
     assert_eq!((status.as_u16(), body["error"]["reason"].as_str()), (401, Some("this API key was revoked")));
 }

@@ -58,7 +58,14 @@ impl App {
     fn key(&self, name: &str, role: store::Role) -> String {
         use store::Access;
         let (key, digest, token) = server::generate_key(name, role, ecs::date::Timestamp::now()).expect("random bytes");
-        self.store.add_key(&key, &digest).expect("the key is stored");
+        let entry = store::AuditEntry {
+            at: ecs::date::Timestamp::now(),
+            actor: "test".into(),
+            action: "key.create".into(),
+            target: key.id.clone(),
+            detail: None,
+        };
+        self.store.add_key(&key, &digest, &entry).expect("the key is stored");
         token
     }
 

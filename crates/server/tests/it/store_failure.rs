@@ -55,15 +55,22 @@ async fn a_full_disk_is_a_503_until_there_is_room() {
         assert!(sent < 10_000, "a 2 MB disk never filled");
     };
     assert_eq!(full["error"]["type"], "store_unavailable");
-    assert!(full["error"]["reason"].as_str().unwrap().contains("full"), "{full}");
+    let reason = full["error"]["reason"].as_str().unwrap();
+    assert!(reason.starts_with("the store cannot write now"), "{full}");
+    assert!(!reason.contains("disk is full") && !reason.contains("SQLite"), "no internals in the answer: {full}");
     let (status, _) = app.call("GET", "/api/v1/alerts", "").await;
     assert_eq!(status, 200, "reads go on while the disk is full");
+    // The health check says so, though reads work: it answers from the last write.
+    let (status, health) = app.call_as(None, "GET", "/api/v1/health", "").await;
+    assert_eq!((status.as_u16(), health["status"].as_str()), (503, Some("unavailable")), "{health}");
+    assert!(health["store_error"].as_str().unwrap().contains("the last write failed"), "{health}");
 
     // More room: the same service takes events again.
     remount(dir.path(), "size=64m");
     let (status, body) = app.call("POST", "/api/v1/events", events(sent, 50)).await;
     assert_eq!((status.as_u16(), body["stored"].as_u64()), (200, Some(50)), "{body}");
 
-    let (_, health) = app.call("GET", "/api/v1/health", "").await;
+    let (status, health) = app.call("GET", "/api/v1/health", "").await;
+    assert_eq!((status.as_u16(), health["status"].as_str()), (200, Some("ok")), "a write worked again");
     assert_eq!(health["events"].as_u64(), Some(sent as u64 + 50));
 }

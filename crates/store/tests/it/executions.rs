@@ -164,3 +164,59 @@ fn a_last_run_dated_in_the_future_does_not_stall_the_schedule() {
     assert_eq!(state.last_scheduled, Some(start), "the future date is replaced");
     assert_eq!(due(&rule, &state, now), None, "and the schedule goes on from there");
 }
+
+#[test]
+fn corrupt_stored_data_fails_loudly_instead_of_reading_as_a_default() {
+    let (dir, store) = open();
+    let rule = dkim_rule();
+    store.append(&[new_event(dkim("x", "08:10:00"), at("08:10:00"))]).expect("append");
+    execute(&store, ecs::Catalog::builtin(), std::slice::from_ref(&rule), at("08:15:00"), Trigger::Scheduled)
+        .expect("runs");
+    let db = rusqlite::Connection::open(dir.path().join("vigil.db")).expect("opens");
+    db.execute("UPDATE alerts SET status = 'snoozed'", []).expect("a hand edit");
+    let err = store.alerts(&AlertFilter::default(), &mut |_| true).expect_err("an unknown status is an error");
+    assert!(err.to_string().contains("unknown workflow status `snoozed`"), "{err}");
+    db.execute("UPDATE alerts SET status = 'open', doc = 'not json'", []).expect("a hand edit");
+    let err = store.alerts(&AlertFilter::default(), &mut |_| true).expect_err("a bad document is an error");
+    assert!(err.to_string().contains("its document is not JSON"), "{err}");
+    db.execute("UPDATE executions SET status = 'maybe'", []).expect("a hand edit");
+    let err = store.executions(&rule.id.0, 10).expect_err("an unknown execution status is an error");
+    assert!(err.to_string().contains("unknown execution status `maybe`"), "{err}");
+}
+
+#[test]
+fn a_change_and_its_audit_entry_are_stored_together_or_not_at_all() {
+    use store::{Access, AuditEntry};
+    let (dir, store) = open();
+    let rule = dkim_rule();
+    store.append(&[new_event(dkim("x", "08:10:00"), at("08:10:00"))]).expect("append");
+    execute(&store, ecs::Catalog::builtin(), std::slice::from_ref(&rule), at("08:15:00"), Trigger::Scheduled)
+        .expect("runs");
+    let id = alerts(&store)[0].id;
+    let change = engine::storage::StatusChange {
+        status: engine::storage::WorkflowStatus::Closed,
+        by: "alice".into(),
+        at: at("09:00:00"),
+        note: None,
+    };
+    let entry = |action: &str| AuditEntry {
+        at: at("09:00:00"),
+        actor: "alice".into(),
+        action: action.into(),
+        target: rule.id.0.clone(),
+        detail: None,
+    };
+    // The audit trail cannot be written: the change it would record is not stored either.
+    let db = rusqlite::Connection::open(dir.path().join("vigil.db")).expect("opens");
+    db.execute_batch("CREATE TRIGGER no_audit BEFORE INSERT ON audit BEGIN SELECT RAISE(ABORT, 'audit refused'); END;")
+        .expect("a trigger");
+    assert!(store.set_status_audited(&[id], &change, &|_| entry("alert.status")).is_err());
+    assert_eq!(alerts(&store)[0].status, engine::storage::WorkflowStatus::Open, "no change without its entry");
+    assert!(store.set_enabled_audited(&rule.id.0, false, &entry("rule.disable")).is_err());
+    assert_eq!(store.rule_state(&rule.id.0).expect("state").enabled, None, "no switch without its entry");
+    db.execute_batch("DROP TRIGGER no_audit;").expect("dropped");
+    let changed = store
+        .set_status_audited(&[id], &change, &|ids| AuditEntry { target: ids[0].to_string(), ..entry("alert.status") });
+    assert_eq!(changed.expect("stored"), [id]);
+    assert_eq!(store.audit_trail(10).expect("trail")[0].target, id.to_string());
+}

@@ -29,8 +29,7 @@ pub fn run(command: KeysCommand) -> anyhow::Result<Exit> {
             }
             let (key, digest, token) =
                 server::generate_key(&args.name, role, Timestamp::now()).map_err(anyhow::Error::msg)?;
-            store.add_key(&key, &digest)?;
-            audit(&store, "key.create", &key.id, format!("{} {}", role.as_str(), key.name))?;
+            store.add_key(&key, &digest, &entry("key.create", &key.id, format!("{} {}", role.as_str(), key.name)))?;
             writeln!(std::io::stdout(), "{token}")?;
             report::note(&format!("key {} ({}, {}) made; it is shown this once", key.id, key.name, role.as_str()));
             Ok(Exit::Success)
@@ -55,11 +54,10 @@ pub fn run(command: KeysCommand) -> anyhow::Result<Exit> {
         }
         KeysCommand::Revoke(args) => {
             let store = open(&args.data)?;
-            if !store.revoke_key(&args.id, Timestamp::now())? {
+            if !store.revoke_key(&args.id, Timestamp::now(), &entry("key.revoke", &args.id, String::new()))? {
                 report::note(&format!("no live key `{}` (vigil keys list shows them)", args.id));
                 return Ok(Exit::No);
             }
-            audit(&store, "key.revoke", &args.id, String::new())?;
             writeln!(std::io::stdout(), "revoked: {}", args.id)?;
             Ok(Exit::Success)
         }
@@ -74,13 +72,13 @@ fn open(data: &DataArgs) -> anyhow::Result<store::Sqlite> {
     Ok(store::Sqlite::open(&config.data_dir)?)
 }
 
-fn audit(store: &store::Sqlite, action: &str, target: &str, detail: String) -> anyhow::Result<()> {
-    let entry = AuditEntry {
+/// The audit entry of a change made with `vigil keys`.
+fn entry(action: &str, target: &str, detail: String) -> AuditEntry {
+    AuditEntry {
         at: Timestamp::now(),
         actor: "vigil keys".into(),
         action: action.into(),
         target: target.into(),
         detail: (!detail.is_empty()).then_some(detail),
-    };
-    Ok(store.audit(&entry)?)
+    }
 }

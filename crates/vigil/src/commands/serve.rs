@@ -37,14 +37,14 @@ pub fn run(args: ServeArgs) -> anyhow::Result<Exit> {
     if store.keys()?.is_empty() {
         let (key, digest, token) =
             server::generate_key("admin", Role::Admin, Timestamp::now()).map_err(anyhow::Error::msg)?;
-        store.add_key(&key, &digest)?;
-        store.audit(&AuditEntry {
+        let entry = AuditEntry {
             at: Timestamp::now(),
             actor: "vigil serve".into(),
             action: "key.create".into(),
             target: key.id.clone(),
             detail: Some("admin: the first key of a fresh install".into()),
-        })?;
+        };
+        store.add_key(&key, &digest, &entry)?;
         report::first_admin_key(&token);
     }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;

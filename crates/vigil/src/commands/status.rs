@@ -41,9 +41,14 @@ pub fn run(args: ServerArgs) -> anyhow::Result<Exit> {
         n("/alerts/acknowledged"),
         n("/alerts/closed")
     )?;
-    // Which rules hold alerts back needs a key to see, as the rules themselves do.
+    // Which rules hold alerts back, and which did not load, needs a key to see, as the rules
+    // themselves do.
+    let rules = if n("/alert_backlog") > 0 || n("/rules_not_loaded") > 0 {
+        client.get("/rules", &[]).unwrap_or_default()
+    } else {
+        Value::Null
+    };
     if n("/alert_backlog") > 0 {
-        let rules = client.get("/rules", &[]).unwrap_or_default();
         for rule in rules["rules"].as_array().into_iter().flatten().filter(|r| r["backlog"].as_u64() > Some(0)) {
             writeln!(
                 out,
@@ -54,8 +59,11 @@ pub fn run(args: ServerArgs) -> anyhow::Result<Exit> {
             )?;
         }
     }
-    for problem in health["rule_problems"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+    for problem in rules["problems"].as_array().into_iter().flatten().filter_map(Value::as_str) {
         writeln!(out, "not loaded: {problem}")?;
+    }
+    if let Some(error) = health["store_error"].as_str() {
+        writeln!(out, "store:    {error}")?;
     }
     // Office 365 pulls need a key to see (tenant ids are not for everyone); without one, or
     // from a server that has none configured, there is nothing to say.
