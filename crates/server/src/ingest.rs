@@ -137,6 +137,36 @@ pub fn event(document: Value, index: Option<&str>, id: Option<&str>, now: Timest
     Ok(engine::prepare(document, index, id, now))
 }
 
+/// Checks an index name as Elasticsearch does: not empty, at most 255 bytes, lowercase, none of
+/// `\ / * ? " < > | , #`, spaces or `:`, not starting with `-`, `_` or `+`, not `.` or `..`.
+///
+/// # Errors
+///
+/// Elasticsearch's own message (`Invalid index name [Logs], must be lowercase`).
+pub fn check_index(name: &str) -> Result<(), String> {
+    let invalid = |why: &str| Err(format!("Invalid index name [{name}], {why}"));
+    if name.is_empty() {
+        return invalid("must not be empty");
+    }
+    if name.len() > 255 {
+        return invalid(&format!("index name is too long, ({} > 255)", name.len()));
+    }
+    if name == "." || name == ".." {
+        return invalid("must not be '.' or '..'");
+    }
+    if name.starts_with(['-', '_', '+']) {
+        return invalid("must not start with '_', '-', or '+'");
+    }
+    if name.chars().any(|c| matches!(c, '\\' | '/' | '*' | '?' | '"' | '<' | '>' | '|' | ',' | '#' | ':' | ' ' | '\0'))
+    {
+        return invalid("must not contain the following characters [ , \", *, \\, <, |, ,, >, /, ?, #, :]");
+    }
+    if name.chars().any(char::is_uppercase) {
+        return invalid("must be lowercase");
+    }
+    Ok(())
+}
+
 /// What one request may hold.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
@@ -196,7 +226,12 @@ pub fn bulk(body: &[u8], default_index: Option<&str>, limits: Limits, now: Times
             continue;
         };
         let text = |key: &str| meta.get(key).and_then(Value::as_str).map(str::to_owned);
-        let (index, id) = (text("_index").or_else(|| default_index.map(str::to_owned)), text("_id"));
+        // Elasticsearch takes a numeric `_id` as its decimal text.
+        let id = match meta.get("_id") {
+            Some(Value::Number(n)) => Some(n.to_string()),
+            _ => text("_id"),
+        };
+        let index = text("_index").or_else(|| default_index.map(str::to_owned));
         let action = match name.as_str() {
             "index" => Action::Index,
             "create" => Action::Create,
@@ -226,6 +261,10 @@ pub fn bulk(body: &[u8], default_index: Option<&str>, limits: Limits, now: Times
             items.push(refused(action, None, id, doc_line, reason));
             continue;
         };
+        if let Err(reason) = check_index(&target) {
+            items.push(refused(action, index, id, doc_line, reason));
+            continue;
+        }
         let event = decode(document, limits).and_then(|doc| event(doc, Some(&target), id.as_deref(), now));
         items.push(Item {
             action,
@@ -338,6 +377,35 @@ mod tests {
         assert!(items[1].event.is_ok());
         let bad = events(b"[{}, nope]", None, limits, now()).expect("one report");
         assert!(bad[0].event.as_ref().expect_err("invalid").starts_with("invalid JSON array at line 1"), "{bad:?}");
+    }
+
+    #[test]
+    fn index_names_follow_elasticsearchs_rules() {
+        for good in ["logs-o365.audit-default", ".ds-logs-x-2026.03.02-000001", "filebeat-8.15.0", "a"] {
+            assert_eq!(check_index(good), Ok(()), "{good}");
+        }
+        for (bad, why) in [
+            ("", "must not be empty"),
+            ("Logs", "must be lowercase"),
+            ("../etc", "must not contain"),
+            ("a\0b", "must not contain"),
+            ("a b", "must not contain"),
+            ("_all", "must not start with"),
+            ("-x", "must not start with"),
+            ("..", "must not be '.' or '..'"),
+        ] {
+            let err = check_index(bad).expect_err(bad);
+            assert!(err.starts_with(&format!("Invalid index name [{bad}], {why}")), "{err}");
+        }
+        assert!(check_index(&"x".repeat(256)).is_err());
+    }
+
+    #[test]
+    fn a_numeric_id_is_its_decimal_text_and_a_bad_index_is_refused_per_item() {
+        let body = "{\"index\":{\"_id\":42}}\n{}\n{\"index\":{\"_index\":\"Logs\"}}\n{}\n";
+        let items = bulk(body.as_bytes(), Some("logs-x-default"), LIMITS, now()).expect("under the limits");
+        assert_eq!(items[0].event.as_ref().map(|e| e.event_id.as_str()), Ok("42"));
+        assert_eq!(items[1].event.as_ref().expect_err("refused"), "Invalid index name [Logs], must be lowercase");
     }
 
     #[test]

@@ -159,6 +159,8 @@ async fn ingest_bulk(state: AppState, index: Option<String>, headers: HeaderMap,
                     errors = true;
                     let kind = match item.action {
                         Action::Refused(_) => "illegal_argument_exception",
+                        // ingest::check_index words its refusals as Elasticsearch does.
+                        _ if reason.starts_with("Invalid index name") => "invalid_index_name_exception",
                         _ => "document_parsing_exception",
                     };
                     json!({"_index": index, "_id": id, "status": 400, "error": {"type": kind, "reason": reason}})

@@ -84,6 +84,9 @@ async fn send(
     body: Bytes,
 ) -> Result<Json<IngestReport>, ApiError> {
     let Query(query) = query?;
+    if let Some(index) = &query.index {
+        ingest::check_index(index).map_err(ApiError::BadRequest)?;
+    }
     state.metrics.request();
     let gzip = headers.get("content-encoding").is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
     let (limit, limits) = (state.config.max_body, state.limits());
