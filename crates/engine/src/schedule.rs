@@ -152,11 +152,6 @@ pub fn execute(
 
     // One pass over the events the group's window holds and those ingested since the rule that
     // is furthest behind last ran.
-    let column = match first.time_field() {
-        "@timestamp" => Some(TimeColumn::Timestamp),
-        "event.ingested" => Some(TimeColumn::Ingested),
-        _ => None, // another field: read everything new and test the time on each event
-    };
     let covered: Vec<u64> = set
         .rules()
         .iter()
@@ -164,21 +159,24 @@ pub fn execute(
         .collect();
     let after = covered.iter().copied().min().unwrap_or(up_to);
     let query = EventQuery {
-        window: column.map(|column| (column, from, to)),
-        after: Some(if column.is_some() { after } else { 0 }),
+        window: match first.time_field() {
+            "@timestamp" => Some((TimeColumn::Timestamp, from, to)),
+            "event.ingested" => Some((TimeColumn::Ingested, from, to)),
+            // Another field has no column to find the window by: what was ingested since the
+            // coverage is read, and each event's time tested. An event covered before was
+            // evaluated then, and alerted if it matched (or held back, and read again).
+            _ => None,
+        },
+        after: Some(after),
         up_to,
         limit: None,
         ordered: false,
         from_seq: 0,
     };
     let mut scanner = Scanner::new(&set, ScanOptions { index: None });
-    // Per rule, the oldest `max_signals` candidates so far, and how many there were: memory stays
-    // bounded by the alerts an execution may create, however many events match.
-    let mut kept: Vec<BinaryHeap<Candidate>> = set.rules().iter().map(|_| BinaryHeap::new()).collect();
-    let mut found = vec![0u64; set.len()];
-    // Per rule, the lowest sequence number of a candidate held back by `max_signals`: the rule's
-    // coverage must stop before it.
-    let mut held_from: Vec<Option<u64>> = vec![None; set.len()];
+    let mut pass = Pass::new(&set);
+    // Matches wait here until a batch of them is checked against the stored alerts at once.
+    let mut pending: Vec<(usize, Candidate)> = Vec::new();
     let (mut events, mut unreadable, mut first_error, mut failure) = (0u64, 0u64, None, None);
     store.scan(&query, &mut |event| {
         events += 1;
@@ -192,40 +190,29 @@ pub fn execute(
             }
         };
         for &(at, alert_id) in &matched.rules {
-            let rule = &set.rules()[at].rule;
-            let time = event_time(rule, &matched.event);
+            let time = event_time(&set.rules()[at].rule, &matched.event);
             let in_window = time.is_some_and(|t| t >= from && t <= to);
             if !in_window && matched.line <= covered[at] {
                 continue; // seen by an earlier execution, and not in this window
             }
-            // An event that already alerted for the rule (an overlapping window, a re-run) is
-            // not a candidate again.
-            match store.existing(&[alert_id]) {
-                Ok(existing) if existing.is_empty() => {}
-                Ok(_) => continue,
-                Err(err) => {
-                    failure = Some(err);
-                    return false;
-                }
-            }
-            found[at] += 1;
-            let heap = &mut kept[at];
             // Late: older than the window, so Kibana's execution would never have seen it. (An
             // event newer than the window is early, and alerts now rather than next time.)
             let late = time.is_some_and(|t| t < from);
-            heap.push(Candidate { time, seq: matched.line, late, alert_id, event: matched.clone() });
-            if heap.len() > rule.max_signals as usize
-                && let Some(newest) = heap.pop()
-            {
-                // The newest waits for a later execution.
-                held_from[at] = Some(held_from[at].map_or(newest.seq, |seq| seq.min(newest.seq)));
-            }
+            pending.push((at, Candidate { time, seq: matched.line, late, alert_id, event: matched.clone() }));
+        }
+        if pending.len() >= EXISTING_BATCH
+            && let Err(err) = pass.offer_new(store, &mut pending)
+        {
+            failure = Some(err);
+            return false;
         }
         true
     })?;
     if let Some(err) = failure {
         return Err(err);
     }
+    pass.offer_new(store, &mut pending)?;
+    let Pass { mut kept, found, held_from, .. } = pass;
 
     for (at, compiled) in set.rules().iter().enumerate() {
         let rule = &compiled.rule;
@@ -291,6 +278,56 @@ pub fn execute(
         records.push(run);
     }
     Ok(records)
+}
+
+/// How many matches are checked against the stored alerts in one store call.
+const EXISTING_BATCH: usize = 512;
+
+/// What one pass over the events keeps, per rule of the set.
+struct Pass {
+    /// The oldest `max_signals` candidates so far: memory stays bounded by the alerts an
+    /// execution may create, however many events match.
+    kept: Vec<BinaryHeap<Candidate>>,
+    /// How many candidates there were.
+    found: Vec<u64>,
+    /// The lowest sequence number of a candidate held back by `max_signals`: the rule's
+    /// coverage must stop before it.
+    held_from: Vec<Option<u64>>,
+    /// Each rule's `max_signals`.
+    max: Vec<usize>,
+}
+
+impl Pass {
+    fn new(set: &RuleSet<'_>) -> Pass {
+        Pass {
+            kept: set.rules().iter().map(|_| BinaryHeap::new()).collect(),
+            found: vec![0; set.len()],
+            held_from: vec![None; set.len()],
+            max: set.rules().iter().map(|c| c.rule.max_signals as usize).collect(),
+        }
+    }
+
+    /// Offers the matches in `pending` (emptied) that have not alerted for their rule yet (an
+    /// overlapping window, a re-run): one store call for the batch.
+    fn offer_new(&mut self, store: &dyn Store, pending: &mut Vec<(usize, Candidate)>) -> StoreResult<()> {
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<AlertId> = pending.iter().map(|(_, c)| c.alert_id).collect();
+        let existing = store.existing(&ids)?;
+        for (at, candidate) in pending.drain(..).filter(|(_, c)| !existing.contains(&c.alert_id)) {
+            self.found[at] += 1;
+            let heap = &mut self.kept[at];
+            heap.push(candidate);
+            if heap.len() > self.max[at]
+                && let Some(newest) = heap.pop()
+            {
+                // The newest waits for a later execution.
+                self.held_from[at] = Some(self.held_from[at].map_or(newest.seq, |seq| seq.min(newest.seq)));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A digest of the rule and the scheduled start (and the actual start, for manual runs), so a

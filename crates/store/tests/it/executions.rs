@@ -220,3 +220,129 @@ fn a_change_and_its_audit_entry_are_stored_together_or_not_at_all() {
     assert_eq!(changed.expect("stored"), [id]);
     assert_eq!(store.audit_trail(10).expect("trail")[0].target, id.to_string());
 }
+
+/// The SQLite store, counting the calls an execution makes to find stored alerts and events.
+struct Counting {
+    inner: store::Sqlite,
+    existing: std::sync::atomic::AtomicUsize,
+}
+
+impl engine::storage::EventLog for Counting {
+    fn append(
+        &self,
+        events: &[engine::storage::NewEvent],
+    ) -> engine::storage::StoreResult<Vec<engine::storage::Appended>> {
+        self.inner.append(events)
+    }
+    fn last_seq(&self) -> engine::storage::StoreResult<u64> {
+        self.inner.last_seq()
+    }
+    fn scan(
+        &self,
+        query: &engine::storage::EventQuery,
+        each: &mut dyn FnMut(engine::storage::StoredEvent) -> bool,
+    ) -> engine::storage::StoreResult<()> {
+        self.inner.scan(query, each)
+    }
+    fn count_ingested_before(&self, cutoff: ecs::date::Timestamp, covered: u64) -> engine::storage::StoreResult<u64> {
+        self.inner.count_ingested_before(cutoff, covered)
+    }
+    fn remove_ingested_before(&self, cutoff: ecs::date::Timestamp, covered: u64) -> engine::storage::StoreResult<u64> {
+        self.inner.remove_ingested_before(cutoff, covered)
+    }
+    fn event_count(&self) -> engine::storage::StoreResult<u64> {
+        self.inner.event_count()
+    }
+}
+
+impl AlertStore for Counting {
+    fn existing(
+        &self,
+        ids: &[engine::AlertId],
+    ) -> engine::storage::StoreResult<std::collections::HashSet<engine::AlertId>> {
+        self.existing.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.inner.existing(ids)
+    }
+    fn commit_execution(
+        &self,
+        record: &engine::storage::ExecutionRecord,
+        alerts: &[engine::storage::NewAlert],
+        state: &engine::storage::RuleState,
+    ) -> engine::storage::StoreResult<u64> {
+        self.inner.commit_execution(record, alerts, state)
+    }
+    fn alerts(
+        &self,
+        filter: &AlertFilter,
+        each: &mut dyn FnMut(StoredAlert) -> bool,
+    ) -> engine::storage::StoreResult<()> {
+        self.inner.alerts(filter, each)
+    }
+    fn alert_count(&self, filter: &AlertFilter) -> engine::storage::StoreResult<u64> {
+        self.inner.alert_count(filter)
+    }
+    fn alert(&self, id: &engine::AlertId) -> engine::storage::StoreResult<Option<StoredAlert>> {
+        self.inner.alert(id)
+    }
+    fn set_status(
+        &self,
+        ids: &[engine::AlertId],
+        change: &engine::storage::StatusChange,
+    ) -> engine::storage::StoreResult<Vec<engine::AlertId>> {
+        self.inner.set_status(ids, change)
+    }
+    fn alert_counts(&self) -> engine::storage::StoreResult<Vec<(engine::storage::WorkflowStatus, u64)>> {
+        self.inner.alert_counts()
+    }
+}
+
+impl RuleStates for Counting {
+    fn rule_state(&self, rule_id: &str) -> engine::storage::StoreResult<engine::storage::RuleState> {
+        self.inner.rule_state(rule_id)
+    }
+    fn rule_states(
+        &self,
+    ) -> engine::storage::StoreResult<std::collections::HashMap<String, engine::storage::RuleState>> {
+        self.inner.rule_states()
+    }
+    fn set_enabled(&self, rule_id: &str, enabled: bool) -> engine::storage::StoreResult<()> {
+        self.inner.set_enabled(rule_id, enabled)
+    }
+    fn executions(
+        &self,
+        rule_id: &str,
+        limit: usize,
+    ) -> engine::storage::StoreResult<Vec<engine::storage::ExecutionRecord>> {
+        self.inner.executions(rule_id, limit)
+    }
+}
+
+#[test]
+fn stored_alerts_are_looked_up_in_batches_and_custom_time_fields_read_only_what_is_new() {
+    let (_dir, inner) = open();
+    let store = Counting { inner, existing: std::sync::atomic::AtomicUsize::new(0) };
+    let mut rule = dkim_rule();
+    rule.max_signals = 1000;
+    let events: Vec<_> = (0..600).map(|i| new_event(dkim(&format!("e{i}"), "08:10:00"), at("08:10:00"))).collect();
+    store.append(&events).expect("append");
+    let run = execute(&store, ecs::Catalog::builtin(), std::slice::from_ref(&rule), at("08:15:00"), Trigger::Scheduled)
+        .expect("runs");
+    assert_eq!(run[0].alerts, 600);
+    let calls = store.existing.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(calls <= 2, "600 matches looked up in {calls} store calls");
+
+    // A rule dated by another field reads what came since its coverage, not the whole log.
+    let mut dated = dkim_rule();
+    dated.id = rules::RuleId("dated".into());
+    dated.timestamp_override = Some("event.created".into());
+    dated.max_signals = 1000;
+    let first =
+        execute(&store, ecs::Catalog::builtin(), std::slice::from_ref(&dated), at("08:15:00"), Trigger::Scheduled)
+            .expect("runs");
+    assert_eq!(first[0].events, 600, "the first execution reads everything");
+    store.append(&[new_event(quiet("new", "08:16:00"), at("08:16:00"))]).expect("append");
+    let next =
+        execute(&store, ecs::Catalog::builtin(), std::slice::from_ref(&dated), at("08:20:00"), Trigger::Scheduled)
+            .expect("runs");
+    assert_eq!(next[0].events, 1, "the next reads only the event ingested since");
+}
