@@ -125,3 +125,22 @@ fn any_thread_count_gives_the_same_output() {
     assert_eq!(runs[0].stdout.lines().count(), 1500 * 2, "two DKIM events per copy, duplicates dropped");
     assert!(runs.iter().all(|r| r.stdout == runs[0].stdout), "outputs differ between thread counts");
 }
+
+#[test]
+fn the_samples_carry_the_data_stream_fields_the_integration_writes() {
+    // The DKIM rule as Elastic ships it now: by data_stream.dataset, dated by event.ingested.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rule = dir.path().join("dkim-now.toml");
+    std::fs::write(
+        &rule,
+        "[rule]\nrule_id = \"dkim-now\"\nname = \"DKIM now\"\ndescription = \"d\"\ntype = \"query\"\n\
+         risk_score = 47\nseverity = \"medium\"\nindex = [\"logs-o365.audit-*\"]\ntimestamp_override = \"event.ingested\"\n\
+         query = '''data_stream.dataset:o365.audit and event.provider:Exchange and event.category:web and \
+         event.action:\"Set-DkimSigningConfig\" and o365.audit.Parameters.Enabled:False and event.outcome:success'''\n",
+    )
+    .expect("writes");
+    let rule = rule.to_str().expect("a UTF-8 path");
+    let run = vigil(&["scan", "--output", "jsonl", "-q", "--rules", rule, "samples/o365-ecs.ndjson"], "");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.stdout.lines().count(), 2, "{}", run.stdout);
+}
