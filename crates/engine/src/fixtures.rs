@@ -34,7 +34,7 @@ pub fn run_examples(rules: &RuleSet<'_>, ndjson: &str) -> Vec<Verdict> {
             let mut any = Any(false);
             let position = Position { source: "example", line: i as u64 + 1 };
             let alerted = match scanner.scan_line(line.as_bytes(), position, &mut any) {
-                Ok(Outcome::Invalid(message)) => Err(message),
+                Ok(Outcome::Invalid(error)) => Err(error.to_string()),
                 Ok(_) => Ok(any.0),
                 Err(never) => match never {},
             };

@@ -33,6 +33,8 @@ mod fixtures;
 mod index;
 mod ingest;
 pub mod parallel;
+pub mod pipeline;
+mod records;
 mod replay;
 mod ruleset;
 mod scan;
@@ -45,7 +47,8 @@ pub use crate::{
     fixtures::{Verdict, run_examples},
     index::{IndexPatterns, event_index, resolve_backing},
     ingest::prepare,
+    records::{Events, Format, Problem, RecordError},
     replay::{Replay, ReplayReport, RuleReplay, Truncation},
     ruleset::{CompiledRule, RuleSet, Skipped},
-    scan::{Hit, Matched, Outcome, Position, ScanOptions, ScanStats, Scanner, Sink},
+    scan::{Hit, Matched, Outcome, Position, ScanOptions, ScanStats, Scanned, Scanner, Sink},
 };

@@ -8,6 +8,7 @@ use rules::Rule;
 
 use crate::alert::{self, AlertContext, AlertId};
 use crate::index::{event_index, resolve_backing};
+use crate::records::{Problem, RecordError};
 use crate::ruleset::RuleSet;
 use crate::storage::StoredEvent;
 
@@ -50,10 +51,21 @@ impl Hit<'_> {
     }
 }
 
-/// Receives hits: a printer, an alert writer, a counter.
+/// Receives what a scan finds: a printer, an alert writer, a counter, a schedule replay. Only
+/// [`Sink::hit`] is required; a scan of sources ([`crate::pipeline::scan`]) also says where each
+/// source begins, which records it could not read, and when it is done.
 pub trait Sink {
     /// What can go wrong writing.
     type Error;
+
+    /// A source (a file, standard input) starts.
+    ///
+    /// # Errors
+    ///
+    /// When the sink cannot go on; the scan stops.
+    fn begin(&mut self, _source: &str) -> Result<(), Self::Error> {
+        Ok(())
+    }
 
     /// One rule matched one event. Return `Ok(false)` to stop the scan.
     ///
@@ -61,6 +73,44 @@ pub trait Sink {
     ///
     /// When the hit cannot be written; the scan stops.
     fn hit(&mut self, hit: &Hit<'_>) -> Result<bool, Self::Error>;
+
+    /// A record of `source` did not become an event; the scan goes on with the next unless
+    /// this returns `Ok(false)`.
+    ///
+    /// # Errors
+    ///
+    /// When the sink cannot go on; the scan stops.
+    fn problem(&mut self, _source: &str, _problem: &Problem) -> Result<bool, Self::Error> {
+        Ok(true)
+    }
+
+    /// `source` could not be read (to its end); the scan goes on with the next source unless
+    /// this returns `Ok(false)`.
+    ///
+    /// # Errors
+    ///
+    /// When the sink cannot go on; the scan stops.
+    fn unreadable(&mut self, _source: &str, _error: &std::io::Error) -> Result<bool, Self::Error> {
+        Ok(true)
+    }
+
+    /// The scan is over: what it read.
+    ///
+    /// # Errors
+    ///
+    /// When the sink cannot finish its output.
+    fn finish(&mut self, _scanned: &Scanned) -> Result<(), Self::Error> {
+        Ok(())
+    }
+}
+
+/// What a scan of sources read.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Scanned {
+    /// What the scanners saw.
+    pub stats: ScanStats,
+    /// Bytes of records read (lines with their line breaks).
+    pub bytes: u64,
 }
 
 /// What a scan saw.
@@ -85,13 +135,29 @@ pub struct ScanStats {
     pub duplicates: u64,
 }
 
+impl ScanStats {
+    /// Adds what another scan saw.
+    pub fn add(&mut self, other: &ScanStats) {
+        self.records += other.records;
+        self.decoded += other.decoded;
+        self.prefiltered += other.prefiltered;
+        self.invalid += other.invalid;
+        self.without_index += other.without_index;
+        for (index, n) in &other.outside_indices {
+            *self.outside_indices.entry(index.clone()).or_default() += n;
+        }
+        self.hits += other.hits;
+        self.duplicates += other.duplicates;
+    }
+}
+
 /// What became of one record.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
     /// Read; hits (if any) went to the sink.
     Scanned,
-    /// Not valid JSON: the message says why. The caller reports it with its position.
-    Invalid(String),
+    /// Not an event: why. The caller reports it with its position.
+    Invalid(RecordError),
     /// The sink asked to stop.
     Stopped,
 }
@@ -162,17 +228,14 @@ impl<'r, 'c> Scanner<'r, 'c> {
 
     /// Adds what another scanner saw (a worker's, in a parallel scan).
     pub fn absorb(&mut self, other: &ScanStats) {
-        let s = &mut self.stats;
-        s.records += other.records;
-        s.decoded += other.decoded;
-        s.prefiltered += other.prefiltered;
-        s.invalid += other.invalid;
-        s.without_index += other.without_index;
-        for (index, n) in &other.outside_indices {
-            *s.outside_indices.entry(index.clone()).or_default() += n;
-        }
-        s.hits += other.hits;
-        s.duplicates += other.duplicates;
+        self.stats.add(other);
+    }
+
+    /// Counts a record that never reached the scanner: one that could not be read or
+    /// normalized.
+    pub fn count_unreadable(&mut self) {
+        self.stats.records += 1;
+        self.stats.invalid += 1;
     }
 
     /// Scans one NDJSON line: [`Scanner::match_line`], then [`Scanner::deliver`].
@@ -221,7 +284,7 @@ impl<'r, 'c> Scanner<'r, 'c> {
     /// # Errors
     ///
     /// The reason a line is not a JSON document (the caller reports it).
-    pub fn match_line(&mut self, line: &[u8], line_no: u64) -> Result<Option<Matched>, String> {
+    pub fn match_line(&mut self, line: &[u8], line_no: u64) -> Result<Option<Matched>, RecordError> {
         self.match_bytes(line, line_no, None)
     }
 
@@ -231,7 +294,7 @@ impl<'r, 'c> Scanner<'r, 'c> {
     /// # Errors
     ///
     /// The reason the stored document is not JSON.
-    pub fn match_stored(&mut self, event: &StoredEvent) -> Result<Option<Matched>, String> {
+    pub fn match_stored(&mut self, event: &StoredEvent) -> Result<Option<Matched>, RecordError> {
         // An empty index is an unknown one, which every rule searches.
         let index = Some(event.index.as_str()).filter(|i| !i.is_empty());
         self.match_bytes(event.document.as_bytes(), event.seq, Some((index, &event.event_id)))
@@ -242,7 +305,7 @@ impl<'r, 'c> Scanner<'r, 'c> {
         line: &[u8],
         line_no: u64,
         known: Option<(Option<&str>, &str)>,
-    ) -> Result<Option<Matched>, String> {
+    ) -> Result<Option<Matched>, RecordError> {
         self.stats.records += 1;
         let mut candidates = std::mem::take(&mut self.candidates);
         let any = self.rules.candidates(line, &mut candidates);
@@ -272,7 +335,7 @@ impl<'r, 'c> Scanner<'r, 'c> {
             match decoded {
                 Err(err) => {
                     self.stats.invalid += 1;
-                    Err(err.to_string())
+                    Err(RecordError::Json(err.to_string()))
                 }
                 Ok(doc) => Ok(self.test(doc.into_root(), Some(line), line_no, &candidates, projected, known)),
             }

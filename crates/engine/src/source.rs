@@ -67,6 +67,21 @@ pub fn decompress(input: Box<dyn Read + Send>) -> io::Result<Box<dyn BufRead + S
     })
 }
 
+/// Whether the input starts with a Purview audit export's CSV header (peeked, not consumed).
+///
+/// # Errors
+///
+/// When the input cannot be read.
+pub fn is_purview_export(reader: &mut Box<dyn BufRead + Send>) -> io::Result<bool> {
+    let buf = reader.fill_buf()?;
+    let text = String::from_utf8_lossy(&buf[..buf.len().min(4096)]);
+    let first = text.trim_start_matches('\u{feff}').trim_start();
+    if first.starts_with('{') || first.starts_with('[') {
+        return Ok(false);
+    }
+    Ok(o365::purview::is_export_header(first.lines().next().unwrap_or_default()))
+}
+
 /// Reads every record of `input` and hands it to `each`, which returns `false` to stop. A stream
 /// whose first non-blank byte is `[` is a JSON array, read one element at a time; anything else
 /// is NDJSON.

@@ -5,6 +5,7 @@
 use std::io::Read;
 
 use ecs::date::Timestamp;
+use engine::Events;
 use engine::storage::NewEvent;
 use serde_json::Value;
 
@@ -119,24 +120,6 @@ pub fn body(raw: &[u8], gzip: bool, limit: usize) -> Result<Vec<u8>, Refused> {
     Ok(out)
 }
 
-/// One document: a JSON object, normalized to ECS if it is a raw Office 365 record, then
-/// stamped, placed and named for the store.
-///
-/// # Errors
-///
-/// When the document is not an object, or is a raw Office 365 record that cannot be normalized.
-pub fn event(document: Value, index: Option<&str>, id: Option<&str>, now: Timestamp) -> Result<NewEvent, String> {
-    let Value::Object(_) = document else { return Err("a document must be a JSON object".into()) };
-    let document = if o365::is_raw_record(&document) {
-        // As Elastic Agent's integration does: into the `logs-o365.audit-*` data stream.
-        let options = o365::Options { agent_fields: true, ingested: Some(now), ..o365::Options::default() };
-        o365::normalize(document, &options).map_err(|e| format!("not a valid Office 365 record: {e}"))?
-    } else {
-        document
-    };
-    Ok(engine::prepare(document, index, id, now))
-}
-
 /// Checks an index name as Elasticsearch does: not empty, at most 255 bytes, lowercase, none of
 /// `\ / * ? " < > | , #`, spaces or `:`, not starting with `-`, `_` or `+`, not `.` or `..`.
 ///
@@ -201,6 +184,7 @@ fn lines(body: &[u8]) -> impl Iterator<Item = (usize, &[u8])> {
 ///
 /// [`Refused::TooMany`] as soon as the body holds more than `max_items` actions.
 pub fn bulk(body: &[u8], default_index: Option<&str>, limits: Limits, now: Timestamp) -> Result<Vec<Item>, Refused> {
+    let events = Events::for_ingest(now);
     let mut items = Vec::new();
     let mut lines = lines(body);
     while let Some((line, action_line)) = lines.next() {
@@ -265,7 +249,8 @@ pub fn bulk(body: &[u8], default_index: Option<&str>, limits: Limits, now: Times
             items.push(refused(action, index, id, doc_line, reason));
             continue;
         }
-        let event = decode(document, limits).and_then(|doc| event(doc, Some(&target), id.as_deref(), now));
+        let event = decode(document, limits)
+            .and_then(|doc| events.to_store(doc, Some(&target), id.as_deref()).map_err(|e| e.to_string()));
         items.push(Item {
             action,
             line: doc_line,
@@ -284,6 +269,7 @@ pub fn bulk(body: &[u8], default_index: Option<&str>, limits: Limits, now: Times
 ///
 /// [`Refused::TooMany`] as soon as the body holds more than `max_items` documents.
 pub fn events(body: &[u8], index: Option<&str>, limits: Limits, now: Timestamp) -> Result<Vec<Item>, Refused> {
+    let events = Events::for_ingest(now);
     let item = |line, event| Item { action: Action::Index, line, index: index.map(str::to_owned), id: None, event };
     let first = body.iter().find(|b| !b.is_ascii_whitespace());
     if first == Some(&b'[') {
@@ -292,7 +278,7 @@ pub fn events(body: &[u8], index: Option<&str>, limits: Limits, now: Timestamp) 
                 .into_iter()
                 .enumerate()
                 .map(|(at, element)| {
-                    let event = element.and_then(|doc| event(doc, index, None, now));
+                    let event = element.and_then(|doc| events.to_store(doc, index, None).map_err(|e| e.to_string()));
                     item(at + 1, event.map_err(|e| format!("element {}: {e}", at + 1)))
                 })
                 .collect(),
@@ -307,7 +293,7 @@ pub fn events(body: &[u8], index: Option<&str>, limits: Limits, now: Timestamp) 
         if items.len() == limits.max_items {
             return Err(Refused::TooMany(limits.max_items));
         }
-        let event = decode(text, limits).and_then(|doc| event(doc, index, None, now));
+        let event = decode(text, limits).and_then(|doc| events.to_store(doc, index, None).map_err(|e| e.to_string()));
         items.push(item(line, event.map_err(|e| format!("line {line}: {e}"))));
     }
     Ok(items)

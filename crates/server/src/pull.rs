@@ -17,13 +17,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use ecs::date::Timestamp;
+use engine::Events;
 use o365::api::{ApiError, Blob, Client, Content, Sink, Tenant};
 use serde_json::Value;
 use store::Taken;
 
 use crate::config::O365;
-use crate::ingest::{self, Action, Item};
-use crate::routes::events::store_items;
+use crate::ingest::{Action, Item};
 use crate::state::AppState;
 
 const SECOND: i64 = 1_000_000_000;
@@ -250,13 +250,13 @@ impl Keeper<'_> {
 async fn store_records(state: AppState, tenant: String, content: Content, records: Vec<Value>) -> Result<u64, String> {
     let count = records.len() as u64;
     let items = tokio::task::spawn_blocking(move || {
-        let now = Timestamp::now();
+        let events = Events::for_ingest(Timestamp::now());
         let item = |(at, record)| Item {
             action: Action::Index,
             line: at + 1,
             index: None,
             id: None,
-            event: ingest::event(record, None, None, now),
+            event: events.to_store(record, None, None).map_err(|e| e.to_string()),
         };
         records.into_iter().enumerate().map(item).collect::<Vec<Item>>()
     })
@@ -266,7 +266,7 @@ async fn store_records(state: AppState, tenant: String, content: Content, record
         state.metrics.o365_error(&tenant, "record");
         tracing::warn!(%tenant, content = %content.content_id, record = item.line, %reason, "o365: record not ingested");
     }
-    store_items(&state, &items).await.map_err(|e| e.to_string())?;
+    state.store_items(&items).await.map_err(|e| e.to_string())?;
     state.metrics.o365_records(&tenant, &content.content_type, count);
     Ok(count)
 }

@@ -14,6 +14,7 @@ use store::{Access, AuditEntry, Checkpoints};
 
 use crate::config::Config;
 use crate::error::ApiError;
+use crate::ingest::Item;
 use crate::metrics::Metrics;
 
 /// The rules the service runs, as last loaded, with the problems met loading them.
@@ -254,6 +255,23 @@ impl AppState {
             self.metrics.outside_indices(outside.iter().filter(|(at, _)| stored(at)).map(|(_, index)| index.as_str()));
         }
         result
+    }
+
+    /// Appends the events of `items` in one durable write; returns what became of each item, in
+    /// order (`None` for items refused before the store), and counts them in the metrics.
+    ///
+    /// # Errors
+    ///
+    /// [`ApiError::Store`] when the store fails; nothing of the items is stored then.
+    pub async fn store_items(&self, items: &[Item]) -> Result<Vec<Option<Appended>>, ApiError> {
+        let events: Vec<_> = items.iter().filter_map(|i| i.event.as_ref().ok().cloned()).collect();
+        let mut appended = self.append(events).await?.into_iter();
+        let outcomes: Vec<Option<Appended>> =
+            items.iter().map(|i| if i.event.is_ok() { appended.next() } else { None }).collect();
+        let stored = outcomes.iter().filter(|o| matches!(o, Some(Appended::Stored(_)))).count() as u64;
+        let duplicates = outcomes.iter().filter(|o| matches!(o, Some(Appended::Duplicate(_)))).count() as u64;
+        self.metrics.ingested(stored, duplicates, items.len() as u64 - stored - duplicates);
+        Ok(outcomes)
     }
 
     /// Runs `rules` (one group that searches the same events) at `scheduled`, after any running

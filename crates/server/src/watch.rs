@@ -16,7 +16,6 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use crate::ingest;
-use crate::routes::events::store_items;
 use crate::state::AppState;
 
 /// At most this much of one file is read per pass, so one huge file does not hold up the rest.
@@ -125,7 +124,7 @@ async fn follow(state: &AppState, file: &Path, mut position: Position) -> Result
             tracing::warn!(file = %file.display(), line = first_line + item.line as u64, %reason, "line not ingested");
         }
     }
-    store_items(state, &items).await.map_err(|e| e.to_string())?;
+    state.store_items(&items).await.map_err(|e| e.to_string())?;
     let lines = chunk.iter().filter(|&&b| b == b'\n').count() as u64;
     Ok(Some(Position { inode, offset: start + chunk.len() as u64, lines: first_line + lines }))
 }

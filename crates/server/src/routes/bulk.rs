@@ -16,7 +16,6 @@ use utoipa_axum::routes;
 
 use crate::error::{ApiError, ErrorBody};
 use crate::ingest::{self, Action};
-use crate::routes::events::store_items;
 use crate::state::AppState;
 
 /// The Elasticsearch version vigil answers as. Clients (Beats, Logstash, Vector, the official
@@ -118,7 +117,7 @@ async fn ingest_bulk(state: AppState, index: Option<String>, headers: HeaderMap,
         Ok(Err(err)) => return err.into_response(),
         Err(err) => return ApiError::from(err).into_response(),
     };
-    let outcomes = match store_items(&state, &items).await {
+    let outcomes = match state.store_items(&items).await {
         Ok(outcomes) => outcomes,
         Err(err) => return err.into_response(),
     };

@@ -14,7 +14,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::{ApiError, ErrorBody};
-use crate::ingest::{self, Item};
+use crate::ingest;
 use crate::routes::{Cancel, compile_query, page_size, time_param};
 use crate::state::AppState;
 
@@ -56,19 +56,6 @@ pub struct IngestReport {
     pub errors: Vec<ItemError>,
 }
 
-/// Prepares the items' events and appends them in one durable write; returns what became of
-/// each item, in order (`None` for items refused before the store).
-pub(crate) async fn store_items(state: &AppState, items: &[Item]) -> Result<Vec<Option<Appended>>, ApiError> {
-    let events: Vec<_> = items.iter().filter_map(|i| i.event.as_ref().ok().cloned()).collect();
-    let mut appended = state.append(events).await?.into_iter();
-    let outcomes: Vec<Option<Appended>> =
-        items.iter().map(|i| if i.event.is_ok() { appended.next() } else { None }).collect();
-    let stored = outcomes.iter().filter(|o| matches!(o, Some(Appended::Stored(_)))).count() as u64;
-    let duplicates = outcomes.iter().filter(|o| matches!(o, Some(Appended::Duplicate(_)))).count() as u64;
-    state.metrics.ingested(stored, duplicates, items.len() as u64 - stored - duplicates);
-    Ok(outcomes)
-}
-
 /// Stores events: NDJSON (one per line) or a JSON array; ECS documents or raw Office 365 audit
 /// records, which are normalized as Elastic's integration does. Each event gets
 /// `event.ingested` and an ingest sequence number; a record already stored (same index and
@@ -96,7 +83,7 @@ async fn send(
         Ok::<_, ApiError>(ingest::events(&body, query.index.as_deref(), limits, now)?)
     })
     .await??;
-    let outcomes = store_items(&state, &items).await?;
+    let outcomes = state.store_items(&items).await?;
     let mut report = IngestReport { stored: 0, duplicates: 0, failed: 0, last_seq: None, errors: Vec::new() };
     for (item, outcome) in items.iter().zip(outcomes) {
         match (outcome, &item.event) {

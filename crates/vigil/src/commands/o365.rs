@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use ecs::Document;
 use engine::source::{self, Record};
+use engine::{Events, Format, RecordError};
 use indicatif::ProgressBar;
 
 use crate::cli::{NormalizeArgs, O365Command, PullArgs};
@@ -117,6 +118,7 @@ fn normalize(args: &NormalizeArgs) -> anyhow::Result<Exit> {
         };
         options.tenants.insert(id.trim().to_lowercase(), name.trim().to_owned());
     }
+    let events = Events::with_options(options);
     let inputs = if args.paths.is_empty() { vec![PathBuf::from("-")] } else { source::expand(&args.paths)? };
     let mut out = BufWriter::new(io::stdout().lock());
     let mut unreadable = false;
@@ -130,25 +132,26 @@ fn normalize(args: &NormalizeArgs) -> anyhow::Result<Exit> {
                 continue;
             }
         };
-        let mut emit = |n: u64, record: Result<serde_json::Value, String>| -> io::Result<bool> {
-            match record.and_then(|r| o365::normalize(r, &options).map_err(|e| e.to_string())) {
+        let mut emit = |n: u64, record: Result<serde_json::Value, RecordError>| -> io::Result<bool> {
+            match record.and_then(|r| events.event(r, Format::RawO365)) {
                 Ok(doc) => {
                     serde_json::to_writer(&mut out, &doc)?;
                     out.write_all(b"\n")?;
                 }
-                Err(message) => report::line_warning(&name, n, &message),
+                Err(error) => report::line_warning(&name, n, &error.to_string()),
             }
             Ok(true)
         };
-        let result = if input::is_purview_export(&mut reader)? {
-            o365::purview::records(reader)
-                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
-                .and_then(|rows| rows.map(|(n, record)| emit(n, record)).try_for_each(|r| r.map(|_| ())))
+        let result = if source::is_purview_export(&mut reader)? {
+            o365::purview::records(reader).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e)).and_then(|rows| {
+                rows.map(|(n, record)| emit(n, record.map_err(RecordError::Csv))).try_for_each(|r| r.map(|_| ()))
+            })
         } else {
             source::read_records(reader, |record| match record {
-                Record::Line(line, n) => {
-                    emit(n, Document::parse_bytes(line).map(Document::into_root).map_err(|e| e.to_string()))
-                }
+                Record::Line(line, n) => emit(
+                    n,
+                    Document::parse_bytes(line).map(Document::into_root).map_err(|e| RecordError::Json(e.to_string())),
+                ),
                 Record::Event(value, n) => emit(n, Ok(value)),
             })
         };

@@ -8,16 +8,15 @@ use anyhow::{Context, bail};
 use ecs::Catalog;
 use ecs::date::{DateMath, Timestamp};
 use engine::source;
-use engine::{Replay, RuleSet, ScanOptions, Scanner};
+use engine::{Replay, RuleSet, ScanOptions};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::{Color, Output as Format, ScanArgs};
 use crate::commands::rules::{load_selected, report_ignored, report_skipped};
 use crate::exit::Exit;
+use crate::input;
 use crate::output::{Csv, Jsonl, Live, Output, Summary, Table};
 use crate::report;
-
-mod batches;
 
 /// Invalid lines reported one by one before the rest are only counted.
 const REPORTED_INVALID: u64 = 20;
@@ -58,57 +57,19 @@ pub fn run(args: ScanArgs) -> anyhow::Result<Exit> {
     let started = Instant::now();
     let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let options = ScanOptions { index: args.index.clone() };
-    let mut scanner = Scanner::new(&rule_set, options.clone());
     let progress = progress_bar(&inputs, args.quiet);
-    let mut replay = args.replay.then(|| Replay::new(&rule_set));
-    let mut bytes = 0u64;
-    let mut unreadable = false;
-    let mut problems = 0u64;
-    let (work_tx, work_rx) = std::sync::mpsc::sync_channel(threads * 2);
-    let result = std::thread::scope(|scope| {
-        let (inputs, progress) = (&inputs, &progress);
-        scope.spawn(move || batches::produce(inputs, progress, &work_tx));
-        let consume = |done: batches::Done| -> io::Result<bool> {
-            bytes += done.bytes;
-            scanner.absorb(&done.stats);
-            for (line, message) in &done.problems {
-                problems += 1;
-                if problems <= REPORTED_INVALID {
-                    progress.suspend(|| report::line_warning(&done.source, *line, message));
-                }
-            }
-            if let Some(err) = done.failure {
-                if err.kind() == io::ErrorKind::BrokenPipe {
-                    return Err(err);
-                }
-                progress.suspend(|| report::note(&format!("error: {}: {err}", done.source)));
-                unreadable = true;
-            }
-            for matched in &done.matched {
-                let go_on = match &mut replay {
-                    Some(replay) => {
-                        scanner.deliver(matched, &done.source, replay).unwrap_or_else(|never| match never {})
-                    }
-                    None => scanner.deliver(matched, &done.source, &mut Live { output: output.as_mut(), now })?,
-                };
-                if !go_on {
-                    return Ok(false);
-                }
-            }
-            Ok(true)
-        };
-        let rules = &rule_set;
-        engine::parallel::ordered(
-            threads,
-            work_rx.into_iter().map(Ok),
-            || Scanner::new(rules, options.clone()),
-            batches::process,
-            consume,
-        )
-    });
-    result?;
+    let mut sink = ScanSink {
+        replay: args.replay.then(|| Replay::new(&rule_set)),
+        live: Live { output: output.as_mut(), now },
+        progress: &progress,
+        problems: 0,
+        unreadable: false,
+    };
+    let open = |path: &std::path::Path| input::open(path, &progress);
+    let scanned = engine::pipeline::scan(&rule_set, &options, threads, &inputs, &open, &mut sink)?;
     progress.finish_and_clear();
-    let stats = scanner.stats().clone();
+    let (stats, bytes) = (scanned.stats, scanned.bytes);
+    let ScanSink { replay, problems, unreadable, .. } = sink;
     if problems > REPORTED_INVALID {
         report::note(&format!("{} more records could not be read and were skipped", problems - REPORTED_INVALID));
     }
@@ -183,6 +144,43 @@ fn warn_about_replay(rule_set: &RuleSet<'_>, replayed: &engine::ReplayReport) {
                 rule.time_field()
             ));
         }
+    }
+}
+
+/// Where a live scan's findings go: hits to the output (or to the schedule replay), records
+/// that are not events and unreadable inputs to stderr.
+struct ScanSink<'o, 'p> {
+    replay: Option<Replay>,
+    live: Live<'o>,
+    progress: &'p ProgressBar,
+    /// Records that were not events, so far; the first few are reported one by one.
+    problems: u64,
+    /// Whether an input could not be read.
+    unreadable: bool,
+}
+
+impl engine::Sink for ScanSink<'_, '_> {
+    type Error = io::Error;
+
+    fn hit(&mut self, hit: &engine::Hit<'_>) -> io::Result<bool> {
+        match &mut self.replay {
+            Some(replay) => replay.hit(hit).map_err(|never| match never {}),
+            None => self.live.hit(hit),
+        }
+    }
+
+    fn problem(&mut self, source: &str, problem: &engine::Problem) -> io::Result<bool> {
+        self.problems += 1;
+        if self.problems <= REPORTED_INVALID {
+            self.progress.suspend(|| report::line_warning(source, problem.line, &problem.error.to_string()));
+        }
+        Ok(true)
+    }
+
+    fn unreadable(&mut self, source: &str, error: &io::Error) -> io::Result<bool> {
+        self.progress.suspend(|| report::note(&format!("error: {source}: {error}")));
+        self.unreadable = true;
+        Ok(true)
     }
 }
 
