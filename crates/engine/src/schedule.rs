@@ -12,7 +12,7 @@
 //! Everything an execution produces is committed in one transaction with the rule's new state,
 //! so a crash repeats an execution rather than losing or doubling its alerts.
 
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::rc::Rc;
 
 use ecs::Catalog;
@@ -21,11 +21,11 @@ use rules::Rule;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::alert::{AlertId, event_time, short_hex};
+use crate::alert::{AlertId, short_hex};
 use crate::ruleset::RuleSet;
-use crate::scan::{Hit, Matched, Position, ScanOptions, Scanner};
+use crate::scan::{Hit, Position, ScanOptions, Scanner, Sink};
 use crate::storage::{
-    EventQuery, ExecutionRecord, ExecutionStatus, NewAlert, RuleState, Store, StoreResult, TimeColumn,
+    EventQuery, ExecutionRecord, ExecutionStatus, NewAlert, RuleState, Store, StoreError, StoreResult, TimeColumn,
 };
 
 /// The scheduled start due for `rule` at `now`: the latest multiple of its interval not after
@@ -95,71 +95,148 @@ pub fn execute(
     scheduled: Timestamp,
     trigger: Trigger,
 ) -> StoreResult<Vec<ExecutionRecord>> {
-    let started = Timestamp::now();
+    let run = Run { store, scheduled, trigger, started: Timestamp::now(), up_to: store.last_seq()? };
     let clock = std::time::Instant::now();
-    let up_to = store.last_seq()?;
     let stored = store.rule_states()?;
-    let states: Vec<RuleState> = rules.iter().map(|r| RuleState::of(&stored, &r.id.0)).collect();
+    let state_of = |rule: &Rule| RuleState::of(&stored, &rule.id.0);
     let Some(first) = rules.first() else { return Ok(Vec::new()) };
-    let window = first.from.1.resolve(scheduled, false).zip(first.to.1.resolve(scheduled, false));
-    let (set, skipped) = RuleSet::compile(rules.to_vec(), catalog, scheduled);
-    let record = |rule: &Rule, window: (Timestamp, Timestamp), covered: u64| ExecutionRecord {
-        id: execution_id(rule, scheduled, trigger, started),
-        rule_id: rule.id.0.clone(),
-        scheduled,
-        started,
-        window,
-        seq: (covered, up_to),
-        events: 0,
-        candidates: 0,
-        alerts: 0,
-        held_back: 0,
-        duration_ms: 0,
-        status: ExecutionStatus::Succeeded,
-        warnings: Vec::new(),
-    };
-    let mut records = Vec::new();
-    let next_state = |state: &RuleState, covered: u64, backlog: u64| RuleState {
-        covered_seq: covered,
-        backlog,
-        last_scheduled: match trigger {
-            // A last run dated in the future is replaced, not kept as the later of the two.
-            Trigger::Scheduled if ran_in_the_future(state, started) => Some(scheduled),
-            Trigger::Scheduled => Some(scheduled.max(state.last_scheduled.unwrap_or(scheduled))),
-            Trigger::Manual => state.last_scheduled,
-        },
-        ..state.clone()
-    };
-    let Some((from, to)) = window else {
+    let Some((from, to)) = first.from.1.resolve(scheduled, false).zip(first.to.1.resolve(scheduled, false)) else {
         // Date math that cannot be resolved (out of range) leaves nothing to search.
-        for (rule, state) in rules.iter().zip(&states) {
-            let mut failed = record(rule, (scheduled, scheduled), state.covered_seq);
-            failed.status = ExecutionStatus::Failed;
-            failed.warnings.push(format!("its window {} .. {} is out of range", rule.from.0, rule.to.0));
-            store.commit_execution(&failed, &[], &next_state(state, state.covered_seq, state.backlog))?;
-            records.push(failed);
-        }
-        return Ok(records);
+        return rules
+            .iter()
+            .map(|rule| {
+                let warning = format!("its window {} .. {} is out of range", rule.from.0, rule.to.0);
+                run.fail(rule, &state_of(rule), (scheduled, scheduled), warning)
+            })
+            .collect();
     };
+    let (set, skipped) = RuleSet::compile(rules.to_vec(), catalog, scheduled);
+    let mut records = Vec::new();
     for skip in &skipped {
-        let state = states.iter().find(|s| s.rule_id == skip.rule.id.0).cloned().unwrap_or_default();
-        let mut failed = record(&skip.rule, (from, to), state.covered_seq);
-        failed.status = ExecutionStatus::Failed;
-        failed.warnings.push(format!("the rule cannot run: {}", skip.reason));
-        store.commit_execution(&failed, &[], &next_state(&state, state.covered_seq, state.backlog))?;
-        records.push(failed);
+        let warning = format!("the rule cannot run: {}", skip.reason);
+        records.push(run.fail(&skip.rule, &state_of(&skip.rule), (from, to), warning)?);
+    }
+    let covered: Vec<u64> = set.rules().iter().map(|c| state_of(&c.rule).covered_seq).collect();
+    let read = read(store, &set, first.time_field(), (from, to), &covered, run.up_to)?;
+    let Pass { mut kept, found, held_from, .. } = read.pass;
+    for (at, compiled) in set.rules().iter().enumerate() {
+        let (rule, state) = (&compiled.rule, state_of(&compiled.rule));
+        let mut record = run.record(rule, (from, to), covered[at]);
+        record.events = read.events;
+        let candidates = std::mem::take(&mut kept[at]).into_sorted_vec();
+        record.candidates = found[at];
+        record.held_back = found[at] - candidates.len() as u64;
+        if record.held_back > 0 {
+            record.warnings.push(format!(
+                "max_signals ({}) reached: {} of {} candidates held back for the next executions",
+                rule.max_signals, record.held_back, found[at]
+            ));
+        }
+        if let Some(first_error) = &read.first_error {
+            record.warnings.push(format!("{} stored events could not be read, first {first_error}", read.unreadable));
+        }
+        let alerts = alerts(rule, &candidates, &record.id, run.started);
+        record.alerts = alerts.len() as u64;
+        if !record.warnings.is_empty() {
+            record.status = ExecutionStatus::PartialFailure;
+        }
+        record.duration_ms = u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX);
+        // Covered up to the newest event read, unless a candidate was held back: then up to just
+        // before the first of those, even below the old coverage (a held-back event from the
+        // window is still there for the next execution to read after the window moves on).
+        let covered = match held_from[at] {
+            Some(seq) => seq.saturating_sub(1).min(run.up_to),
+            None => run.up_to.max(state.covered_seq),
+        };
+        store.commit_execution(&record, &alerts, &run.next_state(&state, covered, record.held_back))?;
+        records.push(record);
+    }
+    Ok(records)
+}
+
+/// One execution's settings, shared by its rules.
+struct Run<'s> {
+    store: &'s dyn Store,
+    scheduled: Timestamp,
+    trigger: Trigger,
+    started: Timestamp,
+    /// The newest event it reads.
+    up_to: u64,
+}
+
+impl Run<'_> {
+    /// A new record for `rule`, before it has read anything.
+    fn record(&self, rule: &Rule, window: (Timestamp, Timestamp), covered: u64) -> ExecutionRecord {
+        ExecutionRecord {
+            id: execution_id(rule, self.scheduled, self.trigger, self.started),
+            rule_id: rule.id.0.clone(),
+            scheduled: self.scheduled,
+            started: self.started,
+            window,
+            seq: (covered, self.up_to),
+            events: 0,
+            candidates: 0,
+            alerts: 0,
+            held_back: 0,
+            duration_ms: 0,
+            status: ExecutionStatus::Succeeded,
+            warnings: Vec::new(),
+        }
     }
 
-    // One pass over the events the group's window holds and those ingested since the rule that
-    // is furthest behind last ran.
-    let covered: Vec<u64> = set
-        .rules()
-        .iter()
-        .map(|c| states.iter().find(|s| s.rule_id == c.rule.id.0).map_or(0, |s| s.covered_seq))
-        .collect();
-    let after = covered.iter().copied().min().unwrap_or(up_to);
+    /// The rule's state after this execution.
+    fn next_state(&self, state: &RuleState, covered: u64, backlog: u64) -> RuleState {
+        RuleState {
+            covered_seq: covered,
+            backlog,
+            last_scheduled: match self.trigger {
+                // A last run dated in the future is replaced, not kept as the later of the two.
+                Trigger::Scheduled if ran_in_the_future(state, self.started) => Some(self.scheduled),
+                Trigger::Scheduled => Some(self.scheduled.max(state.last_scheduled.unwrap_or(self.scheduled))),
+                Trigger::Manual => state.last_scheduled,
+            },
+            ..state.clone()
+        }
+    }
+
+    /// Commits a failed execution of `rule`: its record says why; its coverage stays.
+    fn fail(
+        &self,
+        rule: &Rule,
+        state: &RuleState,
+        window: (Timestamp, Timestamp),
+        warning: String,
+    ) -> StoreResult<ExecutionRecord> {
+        let mut failed = self.record(rule, window, state.covered_seq);
+        failed.status = ExecutionStatus::Failed;
+        failed.warnings.push(warning);
+        self.store.commit_execution(&failed, &[], &self.next_state(state, state.covered_seq, state.backlog))?;
+        Ok(failed)
+    }
+}
+
+/// What one pass over a group's events found.
+struct Read<'s> {
+    pass: Pass<'s>,
+    events: u64,
+    unreadable: u64,
+    first_error: Option<String>,
+}
+
+/// One pass over the events the group's window holds (on `time_field`) and those ingested since
+/// the rule furthest behind last ran: the store's range is the source, the scanner the
+/// matching, the pass the sink that keeps each rule's candidates.
+fn read<'s>(
+    store: &'s dyn Store,
+    set: &RuleSet<'_>,
+    time_field: &str,
+    window: (Timestamp, Timestamp),
+    covered: &[u64],
+    up_to: u64,
+) -> StoreResult<Read<'s>> {
+    let (from, to) = window;
     let query = EventQuery {
-        window: match first.time_field() {
+        window: match time_field {
             "@timestamp" => Some((TimeColumn::Timestamp, from, to)),
             "event.ingested" => Some((TimeColumn::Ingested, from, to)),
             // Another field has no column to find the window by: what was ingested since the
@@ -167,124 +244,85 @@ pub fn execute(
             // evaluated then, and alerted if it matched (or held back, and read again).
             _ => None,
         },
-        after: Some(after),
+        after: Some(covered.iter().copied().min().unwrap_or(up_to)),
         up_to,
         limit: None,
         ordered: false,
         from_seq: 0,
     };
-    let mut scanner = Scanner::new(&set, ScanOptions { index: None });
-    let mut pass = Pass::new(&set);
-    // Matches wait here until a batch of them is checked against the stored alerts at once.
-    let mut pending: Vec<(usize, Candidate)> = Vec::new();
-    let (mut events, mut unreadable, mut first_error, mut failure) = (0u64, 0u64, None, None);
+    let mut scanner = Scanner::new(set, ScanOptions { index: None });
+    let mut read =
+        Read { pass: Pass::new(set, store, window, covered.to_vec()), events: 0, unreadable: 0, first_error: None };
+    let mut failure = None;
     store.scan(&query, &mut |event| {
-        events += 1;
+        read.events += 1;
         let matched = match scanner.match_stored(&event) {
-            Ok(Some(m)) => Rc::new(m),
+            Ok(Some(matched)) => matched,
             Ok(None) => return true,
             Err(err) => {
-                unreadable += 1;
-                first_error.get_or_insert_with(|| format!("event {}: {err}", event.seq));
+                read.unreadable += 1;
+                read.first_error.get_or_insert_with(|| format!("event {}: {err}", event.seq));
                 return true;
             }
         };
-        for &(at, alert_id) in &matched.rules {
-            let time = event_time(&set.rules()[at].rule, &matched.event);
-            let in_window = time.is_some_and(|t| t >= from && t <= to);
-            if !in_window && matched.line <= covered[at] {
-                continue; // seen by an earlier execution, and not in this window
-            }
-            // Late: older than the window, so Kibana's execution would never have seen it. (An
-            // event newer than the window is early, and alerts now rather than next time.)
-            let late = time.is_some_and(|t| t < from);
-            pending.push((at, Candidate { time, seq: matched.line, late, alert_id, event: matched.clone() }));
-        }
-        if pending.len() >= EXISTING_BATCH
-            && let Err(err) = pass.offer_new(store, &mut pending)
-        {
+        scanner.deliver(&matched, "store", &mut read.pass).unwrap_or_else(|err| {
             failure = Some(err);
-            return false;
-        }
-        true
+            false
+        })
     })?;
     if let Some(err) = failure {
         return Err(err);
     }
-    pass.offer_new(store, &mut pending)?;
-    let Pass { mut kept, found, held_from, .. } = pass;
+    read.pass.offer_new()?;
+    Ok(read)
+}
 
-    for (at, compiled) in set.rules().iter().enumerate() {
-        let rule = &compiled.rule;
-        let state = states.iter().find(|s| s.rule_id == rule.id.0).cloned().unwrap_or_default();
-        let mut run = record(rule, (from, to), covered[at]);
-        run.events = events;
-        let candidates = std::mem::take(&mut kept[at]).into_sorted_vec();
-        run.candidates = found[at];
-        run.held_back = found[at] - candidates.len() as u64;
-        if run.held_back > 0 {
-            run.warnings.push(format!(
-                "max_signals ({}) reached: {} of {} candidates held back for the next executions",
-                rule.max_signals, run.held_back, found[at]
-            ));
-        }
-        if unreadable > 0 {
-            run.warnings.push(format!(
-                "{unreadable} stored events could not be read, first {}",
-                first_error.clone().unwrap_or_default()
-            ));
-        }
-        let alerts: Vec<NewAlert> = candidates
-            .iter()
-            .map(|c| {
-                let (m, seq) = (&c.event, c.seq);
-                let hit = Hit {
-                    rule,
-                    event: &m.event,
-                    index: m.index.as_deref(),
-                    event_id: &m.event_id,
-                    alert_id: c.alert_id,
-                    position: Position { source: "store", line: seq },
-                };
-                let mut document = hit.document(started);
-                if let Value::Object(doc) = &mut document {
-                    doc.insert("kibana.alert.rule.execution.uuid".into(), json!(run.id));
-                    doc.insert("vigil.alert.late".into(), json!(c.late));
-                    doc.insert("vigil.event.seq".into(), json!(seq));
-                }
-                NewAlert {
-                    id: c.alert_id,
-                    rule_id: rule.id.0.clone(),
-                    severity: rule.severity.as_str().to_owned(),
-                    event_time: c.time,
-                    event_seq: seq,
-                    document,
-                }
-            })
-            .collect();
-        run.alerts = alerts.len() as u64;
-        if !run.warnings.is_empty() {
-            run.status = ExecutionStatus::PartialFailure;
-        }
-        run.duration_ms = u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX);
-        // Covered up to the newest event read, unless a candidate was held back: then up to just
-        // before the first of those, even below the old coverage (a held-back event from the
-        // window is still there for the next execution to read after the window moves on).
-        let covered = match held_from[at] {
-            Some(seq) => seq.saturating_sub(1).min(up_to),
-            None => up_to.max(state.covered_seq),
-        };
-        store.commit_execution(&run, &alerts, &next_state(&state, covered, run.held_back))?;
-        records.push(run);
-    }
-    Ok(records)
+/// The alert documents of a rule's candidates, created at `started` by execution `run_id`.
+fn alerts(rule: &Rule, candidates: &[Candidate], run_id: &str, started: Timestamp) -> Vec<NewAlert> {
+    candidates
+        .iter()
+        .map(|c| {
+            let (m, seq) = (&c.event, c.seq);
+            let hit = Hit {
+                rule,
+                event: &m.event,
+                index: m.index.as_deref(),
+                event_id: &m.event_id,
+                alert_id: c.alert_id,
+                position: Position { source: "store", line: seq },
+            };
+            let mut document = hit.document(started);
+            if let Value::Object(doc) = &mut document {
+                doc.insert("kibana.alert.rule.execution.uuid".into(), json!(run_id));
+                doc.insert("vigil.alert.late".into(), json!(c.late));
+                doc.insert("vigil.event.seq".into(), json!(seq));
+            }
+            NewAlert {
+                id: c.alert_id,
+                rule_id: rule.id.0.clone(),
+                severity: rule.severity.as_str().to_owned(),
+                event_time: c.time,
+                event_seq: seq,
+                document,
+            }
+        })
+        .collect()
 }
 
 /// How many matches are checked against the stored alerts in one store call.
 const EXISTING_BATCH: usize = 512;
 
-/// What one pass over the events keeps, per rule of the set.
-struct Pass {
+/// What one pass over the events keeps, per rule of the set: the sink of an execution.
+struct Pass<'s> {
+    store: &'s dyn Store,
+    /// The execution's window on the rules' time field.
+    window: (Timestamp, Timestamp),
+    /// Each rule's coverage before this execution.
+    covered: Vec<u64>,
+    /// Each rule's position in the set, by rule id.
+    at: HashMap<String, usize>,
+    /// Matches wait here until a batch of them is checked against the stored alerts at once.
+    pending: Vec<(usize, Candidate)>,
     /// The oldest `max_signals` candidates so far: memory stays bounded by the alerts an
     /// execution may create, however many events match.
     kept: Vec<BinaryHeap<Candidate>>,
@@ -297,9 +335,14 @@ struct Pass {
     max: Vec<usize>,
 }
 
-impl Pass {
-    fn new(set: &RuleSet<'_>) -> Pass {
+impl<'s> Pass<'s> {
+    fn new(set: &RuleSet<'_>, store: &'s dyn Store, window: (Timestamp, Timestamp), covered: Vec<u64>) -> Pass<'s> {
         Pass {
+            store,
+            window,
+            covered,
+            at: set.rules().iter().enumerate().map(|(at, c)| (c.rule.id.0.clone(), at)).collect(),
+            pending: Vec::new(),
             kept: set.rules().iter().map(|_| BinaryHeap::new()).collect(),
             found: vec![0; set.len()],
             held_from: vec![None; set.len()],
@@ -307,15 +350,15 @@ impl Pass {
         }
     }
 
-    /// Offers the matches in `pending` (emptied) that have not alerted for their rule yet (an
-    /// overlapping window, a re-run): one store call for the batch.
-    fn offer_new(&mut self, store: &dyn Store, pending: &mut Vec<(usize, Candidate)>) -> StoreResult<()> {
-        if pending.is_empty() {
+    /// Offers the pending matches (then none are pending) that have not alerted for their rule
+    /// yet (an overlapping window, a re-run): one store call for the batch.
+    fn offer_new(&mut self) -> StoreResult<()> {
+        if self.pending.is_empty() {
             return Ok(());
         }
-        let ids: Vec<AlertId> = pending.iter().map(|(_, c)| c.alert_id).collect();
-        let existing = store.existing(&ids)?;
-        for (at, candidate) in pending.drain(..).filter(|(_, c)| !existing.contains(&c.alert_id)) {
+        let ids: Vec<AlertId> = self.pending.iter().map(|(_, c)| c.alert_id).collect();
+        let existing = self.store.existing(&ids)?;
+        for (at, candidate) in self.pending.drain(..).filter(|(_, c)| !existing.contains(&c.alert_id)) {
             self.found[at] += 1;
             let heap = &mut self.kept[at];
             heap.push(candidate);
@@ -328,6 +371,41 @@ impl Pass {
         }
         Ok(())
     }
+}
+
+impl Sink for Pass<'_> {
+    type Error = StoreError;
+
+    fn hit(&mut self, hit: &Hit<'_>) -> StoreResult<bool> {
+        let Some(&at) = self.at.get(&hit.rule.id.0) else { return Ok(true) };
+        let (from, to) = self.window;
+        let (time, seq) = (hit.time(), hit.position.line);
+        let in_window = time.is_some_and(|t| t >= from && t <= to);
+        if !in_window && seq <= self.covered[at] {
+            return Ok(true); // seen by an earlier execution, and not in this window
+        }
+        // Late: older than the window, so Kibana's execution would never have seen it. (An event
+        // newer than the window is early, and alerts now rather than next time.)
+        let late = time.is_some_and(|t| t < from);
+        let event = Rc::new(Stored {
+            event: hit.event.clone(),
+            index: hit.index.map(str::to_owned),
+            event_id: hit.event_id.to_owned(),
+        });
+        self.pending.push((at, Candidate { time, seq, late, alert_id: hit.alert_id, event }));
+        if self.pending.len() >= EXISTING_BATCH {
+            self.offer_new()?;
+        }
+        Ok(true)
+    }
+}
+
+/// A matching event, as an alert will need it.
+#[derive(Debug)]
+struct Stored {
+    event: Value,
+    index: Option<String>,
+    event_id: String,
 }
 
 /// A digest of the rule and the scheduled start (and the actual start, for manual runs), so a
@@ -350,7 +428,7 @@ struct Candidate {
     seq: u64,
     late: bool,
     alert_id: AlertId,
-    event: Rc<Matched>,
+    event: Rc<Stored>,
 }
 
 impl Candidate {
