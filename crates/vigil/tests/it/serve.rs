@@ -259,6 +259,24 @@ fn alerts_are_triaged_from_the_command_line_and_sigterm_stops_cleanly() {
     assert!(status.stdout.contains("events:   3 stored"), "{}", status.stdout);
     assert!(status.stdout.contains("alerts:   0 open, 0 acknowledged, 1 closed"), "{}", status.stdout);
 
+    // 101 more DKIM records than max_signals (100) takes: the one held back shows, and is trouble.
+    let dkim = String::from_utf8_lossy(&samples).lines().next().expect("a first sample").to_owned();
+    let many: String =
+        (0..101).map(|i| dkim.replace("7c1e4a90-0d1f-4b6e-9a52-5f3c2b1d0a01", &format!("many-{i}")) + "\n").collect();
+    ureq::post(format!("{url}/api/v1/events")).header("authorization", &auth).send(many.as_bytes()).expect("sent");
+    let run = format!("{url}/api/v1/rules/514121ce-c7b6-474a-8237-68ff71672379/run");
+    ureq::post(run).header("authorization", &auth).send_empty().expect("ran");
+    let status = cli(&url, &alice, &["status"]);
+    assert_eq!(status.code, 2, "a backlog is trouble: {}", status.stdout);
+    assert!(status.stdout.contains("status:   degraded"), "{}", status.stdout);
+    assert!(
+        status.stdout.contains(
+            "backlog:  Microsoft 365 Exchange DKIM Signing Configuration Disabled holds back 1 alerts (max_signals 100)"
+        ),
+        "{}",
+        status.stdout
+    );
+
     let terminated =
         Command::new("sh").args(["-c", &format!("kill -TERM {}", server.child.id())]).status().expect("kill runs");
     assert!(terminated.success());
