@@ -97,9 +97,15 @@ def ingest(server, all_bodies, clients):
                     return
                 body = queue.pop()
             headers = {**server.headers(), "content-type": "application/x-ndjson"}
-            conn.request("POST", "/_bulk", body=body, headers=headers)
-            answer = json.loads(conn.getresponse().read())
-            if answer.get("errors"):
+            while True:
+                conn.request("POST", "/_bulk", body=body, headers=headers)
+                response = conn.getresponse()
+                answer = json.loads(response.read())
+                # 429: max_ingest_requests are being read; send it again, as shippers do.
+                if response.status != 429:
+                    break
+                time.sleep(0.05)
+            if response.status != 200 or answer.get("errors"):
                 errors.append(answer)
 
     started = time.perf_counter()
