@@ -2,6 +2,7 @@
 //! Office 365 records normalized on the way in. Each bad item is an error of its own; the rest
 //! of the request still goes in.
 
+use std::borrow::Cow;
 use std::io::Read;
 
 use ecs::date::Timestamp;
@@ -99,14 +100,14 @@ impl From<Refused> for crate::error::ApiError {
 }
 
 /// Decodes a request body, gunzipping it when `gzip` (Filebeat compresses by default), and
-/// refusing more than `limit` bytes once decompressed.
+/// refusing more than `limit` bytes once decompressed; a plain body is used as it is, not copied.
 ///
 /// # Errors
 ///
 /// When the body is not valid gzip or is larger than `limit`.
-pub fn body(raw: &[u8], gzip: bool, limit: usize) -> Result<Vec<u8>, Refused> {
+pub fn body(raw: &[u8], gzip: bool, limit: usize) -> Result<Cow<'_, [u8]>, Refused> {
     if !gzip {
-        return Ok(raw.to_vec());
+        return Ok(Cow::Borrowed(raw));
     }
     let mut out = Vec::new();
     let limit_plus_one = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
@@ -117,7 +118,7 @@ pub fn body(raw: &[u8], gzip: bool, limit: usize) -> Result<Vec<u8>, Refused> {
     if out.len() > limit {
         return Err(Refused::TooLarge(limit));
     }
-    Ok(out)
+    Ok(Cow::Owned(out))
 }
 
 /// Checks an index name as Elasticsearch does: not empty, at most 255 bytes, lowercase, none of
