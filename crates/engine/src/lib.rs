@@ -29,6 +29,7 @@
 #![deny(missing_docs)]
 
 mod alert;
+mod filters;
 mod fixtures;
 mod index;
 mod ingest;

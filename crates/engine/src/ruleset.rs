@@ -7,6 +7,7 @@ use kql::Matcher;
 use memchr::memmem;
 use rules::Rule;
 
+use crate::filters::WildcardFilter;
 use crate::index::IndexPatterns;
 
 /// One rule, ready to run: its matcher and the indices it searches.
@@ -16,8 +17,18 @@ pub struct CompiledRule<'c> {
     pub rule: Rule,
     pub(crate) matcher: Matcher<'c>,
     pub(crate) index: IndexPatterns,
-    /// The fields its query reads, or `None` when it may read any (free text, wildcard names).
+    /// Its filters that KQL cannot say, tested beside the matcher.
+    pub(crate) filters: Vec<WildcardFilter>,
+    /// The fields its query and filters read, or `None` when it may read any (free text,
+    /// wildcard names).
     fields: Option<Vec<String>>,
+}
+
+impl CompiledRule<'_> {
+    /// Whether the rule matches a decoded event (its index aside).
+    pub(crate) fn matches(&self, event: &ecs::Value) -> bool {
+        self.matcher.matches_value(event) && self.filters.iter().all(|f| f.passes(event))
+    }
 }
 
 /// A rule that was not compiled, and why.
@@ -58,9 +69,14 @@ impl<'c> RuleSet<'c> {
             match result {
                 Ok((matcher, query)) => {
                     literals.push(query.required_literals(catalog));
-                    let fields = (!query.reads_any_field()).then(|| query.field_names());
+                    let filters = WildcardFilter::of(rule.filters.as_deref().unwrap_or_default());
+                    let fields = (!query.reads_any_field()).then(|| {
+                        let mut fields = query.field_names();
+                        fields.extend(filters.iter().map(|f| f.field.clone()));
+                        fields
+                    });
                     let index = IndexPatterns::new(&rule.index);
-                    compiled.push(CompiledRule { rule, matcher, index, fields });
+                    compiled.push(CompiledRule { rule, matcher, index, filters, fields });
                 }
                 Err(err) => skipped.push(Skipped { rule, reason: format!("its query does not compile: {err}") }),
             }

@@ -407,7 +407,7 @@ impl<'r, 'c> Scanner<'r, 'c> {
         let mut event_id: Option<String> = None;
         let mut rules = Vec::new();
         for (at, (compiled, _)) in self.rules.rules().iter().zip(candidates).enumerate().filter(|(_, (_, c))| **c) {
-            if !compiled.index.covers(index.as_deref()) || !compiled.matcher.matches_value(event) {
+            if !compiled.index.covers(index.as_deref()) || !compiled.matches(event) {
                 continue;
             }
             let id = event_id.get_or_insert_with(|| match known {

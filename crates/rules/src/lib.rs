@@ -34,6 +34,7 @@ pub use crate::{
     load::{Loaded, builtin, load_file, load_ndjson, load_path, load_toml},
     model::{Origin, Rule, RuleId, RuleType, Severity},
     pack::{PACK, PackRule},
+    query_filter::QueryFilter,
     threat::{Entry, Technique, Threat},
 };
 pub use ecs::date::{DateMath, DateMathError, Timestamp};

@@ -7,6 +7,7 @@ use ecs::date::DateMath;
 use serde_json::Value;
 
 use crate::duration::Interval;
+use crate::query_filter::QueryFilter;
 use crate::threat::Threat;
 
 /// A rule's stable identity (`rule_id`), the same in every version and every Kibana space.
@@ -196,9 +197,9 @@ pub struct Rule {
     pub version: u64,
     /// `enabled` (default true).
     pub enabled: bool,
-    /// `filters` (Kibana's query filters) as KQL clauses the query is AND'ed with, or why vigil
+    /// `filters` (Kibana's query filters), each enabled one as vigil runs it, or why vigil
     /// cannot run them (then the rule does not run).
-    pub filters: Result<Vec<String>, String>,
+    pub filters: Result<Vec<QueryFilter>, String>,
     /// Every field of the rule, in Kibana's JSON shape.
     pub fields: Value,
     /// `[metadata]` of a detection-rules TOML file (empty for Kibana exports).
@@ -234,15 +235,25 @@ impl Rule {
         }
     }
 
-    /// The query the rule searches with: its `query`, AND'ed with its filters.
+    /// The KQL the rule searches with: its `query`, AND'ed with its filters that are KQL
+    /// clauses (the others, [`QueryFilter::Wildcard`], the engine tests beside it).
     pub fn effective_query(&self) -> String {
         let query = self.query.as_deref().unwrap_or_default();
-        let filters = self.filters.as_deref().unwrap_or_default();
-        if filters.is_empty() {
+        let clauses: Vec<&str> = self
+            .filters
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|f| match f {
+                QueryFilter::Kql(clause) => Some(clause.as_str()),
+                QueryFilter::Wildcard { .. } => None,
+            })
+            .collect();
+        if clauses.is_empty() {
             return query.to_owned();
         }
         let query = (!query.trim().is_empty()).then(|| format!("({query})"));
-        query.into_iter().chain(filters.iter().cloned()).collect::<Vec<_>>().join(" and ")
+        query.into_iter().chain(clauses.into_iter().map(str::to_owned)).collect::<Vec<_>>().join(" and ")
     }
 
     /// Fields of the rule that change what its alerts are, which vigil does not apply yet: each

@@ -4,18 +4,55 @@
 //! Kibana's `buildEsQuery` puts every enabled filter in the search's `bool.filter` and every
 //! negated one in its `bool.must_not`, beside the rule's query. The same search in KQL is
 //! `(query) and (filter) and not (negated)`. The DSL a filter may hold is translated clause by
-//! clause (`match_phrase`, `match`, `term`, `terms`, `exists`, `range`, `bool`, `match_all`);
-//! anything else (`query_string`, `wildcard`, scripts...) is an error, and the rule does not run
-//! rather than run without it.
+//! clause (`match_phrase`, `match`, `term`, `terms`, `exists`, `range`, `bool`, `match_all`).
+//! A filter that is one Elasticsearch `wildcard` query (`?` and `case_insensitive`, which KQL
+//! cannot say) is kept as it is, for the engine to test. Anything else (`query_string`, scripts,
+//! a wildcard inside a `bool`...) is an error, and the rule does not run rather than run without
+//! it.
+
+use std::fmt;
 
 use serde_json::Value;
 
-/// The KQL clauses of a rule's `filters`: one per enabled filter, negated ones as `not (...)`.
+/// One enabled filter of a rule, as vigil runs it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum QueryFilter {
+    /// A KQL clause the rule's query is AND'ed with (`not (...)` when the filter is negated).
+    Kql(String),
+    /// An Elasticsearch `wildcard` query on a field's whole value: `?` is one character, `*` any
+    /// run of them, `\` makes the next one literal. A negated one passes when no value of the
+    /// field matches.
+    Wildcard {
+        /// The field.
+        field: String,
+        /// The pattern, as written.
+        pattern: String,
+        /// Whether letter case is ignored (`case_insensitive`).
+        case_insensitive: bool,
+        /// Whether the filter is negated (`meta.negate`).
+        negate: bool,
+    },
+}
+
+impl fmt::Display for QueryFilter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            QueryFilter::Kql(clause) => f.write_str(clause),
+            QueryFilter::Wildcard { field, pattern, case_insensitive, negate } => {
+                let not = if *negate { "not " } else { "" };
+                let case = if *case_insensitive { ", any case" } else { "" };
+                write!(f, "{not}{field} matches the wildcard {pattern:?}{case}")
+            }
+        }
+    }
+}
+
+/// A rule's `filters`, each enabled one as vigil runs it.
 ///
 /// # Errors
 ///
-/// Says which filter vigil cannot translate, and why.
-pub fn to_kql(filters: &Value) -> Result<Vec<String>, String> {
+/// Says which filter vigil cannot run, and why.
+pub fn to_filters(filters: &Value) -> Result<Vec<QueryFilter>, String> {
     let Value::Array(filters) = filters else { return Err("`filters` must be a list of filters".into()) };
     let mut clauses = Vec::new();
     for (at, filter) in filters.iter().enumerate() {
@@ -37,15 +74,42 @@ pub fn to_kql(filters: &Value) -> Result<Vec<String>, String> {
                     .collect(),
             ),
         };
+        let negate = flag("negate");
+        if let Some(wildcard) = wildcard(&dsl, negate).map_err(|why| format!("filter {}: {why}", at + 1))? {
+            clauses.push(wildcard);
+            continue;
+        }
         let clause = clause(&dsl).map_err(|why| format!("filter {}: {why}", at + 1))?;
-        match (clause, flag("negate")) {
-            (Some(clause), false) => clauses.push(format!("({clause})")),
-            (Some(clause), true) => clauses.push(format!("not ({clause})")),
+        match (clause, negate) {
+            (Some(clause), false) => clauses.push(QueryFilter::Kql(format!("({clause})"))),
+            (Some(clause), true) => clauses.push(QueryFilter::Kql(format!("not ({clause})"))),
             (None, false) => {} // matches everything
-            (None, true) => clauses.push("not *:*".into()),
+            (None, true) => clauses.push(QueryFilter::Kql("not *:*".into())),
         }
     }
     Ok(clauses)
+}
+
+/// A filter that is one `wildcard` query: `{"wildcard": {"file.path": {"value": "?:\\x*",
+/// "case_insensitive": true}}}` (or the pattern alone, or under `wildcard`).
+fn wildcard(dsl: &Value, negate: bool) -> Result<Option<QueryFilter>, String> {
+    let Some(Value::Object(map)) = dsl.as_object().filter(|m| m.len() == 1).and_then(|m| m.get("wildcard")) else {
+        return Ok(None);
+    };
+    let mut fields = map.iter();
+    let (Some((field, spec)), None) = (fields.next(), fields.next()) else {
+        return Err("`wildcard` names other than one field".into());
+    };
+    let (pattern, case_insensitive) = match spec {
+        Value::String(pattern) => (pattern.clone(), false),
+        Value::Object(o) => {
+            let pattern = o.get("value").or_else(|| o.get("wildcard")).and_then(Value::as_str);
+            let pattern = pattern.ok_or("`wildcard` without a value")?;
+            (pattern.to_owned(), o.get("case_insensitive").and_then(Value::as_bool).unwrap_or(false))
+        }
+        _ => return Err("`wildcard` is not a pattern".into()),
+    };
+    Ok(Some(QueryFilter::Wildcard { field: field.clone(), pattern, case_insensitive, negate }))
 }
 
 /// One DSL query as KQL; `None` when it matches every document.
@@ -228,7 +292,7 @@ mod tests {
     use serde_json::json;
 
     fn kql(filters: Value) -> Result<Vec<String>, String> {
-        to_kql(&filters)
+        to_filters(&filters).map(|filters| filters.iter().map(ToString::to_string).collect())
     }
 
     #[test]
@@ -261,9 +325,26 @@ mod tests {
     }
 
     #[test]
+    fn wildcard_filters_are_kept_for_the_engine() {
+        let filters = json!([{"meta": {"negate": true},
+            "query": {"wildcard": {"file.path": {"case_insensitive": true, "value": "?:\\\\Windows\\\\*"}}}}]);
+        assert_eq!(
+            to_filters(&filters),
+            Ok(vec![QueryFilter::Wildcard {
+                field: "file.path".into(),
+                pattern: "?:\\\\Windows\\\\*".into(),
+                case_insensitive: true,
+                negate: true
+            }])
+        );
+    }
+
+    #[test]
     fn filters_vigil_cannot_run_are_errors_not_dropped() {
         let err = kql(json!([{"query": {"match_phrase": {"a": "b"}}}, {"query": {"query_string": {"query": "a:b"}}}]));
         assert_eq!(err, Err("filter 2: a `query_string` query, which vigil cannot run yet".into()));
+        let inside = kql(json!([{"query": {"bool": {"must_not": {"wildcard": {"a": "b*"}}}}}]));
+        assert_eq!(inside, Err("filter 1: a `wildcard` query, which vigil cannot run yet".into()));
         assert!(kql(json!({"not": "a list"})).is_err());
         assert!(kql(json!([{"query": {"match": {"message": "two words"}}}])).is_err());
     }

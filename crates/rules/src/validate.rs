@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 use crate::diagnostic::{Diagnostic, Level, Problem, Snippet, Source};
 use crate::duration::Interval;
 use crate::model::{Origin, Rule, RuleId, RuleType, Severity};
+use crate::query_filter::QueryFilter;
 use crate::threat::Threat;
 
 /// The keys of `[rule]` in Elastic's schema (and Kibana's rule API).
@@ -336,15 +337,23 @@ pub(crate) fn validate(
     }
     let filters = match fields.get("filters") {
         None | Some(Value::Null) => Ok(Vec::new()),
-        Some(filters) => crate::query_filter::to_kql(filters).and_then(|clauses| {
-            // The clauses are vigil's own KQL; one that does not compile is a filter vigil
-            // cannot run (a range on a field type KQL refuses, say).
-            for clause in &clauses {
-                kql::parse(clause)
-                    .and_then(|q| q.compile(ecs::Catalog::builtin()).map(|_| ()))
-                    .map_err(|err| format!("`{clause}`: {err}"))?;
+        Some(filters) => crate::query_filter::to_filters(filters).and_then(|filters| {
+            for filter in &filters {
+                match filter {
+                    // vigil's own KQL; one that does not compile is a filter vigil cannot run (a
+                    // range on a field type KQL refuses, say).
+                    QueryFilter::Kql(clause) => kql::parse(clause)
+                        .and_then(|q| q.compile(ecs::Catalog::builtin()).map(|_| ()))
+                        .map_err(|err| format!("`{clause}`: {err}"))?,
+                    // A wildcard query on text matches words, which the engine does not do.
+                    QueryFilter::Wildcard { field, .. } => {
+                        if ecs::Catalog::builtin().get(field).is_some_and(|f| f.ty().is_text()) {
+                            return Err(format!("a wildcard filter on the text field `{field}`"));
+                        }
+                    }
+                }
             }
-            Ok(clauses)
+            Ok(filters)
         }),
     };
     if let Err(why) = &filters {

@@ -155,3 +155,20 @@ fn a_query_on_a_flattened_root_finds_its_leaves_in_a_scan() {
         assert_eq!(ids, ["teams"]);
     }
 }
+
+#[test]
+fn a_negated_wildcard_filter_leaves_out_its_paths_in_a_scan() {
+    // As the corpus's Windows rules write it: `?` for the drive, any case.
+    let filters = "[[rule.filters]]\nmeta = {negate = true}\n\
+                   [rule.filters.query.wildcard.\"file.path\"]\ncase_insensitive = true\n\
+                   value = \"?:\\\\\\\\ProgramData\\\\\\\\Microsoft\\\\\\\\*\"\n";
+    let set = compile(vec![rule("ps", "event.action:\"script\"", filters)]);
+    let lines = [
+        r#"{"event":{"action":"script","id":"temp"},"file":{"path":"C:\\Temp\\a.ps1"}}"#,
+        r#"{"event":{"action":"script","id":"defender"},"file":{"path":"d:\\programdata\\microsoft\\a.ps1"}}"#,
+    ];
+    for prefilter in [true, false] {
+        let ids: Vec<String> = scan_lines(&set, &lines, prefilter, None).into_iter().map(|h| h.1).collect();
+        assert_eq!(ids, ["temp"], "prefilter {prefilter}");
+    }
+}

@@ -188,6 +188,7 @@ fn write_rule(out: &mut dyn Write, rule: &Rule) -> io::Result<()> {
     if let Ok(filters) = &rule.filters
         && !filters.is_empty()
     {
+        let filters: Vec<String> = filters.iter().map(ToString::to_string).collect();
         writeln!(out, "\n{bold}Filters{bold:#} (AND'ed with the query)\n{}", filters.join("\n"))?;
     }
     for (_, ignored) in rule.ignored() {
