@@ -28,6 +28,7 @@ pub struct Metrics {
     busy: AtomicU64,
     connections_refused: AtomicU64,
     retention_refused: AtomicU64,
+    searches_cancelled: AtomicU64,
     write_failure: Mutex<Option<(Timestamp, String)>>,
     pending: AtomicI64,
     store_errors: AtomicU64,
@@ -112,6 +113,11 @@ impl Metrics {
     /// When the last store write failed, and why, unless a later one worked.
     pub fn write_failure(&self) -> Option<(Timestamp, String)> {
         self.write_failure.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// A search stopped because its client went away.
+    pub fn search_cancelled(&self) {
+        self.searches_cancelled.fetch_add(1, Relaxed);
     }
 
     /// A retention pass refused: it would have removed more than `retention_max_percent`.
@@ -316,6 +322,13 @@ impl Metrics {
             "counter",
             "Events stored in an index no enabled rule's index patterns cover, by index: no rule searches them.",
             outside,
+        );
+        family(
+            &mut out,
+            "vigil_searches_cancelled_total",
+            "counter",
+            "Searches of events or alerts stopped because their client went away.",
+            one(n(&self.searches_cancelled)),
         );
         family(
             &mut out,

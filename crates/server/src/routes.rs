@@ -10,6 +10,7 @@ pub mod rules;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
 
 use ecs::date::{DateMath, Timestamp};
 use kql::Matcher;
@@ -68,30 +69,52 @@ pub fn compile_query(q: Option<&str>, now: Timestamp) -> Result<Matcher<'static>
         .map_err(|e| ApiError::BadRequest(e.snippet(q, "q")))
 }
 
-/// Set when dropped: tells blocking work (a search) that its caller has gone. Axum drops a
-/// handler's future when its client disconnects, and with it this guard.
+/// How long a search may go on: until its client goes away (axum drops a handler's future when
+/// its client disconnects, and with it the [`Cancel`] guard) or `search_budget` is spent.
+pub(crate) struct Budget {
+    cancelled: Arc<AtomicBool>,
+    deadline: Instant,
+    read: u64,
+    metrics: Arc<crate::metrics::Metrics>,
+}
+
+/// Dropped with the handler: tells its [`Budget`] that the client has gone.
 #[derive(Debug, Default)]
 pub(crate) struct Cancel(Arc<AtomicBool>);
-
-/// The other side of a [`Cancel`], for the blocking work.
-#[derive(Clone, Debug)]
-pub(crate) struct Cancelled(Arc<AtomicBool>);
-
-impl Cancel {
-    pub(crate) fn flag(&self) -> Cancelled {
-        Cancelled(self.0.clone())
-    }
-}
-
-impl Cancelled {
-    /// Whether the caller has gone.
-    pub(crate) fn is_set(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
-    }
-}
 
 impl Drop for Cancel {
     fn drop(&mut self) {
         self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+impl Budget {
+    /// A budget for a search of the handler holding `cancel`.
+    pub(crate) fn new(cancel: &Cancel, state: &crate::state::AppState) -> Budget {
+        Budget {
+            cancelled: cancel.0.clone(),
+            deadline: Instant::now() + state.config.search_budget.as_duration(),
+            read: 0,
+            metrics: state.metrics.clone(),
+        }
+    }
+
+    /// Counts one item read; whether the search must stop now. The clock is looked at every 64
+    /// items: cheap, and often enough.
+    pub(crate) fn spent(&mut self) -> bool {
+        self.read += 1;
+        if !self.read.is_multiple_of(64) {
+            return false;
+        }
+        if self.cancelled.load(Ordering::Relaxed) {
+            self.metrics.search_cancelled();
+            return true;
+        }
+        Instant::now() > self.deadline
+    }
+
+    /// How many items were read.
+    pub(crate) fn read(&self) -> u64 {
+        self.read
     }
 }

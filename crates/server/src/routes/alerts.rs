@@ -14,7 +14,7 @@ use utoipa_axum::routes;
 
 use crate::auth::Principal;
 use crate::error::{ApiError, ErrorBody};
-use crate::routes::{Cancel, MAX_PAGE, compile_query, page_offset, page_size, time_param};
+use crate::routes::{Budget, Cancel, MAX_PAGE, compile_query, page_offset, page_size, time_param};
 use crate::state::{AppState, audit_entry};
 
 /// The routes of this resource.
@@ -159,15 +159,13 @@ async fn list(
         Some(q) => {
             let matcher = compile_query(Some(q), now)?;
             let cancel = Cancel::default();
-            let cancelled = cancel.flag();
-            let budget = state.config.search_budget;
-            let deadline = std::time::Instant::now() + budget.as_duration();
+            let mut budget = Budget::new(&cancel, &state);
+            let allowed = state.config.search_budget;
             let (page, read) = state
                 .blocking(move || {
-                    let (mut total, mut alerts, mut read, mut stopped) = (0u64, Vec::new(), 0u64, false);
+                    let (mut total, mut alerts, mut stopped) = (0u64, Vec::new(), false);
                     store.alerts(&filter, &mut |alert| {
-                        read += 1;
-                        if read % 64 == 0 && (cancelled.is_set() || std::time::Instant::now() > deadline) {
+                        if budget.spent() {
                             stopped = true;
                             return false;
                         }
@@ -179,13 +177,13 @@ async fn list(
                         }
                         true
                     })?;
-                    Ok((if stopped { None } else { Some(page_of(total, alerts, offset)) }, read))
+                    Ok((if stopped { None } else { Some(page_of(total, alerts, offset)) }, budget.read()))
                 })
                 .await?;
             drop(cancel);
             page.ok_or_else(|| {
                 ApiError::BudgetExceeded(format!(
-                    "the query read {read} alerts in {budget} (search_budget) without finishing: narrow it with rule_id, status, severity, since or until"
+                    "the query read {read} alerts in {allowed} (search_budget) without finishing: narrow it with rule_id, status, severity, since or until"
                 ))
             })?
         }

@@ -15,7 +15,7 @@ use utoipa_axum::routes;
 
 use crate::error::{ApiError, ErrorBody};
 use crate::ingest;
-use crate::routes::{Cancel, compile_query, page_size, time_param};
+use crate::routes::{Budget, Cancel, compile_query, page_size, time_param};
 use crate::state::AppState;
 
 /// The routes of this resource.
@@ -162,10 +162,8 @@ async fn search(
     let search = Search::new(query.q.as_deref(), now)?;
     let limit = page_size(query.limit, 50)?;
     let store = state.store.clone();
-    // A client that goes away drops this future, and the guard stops the scan.
     let cancel = Cancel::default();
-    let cancelled = cancel.flag();
-    let deadline = std::time::Instant::now() + state.config.search_budget.as_duration();
+    let mut budget = Budget::new(&cancel, &state);
     let page = state
         .blocking(move || {
             let up_to = store.last_seq()?;
@@ -178,11 +176,9 @@ async fn search(
                 ordered: true,
                 from_seq: query.after.unwrap_or(0),
             };
-            let (mut events, mut last, mut timed_out, mut read) = (Vec::new(), None, false, 0u64);
+            let (mut events, mut last, mut timed_out) = (Vec::new(), None, false);
             store.scan(&scan, &mut |event| {
-                read += 1;
-                // The clock is looked at every 256 events: cheap, and often enough.
-                if read % 256 == 0 && (cancelled.is_set() || std::time::Instant::now() > deadline) {
+                if budget.spent() {
                     timed_out = true;
                     return false;
                 }

@@ -101,3 +101,30 @@ async fn searches_over_their_budget_say_so() {
     let (status, body) = app.call("GET", "/api/v1/alerts?q=user.name:nobody", "").await;
     assert_eq!((status.as_u16(), body["error"]["type"].as_str()), (422, Some("budget_exceeded")), "{body}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_search_whose_client_goes_away_stops() {
+    use tower::ServiceExt;
+    let app = App::new();
+    store_events(&app, &vec![(600, false); 50_000]).await;
+    // Nothing matches and there is no literal to skip documents by: every event is decoded, for
+    // a long while, and the client leaves first.
+    let uri = "/api/v1/events?q=not%20event.action:miss&since=2026-03-01T00:00:00Z&until=2026-03-03T00:00:00Z";
+    let request = axum::http::Request::get(uri)
+        .header("authorization", format!("ApiKey {}", app.admin))
+        .body(axum::body::Body::empty())
+        .expect("a request");
+    let search = tokio::spawn(app.router.clone().oneshot(request));
+    tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+    search.abort();
+    let mut cancelled = false;
+    for _ in 0..100 {
+        let (_, metrics) = app.call("GET", "/metrics", "").await;
+        if metrics.as_str().unwrap_or("").lines().any(|l| l == "vigil_searches_cancelled_total 1") {
+            cancelled = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(cancelled, "the abandoned search stopped and was counted");
+}
