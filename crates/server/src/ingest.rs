@@ -6,8 +6,8 @@ use std::borrow::Cow;
 use std::io::Read;
 
 use ecs::date::Timestamp;
-use engine::Events;
 use engine::storage::NewEvent;
+use engine::{Events, RecordError};
 use serde_json::Value;
 
 /// Admits an ingest request (a POST or PUT of a body to a bulk or events route) only while fewer than
@@ -65,6 +65,8 @@ impl Action {
 pub struct Item {
     /// The bulk action (`index` for plain NDJSON).
     pub action: Action,
+    /// Whether `line` counts lines or array elements.
+    pub place: Place,
     /// The 1-based line of the request body the item's document is on.
     pub line: usize,
     /// The index asked for, if any.
@@ -72,7 +74,103 @@ pub struct Item {
     /// The `_id` asked for, if any.
     pub id: Option<String>,
     /// The event, or why the item was refused.
-    pub event: Result<NewEvent, String>,
+    pub event: Result<NewEvent, ItemError>,
+}
+
+/// Where an item is in its body.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Place {
+    /// A line of an NDJSON or bulk body.
+    Line,
+    /// An element of a JSON array body.
+    Element,
+}
+
+/// Why one item of a request was not stored; the rest of the request goes on.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ItemError {
+    /// The line is too long or not JSON.
+    #[error("{0}")]
+    Line(LineError),
+    /// The bulk action line is too long or not JSON.
+    #[error("bad action: {0}")]
+    BadAction(LineError),
+    /// The bulk action line is JSON but not one action.
+    #[error("an action line is one object such as {{\"create\":{{\"_index\":\"logs\"}}}}")]
+    NotAnAction,
+    /// An action vigil does not know.
+    #[error("unknown action `{0}` (index, create, update or delete)")]
+    UnknownAction(String),
+    /// `delete` or `update`: the event log is append-only.
+    #[error("{0} is not supported: vigil's event log is append-only")]
+    Unsupported(&'static str),
+    /// The action has no document after it.
+    #[error("the action has no document line")]
+    NoDocument,
+    /// Neither the action nor the URL names an index.
+    #[error("no index: give `_index` in the action or post to /{{index}}/_bulk")]
+    NoIndex,
+    /// An index name Elasticsearch refuses; the message is Elasticsearch's.
+    #[error("{0}")]
+    IndexName(String),
+    /// The document is not an event (not an object, a raw record that cannot be normalized).
+    #[error("{0}")]
+    Record(RecordError),
+    /// A JSON array body that is not valid JSON: where, and why.
+    #[error("invalid JSON array at line {line}, column {column}: {message}")]
+    Array {
+        /// Its line in the body.
+        line: usize,
+        /// Its column.
+        column: usize,
+        /// What the JSON reader said.
+        message: String,
+    },
+}
+
+/// Why a line (or array element) is not a JSON document vigil takes.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum LineError {
+    /// Longer than `max_line`.
+    #[error("longer than max_line ({0} bytes)")]
+    TooLong(usize),
+    /// Not JSON (or nested deeper than 128 levels).
+    #[error("invalid JSON at column {column}: {message}")]
+    Json {
+        /// Where.
+        column: usize,
+        /// What the JSON reader said.
+        message: String,
+    },
+}
+
+impl ItemError {
+    /// Elasticsearch's error type for a bulk item refused this way.
+    pub fn es_type(&self) -> &'static str {
+        match self {
+            ItemError::Unsupported(_) => "illegal_argument_exception",
+            ItemError::IndexName(_) => "invalid_index_name_exception",
+            _ => "document_parsing_exception",
+        }
+    }
+}
+
+impl Item {
+    /// Why the item was refused, for people: `line 3: ...` (or `element 3: ...`) when the
+    /// reason is about its document; as it is when it is about the whole item.
+    pub fn reason(&self) -> Option<String> {
+        let error = self.event.as_ref().err()?;
+        Some(match error {
+            ItemError::Unsupported(_) | ItemError::NoIndex | ItemError::IndexName(_) | ItemError::Array { .. } => {
+                error.to_string()
+            }
+            _ => match self.place {
+                Place::Line => format!("line {}: {error}", self.line),
+                Place::Element => format!("element {}: {error}", self.line),
+            },
+        })
+    }
 }
 
 /// Why a request body is refused as a whole.
@@ -162,11 +260,11 @@ pub struct Limits {
 
 /// Decodes one line. Nesting deeper than 128 levels is refused by the JSON reader itself, so a
 /// hostile document cannot exhaust the stack.
-fn decode(line: &[u8], limits: Limits) -> Result<Value, String> {
+fn decode(line: &[u8], limits: Limits) -> Result<Value, LineError> {
     if line.len() > limits.max_line {
-        return Err(format!("longer than max_line ({} bytes)", limits.max_line));
+        return Err(LineError::TooLong(limits.max_line));
     }
-    serde_json::from_slice(line).map_err(|e| format!("invalid JSON at column {}: {e}", e.column()))
+    serde_json::from_slice(line).map_err(|e| LineError::Json { column: e.column(), message: e.to_string() })
 }
 
 /// Lines of a body with their 1-based numbers, blank ones left out.
@@ -192,22 +290,21 @@ pub fn bulk(body: &[u8], default_index: Option<&str>, limits: Limits, now: Times
         if items.len() == limits.max_items {
             return Err(Refused::TooMany(limits.max_items));
         }
-        let refused = |action, index, id, line, reason: String| Item { action, line, index, id, event: Err(reason) };
+        let refused =
+            |action, index, id, line, error| Item { action, place: Place::Line, line, index, id, event: Err(error) };
         let parsed = match decode(action_line, limits) {
             Ok(Value::Object(map)) if map.len() == 1 => map.into_iter().next(),
             Ok(_) => None,
-            Err(reason) => {
+            Err(error) => {
                 // Shippers send action and document in pairs: skip this item's document too.
                 lines.next();
-                items.push(refused(Action::Index, None, None, line, format!("line {line}: bad action: {reason}")));
+                items.push(refused(Action::Index, None, None, line, ItemError::BadAction(error)));
                 continue;
             }
         };
         let Some((name, meta)) = parsed else {
             lines.next();
-            let reason =
-                format!("line {line}: an action line is one object such as {{\"create\":{{\"_index\":\"logs\"}}}}");
-            items.push(refused(Action::Index, None, None, line, reason));
+            items.push(refused(Action::Index, None, None, line, ItemError::NotAnAction));
             continue;
         };
         let text = |key: &str| meta.get(key).and_then(Value::as_str).map(str::to_owned);
@@ -224,8 +321,7 @@ pub fn bulk(body: &[u8], default_index: Option<&str>, limits: Limits, now: Times
             "update" => Action::Refused("update"),
             other => {
                 lines.next();
-                let reason = format!("line {line}: unknown action `{other}` (index, create, update or delete)");
-                items.push(refused(Action::Index, index, id, line, reason));
+                items.push(refused(Action::Index, index, id, line, ItemError::UnknownAction(other.to_owned())));
                 continue;
             }
         };
@@ -233,32 +329,25 @@ pub fn bulk(body: &[u8], default_index: Option<&str>, limits: Limits, now: Times
             if name != "delete" {
                 lines.next();
             }
-            let reason = format!("{name} is not supported: vigil's event log is append-only");
-            items.push(refused(action, index, id, line, reason));
+            items.push(refused(action, index, id, line, ItemError::Unsupported(name)));
             continue;
         }
         let Some((doc_line, document)) = lines.next() else {
-            items.push(refused(action, index, id, line, format!("line {line}: the action has no document line")));
+            items.push(refused(action, index, id, line, ItemError::NoDocument));
             break;
         };
         let Some(target) = index.clone() else {
-            let reason = "no index: give `_index` in the action or post to /{index}/_bulk".to_owned();
-            items.push(refused(action, None, id, doc_line, reason));
+            items.push(refused(action, None, id, doc_line, ItemError::NoIndex));
             continue;
         };
-        if let Err(reason) = check_index(&target) {
-            items.push(refused(action, index, id, doc_line, reason));
+        if let Err(message) = check_index(&target) {
+            items.push(refused(action, index, id, doc_line, ItemError::IndexName(message)));
             continue;
         }
         let event = decode(document, limits)
-            .and_then(|doc| events.to_store(doc, Some(&target), id.as_deref()).map_err(|e| e.to_string()));
-        items.push(Item {
-            action,
-            line: doc_line,
-            index,
-            id,
-            event: event.map_err(|e| format!("line {doc_line}: {e}")),
-        });
+            .map_err(ItemError::Line)
+            .and_then(|doc| events.to_store(doc, Some(&target), id.as_deref()).map_err(ItemError::Record));
+        items.push(Item { action, place: Place::Line, line: doc_line, index, id, event });
     }
     Ok(items)
 }
@@ -271,7 +360,14 @@ pub fn bulk(body: &[u8], default_index: Option<&str>, limits: Limits, now: Times
 /// [`Refused::TooMany`] as soon as the body holds more than `max_items` documents.
 pub fn events(body: &[u8], index: Option<&str>, limits: Limits, now: Timestamp) -> Result<Vec<Item>, Refused> {
     let events = Events::for_ingest(now);
-    let item = |line, event| Item { action: Action::Index, line, index: index.map(str::to_owned), id: None, event };
+    let item = |place, line, event| Item {
+        action: Action::Index,
+        place,
+        line,
+        index: index.map(str::to_owned),
+        id: None,
+        event,
+    };
     let first = body.iter().find(|b| !b.is_ascii_whitespace());
     if first == Some(&b'[') {
         return array(body, limits).map(|elements| match elements {
@@ -279,14 +375,16 @@ pub fn events(body: &[u8], index: Option<&str>, limits: Limits, now: Timestamp) 
                 .into_iter()
                 .enumerate()
                 .map(|(at, element)| {
-                    let event = element.and_then(|doc| events.to_store(doc, index, None).map_err(|e| e.to_string()));
-                    item(at + 1, event.map_err(|e| format!("element {}: {e}", at + 1)))
+                    let event = element
+                        .map_err(ItemError::Line)
+                        .and_then(|doc| events.to_store(doc, index, None).map_err(ItemError::Record));
+                    item(Place::Element, at + 1, event)
                 })
                 .collect(),
-            Err(e) => vec![item(
-                e.line(),
-                Err(format!("invalid JSON array at line {}, column {}: {e}", e.line(), e.column())),
-            )],
+            Err(e) => {
+                let error = ItemError::Array { line: e.line(), column: e.column(), message: e.to_string() };
+                vec![item(Place::Line, e.line(), Err(error))]
+            }
         });
     }
     let mut items = Vec::new();
@@ -294,15 +392,17 @@ pub fn events(body: &[u8], index: Option<&str>, limits: Limits, now: Timestamp) 
         if items.len() == limits.max_items {
             return Err(Refused::TooMany(limits.max_items));
         }
-        let event = decode(text, limits).and_then(|doc| events.to_store(doc, index, None).map_err(|e| e.to_string()));
-        items.push(item(line, event.map_err(|e| format!("line {line}: {e}"))));
+        let event = decode(text, limits)
+            .map_err(ItemError::Line)
+            .and_then(|doc| events.to_store(doc, index, None).map_err(ItemError::Record));
+        items.push(item(Place::Line, line, event));
     }
     Ok(items)
 }
 
 /// The elements of a JSON array body, each measured against `max_line` and decoded on its own
 /// (one too long or too deep is refused alone); the array stops being read past `max_items`.
-type Elements = Result<Vec<Result<Value, String>>, serde_json::Error>;
+type Elements = Result<Vec<Result<Value, LineError>>, serde_json::Error>;
 
 fn array(body: &[u8], limits: Limits) -> Result<Elements, Refused> {
     use serde::de::{Deserializer as _, SeqAccess, Visitor};
@@ -310,7 +410,7 @@ fn array(body: &[u8], limits: Limits) -> Result<Elements, Refused> {
 
     struct Each(Limits);
     impl<'de> Visitor<'de> for Each {
-        type Value = Result<Vec<Result<Value, String>>, Refused>;
+        type Value = Result<Vec<Result<Value, LineError>>, Refused>;
         fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
             f.write_str("a JSON array of documents")
         }
@@ -347,11 +447,11 @@ mod tests {
         let limits = Limits { max_line: 64, max_items: 2 };
         let long = format!("{{\"message\":\"{}\"}}\n{{\"message\":\"short\"}}\n", "x".repeat(100));
         let items = events(long.as_bytes(), None, limits, now()).expect("two items");
-        assert_eq!(items[0].event.as_ref().expect_err("too long"), "line 1: longer than max_line (64 bytes)");
+        assert_eq!(items[0].reason().expect("too long"), "line 1: longer than max_line (64 bytes)");
         assert!(items[1].event.is_ok());
         let deep = format!("{}{}\n", "[".repeat(200), "]".repeat(200));
         let items = events(format!("{{\"a\":{deep}}}").as_bytes(), None, LIMITS, now()).expect("one item");
-        assert!(items[0].event.as_ref().expect_err("too deep").contains("recursion limit exceeded"));
+        assert!(items[0].reason().expect("too deep").contains("recursion limit exceeded"));
         for three in ["{}\n{}\n{}\n", "[{}, {}, {}]"] {
             assert_eq!(events(three.as_bytes(), None, limits, now()).map(|i| i.len()), Err(Refused::TooMany(2)));
         }
@@ -360,10 +460,10 @@ mod tests {
         // Array elements are measured and decoded one by one, like lines.
         let array = format!("[{{\"message\":\"{}\"}}, {{\"message\":\"short\"}}]", "x".repeat(100));
         let items = events(array.as_bytes(), None, limits, now()).expect("two elements");
-        assert_eq!(items[0].event.as_ref().expect_err("too long"), "element 1: longer than max_line (64 bytes)");
+        assert_eq!(items[0].reason().expect("too long"), "element 1: longer than max_line (64 bytes)");
         assert!(items[1].event.is_ok());
         let bad = events(b"[{}, nope]", None, limits, now()).expect("one report");
-        assert!(bad[0].event.as_ref().expect_err("invalid").starts_with("invalid JSON array at line 1"), "{bad:?}");
+        assert!(bad[0].reason().expect("invalid").starts_with("invalid JSON array at line 1"), "{bad:?}");
     }
 
     #[test]
@@ -392,7 +492,7 @@ mod tests {
         let body = "{\"index\":{\"_id\":42}}\n{}\n{\"index\":{\"_index\":\"Logs\"}}\n{}\n";
         let items = bulk(body.as_bytes(), Some("logs-x-default"), LIMITS, now()).expect("under the limits");
         assert_eq!(items[0].event.as_ref().map(|e| e.event_id.as_str()), Ok("42"));
-        assert_eq!(items[1].event.as_ref().expect_err("refused"), "Invalid index name [Logs], must be lowercase");
+        assert_eq!(items[1].reason().expect("refused"), "Invalid index name [Logs], must be lowercase");
     }
 
     #[test]
@@ -436,7 +536,7 @@ mod tests {
         assert_eq!(dkim.event_id, "9d1c");
         assert!(dkim.document.contains("\"action\":\"Set-DkimSigningConfig\""), "{}", dkim.document);
         assert_eq!(items[1].event.as_ref().map(|e| e.event_id.as_str()), Ok("x1"));
-        assert!(items[3].event.as_ref().expect_err("bad json").starts_with("line 7: invalid JSON at column 2"));
+        assert!(items[3].reason().expect("bad json").starts_with("line 7: invalid JSON at column 2"));
     }
 
     #[test]
@@ -450,7 +550,7 @@ mod tests {
         let items = events(array.as_bytes(), Some("mine"), LIMITS, now()).expect("under the limits");
         assert_eq!(items.len(), 2);
         assert_eq!(items[0].event.as_ref().map(|e| e.index.as_str()), Ok("mine"));
-        assert_eq!(items[1].event.as_ref().expect_err("not an object"), "element 2: a document must be a JSON object");
+        assert_eq!(items[1].reason().expect("not an object"), "element 2: a document must be a JSON object");
     }
 
     #[test]

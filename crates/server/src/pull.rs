@@ -23,7 +23,7 @@ use serde_json::Value;
 use store::Taken;
 
 use crate::config::O365;
-use crate::ingest::{Action, Item};
+use crate::ingest::{Action, Item, ItemError, Place};
 use crate::state::AppState;
 
 const SECOND: i64 = 1_000_000_000;
@@ -253,10 +253,11 @@ async fn store_records(state: AppState, tenant: String, content: Content, record
         let events = Events::for_ingest(Timestamp::now());
         let item = |(at, record)| Item {
             action: Action::Index,
+            place: Place::Element,
             line: at + 1,
             index: None,
             id: None,
-            event: events.to_store(record, None, None).map_err(|e| e.to_string()),
+            event: events.to_store(record, None, None).map_err(ItemError::Record),
         };
         records.into_iter().enumerate().map(item).collect::<Vec<Item>>()
     })

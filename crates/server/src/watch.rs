@@ -119,8 +119,7 @@ async fn follow(state: &AppState, file: &Path, mut position: Position) -> Result
     let items = ingest::events(&chunk, None, limits, Timestamp::now()).map_err(|e| e.to_string())?;
     for item in &items {
         if let Err(reason) = &item.event {
-            // The item's message starts `line N:` within the chunk; say where it is in the file.
-            let reason = reason.split_once(": ").map_or(reason.as_str(), |(_, rest)| rest);
+            // Its line within the chunk, said as its line in the file.
             tracing::warn!(file = %file.display(), line = first_line + item.line as u64, %reason, "line not ingested");
         }
     }

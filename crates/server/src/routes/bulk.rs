@@ -154,15 +154,10 @@ async fn ingest_bulk(state: AppState, index: Option<String>, headers: HeaderMap,
                     "_shards": {"total": 1, "successful": 1, "failed": 0},
                     "_seq_no": seq, "_primary_term": 1, "status": 200
                 }),
-                (None, Err(reason)) => {
+                (None, Err(error)) => {
                     errors = true;
-                    let kind = match item.action {
-                        Action::Refused(_) => "illegal_argument_exception",
-                        // ingest::check_index words its refusals as Elasticsearch does.
-                        _ if reason.starts_with("Invalid index name") => "invalid_index_name_exception",
-                        _ => "document_parsing_exception",
-                    };
-                    json!({"_index": index, "_id": id, "status": 400, "error": {"type": kind, "reason": reason}})
+                    let reason = item.reason().unwrap_or_default();
+                    json!({"_index": index, "_id": id, "status": 400, "error": {"type": error.es_type(), "reason": reason}})
                 }
                 (None, Ok(_)) => json!({"_index": index, "_id": id, "status": 500}),
             };

@@ -34,7 +34,7 @@ pub struct SendQuery {
 
 /// One item that was not stored.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct ItemError {
+pub struct RefusedItem {
     /// The line of the body (or the element of the array), from 1.
     pub line: usize,
     /// Why.
@@ -53,7 +53,7 @@ pub struct IngestReport {
     /// The highest ingest sequence number given to this request's events.
     pub last_seq: Option<u64>,
     /// Each refused item, with its line.
-    pub errors: Vec<ItemError>,
+    pub errors: Vec<RefusedItem>,
 }
 
 /// Stores events: NDJSON (one per line) or a JSON array; ECS documents or raw Office 365 audit
@@ -92,9 +92,9 @@ async fn send(
                 report.last_seq = Some(seq);
             }
             (Some(Appended::Duplicate(_)), _) => report.duplicates += 1,
-            (None, Err(reason)) => {
+            (None, Err(_)) => {
                 report.failed += 1;
-                report.errors.push(ItemError { line: item.line, reason: reason.clone() });
+                report.errors.push(RefusedItem { line: item.line, reason: item.reason().unwrap_or_default() });
             }
             (None, Ok(_)) => {}
         }
