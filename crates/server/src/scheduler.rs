@@ -104,17 +104,26 @@ async fn retain(state: &AppState) {
     let store = state.store.clone();
     let pack = state.rules();
     let percent = u64::from(state.config.retention_max_percent);
-    let outcome = state
-        .write(move || -> StoreResult<Retained> {
-            let states = store.rule_states()?;
+    // Counted first, with a read; only a pass that removes something is a write (a write's
+    // outcome is what the health check reports).
+    let reader = store.clone();
+    let counted = state
+        .blocking(move || -> StoreResult<(u64, u64, u64)> {
+            let states = reader.rule_states()?;
             let covered = pack.enabled(&states).map(|(_, s)| s.covered_seq).min().unwrap_or(u64::MAX);
-            let (removable, total) = (store.count_ingested_before(cutoff, covered)?, store.event_count()?);
-            if removable.saturating_mul(100) > percent.saturating_mul(total) {
-                return Ok(Retained::Refused { removable, total });
-            }
-            Ok(Retained::Removed(if removable == 0 { 0 } else { store.remove_ingested_before(cutoff, covered)? }))
+            Ok((covered, reader.count_ingested_before(cutoff, covered)?, reader.event_count()?))
         })
         .await;
+    let outcome = match counted {
+        Err(err) => Err(err),
+        Ok((_, 0, _)) => Ok(Retained::Removed(0)),
+        Ok((_, removable, total)) if removable.saturating_mul(100) > percent.saturating_mul(total) => {
+            Ok(Retained::Refused { removable, total })
+        }
+        Ok((covered, _, _)) => {
+            state.write(move || store.remove_ingested_before(cutoff, covered)).await.map(Retained::Removed)
+        }
+    };
     match outcome {
         Ok(Retained::Removed(0)) => {}
         Ok(Retained::Removed(removed)) => tracing::info!(removed, %cutoff, "retention removed old events"),
