@@ -78,8 +78,9 @@ async fn cluster_health() -> Response {
 }
 
 /// Elasticsearch's bulk API, for `index` and `create` actions (the index from the action or the
-/// URL); each item is answered as Elasticsearch does, and acknowledged once durable.
-#[utoipa::path(post, path = "/_bulk", tag = "elasticsearch",
+/// URL); each item is answered as Elasticsearch does, and acknowledged once durable. POST or PUT,
+/// as Elasticsearch registers it (elasticsearch-py 8 and 9 send PUT).
+#[utoipa::path(method(post, put), path = "/_bulk", tag = "elasticsearch",
     request_body(content = String, content_type = "application/x-ndjson"),
     responses((status = 200, body = Object), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody),
         (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
@@ -87,8 +88,8 @@ async fn bulk(State(state): State<AppState>, headers: HeaderMap, body: Bytes) ->
     product(ingest_bulk(state, None, headers, body).await)
 }
 
-/// The bulk API with a default index.
-#[utoipa::path(post, path = "/{index}/_bulk", tag = "elasticsearch", params(("index" = String, Path)),
+/// The bulk API with a default index; POST or PUT.
+#[utoipa::path(method(post, put), path = "/{index}/_bulk", tag = "elasticsearch", params(("index" = String, Path)),
     request_body(content = String, content_type = "application/x-ndjson"),
     responses((status = 200, body = Object), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody),
         (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]

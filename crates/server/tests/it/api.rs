@@ -236,3 +236,18 @@ async fn events_in_indices_no_rule_searches_are_counted_by_index() {
     let (_, run) = app.call("POST", &format!("/api/v1/rules/{DKIM_RULE}/run"), "").await;
     assert_eq!(run["alerts"], 1, "{run}");
 }
+
+#[tokio::test]
+async fn bulk_is_taken_by_put_as_elasticsearch_registers_it() {
+    let app = App::new();
+    for (method, uri, id) in [("PUT", "/_bulk", "p1"), ("PUT", "/logs-x-default/_bulk", "p2"), ("POST", "/_bulk", "p3")]
+    {
+        let body =
+            format!("{{\"create\":{{\"_index\":\"logs-x-default\",\"_id\":\"{id}\"}}}}\n{{\"message\":\"m\"}}\n");
+        let (status, answer) = app.call(method, uri, body).await;
+        assert_eq!((status.as_u16(), answer["errors"].as_bool()), (200, Some(false)), "{method} {uri}: {answer}");
+        assert_eq!(answer["items"][0]["create"]["status"], 201);
+    }
+    let spec = &app.spec["paths"];
+    assert!(spec["/_bulk"]["put"].is_object() && spec["/{index}/_bulk"]["put"].is_object(), "documented");
+}
