@@ -86,15 +86,26 @@ fn credentials(headers: &HeaderMap) -> Option<(String, String)> {
     }
 }
 
+/// What a route asks of its caller.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Need {
+    /// Nothing: the health check.
+    Nothing,
+    /// A live key of any role: a path no route has, answered 404 for every role (so that a
+    /// shipper calling an Elasticsearch route vigil lacks hears "not found", not "forbidden").
+    AnyKey,
+    /// A key of this role, or an admin's.
+    Role(Role),
+}
+
 /// What a route needs, by the route the request matched (its template, `/api/v1/rules/{id}`, not
-/// the path asked for, so that a rule id such as `_bulk` cannot pass for another route): `None`
-/// for the health check, else the role. A request that matched no route needs a key all the
-/// same (an analyst's to read, an admin's otherwise), so that what exists is not told to anyone.
-pub(crate) fn required(method: &Method, route: Option<&str>) -> Option<Role> {
+/// the path asked for, so that a rule id such as `_bulk` cannot pass for another route).
+pub(crate) fn required(method: &Method, route: Option<&str>) -> Need {
     let read = method == Method::GET || method == Method::HEAD;
-    Some(match route {
-        Some("/api/v1/health") => return None,
-        Some("/_bulk" | "/{index}/_bulk" | "/" | "/_license" | "/_cluster/health") => Role::Ingest,
+    Need::Role(match route {
+        None => return Need::AnyKey,
+        Some("/api/v1/health") => return Need::Nothing,
+        Some(route) if is_elasticsearch(route) => Role::Ingest,
         Some("/api/v1/events") if !read => Role::Ingest,
         Some("/api/v1/alerts/status") => Role::Analyst,
         Some("/api/v1/audit") => Role::Admin,
@@ -103,10 +114,27 @@ pub(crate) fn required(method: &Method, route: Option<&str>) -> Option<Role> {
     })
 }
 
-/// Whether `role` may do what `needed` allows: admin may do anything; analyst and ingest only
+/// The routes of the Elasticsearch surface, which shippers call with their ingest keys.
+pub(crate) fn is_elasticsearch(route: &str) -> bool {
+    matches!(
+        route,
+        "/" | "/_bulk"
+            | "/{index}/_bulk"
+            | "/_license"
+            | "/_cluster/health"
+            | "/{index}/_refresh"
+            | "/_nodes/http"
+            | "/_index_template/{name}"
+    )
+}
+
+/// Whether `role` may do what `needed` asks: admin may do anything; analyst and ingest only
 /// their own.
-fn allows(role: Role, needed: Role) -> bool {
-    role == Role::Admin || role == needed
+fn allows(role: Role, needed: Need) -> bool {
+    match needed {
+        Need::Nothing | Need::AnyKey => true,
+        Need::Role(needed) => role == Role::Admin || role == needed,
+    }
 }
 
 /// Constant time, so that how long a comparison takes says nothing of the digest.
@@ -118,9 +146,10 @@ fn same(a: &[u8; 32], b: &[u8; 32]) -> bool {
 /// when its role does not cover the route. The caller goes into the request's extensions.
 pub async fn check(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let route = request.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned());
-    let Some(needed) = required(request.method(), route.as_deref()) else {
+    let needed = required(request.method(), route.as_deref());
+    if needed == Need::Nothing {
         return next.run(request).await;
-    };
+    }
     let Some((id, secret)) = credentials(request.headers()) else {
         return unauthorized(
             "send an API key: `Authorization: ApiKey <key>` (or Bearer, or Basic with the key as password)",
@@ -139,12 +168,14 @@ pub async fn check(State(state): State<AppState>, mut request: Request, next: Ne
         Some((key, _)) if key.revoked.is_some() => return unauthorized("this API key was revoked"),
         _ => return unauthorized("unknown API key"),
     };
-    if !allows(principal.role, needed) {
+    if let Need::Role(role) = needed
+        && !allows(principal.role, needed)
+    {
         let reason = format!(
             "the key `{}` has the {} role; this needs {}",
             principal.name,
             principal.role.as_str(),
-            needed.as_str()
+            role.as_str()
         );
         return ApiError::Forbidden(reason).into_response();
     }
@@ -189,20 +220,19 @@ mod tests {
     fn routes_need_the_roles_the_issue_gives() {
         let get = |route| required(&Method::GET, Some(route));
         let post = |route| required(&Method::POST, Some(route));
-        assert_eq!(get("/api/v1/health"), None);
-        assert_eq!((post("/_bulk"), post("/{index}/_bulk")), (Some(Role::Ingest), Some(Role::Ingest)));
-        assert_eq!((post("/api/v1/events"), get("/api/v1/events")), (Some(Role::Ingest), Some(Role::Analyst)));
-        assert_eq!(post("/api/v1/alerts/status"), Some(Role::Analyst));
-        assert_eq!(post("/api/v1/rules/{id}/disable"), Some(Role::Admin));
-        assert_eq!((get("/api/v1/audit"), get("/metrics")), (Some(Role::Admin), Some(Role::Analyst)));
+        let role = Need::Role;
+        assert_eq!(get("/api/v1/health"), Need::Nothing);
+        assert_eq!((post("/_bulk"), post("/{index}/_bulk")), (role(Role::Ingest), role(Role::Ingest)));
+        assert_eq!((post("/api/v1/events"), get("/api/v1/events")), (role(Role::Ingest), role(Role::Analyst)));
+        assert_eq!(post("/api/v1/alerts/status"), role(Role::Analyst));
+        assert_eq!(post("/api/v1/rules/{id}/disable"), role(Role::Admin));
+        assert_eq!((get("/api/v1/audit"), get("/metrics")), (role(Role::Admin), role(Role::Analyst)));
         // A rule whose id is `_bulk` is a rule, not the bulk route.
-        assert_eq!(get("/api/v1/rules/{id}"), Some(Role::Analyst));
-        assert_eq!(
-            (required(&Method::GET, None), required(&Method::DELETE, None)),
-            (Some(Role::Analyst), Some(Role::Admin))
-        );
-        assert!(allows(Role::Admin, Role::Ingest) && !allows(Role::Analyst, Role::Ingest));
-        assert!(!allows(Role::Ingest, Role::Analyst) && !allows(Role::Analyst, Role::Admin));
+        assert_eq!(get("/api/v1/rules/{id}"), role(Role::Analyst));
+        assert_eq!((required(&Method::GET, None), required(&Method::DELETE, None)), (Need::AnyKey, Need::AnyKey));
+        assert!(allows(Role::Admin, role(Role::Ingest)) && !allows(Role::Analyst, role(Role::Ingest)));
+        assert!(!allows(Role::Ingest, role(Role::Analyst)) && !allows(Role::Analyst, role(Role::Admin)));
+        assert!(allows(Role::Ingest, Need::AnyKey));
     }
 
     #[test]

@@ -219,6 +219,18 @@ pub fn body(raw: &[u8], gzip: bool, limit: usize) -> Result<Cow<'_, [u8]>, Refus
     Ok(Cow::Owned(out))
 }
 
+/// A new document id as Elasticsearch makes them: 20 URL-safe base64 characters of 15 random
+/// bytes (a clock-based id should the system's generator fail).
+pub fn auto_id() -> String {
+    use base64::Engine as _;
+    let mut bytes = [0u8; 15];
+    if getrandom::fill(&mut bytes).is_err() {
+        let nanos = Timestamp::now().as_nanos().to_be_bytes();
+        bytes[..8].copy_from_slice(&nanos);
+    }
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
 /// Checks an index name as Elasticsearch does: not empty, at most 255 bytes, lowercase, none of
 /// `\ / * ? " < > | , #`, spaces or `:`, not starting with `-`, `_` or `+`, not `.` or `..`.
 ///
@@ -315,6 +327,8 @@ pub fn bulk(body: &[u8], default_index: Option<&str>, limits: Limits, now: Times
         };
         let index = text("_index").or_else(|| default_index.map(str::to_owned));
         let action = match name.as_str() {
+            // `op_type: create` on an `index` action is a `create` (pino-elasticsearch sends it).
+            "index" if meta.get("op_type").and_then(Value::as_str) == Some("create") => Action::Create,
             "index" => Action::Index,
             "create" => Action::Create,
             "delete" => Action::Refused("delete"),
@@ -485,6 +499,21 @@ mod tests {
             assert!(err.starts_with(&format!("Invalid index name [{bad}], {why}")), "{err}");
         }
         assert!(check_index(&"x".repeat(256)).is_err());
+    }
+
+    #[test]
+    fn auto_ids_are_twenty_url_safe_characters_and_differ() {
+        let (a, b) = (auto_id(), auto_id());
+        assert_eq!((a.len(), b.len()), (20, 20));
+        assert!(a.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'), "{a}");
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn op_type_create_on_an_index_action_is_a_create() {
+        let body = "{\"index\":{\"_id\":\"a\",\"op_type\":\"create\"}}\n{}\n{\"index\":{\"_id\":\"b\"}}\n{}\n";
+        let items = bulk(body.as_bytes(), Some("logs-x-default"), LIMITS, now()).expect("under the limits");
+        assert_eq!((items[0].action, items[1].action), (Action::Create, Action::Index));
     }
 
     #[test]

@@ -132,6 +132,15 @@ pub fn router(state: AppState) -> Router {
             }
             response
         }))
+        // Elasticsearch clients refuse a server without this header, on errors too (outermost,
+        // so that every answer has it).
+        .layer(axum::middleware::map_response(|mut response: axum::response::Response| async move {
+            response.headers_mut().insert(
+                axum::http::HeaderName::from_static("x-elastic-product"),
+                axum::http::HeaderValue::from_static("Elasticsearch"),
+            );
+            response
+        }))
         .with_state(state)
 }
 

@@ -6,7 +6,7 @@ use std::time::Instant;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use ecs::date::Timestamp;
 use engine::storage::Appended;
@@ -30,21 +30,59 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(cluster_health))
         .routes(routes!(bulk))
         .routes(routes!(bulk_into))
+        .routes(routes!(refresh))
+        .routes(routes!(nodes_http))
+        .routes(routes!(index_template))
+        .routes(routes!(put_index_template))
 }
 
-/// Elasticsearch clients refuse a server without this header.
-fn product(response: impl IntoResponse) -> Response {
-    let mut response = response.into_response();
-    response
-        .headers_mut()
-        .insert(HeaderName::from_static("x-elastic-product"), HeaderValue::from_static("Elasticsearch"));
-    response
+/// Refreshing an index: vigil's events are searchable once stored, so there is nothing to do
+/// (Logstash and some clients refresh on shutdown).
+#[utoipa::path(method(post, get), path = "/{index}/_refresh", tag = "elasticsearch", params(("index" = String, Path)),
+    responses((status = 200, body = Object)))]
+async fn refresh(Path(_index): Path<String>) -> Response {
+    Json(json!({"_shards": {"total": 1, "successful": 1, "failed": 0}})).into_response()
+}
+
+/// The nodes' HTTP addresses, as clients that sniff ask for: one node, at the address the client
+/// used.
+#[utoipa::path(get, path = "/_nodes/http", tag = "elasticsearch", responses((status = 200, body = Object)))]
+async fn nodes_http(headers: HeaderMap) -> Response {
+    let address = headers.get(axum::http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1:9270");
+    Json(json!({
+        "_nodes": {"total": 1, "successful": 1, "failed": 0},
+        "cluster_name": "vigil",
+        "nodes": {"vigil": {
+            "name": "vigil", "version": ES_VERSION, "roles": ["data", "ingest", "master"],
+            "http": {"publish_address": address, "bound_address": [address]}
+        }}
+    }))
+    .into_response()
+}
+
+/// An index template: vigil keeps none (its field catalog types the fields), so it has none to
+/// show: 404 as Elasticsearch answers for a missing one, and the shipper sends its own.
+#[utoipa::path(get, path = "/_index_template/{name}", tag = "elasticsearch", params(("name" = String, Path)),
+    responses((status = 404, body = Object)))]
+async fn index_template(Path(name): Path<String>) -> Response {
+    let reason = format!("index template matching [{name}] not found");
+    let error = json!({"root_cause": [{"type": "resource_not_found_exception", "reason": reason}],
+                       "type": "resource_not_found_exception", "reason": reason});
+    (StatusCode::NOT_FOUND, Json(json!({"error": error, "status": 404}))).into_response()
+}
+
+/// Installing an index template: acknowledged and not kept (vigil's field catalog types the
+/// fields), so that shippers that install theirs on start go on.
+#[utoipa::path(method(put, post), path = "/_index_template/{name}", tag = "elasticsearch", params(("name" = String, Path)),
+    responses((status = 200, body = Object)))]
+async fn put_index_template(Path(_name): Path<String>) -> Response {
+    Json(json!({"acknowledged": true})).into_response()
 }
 
 /// Cluster information, as Elasticsearch answers `GET /`.
 #[utoipa::path(get, path = "/", tag = "elasticsearch", responses((status = 200, body = Object)))]
 async fn info() -> Response {
-    product(Json(json!({
+    Json(json!({
         "name": "vigil",
         "cluster_name": "vigil",
         "cluster_uuid": "vigil",
@@ -57,24 +95,26 @@ async fn info() -> Response {
             "minimum_index_compatibility_version": "7.0.0"
         },
         "tagline": "You Know, for Search"
-    })))
+    }))
+    .into_response()
 }
 
 /// A basic license, as Logstash and Beats ask for.
 #[utoipa::path(get, path = "/_license", tag = "elasticsearch", responses((status = 200, body = Object)))]
 async fn license() -> Response {
-    product(Json(json!({"license": {"status": "active", "type": "basic", "uid": "vigil"}})))
+    Json(json!({"license": {"status": "active", "type": "basic", "uid": "vigil"}})).into_response()
 }
 
 /// Cluster health, as Vector's health check asks for: always green, since vigil is one node
 /// whose store answers or does not (`/api/v1/health` says which).
 #[utoipa::path(get, path = "/_cluster/health", tag = "elasticsearch", responses((status = 200, body = Object)))]
 async fn cluster_health() -> Response {
-    product(Json(json!({
+    Json(json!({
         "cluster_name": "vigil", "status": "green", "timed_out": false,
         "number_of_nodes": 1, "number_of_data_nodes": 1, "active_primary_shards": 1, "active_shards": 1,
         "relocating_shards": 0, "initializing_shards": 0, "unassigned_shards": 0
-    })))
+    }))
+    .into_response()
 }
 
 /// Elasticsearch's bulk API, for `index` and `create` actions (the index from the action or the
@@ -85,7 +125,7 @@ async fn cluster_health() -> Response {
     responses((status = 200, body = Object), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody),
         (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn bulk(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    product(ingest_bulk(state, None, headers, body).await)
+    ingest_bulk(state, None, headers, body).await
 }
 
 /// The bulk API with a default index; POST or PUT.
@@ -99,7 +139,7 @@ async fn bulk_into(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    product(ingest_bulk(state, Some(index), headers, body).await)
+    ingest_bulk(state, Some(index), headers, body).await
 }
 
 async fn ingest_bulk(state: AppState, index: Option<String>, headers: HeaderMap, body: Bytes) -> Response {
@@ -158,6 +198,9 @@ async fn ingest_bulk(state: AppState, index: Option<String>, headers: HeaderMap,
                 (None, Err(error)) => {
                     errors = true;
                     let reason = item.reason().unwrap_or_default();
+                    // Elasticsearch gives an id-less document its id before it reads it, so a
+                    // refused one has an id the client can report.
+                    let id = id.unwrap_or_else(ingest::auto_id);
                     json!({"_index": index, "_id": id, "status": 400, "error": {"type": error.es_type(), "reason": reason}})
                 }
                 (None, Ok(_)) => json!({"_index": index, "_id": id, "status": 500}),

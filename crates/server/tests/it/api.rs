@@ -29,6 +29,8 @@ async fn bulk_ingest_answers_per_item_as_elasticsearch_does() {
     assert_eq!(body["items"][0]["create"]["_seq_no"], 1);
     assert_eq!(body["items"][1]["create"]["error"]["type"], "version_conflict_engine_exception");
     assert!(body["items"][2]["index"]["error"]["reason"].as_str().unwrap().starts_with("line 6: invalid JSON"));
+    let id = body["items"][2]["index"]["_id"].as_str().unwrap_or_default();
+    assert_eq!(id.len(), 20, "a refused id-less document gets an id the client can report, as in Elasticsearch");
     // Shippers check who they talk to first.
     let (status, health) = app.call("GET", "/_cluster/health", "").await;
     assert_eq!((status.as_u16(), health["status"].as_str()), (200, Some("green")));

@@ -89,7 +89,14 @@ fn needed(method: &str, route: &str) -> Option<store::Role> {
     let read = method == "get" || method == "head";
     Some(match route {
         "/api/v1/health" => return None,
-        "/_bulk" | "/{index}/_bulk" | "/" | "/_license" | "/_cluster/health" => Ingest,
+        "/_bulk"
+        | "/{index}/_bulk"
+        | "/"
+        | "/_license"
+        | "/_cluster/health"
+        | "/{index}/_refresh"
+        | "/_nodes/http"
+        | "/_index_template/{name}" => Ingest,
         "/api/v1/events" if !read => Ingest,
         "/api/v1/alerts/status" => Analyst,
         "/api/v1/audit" => Admin,
@@ -124,4 +131,30 @@ async fn every_route_is_authorized_by_the_route_it_matched_for_every_role() {
     // A rule id that ends like the bulk route is still a rule: an ingest key cannot read it.
     let (status, _) = app.call_as(Some(&keys[0].1), "GET", "/api/v1/rules/_bulk", "").await;
     assert_eq!(status, 403);
+}
+
+#[tokio::test]
+async fn shippers_hear_not_found_for_routes_vigil_lacks_and_the_product_header_on_every_answer() {
+    let app = App::new();
+    let shipper = format!("ApiKey {}", app.key("filebeat", store::Role::Ingest));
+    for (method, uri) in [("GET", "/_cat/health"), ("GET", "/_nodes/stats"), ("POST", "/logs-x/_flush")] {
+        let (status, headers, body) = app.send(Some(&shipper), method, uri, "").await;
+        assert_eq!((status.as_u16(), body["error"]["type"].as_str()), (404, Some("not_found")), "{method} {uri}");
+        assert_eq!(headers["x-elastic-product"], "Elasticsearch");
+    }
+    // Still no answer at all without a key.
+    let (status, headers, _) = app.send(None, "GET", "/_cat/health", "").await;
+    assert_eq!((status.as_u16(), headers["x-elastic-product"].to_str().ok()), (401, Some("Elasticsearch")));
+    // The cheap routes shippers call on start and on shutdown.
+    let (status, refreshed) = app.call_as(Some(&shipper), "POST", "/logs-x-default/_refresh", "").await;
+    assert_eq!((status.as_u16(), refreshed["_shards"]["failed"].as_u64()), (200, Some(0)));
+    let (status, nodes) = app.call_as(Some(&shipper), "GET", "/_nodes/http", "").await;
+    assert_eq!(status, 200);
+    assert!(nodes["nodes"]["vigil"]["http"]["publish_address"].is_string(), "{nodes}");
+    let (status, missing) = app.call_as(Some(&shipper), "GET", "/_index_template/filebeat-8", "").await;
+    assert_eq!((status.as_u16(), missing["error"]["type"].as_str()), (404, Some("resource_not_found_exception")));
+    let (status, put) = app.call_as(Some(&shipper), "PUT", "/_index_template/filebeat-8", "{}").await;
+    assert_eq!((status.as_u16(), put["acknowledged"].as_bool()), (200, Some(true)));
+    let (status, headers, _) = app.send(Some(&shipper), "HEAD", "/", "").await;
+    assert_eq!((status.as_u16(), headers["x-elastic-product"].to_str().ok()), (200, Some("Elasticsearch")));
 }
