@@ -24,7 +24,7 @@ fuzz_target!(|data: &[u8]| {
         assert!((1..=lines).contains(&item.line), "item at line {} of {lines}", item.line);
     }
     accepted_events_are_documents(&items);
-    if let Ok(items) = ingest::events(data, None, limits, now) {
+    if let Ok(items) = ingest::events(data, None, limits, now, &|line| format!("fuzz-{line}")) {
         assert!(items.len() <= limits.max_items);
         accepted_events_are_documents(&items);
     }

@@ -48,7 +48,7 @@ pub use crate::{
     fixtures::{Verdict, run_examples},
     index::{IndexPatterns, event_index, resolve_backing},
     ingest::prepare,
-    records::{Events, Format, Problem, RecordError},
+    records::{Events, Format, Problem, RecordError, Unnamed},
     replay::{Replay, ReplayReport, RuleReplay, Truncation},
     ruleset::{CompiledRule, RuleSet, Skipped},
     scan::{Hit, Matched, Outcome, Position, ScanOptions, ScanStats, Scanned, Scanner, Sink},

@@ -6,6 +6,7 @@
 //! that is a JSON object, is an event as it is. What cannot become an event is a
 //! [`RecordError`], reported with its position ([`Problem`]), and the rest go on.
 
+use ecs::Path;
 use ecs::date::Timestamp;
 use serde_json::Value;
 
@@ -58,6 +59,27 @@ pub struct Problem {
     pub error: RecordError,
 }
 
+/// How an event with no identity of its own (no id given, no `event.id`) is named in the store.
+#[derive(Clone, Copy)]
+pub enum Unnamed<'a> {
+    /// By a digest of its document: the same document is the same event, stored once.
+    Digest,
+    /// By the id this makes: a new one each time, as Elasticsearch names id-less documents
+    /// (identical lines stay distinct events, and a batch sent again is stored again), or one
+    /// from where the record was read (a line of a watched file, read again after a crash, is
+    /// the same event).
+    Named(&'a dyn Fn() -> String),
+}
+
+impl std::fmt::Debug for Unnamed<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Unnamed::Digest => "Digest",
+            Unnamed::Named(_) => "Named",
+        })
+    }
+}
+
 /// The record-to-event stage, with the normalizer's settings.
 #[derive(Clone, Debug)]
 pub struct Events {
@@ -68,12 +90,12 @@ impl Events {
     /// For records read from files: events carry what Elastic Agent adds (`data_stream.*`,
     /// `event.ingested` from their own time).
     pub fn for_scan() -> Events {
-        Events { options: o365::Options { agent_fields: true, ..o365::Options::default() } }
+        Events::with_options(o365::Options { agent_fields: true, ..o365::Options::default() })
     }
 
     /// For records stored now: as [`Events::for_scan`], ingested at `now`.
     pub fn for_ingest(now: Timestamp) -> Events {
-        Events { options: o365::Options { agent_fields: true, ingested: Some(now), ..o365::Options::default() } }
+        Events::with_options(o365::Options { agent_fields: true, ingested: Some(now), ..o365::Options::default() })
     }
 
     /// With these normalizer settings (tenant names, `event.original`).
@@ -95,17 +117,28 @@ impl Events {
 
     /// A record on its way into the store: a JSON object, normalized when it is a raw Office 365
     /// record (each record decides for itself), then stamped, placed in `index` (or its data
-    /// stream) and named by `id` (or its own identity) by [`prepare`].
+    /// stream) and named by `id`, else its own `event.id` (an Office 365 record's `Id`), else as
+    /// [`Unnamed`] says, by [`prepare`].
     ///
     /// # Errors
     ///
     /// When the record is not an object, or a raw record that cannot be normalized.
-    pub fn to_store(&self, record: Value, index: Option<&str>, id: Option<&str>) -> Result<NewEvent, RecordError> {
+    pub fn to_store(
+        &self,
+        record: Value,
+        index: Option<&str>,
+        id: Option<&str>,
+        unnamed: Unnamed<'_>,
+    ) -> Result<NewEvent, RecordError> {
         let Value::Object(_) = record else { return Err(RecordError::NotAnObject) };
         let format = Format::of(&record);
         let event = self.event(record, format)?;
         let now = self.options.ingested.unwrap_or_else(Timestamp::now);
-        Ok(prepare(event, index, id, now))
+        let fresh = match (id, unnamed) {
+            (None, Unnamed::Named(name)) if Path::new("event.id").first_text(&event).is_none() => Some(name()),
+            _ => None,
+        };
+        Ok(prepare(event, index, id.or(fresh.as_deref()), now))
     }
 }
 
@@ -122,13 +155,34 @@ mod tests {
         let events = Events::for_ingest(now);
         let raw: Value = serde_json::from_str(RAW).expect("JSON");
         assert_eq!(Format::of(&raw), Format::RawO365);
-        let stored = events.to_store(raw, None, None).expect("normalizes");
+        let stored = events.to_store(raw, None, None, Unnamed::Digest).expect("normalizes");
         assert_eq!((stored.index.as_str(), stored.event_id.as_str()), ("logs-o365.audit-default", "9d1c"));
         let ecs = json!({"@timestamp": "2026-03-02T08:00:00Z", "event": {"id": "e1"}});
         assert_eq!(Format::of(&ecs), Format::Ecs);
-        assert_eq!(events.to_store(ecs, Some("logs-x-default"), None).expect("as is").event_id, "e1");
-        assert_eq!(events.to_store(json!([1]), None, None), Err(RecordError::NotAnObject));
+        assert_eq!(events.to_store(ecs, Some("logs-x-default"), None, Unnamed::Digest).expect("as is").event_id, "e1");
+        assert_eq!(events.to_store(json!([1]), None, None, Unnamed::Digest), Err(RecordError::NotAnObject));
         let broken = json!({"Operation": "x", "RecordType": 1, "CreationTime": 5});
-        assert!(matches!(events.to_store(broken, None, None), Err(RecordError::O365(_))));
+        assert!(matches!(events.to_store(broken, None, None, Unnamed::Digest), Err(RecordError::O365(_))));
+    }
+
+    #[test]
+    fn unnamed_events_are_one_by_digest_or_named_each_time() {
+        let now = Timestamp::parse("2026-03-02T09:00:00Z", false).expect("valid");
+        let events = Events::for_ingest(now);
+        let line = json!({"message": "Failed password for root"});
+        let store = |record: &Value, id, unnamed| events.to_store(record.clone(), None, id, unnamed).expect("stored");
+        let (a, b) = (store(&line, None, Unnamed::Digest), store(&line, None, Unnamed::Digest));
+        assert_eq!(a.event_id, b.event_id, "by digest: the same document, one event");
+        let next = std::cell::Cell::new(0);
+        let new_id = || {
+            next.set(next.get() + 1);
+            format!("auto-{}", next.get())
+        };
+        let (a, b) = (store(&line, None, Unnamed::Named(&new_id)), store(&line, None, Unnamed::Named(&new_id)));
+        assert_ne!(a.event_id, b.event_id, "named each time: identical lines stay two events");
+        // A given id, or the record's own, still names it, and no id is made for it.
+        assert_eq!(store(&line, Some("x1"), Unnamed::Named(&new_id)).event_id, "x1");
+        assert_eq!(store(&json!({"event": {"id": "e1"}}), None, Unnamed::Named(&new_id)).event_id, "e1");
+        assert_eq!(next.get(), 2);
     }
 }

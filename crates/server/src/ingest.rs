@@ -7,7 +7,7 @@ use std::io::Read;
 
 use ecs::date::Timestamp;
 use engine::storage::NewEvent;
-use engine::{Events, RecordError};
+use engine::{Events, RecordError, Unnamed};
 use serde_json::Value;
 
 /// Admits an ingest request (a POST or PUT of a body to a bulk or events route) only while fewer than
@@ -358,9 +358,10 @@ pub fn bulk(body: &[u8], default_index: Option<&str>, limits: Limits, now: Times
             items.push(refused(action, index, id, doc_line, ItemError::IndexName(message)));
             continue;
         }
-        let event = decode(document, limits)
-            .map_err(ItemError::Line)
-            .and_then(|doc| events.to_store(doc, Some(&target), id.as_deref()).map_err(ItemError::Record));
+        // As Elasticsearch: a document without `_id` or an id of its own is a new event each time.
+        let event = decode(document, limits).map_err(ItemError::Line).and_then(|doc| {
+            events.to_store(doc, Some(&target), id.as_deref(), Unnamed::Named(&auto_id)).map_err(ItemError::Record)
+        });
         items.push(Item { action, place: Place::Line, line: doc_line, index, id, event });
     }
     Ok(items)
@@ -368,11 +369,18 @@ pub fn bulk(body: &[u8], default_index: Option<&str>, limits: Limits, now: Times
 
 /// Reads a body of events: NDJSON (one per line) or one JSON array, ECS documents or raw Office
 /// 365 records. `index` places them all; otherwise each goes to its data stream or dataset.
+/// An event without an identity of its own gets the id `name` makes for its line (or element).
 ///
 /// # Errors
 ///
 /// [`Refused::TooMany`] as soon as the body holds more than `max_items` documents.
-pub fn events(body: &[u8], index: Option<&str>, limits: Limits, now: Timestamp) -> Result<Vec<Item>, Refused> {
+pub fn events(
+    body: &[u8],
+    index: Option<&str>,
+    limits: Limits,
+    now: Timestamp,
+    name: &dyn Fn(usize) -> String,
+) -> Result<Vec<Item>, Refused> {
     let events = Events::for_ingest(now);
     let item = |place, line, event| Item {
         action: Action::Index,
@@ -389,9 +397,10 @@ pub fn events(body: &[u8], index: Option<&str>, limits: Limits, now: Timestamp) 
                 .into_iter()
                 .enumerate()
                 .map(|(at, element)| {
-                    let event = element
-                        .map_err(ItemError::Line)
-                        .and_then(|doc| events.to_store(doc, index, None).map_err(ItemError::Record));
+                    let event = element.map_err(ItemError::Line).and_then(|doc| {
+                        let named = || name(at + 1);
+                        events.to_store(doc, index, None, Unnamed::Named(&named)).map_err(ItemError::Record)
+                    });
                     item(Place::Element, at + 1, event)
                 })
                 .collect(),
@@ -406,9 +415,10 @@ pub fn events(body: &[u8], index: Option<&str>, limits: Limits, now: Timestamp) 
         if items.len() == limits.max_items {
             return Err(Refused::TooMany(limits.max_items));
         }
-        let event = decode(text, limits)
-            .map_err(ItemError::Line)
-            .and_then(|doc| events.to_store(doc, index, None).map_err(ItemError::Record));
+        let event = decode(text, limits).map_err(ItemError::Line).and_then(|doc| {
+            let named = || name(line);
+            events.to_store(doc, index, None, Unnamed::Named(&named)).map_err(ItemError::Record)
+        });
         items.push(item(Place::Line, line, event));
     }
     Ok(items)
@@ -460,23 +470,27 @@ mod tests {
     fn long_lines_deep_nesting_and_too_many_items_are_refused() {
         let limits = Limits { max_line: 64, max_items: 2 };
         let long = format!("{{\"message\":\"{}\"}}\n{{\"message\":\"short\"}}\n", "x".repeat(100));
-        let items = events(long.as_bytes(), None, limits, now()).expect("two items");
+        let items = events(long.as_bytes(), None, limits, now(), &|_| auto_id()).expect("two items");
         assert_eq!(items[0].reason().expect("too long"), "line 1: longer than max_line (64 bytes)");
         assert!(items[1].event.is_ok());
         let deep = format!("{}{}\n", "[".repeat(200), "]".repeat(200));
-        let items = events(format!("{{\"a\":{deep}}}").as_bytes(), None, LIMITS, now()).expect("one item");
+        let items =
+            events(format!("{{\"a\":{deep}}}").as_bytes(), None, LIMITS, now(), &|_| auto_id()).expect("one item");
         assert!(items[0].reason().expect("too deep").contains("recursion limit exceeded"));
         for three in ["{}\n{}\n{}\n", "[{}, {}, {}]"] {
-            assert_eq!(events(three.as_bytes(), None, limits, now()).map(|i| i.len()), Err(Refused::TooMany(2)));
+            assert_eq!(
+                events(three.as_bytes(), None, limits, now(), &|_| auto_id()).map(|i| i.len()),
+                Err(Refused::TooMany(2))
+            );
         }
         let pairs = "{\"index\":{}}\n{}\n".repeat(3);
         assert_eq!(bulk(pairs.as_bytes(), Some("i"), limits, now()).map(|i| i.len()), Err(Refused::TooMany(2)));
         // Array elements are measured and decoded one by one, like lines.
         let array = format!("[{{\"message\":\"{}\"}}, {{\"message\":\"short\"}}]", "x".repeat(100));
-        let items = events(array.as_bytes(), None, limits, now()).expect("two elements");
+        let items = events(array.as_bytes(), None, limits, now(), &|_| auto_id()).expect("two elements");
         assert_eq!(items[0].reason().expect("too long"), "element 1: longer than max_line (64 bytes)");
         assert!(items[1].event.is_ok());
-        let bad = events(b"[{}, nope]", None, limits, now()).expect("one report");
+        let bad = events(b"[{}, nope]", None, limits, now(), &|_| auto_id()).expect("one report");
         assert!(bad[0].reason().expect("invalid").starts_with("invalid JSON array at line 1"), "{bad:?}");
     }
 
@@ -571,12 +585,12 @@ mod tests {
     #[test]
     fn event_bodies_are_ndjson_or_arrays() {
         let ndjson = format!("{RAW}\n\n[1]\n{{\"message\":\"m\"}}\n");
-        let items = events(ndjson.as_bytes(), None, LIMITS, now()).expect("under the limits");
+        let items = events(ndjson.as_bytes(), None, LIMITS, now(), &|_| auto_id()).expect("under the limits");
         let lines: Vec<(usize, bool)> = items.iter().map(|i| (i.line, i.event.is_ok())).collect();
         assert_eq!(lines, [(1, true), (3, false), (4, true)]);
         assert_eq!(items[0].event.as_ref().map(|e| e.index.as_str()), Ok("logs-o365.audit-default"));
         let array = format!("[{RAW}, 7]");
-        let items = events(array.as_bytes(), Some("mine"), LIMITS, now()).expect("under the limits");
+        let items = events(array.as_bytes(), Some("mine"), LIMITS, now(), &|_| auto_id()).expect("under the limits");
         assert_eq!(items.len(), 2);
         assert_eq!(items[0].event.as_ref().map(|e| e.index.as_str()), Ok("mine"));
         assert_eq!(items[1].reason().expect("not an object"), "element 2: a document must be a JSON object");

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use ecs::date::Timestamp;
-use engine::Events;
+use engine::{Events, Unnamed};
 use o365::api::{ApiError, Blob, Client, Content, Sink, Tenant};
 use serde_json::Value;
 use store::Taken;
@@ -257,7 +257,8 @@ async fn store_records(state: AppState, tenant: String, content: Content, record
             line: at + 1,
             index: None,
             id: None,
-            event: events.to_store(record, None, None).map_err(ItemError::Record),
+            // Every Office 365 record has its own `Id`; a digest names one that has none.
+            event: events.to_store(record, None, None, Unnamed::Digest).map_err(ItemError::Record),
         };
         records.into_iter().enumerate().map(item).collect::<Vec<Item>>()
     })

@@ -116,7 +116,11 @@ async fn follow(state: &AppState, file: &Path, mut position: Position) -> Result
     let first_line = position.lines;
     // A chunk is bounded by its size (CHUNK), not by a request's item count.
     let limits = ingest::Limits { max_items: usize::MAX, ..state.limits() };
-    let items = ingest::events(&chunk, None, limits, Timestamp::now()).map_err(|e| e.to_string())?;
+    // A line without an identity of its own is named by where it is in the file, so that a line
+    // read again after a crash (before its position was saved) is the same event, while
+    // identical lines stay distinct events.
+    let name = |line: usize| format!("{inode:x}:{start}:{line}");
+    let items = ingest::events(&chunk, None, limits, Timestamp::now(), &name).map_err(|e| e.to_string())?;
     for item in &items {
         if let Err(reason) = &item.event {
             // Its line within the chunk, said as its line in the file.

@@ -80,7 +80,8 @@ async fn send(
     let now = Timestamp::now();
     let items = tokio::task::spawn_blocking(move || {
         let body = ingest::body(&body, gzip, limit)?;
-        Ok::<_, ApiError>(ingest::events(&body, query.index.as_deref(), limits, now)?)
+        // As Elasticsearch names id-less documents: a new id each time.
+        Ok::<_, ApiError>(ingest::events(&body, query.index.as_deref(), limits, now, &|_| ingest::auto_id())?)
     })
     .await??;
     let outcomes = state.store_items(&items).await?;

@@ -253,3 +253,28 @@ async fn bulk_is_taken_by_put_as_elasticsearch_registers_it() {
     let spec = &app.spec["paths"];
     assert!(spec["/_bulk"]["put"].is_object() && spec["/{index}/_bulk"]["put"].is_object(), "documented");
 }
+
+#[tokio::test]
+async fn identical_lines_without_ids_stay_distinct_events_as_in_elasticsearch() {
+    let app = App::new();
+    let line = "{\"@timestamp\":\"2026-03-02T08:00:00Z\",\"message\":\"Failed password for root from 203.0.113.9\"}\n";
+    let bulk: String =
+        (0..100).map(|_| format!("{{\"create\":{{\"_index\":\"logs-system.auth-default\"}}}}\n{line}")).collect();
+    let (status, answer) = app.call("POST", "/_bulk", bulk.clone()).await;
+    assert_eq!((status.as_u16(), answer["errors"].as_bool()), (200, Some(false)));
+    // The same id-less batch sent again (its answer lost, say) is stored again, as Elasticsearch
+    // does: no 409 for documents the client never named.
+    let (_, again) = app.call("POST", "/_bulk", bulk).await;
+    assert_eq!(again["errors"], false, "{again}");
+    let (_, sent) = app.call("POST", "/api/v1/events?index=logs-system.auth-default", line.repeat(100)).await;
+    assert_eq!(sent["stored"], 100);
+    let (_, health) = app.call("GET", "/api/v1/health", "").await;
+    assert_eq!(health["events"], 300);
+    // With an id (or a record's own), a repeat is the same event: 409 for create.
+    let named = format!("{{\"create\":{{\"_index\":\"logs-x-default\",\"_id\":\"n1\"}}}}\n{line}").repeat(2);
+    let (_, answer) = app.call("POST", "/_bulk", named).await;
+    assert_eq!(
+        (answer["items"][0]["create"]["status"].as_u64(), answer["items"][1]["create"]["status"].as_u64()),
+        (Some(201), Some(409))
+    );
+}

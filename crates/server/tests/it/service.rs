@@ -184,3 +184,33 @@ async fn retention_keeps_what_no_rule_evaluated_and_refuses_to_remove_too_much_a
     let _ = stop.send(());
     service.await.unwrap().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watched_identical_lines_are_distinct_events_and_a_reread_file_stores_nothing_twice() {
+    let (data, watched) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let config = || server::Config {
+        data_dir: data.path().to_owned(),
+        watch: vec![watched.path().to_owned()],
+        builtin_rules: false,
+        poll: rules::Interval::from_seconds(1),
+        ..server::Config::default()
+    };
+    let line = "{\"@timestamp\":\"2026-03-02T08:00:00Z\",\"message\":\"Failed password for root\"}\n";
+    std::fs::write(watched.path().join("auth.ndjson"), line.repeat(3)).unwrap();
+    let store = Arc::new(store::Sqlite::open(data.path()).unwrap());
+    for round in 0..2 {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let service =
+            tokio::spawn(server::serve(listener, server::AppState::new(store.clone(), config()), async move {
+                let _ = stopped.await;
+            }));
+        eventually("the three lines are stored", || store.event_count().unwrap() == 3).await;
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert_eq!(store.event_count().unwrap(), 3, "round {round}: three lines, three events, never more");
+        let _ = stop.send(());
+        service.await.unwrap().unwrap();
+        // As after a crash before the position was saved: the file is read again from its start.
+        std::fs::remove_file(data.path().join("watch-offsets.json")).unwrap();
+    }
+}
