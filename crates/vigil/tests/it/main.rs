@@ -1,5 +1,6 @@
 //! Tests of the `vigil` binary, run as a user would run it.
 
+mod clients;
 mod kql;
 mod o365;
 mod readme;

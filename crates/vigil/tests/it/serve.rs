@@ -38,16 +38,16 @@ query = 'event.action:"crash-test"'
 
 /// A running `vigil serve`, its address, its log (collected until it ends), and the admin key
 /// it made if its data directory was new.
-struct Server {
-    child: Child,
-    url: String,
+pub(crate) struct Server {
+    pub(crate) child: Child,
+    pub(crate) url: String,
     log: std::thread::JoinHandle<String>,
-    admin: Option<String>,
+    pub(crate) admin: Option<String>,
 }
 
 /// Starts `vigil serve` on a free port with `args` and `env`, and waits until it says where it
 /// listens.
-fn start(data: &Path, args: &[&std::ffi::OsStr], env: &[(&str, &Path)]) -> Server {
+pub(crate) fn start(data: &Path, args: &[&std::ffi::OsStr], env: &[(&str, &Path)]) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_vigil"))
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data)
