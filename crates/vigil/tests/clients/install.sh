@@ -17,3 +17,20 @@ install() {
 install es8 'elasticsearch>=8.19,<9' elasticsearch
 install es9 'elasticsearch>=9,<10' elasticsearch
 install opensearch 'opensearch-py>=3.2,<4' opensearchpy
+
+# Log daemons from Debian, run by the tests as foreground instances of their own on loopback,
+# never as the system's service. rsyslog and syslog-ng conflict as packages (both are the
+# system's log daemon), so syslog-ng is installed and rsyslog unpacked under target/clients.
+if [ ! -x /usr/sbin/syslog-ng ] || [ ! -f /usr/share/syslog-ng/include/scl/elasticsearch/elastic-http.conf ] \
+    || [ ! -x "$clients/rsyslog/usr/sbin/rsyslogd" ]; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    # rsyslog's libraries, then syslog-ng with its HTTP module and the elasticsearch-http() block.
+    apt-get install -y -qq --no-install-recommends libcurl4 libestr0 libfastjson4 liblognorm5 libzstd1 \
+        syslog-ng-core syslog-ng-mod-http syslog-ng-scl >/dev/null
+    download=$(mktemp -d)
+    (cd "$download" && apt-get download -qq rsyslog rsyslog-elasticsearch 2>/dev/null)
+    rm -rf "$clients/rsyslog"
+    for deb in "$download"/*.deb; do dpkg -x "$deb" "$clients/rsyslog"; done
+    rm -rf "$download"
+fi

@@ -1,7 +1,9 @@
-//! Real Elasticsearch clients, as their users configure them, sending to `vigil serve`:
-//! elasticsearch-py 8 and 9 (whose bulk helper sends `PUT /_bulk`) and opensearch-py, each with
-//! its own bulk helper. Their virtual environments are made by `tests/clients/install.sh`
-//! (`.ci/run` runs it; this test does when one is missing, and fails if it cannot).
+//! Real Elasticsearch clients and log daemons, as their users configure them, sending to
+//! `vigil serve`: elasticsearch-py 8 and 9 (whose bulk helper sends `PUT /_bulk`) and
+//! opensearch-py with their own bulk helpers; syslog-ng's `elasticsearch-http()` and rsyslog's
+//! omelasticsearch, each a foreground instance of its own reading a log file. They are installed
+//! by `tests/clients/install.sh` (`.ci/run` runs it; a test does when what it needs is missing,
+//! and fails if it cannot).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -18,15 +20,20 @@ fn root() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
 }
 
-/// The Python of a client's environment, installing the clients first when one is missing.
-fn python(name: &str) -> PathBuf {
-    let python = root().join("target/clients").join(name).join("bin/python");
-    if !python.exists() {
+/// `path`, after installing the clients and daemons when it is missing.
+fn installed(path: PathBuf) -> PathBuf {
+    if !path.exists() {
         let script = root().join("crates/vigil/tests/clients/install.sh");
-        let installed = Command::new("bash").arg(&script).status().expect("bash runs");
-        assert!(installed.success(), "the Elasticsearch clients could not be installed by {}", script.display());
+        let status = Command::new("bash").arg(&script).status().expect("bash runs");
+        assert!(status.success(), "the clients could not be installed by {}", script.display());
+        assert!(path.exists(), "{} is missing after {}", path.display(), script.display());
     }
-    python
+    path
+}
+
+/// The Python of a client's environment.
+fn python(name: &str) -> PathBuf {
+    installed(root().join("target/clients").join(name).join("bin/python"))
 }
 
 /// Sends `count` events (or `count` identical id-less lines) with a client; what it reports.
@@ -66,6 +73,124 @@ fn elasticsearch_clients_store_every_event_they_send() {
         .read_json()
         .expect("JSON");
     assert_eq!(health["events"], 3 * (10_000 + 100), "every event stored, once: {health}");
+    let mut child = server.child;
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Log lines as a log daemon reads them from a file: 10,000 different ones, then 100 identical.
+fn log_file(dir: &std::path::Path) -> PathBuf {
+    let mut text: String = (0..10_000).map(|i| format!("event {i} from a log daemon\n")).collect();
+    text.push_str(&"Failed password for root from 203.0.113.9\n".repeat(100));
+    let file = dir.join("events.log");
+    std::fs::write(&file, text).expect("the log file is written");
+    file
+}
+
+/// Runs a log daemon in the foreground until vigil has stored `expected` events (or a minute has
+/// passed); returns how many it has.
+fn deliver(daemon: &mut Command, url: &str, expected: u64) -> u64 {
+    let mut child = daemon
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("the daemon starts");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut events = 0;
+    while std::time::Instant::now() < deadline {
+        let health: Value = ureq::get(format!("{url}/api/v1/health"))
+            .call()
+            .expect("health answers")
+            .body_mut()
+            .read_json()
+            .expect("JSON");
+        events = health["events"].as_u64().unwrap_or(0);
+        if events >= expected {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    // Whatever else it would send (a second delivery) has a moment to arrive.
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let health: Value =
+        ureq::get(format!("{url}/api/v1/health")).call().expect("health answers").body_mut().read_json().expect("JSON");
+    let _ = child.kill();
+    let _ = child.wait();
+    health["events"].as_u64().unwrap_or(events)
+}
+
+#[test]
+fn syslog_ng_stores_every_line_it_sends() {
+    let syslog_ng = installed(PathBuf::from("/usr/sbin/syslog-ng"));
+    let (data, work) = (tempfile::tempdir().expect("tempdir"), tempfile::tempdir().expect("tempdir"));
+    let server = start(data.path(), &[], &[]);
+    let key = server.admin.clone().expect("a fresh install's admin key");
+    let file = log_file(work.path());
+    // As syslog-ng's users configure it: the elasticsearch-http() destination, a user and the key.
+    let config = format!(
+        "@version: 3.38\n@include \"scl.conf\"\noptions {{ stats-freq(0); }};\n\
+         source s_file {{ file(\"{}\" follow-freq(1) flags(no-parse)); }};\n\
+         destination d_vigil {{ elasticsearch-http(url(\"{}/_bulk\") index(\"logs-syslog.test-default\") type(\"\")\n\
+         user(\"syslog-ng\") password(\"{key}\") batch-lines(500) batch-timeout(1000)); }};\n\
+         log {{ source(s_file); destination(d_vigil); }};\n",
+        file.display(),
+        server.url
+    );
+    let conf = work.path().join("syslog-ng.conf");
+    std::fs::write(&conf, config).expect("written");
+    let at = |name: &str| work.path().join(name);
+    let mut daemon = Command::new(syslog_ng);
+    daemon
+        .arg("-F")
+        .arg("--no-caps")
+        .arg("-f")
+        .arg(&conf)
+        .arg("-R")
+        .arg(at("persist"))
+        .arg("-p")
+        .arg(at("pid"))
+        .arg("-c")
+        .arg(at("ctl"));
+    assert_eq!(deliver(&mut daemon, &server.url, 10_100), 10_100, "every line, identical ones too, once each");
+    let mut child = server.child;
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
+fn rsyslog_stores_every_line_it_sends() {
+    let rsyslogd = installed(root().join("target/clients/rsyslog/usr/sbin/rsyslogd"));
+    let (data, work) = (tempfile::tempdir().expect("tempdir"), tempfile::tempdir().expect("tempdir"));
+    let server = start(data.path(), &[], &[]);
+    let key = server.admin.clone().expect("a fresh install's admin key");
+    let file = log_file(work.path());
+    let port = server.url.rsplit(':').next().expect("a port").to_owned();
+    // As rsyslog's users configure omelasticsearch: bulk mode, a user and the key, and its
+    // defaults otherwise (it sends `_type`, which vigil accepts).
+    let config = format!(
+        "global(workDirectory=\"{}\")\nmodule(load=\"imfile\")\nmodule(load=\"omelasticsearch\")\n\
+         template(name=\"doc\" type=\"list\" option.json=\"on\") {{\n\
+           constant(value=\"{{\\\"@timestamp\\\":\\\"\") property(name=\"timereported\" dateFormat=\"rfc3339\")\n\
+           constant(value=\"\\\",\\\"message\\\":\\\"\") property(name=\"msg\") constant(value=\"\\\"}}\")\n}}\n\
+         input(type=\"imfile\" File=\"{}\" Tag=\"test:\")\n\
+         action(type=\"omelasticsearch\" server=\"127.0.0.1\" serverport=\"{port}\" searchIndex=\"logs-rsyslog.test-default\"\n\
+                template=\"doc\" bulkmode=\"on\" uid=\"rsyslog\" pwd=\"{key}\")\n",
+        work.path().display(),
+        file.display()
+    );
+    let conf = work.path().join("rsyslog.conf");
+    std::fs::write(&conf, config).expect("written");
+    let unpacked = root().join("target/clients/rsyslog");
+    let mut daemon = Command::new(rsyslogd);
+    daemon
+        .arg("-n")
+        .arg("-f")
+        .arg(&conf)
+        .arg("-M")
+        .arg(unpacked.join("usr/lib/x86_64-linux-gnu/rsyslog"))
+        .arg("-i")
+        .arg(work.path().join("pid"));
+    assert_eq!(deliver(&mut daemon, &server.url, 10_100), 10_100, "every line, identical ones too, once each");
     let mut child = server.child;
     let _ = child.kill();
     let _ = child.wait();
