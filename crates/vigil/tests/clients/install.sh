@@ -14,6 +14,7 @@ install() {
     python3 -m venv "$clients/$name"
     "$clients/$name/bin/pip" install --quiet --disable-pip-version-check "$requirement"
 }
+install es7 'elasticsearch>=7.17,<8' elasticsearch
 install es8 'elasticsearch>=8.19,<9' elasticsearch
 install es9 'elasticsearch>=9,<10' elasticsearch
 install opensearch 'opensearch-py>=3.2,<4' opensearchpy

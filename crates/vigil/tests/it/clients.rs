@@ -1,5 +1,5 @@
 //! Real Elasticsearch clients and log daemons, as their users configure them, sending to
-//! `vigil serve`: elasticsearch-py 8 and 9 (whose bulk helper sends `PUT /_bulk`) and
+//! `vigil serve`: elasticsearch-py 7.17, 8 and 9 (whose bulk helper sends `PUT /_bulk`) and
 //! opensearch-py with their own bulk helpers; syslog-ng's `elasticsearch-http()` and rsyslog's
 //! omelasticsearch, each a foreground instance of its own reading a log file. They are installed
 //! by `tests/clients/install.sh` (`.ci/run` runs it; a test does when what it needs is missing,
@@ -14,7 +14,8 @@ use crate::serve::start;
 
 /// The clients: the environment under `target/clients`, the kind the sender script knows, a
 /// label for their events.
-const CLIENTS: [(&str, &str); 3] = [("es8", "elasticsearch"), ("es9", "elasticsearch"), ("opensearch", "opensearch")];
+const CLIENTS: [(&str, &str); 4] =
+    [("es7", "elasticsearch"), ("es8", "elasticsearch"), ("es9", "elasticsearch"), ("opensearch", "opensearch")];
 
 fn root() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
@@ -36,13 +37,30 @@ fn python(name: &str) -> PathBuf {
     installed(root().join("target/clients").join(name).join("bin/python"))
 }
 
-/// Sends `count` events (or `count` identical id-less lines) with a client; what it reports.
-fn send(name: &str, kind: &str, url: &str, key: &str, count: usize, identical: bool) -> Value {
+/// What a client sends.
+#[derive(Clone, Copy)]
+enum Documents {
+    /// Events with their own `event.id`.
+    Own,
+    /// One line repeated, without ids.
+    Identical,
+    /// Documents with an `_id`.
+    Ids,
+}
+
+/// Sends `count` documents with a client; what it reports.
+fn send(name: &str, kind: &str, url: &str, key: &str, count: usize, documents: Documents) -> Value {
     let script = root().join("crates/vigil/tests/clients/send.py");
     let mut command = Command::new(python(name));
     command.arg(script).args([kind, url, key, name, &count.to_string()]);
-    if identical {
-        command.arg("identical");
+    match documents {
+        Documents::Own => {}
+        Documents::Identical => {
+            command.arg("identical");
+        }
+        Documents::Ids => {
+            command.arg("ids");
+        }
     }
     let out = command.output().expect("python runs");
     assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));
@@ -56,14 +74,14 @@ fn elasticsearch_clients_store_every_event_they_send() {
     let server = start(data.path(), &[], &[]);
     let key = server.admin.clone().expect("a fresh install's admin key");
     for (name, kind) in CLIENTS {
-        let report = send(name, kind, &server.url, &key, 10_000, false);
+        let report = send(name, kind, &server.url, &key, 10_000, Documents::Own);
         assert_eq!(
             (report["sent"].as_u64(), report["errors"].as_array().map(Vec::len)),
             (Some(10_000), Some(0)),
             "{name}: {report}"
         );
         // A burst of identical lines without ids stays a burst, as in Elasticsearch.
-        let report = send(name, kind, &server.url, &key, 100, true);
+        let report = send(name, kind, &server.url, &key, 100, Documents::Identical);
         assert_eq!(report["sent"], 100, "{name}: {report}");
     }
     let health: Value = ureq::get(format!("{}/api/v1/health", server.url))
@@ -72,7 +90,91 @@ fn elasticsearch_clients_store_every_event_they_send() {
         .body_mut()
         .read_json()
         .expect("JSON");
-    assert_eq!(health["events"], 3 * (10_000 + 100), "every event stored, once: {health}");
+    assert_eq!(health["events"], 4 * (10_000 + 100), "every event stored, once: {health}");
+    let mut child = server.child;
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// A proxy in front of `upstream` that forwards every HTTP/1.1 request and its answer, except
+/// that it drops the connection instead of answering the first bulk request (its answer lost
+/// on the way back, after vigil stored the batch). Returns its address.
+fn dropping_proxy(upstream: &str) -> String {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binds");
+    let address = listener.local_addr().expect("an address");
+    let upstream = upstream.trim_start_matches("http://").to_owned();
+    let dropped = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    std::thread::spawn(move || {
+        for client in listener.incoming().map_while(Result::ok) {
+            let (upstream, dropped) = (upstream.clone(), dropped.clone());
+            std::thread::spawn(move || {
+                // One request per connection: its head, then as many body bytes as it says.
+                let mut reader = BufReader::new(client.try_clone().expect("a clone"));
+                let mut client = client;
+                let mut head = String::new();
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    head.push_str(&line);
+                    if line == "\r\n" {
+                        break;
+                    }
+                }
+                let length = head
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap_or(0))
+                    })
+                    .unwrap_or(0usize);
+                let mut body = vec![0; length];
+                if reader.read_exact(&mut body).is_err() {
+                    return;
+                }
+                let mut server = std::net::TcpStream::connect(&upstream).expect("vigil answers");
+                let head = head.replacen("\r\n", "\r\nconnection: close\r\n", 1);
+                server.write_all(head.as_bytes()).and_then(|()| server.write_all(&body)).expect("forwarded");
+                let mut answer = Vec::new();
+                let _ = server.read_to_end(&mut answer);
+                let bulk = head.starts_with("PUT /_bulk") || head.starts_with("POST /_bulk");
+                if bulk && !dropped.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                    return; // the answer is lost: the client's connection just closes
+                }
+                // The answer as vigil gave it; the connection then closes.
+                let _ = client.write_all(&answer);
+            });
+        }
+    });
+    format!("http://{address}")
+}
+
+#[test]
+fn a_batch_sent_again_after_its_answer_was_lost_behaves_as_with_elasticsearch() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let server = start(data.path(), &[], &[]);
+    let key = server.admin.clone().expect("a fresh install's admin key");
+    let events = || -> u64 {
+        let health: Value = ureq::get(format!("{}/api/v1/health", server.url))
+            .call()
+            .expect("health")
+            .body_mut()
+            .read_json()
+            .expect("JSON");
+        health["events"].as_u64().unwrap_or(0)
+    };
+    // elasticsearch-py retries a request whose connection drops. Documents without ids are new
+    // each time, as in Elasticsearch: the first batch is stored twice.
+    let proxy = dropping_proxy(&server.url);
+    let report = send("es8", "elasticsearch", &proxy, &key, 300, Documents::Identical);
+    assert_eq!((report["sent"].as_u64(), report["errors"].as_array().map(Vec::len)), (Some(300), Some(0)), "{report}");
+    assert_eq!(events(), 600, "the batch whose answer was lost is stored again, as Elasticsearch does");
+    // Documents with an `_id` are stored once however often they come.
+    let proxy = dropping_proxy(&server.url);
+    let report = send("es8", "elasticsearch", &proxy, &key, 300, Documents::Ids);
+    assert_eq!((report["sent"].as_u64(), report["errors"].as_array().map(Vec::len)), (Some(300), Some(0)), "{report}");
+    assert_eq!(events(), 900, "named documents sent twice are stored once");
     let mut child = server.child;
     let _ = child.kill();
     let _ = child.wait();
