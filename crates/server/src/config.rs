@@ -37,6 +37,9 @@ pub struct Config {
     /// rejected executions are, and shippers retry them (`VIGIL_MAX_INGEST_REQUESTS`). With
     /// `max_body` and `max_items`, it bounds the memory ingest takes.
     pub max_ingest_requests: usize,
+    /// The most ingest requests waiting, bodies unread, for one of those places; more are
+    /// answered 429 (`VIGIL_MAX_INGEST_QUEUE`).
+    pub max_ingest_queue: usize,
     /// How often rule folders and watched folders are looked at for changes
     /// (`VIGIL_POLL`, e.g. `2s`).
     pub poll: Interval,
@@ -125,6 +128,7 @@ impl Default for Config {
             max_line: 1 << 20,
             max_items: 100_000,
             max_ingest_requests: 4,
+            max_ingest_queue: 64,
             poll: Interval::from_seconds(2),
             search_budget: Interval::from_seconds(10),
             max_connections: 1024,
@@ -166,6 +170,7 @@ struct File {
     max_line: Option<String>,
     max_items: Option<usize>,
     max_ingest_requests: Option<usize>,
+    max_ingest_queue: Option<usize>,
     poll: Option<String>,
     search_budget: Option<String>,
     max_connections: Option<usize>,
@@ -288,6 +293,9 @@ impl Config {
         if let Some(requests) = file.max_ingest_requests {
             self.max_ingest_requests = requests.max(1);
         }
+        if let Some(queue) = file.max_ingest_queue {
+            self.max_ingest_queue = queue;
+        }
         if let Some(poll) = file.poll {
             self.poll = Interval::parse(&poll).map_err(|e| e.to_string())?;
         }
@@ -341,6 +349,9 @@ impl Config {
             "MAX_BODY" => self.max_body = parse_size(value)?,
             "MAX_LINE" => self.max_line = parse_size(value)?,
             "MAX_ITEMS" => self.max_items = value.parse().map_err(|_| format!("`{value}` is not a number"))?,
+            "MAX_INGEST_QUEUE" => {
+                self.max_ingest_queue = value.parse::<usize>().map_err(|_| format!("`{value}` is not a number"))?;
+            }
             "MAX_INGEST_REQUESTS" => {
                 self.max_ingest_requests =
                     value.parse::<usize>().map_err(|_| format!("`{value}` is not a number"))?.max(1);
@@ -488,6 +499,7 @@ mod tests {
             "max_line",
             "max_items",
             "max_ingest_requests",
+            "max_ingest_queue",
             "poll",
             "search_budget",
             "max_connections",

@@ -10,10 +10,11 @@ use engine::storage::NewEvent;
 use engine::{Events, RecordError, Unnamed};
 use serde_json::Value;
 
-/// Admits an ingest request (a POST or PUT of a body to a bulk or events route) only while fewer than
-/// `max_ingest_requests` are being read; the others are answered 429 at once, before their
-/// bodies are read, so that memory stays bounded however many clients send. Shippers retry a
-/// 429, as they do when Elasticsearch's queues are full.
+/// Admits an ingest request (a POST or PUT of a body to a bulk or events route): at most
+/// `max_ingest_requests` are read at once; up to `max_ingest_queue` more wait for their turn
+/// with their bodies unread (the client's socket holds them), as Elasticsearch queues bulk
+/// requests; past that, the request is answered 429 at once, as Elasticsearch answers when its
+/// queue is full, and shippers send it again. Memory stays bounded however many clients send.
 pub async fn admit(
     axum::extract::State(state): axum::extract::State<crate::state::AppState>,
     request: axum::extract::Request,
@@ -25,17 +26,17 @@ pub async fn admit(
     if !ingest || !matches!(*request.method(), axum::http::Method::POST | axum::http::Method::PUT) {
         return next.run(request).await;
     }
-    match state.ingest_permits.clone().try_acquire_owned() {
-        Ok(_permit) => next.run(request).await,
-        Err(_) => {
-            state.metrics.busy();
-            crate::error::ApiError::Busy(format!(
-                "{} ingest requests are being read (max_ingest_requests): send this one again later",
-                state.config.max_ingest_requests
-            ))
-            .into_response()
-        }
-    }
+    let Ok(_place) = state.ingest_queue.clone().try_acquire_owned() else {
+        state.metrics.busy();
+        return crate::error::ApiError::Busy(format!(
+            "{} ingest requests are being read and {} wait (max_ingest_requests, max_ingest_queue): send this one again later",
+            state.config.max_ingest_requests, state.config.max_ingest_queue
+        ))
+        .into_response();
+    };
+    // The semaphore is never closed; should it be, the request is read without a permit.
+    let _permit = state.ingest_permits.clone().acquire_owned().await.ok();
+    next.run(request).await
 }
 
 /// A bulk action vigil takes.

@@ -82,6 +82,8 @@ pub struct Snapshot {
     pub rules: u64,
     /// Ingest requests being read now.
     pub ingest_reading: u64,
+    /// Ingest requests waiting for their turn.
+    pub ingest_waiting: u64,
     /// Where each Office 365 tenant's content types stand.
     pub o365: Vec<store::Checkpoint>,
 }
@@ -232,7 +234,7 @@ impl Metrics {
             &mut out,
             "vigil_ingest_requests_busy_total",
             "counter",
-            "Ingest requests answered 429 because max_ingest_requests were being read.",
+            "Ingest requests answered 429 because the ingest queue was full.",
             one(n(&self.busy)),
         );
         family(
@@ -248,6 +250,13 @@ impl Metrics {
             "gauge",
             "Ingest requests being read now (at most max_ingest_requests).",
             one(snapshot.ingest_reading as f64),
+        );
+        family(
+            &mut out,
+            "vigil_ingest_requests_waiting",
+            "gauge",
+            "Ingest requests waiting, bodies unread, for their turn (at most max_ingest_queue).",
+            one(snapshot.ingest_waiting as f64),
         );
         family(
             &mut out,

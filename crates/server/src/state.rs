@@ -116,6 +116,9 @@ pub struct AppState {
     searched: Arc<RwLock<Arc<Vec<IndexPatterns>>>>,
     /// One permit per ingest request being read (`max_ingest_requests`).
     pub(crate) ingest_permits: Arc<tokio::sync::Semaphore>,
+    /// One place per ingest request being read or waiting to be
+    /// (`max_ingest_requests + max_ingest_queue`).
+    pub(crate) ingest_queue: Arc<tokio::sync::Semaphore>,
     /// One execution at a time: two runs of one rule must not interleave their commits.
     executions: Arc<tokio::sync::Mutex<()>>,
 }
@@ -137,6 +140,8 @@ impl AppState {
         let searched = pack.rules.iter().filter(|r| r.enabled && r.unsupported().is_none()).map(|r| &r.index);
         let searched = searched.map(|index| IndexPatterns::new(index)).collect();
         let ingest_permits = Arc::new(tokio::sync::Semaphore::new(config.max_ingest_requests.max(1)));
+        let places = config.max_ingest_requests.max(1).saturating_add(config.max_ingest_queue);
+        let ingest_queue = Arc::new(tokio::sync::Semaphore::new(places));
         AppState {
             store: backend.clone(),
             access: backend.clone(),
@@ -146,6 +151,7 @@ impl AppState {
             rules: Arc::new(RwLock::new(Arc::new(pack))),
             searched: Arc::new(RwLock::new(Arc::new(searched))),
             ingest_permits,
+            ingest_queue,
             executions: Arc::new(tokio::sync::Mutex::new(())),
         }
     }

@@ -94,6 +94,7 @@ async fn snapshot(state: &AppState) -> Result<(Snapshot, u64), crate::error::Api
                 alerts,
                 rules: enabled,
                 ingest_reading: 0,
+                ingest_waiting: 0,
                 o365: Vec::new(),
             };
             Ok((snapshot, pack.rules.len() as u64))
@@ -174,8 +175,11 @@ async fn health(State(state): State<AppState>) -> Response {
 async fn metrics(State(state): State<AppState>) -> Response {
     // Counters are answered even when the store fails; its gauges are then left out at zero.
     let mut snapshot = snapshot(&state).await.map(|(s, _)| s).unwrap_or_default();
-    let free = state.ingest_permits.available_permits();
-    snapshot.ingest_reading = state.config.max_ingest_requests.max(1).saturating_sub(free) as u64;
+    let reading = state.config.max_ingest_requests.max(1).saturating_sub(state.ingest_permits.available_permits());
+    let places = state.config.max_ingest_requests.max(1).saturating_add(state.config.max_ingest_queue);
+    let admitted = places.saturating_sub(state.ingest_queue.available_permits());
+    snapshot.ingest_reading = reading as u64;
+    snapshot.ingest_waiting = admitted.saturating_sub(reading) as u64;
     // Office 365 lag, only where pulls are configured (the health check never needs it).
     if !state.config.o365.tenants.is_empty() {
         let checkpoints = state.checkpoints.clone();

@@ -64,10 +64,10 @@ async fn gzip_over_max_body_and_arrays_over_max_items_are_413() {
 }
 
 #[tokio::test]
-async fn ingest_requests_past_max_ingest_requests_are_answered_429() {
+async fn ingest_requests_past_the_ingest_queue_are_answered_429() {
     let data = tempfile::tempdir().expect("tempdir");
     let store = Arc::new(store::Sqlite::open(data.path()).expect("opens"));
-    let config = server::Config { max_ingest_requests: 1, ..server::Config::default() };
+    let config = server::Config { max_ingest_requests: 1, max_ingest_queue: 1, ..server::Config::default() };
     let state = server::AppState::new(store.clone(), config);
     let app = App::over(state.clone(), store);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binds");
@@ -90,13 +90,27 @@ async fn ingest_requests_past_max_ingest_requests_are_answered_429() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
+    // One more may wait its turn; the one after it is answered 429 at once.
+    let waiting = tokio::spawn({
+        let key = app.admin.clone();
+        async move { small_bulk(address, &key).await }
+    });
+    for _ in 0..250 {
+        let (_, metrics) = app.call("GET", "/metrics", "").await;
+        if metrics.as_str().unwrap_or("").lines().any(|l| l == "vigil_ingest_requests_waiting 1") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     let mut answer = small_bulk(address, &app.admin).await;
     assert!(answer.starts_with("HTTP/1.1 429"), "{answer}");
     assert!(answer.contains("max_ingest_requests"), "{answer}");
     let (_, metrics) = app.call("GET", "/metrics", "").await;
     assert!(metrics.as_str().unwrap_or("").lines().any(|l| l == "vigil_ingest_requests_busy_total 1"), "{metrics}");
-    // Once the slow client goes, its permit is back and requests go in again.
+    // Once the slow client goes, its permit is back: the waiting request goes in, and new ones.
     drop(slow);
+    let waited = waiting.await.expect("the waiting request ends");
+    assert!(waited.starts_with("HTTP/1.1 200"), "{waited}");
     for _ in 0..50 {
         answer = small_bulk(address, &app.admin).await;
         if answer.starts_with("HTTP/1.1 200") {

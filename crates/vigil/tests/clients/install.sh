@@ -19,6 +19,20 @@ install es8 'elasticsearch>=8.19,<9' elasticsearch
 install es9 'elasticsearch>=9,<10' elasticsearch
 install opensearch 'opensearch-py>=3.2,<4' opensearchpy
 
+# Elastic's Node client 8.19 (with pino and pino-elasticsearch, which uses it) and 9.4, with the
+# machine's Node.js and npm, each in its own folder.
+node_install() {
+    local name=$1
+    shift
+    if [ -d "$clients/$name/node_modules/@elastic/elasticsearch" ]; then
+        return
+    fi
+    mkdir -p "$clients/$name"
+    (cd "$clients/$name" && npm install --silent --no-audit --no-fund "$@" >/dev/null)
+}
+node_install node8 '@elastic/elasticsearch@8.19' 'pino@10' 'pino-elasticsearch@8'
+node_install node9 '@elastic/elasticsearch@9.4'
+
 # Log daemons from Debian, run by the tests as foreground instances of their own on loopback,
 # never as the system's service. rsyslog and syslog-ng conflict as packages (both are the
 # system's log daemon), so syslog-ng is installed and rsyslog unpacked under target/clients.

@@ -1,6 +1,7 @@
 //! Real Elasticsearch clients and log daemons, as their users configure them, sending to
 //! `vigil serve`: elasticsearch-py 7.17, 8 and 9 (whose bulk helper sends `PUT /_bulk`) and
-//! opensearch-py with their own bulk helpers; syslog-ng's `elasticsearch-http()` and rsyslog's
+//! opensearch-py with their own bulk helpers; Elastic's Node client 8.19 and 9.4 and
+//! pino-elasticsearch; syslog-ng's `elasticsearch-http()` and rsyslog's
 //! omelasticsearch, each a foreground instance of its own reading a log file. They are installed
 //! by `tests/clients/install.sh` (`.ci/run` runs it; a test does when what it needs is missing,
 //! and fails if it cannot).
@@ -35,6 +36,47 @@ fn installed(path: PathBuf) -> PathBuf {
 /// The Python of a client's environment.
 fn python(name: &str) -> PathBuf {
     installed(root().join("target/clients").join(name).join("bin/python"))
+}
+
+/// Sends `count` events with Elastic's Node client (`client`) or pino-elasticsearch (`pino`)
+/// from a folder under `target/clients`; what it reports.
+fn send_node(folder: &str, kind: &str, url: &str, key: &str, count: usize) -> Value {
+    let dir = installed(root().join("target/clients").join(folder).join("node_modules"));
+    let script = root().join("crates/vigil/tests/clients/send.mjs");
+    let out = Command::new("node")
+        .arg(script)
+        .args([kind, url, key, folder, &count.to_string()])
+        .current_dir(dir.parent().expect("the client's folder"))
+        .output()
+        .expect("node runs");
+    assert!(out.status.success(), "{folder} {kind}: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{folder} {kind}: {e}: {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+#[test]
+fn node_clients_and_pino_store_every_event_they_send() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let server = start(data.path(), &[], &[]);
+    let key = server.admin.clone().expect("a fresh install's admin key");
+    for (folder, kind) in [("node8", "client"), ("node9", "client"), ("node8", "pino")] {
+        let report = send_node(folder, kind, &server.url, &key, 10_000);
+        assert_eq!(
+            (report["sent"].as_u64(), report["failed"].as_u64()),
+            (Some(10_000), Some(0)),
+            "{folder} {kind}: {report}"
+        );
+    }
+    let health: Value = ureq::get(format!("{}/api/v1/health", server.url))
+        .call()
+        .expect("health")
+        .body_mut()
+        .read_json()
+        .expect("JSON");
+    assert_eq!(health["events"], 30_000, "every event stored, once: {health}");
+    let mut child = server.child;
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 /// What a client sends.
