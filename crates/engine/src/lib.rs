@@ -1,11 +1,16 @@
-//! Rules meet events: compiled rule sets, scans, alerts, and schedule replay.
+//! Rules meet events: the record-to-event stage, compiled rule sets, scans, alerts, schedule
+//! replay and scheduled executions.
 //!
-//! A [`RuleSet`] compiles the rules vigil can run (KQL query rules) against a field catalog and
-//! builds one prefilter over all of their required literals. A [`Scanner`] reads events (NDJSON
+//! Every source's records become events through [`Events`] (raw Office 365 records normalized,
+//! the rest taken as they are; a record that cannot is a [`Problem`]). A [`RuleSet`] compiles
+//! the rules vigil can run (KQL query rules) against a field catalog and builds one prefilter
+//! over all of their required literals. A [`Scanner`] reads events (NDJSON
 //! lines or decoded values, from [`source`]), tests each once against every rule whose index
 //! patterns cover it, and hands each [`Hit`] to a [`Sink`] once per event and rule; the alert's
 //! identity is `sha256(index, event id, rule_id)` ([`AlertId`]). [`Replay`] turns a scan's hits
 //! into the alerts Elastic would have created execution by execution, with `max_signals`.
+//! [`pipeline::scan`] runs the whole path over files on many threads, in input order;
+//! [`schedule::execute`] runs it over a store's range for the service.
 //!
 //! The engine knows no HTTP and no SQL.
 //!
