@@ -385,7 +385,7 @@ impl<'r, 'c> Scanner<'r, 'c> {
                 .index
                 .clone()
                 .or(hit_index.flatten())
-                .map(|i| resolve_backing(&i).to_owned())
+                .map(|i| if resolve_backing(&i).len() == i.len() { i } else { resolve_backing(&i).to_owned() })
                 .or_else(|| event_index(event)),
         };
         match &index {

@@ -14,7 +14,7 @@ use std::time::Duration;
 use axum::Router;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream};
 
@@ -77,23 +77,17 @@ pub async fn serve(
             drop(stream);
             continue;
         };
-        let (builder, acceptor, watcher) = (builder.clone(), acceptor.clone(), graceful.watcher());
-        let service = TowerToHyperService::new(app.clone());
+        let (builder, acceptor, watcher, app) = (builder.clone(), acceptor.clone(), graceful.watcher(), app.clone());
         let timeout = limits.header_timeout;
         tokio::spawn(async move {
             let _slot = slot;
             match acceptor {
-                None => {
-                    if !first_bytes(&stream, timeout).await {
-                        return;
-                    }
-                    let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-                    let _ = watcher.watch(connection.into_owned()).await;
-                }
+                None if first_bytes(&stream, timeout).await => serve_one(&builder, stream, app, watcher).await,
+                None => {}
                 Some(acceptor) => {
-                    let Ok(Ok(stream)) = tokio::time::timeout(timeout, acceptor.accept(stream)).await else { return };
-                    let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-                    let _ = watcher.watch(connection.into_owned()).await;
+                    if let Ok(Ok(stream)) = tokio::time::timeout(timeout, acceptor.accept(stream)).await {
+                        serve_one(&builder, stream, app, watcher).await;
+                    }
                 }
             }
         });
@@ -104,6 +98,15 @@ pub async fn serve(
         () = tokio::time::sleep(limits.grace) => tracing::warn!("shutdown: connections still open were closed"),
     }
     Ok(())
+}
+
+/// Serves one connection (plain or TLS) until it ends, or the service stops and it finishes.
+async fn serve_one<I>(builder: &auto::Builder<TokioExecutor>, io: I, app: Router, watcher: Watcher)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let connection = builder.serve_connection_with_upgrades(TokioIo::new(io), TowerToHyperService::new(app));
+    let _ = watcher.watch(connection.into_owned()).await;
 }
 
 /// Whether the client sent something within `timeout` (before hyper, which would wait for the

@@ -63,9 +63,18 @@ pub fn time_param(name: &str, text: &str, now: Timestamp) -> Result<Timestamp, A
 ///
 /// [`ApiError::BadRequest`] with the query and a caret under the mistake.
 pub fn compile_query(q: Option<&str>, now: Timestamp) -> Result<Matcher<'static>, ApiError> {
+    compile_parsed(q, now).map(|(matcher, _)| matcher)
+}
+
+/// [`compile_query`], with the parsed query too (for its required literals).
+///
+/// # Errors
+///
+/// As [`compile_query`].
+pub(crate) fn compile_parsed(q: Option<&str>, now: Timestamp) -> Result<(Matcher<'static>, kql::Query), ApiError> {
     let q = q.unwrap_or("");
     kql::parse(q)
-        .and_then(|parsed| parsed.compile_at(ecs::Catalog::builtin(), now))
+        .and_then(|parsed| Ok((parsed.compile_at(ecs::Catalog::builtin(), now)?, parsed)))
         .map_err(|e| ApiError::BadRequest(e.snippet(q, "q")))
 }
 

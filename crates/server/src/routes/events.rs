@@ -15,7 +15,7 @@ use utoipa_axum::routes;
 
 use crate::error::{ApiError, ErrorBody};
 use crate::ingest;
-use crate::routes::{Budget, Cancel, compile_query, page_size, time_param};
+use crate::routes::{Budget, Cancel, compile_parsed, page_size, time_param};
 use crate::state::AppState;
 
 /// The routes of this resource.
@@ -212,11 +212,8 @@ pub(crate) struct Search {
 
 impl Search {
     pub(crate) fn new(q: Option<&str>, now: Timestamp) -> Result<Search, ApiError> {
-        let matcher = compile_query(q, now)?;
-        let literals = kql::parse(q.unwrap_or(""))
-            .map(|parsed| parsed.required_literals(ecs::Catalog::builtin()))
-            .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-        Ok(Search { matcher, literals })
+        let (matcher, query) = compile_parsed(q, now)?;
+        Ok(Search { matcher, literals: query.required_literals(ecs::Catalog::builtin()) })
     }
 
     /// The document, when it matches.

@@ -38,20 +38,29 @@ fn python(name: &str) -> PathBuf {
     installed(root().join("target/clients").join(name).join("bin/python"))
 }
 
+/// How many events vigil at `url` has stored (its health check, which needs no key).
+fn stored(url: &str) -> u64 {
+    let health: Value =
+        ureq::get(format!("{url}/api/v1/health")).call().expect("health answers").body_mut().read_json().expect("JSON");
+    health["events"].as_u64().expect("a count of events")
+}
+
+/// Runs a sender script; the JSON line it prints.
+fn report(command: &mut Command, label: &str) -> Value {
+    let out = command.output().expect("the sender runs");
+    assert!(out.status.success(), "{label}: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{label}: {e}: {}", String::from_utf8_lossy(&out.stdout)))
+}
+
 /// Sends `count` events with Elastic's Node client (`client`) or pino-elasticsearch (`pino`)
 /// from a folder under `target/clients`; what it reports.
 fn send_node(folder: &str, kind: &str, url: &str, key: &str, count: usize) -> Value {
     let dir = installed(root().join("target/clients").join(folder).join("node_modules"));
     let script = root().join("crates/vigil/tests/clients/send.mjs");
-    let out = Command::new("node")
-        .arg(script)
-        .args([kind, url, key, folder, &count.to_string()])
-        .current_dir(dir.parent().expect("the client's folder"))
-        .output()
-        .expect("node runs");
-    assert!(out.status.success(), "{folder} {kind}: {}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{folder} {kind}: {e}: {}", String::from_utf8_lossy(&out.stdout)))
+    let mut command = Command::new("node");
+    command.arg(script).args([kind, url, key, folder, &count.to_string()]);
+    report(command.current_dir(dir.parent().expect("the client's folder")), &format!("{folder} {kind}"))
 }
 
 #[test]
@@ -67,13 +76,7 @@ fn node_clients_and_pino_store_every_event_they_send() {
             "{folder} {kind}: {report}"
         );
     }
-    let health: Value = ureq::get(format!("{}/api/v1/health", server.url))
-        .call()
-        .expect("health")
-        .body_mut()
-        .read_json()
-        .expect("JSON");
-    assert_eq!(health["events"], 30_000, "every event stored, once: {health}");
+    assert_eq!(stored(&server.url), 30_000, "every event stored, once");
     let mut child = server.child;
     let _ = child.kill();
     let _ = child.wait();
@@ -104,10 +107,7 @@ fn send(name: &str, kind: &str, url: &str, key: &str, count: usize, documents: D
             command.arg("ids");
         }
     }
-    let out = command.output().expect("python runs");
-    assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{name}: {e}: {}", String::from_utf8_lossy(&out.stdout)))
+    report(&mut command, name)
 }
 
 #[test]
@@ -126,13 +126,7 @@ fn elasticsearch_clients_store_every_event_they_send() {
         let report = send(name, kind, &server.url, &key, 100, Documents::Identical);
         assert_eq!(report["sent"], 100, "{name}: {report}");
     }
-    let health: Value = ureq::get(format!("{}/api/v1/health", server.url))
-        .call()
-        .expect("health answers")
-        .body_mut()
-        .read_json()
-        .expect("JSON");
-    assert_eq!(health["events"], 4 * (10_000 + 100), "every event stored, once: {health}");
+    assert_eq!(stored(&server.url), 4 * (10_000 + 100), "every event stored, once");
     let mut child = server.child;
     let _ = child.kill();
     let _ = child.wait();
@@ -197,26 +191,17 @@ fn a_batch_sent_again_after_its_answer_was_lost_behaves_as_with_elasticsearch() 
     let data = tempfile::tempdir().expect("tempdir");
     let server = start(data.path(), &[], &[]);
     let key = server.admin.clone().expect("a fresh install's admin key");
-    let events = || -> u64 {
-        let health: Value = ureq::get(format!("{}/api/v1/health", server.url))
-            .call()
-            .expect("health")
-            .body_mut()
-            .read_json()
-            .expect("JSON");
-        health["events"].as_u64().unwrap_or(0)
-    };
     // elasticsearch-py retries a request whose connection drops. Documents without ids are new
     // each time, as in Elasticsearch: the first batch is stored twice.
     let proxy = dropping_proxy(&server.url);
     let report = send("es8", "elasticsearch", &proxy, &key, 300, Documents::Identical);
     assert_eq!((report["sent"].as_u64(), report["errors"].as_array().map(Vec::len)), (Some(300), Some(0)), "{report}");
-    assert_eq!(events(), 600, "the batch whose answer was lost is stored again, as Elasticsearch does");
+    assert_eq!(stored(&server.url), 600, "the batch whose answer was lost is stored again, as Elasticsearch does");
     // Documents with an `_id` are stored once however often they come.
     let proxy = dropping_proxy(&server.url);
     let report = send("es8", "elasticsearch", &proxy, &key, 300, Documents::Ids);
     assert_eq!((report["sent"].as_u64(), report["errors"].as_array().map(Vec::len)), (Some(300), Some(0)), "{report}");
-    assert_eq!(events(), 900, "named documents sent twice are stored once");
+    assert_eq!(stored(&server.url), 900, "named documents sent twice are stored once");
     let mut child = server.child;
     let _ = child.kill();
     let _ = child.wait();
@@ -240,27 +225,14 @@ fn deliver(daemon: &mut Command, url: &str, expected: u64) -> u64 {
         .spawn()
         .expect("the daemon starts");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    let mut events = 0;
-    while std::time::Instant::now() < deadline {
-        let health: Value = ureq::get(format!("{url}/api/v1/health"))
-            .call()
-            .expect("health answers")
-            .body_mut()
-            .read_json()
-            .expect("JSON");
-        events = health["events"].as_u64().unwrap_or(0);
-        if events >= expected {
-            break;
-        }
+    while std::time::Instant::now() < deadline && stored(url) < expected {
         std::thread::sleep(std::time::Duration::from_millis(250));
     }
     // Whatever else it would send (a second delivery) has a moment to arrive.
     std::thread::sleep(std::time::Duration::from_secs(1));
-    let health: Value =
-        ureq::get(format!("{url}/api/v1/health")).call().expect("health answers").body_mut().read_json().expect("JSON");
     let _ = child.kill();
     let _ = child.wait();
-    health["events"].as_u64().unwrap_or(events)
+    stored(url)
 }
 
 #[test]
