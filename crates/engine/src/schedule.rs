@@ -137,6 +137,7 @@ pub fn execute(
         }
         let alerts = alerts(rule, &candidates, &record.id, run.started);
         record.alerts = alerts.len() as u64;
+        record.late = candidates.iter().filter(|c| c.late).count() as u64;
         if !record.warnings.is_empty() {
             record.status = ExecutionStatus::PartialFailure;
         }
@@ -178,6 +179,7 @@ impl Run<'_> {
             candidates: 0,
             alerts: 0,
             held_back: 0,
+            late: 0,
             duration_ms: 0,
             status: ExecutionStatus::Succeeded,
             warnings: Vec::new(),

@@ -268,6 +268,62 @@ pub struct AlertFilter {
     pub offset: usize,
     /// At most this many (`None`: all).
     pub limit: Option<usize>,
+    /// In which order.
+    pub order: AlertOrder,
+}
+
+/// The order alerts are listed in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AlertOrder {
+    /// Newest first.
+    #[default]
+    Newest,
+    /// Oldest first.
+    Oldest,
+    /// Most severe first, then newest.
+    Severity,
+    /// By rule id, then newest.
+    Rule,
+}
+
+impl AlertOrder {
+    /// Every order, as [`AlertOrder::as_str`] names it.
+    pub const ALL: [AlertOrder; 4] = [AlertOrder::Newest, AlertOrder::Oldest, AlertOrder::Severity, AlertOrder::Rule];
+
+    /// `newest`, `oldest`, `severity`, `rule`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertOrder::Newest => "newest",
+            AlertOrder::Oldest => "oldest",
+            AlertOrder::Severity => "severity",
+            AlertOrder::Rule => "rule",
+        }
+    }
+
+    /// The order [`AlertOrder::as_str`] names.
+    pub fn parse(text: &str) -> Option<AlertOrder> {
+        AlertOrder::ALL.into_iter().find(|o| o.as_str() == text)
+    }
+}
+
+/// What the alerts and executions say in aggregate, for an overview.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Activity {
+    /// Alerts by severity and workflow status.
+    pub by_severity: Vec<(String, WorkflowStatus, u64)>,
+    /// Alerts by rule: the rule id, how many are open, how many in all.
+    pub by_rule: Vec<(String, u64, u64)>,
+    /// Alerts created since the activity's start, by the start of their time bucket and severity,
+    /// oldest bucket first.
+    pub over_time: Vec<(Timestamp, String, u64)>,
+    /// Executions since the start.
+    pub executions: u64,
+    /// Of those, executions that failed.
+    pub failed: u64,
+    /// Of those, executions that held candidates back because of `max_signals`.
+    pub truncated: u64,
+    /// Alerts on late events those executions created.
+    pub late: u64,
 }
 
 /// How an execution ended, as Kibana records it.
@@ -326,6 +382,9 @@ pub struct ExecutionRecord {
     pub alerts: u64,
     /// Candidates not alerted because of `max_signals`: held back for the next executions.
     pub held_back: u64,
+    /// Alerts on late events: older than the window, ingested after it was searched (an
+    /// execution in Kibana never sees them).
+    pub late: u64,
     /// How long it took, in milliseconds.
     pub duration_ms: u64,
     /// How it ended.
@@ -387,6 +446,14 @@ pub trait AlertStore: Send + Sync {
     ///
     /// When the store cannot be read.
     fn alert_counts(&self) -> StoreResult<Vec<(WorkflowStatus, u64)>>;
+
+    /// Alerts by severity, status and rule, alerts created since `since` in buckets of `bucket`
+    /// nanoseconds, and what the executions since `since` did.
+    ///
+    /// # Errors
+    ///
+    /// When the store cannot be read.
+    fn activity(&self, since: Timestamp, bucket: i64) -> StoreResult<Activity>;
 }
 
 /// What the service remembers about a rule between executions and restarts.
@@ -446,6 +513,13 @@ pub trait RuleStates: Send + Sync {
     ///
     /// When the store cannot be read.
     fn executions(&self, rule_id: &str, limit: usize) -> StoreResult<Vec<ExecutionRecord>>;
+
+    /// The last execution of every rule that ran, by rule id, in one read.
+    ///
+    /// # Errors
+    ///
+    /// When the store cannot be read.
+    fn last_executions(&self) -> StoreResult<std::collections::HashMap<String, ExecutionRecord>>;
 }
 
 /// Everything the service stores.

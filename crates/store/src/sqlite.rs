@@ -7,8 +7,9 @@ use std::sync::Mutex;
 use ecs::date::Timestamp;
 use engine::AlertId;
 use engine::storage::{
-    AlertFilter, AlertStore, Appended, EventLog, EventQuery, ExecutionRecord, ExecutionStatus, NewAlert, NewEvent,
-    RuleState, RuleStates, StatusChange, StoreError, StoreResult, StoredAlert, StoredEvent, TimeColumn, WorkflowStatus,
+    Activity, AlertFilter, AlertOrder, AlertStore, Appended, EventLog, EventQuery, ExecutionRecord, ExecutionStatus,
+    NewAlert, NewEvent, RuleState, RuleStates, StatusChange, StoreError, StoreResult, StoredAlert, StoredEvent,
+    TimeColumn, WorkflowStatus,
 };
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter, types::Value as Sql};
 use serde_json::{Value, json};
@@ -20,6 +21,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/002_access.sql"),
     include_str!("../migrations/003_o365.sql"),
     include_str!("../migrations/004_backlog.sql"),
+    include_str!("../migrations/005_console.sql"),
 ];
 
 /// The storage traits on an SQLite database in a data directory.
@@ -456,8 +458,8 @@ impl AlertStore for Sqlite {
             }
             tx.execute(
                 "INSERT INTO executions (id, rule_id, scheduled, started, window_from, window_to, seq_after, seq_to,
-                 events, candidates, alerts, held_back, duration_ms, status, warnings)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                 events, candidates, alerts, held_back, duration_ms, status, warnings, late)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
                 params![
                     record.id,
                     record.rule_id,
@@ -474,6 +476,7 @@ impl AlertStore for Sqlite {
                     seq_param(record.duration_ms),
                     record.status.as_str(),
                     json!(record.warnings).to_string(),
+                    seq_param(record.late),
                 ],
             )
             .map_err(write_err("store the execution"))?;
@@ -499,9 +502,17 @@ impl AlertStore for Sqlite {
     fn alerts(&self, filter: &AlertFilter, each: &mut dyn FnMut(StoredAlert) -> bool) -> StoreResult<()> {
         let (clauses, args) = where_clause(filter);
         let limit = filter.limit.map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX));
+        let order = match filter.order {
+            AlertOrder::Newest => "created DESC, id",
+            AlertOrder::Oldest => "created, id",
+            AlertOrder::Severity => {
+                "CASE severity WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'medium' THEN 2 ELSE 3 END, created DESC, id"
+            }
+            AlertOrder::Rule => "rule_id, created DESC, id",
+        };
         let sql = format!(
             "SELECT id, rule_id, severity, created, status, doc FROM alerts WHERE {clauses}
-             ORDER BY created DESC, id LIMIT {limit} OFFSET {}",
+             ORDER BY {order} LIMIT {limit} OFFSET {}",
             filter.offset
         );
         self.read(|conn| {
@@ -552,6 +563,52 @@ impl AlertStore for Sqlite {
             rows.collect::<rusqlite::Result<Vec<_>>>().map_err(read_err("read alerts"))
         })
     }
+
+    fn activity(&self, since: Timestamp, bucket: i64) -> StoreResult<Activity> {
+        let bucket = bucket.max(1);
+        self.read(|conn| {
+            let mut activity = Activity::default();
+            let mut statement = conn
+                .prepare_cached("SELECT severity, status, count(*) FROM alerts GROUP BY severity, status")
+                .map_err(read_err("read alerts"))?;
+            let rows = statement
+                .query_map([], |r| Ok((r.get(0)?, status(&r.get::<_, String>(1)?, 1)?, count(r.get(2)?))))
+                .map_err(read_err("read alerts"))?;
+            activity.by_severity = rows.collect::<rusqlite::Result<_>>().map_err(read_err("read alerts"))?;
+            let mut statement = conn
+                .prepare_cached(
+                    "SELECT rule_id, sum(status = 'open'), count(*) FROM alerts GROUP BY rule_id ORDER BY count(*) DESC",
+                )
+                .map_err(read_err("read alerts"))?;
+            let rows = statement
+                .query_map([], |r| Ok((r.get(0)?, count(r.get(1)?), count(r.get(2)?))))
+                .map_err(read_err("read alerts"))?;
+            activity.by_rule = rows.collect::<rusqlite::Result<_>>().map_err(read_err("read alerts"))?;
+            let mut statement = conn
+                .prepare_cached(
+                    "SELECT created / ?2 * ?2 AS bucket, severity, count(*) FROM alerts WHERE created >= ?1
+                     GROUP BY bucket, severity ORDER BY bucket",
+                )
+                .map_err(read_err("read alerts"))?;
+            let rows = statement
+                .query_map(params![nanos(since), bucket], |r| {
+                    Ok((Timestamp::from_nanos(r.get(0)?), r.get(1)?, count(r.get(2)?)))
+                })
+                .map_err(read_err("read alerts"))?;
+            activity.over_time = rows.collect::<rusqlite::Result<_>>().map_err(read_err("read alerts"))?;
+            let (executions, failed, truncated, late) = conn
+                .query_row(
+                    "SELECT count(*), coalesce(sum(status = 'failed'), 0), coalesce(sum(held_back > 0), 0),
+                     coalesce(sum(late), 0) FROM executions WHERE started >= ?1",
+                    [nanos(since)],
+                    |r| Ok((count(r.get(0)?), count(r.get(1)?), count(r.get(2)?), count(r.get(3)?))),
+                )
+                .map_err(read_err("read executions"))?;
+            (activity.executions, activity.failed, activity.truncated, activity.late) =
+                (executions, failed, truncated, late);
+            Ok(activity)
+        })
+    }
 }
 
 const RULE_STATE: &str = "SELECT rule_id, enabled, covered_seq, last_scheduled, backlog FROM rule_state";
@@ -595,40 +652,57 @@ impl RuleStates for Sqlite {
     fn executions(&self, rule_id: &str, limit: usize) -> StoreResult<Vec<ExecutionRecord>> {
         self.read(|conn| {
             let mut statement = conn
-                .prepare_cached(
-                    "SELECT id, rule_id, scheduled, started, window_from, window_to, seq_after, seq_to, events,
-                     candidates, alerts, held_back, duration_ms, status, warnings FROM executions
-                     WHERE rule_id = ?1 ORDER BY started DESC, rowid DESC LIMIT ?2",
-                )
+                .prepare_cached(&format!("{EXECUTION} WHERE rule_id = ?1 ORDER BY started DESC, rowid DESC LIMIT ?2"))
                 .map_err(read_err("read executions"))?;
             let rows = statement
-                .query_map(params![rule_id, i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
-                    let at = |i: usize| -> rusqlite::Result<Timestamp> { Ok(Timestamp::from_nanos(r.get(i)?)) };
-                    let n = |i: usize| -> rusqlite::Result<u64> { Ok(count(r.get(i)?)) };
-                    let warnings: String = r.get(14)?;
-                    Ok(ExecutionRecord {
-                        id: r.get(0)?,
-                        rule_id: r.get(1)?,
-                        scheduled: at(2)?,
-                        started: at(3)?,
-                        window: (at(4)?, at(5)?),
-                        seq: (n(6)?, n(7)?),
-                        events: n(8)?,
-                        candidates: n(9)?,
-                        alerts: n(10)?,
-                        held_back: n(11)?,
-                        duration_ms: n(12)?,
-                        status: {
-                            let text: String = r.get(13)?;
-                            ExecutionStatus::parse(&text)
-                                .ok_or_else(|| corrupt(13, format!("unknown execution status `{text}`")))?
-                        },
-                        warnings: serde_json::from_str(&warnings)
-                            .map_err(|e| corrupt(14, format!("execution warnings are not a JSON list: {e}")))?,
-                    })
-                })
+                .query_map(params![rule_id, i64::try_from(limit).unwrap_or(i64::MAX)], read_execution)
                 .map_err(read_err("read executions"))?;
             rows.collect::<rusqlite::Result<Vec<_>>>().map_err(read_err("read executions"))
         })
     }
+
+    fn last_executions(&self) -> StoreResult<HashMap<String, ExecutionRecord>> {
+        self.read(|conn| {
+            // The newest of each rule, by the (rule_id, started) index.
+            let mut statement = conn
+                .prepare_cached(&format!(
+                    "{EXECUTION} AS e WHERE rowid = (SELECT rowid FROM executions WHERE rule_id = e.rule_id
+                     ORDER BY started DESC, rowid DESC LIMIT 1)"
+                ))
+                .map_err(read_err("read executions"))?;
+            let rows = statement.query_map([], read_execution).map_err(read_err("read executions"))?;
+            rows.map(|r| r.map(|e| (e.rule_id.clone(), e)))
+                .collect::<rusqlite::Result<_>>()
+                .map_err(read_err("read executions"))
+        })
+    }
+}
+
+const EXECUTION: &str = "SELECT id, rule_id, scheduled, started, window_from, window_to, seq_after, seq_to, events,
+     candidates, alerts, held_back, duration_ms, status, warnings, late FROM executions";
+
+/// A row of [`EXECUTION`].
+fn read_execution(r: &Row<'_>) -> rusqlite::Result<ExecutionRecord> {
+    let at = |i: usize| -> rusqlite::Result<Timestamp> { Ok(Timestamp::from_nanos(r.get(i)?)) };
+    let n = |i: usize| -> rusqlite::Result<u64> { Ok(count(r.get(i)?)) };
+    let warnings: String = r.get(14)?;
+    let status: String = r.get(13)?;
+    Ok(ExecutionRecord {
+        id: r.get(0)?,
+        rule_id: r.get(1)?,
+        scheduled: at(2)?,
+        started: at(3)?,
+        window: (at(4)?, at(5)?),
+        seq: (n(6)?, n(7)?),
+        events: n(8)?,
+        candidates: n(9)?,
+        alerts: n(10)?,
+        held_back: n(11)?,
+        duration_ms: n(12)?,
+        status: ExecutionStatus::parse(&status)
+            .ok_or_else(|| corrupt(13, format!("unknown execution status `{status}`")))?,
+        warnings: serde_json::from_str(&warnings)
+            .map_err(|e| corrupt(14, format!("execution warnings are not a JSON list: {e}")))?,
+        late: n(15)?,
+    })
 }

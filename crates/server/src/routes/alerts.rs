@@ -5,7 +5,7 @@ use axum::extract::{Path, Query, State};
 use axum::{Extension, Json};
 use ecs::date::Timestamp;
 use engine::AlertId;
-use engine::storage::{AlertFilter, StatusChange, StoredAlert, WorkflowStatus};
+use engine::storage::{AlertFilter, AlertOrder, StatusChange, StoredAlert, WorkflowStatus};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
@@ -100,6 +100,8 @@ pub struct AlertQuery {
     pub until: Option<String>,
     /// A KQL query over the alert document, e.g. `user.name:admin*`.
     pub q: Option<String>,
+    /// `newest` (the default), `oldest`, `severity` (most severe first) or `rule`.
+    pub sort: Option<String>,
     /// Skip this many (default 0).
     pub offset: Option<usize>,
     /// At most this many (default 50, at most 1000).
@@ -120,6 +122,16 @@ async fn list(
     query: Result<Query<AlertQuery>, QueryRejection>,
 ) -> Result<Json<AlertPage>, ApiError> {
     let Query(query) = query?;
+    Ok(Json(search(&state, &query).await?))
+}
+
+/// The alerts `query` selects: what the list route answers, and the console shows.
+///
+/// # Errors
+///
+/// [`ApiError::BadRequest`] for a bad parameter or query, [`ApiError::BudgetExceeded`] when a
+/// query reads more than the search budget allows, [`ApiError::Store`].
+pub(crate) async fn search(state: &AppState, query: &AlertQuery) -> Result<AlertPage, ApiError> {
     let now = Timestamp::now();
     if let Some(severity) = &query.severity
         && rules::Severity::parse(severity).is_none()
@@ -134,6 +146,12 @@ async fn list(
         until: query.until.as_deref().map(|t| time_param("until", t, now)).transpose()?,
         offset: 0,
         limit: None,
+        order: match query.sort.as_deref() {
+            None | Some("") => AlertOrder::Newest,
+            Some(sort) => AlertOrder::parse(sort).ok_or_else(|| {
+                ApiError::BadRequest(format!("sort `{sort}`: expected newest, oldest, severity or rule"))
+            })?,
+        },
     };
     let (offset, limit) = (page_offset(query.offset)?, page_size(query.limit, 50)?);
     let store = state.store.clone();
@@ -188,7 +206,7 @@ async fn list(
             })?
         }
     };
-    Ok(Json(page))
+    Ok(page)
 }
 
 fn page_of(total: u64, alerts: Vec<Alert>, offset: usize) -> AlertPage {
@@ -241,6 +259,20 @@ async fn set_status(
     body: Result<Json<StatusUpdate>, JsonRejection>,
 ) -> Result<Json<StatusUpdated>, ApiError> {
     let Json(update) = body?;
+    Ok(Json(change_status(&state, caller, &update).await?))
+}
+
+/// Moves the alerts of `update` to its status, with the change and its audit entry in one
+/// transaction: what the status route does, and the console's triage.
+///
+/// # Errors
+///
+/// [`ApiError::BadRequest`] for a bad status, id or too many ids, [`ApiError::Store`].
+pub(crate) async fn change_status(
+    state: &AppState,
+    caller: Principal,
+    update: &StatusUpdate,
+) -> Result<StatusUpdated, ApiError> {
     let status = status_param(&update.status)?;
     if update.ids.len() > MAX_PAGE {
         return Err(ApiError::BadRequest(format!("ids: at most {MAX_PAGE} alerts per request")));
@@ -264,5 +296,5 @@ async fn set_status(
         .await?;
     let updated: Vec<String> = changed.iter().map(AlertId::to_string).collect();
     let not_found = update.ids.iter().filter(|id| !updated.contains(&id.to_ascii_lowercase())).cloned().collect();
-    Ok(Json(StatusUpdated { updated, not_found }))
+    Ok(StatusUpdated { updated, not_found })
 }

@@ -157,6 +157,15 @@ async fn search(
     query: Result<Query<SearchQuery>, QueryRejection>,
 ) -> Result<Json<EventPage>, ApiError> {
     let Query(query) = query?;
+    Ok(Json(find(&state, query).await?))
+}
+
+/// The events `query` selects, one page: what the search route answers, and the console shows.
+///
+/// # Errors
+///
+/// [`ApiError::BadRequest`] for a bad parameter or query, [`ApiError::Store`].
+pub(crate) async fn find(state: &AppState, query: SearchQuery) -> Result<EventPage, ApiError> {
     let now = Timestamp::now();
     let since = time_param("since", query.since.as_deref().unwrap_or("now-24h"), now)?;
     let until = time_param("until", query.until.as_deref().unwrap_or("now"), now)?;
@@ -164,7 +173,7 @@ async fn search(
     let limit = page_size(query.limit, 50)?;
     let store = state.store.clone();
     let cancel = Cancel::default();
-    let mut budget = Budget::new(&cancel, &state);
+    let mut budget = Budget::new(&cancel, state);
     let page = state
         .blocking(move || {
             let up_to = store.last_seq()?;
@@ -200,7 +209,7 @@ async fn search(
         })
         .await?;
     drop(cancel);
-    Ok(Json(page))
+    Ok(page)
 }
 
 /// A KQL search over stored documents: the query's required literals first, on the raw text, so

@@ -153,7 +153,7 @@ pub struct ExecutionList {
     pub executions: Vec<Execution>,
 }
 
-fn summary(rule: &Rule, state: &RuleState) -> RuleSummary {
+pub(crate) fn summary(rule: &Rule, state: &RuleState) -> RuleSummary {
     RuleSummary {
         rule_id: rule.id.0.clone(),
         name: rule.name.clone(),
@@ -179,7 +179,7 @@ async fn state_of(state: &AppState, id: &str) -> Result<RuleState, ApiError> {
     state.blocking(move || store.rule_state(&id)).await
 }
 
-fn find(state: &AppState, id: &str) -> Result<Rule, ApiError> {
+pub(crate) fn find(state: &AppState, id: &str) -> Result<Rule, ApiError> {
     state.rules().get(id).cloned().ok_or_else(|| ApiError::NotFound(format!("no rule with rule_id `{id}`")))
 }
 
@@ -203,13 +203,23 @@ async fn show(State(state): State<AppState>, Path(id): Path<String>) -> Result<J
     Ok(Json(RuleDetail { summary: summary(&rule, &rule_state), definition: rule.fields.clone() }))
 }
 
-async fn switch(state: AppState, caller: Principal, id: String, enabled: bool) -> Result<Json<RuleSummary>, ApiError> {
-    let rule = find(&state, &id)?;
+/// Turns rule `id` on or off, with its audit entry in the same transaction.
+///
+/// # Errors
+///
+/// [`ApiError::NotFound`] for an unknown rule, [`ApiError::Store`].
+pub(crate) async fn switch(
+    state: &AppState,
+    caller: Principal,
+    id: String,
+    enabled: bool,
+) -> Result<RuleSummary, ApiError> {
+    let rule = find(state, &id)?;
     let action = if enabled { "rule.enable" } else { "rule.disable" };
     let entry = audit_entry(caller.actor(), action, id.clone(), Some(rule.name.clone()));
     let (access, key) = (state.access.clone(), id.clone());
     state.write(move || access.set_enabled_audited(&key, enabled, &entry)).await?;
-    Ok(Json(summary(&rule, &state_of(&state, &id).await?)))
+    Ok(summary(&rule, &state_of(state, &id).await?))
 }
 
 /// Turns a rule on: it runs on its schedule, covering every event ingested since it last ran.
@@ -220,7 +230,7 @@ async fn enable(
     Extension(caller): Extension<Principal>,
     Path(id): Path<String>,
 ) -> Result<Json<RuleSummary>, ApiError> {
-    switch(state, caller, id, true).await
+    switch(&state, caller, id, true).await.map(Json)
 }
 
 /// Turns a rule off.
@@ -231,7 +241,7 @@ async fn disable(
     Extension(caller): Extension<Principal>,
     Path(id): Path<String>,
 ) -> Result<Json<RuleSummary>, ApiError> {
-    switch(state, caller, id, false).await
+    switch(&state, caller, id, false).await.map(Json)
 }
 
 /// How many executions to list.
@@ -270,11 +280,21 @@ async fn run(
     Extension(caller): Extension<Principal>,
     Path(id): Path<String>,
 ) -> Result<Json<Execution>, ApiError> {
-    let rule = find(&state, &id)?;
+    run_now(&state, caller, &id).await.map(|r| Json(Execution::from(&r)))
+}
+
+/// Runs rule `id` now, recording who asked in the audit trail.
+///
+/// # Errors
+///
+/// [`ApiError::NotFound`] for an unknown rule, [`ApiError::BadRequest`] for a rule vigil cannot
+/// run, [`ApiError::Store`].
+pub(crate) async fn run_now(state: &AppState, caller: Principal, id: &str) -> Result<ExecutionRecord, ApiError> {
+    let rule = find(state, id)?;
     if let Some(reason) = rule.unsupported() {
         return Err(ApiError::BadRequest(format!("rule `{id}` cannot run: {reason}")));
     }
-    state.audit(caller.actor(), "rule.run", id.clone(), Some(rule.name.clone())).await?;
+    state.audit(caller.actor(), "rule.run", id.to_owned(), Some(rule.name.clone())).await?;
     let records = state.execute(vec![rule], Timestamp::now(), Trigger::Manual).await?;
-    records.first().map(|r| Json(Execution::from(r))).ok_or_else(|| ApiError::Internal("no execution record".into()))
+    records.into_iter().next().ok_or_else(|| ApiError::Internal("no execution record".into()))
 }

@@ -294,6 +294,13 @@ impl AlertStore for Counting {
     fn alert_counts(&self) -> engine::storage::StoreResult<Vec<(engine::storage::WorkflowStatus, u64)>> {
         self.inner.alert_counts()
     }
+    fn activity(
+        &self,
+        since: ecs::date::Timestamp,
+        bucket: i64,
+    ) -> engine::storage::StoreResult<engine::storage::Activity> {
+        self.inner.activity(since, bucket)
+    }
 }
 
 impl RuleStates for Counting {
@@ -314,6 +321,11 @@ impl RuleStates for Counting {
         limit: usize,
     ) -> engine::storage::StoreResult<Vec<engine::storage::ExecutionRecord>> {
         self.inner.executions(rule_id, limit)
+    }
+    fn last_executions(
+        &self,
+    ) -> engine::storage::StoreResult<std::collections::HashMap<String, engine::storage::ExecutionRecord>> {
+        self.inner.last_executions()
     }
 }
 
