@@ -35,6 +35,6 @@ pub use crate::{
     model::{Origin, Rule, RuleId, RuleType, Severity},
     pack::{PACK, PackRule},
     query_filter::QueryFilter,
-    threat::{Entry, Technique, Threat},
+    threat::{Entry, TACTICS, Technique, Threat},
 };
 pub use ecs::date::{DateMath, DateMathError, Timestamp};

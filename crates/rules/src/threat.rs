@@ -33,8 +33,9 @@ pub struct Entry {
     pub reference: String,
 }
 
-/// The ATT&CK enterprise tactics, whose names are checked.
-const TACTICS: &[(&str, &str)] = &[
+/// The ATT&CK enterprise tactics (id, name) in the matrix's order; rule files' tactic names are
+/// checked against them.
+pub const TACTICS: &[(&str, &str)] = &[
     ("TA0043", "Reconnaissance"),
     ("TA0042", "Resource Development"),
     ("TA0001", "Initial Access"),

@@ -105,6 +105,8 @@ pub(crate) fn required(method: &Method, route: Option<&str>) -> Need {
     Need::Role(match route {
         None => return Need::AnyKey,
         Some("/api/v1/health") => return Need::Nothing,
+        // The console checks its own sessions (`ui::session`), and roles in its handlers.
+        Some(route) if crate::ui::is_console(route) => return Need::Nothing,
         Some(route) if is_elasticsearch(route) => Role::Ingest,
         Some("/api/v1/events") if !read => Role::Ingest,
         Some("/api/v1/alerts/status") => Role::Analyst,
@@ -155,18 +157,10 @@ pub async fn check(State(state): State<AppState>, mut request: Request, next: Ne
             "send an API key: `Authorization: ApiKey <key>` (or Bearer, or Basic with the key as password)",
         );
     };
-    let access = state.access.clone();
-    let key_id = id.clone();
-    let found = match state.blocking(move || access.key(&key_id)).await {
-        Ok(found) => found,
+    let principal = match verify(&state, id, &secret).await {
+        Ok(Ok(principal)) => principal,
+        Ok(Err(reason)) => return unauthorized(reason),
         Err(err) => return err.into_response(),
-    };
-    let principal = match found {
-        Some((key, stored)) if key.revoked.is_none() && same(&stored, &digest(&secret)) => {
-            Principal { key_id: key.id, name: key.name, role: key.role }
-        }
-        Some((key, _)) if key.revoked.is_some() => return unauthorized("this API key was revoked"),
-        _ => return unauthorized("unknown API key"),
     };
     if let Need::Role(role) = needed
         && !allows(principal.role, needed)
@@ -181,6 +175,32 @@ pub async fn check(State(state): State<AppState>, mut request: Request, next: Ne
     }
     request.extensions_mut().insert(principal);
     next.run(request).await
+}
+
+/// The caller a key id and secret prove, or why they prove none.
+async fn verify(state: &AppState, id: String, secret: &str) -> Result<Result<Principal, &'static str>, ApiError> {
+    let access = state.access.clone();
+    let found = state.blocking(move || access.key(&id)).await?;
+    Ok(match found {
+        Some((key, stored)) if key.revoked.is_none() && same(&stored, &digest(secret)) => {
+            Ok(Principal { key_id: key.id, name: key.name, role: key.role })
+        }
+        Some((key, _)) if key.revoked.is_some() => Err("this API key was revoked"),
+        _ => Err("unknown API key"),
+    })
+}
+
+/// The caller a key as it was handed out (`vgl_<id>_<secret>`, or `<id>:<secret>`) proves: the
+/// console's sign-in.
+///
+/// # Errors
+///
+/// [`ApiError::Store`] when the store fails.
+pub(crate) async fn sign_in(state: &AppState, key: &str) -> Result<Result<Principal, &'static str>, ApiError> {
+    match split(key.trim()) {
+        Some((id, secret)) => verify(state, id.to_owned(), secret).await,
+        None => Ok(Err("that is not an API key (vgl_…)")),
+    }
 }
 
 fn unauthorized(reason: &str) -> Response {
@@ -222,6 +242,7 @@ mod tests {
         let post = |route| required(&Method::POST, Some(route));
         let role = Need::Role;
         assert_eq!(get("/api/v1/health"), Need::Nothing);
+        assert_eq!((get("/ui/alerts"), post("/ui/rules/{id}/run")), (Need::Nothing, Need::Nothing));
         assert_eq!((post("/_bulk"), post("/{index}/_bulk")), (role(Role::Ingest), role(Role::Ingest)));
         assert_eq!((post("/api/v1/events"), get("/api/v1/events")), (role(Role::Ingest), role(Role::Analyst)));
         assert_eq!(post("/api/v1/alerts/status"), role(Role::Analyst));

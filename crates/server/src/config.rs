@@ -54,6 +54,9 @@ pub struct Config {
     /// How long one search of the events or of alerts by KQL may read before it answers
     /// (`VIGIL_SEARCH_BUDGET`, e.g. `10s`).
     pub search_budget: Interval,
+    /// How long a console sign-in lasts before the analyst signs in again
+    /// (`VIGIL_SESSION_TIMEOUT`, e.g. `8h`).
+    pub session_timeout: Interval,
     /// The PEM certificate chain and private key to serve HTTPS with (`VIGIL_TLS_CERT`,
     /// `VIGIL_TLS_KEY`); both or neither.
     pub tls: Option<(PathBuf, PathBuf)>,
@@ -134,6 +137,7 @@ impl Default for Config {
             max_connections: 1024,
             header_timeout: Interval::from_seconds(10),
             request_timeout: Interval::from_seconds(120),
+            session_timeout: Interval::from_seconds(8 * 3600),
             tls: None,
             o365: O365::default(),
         }
@@ -176,6 +180,7 @@ struct File {
     max_connections: Option<usize>,
     header_timeout: Option<String>,
     request_timeout: Option<String>,
+    session_timeout: Option<String>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     o365: Option<O365File>,
@@ -311,6 +316,9 @@ impl Config {
         if let Some(timeout) = file.request_timeout {
             self.request_timeout = Interval::parse(&timeout).map_err(|e| e.to_string())?;
         }
+        if let Some(timeout) = file.session_timeout {
+            self.session_timeout = Interval::parse(&timeout).map_err(|e| e.to_string())?;
+        }
         if let Some(o365) = file.o365 {
             self.o365 = o365_section(o365, &relative)?;
         }
@@ -363,6 +371,7 @@ impl Config {
             }
             "HEADER_TIMEOUT" => self.header_timeout = Interval::parse(value).map_err(|e| e.to_string())?,
             "REQUEST_TIMEOUT" => self.request_timeout = Interval::parse(value).map_err(|e| e.to_string())?,
+            "SESSION_TIMEOUT" => self.session_timeout = Interval::parse(value).map_err(|e| e.to_string())?,
             _ => {}
         }
         Ok(())
@@ -505,6 +514,7 @@ mod tests {
             "max_connections",
             "header_timeout",
             "request_timeout",
+            "session_timeout",
             "interval",
             "since",
             "relist",

@@ -76,7 +76,8 @@ pub struct ErrorDetail {
 }
 
 impl ApiError {
-    fn status(&self) -> (StatusCode, &'static str) {
+    /// Its HTTP status and stable kind.
+    pub(crate) fn status(&self) -> (StatusCode, &'static str) {
         match self {
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
@@ -93,14 +94,21 @@ impl ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let (status, kind) = self.status();
-        match &self {
+impl ApiError {
+    /// Logs what the service's operator must see (the answer says less).
+    pub(crate) fn log(&self) {
+        match self {
             ApiError::Internal(detail) => tracing::error!(%detail, "internal error"),
             ApiError::Store(err) => tracing::warn!(%err, "store unavailable"),
             _ => {}
         }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, kind) = self.status();
+        self.log();
         let body =
             ErrorBody { error: ErrorDetail { kind: kind.into(), reason: self.to_string() }, status: status.as_u16() };
         (status, Json(body)).into_response()

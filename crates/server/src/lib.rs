@@ -34,6 +34,7 @@ mod routes;
 mod scheduler;
 mod state;
 mod tls;
+mod ui;
 mod watch;
 
 use std::future::Future;
@@ -114,11 +115,16 @@ pub fn router(state: AppState) -> Router {
     let (router, _) = routes().split_for_parts();
     let limit = state.config.max_body;
     router
+        .merge(ui::router())
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .layer(axum::middleware::from_fn_with_state(state.clone(), deadline))
         // Admission after authentication: an unauthenticated request never holds a permit.
         .layer(axum::middleware::from_fn_with_state(state.clone(), ingest::admit))
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::check))
+        // A browser at `/` goes to the console before `/` asks it for a key; the console's
+        // answers get its security headers.
+        .layer(axum::middleware::from_fn(ui::front_door))
+        .layer(axum::middleware::from_fn(ui::guard))
         .layer(DefaultBodyLimit::max(limit))
         // axum answers an oversized body in plain text; give it the shape of every other error.
         .layer(axum::middleware::map_response(move |response: axum::response::Response| async move {

@@ -110,6 +110,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Counters for `/metrics`.
     pub metrics: Arc<Metrics>,
+    /// The console's signed-in browsers.
+    pub(crate) sessions: Arc<crate::ui::Sessions>,
     rules: Arc<RwLock<Arc<RulePack>>>,
     /// The index patterns of the enabled rules, as the scheduler last saw them: stored events
     /// in no index they cover are counted in the metrics.
@@ -148,6 +150,7 @@ impl AppState {
             checkpoints: backend,
             config: Arc::new(config),
             metrics: Arc::new(Metrics::default()),
+            sessions: Arc::default(),
             rules: Arc::new(RwLock::new(Arc::new(pack))),
             searched: Arc::new(RwLock::new(Arc::new(searched))),
             ingest_permits,

@@ -68,8 +68,8 @@ pub struct AlertCounts {
     pub closed: u64,
 }
 
-/// What the store says about itself, read in one blocking call.
-async fn snapshot(state: &AppState) -> Result<(Snapshot, u64), crate::error::ApiError> {
+/// What the store says about itself, read in one blocking call, and how many rules are loaded.
+pub(crate) async fn snapshot(state: &AppState) -> Result<(Snapshot, u64), crate::error::ApiError> {
     let pack = state.rules();
     let store = state.store.clone();
     state

@@ -60,6 +60,15 @@ pub struct ContentTypePulls {
 #[utoipa::path(get, path = "/o365", tag = "health",
     responses((status = 200, body = Pulls), (status = 503, body = ErrorBody)))]
 async fn pulls(State(state): State<AppState>) -> Result<Json<Pulls>, ApiError> {
+    Ok(Json(tenants(&state).await?))
+}
+
+/// Where each configured tenant's pulls stand: what the route answers, and the console shows.
+///
+/// # Errors
+///
+/// [`ApiError::Store`] when the checkpoints cannot be read.
+pub(crate) async fn tenants(state: &AppState) -> Result<Pulls, ApiError> {
     let checkpoints = state.checkpoints.clone();
     let stored = state.blocking(move || checkpoints.checkpoints()).await?;
     let now = Timestamp::now();
@@ -90,5 +99,5 @@ async fn pulls(State(state): State<AppState>) -> Result<Json<Pulls>, ApiError> {
             TenantPulls { tenant: tenant.tenant_id.clone(), up: pulls.up, last_error, last_error_at, content_types }
         })
         .collect();
-    Ok(Json(Pulls { tenants }))
+    Ok(Pulls { tenants })
 }
