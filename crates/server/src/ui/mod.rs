@@ -124,7 +124,7 @@ pub(crate) fn back(to: Option<&str>, default: &str) -> Response {
 }
 
 /// The headers of every console answer: a strict Content-Security-Policy (scripts and styles
-/// only from the console's own files), no framing, no referrer, no sniffing, no caching. A
+/// only from the console's own files), no framing, no referrer to other sites, no sniffing, no caching. A
 /// state-changing request from another origin is refused before it reaches a handler (the CSRF
 /// token is checked by each form too).
 pub(crate) async fn guard(request: Request, next: Next) -> Response {
@@ -145,7 +145,8 @@ pub(crate) async fn guard(request: Request, next: Next) -> Response {
              form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
         );
         set(headers, header::X_FRAME_OPTIONS, "DENY");
-        set(headers, header::REFERRER_POLICY, "no-referrer");
+        // Not `no-referrer`: with it browsers send `Origin: null` on the console's own forms.
+        set(headers, header::REFERRER_POLICY, "same-origin");
         set(headers, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
         if !headers.contains_key(header::CACHE_CONTROL) {
             set(headers, header::CACHE_CONTROL, "no-store");
@@ -158,7 +159,9 @@ pub(crate) async fn guard(request: Request, next: Next) -> Response {
 /// `Origin` with every form post; a request with neither is not from a page of another site.
 fn same_origin(request: &Request) -> bool {
     let headers = request.headers();
-    let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else { return false };
+    // HTTP/2 carries the host in the URI's authority, HTTP/1.1 in `Host`.
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    let Some(host) = host.or_else(|| request.uri().authority().map(|a| a.as_str())) else { return false };
     let from = headers.get(header::ORIGIN).or_else(|| headers.get(header::REFERER)).and_then(|h| h.to_str().ok());
     match from {
         None => true,
