@@ -12,7 +12,9 @@ use axum::body::Body;
 use axum::http::{Request, header};
 use criterion::{Criterion, criterion_main};
 use ecs::date::Timestamp;
-use engine::storage::{AlertStore, ExecutionRecord, ExecutionStatus, NewAlert, RuleState, StatusChange, WorkflowStatus};
+use engine::storage::{
+    AlertStore, ExecutionRecord, ExecutionStatus, NewAlert, RuleState, StatusChange, WorkflowStatus,
+};
 use store::Access;
 use tower::ServiceExt;
 
@@ -48,7 +50,8 @@ fn fill(store: &store::Sqlite) -> String {
             rule.id.0 = format!("rule-{}", n % 20);
             rule.severity = rules::Severity::parse(severities[n % 4]).expect("a severity");
             let id = engine::AlertId::new("logs-o365.audit-default", &format!("e{n}"), &rule.id.0);
-            let context = engine::AlertContext { id, index: "logs-o365.audit-default", event_id: &format!("e{n}"), now: started };
+            let context =
+                engine::AlertContext { id, index: "logs-o365.audit-default", event_id: &format!("e{n}"), now: started };
             alerts.push(NewAlert {
                 id,
                 rule_id: rule.id.0.clone(),
@@ -90,7 +93,13 @@ fn pages(c: &mut Criterion) {
     eprintln!("filling the store with {ALERTS} alerts ...");
     let alert = fill(&store);
     let (key, digest, token) = server::generate_key("bench", store::Role::Analyst, Timestamp::now()).expect("random");
-    let entry = store::AuditEntry { at: Timestamp::now(), actor: "bench".into(), action: "key.create".into(), target: key.id.clone(), detail: None };
+    let entry = store::AuditEntry {
+        at: Timestamp::now(),
+        actor: "bench".into(),
+        action: "key.create".into(),
+        target: key.id.clone(),
+        detail: None,
+    };
     store.add_key(&key, &digest, &entry).expect("a key");
     let router = server::router(server::AppState::new(store, server::Config::default()));
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
@@ -122,7 +131,8 @@ fn pages(c: &mut Criterion) {
         ("alert", format!("/ui/alerts/{alert}")),
         ("rules", "/ui/rules".into()),
     ] {
-        let request = || Request::get(path.as_str()).header(header::COOKIE, &cookie).body(Body::empty()).expect("a request");
+        let request =
+            || Request::get(path.as_str()).header(header::COOKIE, &cookie).body(Body::empty()).expect("a request");
         let (status, _, bytes) = call(request());
         assert!(status.is_success(), "{path}: {status}");
         eprintln!("{name}: {bytes} bytes");

@@ -503,18 +503,25 @@ impl AlertStore for Sqlite {
         let (clauses, args) = where_clause(filter);
         let limit = filter.limit.map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX));
         let order = match filter.order {
-            AlertOrder::Newest => "created DESC, id",
-            AlertOrder::Oldest => "created, id",
+            AlertOrder::Newest => "created DESC, rowid DESC",
+            AlertOrder::Oldest => "created, rowid",
             AlertOrder::Severity => {
-                "CASE severity WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'medium' THEN 2 ELSE 3 END, created DESC, id"
+                "CASE severity WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'medium' THEN 2 ELSE 3 END, created DESC, rowid DESC"
             }
-            AlertOrder::Rule => "rule_id, created DESC, id",
+            AlertOrder::Rule => "rule_id, created DESC, rowid DESC",
         };
-        let sql = format!(
-            "SELECT id, rule_id, severity, created, status, doc FROM alerts WHERE {clauses}
-             ORDER BY {order} LIMIT {limit} OFFSET {}",
-            filter.offset
-        );
+        // A page is chosen on the `alerts_triage` index alone, skipping `offset` rows without
+        // reading their documents; then only its rows are read.
+        let sql = if filter.offset > 0 || filter.limit.is_some() {
+            format!(
+                "SELECT id, rule_id, severity, created, status, doc FROM alerts WHERE rowid IN
+                 (SELECT rowid FROM alerts WHERE {clauses} ORDER BY {order} LIMIT {limit} OFFSET {})
+                 ORDER BY {order}",
+                filter.offset
+            )
+        } else {
+            format!("SELECT id, rule_id, severity, created, status, doc FROM alerts WHERE {clauses} ORDER BY {order}")
+        };
         self.read(|conn| {
             let mut statement = conn.prepare_cached(&sql).map_err(read_err("read alerts"))?;
             let mut rows = statement.query(params_from_iter(args)).map_err(read_err("read alerts"))?;
@@ -568,22 +575,32 @@ impl AlertStore for Sqlite {
         let bucket = bucket.max(1);
         self.read(|conn| {
             let mut activity = Activity::default();
-            let mut statement = conn
-                .prepare_cached("SELECT severity, status, count(*) FROM alerts GROUP BY severity, status")
-                .map_err(read_err("read alerts"))?;
-            let rows = statement
-                .query_map([], |r| Ok((r.get(0)?, status(&r.get::<_, String>(1)?, 1)?, count(r.get(2)?))))
-                .map_err(read_err("read alerts"))?;
-            activity.by_severity = rows.collect::<rusqlite::Result<_>>().map_err(read_err("read alerts"))?;
+            // One ordered pass over `alerts_counts` gives both the severities and the rules.
             let mut statement = conn
                 .prepare_cached(
-                    "SELECT rule_id, sum(status = 'open'), count(*) FROM alerts GROUP BY rule_id ORDER BY count(*) DESC",
+                    "SELECT rule_id, status, severity, count(*) FROM alerts GROUP BY rule_id, status, severity ORDER BY rule_id",
                 )
                 .map_err(read_err("read alerts"))?;
             let rows = statement
-                .query_map([], |r| Ok((r.get(0)?, count(r.get(1)?), count(r.get(2)?))))
+                .query_map([], |r| {
+                    Ok((r.get::<_, String>(0)?, status(&r.get::<_, String>(1)?, 1)?, r.get::<_, String>(2)?, count(r.get(3)?)))
+                })
                 .map_err(read_err("read alerts"))?;
-            activity.by_rule = rows.collect::<rusqlite::Result<_>>().map_err(read_err("read alerts"))?;
+            let mut by_severity: HashMap<(String, WorkflowStatus), u64> = HashMap::new();
+            for row in rows {
+                let (rule_id, status, severity, n) = row.map_err(read_err("read alerts"))?;
+                *by_severity.entry((severity, status)).or_default() += n;
+                match activity.by_rule.last_mut() {
+                    Some((last, open, all)) if *last == rule_id => {
+                        *open += if status == WorkflowStatus::Open { n } else { 0 };
+                        *all += n;
+                    }
+                    _ => activity.by_rule.push((rule_id, if status == WorkflowStatus::Open { n } else { 0 }, n)),
+                }
+            }
+            activity.by_severity = by_severity.into_iter().map(|((severity, status), n)| (severity, status, n)).collect();
+            activity.by_severity.sort_by(|a, b| (&a.0, a.1.as_str()).cmp(&(&b.0, b.1.as_str())));
+            activity.by_rule.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| a.0.cmp(&b.0)));
             let mut statement = conn
                 .prepare_cached(
                     "SELECT created / ?2 * ?2 AS bucket, severity, count(*) FROM alerts WHERE created >= ?1

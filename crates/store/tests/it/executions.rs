@@ -1,7 +1,9 @@
 //! Scheduled executions on the store: windows, late events, max_signals, crash-safe commits.
 
 use engine::schedule::{Trigger, due, execute, groups};
-use engine::storage::{AlertFilter, AlertStore, EventLog, ExecutionStatus, RuleStates, StoredAlert};
+use engine::storage::{
+    AlertFilter, AlertOrder, AlertStore, EventLog, ExecutionStatus, RuleStates, StoredAlert, WorkflowStatus,
+};
 use rules::Rule;
 
 use crate::{at, dkim, new_event, open, quiet};
@@ -60,11 +62,54 @@ fn late_events_alert_once_and_say_so() {
     // Two hours late: far outside any later window, Kibana would never see it.
     store.append(&[new_event(dkim("late", "06:00:00"), at("08:17:00"))]).expect("append");
     let run = execute(&store, catalog, std::slice::from_ref(&rule), at("08:20:00"), Trigger::Scheduled).expect("runs");
-    assert_eq!(run[0].alerts, 1);
+    assert_eq!((run[0].alerts, run[0].late), (1, 1));
     let stored = alerts(&store);
     assert_eq!(stored[0].document["vigil.alert.late"], true);
     let run = execute(&store, catalog, std::slice::from_ref(&rule), at("08:25:00"), Trigger::Scheduled).expect("runs");
     assert_eq!((run[0].events, run[0].alerts), (0, 0), "a covered late event is not read again");
+    // The overview's figures: alerts by severity and rule, executions, late alerts.
+    let activity = store.activity(at("00:00:00"), 3_600_000_000_000).expect("activity");
+    assert_eq!(activity.by_severity, [("medium".to_owned(), WorkflowStatus::Open, 1)]);
+    assert_eq!(activity.by_rule, [(rule.id.0.clone(), 1, 1)]);
+    assert_eq!((activity.executions, activity.failed, activity.truncated, activity.late), (3, 0, 0, 1));
+    assert_eq!(activity.over_time.len(), 1);
+    let last = store.last_executions().expect("last executions");
+    assert_eq!(last.get(&rule.id.0).map(|e| (e.scheduled, e.late)), Some((at("08:25:00"), 0)));
+    assert_eq!(store.executions(&rule.id.0, 10).expect("executions")[1].late, 1, "the late count is stored");
+}
+
+#[test]
+fn alert_pages_come_in_the_order_asked_and_skip_by_offset() {
+    let (_dir, store) = open();
+    let catalog = ecs::Catalog::builtin();
+    let mut rule = dkim_rule();
+    for (n, (severity, time)) in
+        [("low", "08:01:00"), ("high", "08:02:00"), ("critical", "08:03:00")].iter().enumerate()
+    {
+        store.append(&[new_event(dkim(&format!("e{n}"), time), at(time))]).expect("append");
+        rule.severity = rules::Severity::parse(severity).expect("a severity");
+        let scheduled = at(&format!("08:0{}:30", n + 1));
+        execute(&store, catalog, std::slice::from_ref(&rule), scheduled, Trigger::Manual).expect("runs");
+    }
+    let page = |order, offset, limit| {
+        let mut severities = Vec::new();
+        let filter = AlertFilter { order, offset, limit, ..AlertFilter::default() };
+        store
+            .alerts(&filter, &mut |a| {
+                severities.push(a.severity);
+                true
+            })
+            .expect("alerts");
+        severities
+    };
+    assert_eq!(page(AlertOrder::Newest, 0, None), ["critical", "high", "low"]);
+    assert_eq!(page(AlertOrder::Oldest, 0, None), ["low", "high", "critical"]);
+    assert_eq!(page(AlertOrder::Oldest, 1, Some(1)), ["high"]);
+    assert_eq!(page(AlertOrder::Newest, 2, Some(5)), ["low"]);
+    assert_eq!(page(AlertOrder::Severity, 0, Some(2)), ["critical", "high"]);
+    let activity = store.activity(at("00:00:00"), 86_400_000_000_000).expect("activity");
+    let open: u64 = activity.by_severity.iter().map(|(_, _, n)| n).sum();
+    assert_eq!((open, activity.by_rule.len(), activity.executions), (3, 1, 3));
 }
 
 #[test]
