@@ -6,6 +6,8 @@
 //! 20 rule ids and 4 severities, created over 14 days, a quarter of them closed. Each request goes
 //! through the whole router (session check, store, template) with no socket.
 
+#![allow(clippy::print_stderr)] // a benchmark tells its operator what it is doing
+
 use std::sync::Arc;
 
 use axum::body::Body;

@@ -177,7 +177,7 @@ pub(crate) async fn search(state: &AppState, query: &AlertQuery) -> Result<Alert
         Some(q) => {
             let matcher = compile_query(Some(q), now)?;
             let cancel = Cancel::default();
-            let mut budget = Budget::new(&cancel, &state);
+            let mut budget = Budget::new(&cancel, state);
             let allowed = state.config.search_budget;
             let (page, read) = state
                 .blocking(move || {

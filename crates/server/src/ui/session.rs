@@ -163,7 +163,7 @@ impl FromRequestParts<AppState> for Signed {
         let access = state.access.clone();
         let key_id = session.principal.key_id.clone();
         let key = state.blocking(move || access.key(&key_id)).await.map_err(UiError::Api)?;
-        if !key.is_some_and(|(k, _)| k.revoked.is_none()) {
+        if key.is_none_or(|(k, _)| k.revoked.is_some()) {
             state.sessions.close_key(&session.principal.key_id);
             return Err(UiError::SignIn);
         }
