@@ -199,33 +199,6 @@ pub(crate) struct Change {
     pub note: String,
 }
 
-/// A tactic with its techniques: id, name, link.
-pub(crate) struct Tactic {
-    pub id: String,
-    pub name: String,
-    pub link: String,
-    pub techniques: Vec<(String, String, String)>,
-}
-
-/// The ATT&CK entries of a rule's threat list.
-pub(crate) fn tactics(threats: &[rules::Threat]) -> Vec<Tactic> {
-    let link = |id: &str| format::attack_link(id).unwrap_or_default();
-    threats
-        .iter()
-        .map(|t| Tactic {
-            id: t.tactic.id.clone(),
-            name: t.tactic.name.clone(),
-            link: link(&t.tactic.id),
-            techniques: t
-                .techniques
-                .iter()
-                .flat_map(|tech| std::iter::once(&tech.entry).chain(&tech.subtechniques))
-                .map(|e| (e.id.clone(), e.name.clone(), link(&e.id)))
-                .collect(),
-        })
-        .collect()
-}
-
 /// An event related to the alert's.
 pub(crate) struct Related {
     pub seq: u64,
@@ -249,7 +222,7 @@ struct AlertPage {
     created: String,
     event_time: String,
     late: bool,
-    tactics: Vec<Tactic>,
+    tactics: Vec<format::Tactic>,
     /// The source event: its sequence number, when it is still stored.
     event_seq: Option<u64>,
     fields: Vec<(String, String)>,
@@ -258,9 +231,9 @@ struct AlertPage {
     setup: Option<String>,
     history: Vec<Change>,
     user: Option<String>,
-    by_user: Vec<Related>,
+    by_user: Result<Vec<Related>, String>,
     source_ip: Option<String>,
-    by_ip: Vec<Related>,
+    by_ip: Result<Vec<Related>, String>,
 }
 
 /// The stored event with sequence number `seq`.
@@ -292,8 +265,15 @@ fn quoted(value: &str) -> String {
     format!("\"{}\"", value.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
-/// Other stored events with `field` equal to `value`, within an hour of `at`.
-async fn related(state: &AppState, field: &str, value: &str, at: Timestamp, except: Option<u64>) -> Vec<Related> {
+/// Other stored events with `field` equal to `value`, within an hour of `at`; or why the search
+/// failed, for the page to say.
+async fn related(
+    state: &AppState,
+    field: &str,
+    value: &str,
+    at: Timestamp,
+    except: Option<u64>,
+) -> Result<Vec<Related>, String> {
     const HOUR: i64 = 3600 * 1_000_000_000;
     let query = SearchQuery {
         q: Some(format!("{field}:{}", quoted(value))),
@@ -302,8 +282,9 @@ async fn related(state: &AppState, field: &str, value: &str, at: Timestamp, exce
         after: None,
         limit: Some(26),
     };
-    let Ok(page) = event_routes::find(state, query).await else { return Vec::new() };
-    page.events
+    let page = event_routes::find(state, query).await.map_err(|e| e.to_string())?;
+    let related = page
+        .events
         .into_iter()
         .filter(|e| Some(e.seq) != except)
         .take(25)
@@ -317,7 +298,8 @@ async fn related(state: &AppState, field: &str, value: &str, at: Timestamp, exce
                 source: text("source.ip"),
             }
         })
-        .collect()
+        .collect();
+    Ok(related)
 }
 
 pub(crate) async fn page(
@@ -357,11 +339,11 @@ pub(crate) async fn page(
     let source_ip = format::field(&event, "source.ip");
     let by_user = match &user {
         Some(user) => related(&state, "user.name", user, at, except).await,
-        None => Vec::new(),
+        None => Ok(Vec::new()),
     };
     let by_ip = match &source_ip {
         Some(ip) => related(&state, "source.ip", ip, at, except).await,
-        None => Vec::new(),
+        None => Ok(Vec::new()),
     };
     let page = AlertPage {
         chrome: Chrome::new("alerts", &signed),
@@ -375,7 +357,7 @@ pub(crate) async fn page(
         created: format::time(alert.created),
         event_time: event_time.map(|t| t.get(..19).unwrap_or(&t).replace('T', " ")).unwrap_or_default(),
         late: doc.get("vigil.alert.late").and_then(Value::as_bool).unwrap_or(false),
-        tactics: rule.map(|r| tactics(&r.threat)).unwrap_or_default(),
+        tactics: rule.map(|r| format::tactics(&r.threat)).unwrap_or_default(),
         event_seq: except,
         fields: format::fields(&event),
         json: format::json(&event),

@@ -75,6 +75,33 @@ pub(crate) fn attack_link(id: &str) -> Option<String> {
     }
 }
 
+/// A tactic with its techniques: id, name, link.
+pub(crate) struct Tactic {
+    pub id: String,
+    pub name: String,
+    pub link: String,
+    pub techniques: Vec<(String, String, String)>,
+}
+
+/// The ATT&CK entries of a rule's threat list.
+pub(crate) fn tactics(threats: &[rules::Threat]) -> Vec<Tactic> {
+    let link = |id: &str| attack_link(id).unwrap_or_default();
+    threats
+        .iter()
+        .map(|t| Tactic {
+            id: t.tactic.id.clone(),
+            name: t.tactic.name.clone(),
+            link: link(&t.tactic.id),
+            techniques: t
+                .techniques
+                .iter()
+                .flat_map(|tech| std::iter::once(&tech.entry).chain(&tech.subtechniques))
+                .map(|e| (e.id.clone(), e.name.clone(), link(&e.id)))
+                .collect(),
+        })
+        .collect()
+}
+
 /// One piece of a query as the rule page shows it, with its CSS class.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Piece {

@@ -14,8 +14,7 @@ use serde::Deserialize;
 
 use crate::routes::rules as rule_routes;
 use crate::state::AppState;
-use crate::ui::alerts::{Tactic, tactics};
-use crate::ui::format::{self, Piece};
+use crate::ui::format::{self, Piece, Tactic};
 use crate::ui::session::Signed;
 use crate::ui::{Chrome, UiError, back, html, markdown};
 
@@ -197,7 +196,7 @@ pub(crate) async fn page(
         index: rule.index.clone(),
         tags: rule.tags.clone(),
         ignored: rule.ignored().into_iter().map(|(_, message)| message).collect(),
-        tactics: tactics(&rule.threat),
+        tactics: format::tactics(&rule.threat),
         executions: executions.iter().map(Execution::from).collect(),
         guide: rule.text("note").map(markdown::render),
         setup: rule.text("setup").map(markdown::render),
