@@ -418,6 +418,21 @@ pub trait AlertStore: Send + Sync {
     /// When the store cannot be read.
     fn alerts(&self, filter: &AlertFilter, each: &mut dyn FnMut(StoredAlert) -> bool) -> StoreResult<()>;
 
+    /// [`AlertStore::alerts`], with `keep` asked first about every selected alert, in order,
+    /// shown its text (its stored document followed by today's workflow fields, as JSON): an
+    /// alert it refuses is skipped without being decoded. For a search's prefilter, which may
+    /// keep what does not match, never refuse what does.
+    ///
+    /// # Errors
+    ///
+    /// When the store cannot be read.
+    fn alerts_where(
+        &self,
+        filter: &AlertFilter,
+        keep: &mut dyn FnMut(&[u8]) -> bool,
+        each: &mut dyn FnMut(StoredAlert) -> bool,
+    ) -> StoreResult<()>;
+
     /// How many alerts `filter` selects, ignoring its `offset` and `limit`.
     ///
     /// # Errors

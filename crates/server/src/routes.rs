@@ -57,20 +57,12 @@ pub fn time_param(name: &str, text: &str, now: Timestamp) -> Result<Timestamp, A
         .ok_or_else(|| ApiError::BadRequest(format!("{name}: `{text}` is not a date or date math like now-24h")))
 }
 
-/// Compiles the `q` parameter (empty: everything), with date math at `now`.
+/// Compiles the `q` parameter (empty: everything), with date math at `now`; with the parsed
+/// query too (for its required literals).
 ///
 /// # Errors
 ///
 /// [`ApiError::BadRequest`] with the query and a caret under the mistake.
-pub fn compile_query(q: Option<&str>, now: Timestamp) -> Result<Matcher<'static>, ApiError> {
-    compile_parsed(q, now).map(|(matcher, _)| matcher)
-}
-
-/// [`compile_query`], with the parsed query too (for its required literals).
-///
-/// # Errors
-///
-/// As [`compile_query`].
 pub(crate) fn compile_parsed(q: Option<&str>, now: Timestamp) -> Result<(Matcher<'static>, kql::Query), ApiError> {
     let q = q.unwrap_or("");
     kql::parse(q)

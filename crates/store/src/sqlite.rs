@@ -342,8 +342,14 @@ fn status(text: &str, column: usize) -> rusqlite::Result<WorkflowStatus> {
 /// Reads the alert whose columns `id, rule_id, severity, created, status, doc` start the row,
 /// with its history.
 fn read_alert(conn: &Connection, row: &Row<'_>) -> rusqlite::Result<StoredAlert> {
+    let (alert, doc) = read_alert_text(conn, row)?;
+    decode_alert(alert, &doc)
+}
+
+/// The alert of a row with its history and the workflow fields its document shows today, and
+/// the stored document text, not decoded yet (its `document` is `Null`).
+fn read_alert_text(conn: &Connection, row: &Row<'_>) -> rusqlite::Result<(StoredAlert, String)> {
     let id = alert_id(row, 0)?;
-    let doc: String = row.get(5)?;
     let mut history = Vec::new();
     let mut statement =
         conn.prepare_cached("SELECT at, by, status, note FROM alert_history WHERE alert_id = ?1 ORDER BY rowid")?;
@@ -356,29 +362,43 @@ fn read_alert(conn: &Connection, row: &Row<'_>) -> rusqlite::Result<StoredAlert>
             note: h.get(3)?,
         });
     }
-    let now = status(&row.get::<_, String>(4)?, 4)?;
-    let mut document: Value =
-        serde_json::from_str(&doc).map_err(|e| corrupt(5, format!("alert {id}: its document is not JSON: {e}")))?;
-    if let Value::Object(map) = &mut document {
-        // The stored document is the alert as created; its workflow fields are today's.
-        map.insert("kibana.alert.workflow_status".into(), json!(now.as_str()));
-        if let Some(last) = history.last() {
-            map.insert("kibana.alert.workflow_user".into(), json!(last.by));
-            map.insert("kibana.alert.workflow_status_updated_at".into(), json!(last.at.to_string()));
-            if let Some(note) = &last.note {
-                map.insert("kibana.alert.workflow_reason".into(), json!(note));
-            }
-        }
-    }
-    Ok(StoredAlert {
+    let alert = StoredAlert {
         id,
         rule_id: row.get(1)?,
         severity: row.get(2)?,
         created: Timestamp::from_nanos(row.get(3)?),
-        status: now,
+        status: status(&row.get::<_, String>(4)?, 4)?,
         history,
-        document,
-    })
+        document: Value::Null,
+    };
+    Ok((alert, row.get(5)?))
+}
+
+/// The workflow fields an alert's document shows today (the stored document is the alert as
+/// created).
+fn workflow_fields(alert: &StoredAlert) -> serde_json::Map<String, Value> {
+    let mut fields = serde_json::Map::new();
+    fields.insert("kibana.alert.workflow_status".into(), json!(alert.status.as_str()));
+    if let Some(last) = alert.history.last() {
+        fields.insert("kibana.alert.workflow_user".into(), json!(last.by));
+        fields.insert("kibana.alert.workflow_status_updated_at".into(), json!(last.at.to_string()));
+        if let Some(note) = &last.note {
+            fields.insert("kibana.alert.workflow_reason".into(), json!(note));
+        }
+    }
+    fields
+}
+
+/// `alert` with its document decoded from `doc`, its workflow fields today's.
+fn decode_alert(mut alert: StoredAlert, doc: &str) -> rusqlite::Result<StoredAlert> {
+    let id = alert.id;
+    let mut document: Value =
+        serde_json::from_str(doc).map_err(|e| corrupt(5, format!("alert {id}: its document is not JSON: {e}")))?;
+    if let Value::Object(map) = &mut document {
+        map.extend(workflow_fields(&alert));
+    }
+    alert.document = document;
+    Ok(alert)
 }
 
 /// Moves alerts to a status with a history entry each, inside the caller's transaction;
@@ -500,6 +520,15 @@ impl AlertStore for Sqlite {
     }
 
     fn alerts(&self, filter: &AlertFilter, each: &mut dyn FnMut(StoredAlert) -> bool) -> StoreResult<()> {
+        self.alerts_where(filter, &mut |_| true, each)
+    }
+
+    fn alerts_where(
+        &self,
+        filter: &AlertFilter,
+        keep: &mut dyn FnMut(&[u8]) -> bool,
+        each: &mut dyn FnMut(StoredAlert) -> bool,
+    ) -> StoreResult<()> {
         let (clauses, args) = where_clause(filter);
         let limit = filter.limit.map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX));
         let order = match filter.order {
@@ -525,8 +554,19 @@ impl AlertStore for Sqlite {
         self.read(|conn| {
             let mut statement = conn.prepare_cached(&sql).map_err(read_err("read alerts"))?;
             let mut rows = statement.query(params_from_iter(args)).map_err(read_err("read alerts"))?;
+            let mut text = Vec::new();
             while let Some(row) = rows.next().map_err(read_err("read alerts"))? {
-                if !each(read_alert(conn, row).map_err(read_err("read alerts"))?) {
+                let (alert, doc) = read_alert_text(conn, row).map_err(read_err("read alerts"))?;
+                // What `keep` sees holds every field the decoded document will: the stored text
+                // and today's workflow fields.
+                text.clear();
+                text.extend_from_slice(doc.as_bytes());
+                serde_json::to_writer(&mut text, &workflow_fields(&alert))
+                    .map_err(|e| StoreError::Read { what: "read alerts", reason: e.to_string() })?;
+                if !keep(&text) {
+                    continue;
+                }
+                if !each(decode_alert(alert, &doc).map_err(read_err("read alerts"))?) {
                     break;
                 }
             }

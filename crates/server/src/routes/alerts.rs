@@ -14,7 +14,7 @@ use utoipa_axum::routes;
 
 use crate::auth::Principal;
 use crate::error::{ApiError, ErrorBody};
-use crate::routes::{Budget, Cancel, MAX_PAGE, compile_query, page_offset, page_size, time_param};
+use crate::routes::{Budget, Cancel, MAX_PAGE, compile_parsed, page_offset, page_size, time_param};
 use crate::state::{AppState, audit_entry};
 
 /// The routes of this resource.
@@ -175,16 +175,26 @@ pub(crate) async fn search(state: &AppState, query: &AlertQuery) -> Result<Alert
         // A query reads each selected alert's document, within the search budget (its total
         // needs them all); a client that goes away stops it.
         Some(q) => {
-            let matcher = compile_query(Some(q), now)?;
+            // The query's required literals first, on each alert's text: most alerts a selective
+            // query does not match are never decoded.
+            let (matcher, parsed) = compile_parsed(Some(q), now)?;
+            let literals = parsed.required_literals(ecs::Catalog::builtin());
             let cancel = Cancel::default();
             let mut budget = Budget::new(&cancel, state);
             let allowed = state.config.search_budget;
             let (page, read) = state
                 .blocking(move || {
-                    let (mut total, mut alerts, mut stopped) = (0u64, Vec::new(), false);
-                    store.alerts(&filter, &mut |alert| {
+                    let (mut total, mut alerts, stopped) = (0u64, Vec::new(), std::cell::Cell::new(false));
+                    // Every alert read counts against the budget, decoded or not.
+                    let mut keep = |text: &[u8]| {
                         if budget.spent() {
-                            stopped = true;
+                            stopped.set(true);
+                            return true;
+                        }
+                        literals.may_match(text)
+                    };
+                    store.alerts_where(&filter, &mut keep, &mut |alert| {
+                        if stopped.get() {
                             return false;
                         }
                         if matcher.matches_value(&alert.document) {
@@ -195,7 +205,8 @@ pub(crate) async fn search(state: &AppState, query: &AlertQuery) -> Result<Alert
                         }
                         true
                     })?;
-                    Ok((if stopped { None } else { Some(page_of(total, alerts, offset)) }, budget.read()))
+                    let page = if stopped.get() { None } else { Some(page_of(total, alerts, offset)) };
+                    Ok((page, budget.read()))
                 })
                 .await?;
             drop(cancel);

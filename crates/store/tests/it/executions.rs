@@ -323,6 +323,14 @@ impl AlertStore for Counting {
     ) -> engine::storage::StoreResult<()> {
         self.inner.alerts(filter, each)
     }
+    fn alerts_where(
+        &self,
+        filter: &AlertFilter,
+        keep: &mut dyn FnMut(&[u8]) -> bool,
+        each: &mut dyn FnMut(StoredAlert) -> bool,
+    ) -> engine::storage::StoreResult<()> {
+        self.inner.alerts_where(filter, keep, each)
+    }
     fn alert_count(&self, filter: &AlertFilter) -> engine::storage::StoreResult<u64> {
         self.inner.alert_count(filter)
     }
