@@ -141,6 +141,21 @@ fn pages(c: &mut Criterion) {
         group.bench_function(name, |b| b.iter(|| call(request())));
     }
     group.finish();
+    // KQL over every alert: a selective query (its literal in 2% of the documents), and one with
+    // no literal to skip by, which decodes all 100,000 (within the default 10 s search budget).
+    let mut group = c.benchmark_group("console_100k_alerts_kql_all");
+    group.sample_size(10);
+    for (name, path) in [
+        ("alerts_kql_selective", "/ui/alerts?q=user.name:user7*"),
+        ("alerts_kql_no_literal", "/ui/alerts?q=not%20user.name:user7*"),
+    ] {
+        let request = || Request::get(path).header(header::COOKIE, &cookie).body(Body::empty()).expect("a request");
+        let (status, _, bytes) = call(request());
+        assert!(status.is_success(), "{path}: {status}");
+        eprintln!("{name}: {bytes} bytes");
+        group.bench_function(name, |b| b.iter(|| call(request())));
+    }
+    group.finish();
 }
 
 fn benches() {

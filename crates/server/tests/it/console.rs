@@ -335,8 +335,18 @@ impl Browser {
     /// Clicks `css`, which loads a new page, and waits until the new page has replaced the old
     /// one (so that nothing is read from the page being left).
     async fn follow(&self, css: &str) {
-        self.client.execute("window.__leaving = true;", vec![]).await.expect("a script");
+        self.leaving().await;
         self.find(css).await.click().await.unwrap_or_else(|e| panic!("{css} clicked: {e}"));
+        self.arrived(css).await;
+    }
+
+    /// Marks the page, for [`Browser::arrived`] to see it replaced.
+    async fn leaving(&self) {
+        self.client.execute("window.__leaving = true;", vec![]).await.expect("a script");
+    }
+
+    /// Waits until the page marked by [`Browser::leaving`] is replaced and the new one loaded.
+    async fn arrived(&self, after: &str) {
         for _ in 0..200 {
             let left = self
                 .client
@@ -347,7 +357,7 @@ impl Browser {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("clicking {css} loaded no new page");
+        panic!("{after} loaded no new page");
     }
 
     async fn text(&self, css: &str) -> String {
@@ -512,15 +522,23 @@ async fn an_analyst_triages_the_dkim_alert_in_a_browser() {
     b.find("#key").await;
     assert_eq!(console.get(Some(&old), "/ui/alerts").await.0, StatusCode::SEE_OTHER, "the old session is dead");
 
-    // An admin switches the rule from the page.
+    // An admin runs the rule now (after the page asks) and switches it off, from its page.
     b.find("#key").await.send_keys(&console.app.admin).await.expect("typed");
     b.follow("#sign-in").await;
     b.client.goto(&format!("{base}/ui/rules/{DKIM_RULE}")).await.expect("the rule");
+    let runs = b.client.find_all(Locator::Css("#executions tbody tr")).await.expect("executions").len();
+    b.leaving().await;
+    b.find("#run-now").await.click().await.expect("clicked");
+    b.client.accept_alert().await.expect("the confirmation is accepted");
+    b.arrived("run now").await;
+    let after = b.client.find_all(Locator::Css("#executions tbody tr")).await.expect("executions").len();
+    assert_eq!(after, runs + 1, "the run is in the rule's executions");
     b.follow("button.switch.on").await;
     b.find("button.switch:not(.on)").await;
     b.screenshot("rule").await;
     b.client.goto(&format!("{base}/ui/audit")).await.expect("the audit trail");
-    assert!(b.text("#audit").await.contains("rule.disable"));
+    let audit = b.text("#audit").await;
+    assert!(audit.contains("rule.disable") && audit.contains("rule.run"), "{audit}");
 
     let _ = browser.client.clone().close().await;
     drop(browser);
