@@ -111,13 +111,18 @@ fn pages(c: &mut Criterion) {
             let status = response.status();
             let cookie = response.headers().get(header::SET_COOKIE).map(|c| c.to_str().unwrap_or("").to_owned());
             let body = axum::body::to_bytes(response.into_body(), usize::MAX).await.expect("a body");
-            (status, cookie, body.len())
+            (status, cookie, body)
         })
     };
+    // Sign in as a browser does: the form (its token and cookie), then the key.
+    let (_, form_cookie, form) = call(Request::get("/ui/login").body(Body::empty()).expect("a request"));
+    let form = String::from_utf8_lossy(&form).into_owned();
+    let csrf = form.split("name=\"csrf\" value=\"").nth(1).and_then(|s| s.split('"').next()).expect("a token");
     let login = Request::post("/ui/login")
         .header(header::HOST, "bench")
+        .header(header::COOKIE, form_cookie.expect("the form's cookie").split(';').next().expect("a cookie"))
         .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .body(Body::from(format!("key={token}")))
+        .body(Body::from(format!("key={token}&csrf={csrf}")))
         .expect("a request");
     let cookie = call(login).1.expect("a session").split(';').next().expect("a cookie").to_owned();
     let mut group = c.benchmark_group("console_100k_alerts");
@@ -135,9 +140,9 @@ fn pages(c: &mut Criterion) {
     ] {
         let request =
             || Request::get(path.as_str()).header(header::COOKIE, &cookie).body(Body::empty()).expect("a request");
-        let (status, _, bytes) = call(request());
+        let (status, _, body) = call(request());
         assert!(status.is_success(), "{path}: {status}");
-        eprintln!("{name}: {bytes} bytes");
+        eprintln!("{name}: {} bytes", body.len());
         group.bench_function(name, |b| b.iter(|| call(request())));
     }
     group.finish();
@@ -150,9 +155,9 @@ fn pages(c: &mut Criterion) {
         ("alerts_kql_no_literal", "/ui/alerts?q=not%20user.name:user7*"),
     ] {
         let request = || Request::get(path).header(header::COOKIE, &cookie).body(Body::empty()).expect("a request");
-        let (status, _, bytes) = call(request());
+        let (status, _, body) = call(request());
         assert!(status.is_success(), "{path}: {status}");
-        eprintln!("{name}: {bytes} bytes");
+        eprintln!("{name}: {} bytes", body.len());
         group.bench_function(name, |b| b.iter(|| call(request())));
     }
     group.finish();

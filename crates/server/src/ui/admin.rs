@@ -17,36 +17,51 @@ use crate::ui::{Chrome, UiError, back, format, html};
 #[template(path = "login.html")]
 struct Login {
     error: Option<String>,
+    csrf: String,
 }
 
-pub(crate) async fn login_form() -> Result<Response, UiError> {
-    html(&Login { error: None })
+/// The sign-in form with a new CSRF token (in the form and in its cookie), answering `status`.
+fn login_page(state: &AppState, status: StatusCode, error: Option<String>) -> Result<Response, UiError> {
+    let csrf = session::random_token()?;
+    let mut response = html(&Login { error, csrf: csrf.clone() })?;
+    *response.status_mut() = status;
+    let cookie = session::login_cookie(&csrf, state.config.tls.is_some());
+    response
+        .headers_mut()
+        .insert(header::SET_COOKIE, cookie.parse().map_err(|_| UiError::Internal("a cookie".into()))?);
+    Ok(response)
+}
+
+pub(crate) async fn login_form(State(state): State<AppState>) -> Result<Response, UiError> {
+    login_page(&state, StatusCode::OK, None)
 }
 
 /// The sign-in form, as sent.
 #[derive(Debug, Deserialize)]
 pub(crate) struct Credentials {
     key: String,
+    csrf: String,
 }
 
-/// Checks the key; an analyst's or admin's opens a new session (whatever cookie came with the
-/// form), an ingest key or a wrong one shows the form again with why.
+/// Checks the form's token and the key; an analyst's or admin's key opens a new session
+/// (whatever session cookie came with the form), an ingest key or a wrong one shows the form
+/// again with why.
 pub(crate) async fn login(
     State(state): State<AppState>,
     headers: HeaderMap,
     Form(form): Form<Credentials>,
 ) -> Result<Response, UiError> {
-    let refuse = |reason: &str| -> Result<Response, UiError> {
-        let mut response = html(&Login { error: Some(reason.to_owned()) })?;
-        *response.status_mut() = StatusCode::UNAUTHORIZED;
-        Ok(response)
-    };
+    if !session::login_token(&headers).is_some_and(|t| session::same(&t, &form.csrf)) {
+        let stale = "the sign-in form is stale or came from another site: sign in again".to_owned();
+        return login_page(&state, StatusCode::FORBIDDEN, Some(stale));
+    }
     let principal = match auth::sign_in(&state, &form.key).await? {
         Ok(principal) => principal,
-        Err(reason) => return refuse(reason),
+        Err(reason) => return login_page(&state, StatusCode::UNAUTHORIZED, Some(reason.to_owned())),
     };
     if principal.role == Role::Ingest {
-        return refuse("this key has the ingest role: the console needs an analyst or admin key");
+        let reason = "this key has the ingest role: the console needs an analyst or admin key".to_owned();
+        return login_page(&state, StatusCode::UNAUTHORIZED, Some(reason));
     }
     if let Some(old) = session::token(&headers) {
         state.sessions.close(&old);

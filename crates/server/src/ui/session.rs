@@ -21,6 +21,10 @@ use crate::ui::UiError;
 /// The session cookie's name.
 pub(crate) const COOKIE: &str = "vigil_session";
 
+/// The sign-in form's CSRF cookie: the form carries the same random value (a double submit),
+/// so that another site cannot sign a browser in with a key of its choosing.
+const LOGIN_COOKIE: &str = "vigil_login";
+
 /// The most sessions kept at once; the oldest goes when a new one would pass it.
 const MAX_SESSIONS: usize = 10_000;
 
@@ -43,7 +47,7 @@ fn digest(token: &str) -> [u8; 32] {
 }
 
 /// 256 random bits, as hex.
-fn random_token() -> Result<String, UiError> {
+pub(crate) fn random_token() -> Result<String, UiError> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).map_err(|e| UiError::Internal(format!("no random bytes for a session: {e}")))?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
@@ -94,14 +98,35 @@ impl Sessions {
 
 /// The session token a request's cookies carry.
 pub(crate) fn token(headers: &HeaderMap) -> Option<String> {
+    cookie_value(headers, COOKIE)
+}
+
+/// The sign-in form's token a request's cookies carry.
+pub(crate) fn login_token(headers: &HeaderMap) -> Option<String> {
+    cookie_value(headers, LOGIN_COOKIE)
+}
+
+fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
+        .find(|(found, _)| *found == name)
         .map(|(_, value)| value.to_owned())
+}
+
+/// Whether two tokens are the same, in constant time.
+pub(crate) fn same(a: &str, b: &str) -> bool {
+    let (a, b) = (digest(a), digest(b));
+    a.iter().zip(&b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The `Set-Cookie` value that pairs a sign-in form with `token`.
+pub(crate) fn login_cookie(token: &str, secure: bool) -> String {
+    let secure = if secure { "; Secure" } else { "" };
+    format!("{LOGIN_COOKIE}={token}; Path=/ui/login; HttpOnly; SameSite=Strict; Max-Age=3600{secure}")
 }
 
 /// The `Set-Cookie` value that hands the browser `token` for `lifetime`.
@@ -146,8 +171,7 @@ impl Signed {
 
     /// 403 unless `sent` is this session's CSRF token (compared in constant time).
     pub(crate) fn check(&self, sent: &str) -> Result<(), UiError> {
-        let (a, b) = (digest(sent), digest(&self.csrf));
-        if a.iter().zip(&b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0 {
+        if same(sent, &self.csrf) {
             return Ok(());
         }
         Err(UiError::Forbidden("the form's CSRF token is missing or stale: reload the page and try again".into()))

@@ -73,10 +73,24 @@ impl Console {
         Console { app, state, _rules: rules, _data: data }
     }
 
+    /// The sign-in form's cookie (`name=value`) and token.
+    async fn login_form(&self) -> (String, String) {
+        let (status, headers, page) = self.get(None, "/ui/login").await;
+        assert_eq!(status, StatusCode::OK);
+        let cookie = headers.get(header::SET_COOKIE).and_then(|c| c.to_str().ok()).expect("the form's cookie");
+        assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+        (cookie.split(';').next().expect("name=value").to_owned(), csrf(&page))
+    }
+
+    /// Posts the sign-in form with `key`.
+    async fn log_in(&self, key: &str) -> (StatusCode, HeaderMap, String) {
+        let (cookie, token) = self.login_form().await;
+        self.post(Some(&cookie), "/ui/login", format!("key={key}&csrf={token}")).await
+    }
+
     /// Signs in through the form; returns the session cookie (`name=value`).
     async fn sign_in(&self, key: &str) -> String {
-        let body = format!("key={key}");
-        let (status, headers, _) = self.post(None, "/ui/login", body).await;
+        let (status, headers, _) = self.log_in(key).await;
         assert_eq!(status, StatusCode::SEE_OTHER);
         let cookie = headers.get(header::SET_COOKIE).expect("a session cookie").to_str().expect("text");
         assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
@@ -143,13 +157,21 @@ async fn sessions_roles_csrf_and_headers_hold_on_every_page() {
     let (status, headers, _) = console.get(None, "/ui/alerts").await;
     assert_eq!((status, location(&headers)), (StatusCode::SEE_OTHER, "/ui/login"));
     // Wrong keys and ingest keys do not sign in.
-    let (status, _, page) = console.post(None, "/ui/login", "key=vgl_nope_nope".into()).await;
+    let (status, _, page) = console.log_in("vgl_nope_nope").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert!(page.contains("unknown API key"), "{page}");
     let ingest = console.app.key("shipper", store::Role::Ingest);
-    let (status, _, page) = console.post(None, "/ui/login", format!("key={ingest}")).await;
+    let (status, _, page) = console.log_in(&ingest).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert!(page.contains("ingest role"), "{page}");
+    // Nor does a sign-in form without its own token (another site posting a key of its choice).
+    let good = console.app.key("carol", store::Role::Analyst);
+    let (cookie, token) = console.login_form().await;
+    for (cookie, token) in [(None, token.as_str()), (Some(cookie.as_str()), ""), (Some(cookie.as_str()), "forged")] {
+        let (status, headers, _) = console.post(cookie, "/ui/login", format!("key={good}&csrf={token}")).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{cookie:?} {token}");
+        assert!(headers.get_all(header::SET_COOKIE).iter().all(|c| !c.as_bytes().starts_with(b"vigil_session")));
+    }
 
     let analyst_key = console.app.key("alice", store::Role::Analyst);
     let analyst = console.sign_in(&analyst_key).await;
