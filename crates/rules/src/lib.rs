@@ -19,6 +19,7 @@
 
 mod diagnostic;
 mod duration;
+pub mod exceptions;
 mod filter;
 mod load;
 mod model;

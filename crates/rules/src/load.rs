@@ -156,7 +156,11 @@ fn toml_string_start(text: &str, span: Range<usize>) -> QueryText {
 }
 
 /// Converts TOML into JSON, recording the key and value span of every path (`rule.threat.0.tactic`).
-fn to_json(table: &DeTable<'_>, prefix: &str, spans: &mut HashMap<String, (Range<usize>, Range<usize>)>) -> Value {
+pub(crate) fn to_json(
+    table: &DeTable<'_>,
+    prefix: &str,
+    spans: &mut HashMap<String, (Range<usize>, Range<usize>)>,
+) -> Value {
     let mut map = Map::new();
     for (key, value) in table {
         let path = format!("{prefix}{}", key.get_ref());
