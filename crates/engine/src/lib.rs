@@ -34,6 +34,7 @@
 #![deny(missing_docs)]
 
 mod alert;
+pub mod exceptions;
 mod filters;
 mod fixtures;
 mod index;

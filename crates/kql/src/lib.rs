@@ -36,4 +36,5 @@ pub use crate::{
     matcher::{Explanation, Matcher},
     parser::{MAX_DEPTH, MAX_LEN, parse},
     span::Span,
+    text::tokens as analyze,
 };

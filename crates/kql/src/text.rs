@@ -5,8 +5,9 @@ use unicode_segmentation::UnicodeSegmentation;
 /// Lucene's standard tokenizer drops tokens longer than this (it splits them; we keep the start).
 const MAX_TOKEN_CHARS: usize = 255;
 
-/// The lower-cased word tokens of `text` (Unicode word boundaries, UAX #29).
-pub(crate) fn tokens(text: &str) -> Vec<String> {
+/// The lower-cased word tokens of `text` (Unicode word boundaries, UAX #29): how a `text` field
+/// is analyzed.
+pub fn tokens(text: &str) -> Vec<String> {
     text.unicode_words()
         .map(|word| {
             let word: String = word.chars().take(MAX_TOKEN_CHARS).collect();
