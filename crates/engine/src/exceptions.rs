@@ -16,10 +16,10 @@ use std::sync::Arc;
 use ecs::date::Timestamp;
 use ecs::{Catalog, Path, Value};
 use kql::Matcher;
-use rules::QueryFilter;
 use rules::exceptions::{
     Entry, EntryKind, ExceptionItem, ExceptionList, Exceptions, Operator, ValueList, ValueListType, list_refs,
 };
+use rules::{QueryFilter, Rule};
 
 use crate::filters::WildcardFilter;
 
@@ -56,30 +56,23 @@ enum Test {
 }
 
 impl<'c> RuleExceptions<'c> {
-    /// The lists `rule_fields` (`exceptions_list`) names, from `exceptions`, with the items that
-    /// apply at `now`.
-    pub fn compile(
-        rule_fields: &Value,
-        exceptions: &Exceptions,
-        catalog: &'c Catalog,
-        now: Timestamp,
-    ) -> RuleExceptions<'c> {
+    /// The lists of `exceptions` that apply to `rule` (its `exceptions_list` names them, or they
+    /// name it), with the items that apply at `now`.
+    pub fn compile(rule: &Rule, exceptions: &Exceptions, catalog: &'c Catalog, now: Timestamp) -> RuleExceptions<'c> {
         let mut compiled = RuleExceptions::default();
-        let refs = match list_refs(rule_fields) {
-            Ok(refs) => refs,
-            Err(why) => {
-                compiled.warnings.push(why);
-                return compiled;
-            }
-        };
-        let mut sets = HashMap::new();
-        for reference in refs {
-            let Some(list) = exceptions.find(&reference) else {
+        let refs = list_refs(&rule.fields).unwrap_or_else(|why| {
+            compiled.warnings.push(why);
+            Vec::new()
+        });
+        for reference in &refs {
+            if exceptions.find(reference).is_none() {
                 compiled
                     .warnings
                     .push(format!("exception list {reference} is missing: its exceptions are not applied"));
-                continue;
-            };
+            }
+        }
+        let mut sets = HashMap::new();
+        for list in exceptions.lists.iter().filter(|l| l.applies_to(&rule.id.0, &refs)) {
             let list = compile_list(list, exceptions, catalog, now, &mut sets, &mut compiled);
             compiled.lists.push(list);
         }
@@ -438,13 +431,23 @@ mod tests {
             os_types: Vec::new(),
             tags: Vec::new(),
             items,
+            rules: Vec::new(),
             origin: String::new(),
         };
         Exceptions { lists: vec![list], value_lists }
     }
 
-    fn rule() -> Value {
-        json!({"exceptions_list": [{"id": "l", "list_id": "l", "namespace_type": "single", "type": "detection"}]})
+    fn rule() -> Rule {
+        rule_with(
+            json!({"exceptions_list": [{"id": "l", "list_id": "l", "namespace_type": "single", "type": "detection"}]}),
+        )
+    }
+
+    /// The built-in DKIM rule with `fields` as its own.
+    fn rule_with(fields: Value) -> Rule {
+        let mut rule = rules::builtin().rules.remove(0);
+        rule.fields = fields;
+        rule
     }
 
     /// Which of `events` the item removes.
@@ -584,7 +587,8 @@ mod tests {
 
     #[test]
     fn missing_lists_and_value_lists_are_warned_about_and_expired_items_dropped() {
-        let reference = json!({"exceptions_list": [{"id": "gone", "list_id": "gone", "namespace_type": "agnostic"}]});
+        let reference =
+            rule_with(json!({"exceptions_list": [{"id": "gone", "list_id": "gone", "namespace_type": "agnostic"}]}));
         let compiled =
             RuleExceptions::compile(&reference, &Exceptions::default(), Catalog::builtin(), Timestamp::from_millis(0));
         assert_eq!(compiled.warnings, ["exception list gone (agnostic) is missing: its exceptions are not applied"]);
@@ -619,5 +623,16 @@ mod tests {
             (compiled.excluding(&on("windows")).is_some(), compiled.excluding(&on("linux")).is_some()),
             (true, false)
         );
+    }
+
+    #[test]
+    fn a_list_may_name_the_rules_it_applies_to() {
+        let mut exceptions = lists(vec![item(vec![entry("user.name", Operator::Included, EntryKind::Exists)])], vec![]);
+        let dkim = rule_with(json!({}));
+        let none = RuleExceptions::compile(&dkim, &exceptions, Catalog::builtin(), Timestamp::from_millis(0));
+        assert!(none.is_empty() && none.warnings.is_empty());
+        exceptions.lists[0].rules = vec![dkim.id.0.clone()];
+        let named = RuleExceptions::compile(&dkim, &exceptions, Catalog::builtin(), Timestamp::from_millis(0));
+        assert_eq!(named.excluding(&user("a")), Some(0));
     }
 }

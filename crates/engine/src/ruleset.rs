@@ -7,8 +7,10 @@ use kql::Matcher;
 use memchr::memmem;
 use rules::Rule;
 
+use crate::exceptions::RuleExceptions;
 use crate::filters::WildcardFilter;
 use crate::index::IndexPatterns;
+use rules::exceptions::Exceptions;
 
 /// One rule, ready to run: its matcher and the indices it searches.
 #[derive(Debug)]
@@ -19,6 +21,8 @@ pub struct CompiledRule<'c> {
     pub(crate) index: IndexPatterns,
     /// Its filters that KQL cannot say, tested beside the matcher.
     pub(crate) filters: Vec<WildcardFilter>,
+    /// Its exception lists: a match an item of one of them matches is no candidate.
+    pub exceptions: RuleExceptions<'c>,
     /// The fields its query and filters read, or `None` when it may read any (free text,
     /// wildcard names).
     fields: Option<Vec<String>>,
@@ -56,6 +60,18 @@ impl<'c> RuleSet<'c> {
     /// Compiles every rule vigil can run, with field types from `catalog` and date math at `now`;
     /// the others come back as [`Skipped`].
     pub fn compile(rules: Vec<Rule>, catalog: &'c Catalog, now: Timestamp) -> (RuleSet<'c>, Vec<Skipped>) {
+        RuleSet::compile_with(rules, catalog, now, &Exceptions::default())
+    }
+
+    /// [`RuleSet::compile`], each rule with the lists of `exceptions` its `exceptions_list`
+    /// names (items that expired by `now` left out; a list or value list that is missing is in
+    /// the rule's [`RuleExceptions::warnings`]).
+    pub fn compile_with(
+        rules: Vec<Rule>,
+        catalog: &'c Catalog,
+        now: Timestamp,
+        exceptions: &Exceptions,
+    ) -> (RuleSet<'c>, Vec<Skipped>) {
         let mut compiled = Vec::new();
         let mut literals = Vec::new();
         let mut skipped = Vec::new();
@@ -70,13 +86,19 @@ impl<'c> RuleSet<'c> {
                 Ok((matcher, query)) => {
                     literals.push(query.required_literals(catalog));
                     let filters = WildcardFilter::of(rule.filters.as_deref().unwrap_or_default());
+                    let exceptions = RuleExceptions::compile(&rule, exceptions, catalog, now);
                     let fields = (!query.reads_any_field()).then(|| {
                         let mut fields = query.field_names();
                         fields.extend(filters.iter().map(|f| f.field.clone()));
+                        if !exceptions.is_empty() {
+                            fields.extend(exceptions.fields.iter().cloned());
+                            // An item limited to some systems reads the host's.
+                            fields.extend(["host.os.type".to_owned(), "host.os.name.caseless".to_owned()]);
+                        }
                         fields
                     });
                     let index = IndexPatterns::new(&rule.index);
-                    compiled.push(CompiledRule { rule, matcher, index, filters, fields });
+                    compiled.push(CompiledRule { rule, matcher, index, filters, exceptions, fields });
                 }
                 Err(err) => skipped.push(Skipped { rule, reason: format!("its query does not compile: {err}") }),
             }

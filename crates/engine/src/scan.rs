@@ -133,6 +133,8 @@ pub struct ScanStats {
     pub hits: u64,
     /// Hits dropped because the same event already alerted for the same rule.
     pub duplicates: u64,
+    /// Matches that exception lists removed, by rule id and list id.
+    pub excepted: BTreeMap<(String, String), u64>,
 }
 
 impl ScanStats {
@@ -148,6 +150,9 @@ impl ScanStats {
         }
         self.hits += other.hits;
         self.duplicates += other.duplicates;
+        for (key, n) in &other.excepted {
+            *self.excepted.entry(key.clone()).or_default() += n;
+        }
     }
 }
 
@@ -408,6 +413,11 @@ impl<'r, 'c> Scanner<'r, 'c> {
         let mut rules = Vec::new();
         for (at, (compiled, _)) in self.rules.rules().iter().zip(candidates).enumerate().filter(|(_, (_, c))| **c) {
             if !compiled.index.covers(index.as_deref()) || !compiled.matches(event) {
+                continue;
+            }
+            if let Some(list) = compiled.exceptions.excluding(event) {
+                let key = (compiled.rule.id.0.clone(), compiled.exceptions.list_id(list).to_owned());
+                *self.stats.excepted.entry(key).or_default() += 1;
                 continue;
             }
             let id = event_id.get_or_insert_with(|| match known {

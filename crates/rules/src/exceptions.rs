@@ -177,8 +177,20 @@ pub struct ExceptionList {
     pub tags: Vec<String>,
     /// The exceptions.
     pub items: Vec<ExceptionItem>,
+    /// vigil's addition: rule ids the list applies to besides the rules whose `exceptions_list`
+    /// names it (so that a rule file, built-in rules among them, need not change). Kept in the
+    /// TOML form; Kibana's export has no place for it.
+    pub rules: Vec<String>,
     /// Where it was read from (`file:line`).
     pub origin: String,
+}
+
+impl ExceptionList {
+    /// Whether the list applies to rule `rule_id`, which names `refs` in its `exceptions_list`.
+    pub fn applies_to(&self, rule_id: &str, refs: &[ListRef]) -> bool {
+        self.rules.iter().any(|r| r == rule_id)
+            || refs.iter().any(|r| r.list_id == self.list_id && r.namespace_type == self.namespace_type)
+    }
 }
 
 /// A rule's reference to an exception list (one element of its `exceptions_list`).
@@ -526,6 +538,7 @@ fn list_of(reader: &mut Reader<'_, '_>, origin: String) -> ExceptionList {
         os_types: reader.texts("os_types"),
         tags: reader.texts("tags"),
         items: Vec::new(),
+        rules: reader.texts("rules"),
         origin,
     }
 }
@@ -1049,6 +1062,9 @@ pub fn to_toml(exceptions: &Exceptions) -> String {
         .iter()
         .map(|list| {
             let mut out = list_json(list);
+            if !list.rules.is_empty() {
+                out.insert("rules".into(), json!(list.rules));
+            }
             let items = list.items.iter().map(|item| Value::Object(item_json(list, item, false))).collect();
             out.insert("items".into(), Value::Array(items));
             Value::Object(out)

@@ -145,7 +145,6 @@ impl fmt::Display for Origin {
 /// Rule fields that change what a rule alerts on, or how its alerts look, that vigil does not
 /// apply yet (issue 17), and what ignoring each means.
 const IGNORED: &[(&str, &str)] = &[
-    ("exceptions_list", "alerts are raised for events its exceptions would suppress"),
     ("alert_suppression", "every matching event alerts, none is suppressed"),
     ("severity_mapping", "alerts take the rule's severity, whatever the event says"),
     ("risk_score_mapping", "alerts take the rule's risk score, whatever the event says"),

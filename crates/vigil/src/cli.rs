@@ -357,6 +357,10 @@ pub struct ScanArgs {
     /// report the alerts Elastic would have created.
     #[arg(long)]
     pub replay: bool,
+    /// Exception lists for the rules that name them (`exceptions_list`): a Kibana export
+    /// (NDJSON) or vigil's TOML form, a file or a folder; repeatable.
+    #[arg(long, value_name = "PATH")]
+    pub exceptions: Vec<PathBuf>,
     /// Threads to test events on (default: one per core); the output is the same for any number.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(usize))]
     pub threads: Option<usize>,

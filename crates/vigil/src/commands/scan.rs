@@ -31,9 +31,15 @@ pub fn run(args: ScanArgs) -> anyhow::Result<Exit> {
         None => Timestamp::now(),
     };
     let Some(selected) = load_selected(&args.rules, &Default::default())? else { return Ok(Exit::No) };
-    let (rule_set, skipped) = RuleSet::compile(selected, Catalog::builtin(), now);
+    let exceptions = load_exceptions(&args.exceptions)?;
+    let (rule_set, skipped) = RuleSet::compile_with(selected, Catalog::builtin(), now, &exceptions);
     if !args.quiet {
         report_skipped(&skipped);
+    }
+    for compiled in rule_set.rules() {
+        for warning in &compiled.exceptions.warnings {
+            report::note(&format!("warning: {}: {warning}", compiled.rule.name));
+        }
     }
     report_ignored(rule_set.rules().iter().map(|c| &c.rule));
     if rule_set.is_empty() {
@@ -105,6 +111,12 @@ pub fn run(args: ScanArgs) -> anyhow::Result<Exit> {
             ));
         }
     }
+    if !args.quiet {
+        for ((rule, list), removed) in &stats.excepted {
+            let name = rule_set.rules().iter().find(|c| &c.rule.id.0 == rule).map_or(rule.as_str(), |c| &c.rule.name);
+            report::note(&format!("exceptions: list `{list}` removed {removed} matches of {name}"));
+        }
+    }
     // Said even with --quiet: these events could have matched, and no rule searched them.
     for (index, events) in &stats.outside_indices {
         report::note(&format!(
@@ -118,6 +130,23 @@ pub fn run(args: ScanArgs) -> anyhow::Result<Exit> {
     } else {
         Exit::Success
     })
+}
+
+/// The exception lists of `paths`, their problems reported (a file with an error contributes
+/// nothing).
+fn load_exceptions(paths: &[PathBuf]) -> anyhow::Result<rules::exceptions::Exceptions> {
+    let mut exceptions = rules::exceptions::Exceptions::default();
+    for path in paths {
+        if !path.exists() {
+            bail!("--exceptions {}: no such file or folder", path.display());
+        }
+        let loaded = rules::exceptions::load_exceptions(path);
+        for diagnostic in &loaded.diagnostics {
+            report::print_diagnostic(diagnostic, std::io::stderr().is_terminal());
+        }
+        exceptions.extend(loaded.exceptions);
+    }
+    Ok(exceptions)
 }
 
 /// Truncations and events no execution alerted on, one warning each (never silent).

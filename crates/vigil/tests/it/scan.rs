@@ -144,3 +144,71 @@ fn the_samples_carry_the_data_stream_fields_the_integration_writes() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(run.stdout.lines().count(), 2, "{}", run.stdout);
 }
+
+/// A raw DKIM change in tenant `tenant` by `user`.
+fn dkim_change(id: u32, tenant: &str, user: &str) -> String {
+    serde_json::json!({
+        "CreationTime": format!("2026-03-02T08:{:02}:05", id), "Id": format!("00000000-0000-4000-8000-{id:012}"),
+        "Operation": "Set-DkimSigningConfig", "OrganizationId": tenant, "RecordType": 1, "ResultStatus": "True",
+        "UserType": 2, "Version": 1, "Workload": "Exchange", "ClientIP": "203.0.113.7", "ObjectId": "contoso.com",
+        "UserId": user, "Parameters": [{"Name": "Identity", "Value": "contoso.com"}, {"Name": "Enabled", "Value": "False"}]
+    })
+    .to_string()
+}
+
+#[test]
+fn an_exception_for_a_test_tenant_removes_exactly_its_alerts() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let events: String = [
+        dkim_change(1, "prod-tenant", "admin@contoso.com"),
+        dkim_change(2, "test-tenant", "admin@contoso.com"),
+        dkim_change(3, "test-tenant", "qa@contoso.com"),
+        dkim_change(4, "prod-tenant", "svc-dkim@contoso.com"),
+    ]
+    .join("\n");
+    let data = dir.path().join("audit.ndjson");
+    std::fs::write(&data, events + "\n").expect("write");
+    // vigil's TOML form: a list that names the built-in rule it applies to, one item per kind
+    // of approved change; the second only for the key-rotation account, until it expires.
+    let lists = r#"
+[[lists]]
+list_id = "dkim-maintenance"
+name = "DKIM maintenance"
+rules = ["514121ce-c7b6-474a-8237-68ff71672379"]
+
+[[lists.items]]
+item_id = "test-tenant"
+name = "Test tenant"
+entries = [{ field = "organization.id", type = "match", operator = "included", value = "test-tenant" }]
+
+[[lists.items]]
+item_id = "rotation"
+name = "Key rotation"
+expire_time = "2000-01-01T00:00:00Z"
+entries = [{ field = "user.id", type = "wildcard", operator = "included", value = "svc-dkim@*" }]
+"#;
+    let exceptions = dir.path().join("lists.toml");
+    std::fs::write(&exceptions, lists).expect("write");
+    let (data, exceptions) = (data.to_string_lossy().into_owned(), exceptions.to_string_lossy().into_owned());
+    let without = vigil(&["scan", "--output", "jsonl", &data], "");
+    assert_eq!(without.stdout.lines().count(), 4, "{}", without.stderr);
+    let with = vigil(&["scan", "--output", "jsonl", "--exceptions", &exceptions, &data], "");
+    assert_eq!(with.code, 0, "{}", with.stderr);
+    let tenants: Vec<String> = with
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("JSON")["organization"]["id"].to_string())
+        .collect();
+    assert_eq!(tenants, ["\"prod-tenant\"", "\"prod-tenant\""], "the expired item removes nothing");
+    assert!(with.stderr.contains("exceptions: list `dkim-maintenance` removed 2 matches of"), "{}", with.stderr);
+    // --replay applies them too.
+    let replay = vigil(&["scan", "--replay", "--output", "jsonl", "--exceptions", &exceptions, &data], "");
+    assert_eq!(replay.stdout.lines().count(), 2, "{}", replay.stderr);
+    // A malformed file is reported with its place and applies nothing.
+    std::fs::write(dir.path().join("lists.toml"), lists.replace("type = \"match\"", "type = \"matches\""))
+        .expect("write");
+    let bad = vigil(&["scan", "--output", "jsonl", "--exceptions", &exceptions, &data], "");
+    assert!(bad.stderr.contains("lists.toml:10:48: error: entry type `matches`"), "{}", bad.stderr);
+    assert!(bad.stderr.contains("entry type `matches`"), "{}", bad.stderr);
+    assert_eq!(bad.stdout.lines().count(), 4, "nothing of the file is applied");
+}
