@@ -18,6 +18,7 @@ use std::rc::Rc;
 use ecs::Catalog;
 use ecs::date::Timestamp;
 use rules::Rule;
+use rules::exceptions::Exceptions;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -92,6 +93,7 @@ pub fn execute(
     store: &dyn Store,
     catalog: &Catalog,
     rules: &[Rule],
+    exceptions: &Exceptions,
     scheduled: Timestamp,
     trigger: Trigger,
 ) -> StoreResult<Vec<ExecutionRecord>> {
@@ -110,7 +112,7 @@ pub fn execute(
             })
             .collect();
     };
-    let (set, skipped) = RuleSet::compile(rules.to_vec(), catalog, scheduled);
+    let (set, skipped) = RuleSet::compile_with(rules.to_vec(), catalog, scheduled, exceptions);
     let mut records = Vec::new();
     for skip in &skipped {
         let warning = format!("the rule cannot run: {}", skip.reason);
@@ -132,6 +134,14 @@ pub fn execute(
                 rule.max_signals, record.held_back, found[at]
             ));
         }
+        record.excepted = read
+            .excepted
+            .iter()
+            .filter(|((rule_id, _), _)| *rule_id == rule.id.0)
+            .map(|((_, list), n)| (list.clone(), *n))
+            .collect();
+        // A list it names that is missing, and the like: said by every execution.
+        record.warnings.extend(compiled.exceptions.warnings.iter().cloned());
         if let Some(first_error) = &read.first_error {
             record.warnings.push(format!("{} stored events could not be read, first {first_error}", read.unreadable));
         }
@@ -180,6 +190,7 @@ impl Run<'_> {
             alerts: 0,
             held_back: 0,
             late: 0,
+            excepted: Vec::new(),
             duration_ms: 0,
             status: ExecutionStatus::Succeeded,
             warnings: Vec::new(),
@@ -220,6 +231,8 @@ impl Run<'_> {
 /// What one pass over a group's events found.
 struct Read<'s> {
     pass: Pass<'s>,
+    /// Matches that exception lists removed, by rule id and list id.
+    excepted: BTreeMap<(String, String), u64>,
     events: u64,
     unreadable: u64,
     first_error: Option<String>,
@@ -253,8 +266,13 @@ fn read<'s>(
         from_seq: 0,
     };
     let mut scanner = Scanner::new(set, ScanOptions { index: None });
-    let mut read =
-        Read { pass: Pass::new(set, store, window, covered.to_vec()), events: 0, unreadable: 0, first_error: None };
+    let mut read = Read {
+        pass: Pass::new(set, store, window, covered.to_vec()),
+        excepted: Default::default(),
+        events: 0,
+        unreadable: 0,
+        first_error: None,
+    };
     let mut failure = None;
     store.scan(&query, &mut |event| {
         read.events += 1;
@@ -276,6 +294,7 @@ fn read<'s>(
         return Err(err);
     }
     read.pass.offer_new()?;
+    read.excepted = scanner.stats().excepted.clone();
     Ok(read)
 }
 

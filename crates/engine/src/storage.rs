@@ -385,6 +385,9 @@ pub struct ExecutionRecord {
     /// Alerts on late events: older than the window, ingested after it was searched (an
     /// execution in Kibana never sees them).
     pub late: u64,
+    /// Matching events that exception lists removed, by list id (lists that removed none are
+    /// left out).
+    pub excepted: Vec<(String, u64)>,
     /// How long it took, in milliseconds.
     pub duration_ms: u64,
     /// How it ended.

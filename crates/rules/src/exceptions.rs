@@ -375,6 +375,31 @@ impl LoadedExceptions {
     }
 }
 
+/// The two forms exception lists are written in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Form {
+    /// Kibana's export: NDJSON, a line per list and per item, and the export summary.
+    Ndjson,
+    /// vigil's TOML: `[[lists]]`, `[[lists.items]]`, `[[value_lists]]`.
+    Toml,
+}
+
+impl Form {
+    /// The form of a file, by its extension (`.toml`, else NDJSON).
+    pub fn of(path: &Path) -> Form {
+        if path.extension().is_some_and(|e| e == "toml") { Form::Toml } else { Form::Ndjson }
+    }
+}
+
+/// Reads `text` in `form`, with diagnostics naming `path` (a TOML value list's `file` is read
+/// relative to it). Use the lists only when no diagnostic is an error.
+pub fn parse(path: &Path, text: &str, form: Form) -> (Exceptions, Vec<Diagnostic>) {
+    match form {
+        Form::Ndjson => parse_ndjson(path, text),
+        Form::Toml => parse_toml(path, text),
+    }
+}
+
 /// Loads exception files (`.ndjson`/`.json`: Kibana exports; `.toml`: vigil's form), or every
 /// such file below a folder, in path order.
 pub fn load_exceptions(path: &Path) -> LoadedExceptions {
@@ -386,8 +411,7 @@ pub fn load_exceptions(path: &Path) -> LoadedExceptions {
     let mut loaded = LoadedExceptions::default();
     for file in files {
         let (exceptions, diagnostics) = match std::fs::read_to_string(&file) {
-            Ok(text) if file.extension().is_some_and(|e| e == "toml") => parse_toml(&file, &text),
-            Ok(text) => parse_ndjson(&file, &text),
+            Ok(text) => parse(&file, &text, Form::of(&file)),
             Err(err) => {
                 let source = Source { path: file.clone(), text: "" };
                 (Exceptions::default(), vec![source.diagnostic(Level::Error, Problem::Io(err.to_string()), None)])

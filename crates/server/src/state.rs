@@ -10,7 +10,7 @@ use engine::IndexPatterns;
 use engine::schedule::{self, Trigger};
 use engine::storage::{Appended, ExecutionRecord, NewEvent, RuleState, Store, StoreError};
 use rules::Rule;
-use store::{Access, AuditEntry, Checkpoints};
+use store::{Access, AuditEntry, Checkpoints, Tuning};
 
 use crate::config::Config;
 use crate::error::ApiError;
@@ -106,6 +106,8 @@ pub struct AppState {
     pub access: Arc<dyn Access>,
     /// Where the Office 365 pulls stand (the same database).
     pub checkpoints: Arc<dyn Checkpoints>,
+    /// Exception lists and value lists (the same database).
+    pub tuning: Arc<dyn Tuning>,
     /// The service's configuration.
     pub config: Arc<Config>,
     /// Counters for `/metrics`.
@@ -133,7 +135,7 @@ impl std::fmt::Debug for AppState {
 
 impl AppState {
     /// State over `backend`, with the rules `config` names loaded.
-    pub fn new<B: Store + Access + Checkpoints + 'static>(backend: Arc<B>, config: Config) -> AppState {
+    pub fn new<B: Store + Access + Checkpoints + Tuning + 'static>(backend: Arc<B>, config: Config) -> AppState {
         let pack = RulePack::load(config.builtin_rules, &config.rules);
         for problem in &pack.problems {
             tracing::warn!(%problem, "rule not loaded");
@@ -147,7 +149,8 @@ impl AppState {
         AppState {
             store: backend.clone(),
             access: backend.clone(),
-            checkpoints: backend,
+            checkpoints: backend.clone(),
+            tuning: backend,
             config: Arc::new(config),
             metrics: Arc::new(Metrics::default()),
             sessions: Arc::default(),
@@ -296,9 +299,13 @@ impl AppState {
         trigger: Trigger,
     ) -> Result<Vec<ExecutionRecord>, ApiError> {
         let _running = self.executions.lock().await;
-        let store = self.store.clone();
+        let (store, tuning) = (self.store.clone(), self.tuning.clone());
         let records = self
-            .write(move || schedule::execute(store.as_ref(), ecs::Catalog::builtin(), &rules, scheduled, trigger))
+            .write(move || {
+                // Read at every execution: a list changed through the API applies at once.
+                let exceptions = tuning.exceptions()?;
+                schedule::execute(store.as_ref(), ecs::Catalog::builtin(), &rules, &exceptions, scheduled, trigger)
+            })
             .await?;
         for record in &records {
             let delay = (record.started.as_nanos() - record.scheduled.as_nanos()).max(0) / 1_000_000;

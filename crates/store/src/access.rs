@@ -151,7 +151,7 @@ fn key_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApiKey> {
 }
 
 /// Appends `entry` to the audit trail, inside the caller's transaction.
-fn record(tx: &rusqlite::Transaction<'_>, entry: &AuditEntry) -> StoreResult<()> {
+pub(crate) fn record(tx: &rusqlite::Transaction<'_>, entry: &AuditEntry) -> StoreResult<()> {
     tx.execute(
         "INSERT INTO audit (at, actor, action, target, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![entry.at.as_nanos(), entry.actor, entry.action, entry.target, entry.detail],

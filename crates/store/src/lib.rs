@@ -1,6 +1,7 @@
 //! The engine's storage traits on an embedded SQLite database: the event log, alerts and their
 //! workflow, rule state and execution history; and the service's own records: API keys and the
-//! audit trail ([`Access`]), where pulls from the Office 365 API stand ([`Checkpoints`]).
+//! audit trail ([`Access`]), where pulls from the Office 365 API stand ([`Checkpoints`]), exception
+//! lists and value lists ([`Tuning`]).
 //!
 //! [`Sqlite::open`] opens (or creates) `vigil.db` in a data directory and brings its schema up to
 //! date; the value implements [`engine::storage::Store`]. Writes are durable when they return
@@ -26,7 +27,9 @@
 mod access;
 mod checkpoints;
 mod sqlite;
+mod tuning;
 
 pub use crate::access::{Access, ApiKey, AuditEntry, Role};
 pub use crate::checkpoints::{Checkpoint, Checkpoints, Taken};
 pub use crate::sqlite::Sqlite;
+pub use crate::tuning::Tuning;

@@ -22,6 +22,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/003_o365.sql"),
     include_str!("../migrations/004_backlog.sql"),
     include_str!("../migrations/005_console.sql"),
+    include_str!("../migrations/006_tuning.sql"),
 ];
 
 /// The storage traits on an SQLite database in a data directory.
@@ -478,8 +479,8 @@ impl AlertStore for Sqlite {
             }
             tx.execute(
                 "INSERT INTO executions (id, rule_id, scheduled, started, window_from, window_to, seq_after, seq_to,
-                 events, candidates, alerts, held_back, duration_ms, status, warnings, late)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+                 events, candidates, alerts, held_back, duration_ms, status, warnings, late, excepted)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
                 params![
                     record.id,
                     record.rule_id,
@@ -497,6 +498,7 @@ impl AlertStore for Sqlite {
                     record.status.as_str(),
                     json!(record.warnings).to_string(),
                     seq_param(record.late),
+                    json!(record.excepted).to_string(),
                 ],
             )
             .map_err(write_err("store the execution"))?;
@@ -736,7 +738,7 @@ impl RuleStates for Sqlite {
 }
 
 const EXECUTION: &str = "SELECT id, rule_id, scheduled, started, window_from, window_to, seq_after, seq_to, events,
-     candidates, alerts, held_back, duration_ms, status, warnings, late FROM executions";
+     candidates, alerts, held_back, duration_ms, status, warnings, late, excepted FROM executions";
 
 /// A row of [`EXECUTION`].
 fn read_execution(r: &Row<'_>) -> rusqlite::Result<ExecutionRecord> {
@@ -761,5 +763,7 @@ fn read_execution(r: &Row<'_>) -> rusqlite::Result<ExecutionRecord> {
         warnings: serde_json::from_str(&warnings)
             .map_err(|e| corrupt(14, format!("execution warnings are not a JSON list: {e}")))?,
         late: n(15)?,
+        excepted: serde_json::from_str(&r.get::<_, String>(16)?)
+            .map_err(|e| corrupt(16, format!("execution exception counts are not a JSON list: {e}")))?,
     })
 }

@@ -36,13 +36,15 @@ fn an_execution_alerts_on_its_window_once() {
     let catalog = ecs::Catalog::builtin();
     // The first execution covers every event stored so far, whatever its time.
     let first =
-        execute(&store, catalog, std::slice::from_ref(&rule), at("08:15:00"), Trigger::Scheduled).expect("runs");
+        execute(&store, catalog, std::slice::from_ref(&rule), &Default::default(), at("08:15:00"), Trigger::Scheduled)
+            .expect("runs");
     assert_eq!((first[0].events, first[0].candidates, first[0].alerts), (2, 1, 1));
     assert_eq!(first[0].window, (at("07:45:00"), at("08:15:00")));
     assert_eq!(first[0].status, ExecutionStatus::Succeeded);
     // The next, overlapping window sees the event again but it alerted already.
     let second =
-        execute(&store, catalog, std::slice::from_ref(&rule), at("08:20:00"), Trigger::Scheduled).expect("runs");
+        execute(&store, catalog, std::slice::from_ref(&rule), &Default::default(), at("08:20:00"), Trigger::Scheduled)
+            .expect("runs");
     assert_eq!((second[0].candidates, second[0].alerts), (0, 0));
     let stored = alerts(&store);
     assert_eq!(stored.len(), 1);
@@ -58,14 +60,19 @@ fn late_events_alert_once_and_say_so() {
     let (_dir, store) = open();
     let rule = dkim_rule();
     let catalog = ecs::Catalog::builtin();
-    execute(&store, catalog, std::slice::from_ref(&rule), at("08:15:00"), Trigger::Scheduled).expect("runs");
+    execute(&store, catalog, std::slice::from_ref(&rule), &Default::default(), at("08:15:00"), Trigger::Scheduled)
+        .expect("runs");
     // Two hours late: far outside any later window, Kibana would never see it.
     store.append(&[new_event(dkim("late", "06:00:00"), at("08:17:00"))]).expect("append");
-    let run = execute(&store, catalog, std::slice::from_ref(&rule), at("08:20:00"), Trigger::Scheduled).expect("runs");
+    let run =
+        execute(&store, catalog, std::slice::from_ref(&rule), &Default::default(), at("08:20:00"), Trigger::Scheduled)
+            .expect("runs");
     assert_eq!((run[0].alerts, run[0].late), (1, 1));
     let stored = alerts(&store);
     assert_eq!(stored[0].document["vigil.alert.late"], true);
-    let run = execute(&store, catalog, std::slice::from_ref(&rule), at("08:25:00"), Trigger::Scheduled).expect("runs");
+    let run =
+        execute(&store, catalog, std::slice::from_ref(&rule), &Default::default(), at("08:25:00"), Trigger::Scheduled)
+            .expect("runs");
     assert_eq!((run[0].events, run[0].alerts), (0, 0), "a covered late event is not read again");
     // The overview's figures: alerts by severity and rule, executions, late alerts.
     let activity = store.activity(at("00:00:00"), 3_600_000_000_000).expect("activity");
@@ -89,7 +96,8 @@ fn alert_pages_come_in_the_order_asked_and_skip_by_offset() {
         store.append(&[new_event(dkim(&format!("e{n}"), time), at(time))]).expect("append");
         rule.severity = rules::Severity::parse(severity).expect("a severity");
         let scheduled = at(&format!("08:0{}:30", n + 1));
-        execute(&store, catalog, std::slice::from_ref(&rule), scheduled, Trigger::Manual).expect("runs");
+        execute(&store, catalog, std::slice::from_ref(&rule), &Default::default(), scheduled, Trigger::Manual)
+            .expect("runs");
     }
     let page = |order, offset, limit| {
         let mut severities = Vec::new();
@@ -123,7 +131,9 @@ fn max_signals_takes_the_oldest_and_records_the_rest() {
         .map(|(i, time)| new_event(dkim(&format!("e{i}"), time), at("08:05:00")))
         .collect();
     store.append(&events).expect("append");
-    let run = execute(&store, ecs::Catalog::builtin(), &[rule], at("08:10:00"), Trigger::Scheduled).expect("runs");
+    let run =
+        execute(&store, ecs::Catalog::builtin(), &[rule], &Default::default(), at("08:10:00"), Trigger::Scheduled)
+            .expect("runs");
     assert_eq!((run[0].candidates, run[0].alerts, run[0].held_back), (4, 2, 2));
     assert_eq!(run[0].status, ExecutionStatus::PartialFailure);
     assert!(run[0].warnings[0].contains("2 of 4 candidates held back"), "{:?}", run[0].warnings);
@@ -141,7 +151,8 @@ fn candidates_held_back_by_max_signals_alert_in_the_next_executions() {
     let mut rule = dkim_rule();
     rule.max_signals = 2;
     let catalog = ecs::Catalog::builtin();
-    execute(&store, catalog, std::slice::from_ref(&rule), at("08:15:00"), Trigger::Scheduled).expect("runs");
+    execute(&store, catalog, std::slice::from_ref(&rule), &Default::default(), at("08:15:00"), Trigger::Scheduled)
+        .expect("runs");
     // Five records two hours late (a backlog after downtime): outside every later window, so
     // only the rule's coverage can bring them back once an execution holds them back.
     let late: Vec<_> =
@@ -149,7 +160,9 @@ fn candidates_held_back_by_max_signals_alert_in_the_next_executions() {
     store.append(&late).expect("append");
     let mut runs = Vec::new();
     for start in ["08:20:00", "08:25:00", "08:30:00", "08:35:00"] {
-        let run = execute(&store, catalog, std::slice::from_ref(&rule), at(start), Trigger::Scheduled).expect("runs");
+        let run =
+            execute(&store, catalog, std::slice::from_ref(&rule), &Default::default(), at(start), Trigger::Scheduled)
+                .expect("runs");
         let backlog = store.rule_state(&rule.id.0).expect("state").backlog;
         runs.push((run[0].alerts, run[0].held_back, backlog));
     }
@@ -163,13 +176,27 @@ fn an_execution_repeated_after_a_crash_creates_no_second_alert() {
     let (dir, store) = open();
     let rule = dkim_rule();
     store.append(&[new_event(dkim("x", "08:10:00"), at("08:10:00"))]).expect("append");
-    execute(&store, ecs::Catalog::builtin(), std::slice::from_ref(&rule), at("08:15:00"), Trigger::Scheduled)
-        .expect("runs");
+    execute(
+        &store,
+        ecs::Catalog::builtin(),
+        std::slice::from_ref(&rule),
+        &Default::default(),
+        at("08:15:00"),
+        Trigger::Scheduled,
+    )
+    .expect("runs");
     drop(store);
     let store = store::Sqlite::open(dir.path()).expect("reopens");
     // A manual run over the same window finds the alert stored.
-    let run = execute(&store, ecs::Catalog::builtin(), std::slice::from_ref(&rule), at("08:15:00"), Trigger::Manual)
-        .expect("runs");
+    let run = execute(
+        &store,
+        ecs::Catalog::builtin(),
+        std::slice::from_ref(&rule),
+        &Default::default(),
+        at("08:15:00"),
+        Trigger::Manual,
+    )
+    .expect("runs");
     assert_eq!((run[0].candidates, run[0].alerts), (0, 0));
     assert_eq!(alerts(&store).len(), 1);
     assert_eq!(store.rule_state(&rule.id.0).expect("state").last_scheduled, Some(at("08:15:00")));
@@ -198,13 +225,15 @@ fn a_last_run_dated_in_the_future_does_not_stall_the_schedule() {
     // The clock was a day ahead when the rule last ran.
     let ahead = ecs::date::Timestamp::from_nanos(ecs::date::Timestamp::now().as_nanos() + 86_400_000_000_000);
     let start = due(&rule, &store.rule_state(&rule.id.0).expect("state"), ahead).expect("due");
-    execute(&store, catalog, std::slice::from_ref(&rule), start, Trigger::Scheduled).expect("runs");
+    execute(&store, catalog, std::slice::from_ref(&rule), &Default::default(), start, Trigger::Scheduled)
+        .expect("runs");
     // Set back, it is due now all the same, and its execution dates the last run again.
     let now = ecs::date::Timestamp::now();
     let state = store.rule_state(&rule.id.0).expect("state");
     assert!(engine::schedule::ran_in_the_future(&state, now));
     let start = due(&rule, &state, now).expect("due now, not in a day");
-    execute(&store, catalog, std::slice::from_ref(&rule), start, Trigger::Scheduled).expect("runs");
+    execute(&store, catalog, std::slice::from_ref(&rule), &Default::default(), start, Trigger::Scheduled)
+        .expect("runs");
     let state = store.rule_state(&rule.id.0).expect("state");
     assert_eq!(state.last_scheduled, Some(start), "the future date is replaced");
     assert_eq!(due(&rule, &state, now), None, "and the schedule goes on from there");
@@ -215,8 +244,15 @@ fn corrupt_stored_data_fails_loudly_instead_of_reading_as_a_default() {
     let (dir, store) = open();
     let rule = dkim_rule();
     store.append(&[new_event(dkim("x", "08:10:00"), at("08:10:00"))]).expect("append");
-    execute(&store, ecs::Catalog::builtin(), std::slice::from_ref(&rule), at("08:15:00"), Trigger::Scheduled)
-        .expect("runs");
+    execute(
+        &store,
+        ecs::Catalog::builtin(),
+        std::slice::from_ref(&rule),
+        &Default::default(),
+        at("08:15:00"),
+        Trigger::Scheduled,
+    )
+    .expect("runs");
     let db = rusqlite::Connection::open(dir.path().join("vigil.db")).expect("opens");
     db.execute("UPDATE alerts SET status = 'snoozed'", []).expect("a hand edit");
     let err = store.alerts(&AlertFilter::default(), &mut |_| true).expect_err("an unknown status is an error");
@@ -235,8 +271,15 @@ fn a_change_and_its_audit_entry_are_stored_together_or_not_at_all() {
     let (dir, store) = open();
     let rule = dkim_rule();
     store.append(&[new_event(dkim("x", "08:10:00"), at("08:10:00"))]).expect("append");
-    execute(&store, ecs::Catalog::builtin(), std::slice::from_ref(&rule), at("08:15:00"), Trigger::Scheduled)
-        .expect("runs");
+    execute(
+        &store,
+        ecs::Catalog::builtin(),
+        std::slice::from_ref(&rule),
+        &Default::default(),
+        at("08:15:00"),
+        Trigger::Scheduled,
+    )
+    .expect("runs");
     let id = alerts(&store)[0].id;
     let change = engine::storage::StatusChange {
         status: engine::storage::WorkflowStatus::Closed,
@@ -390,8 +433,15 @@ fn stored_alerts_are_looked_up_in_batches_and_custom_time_fields_read_only_what_
     rule.max_signals = 1000;
     let events: Vec<_> = (0..600).map(|i| new_event(dkim(&format!("e{i}"), "08:10:00"), at("08:10:00"))).collect();
     store.append(&events).expect("append");
-    let run = execute(&store, ecs::Catalog::builtin(), std::slice::from_ref(&rule), at("08:15:00"), Trigger::Scheduled)
-        .expect("runs");
+    let run = execute(
+        &store,
+        ecs::Catalog::builtin(),
+        std::slice::from_ref(&rule),
+        &Default::default(),
+        at("08:15:00"),
+        Trigger::Scheduled,
+    )
+    .expect("runs");
     assert_eq!(run[0].alerts, 600);
     let calls = store.existing.load(std::sync::atomic::Ordering::Relaxed);
     assert!(calls <= 2, "600 matches looked up in {calls} store calls");
@@ -401,13 +451,25 @@ fn stored_alerts_are_looked_up_in_batches_and_custom_time_fields_read_only_what_
     dated.id = rules::RuleId("dated".into());
     dated.timestamp_override = Some("event.created".into());
     dated.max_signals = 1000;
-    let first =
-        execute(&store, ecs::Catalog::builtin(), std::slice::from_ref(&dated), at("08:15:00"), Trigger::Scheduled)
-            .expect("runs");
+    let first = execute(
+        &store,
+        ecs::Catalog::builtin(),
+        std::slice::from_ref(&dated),
+        &Default::default(),
+        at("08:15:00"),
+        Trigger::Scheduled,
+    )
+    .expect("runs");
     assert_eq!(first[0].events, 600, "the first execution reads everything");
     store.append(&[new_event(quiet("new", "08:16:00"), at("08:16:00"))]).expect("append");
-    let next =
-        execute(&store, ecs::Catalog::builtin(), std::slice::from_ref(&dated), at("08:20:00"), Trigger::Scheduled)
-            .expect("runs");
+    let next = execute(
+        &store,
+        ecs::Catalog::builtin(),
+        std::slice::from_ref(&dated),
+        &Default::default(),
+        at("08:20:00"),
+        Trigger::Scheduled,
+    )
+    .expect("runs");
     assert_eq!(next[0].events, 1, "the next reads only the event ingested since");
 }

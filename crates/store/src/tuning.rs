@@ -1,0 +1,194 @@
+//! Exception lists and value lists kept by the service, each change stored in one transaction
+//! with its audit entry.
+
+use std::path::Path;
+
+use ecs::date::Timestamp;
+use engine::storage::{StoreError, StoreResult};
+use rules::exceptions::{self, ExceptionList, Exceptions, Form, NamespaceType, ValueList, ValueListType};
+use rusqlite::params;
+
+use crate::access::{AuditEntry, record};
+use crate::sqlite::{Sqlite, read_err, write_err};
+
+/// The service's exception lists and value lists.
+pub trait Tuning: Send + Sync {
+    /// Every exception list and value list.
+    ///
+    /// # Errors
+    ///
+    /// When the store cannot be read, or holds a list that no longer reads.
+    fn exceptions(&self) -> StoreResult<Exceptions>;
+
+    /// Stores `list` (replacing one with its `list_id` and namespace), with `audit`.
+    ///
+    /// # Errors
+    ///
+    /// When the store cannot write; nothing is stored then.
+    fn put_list(&self, list: &ExceptionList, audit: &AuditEntry) -> StoreResult<()>;
+
+    /// Removes a list, with `audit`; returns whether there was one.
+    ///
+    /// # Errors
+    ///
+    /// When the store cannot write; nothing is stored then.
+    fn delete_list(&self, list_id: &str, namespace: NamespaceType, audit: &AuditEntry) -> StoreResult<bool>;
+
+    /// Stores `list` (replacing one with its id), with `audit`.
+    ///
+    /// # Errors
+    ///
+    /// When the store cannot write; nothing is stored then.
+    fn put_value_list(&self, list: &ValueList, audit: &AuditEntry) -> StoreResult<()>;
+
+    /// Removes a value list, with `audit`; returns whether there was one.
+    ///
+    /// # Errors
+    ///
+    /// When the store cannot write; nothing is stored then.
+    fn delete_value_list(&self, id: &str, audit: &AuditEntry) -> StoreResult<bool>;
+}
+
+impl Tuning for Sqlite {
+    fn exceptions(&self) -> StoreResult<Exceptions> {
+        self.read(|conn| {
+            let mut out = Exceptions::default();
+            let mut statement = conn
+                .prepare_cached("SELECT list_id, toml FROM exception_lists ORDER BY updated, list_id")
+                .map_err(read_err("read exception lists"))?;
+            let rows = statement
+                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+                .map_err(read_err("read exception lists"))?;
+            for row in rows {
+                let (list_id, text) = row.map_err(read_err("read exception lists"))?;
+                let origin = format!("store:{list_id}");
+                let (parsed, diagnostics) = exceptions::parse(Path::new(&origin), &text, Form::Toml);
+                if let Some(problem) = diagnostics.iter().find(|d| d.is_error()) {
+                    return Err(StoreError::Corrupt(format!("exception list {list_id}: {problem}")));
+                }
+                out.extend(parsed);
+            }
+            let mut statement = conn
+                .prepare_cached("SELECT id, type, name, vals FROM value_lists ORDER BY id")
+                .map_err(read_err("read value lists"))?;
+            let rows = statement
+                .query_map([], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?))
+                })
+                .map_err(read_err("read value lists"))?;
+            for row in rows {
+                let (id, kind, name, values) = row.map_err(read_err("read value lists"))?;
+                let kind = ValueListType::parse(&kind)
+                    .ok_or_else(|| StoreError::Corrupt(format!("value list {id}: unknown type `{kind}`")))?;
+                let mut list = ValueList::from_lines(&id, kind, &values)
+                    .map_err(|why| StoreError::Corrupt(format!("value list {id}: {why}")))?;
+                list.name = name;
+                out.value_lists.push(list);
+            }
+            Ok(out)
+        })
+    }
+
+    fn put_list(&self, list: &ExceptionList, audit: &AuditEntry) -> StoreResult<()> {
+        let text = exceptions::to_toml(&Exceptions { lists: vec![list.clone()], value_lists: Vec::new() });
+        self.transaction("store the exception list", |tx| {
+            tx.execute(
+                "INSERT INTO exception_lists (list_id, namespace_type, toml, updated) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (list_id, namespace_type) DO UPDATE SET toml = excluded.toml, updated = excluded.updated",
+                params![list.list_id, list.namespace_type.as_str(), text, Timestamp::now().as_nanos()],
+            )
+            .map_err(write_err("store the exception list"))?;
+            record(tx, audit)
+        })
+    }
+
+    fn delete_list(&self, list_id: &str, namespace: NamespaceType, audit: &AuditEntry) -> StoreResult<bool> {
+        self.transaction("remove the exception list", |tx| {
+            let removed = tx
+                .execute(
+                    "DELETE FROM exception_lists WHERE list_id = ?1 AND namespace_type = ?2",
+                    params![list_id, namespace.as_str()],
+                )
+                .map_err(write_err("remove the exception list"))?;
+            if removed > 0 {
+                record(tx, audit)?;
+            }
+            Ok(removed > 0)
+        })
+    }
+
+    fn put_value_list(&self, list: &ValueList, audit: &AuditEntry) -> StoreResult<()> {
+        self.transaction("store the value list", |tx| {
+            tx.execute(
+                "INSERT INTO value_lists (id, type, name, vals, updated) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (id) DO UPDATE SET type = excluded.type, name = excluded.name, vals = excluded.vals,
+                 updated = excluded.updated",
+                params![list.id, list.kind.as_str(), list.name, list.values.join("\n"), Timestamp::now().as_nanos()],
+            )
+            .map_err(write_err("store the value list"))?;
+            record(tx, audit)
+        })
+    }
+
+    fn delete_value_list(&self, id: &str, audit: &AuditEntry) -> StoreResult<bool> {
+        self.transaction("remove the value list", |tx| {
+            let removed = tx
+                .execute("DELETE FROM value_lists WHERE id = ?1", [id])
+                .map_err(write_err("remove the value list"))?;
+            if removed > 0 {
+                record(tx, audit)?;
+            }
+            Ok(removed > 0)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::access::Access;
+
+    fn entry(action: &str) -> AuditEntry {
+        AuditEntry {
+            at: Timestamp::now(),
+            actor: "alice".into(),
+            action: action.into(),
+            target: "t".into(),
+            detail: None,
+        }
+    }
+
+    #[test]
+    fn lists_are_kept_replaced_and_removed_with_their_audit_entries() {
+        let dir = tempfile::tempdir().expect("a folder");
+        let store = Sqlite::open(dir.path()).expect("the store");
+        let text = "[[lists]]\nlist_id = \"l\"\nrules = [\"r1\"]\n\n[[lists.items]]\nitem_id = \"i\"\nentries = [{ field = \"user.name\", type = \"exists\", operator = \"included\" }]\n";
+        let (parsed, diagnostics) = exceptions::parse(Path::new("l.toml"), text, Form::Toml);
+        assert!(diagnostics.is_empty(), "{diagnostics:?}");
+        store.put_list(&parsed.lists[0], &entry("exception_list.put")).expect("stored");
+        store.put_list(&parsed.lists[0], &entry("exception_list.put")).expect("replaced");
+        let office = ValueList::from_lines("office", ValueListType::IpRange, "10.0.0.0/8\n").expect("a list");
+        store.put_value_list(&office, &entry("value_list.put")).expect("stored");
+        let kept = store.exceptions().expect("read");
+        assert_eq!(
+            (kept.lists.len(), kept.lists[0].rules.as_slice(), kept.value_lists.len()),
+            (1, &["r1".to_owned()][..], 1)
+        );
+        assert_eq!(kept.lists[0].items, parsed.lists[0].items);
+        assert!(store.delete_list("l", NamespaceType::Single, &entry("exception_list.delete")).expect("removed"));
+        assert!(!store.delete_list("l", NamespaceType::Single, &entry("exception_list.delete")).expect("none"));
+        assert!(store.delete_value_list("office", &entry("value_list.delete")).expect("removed"));
+        assert_eq!(store.exceptions().expect("read"), Exceptions::default());
+        let actions: Vec<String> = store.audit_trail(10).expect("the trail").into_iter().map(|e| e.action).collect();
+        assert_eq!(
+            actions,
+            [
+                "value_list.delete",
+                "exception_list.delete",
+                "value_list.put",
+                "exception_list.put",
+                "exception_list.put"
+            ]
+        );
+    }
+}
