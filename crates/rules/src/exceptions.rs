@@ -740,6 +740,60 @@ fn fits(catalog: &Catalog, field: &str, value: &str) -> Result<(), String> {
     }
 }
 
+/// An item from its JSON (Kibana's shape: `item_id`, `name`, `entries`, ...), checked as an
+/// import checks it.
+///
+/// # Errors
+///
+/// Every problem, as `item:1:column: error: ...` lines.
+pub fn item_from_json(text: &str) -> Result<ExceptionItem, String> {
+    let source = Source { path: PathBuf::from("item"), text };
+    let object = match serde_json::from_str::<Value>(text) {
+        Ok(Value::Object(object)) => object,
+        Ok(_) => return Err("an exception item must be a JSON object".into()),
+        Err(err) => return Err(format!("invalid JSON: {err}")),
+    };
+    let no_spans = HashMap::new();
+    let place = Place { source: &source, spans: &no_spans, line: Some(0..text.len()), prefix: String::new() };
+    let mut errors = Vec::new();
+    let mut reader = Reader { object: &object, place: &place, path: String::new(), errors: &mut errors };
+    let item = item_of(&mut reader, Catalog::builtin());
+    if errors.is_empty() {
+        return Ok(item);
+    }
+    Err(errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))
+}
+
+/// The JSON of `item` as Kibana shapes it (without its list's fields).
+pub fn item_to_json(item: &ExceptionItem) -> Value {
+    let list = ExceptionList {
+        id: None,
+        list_id: String::new(),
+        namespace_type: NamespaceType::Single,
+        kind: String::new(),
+        name: String::new(),
+        description: String::new(),
+        os_types: Vec::new(),
+        tags: Vec::new(),
+        items: Vec::new(),
+        rules: Vec::new(),
+        origin: String::new(),
+    };
+    Value::Object(item_json(&list, item, false))
+}
+
+/// The JSON of `list` as Kibana shapes it, with its items (under `items`) and the rules it
+/// names (under `rules`, vigil's addition).
+pub fn list_to_json(list: &ExceptionList) -> Value {
+    let mut out = list_json(list);
+    out.insert("rules".into(), json!(list.rules));
+    out.insert(
+        "items".into(),
+        Value::Array(list.items.iter().map(|i| Value::Object(item_json(list, i, false))).collect()),
+    );
+    Value::Object(out)
+}
+
 /// What one Kibana export line is.
 enum Line {
     List(ExceptionList),

@@ -76,6 +76,7 @@ fn fill(store: &store::Sqlite) -> String {
             alerts: PER_EXECUTION as u64,
             held_back: 0,
             late: 0,
+            excepted: Vec::new(),
             duration_ms: 1,
             status: ExecutionStatus::Succeeded,
             warnings: Vec::new(),

@@ -110,6 +110,10 @@ pub(crate) fn required(method: &Method, route: Option<&str>) -> Need {
         Some(route) if is_elasticsearch(route) => Role::Ingest,
         Some("/api/v1/events") if !read => Role::Ingest,
         Some("/api/v1/alerts/status") => Role::Analyst,
+        // Analysts add exceptions, as Kibana's "Add rule exception"; only admins remove them.
+        Some("/api/v1/alerts/{id}/exception" | "/api/v1/exceptions/{list_id}/items") if method == Method::POST => {
+            Role::Analyst
+        }
         Some("/api/v1/audit") => Role::Admin,
         _ if read => Role::Analyst,
         _ => Role::Admin,
@@ -246,6 +250,10 @@ mod tests {
         assert_eq!((post("/_bulk"), post("/{index}/_bulk")), (role(Role::Ingest), role(Role::Ingest)));
         assert_eq!((post("/api/v1/events"), get("/api/v1/events")), (role(Role::Ingest), role(Role::Analyst)));
         assert_eq!(post("/api/v1/alerts/status"), role(Role::Analyst));
+        assert_eq!(post("/api/v1/alerts/{id}/exception"), role(Role::Analyst));
+        assert_eq!(post("/api/v1/exceptions/{list_id}/items"), role(Role::Analyst));
+        assert_eq!(post("/api/v1/exceptions/_import"), role(Role::Admin));
+        assert_eq!(required(&Method::DELETE, Some("/api/v1/exceptions/{list_id}/items/{item_id}")), role(Role::Admin));
         assert_eq!(post("/api/v1/rules/{id}/disable"), role(Role::Admin));
         assert_eq!((get("/api/v1/audit"), get("/metrics")), (role(Role::Admin), role(Role::Analyst)));
         // A rule whose id is `_bulk` is a rule, not the bulk route.

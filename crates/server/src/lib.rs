@@ -64,6 +64,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
         (name = "events", description = "Send and search events"),
         (name = "health", description = "Health, metrics and Office 365 pulls"),
         (name = "audit", description = "Who changed what"),
+        (name = "exceptions", description = "Exception lists and value lists, applied to the rules' candidates"),
         (name = "elasticsearch", description = "The Elasticsearch-compatible surface for log shippers"),
     )
 )]
@@ -74,6 +75,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(routes::alerts::router())
         .merge(routes::rules::router())
         .merge(routes::events::router())
+        .merge(routes::exceptions::router())
         .merge(routes::audit::router())
         .merge(routes::pulls::router())
         .merge(routes::health::router());

@@ -4,6 +4,7 @@ pub mod alerts;
 pub mod audit;
 pub mod bulk;
 pub mod events;
+pub mod exceptions;
 pub mod health;
 pub mod pulls;
 pub mod rules;

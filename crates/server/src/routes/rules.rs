@@ -116,6 +116,10 @@ pub struct Execution {
     pub alerts: u64,
     /// Candidates held back by `max_signals`; the next executions alert on them.
     pub held_back: u64,
+    /// Alerts on late events: older than the window, ingested after it was searched.
+    pub late: u64,
+    /// Matching events each exception list removed, by list id.
+    pub excepted: std::collections::BTreeMap<String, u64>,
     /// How long it took.
     pub duration_ms: u64,
     /// `succeeded`, `partial_failure` or `failed`.
@@ -139,6 +143,8 @@ impl From<&ExecutionRecord> for Execution {
             candidates: r.candidates,
             alerts: r.alerts,
             held_back: r.held_back,
+            late: r.late,
+            excepted: r.excepted.iter().cloned().collect(),
             duration_ms: r.duration_ms,
             status: r.status.as_str().into(),
             warnings: r.warnings.clone(),

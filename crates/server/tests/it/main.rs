@@ -4,6 +4,7 @@
 mod api;
 mod auth;
 mod console;
+mod exceptions;
 mod limits;
 mod openapi;
 mod pull;
