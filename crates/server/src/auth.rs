@@ -111,7 +111,9 @@ pub(crate) fn required(method: &Method, route: Option<&str>) -> Need {
         Some("/api/v1/events") if !read => Role::Ingest,
         Some("/api/v1/alerts/status") => Role::Analyst,
         // Analysts add exceptions, as Kibana's "Add rule exception"; only admins remove them.
-        Some("/api/v1/alerts/{id}/exception" | "/api/v1/exceptions/{list_id}/items") if method == Method::POST => {
+        Some("/api/v1/alerts/{id}/exception" | "/api/v1/exceptions/{list_id}/items" | "/api/v1/exceptions/_test")
+            if method == Method::POST =>
+        {
             Role::Analyst
         }
         Some("/api/v1/audit") => Role::Admin,

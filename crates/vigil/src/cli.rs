@@ -47,6 +47,136 @@ pub enum Command {
     /// Make, list and revoke the API keys of a server's data directory (run on its host).
     #[command(subcommand, after_help = EXIT_CODES)]
     Keys(KeysCommand),
+    /// Import, export, test and change the exception lists and value lists of a running server.
+    #[command(subcommand, after_help = EXIT_CODES)]
+    Exceptions(ExceptionsCommand),
+}
+
+/// `vigil exceptions ...`
+#[derive(Debug, Subcommand)]
+pub enum ExceptionsCommand {
+    /// List the exception lists and value lists.
+    List(ServerArgs),
+    /// Show one list with its items (JSON, as Kibana shapes it).
+    Show(ExceptionListArgs),
+    /// Import lists: Kibana's exception list export (NDJSON) or vigil's TOML form. A file with
+    /// any problem imports nothing.
+    Import(ExceptionFilesArgs),
+    /// Export every list: Kibana's NDJSON (the default) or vigil's TOML.
+    Export(ExceptionExportArgs),
+    /// Add an item to a list (analysts may), from entries given here or a JSON item.
+    Add(ExceptionAddArgs),
+    /// Remove a list, or one of its items (admin).
+    Remove(ExceptionRemoveArgs),
+    /// Show which alerts of the last days lists would have removed, before they are imported.
+    Test(ExceptionTestArgs),
+    /// Upload a value list: one value per line, from a file or `-` for standard input (admin).
+    Values(ValueListArgs),
+}
+
+/// A list by id.
+#[derive(Debug, Args)]
+pub struct ExceptionListArgs {
+    /// Which server.
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// The list's `list_id`.
+    pub list_id: String,
+    /// Its namespace.
+    #[arg(long, default_value = "single", value_parser = ["single", "agnostic"])]
+    pub namespace_type: String,
+}
+
+/// Exception files.
+#[derive(Debug, Args)]
+pub struct ExceptionFilesArgs {
+    /// Which server.
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// Kibana exports (`.ndjson`) or TOML files (`.toml`).
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+}
+
+/// `vigil exceptions export`
+#[derive(Debug, Args)]
+pub struct ExceptionExportArgs {
+    /// Which server.
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// `ndjson` (Kibana's export) or `toml` (vigil's form, with value lists).
+    #[arg(long, default_value = "ndjson", value_parser = ["ndjson", "toml"])]
+    pub format: String,
+}
+
+/// `vigil exceptions add`
+#[derive(Debug, Args)]
+pub struct ExceptionAddArgs {
+    /// The list and which server.
+    #[command(flatten)]
+    pub list: ExceptionListArgs,
+    /// The item's id (default: made from the time).
+    #[arg(long)]
+    pub item_id: Option<String>,
+    /// The item's name.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Why, kept as the item's comment.
+    #[arg(long)]
+    pub comment: Option<String>,
+    /// `FIELD=VALUE`: the field is the value (repeatable; all entries must hold).
+    #[arg(long = "match", value_name = "FIELD=VALUE")]
+    pub matches: Vec<String>,
+    /// `FIELD=PATTERN`: a value of the field matches the wildcard pattern (`*`, `?`).
+    #[arg(long = "wildcard", value_name = "FIELD=PATTERN")]
+    pub wildcards: Vec<String>,
+    /// `FIELD`: the field has a value.
+    #[arg(long = "exists", value_name = "FIELD")]
+    pub exists: Vec<String>,
+    /// Ignore letter case in `--match` and `--wildcard` entries (vigil's addition to Kibana).
+    #[arg(long)]
+    pub case_insensitive: bool,
+    /// The item as JSON, Kibana's shape (`item_id`, `entries`, ...): a file or `-`.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["matches", "wildcards", "exists"])]
+    pub item: Option<PathBuf>,
+}
+
+/// `vigil exceptions remove`
+#[derive(Debug, Args)]
+pub struct ExceptionRemoveArgs {
+    /// The list and which server.
+    #[command(flatten)]
+    pub list: ExceptionListArgs,
+    /// Remove only this item.
+    pub item_id: Option<String>,
+}
+
+/// `vigil exceptions test`
+#[derive(Debug, Args)]
+pub struct ExceptionTestArgs {
+    /// Which server.
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// The lists to test: a Kibana export or a TOML file.
+    pub file: PathBuf,
+    /// Alerts of the last this many days.
+    #[arg(long, default_value_t = 7)]
+    pub days: u32,
+}
+
+/// `vigil exceptions values`
+#[derive(Debug, Args)]
+pub struct ValueListArgs {
+    /// Which server.
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// The value list's id, which `list` entries name.
+    pub id: String,
+    /// Its type.
+    #[arg(long = "type", default_value = "keyword", value_parser = ["keyword", "ip", "ip_range", "text"])]
+    pub kind: String,
+    /// One value per line; `-` reads standard input.
+    pub file: PathBuf,
 }
 
 /// `vigil keys ...`

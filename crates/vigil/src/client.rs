@@ -75,6 +75,75 @@ impl Client {
         self.answer(request.send_json(body))
     }
 
+    /// `POST` or `PUT /api/v1{path}` with a text body of `content_type`.
+    ///
+    /// # Errors
+    ///
+    /// When the server cannot be reached or answers with an error.
+    pub fn send_text(
+        &self,
+        method: &str,
+        path: &str,
+        query: &[(&str, String)],
+        content_type: &str,
+        body: &str,
+    ) -> anyhow::Result<Value> {
+        let url = format!("{}/api/v1{path}", self.base);
+        let mut request = if method == "PUT" { self.agent.put(url) } else { self.agent.post(url) };
+        if let Some(authorization) = &self.authorization {
+            request = request.header("authorization", authorization);
+        }
+        for (key, value) in query {
+            request = request.query(*key, value);
+        }
+        self.answer(request.header("content-type", content_type).send(body))
+    }
+
+    /// `GET /api/v1{path}`, whose answer is text (an export).
+    ///
+    /// # Errors
+    ///
+    /// When the server cannot be reached or answers with an error.
+    pub fn get_text(&self, path: &str, query: &[(&str, String)]) -> anyhow::Result<String> {
+        let mut request = self.agent.get(format!("{}/api/v1{path}", self.base));
+        if let Some(authorization) = &self.authorization {
+            request = request.header("authorization", authorization);
+        }
+        for (key, value) in query {
+            request = request.query(*key, value);
+        }
+        let mut response = request
+            .call()
+            .with_context(|| format!("cannot reach vigil at {}: is `vigil serve` running there?", self.base))?;
+        let status = response.status();
+        let text =
+            response.body_mut().read_to_string().with_context(|| format!("{}: an unreadable answer", self.base))?;
+        if !status.is_success() {
+            let reason = serde_json::from_str::<Value>(&text)
+                .ok()
+                .and_then(|b| b.pointer("/error/reason").and_then(Value::as_str).map(str::to_owned))
+                .unwrap_or_else(|| "no reason given".into());
+            bail!("{} answered {status}: {reason}", self.base);
+        }
+        Ok(text)
+    }
+
+    /// `DELETE /api/v1{path}`.
+    ///
+    /// # Errors
+    ///
+    /// When the server cannot be reached or answers with an error.
+    pub fn delete(&self, path: &str, query: &[(&str, String)]) -> anyhow::Result<Value> {
+        let mut request = self.agent.delete(format!("{}/api/v1{path}", self.base));
+        if let Some(authorization) = &self.authorization {
+            request = request.header("authorization", authorization);
+        }
+        for (key, value) in query {
+            request = request.query(*key, value);
+        }
+        self.answer(request.call())
+    }
+
     fn answer(&self, response: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> anyhow::Result<Value> {
         let mut response = response
             .with_context(|| format!("cannot reach vigil at {}: is `vigil serve` running there?", self.base))?;

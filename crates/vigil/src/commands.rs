@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod alerts;
+pub mod exceptions;
 pub mod keys;
 pub mod kql;
 pub mod o365;

@@ -32,6 +32,7 @@ fn main() -> ExitCode {
         Command::O365(command) => commands::o365::run(command),
         Command::Serve(args) => commands::serve::run(args),
         Command::Alerts(command) => commands::alerts::run(command),
+        Command::Exceptions(command) => commands::exceptions::run(command),
         Command::Status(args) => commands::status::run(args),
         Command::Keys(command) => commands::keys::run(command),
     };

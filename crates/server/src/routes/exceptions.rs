@@ -40,6 +40,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(delete_item))
         .routes(routes!(put_value_list, show_value_list, delete_value_list))
         .routes(routes!(from_alert))
+        .routes(routes!(test))
 }
 
 /// A list, as the summary shows it.
@@ -224,6 +225,124 @@ async fn export(
             ([(header::CONTENT_TYPE, "application/x-ndjson")], lists::to_ndjson(&exceptions.lists)).into_response()
         }
         Form::Toml => ([(header::CONTENT_TYPE, "application/toml")], lists::to_toml(&exceptions)).into_response(),
+    })
+}
+
+/// How far back a test looks.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TestQuery {
+    /// `ndjson` (the default) or `toml`.
+    pub format: Option<String>,
+    /// Alerts created in the last this many days (default 7).
+    pub days: Option<u32>,
+}
+
+/// One alert a tested list would have removed.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct WouldRemove {
+    /// The alert.
+    pub id: String,
+    /// Its rule.
+    pub rule_id: String,
+    /// Its status now.
+    pub status: String,
+    /// When it was created.
+    pub created: String,
+    /// The list whose item matched.
+    pub list_id: String,
+}
+
+/// What a tested list would have done.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Tested {
+    /// Alerts of the period tested.
+    pub alerts: u64,
+    /// Those the lists would have removed (at most 1,000 listed).
+    pub removed: Vec<WouldRemove>,
+    /// How many, in all.
+    pub removed_count: u64,
+}
+
+/// Tests lists before they are saved: which alerts of the last `days` days their items would
+/// have removed. The lists apply to the rules they name (or that name them); a list that names
+/// none is tested against every rule's alerts. Nothing is stored.
+#[utoipa::path(post, path = "/exceptions/_test", tag = "exceptions", params(TestQuery),
+    request_body(content = String, content_type = "application/x-ndjson"),
+    responses((status = 200, body = Tested), (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
+async fn test(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<TestQuery>, QueryRejection>,
+    body: Bytes,
+) -> Result<Json<Tested>, ApiError> {
+    let Query(query) = query?;
+    let form = form(&FormQuery { format: query.format.clone() }, &headers)?;
+    let text = std::str::from_utf8(&body).map_err(|_| ApiError::BadRequest("the body is not UTF-8".into()))?;
+    let (mut tested, diagnostics) = lists::parse(FsPath::new("body"), text, form);
+    let errors: Vec<String> = diagnostics.iter().filter(|d| d.is_error()).map(ToString::to_string).collect();
+    if !errors.is_empty() {
+        return Err(ApiError::BadRequest(errors.join("\n")));
+    }
+    for list in stored(&state).await?.value_lists {
+        if tested.value_list(&list.id).is_none() {
+            tested.value_lists.push(list);
+        }
+    }
+    let days = i64::from(query.days.unwrap_or(7));
+    let since = Timestamp::from_nanos(Timestamp::now().as_nanos() - days * 86_400 * 1_000_000_000);
+    let pack = state.rules();
+    let store = state.store.clone();
+    let filter = AlertFilter { since: Some(since), ..AlertFilter::default() };
+    let cancel = crate::routes::Cancel::default();
+    let mut budget = crate::routes::Budget::new(&cancel, &state);
+    let result = state
+        .blocking(move || {
+            let catalog = ecs::Catalog::builtin();
+            let now = Timestamp::now();
+            let mut compiled: std::collections::HashMap<String, RuleExceptions<'_>> = std::collections::HashMap::new();
+            let (mut alerts, mut removed, mut count, mut stopped) = (0u64, Vec::new(), 0u64, false);
+            store.alerts(&filter, &mut |alert| {
+                if budget.spent() {
+                    stopped = true;
+                    return false;
+                }
+                alerts += 1;
+                let Some(rule) = pack.get(&alert.rule_id) else { return true };
+                let exceptions = compiled.entry(alert.rule_id.clone()).or_insert_with(|| {
+                    // A list that names no rule is tried on every rule.
+                    let mut lists = tested.clone();
+                    for list in &mut lists.lists {
+                        let refs = rules::exceptions::list_refs(&rule.fields).unwrap_or_default();
+                        let named = pack.rules.iter().any(|r| {
+                            list.applies_to(&r.id.0, &rules::exceptions::list_refs(&r.fields).unwrap_or_default())
+                        });
+                        if !named && !list.applies_to(&rule.id.0, &refs) {
+                            list.rules.push(rule.id.0.clone());
+                        }
+                    }
+                    RuleExceptions::compile(rule, &lists, catalog, now)
+                });
+                if let Some(at) = exceptions.excluding(&alert.document) {
+                    count += 1;
+                    if removed.len() < crate::routes::MAX_PAGE {
+                        removed.push(WouldRemove {
+                            id: alert.id.to_string(),
+                            rule_id: alert.rule_id.clone(),
+                            status: alert.status.as_str().into(),
+                            created: alert.created.to_string(),
+                            list_id: exceptions.list_id(at).to_owned(),
+                        });
+                    }
+                }
+                true
+            })?;
+            Ok((!stopped).then_some(Tested { alerts, removed, removed_count: count }))
+        })
+        .await?;
+    drop(cancel);
+    result.map(Json).ok_or_else(|| {
+        ApiError::BudgetExceeded("the test read more alerts than search_budget allows: test fewer days".into())
     })
 }
 

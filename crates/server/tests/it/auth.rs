@@ -99,7 +99,11 @@ fn needed(method: &str, route: &str) -> Option<store::Role> {
         | "/_index_template/{name}" => Ingest,
         "/api/v1/events" if !read => Ingest,
         "/api/v1/alerts/status" => Analyst,
-        "/api/v1/alerts/{id}/exception" | "/api/v1/exceptions/{list_id}/items" if method == "post" => Analyst,
+        "/api/v1/alerts/{id}/exception" | "/api/v1/exceptions/{list_id}/items" | "/api/v1/exceptions/_test"
+            if method == "post" =>
+        {
+            Analyst
+        }
         "/api/v1/audit" => Admin,
         _ if read => Analyst,
         _ => Admin,

@@ -259,6 +259,56 @@ fn alerts_are_triaged_from_the_command_line_and_sigterm_stops_cleanly() {
     assert!(status.stdout.contains("events:   3 stored"), "{}", status.stdout);
     assert!(status.stdout.contains("alerts:   0 open, 0 acknowledged, 1 closed"), "{}", status.stdout);
 
+    // Exception lists from the command line: tested before they are imported, imported by the
+    // admin, an item added by the analyst, exported, and removed by the admin.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lists = dir.path().join("dkim.toml");
+    std::fs::write(
+        &lists,
+        "[[lists]]\nlist_id = \"dkim-maintenance\"\nrules = [\"514121ce-c7b6-474a-8237-68ff71672379\"]\n\n\
+         [[lists.items]]\nitem_id = \"it-admin\"\nentries = [{ field = \"user.name\", type = \"match\", operator = \"included\", value = \"it-admin\" }]\n",
+    )
+    .expect("write");
+    let lists = lists.to_string_lossy().into_owned();
+    let tested = cli(&url, &alice, &["exceptions", "test", &lists, "--days", "1"]);
+    assert_eq!(tested.code, 0, "{}", tested.stderr);
+    assert!(
+        tested.stdout.contains(&id) && tested.stderr.contains("1 of the 1 alerts"),
+        "{}{}",
+        tested.stdout,
+        tested.stderr
+    );
+    let refused = cli(&url, &alice, &["exceptions", "import", &lists]);
+    assert_eq!(refused.code, 2, "importing is the admin's: {}", refused.stderr);
+    let imported = cli(&url, &admin, &["exceptions", "import", &lists]);
+    assert!(imported.stdout.contains("1 lists, 1 items"), "{}{}", imported.stdout, imported.stderr);
+    let added = cli(
+        &url,
+        &alice,
+        &["exceptions", "add", "dkim-maintenance", "--item-id", "qa", "--match", "organization.id=qa-tenant"],
+    );
+    assert_eq!(added.code, 0, "{}", added.stderr);
+    let values = dir.path().join("office.txt");
+    std::fs::write(&values, "10.0.0.0/8\n").expect("write");
+    let uploaded =
+        cli(&url, &admin, &["exceptions", "values", "office", "--type", "ip_range", &values.to_string_lossy()]);
+    assert!(uploaded.stdout.contains("1 values"), "{}{}", uploaded.stdout, uploaded.stderr);
+    let listed = cli(&url, &alice, &["exceptions", "list"]);
+    assert!(listed.stdout.contains("dkim-maintenance") && listed.stdout.contains("2 items"), "{}", listed.stdout);
+    let exported = cli(&url, &alice, &["exceptions", "export", "--format", "toml"]);
+    assert!(
+        exported.stdout.contains("item_id = \"qa\"") && exported.stdout.contains("[[value_lists]]"),
+        "{}",
+        exported.stdout
+    );
+    assert_eq!(cli(&url, &alice, &["exceptions", "remove", "dkim-maintenance"]).code, 2, "removing is the admin's");
+    assert_eq!(cli(&url, &admin, &["exceptions", "remove", "dkim-maintenance", "qa"]).code, 0);
+    let shown = cli(&url, &alice, &["exceptions", "show", "dkim-maintenance"]);
+    let shown: Value = serde_json::from_str(&shown.stdout).expect("JSON");
+    assert_eq!(shown["items"].as_array().map(Vec::len), Some(1));
+    // (Left in place, it would remove the DKIM changes of it-admin sent next.)
+    assert_eq!(cli(&url, &admin, &["exceptions", "remove", "dkim-maintenance"]).code, 0);
+
     // 101 more DKIM records than max_signals (100) takes: the one held back shows, and is trouble.
     let dkim = String::from_utf8_lossy(&samples).lines().next().expect("a first sample").to_owned();
     let many: String =
