@@ -121,8 +121,13 @@ pub fn event_time(rule: &Rule, root: &Value) -> Option<Timestamp> {
 }
 
 /// Kibana's alert reason: `web event with source 1.2.3.4 by alice on host1 created medium alert
-/// <rule name>.` (the parts the event has).
+/// <rule name>.` (the parts the event has), with the severity and name the alert takes
+/// (`severity_mapping`, `rule_name_override`).
 pub fn reason(rule: &Rule, event: &Value) -> String {
+    reason_as(crate::overrides::severity(rule, event).0, &crate::overrides::rule_name(rule, event), event)
+}
+
+fn reason_as(severity: rules::Severity, name: &str, event: &Value) -> String {
     let field = |path| text_at(event, path);
     let mut out = String::new();
     if let Some(category) = field("event.category") {
@@ -158,7 +163,7 @@ pub fn reason(rule: &Rule, event: &Value) -> String {
     if let Some(host) = field("host.name") {
         let _ = write!(out, " on {host}");
     }
-    let _ = write!(out, " created {} alert {}.", rule.severity, rule.name);
+    let _ = write!(out, " created {severity} alert {name}.");
     out
 }
 
@@ -204,10 +209,15 @@ pub fn document(rule: &Rule, event: &Value, context: &AlertContext<'_>) -> Value
         }
     }
     let original_time = Path::new("@timestamp").first_text(event);
+    let (severity, _) = crate::overrides::severity(rule, event);
+    let (risk_score, _) = crate::overrides::risk_score(rule, event);
+    let name = crate::overrides::rule_name(rule, event);
+    // Whole scores as integers, as the rule's own are written.
+    let risk_score = if risk_score.fract() == 0.0 { json!(risk_score as i64) } else { json!(risk_score) };
     let mut rule_fields = Map::new();
     rule_fields.insert("kibana.alert.rule.uuid".into(), json!(rule.id.0));
     rule_fields.insert("kibana.alert.rule.rule_id".into(), json!(rule.id.0));
-    rule_fields.insert("kibana.alert.rule.name".into(), json!(rule.name));
+    rule_fields.insert("kibana.alert.rule.name".into(), json!(name));
     rule_fields.insert("kibana.alert.rule.description".into(), json!(rule.description));
     rule_fields.insert("kibana.alert.rule.type".into(), json!(rule.kind.as_str()));
     rule_fields.insert("kibana.alert.rule.rule_type_id".into(), json!("siem.queryRule"));
@@ -245,9 +255,9 @@ pub fn document(rule: &Rule, event: &Value, context: &AlertContext<'_>) -> Value
         ("kibana.alert.status", json!("active")),
         ("kibana.alert.workflow_status", json!("open")),
         ("kibana.alert.depth", json!(1)),
-        ("kibana.alert.severity", json!(rule.severity.as_str())),
-        ("kibana.alert.risk_score", json!(rule.risk_score)),
-        ("kibana.alert.reason", json!(reason(rule, event))),
+        ("kibana.alert.severity", json!(severity.as_str())),
+        ("kibana.alert.risk_score", risk_score),
+        ("kibana.alert.reason", json!(reason_as(severity, &name, event))),
         ("kibana.alert.original_time", original_time.map_or(Value::Null, Value::String)),
         ("kibana.alert.ancestors", ancestors),
         ("kibana.space_ids", json!(["default"])),
@@ -255,6 +265,9 @@ pub fn document(rule: &Rule, event: &Value, context: &AlertContext<'_>) -> Value
     let mut out = Map::new();
     for (key, value) in alert {
         out.insert(key.to_owned(), value);
+    }
+    if crate::overrides::is_building_block(rule) {
+        out.insert("kibana.alert.building_block_type".into(), json!("default"));
     }
     out.extend(rule_fields);
     out.extend(original_event);

@@ -39,6 +39,7 @@ mod filters;
 mod fixtures;
 mod index;
 mod ingest;
+pub mod overrides;
 pub mod parallel;
 pub mod pipeline;
 mod records;

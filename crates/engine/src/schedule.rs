@@ -321,7 +321,12 @@ fn alerts(rule: &Rule, candidates: &[Candidate], run_id: &str, started: Timestam
             NewAlert {
                 id: c.alert_id,
                 rule_id: rule.id.0.clone(),
-                severity: rule.severity.as_str().to_owned(),
+                // The alert's own (`severity_mapping` may raise it).
+                severity: document
+                    .get("kibana.alert.severity")
+                    .and_then(Value::as_str)
+                    .unwrap_or(rule.severity.as_str())
+                    .to_owned(),
                 event_time: c.time,
                 event_seq: seq,
                 document,

@@ -270,6 +270,8 @@ pub struct AlertFilter {
     pub limit: Option<usize>,
     /// In which order.
     pub order: AlertOrder,
+    /// Whether to leave out the alerts of building-block rules (`kibana.alert.building_block_type`).
+    pub hide_building_blocks: bool,
 }
 
 /// The order alerts are listed in.

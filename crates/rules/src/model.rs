@@ -146,10 +146,6 @@ impl fmt::Display for Origin {
 /// apply yet (issue 17), and what ignoring each means.
 const IGNORED: &[(&str, &str)] = &[
     ("alert_suppression", "every matching event alerts, none is suppressed"),
-    ("severity_mapping", "alerts take the rule's severity, whatever the event says"),
-    ("risk_score_mapping", "alerts take the rule's risk score, whatever the event says"),
-    ("rule_name_override", "alerts carry the rule's name, not the event's"),
-    ("building_block_type", "its alerts are listed with the others, not hidden as building blocks"),
     ("saved_id", "the saved query it names is not read; only its own query runs"),
     ("data_view_id", "the data view's indices are not read; only its `index` patterns are searched"),
 ];

@@ -328,6 +328,9 @@ fn where_clause(filter: &AlertFilter) -> (String, Vec<Sql>) {
     if let Some(until) = filter.until {
         add("created <=", Sql::Integer(nanos(until)));
     }
+    if filter.hide_building_blocks {
+        clauses.push("building_block = 0".to_owned());
+    }
     (clauses.join(" AND "), args)
 }
 
@@ -459,8 +462,8 @@ impl AlertStore for Sqlite {
             {
                 let mut insert = tx
                     .prepare_cached(
-                        "INSERT INTO alerts (id, rule_id, severity, created, event_time, event_seq, status, doc)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'open', ?7) ON CONFLICT (id) DO NOTHING",
+                        "INSERT INTO alerts (id, rule_id, severity, created, event_time, event_seq, status, doc, building_block)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'open', ?7, ?8) ON CONFLICT (id) DO NOTHING",
                     )
                     .map_err(write_err("store alerts"))?;
                 for alert in alerts {
@@ -472,7 +475,8 @@ impl AlertStore for Sqlite {
                             nanos(record.started),
                             alert.event_time.map(nanos),
                             seq_param(alert.event_seq),
-                            alert.document.to_string()
+                            alert.document.to_string(),
+                            alert.document.get("kibana.alert.building_block_type").is_some()
                         ])
                         .map_err(write_err("store alerts"))? as u64;
                 }

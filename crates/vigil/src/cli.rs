@@ -317,6 +317,9 @@ pub struct AlertListArgs {
     /// A table on a terminal, JSONL (one alert per line) when piped.
     #[arg(long, value_enum, default_value_t)]
     pub output: Output,
+    /// List the alerts of building-block rules too (hidden otherwise, as in Kibana).
+    #[arg(long)]
+    pub building_blocks: bool,
 }
 
 /// `vigil alerts show`
@@ -487,6 +490,10 @@ pub struct ScanArgs {
     /// report the alerts Elastic would have created.
     #[arg(long)]
     pub replay: bool,
+    /// Count the alerts of building-block rules in the table too (they are always in JSONL and
+    /// CSV, marked `kibana.alert.building_block_type`).
+    #[arg(long)]
+    pub building_blocks: bool,
     /// Exception lists for the rules that name them (`exceptions_list`): a Kibana export
     /// (NDJSON) or vigil's TOML form, a file or a folder; repeatable.
     #[arg(long, value_name = "PATH")]

@@ -102,6 +102,8 @@ pub struct AlertQuery {
     pub q: Option<String>,
     /// `newest` (the default), `oldest`, `severity` (most severe first) or `rule`.
     pub sort: Option<String>,
+    /// `false` leaves out the alerts of building-block rules (default: all alerts).
+    pub building_blocks: Option<bool>,
     /// Skip this many (default 0).
     pub offset: Option<usize>,
     /// At most this many (default 50, at most 1000).
@@ -152,6 +154,7 @@ pub(crate) async fn search(state: &AppState, query: &AlertQuery) -> Result<Alert
                 ApiError::BadRequest(format!("sort `{sort}`: expected newest, oldest, severity or rule"))
             })?,
         },
+        hide_building_blocks: query.building_blocks == Some(false),
     };
     let (offset, limit) = (page_offset(query.offset)?, page_size(query.limit, 50)?);
     let store = state.store.clone();

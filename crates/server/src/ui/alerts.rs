@@ -32,6 +32,8 @@ pub(crate) struct Filters {
     until: Option<String>,
     q: Option<String>,
     sort: Option<String>,
+    /// `on` shows the alerts of building-block rules, which are hidden otherwise.
+    building_blocks: Option<String>,
     offset: Option<usize>,
 }
 
@@ -60,6 +62,7 @@ struct Table {
     until: String,
     q: String,
     sort: String,
+    building_blocks: bool,
     /// rule id, name: the rule filter's choices.
     rules: Vec<(String, String)>,
     rows: Vec<Row>,
@@ -89,6 +92,7 @@ fn address(filters: &Filters, offset: usize) -> String {
         ("until", &filters.until),
         ("q", &filters.q),
         ("sort", &filters.sort),
+        ("building_blocks", &filters.building_blocks),
     ] {
         if let Some(value) = nonempty(value) {
             query.append_pair(name, &value);
@@ -114,6 +118,7 @@ pub(crate) async fn table(
         until: nonempty(&filters.until),
         q: nonempty(&filters.q),
         sort: nonempty(&filters.sort),
+        building_blocks: Some(filters.building_blocks.is_some()),
         offset: Some(offset),
         limit: Some(PAGE),
     };
@@ -157,6 +162,7 @@ pub(crate) async fn table(
         until: filters.until.clone().unwrap_or_default(),
         q: filters.q.clone().unwrap_or_default(),
         sort: filters.sort.clone().unwrap_or_default(),
+        building_blocks: filters.building_blocks.is_some(),
         rules,
         first: if rows.is_empty() { 0 } else { offset + 1 },
         last: shown,

@@ -35,6 +35,7 @@ fn list(args: AlertListArgs) -> anyhow::Result<Exit> {
         ("since", args.since.clone()),
         ("q", args.query.clone()),
         ("limit", Some(args.limit.to_string())),
+        ("building_blocks", (!args.building_blocks).then(|| "false".to_owned())),
     ];
     let page = Client::new(&args.server)?.get("/alerts", &query)?;
     let alerts = page["alerts"].as_array().cloned().unwrap_or_default();

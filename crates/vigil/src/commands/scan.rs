@@ -54,7 +54,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<Exit> {
                 Color::Never => anstream::ColorChoice::Never,
                 Color::Auto => anstream::ColorChoice::Auto,
             };
-            Box::new(Table::new(anstream::AutoStream::new(stdout.lock(), choice)))
+            Box::new(Table::new(anstream::AutoStream::new(stdout.lock(), choice), args.building_blocks))
         }
         (Format::Jsonl, _) | (Format::Auto, false) => Box::new(Jsonl::new(io::BufWriter::new(stdout.lock()))),
         (Format::Csv, _) => Box::new(Csv::new(io::BufWriter::new(stdout.lock()))),

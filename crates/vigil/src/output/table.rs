@@ -23,12 +23,16 @@ struct Row {
 pub struct Table<W> {
     out: W,
     rows: HashMap<String, Row>,
+    building_blocks: bool,
+    /// Building-block alerts left out.
+    hidden: u64,
 }
 
 impl<W: Write> Table<W> {
-    /// Writes to `out` (colour is up to the writer).
-    pub fn new(out: W) -> Table<W> {
-        Table { out, rows: HashMap::new() }
+    /// Writes to `out` (colour is up to the writer); the alerts of building-block rules are left
+    /// out (and counted) unless `building_blocks`.
+    pub fn new(out: W, building_blocks: bool) -> Table<W> {
+        Table { out, rows: HashMap::new(), building_blocks, hidden: 0 }
     }
 }
 
@@ -44,6 +48,10 @@ pub fn severity_style(severity: Severity) -> Style {
 
 impl<W: Write> Output for Table<W> {
     fn alert(&mut self, hit: &Hit<'_>, _: Timestamp) -> io::Result<()> {
+        if !self.building_blocks && engine::overrides::is_building_block(hit.rule) {
+            self.hidden += 1;
+            return Ok(());
+        }
         let time = hit.time();
         let row = self.rows.entry(hit.rule.id.0.clone()).or_insert_with(|| Row {
             severity: hit.rule.severity,
@@ -81,6 +89,9 @@ impl<W: Write> Output for Table<W> {
                 let time = |t: Option<Timestamp>| t.map_or_else(|| "-".to_owned(), |t| t.to_string());
                 writeln!(out, " {:>7}  {:<24}  {:<24}  {}", row.alerts, time(row.first), time(row.last), row.name)?;
             }
+        }
+        if self.hidden > 0 {
+            writeln!(out, "({} alerts of building-block rules not shown: --building-blocks shows them)", self.hidden)?;
         }
         if let Some(replay) = &summary.replay {
             writeln!(out)?;

@@ -212,3 +212,53 @@ entries = [{ field = "user.id", type = "wildcard", operator = "included", value 
     assert!(bad.stderr.contains("entry type `matches`"), "{}", bad.stderr);
     assert_eq!(bad.stdout.lines().count(), 4, "nothing of the file is applied");
 }
+
+/// Corpus rules that take their alerts' severity, risk score and name from the event, and a
+/// building-block rule, on hand-made events (reads `../shared`).
+#[test]
+fn corpus_rules_with_overrides_and_building_blocks_alert_as_their_fields_say() {
+    let Some(shared) = testkit::shared_dir() else { return };
+    let rules = shared.join("corpus/detection-rules");
+    let promotion = rules.join("rules/integrations/google_workspace/google_workspace_alert_center_promotion.toml");
+    let endpoint = rules.join("rules/integrations/endpoint/execution_elastic_malicious_file_detected.toml");
+    let building_block =
+        rules.join("rules_building_block/initial_access_google_workspace_login_flagged_suspicious_by_google.toml");
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    for rule in [&promotion, &endpoint, &building_block] {
+        std::fs::copy(rule, dir.path().join(rule.file_name().expect("a name"))).expect("copied");
+    }
+    let now = "2026-12-01T10:00:00.000Z";
+    let events = [
+        serde_json::json!({"@timestamp": now, "event": {"ingested": now}, "data_stream": {"dataset": "google_workspace.alert"},
+            "google_workspace": {"alert": {"type": "Leaked password", "metadata": {"severity": "LOW"}}}}),
+        serde_json::json!({"@timestamp": now, "event": {"ingested": now, "kind": "alert", "code": "malicious_file", "type": "allowed",
+            "risk_score": 99, "severity": 73}, "data_stream": {"dataset": "endpoint.alerts"}}),
+        serde_json::json!({"@timestamp": now, "event": {"ingested": now, "provider": "login"},
+            "data_stream": {"dataset": "google_workspace.login"}, "google_workspace": {"login": {"is_suspicious": true}}}),
+    ];
+    let input: String = events.iter().map(|e| format!("{e}\n")).collect();
+    let rules_dir = dir.path().to_string_lossy().into_owned();
+    let run = vigil(&["scan", "--rules", &rules_dir, "--output", "jsonl", "-"], &input);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let alerts: Vec<serde_json::Value> = run.stdout.lines().map(|l| serde_json::from_str(l).expect("JSON")).collect();
+    let by = |rule_id: &str| alerts.iter().find(|a| a["kibana.alert.rule.rule_id"] == rule_id).expect("an alert");
+    // severity_mapping (LOW -> low) and rule_name_override (the alert's type) of the promotion rule.
+    let promoted = by("f1a6d0f4-95b8-11ed-9517-f661ea17fbcc");
+    assert_eq!(
+        (promoted["kibana.alert.severity"].as_str(), promoted["kibana.alert.rule.name"].as_str()),
+        (Some("low"), Some("Leaked password"))
+    );
+    // risk_score_mapping (event.risk_score) and severity_mapping (event.severity 73 -> high).
+    let endpoint = by("f2c3caa6-ea34-11ee-a417-f661ea17fbce");
+    assert_eq!(
+        (endpoint["kibana.alert.risk_score"].as_i64(), endpoint["kibana.alert.severity"].as_str()),
+        (Some(99), Some("high"))
+    );
+    // The building block's alert is marked in JSONL, and left out of the table unless asked.
+    assert_eq!(by("93d2c5bf-dac1-4e0f-ab52-16f440782bb8")["kibana.alert.building_block_type"], "default");
+    let table = vigil(&["scan", "--rules", &rules_dir, "--output", "table", "-"], &input);
+    assert!(!table.stdout.contains("Google Workspace Login Flagged Suspicious"), "{}", table.stdout);
+    assert!(table.stdout.contains("1 alerts of building-block rules not shown"), "{}", table.stdout);
+    let shown = vigil(&["scan", "--rules", &rules_dir, "--output", "table", "--building-blocks", "-"], &input);
+    assert!(shown.stdout.contains("Google Workspace Login Flagged Suspicious"), "{}", shown.stdout);
+}
