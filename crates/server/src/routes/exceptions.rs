@@ -559,6 +559,22 @@ async fn from_alert(
     body: Result<Json<FromAlert>, JsonRejection>,
 ) -> Result<Json<MadeException>, ApiError> {
     let Json(request) = body?;
+    Ok(Json(make_from_alert(&state, &caller, &id, &request).await?))
+}
+
+/// Adds the exception `request` describes, made from alert `id`, to its rule's list (or the one
+/// named): what the route does, and the console's "Add exception".
+///
+/// # Errors
+///
+/// [`ApiError::BadRequest`] for a bad id or a field the alert lacks, [`ApiError::NotFound`],
+/// [`ApiError::Store`].
+pub(crate) async fn make_from_alert(
+    state: &AppState,
+    caller: &Principal,
+    id: &str,
+    request: &FromAlert,
+) -> Result<MadeException, ApiError> {
     let alert_id = AlertId::parse(&id)
         .ok_or_else(|| ApiError::BadRequest(format!("`{id}` is not an alert id (64 hex digits)")))?;
     let store = state.store.clone();
@@ -621,7 +637,7 @@ async fn from_alert(
         tags: Vec::new(),
     };
     let list_id = request.list_id.clone().unwrap_or_else(|| format!("rule-{}", alert.rule_id));
-    let mut list = match find(&state, &list_id, NamespaceType::Single).await {
+    let mut list = match find(state, &list_id, NamespaceType::Single).await {
         Ok(list) => list,
         Err(ApiError::NotFound(_)) if request.list_id.is_none() => ExceptionList {
             id: None,
@@ -644,13 +660,13 @@ async fn from_alert(
     let json = lists::item_to_json(&item);
     list.items.push(item.clone());
     let detail = Some(format!("item {} from alert {id}", item.item_id));
-    put(&state, &caller, "exception_item.put", list.clone(), detail).await?;
+    put(state, caller, "exception_item.put", list.clone(), detail).await?;
     let closed = if request.close_matching {
-        close_matching(&state, &caller, &alert.rule_id, list, item).await?
+        close_matching(state, caller, &alert.rule_id, list, item).await?
     } else {
         Vec::new()
     };
-    Ok(Json(MadeException { list_id, item: json, closed }))
+    Ok(MadeException { list_id, item: json, closed })
 }
 
 /// Closes the open alerts of `rule_id` that `item` matches.

@@ -15,6 +15,7 @@ use serde_json::Value;
 use crate::error::ApiError;
 use crate::routes::alerts::{self, AlertQuery, StatusUpdate};
 use crate::routes::events::{self as event_routes, SearchQuery};
+use crate::routes::exceptions::{self, FromAlert};
 use crate::state::AppState;
 use crate::ui::session::Signed;
 use crate::ui::{Chrome, UiError, back, format, html, markdown};
@@ -236,10 +237,53 @@ struct AlertPage {
     guide: Option<String>,
     setup: Option<String>,
     history: Vec<Change>,
+    /// Fields of the event an exception may hold to, with their values.
+    exception_fields: Vec<(String, String)>,
     user: Option<String>,
     by_user: Result<Vec<Related>, String>,
     source_ip: Option<String>,
     by_ip: Result<Vec<Related>, String>,
+}
+
+/// Fields an exception made from an alert usually holds to, offered when the event has them.
+const EXCEPTION_FIELDS: &[&str] = &[
+    "user.name",
+    "user.id",
+    "organization.id",
+    "source.ip",
+    "client.ip",
+    "host.name",
+    "event.action",
+    "event.provider",
+    "o365.audit.ObjectId",
+    "o365.audit.Parameters.Identity",
+    "user_agent.original",
+    "process.executable",
+    "file.path",
+];
+
+/// Adds an exception made from the alert to its rule's list, optionally closing the open
+/// alerts it matches.
+pub(crate) async fn exception(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, UiError> {
+    let (mut fields, mut comment, mut close, mut csrf) = (Vec::new(), None, false, String::new());
+    for (name, value) in form_urlencoded::parse(&body) {
+        match name.as_ref() {
+            "fields" => fields.push(value.into_owned()),
+            "comment" => comment = Some(value.trim().to_owned()).filter(|c| !c.is_empty()),
+            "close_matching" => close = true,
+            "csrf" => csrf = value.into_owned(),
+            _ => {}
+        }
+    }
+    signed.check(&csrf)?;
+    let request = FromAlert { fields, name: None, comment, list_id: None, close_matching: close };
+    exceptions::make_from_alert(&state, &signed.principal, &id, &request).await?;
+    Ok(back(Some(&format!("/ui/alerts/{id}")), "/ui/alerts"))
 }
 
 /// The stored event with sequence number `seq`.
@@ -369,6 +413,10 @@ pub(crate) async fn page(
         json: format::json(&event),
         guide: rule.and_then(|r| r.text("note")).map(markdown::render),
         setup: rule.and_then(|r| r.text("setup")).map(markdown::render),
+        exception_fields: EXCEPTION_FIELDS
+            .iter()
+            .filter_map(|f| format::field(doc, f).map(|v| ((*f).to_owned(), v)))
+            .collect(),
         history: alert
             .history
             .iter()

@@ -41,6 +41,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/ui/alerts", get(alerts::table))
         .route("/ui/alerts/status", post(alerts::triage))
         .route("/ui/alerts/{id}", get(alerts::page))
+        .route("/ui/alerts/{id}/exception", post(alerts::exception))
         .route("/ui/events", get(events::search))
         .route("/ui/events/{seq}", get(events::page))
         .route("/ui/rules", get(rules::table))

@@ -211,6 +211,11 @@ async fn sessions_roles_csrf_and_headers_hold_on_every_page() {
         };
         assert_eq!(status, expected, "{page}: {body}");
     }
+    // The exception form, like every other, needs the session's token.
+    let exception = format!("/ui/alerts/{alert_id}/exception");
+    let (status, _, _) = console.post(Some(&analyst), &exception, "fields=organization.id".into()).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
     // An analyst has no rule switch, and forcing one is refused.
     let (_, _, rules) = console.get(Some(&analyst), "/ui/rules").await;
     assert!(!rules.contains("/switch\"") && !rules.contains("run-now"));
@@ -453,6 +458,15 @@ async fn an_analyst_triages_the_dkim_alert_in_a_browser() {
     assert!(history.contains("acknowledged") && history.contains("CHG-1042") && history.contains("alice"), "{history}");
     assert_eq!(b.text("#status").await, "acknowledged");
     b.screenshot("alert").await;
+
+    // An exception from the alert: the tenant's DKIM changes are expected maintenance.
+    b.find("input[data-field='organization.id']").await.click().await.expect("ticked");
+    b.find("#exception-comment").await.send_keys("tenant under DKIM key rotation").await.expect("typed");
+    b.follow("#add-exception").await;
+    let (status, list) = console.app.call("GET", &format!("/api/v1/exceptions/rule-{DKIM_RULE}"), "").await;
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(list["items"][0]["entries"][0]["field"], "organization.id");
+    assert_eq!(list["items"][0]["comments"][0]["comment"], "tenant under DKIM key rotation");
 
     // Several closed at once from the table.
     b.client.goto(&format!("{base}/ui/alerts?rule={DKIM_RULE}")).await.expect("the alerts");
