@@ -575,7 +575,7 @@ pub(crate) async fn make_from_alert(
     id: &str,
     request: &FromAlert,
 ) -> Result<MadeException, ApiError> {
-    let alert_id = AlertId::parse(&id)
+    let alert_id = AlertId::parse(id)
         .ok_or_else(|| ApiError::BadRequest(format!("`{id}` is not an alert id (64 hex digits)")))?;
     let store = state.store.clone();
     let alert = state
