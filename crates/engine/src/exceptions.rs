@@ -28,7 +28,7 @@ use crate::filters::WildcardFilter;
 pub struct RuleExceptions<'c> {
     lists: Vec<CompiledList<'c>>,
     /// What could not be applied, for every execution's record: missing lists, missing value
-    /// lists, items that do not compile.
+    /// lists, items that do not compile. Each starts with [`RuleExceptions::WARNING`].
     pub warnings: Vec<String>,
     /// The fields the items read.
     pub(crate) fields: Vec<String>,
@@ -56,12 +56,15 @@ enum Test {
 }
 
 impl<'c> RuleExceptions<'c> {
+    /// How every warning about exceptions starts.
+    pub const WARNING: &'static str = "exception list";
+
     /// The lists of `exceptions` that apply to `rule` (its `exceptions_list` names them, or they
     /// name it), with the items that apply at `now`.
     pub fn compile(rule: &Rule, exceptions: &Exceptions, catalog: &'c Catalog, now: Timestamp) -> RuleExceptions<'c> {
         let mut compiled = RuleExceptions::default();
         let refs = list_refs(&rule.fields).unwrap_or_else(|why| {
-            compiled.warnings.push(why);
+            compiled.warnings.push(format!("exception list references: {why}"));
             Vec::new()
         });
         for reference in &refs {

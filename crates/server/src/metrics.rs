@@ -32,6 +32,7 @@ pub struct Metrics {
     write_failure: Mutex<Option<(Timestamp, String)>>,
     pending: AtomicI64,
     store_errors: AtomicU64,
+    exception_warnings: AtomicU64,
     executions: [AtomicU64; 3],
     duration_buckets: [AtomicU64; BUCKETS.len()],
     duration_sum_micros: AtomicU64,
@@ -153,6 +154,11 @@ impl Metrics {
         self.store_errors.fetch_add(1, Relaxed);
     }
 
+    /// Exception lists (or value lists) an execution could not apply: missing, or broken.
+    pub fn exception_warnings(&self, n: u64) {
+        self.exception_warnings.fetch_add(n, Relaxed);
+    }
+
     /// One rule execution ended, `delay_ms` after its scheduled start.
     pub fn execution(&self, status: ExecutionStatus, duration_ms: u64, alerts: u64, delay_ms: u64) {
         let at = ExecutionStatus::ALL.iter().position(|s| *s == status).unwrap_or(0);
@@ -266,6 +272,13 @@ impl Metrics {
             one(self.pending.load(Relaxed) as f64),
         );
         family(&mut out, "vigil_store_errors_total", "counter", "Store calls that failed.", one(n(&self.store_errors)));
+        family(
+            &mut out,
+            "vigil_exception_warnings_total",
+            "counter",
+            "Exception lists and value lists executions named but could not apply (missing or broken).",
+            one(n(&self.exception_warnings)),
+        );
         family(&mut out, "vigil_events_stored", "gauge", "Events in the store.", one(snapshot.events as f64));
         family(
             &mut out,

@@ -7,6 +7,7 @@ use std::time::SystemTime;
 
 use ecs::date::Timestamp;
 use engine::IndexPatterns;
+use engine::exceptions::RuleExceptions;
 use engine::schedule::{self, Trigger};
 use engine::storage::{Appended, ExecutionRecord, NewEvent, RuleState, Store, StoreError};
 use rules::Rule;
@@ -317,6 +318,8 @@ impl AppState {
             for warning in &record.warnings {
                 tracing::warn!(rule = %record.rule_id, %warning, "execution warning");
             }
+            let exceptions = record.warnings.iter().filter(|w| w.starts_with(RuleExceptions::WARNING)).count();
+            self.metrics.exception_warnings(exceptions as u64);
         }
         Ok(records)
     }

@@ -575,8 +575,8 @@ pub(crate) async fn make_from_alert(
     id: &str,
     request: &FromAlert,
 ) -> Result<MadeException, ApiError> {
-    let alert_id = AlertId::parse(id)
-        .ok_or_else(|| ApiError::BadRequest(format!("`{id}` is not an alert id (64 hex digits)")))?;
+    let alert_id =
+        AlertId::parse(id).ok_or_else(|| ApiError::BadRequest(format!("`{id}` is not an alert id (64 hex digits)")))?;
     let store = state.store.clone();
     let alert = state
         .blocking(move || store.alert(&alert_id))

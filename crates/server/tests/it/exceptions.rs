@@ -116,6 +116,8 @@ async fn executions_apply_the_lists_and_say_what_they_removed() {
         run["warnings"][0].as_str().is_some_and(|w| w.contains("value list `services`, which is missing")),
         "{run}"
     );
+    let (_, metrics) = app.call("GET", "/metrics", "").await;
+    assert!(metrics.as_str().is_some_and(|m| m.contains("vigil_exception_warnings_total 1")), "{metrics}");
     // With it, the service account's change is removed too: no new alert, nothing left open
     // but the production admin's.
     app.call("PUT", "/api/v1/value_lists/services?type=keyword", "svc-x\n").await;
