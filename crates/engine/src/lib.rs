@@ -49,6 +49,7 @@ mod scan;
 pub mod schedule;
 pub mod source;
 pub mod storage;
+pub mod suppression;
 
 pub use crate::{
     alert::{AlertContext, AlertId, document as alert_document, event_id, event_time, reason},

@@ -26,8 +26,10 @@ use crate::alert::{AlertId, short_hex};
 use crate::ruleset::RuleSet;
 use crate::scan::{Hit, Position, ScanOptions, Scanner, Sink};
 use crate::storage::{
-    EventQuery, ExecutionRecord, ExecutionStatus, NewAlert, RuleState, Store, StoreError, StoreResult, TimeColumn,
+    EventQuery, ExecutionRecord, ExecutionStatus, NewAlert, RuleState, Store, StoreError, StoreResult, Suppressed,
+    TimeColumn,
 };
+use crate::suppression::{Group, Suppression};
 
 /// The scheduled start due for `rule` at `now`: the latest multiple of its interval not after
 /// `now`, unless that one already ran. A last run dated after `now` (the clock was ahead when
@@ -145,9 +147,13 @@ pub fn execute(
         if let Some(first_error) = &read.first_error {
             record.warnings.push(format!("{} stored events could not be read, first {first_error}", read.unreadable));
         }
-        let alerts = alerts(rule, &candidates, &record.id, run.started);
+        let made = alerts(rule, &candidates, &record.id, run.started);
+        let (alerts, suppressed) = match Suppression::of(rule) {
+            Some(suppression) => suppress(store, rule, &suppression, &candidates, made, covered[at], run.started)?,
+            None => (made, Vec::new()),
+        };
         record.alerts = alerts.len() as u64;
-        record.late = candidates.iter().filter(|c| c.late).count() as u64;
+        record.late = alerts.iter().filter(|a| a.document.get("vigil.alert.late") == Some(&json!(true))).count() as u64;
         if !record.warnings.is_empty() {
             record.status = ExecutionStatus::PartialFailure;
         }
@@ -159,7 +165,7 @@ pub fn execute(
             Some(seq) => seq.saturating_sub(1).min(run.up_to),
             None => run.up_to.max(state.covered_seq),
         };
-        store.commit_execution(&record, &alerts, &run.next_state(&state, covered, record.held_back))?;
+        store.commit_execution(&record, &alerts, &suppressed, &run.next_state(&state, covered, record.held_back))?;
         records.push(record);
     }
     Ok(records)
@@ -223,7 +229,7 @@ impl Run<'_> {
         let mut failed = self.record(rule, window, state.covered_seq);
         failed.status = ExecutionStatus::Failed;
         failed.warnings.push(warning);
-        self.store.commit_execution(&failed, &[], &self.next_state(state, state.covered_seq, state.backlog))?;
+        self.store.commit_execution(&failed, &[], &[], &self.next_state(state, state.covered_seq, state.backlog))?;
         Ok(failed)
     }
 }
@@ -330,9 +336,60 @@ fn alerts(rule: &Rule, candidates: &[Candidate], run_id: &str, started: Timestam
                 event_time: c.time,
                 event_seq: seq,
                 document,
+                suppression_key: None,
             }
         })
         .collect()
+}
+
+/// A suppressing rule's alerts: one per group of the candidates new to this execution (an event
+/// evaluated before was alerted or suppressed then), with what the group holds; with a duration,
+/// a group that already has a young, unclosed alert adds its events to it instead.
+fn suppress(
+    store: &dyn Store,
+    rule: &Rule,
+    suppression: &Suppression,
+    candidates: &[Candidate],
+    made: Vec<NewAlert>,
+    covered: u64,
+    started: Timestamp,
+) -> StoreResult<(Vec<NewAlert>, Vec<Suppressed>)> {
+    let mut groups: Vec<(Group, Vec<usize>)> = Vec::new();
+    let mut alone = Vec::new();
+    for (at, candidate) in candidates.iter().enumerate().filter(|(_, c)| c.seq > covered) {
+        match suppression.group(rule, &candidate.event.event) {
+            Some(group) => match groups.iter_mut().find(|(g, _)| g.key == group.key) {
+                Some((_, members)) => members.push(at),
+                None => groups.push((group, vec![at])),
+            },
+            None => alone.push(at),
+        }
+    }
+    let mut made: Vec<Option<NewAlert>> = made.into_iter().map(Some).collect();
+    let mut alerts: Vec<NewAlert> = alone.iter().filter_map(|&at| made[at].take()).collect();
+    let mut suppressed = Vec::new();
+    for (group, members) in groups {
+        let times = members.iter().filter_map(|&at| candidates[at].time);
+        let (start, end) = (times.clone().min(), times.max());
+        let existing = match suppression.duration {
+            Some(duration) => {
+                store.suppressing(&rule.id.0, &group.key, Timestamp::from_nanos(started.as_nanos() - duration))?
+            }
+            None => None,
+        };
+        if let Some(id) = existing {
+            suppressed.push(Suppressed { id, docs: members.len() as u64, end });
+            continue;
+        }
+        let Some(mut alert) = made[members[0]].take() else { continue };
+        if let Value::Object(doc) = &mut alert.document {
+            doc.extend(crate::suppression::fields(&group, start, end, members.len() as u64 - 1));
+        }
+        alert.suppression_key = suppression.duration.map(|_| group.key.clone());
+        alerts.push(alert);
+    }
+    alerts.sort_by_key(|a| (a.event_time.is_none(), a.event_time, a.event_seq));
+    Ok((alerts, suppressed))
 }
 
 /// How many matches are checked against the stored alerts in one store call.

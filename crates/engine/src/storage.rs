@@ -217,6 +217,20 @@ pub struct NewAlert {
     pub event_seq: u64,
     /// The alert document.
     pub document: Value,
+    /// The group it stands for, when its rule suppresses alerts (`alert_suppression` with a
+    /// duration): later events of the group update it instead of making new alerts.
+    pub suppression_key: Option<String>,
+}
+
+/// Events of a suppressed group added to an existing alert.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Suppressed {
+    /// The alert.
+    pub id: AlertId,
+    /// How many more events it stands for.
+    pub docs: u64,
+    /// The time of the group's latest event.
+    pub end: Option<Timestamp>,
 }
 
 /// One change of an alert's workflow status.
@@ -408,12 +422,27 @@ pub trait AlertStore: Send + Sync {
     fn existing(&self, ids: &[AlertId]) -> StoreResult<HashSet<AlertId>>;
 
     /// Stores an execution's outcome in one transaction: its alerts (an alert already stored is
-    /// kept as it is), its record, and the rule's new state. Returns how many alerts were new.
+    /// kept as it is), the events suppressed into existing alerts, its record, and the rule's new
+    /// state. Returns how many alerts were new.
     ///
     /// # Errors
     ///
     /// When the store cannot write; nothing of it is stored then.
-    fn commit_execution(&self, record: &ExecutionRecord, alerts: &[NewAlert], state: &RuleState) -> StoreResult<u64>;
+    fn commit_execution(
+        &self,
+        record: &ExecutionRecord,
+        alerts: &[NewAlert],
+        suppressed: &[Suppressed],
+        state: &RuleState,
+    ) -> StoreResult<u64>;
+
+    /// The alert of rule `rule_id` standing for suppression group `key`, created at or after
+    /// `since` and not closed, if there is one.
+    ///
+    /// # Errors
+    ///
+    /// When the store cannot be read.
+    fn suppressing(&self, rule_id: &str, key: &str, since: Timestamp) -> StoreResult<Option<AlertId>>;
 
     /// Calls `each` with the alerts `filter` selects, newest first; `each` returns `false` to
     /// stop.

@@ -145,7 +145,6 @@ impl fmt::Display for Origin {
 /// Rule fields that change what a rule alerts on, or how its alerts look, that vigil does not
 /// apply yet (issue 17), and what ignoring each means.
 const IGNORED: &[(&str, &str)] = &[
-    ("alert_suppression", "every matching event alerts, none is suppressed"),
     ("saved_id", "the saved query it names is not read; only its own query runs"),
     ("data_view_id", "the data view's indices are not read; only its `index` patterns are searched"),
 ];

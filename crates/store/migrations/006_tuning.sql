@@ -18,3 +18,8 @@ CREATE TABLE value_lists (
     vals    TEXT NOT NULL,
     updated INTEGER NOT NULL
 );
+
+-- The suppression group an alert stands for (rules with `alert_suppression` and a duration):
+-- later events of the group update it while it is young and not closed.
+ALTER TABLE alerts ADD COLUMN suppression_key TEXT;
+CREATE INDEX alerts_suppression ON alerts (rule_id, suppression_key, created) WHERE suppression_key IS NOT NULL;

@@ -9,7 +9,7 @@ use engine::AlertId;
 use engine::storage::{
     Activity, AlertFilter, AlertOrder, AlertStore, Appended, EventLog, EventQuery, ExecutionRecord, ExecutionStatus,
     NewAlert, NewEvent, RuleState, RuleStates, StatusChange, StoreError, StoreResult, StoredAlert, StoredEvent,
-    TimeColumn, WorkflowStatus,
+    Suppressed, TimeColumn, WorkflowStatus,
 };
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter, types::Value as Sql};
 use serde_json::{Value, json};
@@ -455,15 +455,22 @@ impl AlertStore for Sqlite {
         })
     }
 
-    fn commit_execution(&self, record: &ExecutionRecord, alerts: &[NewAlert], state: &RuleState) -> StoreResult<u64> {
+    fn commit_execution(
+        &self,
+        record: &ExecutionRecord,
+        alerts: &[NewAlert],
+        suppressed: &[Suppressed],
+        state: &RuleState,
+    ) -> StoreResult<u64> {
         self.write(|conn| {
             let tx = conn.transaction().map_err(write_err("store the execution"))?;
             let mut created = 0;
             {
                 let mut insert = tx
                     .prepare_cached(
-                        "INSERT INTO alerts (id, rule_id, severity, created, event_time, event_seq, status, doc, building_block)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'open', ?7, ?8) ON CONFLICT (id) DO NOTHING",
+                        "INSERT INTO alerts (id, rule_id, severity, created, event_time, event_seq, status, doc, building_block,
+                         suppression_key)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'open', ?7, ?8, ?9) ON CONFLICT (id) DO NOTHING",
                     )
                     .map_err(write_err("store alerts"))?;
                 for alert in alerts {
@@ -476,9 +483,29 @@ impl AlertStore for Sqlite {
                             alert.event_time.map(nanos),
                             seq_param(alert.event_seq),
                             alert.document.to_string(),
-                            alert.document.get("kibana.alert.building_block_type").is_some()
+                            alert.document.get("kibana.alert.building_block_type").is_some(),
+                            alert.suppression_key
                         ])
                         .map_err(write_err("store alerts"))? as u64;
+                }
+            }
+            {
+                // The group's new events counted on its alert, and its last event time moved on.
+                let mut update = tx
+                    .prepare_cached(
+                        "UPDATE alerts SET doc = json_set(doc,
+                           '$.\"kibana.alert.suppression.docs_count\"',
+                           coalesce(json_extract(doc, '$.\"kibana.alert.suppression.docs_count\"'), 0) + ?2,
+                           '$.\"kibana.alert.suppression.end\"',
+                           CASE WHEN ?3 IS NOT NULL AND ?3 > coalesce(json_extract(doc, '$.\"kibana.alert.suppression.end\"'), '')
+                                THEN ?3 ELSE json_extract(doc, '$.\"kibana.alert.suppression.end\"') END)
+                         WHERE id = ?1",
+                    )
+                    .map_err(write_err("store suppressed events"))?;
+                for group in suppressed {
+                    update
+                        .execute(params![id_bytes(&group.id), seq_param(group.docs), group.end.map(|t| t.to_string())])
+                        .map_err(write_err("store suppressed events"))?;
                 }
             }
             tx.execute(
@@ -614,6 +641,21 @@ impl AlertStore for Sqlite {
                 .query_map([], |r| Ok((status(&r.get::<_, String>(0)?, 0)?, count(r.get(1)?))))
                 .map_err(read_err("read alerts"))?;
             rows.collect::<rusqlite::Result<Vec<_>>>().map_err(read_err("read alerts"))
+        })
+    }
+
+    fn suppressing(&self, rule_id: &str, key: &str, since: Timestamp) -> StoreResult<Option<AlertId>> {
+        self.read(|conn| {
+            let mut statement = conn
+                .prepare_cached(
+                    "SELECT id FROM alerts WHERE rule_id = ?1 AND suppression_key = ?2 AND created >= ?3
+                     AND status != 'closed' ORDER BY created DESC LIMIT 1",
+                )
+                .map_err(read_err("read alerts"))?;
+            statement
+                .query_row(params![rule_id, key, nanos(since)], |r| alert_id(r, 0))
+                .optional()
+                .map_err(read_err("read alerts"))
         })
     }
 

@@ -152,6 +152,7 @@ query = "event.action:x"
 building_block_type = "default"
 exceptions_list = [{id = "l1", list_id = "dkim-maintenance", namespace_type = "single", type = "detection"}]
 severity_mapping = []
+saved_id = "my-saved-query"
 
 [rule.alert_suppression]
 group_by = ["user.name"]
@@ -160,9 +161,9 @@ group_by = ["user.name"]
     assert_eq!(
         messages(&loaded),
         [
-            "rule.toml:13:1: warning: `alert_suppression` is not applied yet: every matching event alerts, none is suppressed",
+            "rule.toml:12:12: warning: `saved_id` is not applied yet: the saved query it names is not read; only its own query runs"
         ],
-        "exception lists, building blocks and mappings are applied; only suppression is not yet"
+        "exception lists, building blocks, mappings and suppression are applied"
     );
     assert_eq!(loaded.rules[0].unsupported(), None, "the rule still runs");
     assert_eq!(loaded.rules[0].ignored().len(), 1);

@@ -355,9 +355,18 @@ impl AlertStore for Counting {
         &self,
         record: &engine::storage::ExecutionRecord,
         alerts: &[engine::storage::NewAlert],
+        suppressed: &[engine::storage::Suppressed],
         state: &engine::storage::RuleState,
     ) -> engine::storage::StoreResult<u64> {
-        self.inner.commit_execution(record, alerts, state)
+        self.inner.commit_execution(record, alerts, suppressed, state)
+    }
+    fn suppressing(
+        &self,
+        rule_id: &str,
+        key: &str,
+        since: ecs::date::Timestamp,
+    ) -> engine::storage::StoreResult<Option<engine::AlertId>> {
+        self.inner.suppressing(rule_id, key, since)
     }
     fn alerts(
         &self,
@@ -472,4 +481,105 @@ fn stored_alerts_are_looked_up_in_batches_and_custom_time_fields_read_only_what_
     )
     .expect("runs");
     assert_eq!(next[0].events, 1, "the next reads only the event ingested since");
+}
+
+/// The DKIM rule, suppressing by user for `duration` (none: per execution).
+fn suppressing(duration: Option<&str>) -> Rule {
+    let mut rule = dkim_rule();
+    let mut settings = serde_json::json!({"group_by": ["user.name"], "missing_fields_strategy": "suppress"});
+    if let Some(minutes) = duration {
+        settings["duration"] = serde_json::json!({"value": minutes.parse::<i64>().expect("minutes"), "unit": "m"});
+    }
+    rule.fields["alert_suppression"] = settings;
+    rule
+}
+
+fn by_user(id: &str, time: &str, user: &str) -> serde_json::Value {
+    let mut event = dkim(id, time);
+    event["user"]["name"] = serde_json::json!(user);
+    event
+}
+
+#[test]
+fn suppression_makes_one_alert_per_group_and_execution() {
+    let (_dir, store) = open();
+    let rule = suppressing(None);
+    let catalog = ecs::Catalog::builtin();
+    store
+        .append(&[
+            new_event(by_user("a1", "08:01:00", "alice"), at("08:01:30")),
+            new_event(by_user("a2", "08:03:00", "alice"), at("08:03:30")),
+            new_event(by_user("b1", "08:02:00", "bob"), at("08:02:30")),
+        ])
+        .expect("append");
+    let run =
+        execute(&store, catalog, std::slice::from_ref(&rule), &Default::default(), at("08:05:00"), Trigger::Scheduled)
+            .expect("runs");
+    assert_eq!((run[0].candidates, run[0].alerts), (3, 2));
+    let stored = alerts(&store);
+    let alice = stored.iter().find(|a| a.document["user"]["name"] == "alice").expect("alice's alert");
+    assert_eq!(alice.document["kibana.alert.suppression.docs_count"], 1);
+    assert_eq!(
+        alice.document["kibana.alert.suppression.terms"],
+        serde_json::json!([{"field": "user.name", "value": "alice"}])
+    );
+    assert_eq!(alice.document["kibana.alert.suppression.start"], "2026-03-02T08:01:00.000Z");
+    assert_eq!(alice.document["kibana.alert.suppression.end"], "2026-03-02T08:03:00.000Z");
+    // The next window overlaps: what was suppressed is not alerted again.
+    let again =
+        execute(&store, catalog, std::slice::from_ref(&rule), &Default::default(), at("08:10:00"), Trigger::Scheduled)
+            .expect("runs");
+    assert_eq!(again[0].alerts, 0);
+    assert_eq!(alerts(&store).len(), 2);
+}
+
+#[test]
+fn suppression_with_a_duration_spans_executions_restarts_and_late_events() {
+    let dir = tempfile::tempdir().expect("a folder");
+    let rule = suppressing(Some("60"));
+    let catalog = ecs::Catalog::builtin();
+    {
+        let store = store::Sqlite::open(dir.path()).expect("opens");
+        store.append(&[new_event(by_user("a1", "08:01:00", "alice"), at("08:01:30"))]).expect("append");
+        let run = execute(
+            &store,
+            catalog,
+            std::slice::from_ref(&rule),
+            &Default::default(),
+            at("08:05:00"),
+            Trigger::Scheduled,
+        )
+        .expect("runs");
+        assert_eq!(run[0].alerts, 1);
+    }
+    // After a restart, a later event of the group and a late one (dated before the window) add
+    // to the same alert.
+    let store = store::Sqlite::open(dir.path()).expect("opens again");
+    store
+        .append(&[
+            new_event(by_user("a2", "08:07:00", "alice"), at("08:07:30")),
+            new_event(by_user("a0", "07:00:00", "alice"), at("08:08:00")),
+        ])
+        .expect("append");
+    let run =
+        execute(&store, catalog, std::slice::from_ref(&rule), &Default::default(), at("08:10:00"), Trigger::Scheduled)
+            .expect("runs");
+    assert_eq!(run[0].alerts, 0, "suppressed into the open alert");
+    let stored = alerts(&store);
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].document["kibana.alert.suppression.docs_count"], 2);
+    assert_eq!(stored[0].document["kibana.alert.suppression.end"], "2026-03-02T08:07:00.000Z");
+    // A closed alert takes in nothing more: the group's next event makes a new alert.
+    let change = engine::storage::StatusChange {
+        status: WorkflowStatus::Closed,
+        by: "alice".into(),
+        at: ecs::date::Timestamp::now(),
+        note: None,
+    };
+    store.set_status(&[stored[0].id], &change).expect("closed");
+    store.append(&[new_event(by_user("a3", "08:12:00", "alice"), at("08:12:30"))]).expect("append");
+    let run =
+        execute(&store, catalog, std::slice::from_ref(&rule), &Default::default(), at("08:15:00"), Trigger::Scheduled)
+            .expect("runs");
+    assert_eq!(run[0].alerts, 1);
 }

@@ -40,6 +40,12 @@ pub fn run(args: ScanArgs) -> anyhow::Result<Exit> {
         for warning in &compiled.exceptions.warnings {
             report::note(&format!("warning: {}: {warning}", compiled.rule.name));
         }
+        if engine::suppression::Suppression::of(&compiled.rule).is_some() {
+            report::note(&format!(
+                "warning: {}: `alert_suppression` is applied by `vigil serve`; a scan (and its replay) lists every matching event",
+                compiled.rule.name
+            ));
+        }
     }
     report_ignored(rule_set.rules().iter().map(|c| &c.rule));
     if rule_set.is_empty() {

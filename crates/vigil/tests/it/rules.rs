@@ -56,7 +56,7 @@ fn validate_reports_problems_and_fails() {
 #[test]
 fn validate_never_says_all_run_plainly_for_a_rule_run_without_some_of_its_fields() {
     let dir = tempfile::tempdir().expect("a temporary folder");
-    let rule = "[rule]\nrule_id = \"x\"\nname = \"Tuned\"\ndescription = \"d\"\ntype = \"query\"\nrisk_score = 10\nseverity = \"low\"\nquery = 'event.action:x'\n\n[rule.alert_suppression]\ngroup_by = [\"user.name\"]\n";
+    let rule = "[rule]\nrule_id = \"x\"\nname = \"Tuned\"\ndescription = \"d\"\ntype = \"query\"\nrisk_score = 10\nseverity = \"low\"\nquery = 'event.action:x'\nsaved_id = \"my-saved-query\"\n";
     std::fs::write(dir.path().join("tuned.toml"), rule).expect("write");
     let run = vigil(&["rules", "validate", &dir.path().to_string_lossy()], "");
     assert_eq!(run.code, 0, "{}", run.stderr);
@@ -64,7 +64,7 @@ fn validate_never_says_all_run_plainly_for_a_rule_run_without_some_of_its_fields
         run.stdout,
         "1 rules loaded, 0 errors, 1 warnings\n  query                 1  (all run, 1 without fields vigil does not apply yet: see the warnings)\n"
     );
-    assert!(run.stderr.contains("warning: `alert_suppression` is not applied yet"), "{}", run.stderr);
+    assert!(run.stderr.contains("warning: `saved_id` is not applied yet"), "{}", run.stderr);
 }
 
 #[test]
