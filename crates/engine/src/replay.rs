@@ -4,6 +4,9 @@
 //! execution started at `t` searches `[from, to]` resolved at `t` (`now-30m` .. `now`) on the
 //! rule's time field, takes at most `max_signals` of the events not yet alerted, oldest first,
 //! and records the rest as truncated; an event may still alert in a later, overlapping execution.
+//! A rule with `alert_suppression` makes one alert per group of an execution's candidates (and,
+//! with a duration, adds later executions' events of the group to it while it is younger than
+//! the duration); `max_signals` counts alerts, not the events they stand for.
 
 use std::collections::{HashMap, HashSet};
 
@@ -13,6 +16,7 @@ use ecs::date::Timestamp;
 use crate::alert::AlertId;
 use crate::ruleset::RuleSet;
 use crate::scan::{Hit, Position, Sink};
+use crate::suppression::{Group, Suppression};
 
 /// A hit kept for replay.
 #[derive(Debug)]
@@ -92,6 +96,9 @@ pub struct ReplayReport {
     pub rules: Vec<RuleReplay>,
     /// The alerts, by execution start, then event time: (rule index, execution start, kept hit).
     alerts: Vec<(usize, Timestamp, usize)>,
+    /// The suppression fields of each alert that stands for a group (by its place in `alerts`
+    /// before sorting, keyed by its kept hit).
+    suppression: HashMap<usize, Vec<(String, Value)>>,
     kept: Vec<Kept>,
 }
 
@@ -116,6 +123,7 @@ impl ReplayReport {
                 event_id: &kept.event_id,
                 alert_id: kept.alert_id,
                 position: Position { source: &kept.source, line: kept.line },
+                suppression: self.suppression.get(&at).map_or(&[], Vec::as_slice),
             };
             if !each(started, &hit)? {
                 break;
@@ -142,8 +150,12 @@ impl Replay {
             }
         }
         let mut alerts = Vec::new();
+        let mut groups_of = HashMap::new();
         for (rule_index, mut pending) in by_rule.into_iter().enumerate() {
             let rule = &rules.rules()[rule_index].rule;
+            let suppression = Suppression::of(rule);
+            // Per group: the kept hit that alerted, when (its execution), and what it stands for.
+            let mut groups: HashMap<String, Grouped> = HashMap::new();
             pending.sort_by_key(|&at| (self.kept[at].time, at));
             let interval = i64::try_from(rule.interval.as_seconds()).unwrap_or(i64::MAX).saturating_mul(1_000_000_000);
             let window =
@@ -179,14 +191,39 @@ impl Replay {
                     if !candidates.is_empty() {
                         stats.executions += 1;
                         let max = rule.max_signals as usize;
-                        for &at in candidates.iter().take(max) {
-                            if alerted.insert(self.kept[at].alert_id) {
+                        let (mut made, mut dropped) = (0, 0);
+                        for &at in &candidates {
+                            let kept = &self.kept[at];
+                            let group = suppression.as_ref().and_then(|s| s.group(rule, &kept.event));
+                            if let Some(group) = &group
+                                && let Some(grouped) = groups.get_mut(&group.key)
+                                && suppression.as_ref().is_some_and(|s| grouped.takes(started, s))
+                            {
+                                // Suppressed into the group's alert.
+                                alerted.insert(kept.alert_id);
+                                grouped.add(kept.time);
+                                continue;
+                            }
+                            if made == max {
+                                dropped += 1;
+                                continue;
+                            }
+                            if alerted.insert(kept.alert_id) {
                                 alerts.push((rule_index, started, at));
                                 stats.alerts += 1;
+                                made += 1;
+                                if let Some(group) = group {
+                                    let grouped =
+                                        Grouped { at, group, started, start: kept.time, end: kept.time, others: 0 };
+                                    // The group's earlier alert is done: its fields are final.
+                                    if let Some(done) = groups.insert(grouped.group.key.clone(), grouped) {
+                                        groups_of.insert(done.at, done.fields());
+                                    }
+                                }
                             }
                         }
-                        if candidates.len() > max {
-                            stats.truncations.push(Truncation { started, dropped: candidates.len() - max });
+                        if dropped > 0 {
+                            stats.truncations.push(Truncation { started, dropped });
                         }
                     }
                     if alerted.contains(&self.kept[pending[next]].alert_id) {
@@ -205,8 +242,46 @@ impl Replay {
                     next += 1;
                 }
             }
+            for grouped in groups.into_values() {
+                groups_of.insert(grouped.at, grouped.fields());
+            }
         }
         alerts.sort_by_key(|&(rule, started, at)| (started, self.kept[at].time, rule, at));
-        ReplayReport { rules: report, alerts, kept: self.kept }
+        ReplayReport { rules: report, alerts, suppression: groups_of, kept: self.kept }
+    }
+}
+
+/// A group's alert in a replay.
+struct Grouped {
+    /// Its kept hit.
+    at: usize,
+    group: Group,
+    /// The execution that made it.
+    started: Timestamp,
+    start: Option<Timestamp>,
+    end: Option<Timestamp>,
+    /// Events it stands for besides its own.
+    others: u64,
+}
+
+impl Grouped {
+    /// Whether an execution started at `started` adds its events of the group to this alert:
+    /// the same execution always, a later one while the alert is younger than the duration.
+    fn takes(&self, started: Timestamp, suppression: &Suppression) -> bool {
+        started == self.started
+            || suppression.duration.is_some_and(|d| started.as_nanos() - self.started.as_nanos() < d)
+    }
+
+    fn add(&mut self, time: Option<Timestamp>) {
+        self.others += 1;
+        self.start = match (self.start, time) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.end = self.end.max(time);
+    }
+
+    fn fields(&self) -> Vec<(String, Value)> {
+        crate::suppression::fields(&self.group, self.start, self.end, self.others)
     }
 }

@@ -36,6 +36,9 @@ pub struct Hit<'a> {
     pub alert_id: AlertId,
     /// Where the event was read.
     pub position: Position<'a>,
+    /// The suppression fields of the alert, when it stands for a group of events
+    /// (`kibana.alert.suppression.*`, from a replay of a suppressing rule).
+    pub suppression: &'a [(String, Value)],
 }
 
 impl Hit<'_> {
@@ -47,7 +50,11 @@ impl Hit<'_> {
     /// The alert document Elastic Security would store for this hit, created at `now`.
     pub fn document(&self, now: Timestamp) -> Value {
         let context = AlertContext { id: self.alert_id, index: self.index.unwrap_or(""), event_id: self.event_id, now };
-        alert::document(self.rule, self.event, &context)
+        let mut document = alert::document(self.rule, self.event, &context);
+        if let Value::Object(doc) = &mut document {
+            doc.extend(self.suppression.iter().cloned());
+        }
+        document
     }
 }
 
@@ -461,6 +468,7 @@ impl<'r, 'c> Scanner<'r, 'c> {
                 event_id: &matched.event_id,
                 alert_id,
                 position: Position { source, line: matched.line },
+                suppression: &[],
             };
             if !sink.hit(&hit)? {
                 return Ok(false);

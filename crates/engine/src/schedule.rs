@@ -317,6 +317,7 @@ fn alerts(rule: &Rule, candidates: &[Candidate], run_id: &str, started: Timestam
                 event_id: &m.event_id,
                 alert_id: c.alert_id,
                 position: Position { source: "store", line: seq },
+                suppression: &[],
             };
             let mut document = hit.document(started);
             if let Value::Object(doc) = &mut document {

@@ -42,7 +42,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<Exit> {
         }
         if engine::suppression::Suppression::of(&compiled.rule).is_some() {
             report::note(&format!(
-                "warning: {}: `alert_suppression` is applied by `vigil serve`; a scan (and its replay) lists every matching event",
+                "note: {}: `alert_suppression` applies to executions: --replay (and `vigil serve`) make one alert per group; a plain scan lists every matching event",
                 compiled.rule.name
             ));
         }

@@ -262,3 +262,55 @@ fn corpus_rules_with_overrides_and_building_blocks_alert_as_their_fields_say() {
     let shown = vigil(&["scan", "--rules", &rules_dir, "--output", "table", "--building-blocks", "-"], &input);
     assert!(shown.stdout.contains("Google Workspace Login Flagged Suspicious"), "{}", shown.stdout);
 }
+
+#[test]
+fn a_replay_suppresses_alerts_by_group() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let rule = r#"[metadata]
+creation_date = "2026/12/03"
+maturity = "production"
+updated_date = "2026/12/03"
+
+[rule]
+author = ["vigil"]
+description = "DKIM changes, one alert per user an hour."
+from = "now-30m"
+index = ["logs-o365*"]
+interval = "5m"
+language = "kuery"
+license = "Apache-2.0"
+name = "DKIM changes by user"
+risk_score = 47
+rule_id = "dkim-by-user"
+severity = "medium"
+type = "query"
+query = 'event.action:"Set-DkimSigningConfig"'
+
+[rule.alert_suppression]
+group_by = ["user.id"]
+duration = {value = 1, unit = "h"}
+missing_fields_strategy = "suppress"
+"#;
+    std::fs::write(dir.path().join("rule.toml"), rule).expect("write");
+    // admin: 08:01, 08:03, 08:40 (within the hour: one alert); qa: 08:02.
+    let events: String = [
+        dkim_change(1, "t", "admin@contoso.com"),
+        dkim_change(3, "t", "admin@contoso.com"),
+        dkim_change(40, "t", "admin@contoso.com"),
+        dkim_change(2, "t", "qa@contoso.com"),
+    ]
+    .join("\n");
+    let rules = dir.path().join("rule.toml").to_string_lossy().into_owned();
+    let run = vigil(&["scan", "--rules", &rules, "--replay", "--output", "jsonl", "-"], &events);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let alerts: Vec<serde_json::Value> = run.stdout.lines().map(|l| serde_json::from_str(l).expect("JSON")).collect();
+    assert_eq!(alerts.len(), 2, "{}", run.stdout);
+    let admin = alerts.iter().find(|a| a["user"]["id"] == "admin@contoso.com").expect("admin's alert");
+    assert_eq!(admin["kibana.alert.suppression.docs_count"], 2);
+    assert_eq!(admin["kibana.alert.suppression.terms"], serde_json::json!([{"field": "user.id", "value": "admin@contoso.com"}]));
+    assert_eq!(admin["kibana.alert.suppression.end"], "2026-03-02T08:40:05.000Z");
+    assert!(run.stderr.contains("`alert_suppression` applies to executions"), "{}", run.stderr);
+    // A plain scan lists every matching event.
+    let plain = vigil(&["scan", "--rules", &rules, "--output", "jsonl", "-"], &events);
+    assert_eq!(plain.stdout.lines().count(), 4);
+}
