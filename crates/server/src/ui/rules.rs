@@ -42,6 +42,8 @@ pub(crate) struct Execution {
     pub alerts: u64,
     pub held_back: u64,
     pub late: u64,
+    /// What exception lists removed: `list: n`, joined.
+    pub excepted: String,
     pub warnings: Vec<String>,
 }
 
@@ -55,6 +57,7 @@ impl From<&ExecutionRecord> for Execution {
             alerts: e.alerts,
             held_back: e.held_back,
             late: e.late,
+            excepted: e.excepted.iter().map(|(list, n)| format!("{list}: {n}")).collect::<Vec<_>>().join(", "),
             warnings: e.warnings.clone(),
         }
     }

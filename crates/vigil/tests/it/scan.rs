@@ -307,7 +307,10 @@ missing_fields_strategy = "suppress"
     assert_eq!(alerts.len(), 2, "{}", run.stdout);
     let admin = alerts.iter().find(|a| a["user"]["id"] == "admin@contoso.com").expect("admin's alert");
     assert_eq!(admin["kibana.alert.suppression.docs_count"], 2);
-    assert_eq!(admin["kibana.alert.suppression.terms"], serde_json::json!([{"field": "user.id", "value": "admin@contoso.com"}]));
+    assert_eq!(
+        admin["kibana.alert.suppression.terms"],
+        serde_json::json!([{"field": "user.id", "value": "admin@contoso.com"}])
+    );
     assert_eq!(admin["kibana.alert.suppression.end"], "2026-03-02T08:40:05.000Z");
     assert!(run.stderr.contains("`alert_suppression` applies to executions"), "{}", run.stderr);
     // A plain scan lists every matching event.
