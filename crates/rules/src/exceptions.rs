@@ -391,12 +391,13 @@ impl Form {
     }
 }
 
-/// Reads `text` in `form`, with diagnostics naming `path` (a TOML value list's `file` is read
-/// relative to it). Use the lists only when no diagnostic is an error.
+/// Reads `text` in `form`, with diagnostics naming `path`. Text from elsewhere than a file
+/// (a request, the store) reads no file: a TOML value list gives its `values`. Use the lists
+/// only when no diagnostic is an error.
 pub fn parse(path: &Path, text: &str, form: Form) -> (Exceptions, Vec<Diagnostic>) {
     match form {
         Form::Ndjson => parse_ndjson(path, text),
-        Form::Toml => parse_toml(path, text),
+        Form::Toml => parse_toml(path, text, None),
     }
 }
 
@@ -411,7 +412,9 @@ pub fn load_exceptions(path: &Path) -> LoadedExceptions {
     let mut loaded = LoadedExceptions::default();
     for file in files {
         let (exceptions, diagnostics) = match std::fs::read_to_string(&file) {
-            Ok(text) => parse(&file, &text, Form::of(&file)),
+            // A TOML file's value lists may name files beside it.
+            Ok(text) if Form::of(&file) == Form::Toml => parse_toml(&file, &text, file.parent()),
+            Ok(text) => parse_ndjson(&file, &text),
             Err(err) => {
                 let source = Source { path: file.clone(), text: "" };
                 (Exceptions::default(), vec![source.diagnostic(Level::Error, Problem::Io(err.to_string()), None)])
@@ -886,8 +889,9 @@ fn line_of(
 }
 
 /// vigil's TOML form: `[[lists]]` with `[[lists.items]]` and their `entries`, and
-/// `[[value_lists]]` with `values` or a `file` of one value per line (relative to the TOML file).
-fn parse_toml(path: &Path, text: &str) -> (Exceptions, Vec<Diagnostic>) {
+/// `[[value_lists]]` with `values`, or a `file` of one value per line in `folder` (when the text
+/// came from a file; else a `file` is refused).
+fn parse_toml(path: &Path, text: &str, folder: Option<&Path>) -> (Exceptions, Vec<Diagnostic>) {
     let source = Source { path: path.to_owned(), text };
     let table = match toml::de::DeTable::parse(text) {
         Ok(table) => table,
@@ -931,7 +935,6 @@ fn parse_toml(path: &Path, text: &str) -> (Exceptions, Vec<Diagnostic>) {
         }
         exceptions.lists.push(parsed);
     }
-    let folder = path.parent().unwrap_or(Path::new("."));
     for (at, list) in tables("value_lists").iter().enumerate() {
         let Value::Object(object) = list else { continue };
         let place = Place { source: &source, spans: &spans, line: None, prefix: format!("value_lists.{at}.") };
@@ -950,13 +953,20 @@ fn parse_toml(path: &Path, text: &str) -> (Exceptions, Vec<Diagnostic>) {
                 .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
                 .collect::<Vec<_>>()
                 .join("\n"),
-            (None, Some(file)) => match std::fs::read_to_string(folder.join(&file)) {
-                Ok(text) => text,
-                Err(err) => {
-                    reader.fail("file", Problem::Io(format!("{file}: {err}")));
+            (None, Some(file)) => {
+                let Some(folder) = folder else {
+                    let why = "a value list sent here gives its `values`, not a `file`";
+                    reader.fail("file", Problem::Invalid(why.into()));
                     continue;
+                };
+                match std::fs::read_to_string(folder.join(&file)) {
+                    Ok(text) => text,
+                    Err(err) => {
+                        reader.fail("file", Problem::Io(format!("{file}: {err}")));
+                        continue;
+                    }
                 }
-            },
+            }
             _ => {
                 reader.fail("values", Problem::Invalid("a value list needs `values` or a `file`, not both".into()));
                 continue;
@@ -1200,7 +1210,7 @@ mod tests {
         assert_eq!(strip(reread), strip(exceptions.clone()));
         // And so does the TOML form.
         let toml = to_toml(&exceptions);
-        let (from_toml, errors) = parse_toml(Path::new("lists.toml"), &toml);
+        let (from_toml, errors) = parse_toml(Path::new("lists.toml"), &toml, None);
         assert!(errors.is_empty(), "{errors:?}\n{toml}");
         assert_eq!(strip(from_toml), strip(exceptions));
     }
@@ -1208,7 +1218,7 @@ mod tests {
     #[test]
     fn bad_entries_are_refused_with_their_place() {
         let toml = "[[lists]]\nlist_id = \"l\"\n\n[[lists.items]]\nitem_id = \"i\"\nentries = [\n  { field = \"source.ip\", type = \"match\", operator = \"included\", value = \"not-an-ip\" },\n]\n";
-        let (_, errors) = parse_toml(Path::new("bad.toml"), toml);
+        let (_, errors) = parse_toml(Path::new("bad.toml"), toml, None);
         assert_eq!(errors.len(), 1, "{errors:?}");
         let text = errors[0].to_string();
         assert!(text.starts_with("bad.toml:7:"), "{text}");
@@ -1222,7 +1232,7 @@ mod tests {
             r#"{"item_id":"i","list_id":"none","entries":[{"field":"a","type":"exists","operator":"included"}]}"#,
         );
         assert!(errors[0].to_string().contains("which the file does not hold"), "{errors:?}");
-        let (_, errors) = parse_toml(Path::new("syntax.toml"), "[[lists]\n");
+        let (_, errors) = parse_toml(Path::new("syntax.toml"), "[[lists]\n", None);
         assert!(errors[0].to_string().starts_with("syntax.toml:1:"), "{errors:?}");
     }
 

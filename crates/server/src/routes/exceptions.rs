@@ -165,10 +165,7 @@ async fn import(
     let Query(query) = query?;
     let form = form(&query, &headers)?;
     let text = std::str::from_utf8(&body).map_err(|_| ApiError::BadRequest("the body is not UTF-8".into()))?;
-    // A TOML value list's `file` would be read from the server's disk: only `values` here.
-    if form == Form::Toml && text.lines().any(|l| l.trim_start().starts_with("file")) {
-        return Err(ApiError::BadRequest("value lists sent to the server give their `values`, not a `file`".into()));
-    }
+    // (A TOML value list's `file` is refused: nothing is read from the server's disk.)
     let (exceptions, diagnostics) = lists::parse(FsPath::new("body"), text, form);
     let errors: Vec<String> = diagnostics.iter().filter(|d| d.is_error()).map(ToString::to_string).collect();
     if !errors.is_empty() {

@@ -72,6 +72,11 @@ async fn lists_are_imported_exported_and_changed_by_role() {
     assert_eq!(status, 200);
     let (status, again) = app.call("POST", "/api/v1/exceptions/_import", ndjson).await;
     assert_eq!((status.as_u16(), again["items"].as_u64()), (200, Some(2)));
+    // Nothing is read from the server's disk.
+    let sneaky = "[[value_lists]]\nid = \"x\"\ntype = \"keyword\"\nfile = \"/etc/passwd\"\n";
+    let (status, body) = app.call("POST", "/api/v1/exceptions/_import?format=toml", sneaky).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"]["reason"].as_str().is_some_and(|r| r.contains("gives its `values`, not a `file`")), "{body}");
     // Value lists: a bad value is refused with its line.
     let (status, body) = app.call("PUT", "/api/v1/value_lists/office?type=ip_range", "10.0.0.0/8\nnope\n").await;
     assert_eq!(status, 400);
