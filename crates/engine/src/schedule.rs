@@ -130,12 +130,6 @@ pub fn execute(
         let candidates = std::mem::take(&mut kept[at]).into_sorted_vec();
         record.candidates = found[at];
         record.held_back = found[at] - candidates.len() as u64;
-        if record.held_back > 0 {
-            record.warnings.push(format!(
-                "max_signals ({}) reached: {} of {} candidates held back for the next executions",
-                rule.max_signals, record.held_back, found[at]
-            ));
-        }
         record.excepted = read
             .excepted
             .iter()
@@ -148,10 +142,24 @@ pub fn execute(
             record.warnings.push(format!("{} stored events could not be read, first {first_error}", read.unreadable));
         }
         let made = alerts(rule, &candidates, &record.id, run.started);
-        let (alerts, suppressed) = match Suppression::of(rule) {
-            Some(suppression) => suppress(store, rule, &suppression, &candidates, made, covered[at], run.started)?,
-            None => (made, Vec::new()),
+        let (alerts, suppressed, held) = match Suppression::of(rule) {
+            Some(suppression) => {
+                let out = suppress(store, rule, &suppression, &candidates, made, run.started)?;
+                record.held_back += out.held_back;
+                let held = match (held_from[at], out.held_from) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                (out.alerts, out.suppressed, held)
+            }
+            None => (made, Vec::new(), held_from[at]),
         };
+        if record.held_back > 0 {
+            record.warnings.push(format!(
+                "max_signals ({}) reached: {} of {} candidates held back for the next executions",
+                rule.max_signals, record.held_back, found[at]
+            ));
+        }
         record.alerts = alerts.len() as u64;
         record.late = alerts.iter().filter(|a| a.document.get("vigil.alert.late") == Some(&json!(true))).count() as u64;
         if !record.warnings.is_empty() {
@@ -161,7 +169,7 @@ pub fn execute(
         // Covered up to the newest event read, unless a candidate was held back: then up to just
         // before the first of those, even below the old coverage (a held-back event from the
         // window is still there for the next execution to read after the window moves on).
-        let covered = match held_from[at] {
+        let covered = match held {
             Some(seq) => seq.saturating_sub(1).min(run.up_to),
             None => run.up_to.max(state.covered_seq),
         };
@@ -343,21 +351,23 @@ fn alerts(rule: &Rule, candidates: &[Candidate], run_id: &str, started: Timestam
         .collect()
 }
 
-/// A suppressing rule's alerts: one per group of the candidates new to this execution (an event
-/// evaluated before was alerted or suppressed then), with what the group holds; with a duration,
-/// a group that already has a young, unclosed alert adds its events to it instead.
+/// A suppressing rule's alerts: one per group of the execution's candidates, with what the group
+/// holds; with a duration, a group that already has a young, unclosed alert adds its events to
+/// it instead. Every suppressed event is recorded (as the alert id it would have had), so no
+/// later execution alerts on it. At most `max_signals` groups get a new alert; the candidates of
+/// the others wait for the next execution, as held-back candidates do: the lowest sequence
+/// number of those is returned with how many there are.
 fn suppress(
     store: &dyn Store,
     rule: &Rule,
     suppression: &Suppression,
     candidates: &[Candidate],
     made: Vec<NewAlert>,
-    covered: u64,
     started: Timestamp,
-) -> StoreResult<(Vec<NewAlert>, Vec<Suppressed>)> {
+) -> StoreResult<Suppressing> {
     let mut groups: Vec<(Group, Vec<usize>)> = Vec::new();
     let mut alone = Vec::new();
-    for (at, candidate) in candidates.iter().enumerate().filter(|(_, c)| c.seq > covered) {
+    for (at, candidate) in candidates.iter().enumerate() {
         match suppression.group(rule, &candidate.event.event) {
             Some(group) => match groups.iter_mut().find(|(g, _)| g.key == group.key) {
                 Some((_, members)) => members.push(at),
@@ -366,9 +376,22 @@ fn suppress(
             None => alone.push(at),
         }
     }
+    let max = rule.max_signals as usize;
     let mut made: Vec<Option<NewAlert>> = made.into_iter().map(Some).collect();
-    let mut alerts: Vec<NewAlert> = alone.iter().filter_map(|&at| made[at].take()).collect();
-    let mut suppressed = Vec::new();
+    let mut out = Suppressing::default();
+    let hold = |members: &[usize], out: &mut Suppressing| {
+        for &at in members {
+            out.held_back += 1;
+            out.held_from = Some(out.held_from.map_or(candidates[at].seq, |s: u64| s.min(candidates[at].seq)));
+        }
+    };
+    for at in alone {
+        if out.alerts.len() == max {
+            hold(&[at], &mut out);
+        } else if let Some(alert) = made[at].take() {
+            out.alerts.push(alert);
+        }
+    }
     for (group, members) in groups {
         let times = members.iter().filter_map(|&at| candidates[at].time);
         let (start, end) = (times.clone().min(), times.max());
@@ -379,7 +402,12 @@ fn suppress(
             None => None,
         };
         if let Some(id) = existing {
-            suppressed.push(Suppressed { id, docs: members.len() as u64, end });
+            let events = members.iter().map(|&at| candidates[at].alert_id).collect();
+            out.suppressed.push(Suppressed { id, events, into_existing: true, end });
+            continue;
+        }
+        if out.alerts.len() == max {
+            hold(&members, &mut out);
             continue;
         }
         let Some(mut alert) = made[members[0]].take() else { continue };
@@ -387,11 +415,27 @@ fn suppress(
             doc.extend(crate::suppression::fields(&group, start, end, members.len() as u64 - 1));
         }
         alert.suppression_key = suppression.duration.map(|_| group.key.clone());
-        alerts.push(alert);
+        let events = members[1..].iter().map(|&at| candidates[at].alert_id).collect();
+        out.suppressed.push(Suppressed { id: alert.id, events, into_existing: false, end });
+        out.alerts.push(alert);
     }
-    alerts.sort_by_key(|a| (a.event_time.is_none(), a.event_time, a.event_seq));
-    Ok((alerts, suppressed))
+    out.alerts.sort_by_key(|a| (a.event_time.is_none(), a.event_time, a.event_seq));
+    Ok(out)
 }
+
+/// What suppression made of an execution's candidates.
+#[derive(Default)]
+struct Suppressing {
+    alerts: Vec<NewAlert>,
+    suppressed: Vec<Suppressed>,
+    /// Candidates of groups beyond `max_signals`, left for the next execution.
+    held_back: u64,
+    held_from: Option<u64>,
+}
+
+/// How many candidates per alert a suppressing rule's execution keeps for grouping (the rest
+/// wait for the next execution, as held-back candidates do).
+const SUPPRESSION_HEADROOM: usize = 100;
 
 /// How many matches are checked against the stored alerts in one store call.
 const EXISTING_BATCH: usize = 512;
@@ -430,7 +474,16 @@ impl<'s> Pass<'s> {
             kept: set.rules().iter().map(|_| BinaryHeap::new()).collect(),
             found: vec![0; set.len()],
             held_from: vec![None; set.len()],
-            max: set.rules().iter().map(|c| c.rule.max_signals as usize).collect(),
+            // A suppressing rule's max_signals counts alerts, not events: its groups are chosen
+            // after the pass, from up to SUPPRESSION_HEADROOM times as many candidates.
+            max: set
+                .rules()
+                .iter()
+                .map(|c| {
+                    let max = c.rule.max_signals as usize;
+                    if Suppression::of(&c.rule).is_some() { max.saturating_mul(SUPPRESSION_HEADROOM) } else { max }
+                })
+                .collect(),
         }
     }
 

@@ -222,13 +222,18 @@ pub struct NewAlert {
     pub suppression_key: Option<String>,
 }
 
-/// Events of a suppressed group added to an existing alert.
+/// Events of a suppressed group: the alert they went into, and their own alert ids, kept so
+/// that no later execution (an overlapping window, a re-read after a hold-back) makes them an
+/// alert again.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Suppressed {
-    /// The alert.
+    /// The group's alert.
     pub id: AlertId,
-    /// How many more events it stands for.
-    pub docs: u64,
+    /// The alert ids the suppressed events would have had.
+    pub events: Vec<AlertId>,
+    /// Whether the alert was stored by an earlier execution: its count and end move on
+    /// (otherwise the new alert's document already says them).
+    pub into_existing: bool,
     /// The time of the group's latest event.
     pub end: Option<Timestamp>,
 }
@@ -414,7 +419,7 @@ pub struct ExecutionRecord {
 
 /// Alerts, stored once each, with their triage workflow.
 pub trait AlertStore: Send + Sync {
-    /// Which of `ids` are already stored.
+    /// Which of `ids` are already stored, or were suppressed into a stored alert.
     ///
     /// # Errors
     ///

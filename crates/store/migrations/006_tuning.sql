@@ -23,3 +23,9 @@ CREATE TABLE value_lists (
 -- later events of the group update it while it is young and not closed.
 ALTER TABLE alerts ADD COLUMN suppression_key TEXT;
 CREATE INDEX alerts_suppression ON alerts (rule_id, suppression_key, created) WHERE suppression_key IS NOT NULL;
+
+-- The events suppressed into an alert, by the alert id each would have had: never an alert again.
+CREATE TABLE suppressed_events (
+    id       BLOB PRIMARY KEY,
+    alert_id BLOB NOT NULL
+);

@@ -443,8 +443,11 @@ pub(crate) fn set_enabled(tx: &rusqlite::Transaction<'_>, rule_id: &str, enabled
 impl AlertStore for Sqlite {
     fn existing(&self, ids: &[AlertId]) -> StoreResult<HashSet<AlertId>> {
         self.read(|conn| {
-            let mut statement =
-                conn.prepare_cached("SELECT 1 FROM alerts WHERE id = ?1").map_err(read_err("read alerts"))?;
+            let mut statement = conn
+                .prepare_cached(
+                    "SELECT 1 FROM alerts WHERE id = ?1 UNION ALL SELECT 1 FROM suppressed_events WHERE id = ?1 LIMIT 1",
+                )
+                .map_err(read_err("read alerts"))?;
             let mut found = HashSet::new();
             for id in ids {
                 if statement.exists([id_bytes(id)]).map_err(read_err("read alerts"))? {
@@ -502,10 +505,21 @@ impl AlertStore for Sqlite {
                          WHERE id = ?1",
                     )
                     .map_err(write_err("store suppressed events"))?;
+                let mut mark = tx
+                    .prepare_cached("INSERT INTO suppressed_events (id, alert_id) VALUES (?1, ?2) ON CONFLICT (id) DO NOTHING")
+                    .map_err(write_err("store suppressed events"))?;
                 for group in suppressed {
-                    update
-                        .execute(params![id_bytes(&group.id), seq_param(group.docs), group.end.map(|t| t.to_string())])
-                        .map_err(write_err("store suppressed events"))?;
+                    let mut marked = 0;
+                    for event in &group.events {
+                        marked += mark
+                            .execute(params![id_bytes(event), id_bytes(&group.id)])
+                            .map_err(write_err("store suppressed events"))? as u64;
+                    }
+                    if group.into_existing && marked > 0 {
+                        update
+                            .execute(params![id_bytes(&group.id), seq_param(marked), group.end.map(|t| t.to_string())])
+                            .map_err(write_err("store suppressed events"))?;
+                    }
                 }
             }
             tx.execute(

@@ -583,3 +583,44 @@ fn suppression_with_a_duration_spans_executions_restarts_and_late_events() {
             .expect("runs");
     assert_eq!(run[0].alerts, 1);
 }
+
+#[test]
+fn max_signals_counts_a_suppressing_rules_groups_and_a_suppressed_event_never_alerts_again() {
+    let (_dir, store) = open();
+    let mut rule = suppressing(None);
+    rule.max_signals = 1;
+    let catalog = ecs::Catalog::builtin();
+    store
+        .append(&[
+            new_event(by_user("a1", "08:01:00", "alice"), at("08:01:30")),
+            new_event(by_user("b1", "08:02:00", "bob"), at("08:02:30")),
+            new_event(by_user("a2", "08:03:00", "alice"), at("08:03:30")),
+        ])
+        .expect("append");
+    let first =
+        execute(&store, catalog, std::slice::from_ref(&rule), &Default::default(), at("08:05:00"), Trigger::Scheduled)
+            .expect("runs");
+    assert_eq!((first[0].alerts, first[0].held_back), (1, 1), "alice's group; bob's waits");
+    // The next execution re-reads from bob's event on: alice's suppressed event is not a
+    // candidate again, bob's group alerts.
+    let second =
+        execute(&store, catalog, std::slice::from_ref(&rule), &Default::default(), at("08:10:00"), Trigger::Scheduled)
+            .expect("runs");
+    assert_eq!((second[0].alerts, second[0].held_back), (1, 0));
+    let third =
+        execute(&store, catalog, std::slice::from_ref(&rule), &Default::default(), at("08:15:00"), Trigger::Scheduled)
+            .expect("runs");
+    assert_eq!(third[0].alerts, 0);
+    let stored = alerts(&store);
+    let counts: Vec<(String, i64)> = stored
+        .iter()
+        .map(|a| {
+            (
+                a.document["user"]["name"].as_str().unwrap_or("").to_owned(),
+                a.document["kibana.alert.suppression.docs_count"].as_i64().unwrap_or(-1),
+            )
+        })
+        .collect();
+    assert_eq!(counts.len(), 2);
+    assert!(counts.contains(&("alice".into(), 1)) && counts.contains(&("bob".into(), 0)), "{counts:?}");
+}
