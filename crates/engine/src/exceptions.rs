@@ -135,7 +135,9 @@ fn compile_item<'c>(
         let systems: Vec<String> = item
             .os_types
             .iter()
-            .flat_map(|os| [format!("host.os.type:{}", quoted(os)), format!("host.os.name.caseless:{}", quoted(os))])
+            .flat_map(|os| {
+                [format!("host.os.type:{}", kql::quote(os)), format!("host.os.name.caseless:{}", kql::quote(os))]
+            })
             .collect();
         clauses.push(format!("({})", systems.join(" or ")));
     }
@@ -219,30 +221,13 @@ fn escape_wildcard(value: &str) -> String {
     out
 }
 
-/// A KQL string literal of `value`.
-fn quoted(value: &str) -> String {
-    format!("\"{}\"", value.replace('\\', "\\\\").replace('"', "\\\""))
-}
-
-/// A field name as KQL reads it, its special characters escaped.
-fn field_name(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    for c in name.chars() {
-        if c.is_whitespace() || "\\():<>\"*{}".contains(c) {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
-
 /// The KQL of a `match`, `match_any`, `exists` or `nested` entry.
 fn kql_clause(entry: &Entry) -> String {
-    let field = field_name(&entry.field);
+    let field = kql::field_name(&entry.field);
     let positive = match &entry.kind {
-        EntryKind::Match { value, .. } => format!("{field}:{}", quoted(value)),
+        EntryKind::Match { value, .. } => format!("{field}:{}", kql::quote(value)),
         EntryKind::MatchAny { values, .. } => {
-            format!("{field}:({})", values.iter().map(|v| quoted(v)).collect::<Vec<_>>().join(" or "))
+            format!("{field}:({})", values.iter().map(|v| kql::quote(v)).collect::<Vec<_>>().join(" or "))
         }
         EntryKind::Exists => format!("{field}:*"),
         EntryKind::Nested { entries } => {

@@ -35,6 +35,7 @@ pub use crate::{
     literals::{Literals, has_escape},
     matcher::{Explanation, Matcher},
     parser::{MAX_DEPTH, MAX_LEN, parse},
+    print::{field_name, quote},
     span::Span,
     text::tokens as analyze,
 };

@@ -98,20 +98,7 @@ struct Value<'a>(&'a Term);
 impl Display for Value<'_> {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         match &self.0.kind {
-            TermKind::Quoted(text) => {
-                f.write_char('"')?;
-                for c in text.chars() {
-                    match c {
-                        '"' => f.write_str("\\\"")?,
-                        '\\' => f.write_str("\\\\")?,
-                        '\t' => f.write_str("\\t")?,
-                        '\r' => f.write_str("\\r")?,
-                        '\n' => f.write_str("\\n")?,
-                        c => f.write_char(c)?,
-                    }
-                }
-                f.write_char('"')
-            }
+            TermKind::Quoted(text) => write_quoted(f, text),
             TermKind::Unquoted(text) => write_unquoted(f, text, false),
             TermKind::Wildcard(pattern) => {
                 for (i, part) in pattern.parts().iter().enumerate() {
@@ -124,6 +111,44 @@ impl Display for Value<'_> {
             }
         }
     }
+}
+
+fn write_quoted(f: &mut Formatter<'_>, text: &str) -> fmt::Result {
+    f.write_char('"')?;
+    for c in text.chars() {
+        match c {
+            '"' => f.write_str("\\\"")?,
+            '\\' => f.write_str("\\\\")?,
+            '\t' => f.write_str("\\t")?,
+            '\r' => f.write_str("\\r")?,
+            '\n' => f.write_str("\\n")?,
+            c => f.write_char(c)?,
+        }
+    }
+    f.write_char('"')
+}
+
+/// `text` as a KQL quoted string, which reads back as exactly these characters (a phrase, for
+/// queries built from values: exceptions, related events).
+pub fn quote(text: &str) -> String {
+    struct Quoted<'a>(&'a str);
+    impl Display for Quoted<'_> {
+        fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+            write_quoted(f, self.0)
+        }
+    }
+    Quoted(text).to_string()
+}
+
+/// A field name as KQL reads it: special characters, whitespace and keywords escaped.
+pub fn field_name(name: &str) -> String {
+    struct Field<'a>(&'a str);
+    impl Display for Field<'_> {
+        fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+            write_unquoted(f, self.0, false)
+        }
+    }
+    Field(name).to_string()
 }
 
 /// Writes unquoted text so that it reads back as the same characters: special characters,

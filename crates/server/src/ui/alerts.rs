@@ -310,11 +310,6 @@ pub(crate) async fn stored_event(state: &AppState, seq: u64) -> Result<Option<St
     Ok(found.filter(|e| e.seq == seq))
 }
 
-/// A KQL string literal holding `value`.
-fn quoted(value: &str) -> String {
-    format!("\"{}\"", value.replace('\\', "\\\\").replace('"', "\\\""))
-}
-
 /// Other stored events with `field` equal to `value`, within an hour of `at`; or why the search
 /// failed, for the page to say.
 async fn related(
@@ -326,7 +321,7 @@ async fn related(
 ) -> Result<Vec<Related>, String> {
     const HOUR: i64 = 3600 * 1_000_000_000;
     let query = SearchQuery {
-        q: Some(format!("{field}:{}", quoted(value))),
+        q: Some(format!("{field}:{}", kql::quote(value))),
         since: Some(Timestamp::from_nanos(at.as_nanos() - HOUR).to_string()),
         until: Some(Timestamp::from_nanos(at.as_nanos() + HOUR).to_string()),
         after: None,
