@@ -88,18 +88,24 @@ pub(crate) fn short_hex(digest: &[u8]) -> String {
 
 /// The first value at `path`, as text (arrays joined with `, `), as Kibana's reason reads it.
 fn text_at(root: &Value, path: &str) -> Option<String> {
-    let mut parts = Vec::new();
+    let joined = field_texts(root, path).join(", ");
+    (!joined.is_empty() && joined != "-").then_some(joined)
+}
+
+/// The values of a field as text: strings as they are, numbers and booleans as JSON writes them
+/// (Kibana's `normalizeEventValue`); objects and nulls are not values.
+pub fn field_texts(root: &Value, path: &str) -> Vec<String> {
+    let mut out = Vec::new();
     Path::new(path).visit(root, &mut |v| {
         match v {
-            Value::String(s) => parts.push(s.clone()),
-            Value::Number(n) => parts.push(n.to_string()),
-            Value::Bool(b) => parts.push(b.to_string()),
+            Value::String(s) => out.push(s.clone()),
+            Value::Number(n) => out.push(n.to_string()),
+            Value::Bool(b) => out.push(b.to_string()),
             _ => {}
         }
         false
     });
-    let joined = parts.join(", ");
-    (!joined.is_empty() && joined != "-").then_some(joined)
+    out
 }
 
 /// The event's time on the rule's time field (`timestamp_override`, falling back to

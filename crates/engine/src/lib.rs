@@ -52,7 +52,7 @@ pub mod storage;
 pub mod suppression;
 
 pub use crate::{
-    alert::{AlertContext, AlertId, document as alert_document, event_id, event_time, reason},
+    alert::{AlertContext, AlertId, document as alert_document, event_id, event_time, field_texts, reason},
     fixtures::{Verdict, run_examples},
     index::{IndexPatterns, event_index, resolve_backing},
     ingest::prepare,

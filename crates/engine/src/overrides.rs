@@ -1,24 +1,10 @@
 //! What an alert takes from its event instead of its rule, as Kibana's executors decide it:
 //! `severity_mapping`, `risk_score_mapping` and `rule_name_override`.
 
-use ecs::{Path, Value};
+use ecs::Value;
 use rules::{Rule, Severity};
 
-/// The values of a field as text: strings as they are, numbers and booleans as JSON writes them
-/// (Kibana's `normalizeEventValue`).
-fn texts(event: &Value, field: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    Path::new(field).visit(event, &mut |v| {
-        match v {
-            Value::String(s) => out.push(s.clone()),
-            Value::Number(n) => out.push(n.to_string()),
-            Value::Bool(b) => out.push(b.to_string()),
-            _ => {}
-        }
-        false
-    });
-    out
-}
+use crate::alert::field_texts;
 
 /// The alert's severity: the highest severity of the rule's `severity_mapping` whose field holds
 /// its value (`operator: equals`), else the rule's; with the field that decided it.
@@ -31,7 +17,7 @@ pub fn severity(rule: &Rule, event: &Value) -> (Severity, Option<String>) {
         if field.is_empty() || text("operator") != "equals" && !text("operator").is_empty() {
             continue;
         }
-        if texts(event, field).iter().any(|v| v == value) && best.as_ref().is_none_or(|(b, _)| severity > *b) {
+        if field_texts(event, field).iter().any(|v| v == value) && best.as_ref().is_none_or(|(b, _)| severity > *b) {
             best = Some((severity, field.to_owned()));
         }
     }
@@ -47,8 +33,10 @@ pub fn severity(rule: &Rule, event: &Value) -> (Severity, Option<String>) {
 pub fn risk_score(rule: &Rule, event: &Value) -> (f64, Option<String>) {
     for mapping in rule.fields.get("risk_score_mapping").and_then(Value::as_array).into_iter().flatten() {
         let Some(field) = mapping.get("field").and_then(Value::as_str).filter(|f| !f.is_empty()) else { continue };
-        let score =
-            texts(event, field).iter().filter_map(|v| v.trim().parse::<f64>().ok()).find(|n| (0.0..=100.0).contains(n));
+        let score = field_texts(event, field)
+            .iter()
+            .filter_map(|v| v.trim().parse::<f64>().ok())
+            .find(|n| (0.0..=100.0).contains(n));
         if let Some(score) = score {
             return (score, Some(field.to_owned()));
         }
@@ -62,7 +50,7 @@ pub fn rule_name(rule: &Rule, event: &Value) -> String {
     rule.fields
         .get("rule_name_override")
         .and_then(Value::as_str)
-        .and_then(|field| texts(event, field).into_iter().find(|v| !v.is_empty()))
+        .and_then(|field| field_texts(event, field).into_iter().find(|v| !v.is_empty()))
         .unwrap_or_else(|| rule.name.clone())
 }
 

@@ -584,16 +584,7 @@ pub(crate) async fn make_from_alert(
     }
     let mut entries = Vec::new();
     for field in &request.fields {
-        let mut values = Vec::new();
-        ecs::Path::new(field).visit(&alert.document, &mut |v| {
-            match v {
-                Value::String(s) => values.push(s.clone()),
-                Value::Number(n) => values.push(n.to_string()),
-                Value::Bool(b) => values.push(b.to_string()),
-                _ => {}
-            }
-            false
-        });
+        let mut values = engine::field_texts(&alert.document, field);
         values.dedup();
         let kind = match values.len() {
             0 => return Err(ApiError::BadRequest(format!("the alert has no value at `{field}`"))),
