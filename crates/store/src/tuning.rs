@@ -6,7 +6,7 @@ use std::path::Path;
 use ecs::date::Timestamp;
 use engine::storage::{StoreError, StoreResult};
 use rules::exceptions::{self, ExceptionList, Exceptions, Form, NamespaceType, ValueList, ValueListType};
-use rusqlite::params;
+use rusqlite::{OptionalExtension, params};
 
 use crate::access::{AuditEntry, record};
 use crate::sqlite::{Sqlite, read_err, write_err};
@@ -26,6 +26,21 @@ pub trait Tuning: Send + Sync {
     ///
     /// When the store cannot write; nothing is stored then.
     fn put_list(&self, list: &ExceptionList, audit: &AuditEntry) -> StoreResult<()>;
+
+    /// Changes one list in one transaction: `change` gets the list as stored (`None` when there
+    /// is none) and returns the list to store, or `None` to store nothing; what it returns is
+    /// stored with `audit`. Two changes never overwrite each other's items.
+    ///
+    /// # Errors
+    ///
+    /// When the store cannot be read or written; nothing is stored then.
+    fn change_list(
+        &self,
+        list_id: &str,
+        namespace: NamespaceType,
+        change: &mut dyn FnMut(Option<ExceptionList>) -> Option<ExceptionList>,
+        audit: &AuditEntry,
+    ) -> StoreResult<()>;
 
     /// Removes a list, with `audit`; returns whether there was one.
     ///
@@ -49,6 +64,33 @@ pub trait Tuning: Send + Sync {
     fn delete_value_list(&self, id: &str, audit: &AuditEntry) -> StoreResult<bool>;
 }
 
+/// A stored list's TOML, read back (one list, no value lists).
+fn parse_stored(list_id: &str, text: &str) -> StoreResult<Exceptions> {
+    let origin = format!("store:{list_id}");
+    let (parsed, diagnostics) = exceptions::parse(Path::new(&origin), text, Form::Toml);
+    if let Some(problem) = diagnostics.iter().find(|d| d.is_error()) {
+        return Err(StoreError::Corrupt(format!("exception list {list_id}: {problem}")));
+    }
+    if parsed.lists.len() != 1 {
+        let n = parsed.lists.len();
+        return Err(StoreError::Corrupt(format!("exception list {list_id}: its stored text holds {n} lists")));
+    }
+    Ok(parsed)
+}
+
+/// Stores `list`, replacing the one with its `list_id` and namespace, inside the caller's
+/// transaction.
+fn store_list(tx: &rusqlite::Transaction<'_>, list: &ExceptionList) -> StoreResult<()> {
+    let text = exceptions::to_toml(&Exceptions { lists: vec![list.clone()], value_lists: Vec::new() });
+    tx.execute(
+        "INSERT INTO exception_lists (list_id, namespace_type, toml, updated) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (list_id, namespace_type) DO UPDATE SET toml = excluded.toml, updated = excluded.updated",
+        params![list.list_id, list.namespace_type.as_str(), text, Timestamp::now().as_nanos()],
+    )
+    .map_err(write_err("store the exception list"))?;
+    Ok(())
+}
+
 impl Tuning for Sqlite {
     fn exceptions(&self) -> StoreResult<Exceptions> {
         self.read(|conn| {
@@ -61,12 +103,7 @@ impl Tuning for Sqlite {
                 .map_err(read_err("read exception lists"))?;
             for row in rows {
                 let (list_id, text) = row.map_err(read_err("read exception lists"))?;
-                let origin = format!("store:{list_id}");
-                let (parsed, diagnostics) = exceptions::parse(Path::new(&origin), &text, Form::Toml);
-                if let Some(problem) = diagnostics.iter().find(|d| d.is_error()) {
-                    return Err(StoreError::Corrupt(format!("exception list {list_id}: {problem}")));
-                }
-                out.extend(parsed);
+                out.extend(parse_stored(&list_id, &text)?);
             }
             let mut statement = conn
                 .prepare_cached("SELECT id, type, name, vals FROM value_lists ORDER BY id")
@@ -90,15 +127,37 @@ impl Tuning for Sqlite {
     }
 
     fn put_list(&self, list: &ExceptionList, audit: &AuditEntry) -> StoreResult<()> {
-        let text = exceptions::to_toml(&Exceptions { lists: vec![list.clone()], value_lists: Vec::new() });
         self.transaction("store the exception list", |tx| {
-            tx.execute(
-                "INSERT INTO exception_lists (list_id, namespace_type, toml, updated) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (list_id, namespace_type) DO UPDATE SET toml = excluded.toml, updated = excluded.updated",
-                params![list.list_id, list.namespace_type.as_str(), text, Timestamp::now().as_nanos()],
-            )
-            .map_err(write_err("store the exception list"))?;
+            store_list(tx, list)?;
             record(tx, audit)
+        })
+    }
+
+    fn change_list(
+        &self,
+        list_id: &str,
+        namespace: NamespaceType,
+        change: &mut dyn FnMut(Option<ExceptionList>) -> Option<ExceptionList>,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
+        self.transaction("store the exception list", |tx| {
+            let text: Option<String> = tx
+                .query_row(
+                    "SELECT toml FROM exception_lists WHERE list_id = ?1 AND namespace_type = ?2",
+                    params![list_id, namespace.as_str()],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(read_err("read exception lists"))?;
+            let stored = match text {
+                Some(text) => Some(parse_stored(list_id, &text)?.lists.remove(0)),
+                None => None,
+            };
+            if let Some(list) = change(stored) {
+                store_list(tx, &list)?;
+                record(tx, audit)?;
+            }
+            Ok(())
         })
     }
 
@@ -190,5 +249,36 @@ mod tests {
                 "exception_list.put"
             ]
         );
+    }
+
+    #[test]
+    fn changes_made_at_once_all_land() {
+        let dir = tempfile::tempdir().expect("a folder");
+        let store = std::sync::Arc::new(Sqlite::open(dir.path()).expect("the store"));
+        let text = "[[lists]]\nlist_id = \"l\"\n\n[[lists.items]]\nitem_id = \"first\"\nentries = [{ field = \"user.name\", type = \"exists\", operator = \"included\" }]\n";
+        let (parsed, _) = exceptions::parse(Path::new("l.toml"), text, Form::Toml);
+        store.put_list(&parsed.lists[0], &entry("exception_list.put")).expect("stored");
+        let threads: Vec<_> = (0..16)
+            .map(|n| {
+                let (store, template) = (store.clone(), parsed.lists[0].items[0].clone());
+                std::thread::spawn(move || {
+                    let mut add = |stored: Option<ExceptionList>| {
+                        let mut list = stored?;
+                        list.items.push(exceptions::ExceptionItem { item_id: format!("item-{n}"), ..template.clone() });
+                        Some(list)
+                    };
+                    store
+                        .change_list("l", NamespaceType::Single, &mut add, &entry("exception_item.put"))
+                        .expect("changed");
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().expect("no panic");
+        }
+        assert_eq!(store.exceptions().expect("read").lists[0].items.len(), 17, "no change overwrote another");
+        let mut none = |_: Option<ExceptionList>| None;
+        store.change_list("l", NamespaceType::Single, &mut none, &entry("exception_item.put")).expect("nothing");
+        assert_eq!(store.audit_trail(100).expect("trail").len(), 17, "a change that stores nothing is not audited");
     }
 }

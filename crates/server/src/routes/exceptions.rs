@@ -199,6 +199,40 @@ async fn put(
     state.write(move || tuning.put_list(&list, &entry)).await
 }
 
+/// Changes list `list_id` in one store transaction, so that two changes made at once both land:
+/// `change` gets the stored list (`None`: there is none) and returns the list to store, or an
+/// error to store nothing. Returns the list stored.
+async fn change(
+    state: &AppState,
+    caller: &Principal,
+    action: &str,
+    (list_id, namespace): (&str, NamespaceType),
+    detail: String,
+    mut change: impl FnMut(Option<ExceptionList>) -> Result<ExceptionList, ApiError> + Send + 'static,
+) -> Result<ExceptionList, ApiError> {
+    let entry = audit_entry(caller.actor(), action, format!("{list_id} ({})", namespace.as_str()), Some(detail));
+    let (tuning, list_id) = (state.tuning.clone(), list_id.to_owned());
+    state
+        .write(move || {
+            let mut outcome = Err(ApiError::Internal("the list was not read".into()));
+            tuning.change_list(
+                &list_id,
+                namespace,
+                &mut |stored| {
+                    outcome = change(stored);
+                    outcome.as_ref().ok().cloned()
+                },
+                &entry,
+            )?;
+            Ok(outcome)
+        })
+        .await?
+}
+
+fn missing(list_id: &str, namespace: NamespaceType) -> ApiError {
+    ApiError::NotFound(format!("no exception list `{list_id}` ({})", namespace.as_str()))
+}
+
 async fn put_values(state: &AppState, caller: &Principal, list: ValueList) -> Result<(), ApiError> {
     let detail = format!("{}, {} values", list.kind.as_str(), list.values.len());
     let entry = audit_entry(caller.actor(), "value_list.put", list.id.clone(), Some(detail));
@@ -417,12 +451,17 @@ async fn add_item(
     let Query(query) = query?;
     let text = std::str::from_utf8(&body).map_err(|_| ApiError::BadRequest("the body is not UTF-8".into()))?;
     let item = lists::item_from_json(text).map_err(ApiError::BadRequest)?;
-    let mut list = find(&state, &list_id, namespace(&query)?).await?;
+    let namespace = namespace(&query)?;
     let json = lists::item_to_json(&item);
-    let detail = Some(format!("item {}", item.item_id));
-    list.items.retain(|i| i.item_id != item.item_id);
-    list.items.push(item);
-    put(&state, &caller, "exception_item.put", list, detail).await?;
+    let detail = format!("item {}", item.item_id);
+    let id = list_id.clone();
+    change(&state, &caller, "exception_item.put", (&list_id, namespace), detail, move |stored| {
+        let mut list = stored.ok_or_else(|| missing(&id, namespace))?;
+        list.items.retain(|i| i.item_id != item.item_id);
+        list.items.push(item.clone());
+        Ok(list)
+    })
+    .await?;
     Ok(Json(json))
 }
 
@@ -437,13 +476,19 @@ async fn delete_item(
     query: Result<Query<Namespace>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Query(query) = query?;
-    let mut list = find(&state, &list_id, namespace(&query)?).await?;
-    let before = list.items.len();
-    list.items.retain(|i| i.item_id != item_id);
-    if list.items.len() == before {
-        return Err(ApiError::NotFound(format!("no item `{item_id}` in exception list `{list_id}`")));
-    }
-    put(&state, &caller, "exception_item.delete", list, Some(format!("item {item_id}"))).await?;
+    let namespace = namespace(&query)?;
+    let (id, item) = (list_id.clone(), item_id.clone());
+    let detail = format!("item {item_id}");
+    change(&state, &caller, "exception_item.delete", (&list_id, namespace), detail, move |stored| {
+        let mut list = stored.ok_or_else(|| missing(&id, namespace))?;
+        let before = list.items.len();
+        list.items.retain(|i| i.item_id != item);
+        if list.items.len() == before {
+            return Err(ApiError::NotFound(format!("no item `{item}` in exception list `{id}`")));
+        }
+        Ok(list)
+    })
+    .await?;
     Ok(Json(json!({"deleted": item_id})))
 }
 
@@ -625,30 +670,32 @@ pub(crate) async fn make_from_alert(
         tags: Vec::new(),
     };
     let list_id = request.list_id.clone().unwrap_or_else(|| format!("rule-{}", alert.rule_id));
-    let mut list = match find(state, &list_id, NamespaceType::Single).await {
-        Ok(list) => list,
-        Err(ApiError::NotFound(_)) if request.list_id.is_none() => ExceptionList {
-            id: None,
-            list_id: list_id.clone(),
-            namespace_type: NamespaceType::Single,
-            kind: "rule_default".into(),
-            name: format!(
-                "Exceptions of {}",
-                state.rules().get(&alert.rule_id).map_or(alert.rule_id.as_str(), |r| r.name.as_str())
-            ),
-            description: "Made from alerts in vigil".into(),
-            os_types: Vec::new(),
-            tags: Vec::new(),
-            items: Vec::new(),
-            rules: vec![alert.rule_id.clone()],
-            origin: "vigil".into(),
-        },
-        Err(err) => return Err(err),
-    };
+    // The rule's own list is made on its first exception; a list named by the caller must exist.
+    let own = request.list_id.is_none().then(|| ExceptionList {
+        id: None,
+        list_id: list_id.clone(),
+        namespace_type: NamespaceType::Single,
+        kind: "rule_default".into(),
+        name: format!(
+            "Exceptions of {}",
+            state.rules().get(&alert.rule_id).map_or(alert.rule_id.as_str(), |r| r.name.as_str())
+        ),
+        description: "Made from alerts in vigil".into(),
+        os_types: Vec::new(),
+        tags: Vec::new(),
+        items: Vec::new(),
+        rules: vec![alert.rule_id.clone()],
+        origin: "vigil".into(),
+    });
     let json = lists::item_to_json(&item);
-    list.items.push(item.clone());
-    let detail = Some(format!("item {} from alert {id}", item.item_id));
-    put(state, caller, "exception_item.put", list.clone(), detail).await?;
+    let detail = format!("item {} from alert {id}", item.item_id);
+    let (key, added) = (list_id.clone(), item.clone());
+    let list = change(state, caller, "exception_item.put", (&list_id, NamespaceType::Single), detail, move |stored| {
+        let mut list = stored.or_else(|| own.clone()).ok_or_else(|| missing(&key, NamespaceType::Single))?;
+        list.items.push(added.clone());
+        Ok(list)
+    })
+    .await?;
     let closed = if request.close_matching {
         close_matching(state, caller, &alert.rule_id, list, item).await?
     } else {
