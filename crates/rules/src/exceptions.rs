@@ -405,7 +405,7 @@ pub fn parse(path: &Path, text: &str, form: Form) -> (Exceptions, Vec<Diagnostic
 /// such file below a folder, in path order.
 pub fn load_exceptions(path: &Path) -> LoadedExceptions {
     let mut files = Vec::new();
-    collect(path, &mut files);
+    crate::load::collect_files(path, &mut files);
     if files.is_empty() && !path.is_dir() {
         files.push(path.to_owned());
     }
@@ -426,19 +426,6 @@ pub fn load_exceptions(path: &Path) -> LoadedExceptions {
         loaded.diagnostics.extend(diagnostics);
     }
     loaded
-}
-
-fn collect(path: &Path, out: &mut Vec<PathBuf>) {
-    if path.is_dir() {
-        let mut entries: Vec<PathBuf> =
-            std::fs::read_dir(path).into_iter().flatten().flatten().map(|e| e.path()).collect();
-        entries.sort();
-        for entry in entries {
-            collect(&entry, out);
-        }
-    } else if path.extension().is_some_and(|e| e == "toml" || e == "ndjson" || e == "json") {
-        out.push(path.to_owned());
-    }
 }
 
 /// Where problems about one object are put: the bytes of the line (NDJSON) or of each key and

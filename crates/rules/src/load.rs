@@ -47,8 +47,9 @@ pub fn load_path(path: &Path) -> Loaded {
     loaded
 }
 
-/// Rule files below `path`; `<rule>.tests` folders hold test events, not rules.
-fn collect_files(path: &Path, out: &mut Vec<PathBuf>) {
+/// Rule (and exception list) files below `path`, `.toml`, `.ndjson` and `.json`, in path order;
+/// `<rule>.tests` folders hold test events, not rules.
+pub(crate) fn collect_files(path: &Path, out: &mut Vec<PathBuf>) {
     if path.is_dir() {
         if path.extension().is_some_and(|e| e == "tests") {
             return;

@@ -51,7 +51,7 @@ pub fn generate(name: &str, role: Role, now: Timestamp) -> Result<(ApiKey, [u8; 
     Ok((key, digest(&secret), format!("vgl_{id}_{secret}")))
 }
 
-fn digest(secret: &str) -> [u8; 32] {
+pub(crate) fn digest(secret: &str) -> [u8; 32] {
     Sha256::digest(secret.as_bytes()).into()
 }
 
@@ -146,7 +146,7 @@ fn allows(role: Role, needed: Need) -> bool {
 }
 
 /// Constant time, so that how long a comparison takes says nothing of the digest.
-fn same(a: &[u8; 32], b: &[u8; 32]) -> bool {
+pub(crate) fn same(a: &[u8; 32], b: &[u8; 32]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 

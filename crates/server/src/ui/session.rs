@@ -11,10 +11,9 @@ use std::time::{Duration, Instant};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
-use sha2::{Digest, Sha256};
 use store::Role;
 
-use crate::auth::Principal;
+use crate::auth::{self, Principal, digest};
 use crate::state::AppState;
 use crate::ui::UiError;
 
@@ -40,10 +39,6 @@ struct Session {
 #[derive(Debug, Default)]
 pub struct Sessions {
     live: Mutex<HashMap<[u8; 32], Session>>,
-}
-
-fn digest(token: &str) -> [u8; 32] {
-    Sha256::digest(token.as_bytes()).into()
 }
 
 /// 256 random bits, as hex.
@@ -119,8 +114,7 @@ fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
 
 /// Whether two tokens are the same, in constant time.
 pub(crate) fn same(a: &str, b: &str) -> bool {
-    let (a, b) = (digest(a), digest(b));
-    a.iter().zip(&b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    auth::same(&digest(a), &digest(b))
 }
 
 /// The `Set-Cookie` value that pairs a sign-in form with `token`.
