@@ -139,6 +139,23 @@ fn form(query: &FormQuery, headers: &HeaderMap) -> Result<Form, ApiError> {
     }
 }
 
+/// The lists a request's body holds in `form`; with any problem, a 400 that says `refused` and
+/// lists every problem with its `line:column`. (A TOML value list's `file` is one: nothing is
+/// read from the server's disk.)
+fn parse_body(body: &[u8], form: Form, refused: &str) -> Result<Exceptions, ApiError> {
+    let text = body_text(body)?;
+    let (exceptions, diagnostics) = lists::parse(FsPath::new("body"), text, form);
+    let errors: Vec<String> = diagnostics.iter().filter(|d| d.is_error()).map(ToString::to_string).collect();
+    if !errors.is_empty() {
+        return Err(ApiError::BadRequest(format!("{refused}:\n{}", errors.join("\n"))));
+    }
+    Ok(exceptions)
+}
+
+fn body_text(body: &[u8]) -> Result<&str, ApiError> {
+    std::str::from_utf8(body).map_err(|_| ApiError::BadRequest("the body is not UTF-8".into()))
+}
+
 /// What an import stored.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Imported {
@@ -163,14 +180,7 @@ async fn import(
     body: Bytes,
 ) -> Result<Json<Imported>, ApiError> {
     let Query(query) = query?;
-    let form = form(&query, &headers)?;
-    let text = std::str::from_utf8(&body).map_err(|_| ApiError::BadRequest("the body is not UTF-8".into()))?;
-    // (A TOML value list's `file` is refused: nothing is read from the server's disk.)
-    let (exceptions, diagnostics) = lists::parse(FsPath::new("body"), text, form);
-    let errors: Vec<String> = diagnostics.iter().filter(|d| d.is_error()).map(ToString::to_string).collect();
-    if !errors.is_empty() {
-        return Err(ApiError::BadRequest(format!("nothing was imported:\n{}", errors.join("\n"))));
-    }
+    let exceptions = parse_body(&body, form(&query, &headers)?, "nothing was imported")?;
     let imported = Imported {
         lists: exceptions.lists.len(),
         items: exceptions.lists.iter().map(|l| l.items.len()).sum(),
@@ -309,12 +319,7 @@ async fn test(
 ) -> Result<Json<Tested>, ApiError> {
     let Query(query) = query?;
     let form = form(&FormQuery { format: query.format.clone() }, &headers)?;
-    let text = std::str::from_utf8(&body).map_err(|_| ApiError::BadRequest("the body is not UTF-8".into()))?;
-    let (mut tested, diagnostics) = lists::parse(FsPath::new("body"), text, form);
-    let errors: Vec<String> = diagnostics.iter().filter(|d| d.is_error()).map(ToString::to_string).collect();
-    if !errors.is_empty() {
-        return Err(ApiError::BadRequest(errors.join("\n")));
-    }
+    let mut tested = parse_body(&body, form, "nothing was tested")?;
     for list in stored(&state).await?.value_lists {
         if tested.value_list(&list.id).is_none() {
             tested.value_lists.push(list);
@@ -449,7 +454,7 @@ async fn add_item(
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let Query(query) = query?;
-    let text = std::str::from_utf8(&body).map_err(|_| ApiError::BadRequest("the body is not UTF-8".into()))?;
+    let text = body_text(&body)?;
     let item = lists::item_from_json(text).map_err(ApiError::BadRequest)?;
     let namespace = namespace(&query)?;
     let json = lists::item_to_json(&item);
@@ -519,7 +524,7 @@ async fn put_value_list(
     let kind_name = query.kind.as_deref().unwrap_or("keyword");
     let kind = ValueListType::parse(kind_name)
         .ok_or_else(|| ApiError::BadRequest(format!("type `{kind_name}`: expected keyword, ip, ip_range or text")))?;
-    let text = std::str::from_utf8(&body).map_err(|_| ApiError::BadRequest("the body is not UTF-8".into()))?;
+    let text = body_text(&body)?;
     let mut list = ValueList::from_lines(&id, kind, text).map_err(ApiError::BadRequest)?;
     list.name = query.name.unwrap_or_else(|| id.clone());
     let summary = ValueListSummary {

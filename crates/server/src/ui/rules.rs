@@ -33,6 +33,32 @@ pub(crate) struct RuleRow {
     pub alerts: u64,
 }
 
+impl RuleRow {
+    /// The row of `rule`, in `state`, with its last execution and its (open, all) alert counts.
+    fn new(
+        rule: &Rule,
+        state: &RuleState,
+        last: Option<&ExecutionRecord>,
+        (open, alerts): (u64, u64),
+        now: Timestamp,
+    ) -> RuleRow {
+        let enabled = state.enabled.unwrap_or(rule.enabled);
+        RuleRow {
+            id: rule.id.0.clone(),
+            name: rule.name.clone(),
+            severity: rule.severity.as_str().to_owned(),
+            kind: rule.kind.as_str().to_owned(),
+            schedule: format!("every {}, from {}", rule.interval, rule.from.0),
+            enabled,
+            unsupported: rule.unsupported(),
+            last: last.map(Execution::from),
+            next: next_run(rule, state, enabled, now),
+            open,
+            alerts,
+        }
+    }
+}
+
 /// An execution as the pages show it.
 pub(crate) struct Execution {
     pub started: String,
@@ -117,22 +143,8 @@ pub(crate) async fn table(
         .iter()
         .filter(|r| technique.is_empty() || uses_technique(r, &technique))
         .map(|rule| {
-            let rule_state = RuleState::of(&states, &rule.id.0);
-            let enabled = rule_state.enabled.unwrap_or(rule.enabled);
-            let (open, alerts) = counts.get(rule.id.0.as_str()).copied().unwrap_or_default();
-            RuleRow {
-                id: rule.id.0.clone(),
-                name: rule.name.clone(),
-                severity: rule.severity.as_str().to_owned(),
-                kind: rule.kind.as_str().to_owned(),
-                schedule: format!("every {}, from {}", rule.interval, rule.from.0),
-                enabled,
-                unsupported: rule.unsupported(),
-                last: last.get(&rule.id.0).map(Execution::from),
-                next: next_run(rule, &rule_state, enabled, now),
-                open,
-                alerts,
-            }
+            let counts = counts.get(rule.id.0.as_str()).copied().unwrap_or_default();
+            RuleRow::new(rule, &RuleState::of(&states, &rule.id.0), last.get(&rule.id.0), counts, now)
         })
         .collect();
     html(&Rules { chrome: Chrome::new("rules", &signed), technique, rows, problems: pack.problems.clone() })
@@ -171,22 +183,9 @@ pub(crate) async fn page(
     let (rule_state, executions, activity) = state
         .blocking(move || Ok((store.rule_state(&key)?, store.executions(&key, 20)?, store.activity(now, 1)?)))
         .await?;
-    let enabled = rule_state.enabled.unwrap_or(rule.enabled);
-    let (open, alerts) =
+    let counts =
         activity.by_rule.iter().find(|(r, _, _)| *r == id).map(|(_, open, all)| (*open, *all)).unwrap_or_default();
-    let row = RuleRow {
-        id: rule.id.0.clone(),
-        name: rule.name.clone(),
-        severity: rule.severity.as_str().to_owned(),
-        kind: rule.kind.as_str().to_owned(),
-        schedule: format!("every {}, from {}", rule.interval, rule.from.0),
-        enabled,
-        unsupported: rule.unsupported(),
-        last: executions.first().map(Execution::from),
-        next: next_run(&rule, &rule_state, enabled, now),
-        open,
-        alerts,
-    };
+    let row = RuleRow::new(&rule, &rule_state, executions.first(), counts, now);
     let page = RulePage {
         chrome: Chrome::new("rules", &signed),
         row,
@@ -227,11 +226,10 @@ pub(crate) async fn switch(
     Path(id): Path<String>,
     Form(form): Form<Action>,
 ) -> Result<Response, UiError> {
-    signed.check(&form.csrf)?;
-    signed.admin()?;
+    admin_form(&signed, &form)?;
     let enabled = form.enabled.as_deref() == Some("true");
     rule_routes::switch(&state, signed.principal.clone(), id.clone(), enabled).await?;
-    Ok(back(Some(&format!("/ui/rules/{}", encode(&id))), "/ui/rules"))
+    Ok(back_to(&id))
 }
 
 /// Runs a rule now (admin).
@@ -241,10 +239,20 @@ pub(crate) async fn run(
     Path(id): Path<String>,
     Form(form): Form<Action>,
 ) -> Result<Response, UiError> {
-    signed.check(&form.csrf)?;
-    signed.admin()?;
+    admin_form(&signed, &form)?;
     rule_routes::run_now(&state, signed.principal.clone(), &id).await?;
-    Ok(back(Some(&format!("/ui/rules/{}", encode(&id))), "/ui/rules"))
+    Ok(back_to(&id))
+}
+
+/// A form of this session, sent by an admin.
+fn admin_form(signed: &Signed, form: &Action) -> Result<(), UiError> {
+    signed.check(&form.csrf)?;
+    signed.admin()
+}
+
+/// Back to rule `id`'s page.
+fn back_to(id: &str) -> Response {
+    back(Some(&format!("/ui/rules/{}", encode(id))), "/ui/rules")
 }
 
 /// A rule id as one path segment.
