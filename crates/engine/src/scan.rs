@@ -140,8 +140,9 @@ pub struct ScanStats {
     pub hits: u64,
     /// Hits dropped because the same event already alerted for the same rule.
     pub duplicates: u64,
-    /// Matches that exception lists removed, by rule id and list id.
-    pub excepted: BTreeMap<(String, String), u64>,
+    /// Matches that exception lists removed, by the rule's place in the rule set and the list's
+    /// place among the rule's lists ([`crate::exceptions::RuleExceptions::list_id`] names it).
+    pub excepted: BTreeMap<(usize, usize), u64>,
 }
 
 impl ScanStats {
@@ -158,7 +159,7 @@ impl ScanStats {
         self.hits += other.hits;
         self.duplicates += other.duplicates;
         for (key, n) in &other.excepted {
-            *self.excepted.entry(key.clone()).or_default() += n;
+            *self.excepted.entry(*key).or_default() += n;
         }
     }
 }
@@ -423,8 +424,7 @@ impl<'r, 'c> Scanner<'r, 'c> {
                 continue;
             }
             if let Some(list) = compiled.exceptions.excluding(event) {
-                let key = (compiled.rule.id.0.clone(), compiled.exceptions.list_id(list).to_owned());
-                *self.stats.excepted.entry(key).or_default() += 1;
+                *self.stats.excepted.entry((at, list)).or_default() += 1;
                 continue;
             }
             let id = event_id.get_or_insert_with(|| match known {

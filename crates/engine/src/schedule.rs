@@ -132,9 +132,8 @@ pub fn execute(
         record.held_back = found[at] - candidates.len() as u64;
         record.excepted = read
             .excepted
-            .iter()
-            .filter(|((rule_id, _), _)| *rule_id == rule.id.0)
-            .map(|((_, list), n)| (list.clone(), *n))
+            .range((at, 0)..(at + 1, 0))
+            .map(|(&(_, list), n)| (compiled.exceptions.list_id(list).to_owned(), *n))
             .collect();
         // A list it names that is missing, and the like: said by every execution.
         record.warnings.extend(compiled.exceptions.warnings.iter().cloned());
@@ -246,7 +245,7 @@ impl Run<'_> {
 struct Read<'s> {
     pass: Pass<'s>,
     /// Matches that exception lists removed, by rule id and list id.
-    excepted: BTreeMap<(String, String), u64>,
+    excepted: BTreeMap<(usize, usize), u64>,
     events: u64,
     unreadable: u64,
     first_error: Option<String>,

@@ -118,9 +118,10 @@ pub fn run(args: ScanArgs) -> anyhow::Result<Exit> {
         }
     }
     if !args.quiet {
-        for ((rule, list), removed) in &stats.excepted {
-            let name = rule_set.rules().iter().find(|c| &c.rule.id.0 == rule).map_or(rule.as_str(), |c| &c.rule.name);
-            report::note(&format!("exceptions: list `{list}` removed {removed} matches of {name}"));
+        for (&(rule, list), removed) in &stats.excepted {
+            let compiled = &rule_set.rules()[rule];
+            let list = compiled.exceptions.list_id(list);
+            report::note(&format!("exceptions: list `{list}` removed {removed} matches of {}", compiled.rule.name));
         }
     }
     // Said even with --quiet: these events could have matched, and no rule searched them.
