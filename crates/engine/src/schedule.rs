@@ -140,10 +140,10 @@ pub fn execute(
         if let Some(first_error) = &read.first_error {
             record.warnings.push(format!("{} stored events could not be read, first {first_error}", read.unreadable));
         }
-        let made = alerts(rule, &candidates, &record.id, run.started);
+        let make = |c: &Candidate| alert(rule, c, &record.id, run.started);
         let (alerts, suppressed, held) = match Suppression::of(rule) {
             Some(suppression) => {
-                let out = suppress(store, rule, &suppression, &candidates, made, run.started)?;
+                let out = suppress(store, rule, &suppression, &candidates, &make, run.started)?;
                 record.held_back += out.held_back;
                 let held = match (held_from[at], out.held_from) {
                     (Some(a), Some(b)) => Some(a.min(b)),
@@ -151,7 +151,7 @@ pub fn execute(
                 };
                 (out.alerts, out.suppressed, held)
             }
-            None => (made, Vec::new(), held_from[at]),
+            None => (candidates.iter().map(make).collect(), Vec::new(), held_from[at]),
         };
         if record.held_back > 0 {
             record.warnings.push(format!(
@@ -311,43 +311,38 @@ fn read<'s>(
     Ok(read)
 }
 
-/// The alert documents of a rule's candidates, created at `started` by execution `run_id`.
-fn alerts(rule: &Rule, candidates: &[Candidate], run_id: &str, started: Timestamp) -> Vec<NewAlert> {
-    candidates
-        .iter()
-        .map(|c| {
-            let (m, seq) = (&c.event, c.seq);
-            let hit = Hit {
-                rule,
-                event: &m.event,
-                index: m.index.as_deref(),
-                event_id: &m.event_id,
-                alert_id: c.alert_id,
-                position: Position { source: "store", line: seq },
-                suppression: &[],
-            };
-            let mut document = hit.document(started);
-            if let Value::Object(doc) = &mut document {
-                doc.insert("kibana.alert.rule.execution.uuid".into(), json!(run_id));
-                doc.insert("vigil.alert.late".into(), json!(c.late));
-                doc.insert("vigil.event.seq".into(), json!(seq));
-            }
-            NewAlert {
-                id: c.alert_id,
-                rule_id: rule.id.0.clone(),
-                // The alert's own (`severity_mapping` may raise it).
-                severity: document
-                    .get("kibana.alert.severity")
-                    .and_then(Value::as_str)
-                    .unwrap_or(rule.severity.as_str())
-                    .to_owned(),
-                event_time: c.time,
-                event_seq: seq,
-                document,
-                suppression_key: None,
-            }
-        })
-        .collect()
+/// The alert of a rule's candidate, created at `started` by execution `run_id`.
+fn alert(rule: &Rule, c: &Candidate, run_id: &str, started: Timestamp) -> NewAlert {
+    let (m, seq) = (&c.event, c.seq);
+    let hit = Hit {
+        rule,
+        event: &m.event,
+        index: m.index.as_deref(),
+        event_id: &m.event_id,
+        alert_id: c.alert_id,
+        position: Position { source: "store", line: seq },
+        suppression: &[],
+    };
+    let mut document = hit.document(started);
+    if let Value::Object(doc) = &mut document {
+        doc.insert("kibana.alert.rule.execution.uuid".into(), json!(run_id));
+        doc.insert("vigil.alert.late".into(), json!(c.late));
+        doc.insert("vigil.event.seq".into(), json!(seq));
+    }
+    NewAlert {
+        id: c.alert_id,
+        rule_id: rule.id.0.clone(),
+        // The alert's own (`severity_mapping` may raise it).
+        severity: document
+            .get("kibana.alert.severity")
+            .and_then(Value::as_str)
+            .unwrap_or(rule.severity.as_str())
+            .to_owned(),
+        event_time: c.time,
+        event_seq: seq,
+        document,
+        suppression_key: None,
+    }
 }
 
 /// A suppressing rule's alerts: one per group of the execution's candidates, with what the group
@@ -361,7 +356,7 @@ fn suppress(
     rule: &Rule,
     suppression: &Suppression,
     candidates: &[Candidate],
-    made: Vec<NewAlert>,
+    make: &dyn Fn(&Candidate) -> NewAlert,
     started: Timestamp,
 ) -> StoreResult<Suppressing> {
     let mut groups: Vec<(Group, Vec<usize>)> = Vec::new();
@@ -376,7 +371,6 @@ fn suppress(
         }
     }
     let max = rule.max_signals as usize;
-    let mut made: Vec<Option<NewAlert>> = made.into_iter().map(Some).collect();
     let mut out = Suppressing::default();
     let hold = |members: &[usize], out: &mut Suppressing| {
         for &at in members {
@@ -387,8 +381,8 @@ fn suppress(
     for at in alone {
         if out.alerts.len() == max {
             hold(&[at], &mut out);
-        } else if let Some(alert) = made[at].take() {
-            out.alerts.push(alert);
+        } else {
+            out.alerts.push(make(&candidates[at]));
         }
     }
     for (group, members) in groups {
@@ -409,7 +403,7 @@ fn suppress(
             hold(&members, &mut out);
             continue;
         }
-        let Some(mut alert) = made[members[0]].take() else { continue };
+        let mut alert = make(&candidates[members[0]]);
         if let Value::Object(doc) = &mut alert.document {
             doc.extend(crate::suppression::fields(&group, start, end, members.len() as u64 - 1));
         }
