@@ -911,7 +911,7 @@ fn parse_toml(path: &Path, text: &str, folder: Option<&Path>) -> (Exceptions, Ve
         let place = Place { source: &source, spans: &spans, line: None, prefix: format!("lists.{at}.") };
         let line = spans
             .get(&format!("lists.{at}"))
-            .map_or(0, |(span, _)| text[..span.start.min(text.len())].lines().count() + 1);
+            .map_or(0, |(span, _)| text.get(..span.start).unwrap_or(text).lines().count() + 1);
         let mut reader = Reader { object, place: &place, path: String::new(), errors: &mut errors };
         let mut parsed = list_of(&mut reader, format!("{}:{line}", path.display()));
         let items = object.get("items").and_then(Value::as_array).cloned().unwrap_or_default();
