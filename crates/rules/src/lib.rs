@@ -17,6 +17,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod actions;
 mod diagnostic;
 mod duration;
 pub mod exceptions;

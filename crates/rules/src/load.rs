@@ -9,7 +9,7 @@ use toml::de::{DeTable, DeValue};
 
 use crate::diagnostic::{Diagnostic, Level, Problem, Source};
 use crate::model::{Origin, Rule};
-use crate::validate::{Checker, METADATA_KEYS, QueryText, Spans, validate};
+use crate::validate::{Checker, METADATA_KEYS, Spans, StringText, validate};
 
 /// The rules that loaded, and every problem met on the way (errors and warnings).
 #[derive(Debug, Default)]
@@ -122,17 +122,13 @@ fn load_toml_from(origin: Origin, path: PathBuf, text: &str) -> Loaded {
         let problem = Problem::UnknownKey { table: "top level".into(), key: key.clone() };
         checker.diagnostics.push(source.diagnostic(Level::Warning, problem, spans.key(key)));
     }
-    let query_text = match spans.value("rule.query") {
-        Some(span) => toml_string_start(text, span),
-        None => QueryText::Escaped,
-    };
-    let (rule, diagnostics) = validate(checker, fields, Value::Object(metadata), origin, query_text);
+    let (rule, diagnostics) = validate(checker, fields, Value::Object(metadata), origin);
     Loaded { rules: rule.into_iter().collect(), diagnostics }
 }
 
 /// Where a TOML string's characters start, when they are written unescaped: always for literal
 /// strings (`'...'`, `'''...'''`), for basic strings only without backslashes.
-fn toml_string_start(text: &str, span: Range<usize>) -> QueryText {
+pub(crate) fn toml_string_start(text: &str, span: Range<usize>) -> StringText {
     let raw = text.get(span.clone()).unwrap_or_default();
     let (quote_len, literal) = if raw.starts_with("'''") {
         (3, true)
@@ -144,7 +140,7 @@ fn toml_string_start(text: &str, span: Range<usize>) -> QueryText {
         (1, false)
     };
     if !literal && raw.contains('\\') {
-        return QueryText::Escaped;
+        return StringText::Escaped;
     }
     // A newline right after an opening triple quote is not part of the string.
     let after = &raw[quote_len.min(raw.len())..];
@@ -153,7 +149,7 @@ fn toml_string_start(text: &str, span: Range<usize>) -> QueryText {
     } else {
         0
     };
-    QueryText::At(span.start + quote_len + skip)
+    StringText::At(span.start + quote_len + skip)
 }
 
 /// Converts TOML into JSON, recording the key and value span of every path (`rule.threat.0.tactic`).
@@ -236,7 +232,7 @@ pub fn load_ndjson(path: &Path, text: &str) -> Loaded {
         let spans = Spans::Line(span);
         let checker = Checker { source: &source, spans: &spans, prefix: "", diagnostics: Vec::new() };
         let origin = Origin::File { path: path.to_owned(), line: i + 1 };
-        let (rule, diagnostics) = validate(checker, fields, Value::Object(Map::new()), origin, QueryText::Escaped);
+        let (rule, diagnostics) = validate(checker, fields, Value::Object(Map::new()), origin);
         loaded.rules.extend(rule);
         loaded.diagnostics.extend(diagnostics);
     }

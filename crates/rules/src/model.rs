@@ -194,6 +194,8 @@ pub struct Rule {
     /// `filters` (Kibana's query filters), each enabled one as vigil runs it, or why vigil
     /// cannot run them (then the rule does not run).
     pub filters: Result<Vec<QueryFilter>, String>,
+    /// `actions`: who is told when it alerts, and how (with the legacy `throttle` applied).
+    pub actions: Vec<crate::actions::Action>,
     /// Every field of the rule, in Kibana's JSON shape.
     pub fields: Value,
     /// `[metadata]` of a detection-rules TOML file (empty for Kibana exports).

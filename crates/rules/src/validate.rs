@@ -6,6 +6,7 @@ use std::ops::Range;
 use ecs::date::DateMath;
 use serde_json::{Map, Value};
 
+use crate::actions::Action;
 use crate::diagnostic::{Diagnostic, Level, Problem, Snippet, Source};
 use crate::duration::Interval;
 use crate::model::{Origin, Rule, RuleId, RuleType, Severity};
@@ -150,6 +151,36 @@ impl Checker<'_> {
         self.diagnostics.push(self.source.diagnostic(level, problem, span));
     }
 
+    /// Reports `problem`, about bytes `at` of the string field `key` whose value is `text`: in
+    /// the file when the string sits there unescaped, else on the string's own line with the
+    /// spot (`described`, with `{line}` and `{column}` filled in).
+    fn in_string(&mut self, key: &str, text: &str, at: Range<usize>, problem: Problem, described: &str) {
+        let span = self.spans.value(&format!("{}{key}", self.prefix));
+        let place = match (self.spans, span.clone()) {
+            (Spans::Toml(_), Some(span)) => crate::load::toml_string_start(self.source.text, span),
+            _ => StringText::Escaped,
+        };
+        let diagnostic = match place {
+            StringText::At(offset) => {
+                self.source.diagnostic(Level::Error, problem, Some(offset + at.start..offset + at.end))
+            }
+            StringText::Escaped => {
+                let before = text.get(..at.start).unwrap_or(text);
+                let line = before.matches('\n').count() + 1;
+                let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+                let message = described.replace("{line}", &line.to_string()).replace("{column}", &column.to_string());
+                let mut diagnostic = self.source.diagnostic(Level::Error, Problem::Invalid(message), span);
+                diagnostic.snippet = Some(Snippet {
+                    text: text.lines().nth(line - 1).unwrap_or_default().to_owned(),
+                    column,
+                    width: text.get(at).map_or(1, |s| s.chars().count()).max(1),
+                });
+                diagnostic
+            }
+        };
+        self.diagnostics.push(diagnostic);
+    }
+
     fn has_errors(&self) -> bool {
         self.diagnostics.iter().any(Diagnostic::is_error)
     }
@@ -222,13 +253,13 @@ impl Checker<'_> {
     }
 }
 
-/// How the query's text sits in the file, to place KQL errors.
-pub(crate) enum QueryText {
-    /// The query's characters start at this byte of the file, unescaped (TOML literal strings,
+/// How a string field's text sits in the file, to place errors inside it (KQL, templates).
+pub(crate) enum StringText {
+    /// The string's characters start at this byte of the file, unescaped (TOML literal strings,
     /// or basic strings without escapes).
     At(usize),
-    /// The query is escaped in the file (JSON, TOML strings with escapes): errors are shown
-    /// against the query itself.
+    /// The string is escaped in the file (JSON, TOML strings with escapes): errors are shown
+    /// against the string itself.
     Escaped,
 }
 
@@ -238,7 +269,6 @@ pub(crate) fn validate(
     fields: Map<String, Value>,
     metadata: Value,
     origin: Origin,
-    query_text: QueryText,
 ) -> (Option<Rule>, Vec<Diagnostic>) {
     for key in fields.keys() {
         if !RULE_KEYS.contains(&key.as_str()) {
@@ -312,8 +342,9 @@ pub(crate) fn validate(
     if language.as_deref() == Some("kuery")
         && let Some(query) = &query
     {
-        check_kql(&mut checker, query, &query_text);
+        check_kql(&mut checker, query);
     }
+    let actions = check_actions(&mut checker, &fields);
     let threat = match fields.get("threat") {
         None => Vec::new(),
         Some(value @ Value::Array(_)) => Threat::from_json(value),
@@ -392,6 +423,7 @@ pub(crate) fn validate(
             version,
             enabled,
             filters,
+            actions,
             fields: Value::Object(fields),
             metadata,
             origin,
@@ -409,27 +441,29 @@ pub(crate) fn validate(
 
 /// Parses and compiles the query against the built-in catalog; errors point into the file when
 /// the query's text sits there unescaped, else at the query itself.
-fn check_kql(checker: &mut Checker<'_>, query: &str, text: &QueryText) {
+fn check_kql(checker: &mut Checker<'_>, query: &str) {
     let result = kql::parse(query).and_then(|q| q.compile(ecs::Catalog::builtin()).map(|_| ()));
     let Err(err) = result else { return };
     let span = err.span();
-    match text {
-        QueryText::At(offset) => {
-            let start = offset + span.start as usize;
-            let end = offset + span.end as usize;
-            checker.diagnostics.push(checker.source.diagnostic(Level::Error, Problem::Kql(err), Some(start..end)));
-        }
-        QueryText::Escaped => {
-            let (line, column) = span.line_col(query);
-            let text = query.lines().nth(line - 1).unwrap_or_default().to_owned();
-            let width = query.get(span.start as usize..span.end as usize).map_or(1, |s| s.chars().count()).max(1);
-            let mut diagnostic = checker.source.diagnostic(
-                Level::Error,
-                Problem::Invalid(format!("in the query, line {line} column {column}: {err}")),
-                checker.spans.value(&format!("{}query", checker.prefix)),
-            );
-            diagnostic.snippet = Some(Snippet { text, column, width });
-            checker.diagnostics.push(diagnostic);
+    let described = format!("in the query, line {{line}} column {{column}}: {err}");
+    checker.in_string("query", query, span.start as usize..span.end as usize, Problem::Kql(err), &described);
+}
+
+/// Reads the rule's actions; a malformed one, or a param that is not a valid template, is an
+/// error at its place (inside the template when the file holds it unescaped).
+fn check_actions(checker: &mut Checker<'_>, fields: &Map<String, Value>) -> Vec<Action> {
+    let (actions, problems) = crate::actions::from_fields(fields.get("actions"), fields.get("throttle"));
+    for (path, message) in problems {
+        checker.at_value(Level::Error, &path, Problem::Invalid(message));
+    }
+    for (i, action) in actions.iter().enumerate() {
+        for (path, text) in crate::actions::templates(&action.params) {
+            let Err(err) = template::Template::parse(text) else { continue };
+            let key = format!("actions.{i}.{path}");
+            let direct = Problem::Invalid(format!("`{key}` is not a valid template: {err}"));
+            let described = format!("in the template `{key}`, line {{line}} column {{column}}: {err}");
+            checker.in_string(&key, text, err.offset..err.offset + 2, direct, &described);
         }
     }
+    actions
 }

@@ -199,3 +199,45 @@ query = {match_phrase = {"user.name" = "anyone"}}
     );
     assert!(messages(&loaded)[0].contains("warning: the rule will not run"), "{:?}", messages(&loaded));
 }
+
+#[test]
+fn actions_are_read_and_their_templates_checked_at_their_place() {
+    let good = format!(
+        "{MINIMAL}throttle = \"1h\"\n\n[[rule.actions]]\nid = \"soc-slack\"\naction_type_id = \".slack\"\nparams = {{ message = \"{{{{context.rule.name}}}}\" }}\n\n[[rule.actions]]\nid = \"mail\"\nparams = {{ subject = \"x\" }}\nfrequency = {{ summary = false, notifyWhen = \"onActiveAlert\" }}\n"
+    );
+    let loaded = load(&good);
+    assert_eq!(messages(&loaded), Vec::<String>::new());
+    let actions = &loaded.rules[0].actions;
+    assert_eq!(actions.len(), 2);
+    assert_eq!((actions[0].connector.as_str(), actions[0].action_type_id.as_deref()), ("soc-slack", Some(".slack")));
+    // No frequency: the rule's legacy throttle, a summary at most hourly.
+    assert_eq!(actions[0].frequency.throttle.map(|t| t.to_string()).as_deref(), Some("1h"));
+    assert!(actions[0].frequency.summary && !actions[1].frequency.summary);
+    assert_eq!(actions[1].frequency.notify_when, rules::actions::NotifyWhen::OnActiveAlert);
+
+    let bad = format!(
+        "{MINIMAL}\n[[rule.actions]]\nid = \"soc-slack\"\nparams = {{ message = 'Rule {{{{context.rule.name' }}\n"
+    );
+    let loaded = load(&bad);
+    let line = bad.lines().position(|l| l.starts_with("params")).expect("params line") + 1;
+    let column = bad.lines().nth(line - 1).and_then(|l| l.find("{{")).expect("tag") + 1;
+    assert_eq!(
+        messages(&loaded),
+        vec![format!(
+            "rule.toml:{line}:{column}: error: `actions.0.params.message` is not a valid template: a tag opened with `{{{{` is not closed with `}}}}`"
+        )]
+    );
+    assert!(loaded.rules.is_empty());
+
+    // A Kibana export: the template is escaped in JSON, so the place is given inside it.
+    let export = r#"{"rule_id":"r1","name":"N","description":"D","type":"query","risk_score":1,"severity":"low","query":"a:b","actions":[{"id":"hook","group":"default","action_type_id":".webhook","params":{"body":"{\"a\":\"x\"}\n{{#context.alerts}}"},"frequency":{"summary":true,"notifyWhen":"onThrottleInterval","throttle":"1d"}}]}"#;
+    let loaded = rules::load_ndjson(Path::new("export.ndjson"), export);
+    assert_eq!(
+        messages(&loaded),
+        vec!["export.ndjson:1:1: error: in the template `actions.0.params.body`, line 2 column 1: section `{{#context.alerts}}` is not closed: add `{{/context.alerts}}`".to_owned()]
+    );
+    let fixed = export.replace(r"\n{{#context.alerts}}", "{{#context.alerts}}{{/context.alerts}}");
+    let loaded = rules::load_ndjson(Path::new("export.ndjson"), &fixed);
+    assert_eq!(messages(&loaded), Vec::<String>::new());
+    assert_eq!(loaded.rules[0].actions[0].frequency.notify_when, rules::actions::NotifyWhen::OnThrottleInterval);
+}
