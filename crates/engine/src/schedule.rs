@@ -26,8 +26,8 @@ use crate::alert::{AlertId, short_hex};
 use crate::ruleset::RuleSet;
 use crate::scan::{Hit, Position, ScanOptions, Scanner, Sink};
 use crate::storage::{
-    EventQuery, ExecutionRecord, ExecutionStatus, NewAlert, RuleState, Store, StoreError, StoreResult, Suppressed,
-    TimeColumn,
+    EventQuery, ExecutionRecord, ExecutionStatus, NewAlert, NewNotification, RuleState, Store, StoreError, StoreResult,
+    Suppressed, TimeColumn,
 };
 use crate::suppression::{Group, Suppression};
 
@@ -84,9 +84,43 @@ pub enum Trigger {
     Manual,
 }
 
+/// What an execution tells people: the notifications a rule's new alerts cause, queued in the
+/// same transaction as the alerts (the outbox) and sent after.
+pub trait Notify: Send + Sync {
+    /// The notifications `rule`'s execution `record` queues for its new `alerts` (maybe none,
+    /// maybe a summary of earlier alerts whose throttle has passed).
+    ///
+    /// # Errors
+    ///
+    /// When the store cannot be read (throttles and summaries read it).
+    fn notifications(
+        &self,
+        store: &dyn Store,
+        rule: &Rule,
+        record: &ExecutionRecord,
+        alerts: &[NewAlert],
+    ) -> StoreResult<Vec<NewNotification>>;
+}
+
+/// Tells no one: `vigil scan` and replays, and services without connectors.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Silent;
+
+impl Notify for Silent {
+    fn notifications(
+        &self,
+        _: &dyn Store,
+        _: &Rule,
+        _: &ExecutionRecord,
+        _: &[NewAlert],
+    ) -> StoreResult<Vec<NewNotification>> {
+        Ok(Vec::new())
+    }
+}
+
 /// Runs rules that search the same events (one of [`groups`]) once, at `scheduled`, over the
-/// events in `store`, and commits each rule's alerts, execution record and state. Returns the
-/// records, one per rule, in order.
+/// events in `store`, and commits each rule's alerts, execution record, state and the
+/// notifications `notify` asks for. Returns the records, one per rule, in order.
 ///
 /// # Errors
 ///
@@ -96,6 +130,7 @@ pub fn execute(
     catalog: &Catalog,
     rules: &[Rule],
     exceptions: &Exceptions,
+    notify: &dyn Notify,
     scheduled: Timestamp,
     trigger: Trigger,
 ) -> StoreResult<Vec<ExecutionRecord>> {
@@ -164,6 +199,8 @@ pub fn execute(
         if !record.warnings.is_empty() {
             record.status = ExecutionStatus::PartialFailure;
         }
+        let notifications = notify.notifications(store, rule, &record, &alerts)?;
+        record.notifications = notifications.len() as u64;
         record.duration_ms = u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX);
         // Covered up to the newest event read, unless a candidate was held back: then up to just
         // before the first of those, even below the old coverage (a held-back event from the
@@ -172,7 +209,8 @@ pub fn execute(
             Some(seq) => seq.saturating_sub(1).min(run.up_to),
             None => run.up_to.max(state.covered_seq),
         };
-        store.commit_execution(&record, &alerts, &suppressed, &run.next_state(&state, covered, record.held_back))?;
+        let next = run.next_state(&state, covered, record.held_back);
+        store.commit_execution(&record, &alerts, &suppressed, &next, &notifications)?;
         records.push(record);
     }
     Ok(records)
@@ -204,6 +242,7 @@ impl Run<'_> {
             held_back: 0,
             late: 0,
             excepted: Vec::new(),
+            notifications: 0,
             duration_ms: 0,
             status: ExecutionStatus::Succeeded,
             warnings: Vec::new(),
@@ -236,7 +275,8 @@ impl Run<'_> {
         let mut failed = self.record(rule, window, state.covered_seq);
         failed.status = ExecutionStatus::Failed;
         failed.warnings.push(warning);
-        self.store.commit_execution(&failed, &[], &[], &self.next_state(state, state.covered_seq, state.backlog))?;
+        let next = self.next_state(state, state.covered_seq, state.backlog);
+        self.store.commit_execution(&failed, &[], &[], &next, &[])?;
         Ok(failed)
     }
 }

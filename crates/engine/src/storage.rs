@@ -409,6 +409,8 @@ pub struct ExecutionRecord {
     /// Matching events that exception lists removed, by list id (lists that removed none are
     /// left out).
     pub excepted: Vec<(String, u64)>,
+    /// Notifications queued for its alerts (sent after the commit).
+    pub notifications: u64,
     /// How long it took, in milliseconds.
     pub duration_ms: u64,
     /// How it ended.
@@ -427,8 +429,9 @@ pub trait AlertStore: Send + Sync {
     fn existing(&self, ids: &[AlertId]) -> StoreResult<HashSet<AlertId>>;
 
     /// Stores an execution's outcome in one transaction: its alerts (an alert already stored is
-    /// kept as it is), the events suppressed into existing alerts, its record, and the rule's new
-    /// state. Returns how many alerts were new.
+    /// kept as it is), the events suppressed into existing alerts, its record, the rule's new
+    /// state, and the notifications to send about it (the outbox). Returns how many alerts were
+    /// new.
     ///
     /// # Errors
     ///
@@ -439,6 +442,7 @@ pub trait AlertStore: Send + Sync {
         alerts: &[NewAlert],
         suppressed: &[Suppressed],
         state: &RuleState,
+        notifications: &[NewNotification],
     ) -> StoreResult<u64>;
 
     /// The alert of rule `rule_id` standing for suppression group `key`, created at or after
@@ -576,7 +580,150 @@ pub trait RuleStates: Send + Sync {
     fn last_executions(&self) -> StoreResult<std::collections::HashMap<String, ExecutionRecord>>;
 }
 
-/// Everything the service stores.
-pub trait Store: EventLog + AlertStore + RuleStates {}
+/// A message to send through a connector, queued in the same transaction as the execution
+/// that caused it, and sent after.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewNotification {
+    /// The idempotency key receivers drop repeats by: the alert id (one message per alert) or
+    /// the summary's id. Unique with the connector: a key queued twice for one connector is
+    /// stored once.
+    pub key: String,
+    /// The connector's name.
+    pub connector: String,
+    /// The rule.
+    pub rule_id: String,
+    /// What asked for it: `action 1` (the rule's first action) or `route 2` (the configuration's
+    /// second route); throttles are kept per rule and source.
+    pub source: String,
+    /// The execution that queued it.
+    pub execution_id: String,
+    /// The message, rendered for the connector.
+    pub message: Value,
+    /// When it was queued.
+    pub created: Timestamp,
+}
 
-impl<T: EventLog + AlertStore + RuleStates> Store for T {}
+/// Where a notification is in its delivery.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Delivery {
+    /// Not sent yet (maybe tried and failed, with a retry due).
+    Pending,
+    /// Accepted by the receiver.
+    Sent,
+    /// Given up: retried for the whole retry period, or refused for good.
+    Failed,
+}
+
+impl Delivery {
+    /// Every state, in the order of [`Delivery::as_str`]'s names.
+    pub const ALL: [Delivery; 3] = [Delivery::Pending, Delivery::Sent, Delivery::Failed];
+
+    /// `pending`, `sent` or `failed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Delivery::Pending => "pending",
+            Delivery::Sent => "sent",
+            Delivery::Failed => "failed",
+        }
+    }
+
+    /// Reads what [`Delivery::as_str`] writes.
+    pub fn parse(text: &str) -> Option<Delivery> {
+        Delivery::ALL.into_iter().find(|d| d.as_str() == text)
+    }
+}
+
+/// A queued notification and how its delivery goes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Notification {
+    /// Its number in the outbox, in the order queued.
+    pub id: u64,
+    /// What was queued.
+    pub queued: NewNotification,
+    /// Where its delivery is.
+    pub delivery: Delivery,
+    /// Attempts so far.
+    pub attempts: u32,
+    /// When the next attempt is due (pending ones).
+    pub next_attempt: Timestamp,
+    /// The last attempt's error, if it failed.
+    pub last_error: Option<String>,
+    /// When the receiver accepted it.
+    pub sent: Option<Timestamp>,
+}
+
+/// Which notifications to list, newest first.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct NotificationFilter {
+    /// In this state.
+    pub delivery: Option<Delivery>,
+    /// Through this connector.
+    pub connector: Option<String>,
+    /// About this rule.
+    pub rule_id: Option<String>,
+    /// Only those numbered below this (for paging).
+    pub before: Option<u64>,
+    /// At most this many.
+    pub limit: usize,
+}
+
+/// The outbox of notifications: queued by [`AlertStore::commit_execution`], taken by the
+/// senders, marked as they go.
+pub trait Outbox: Send + Sync {
+    /// Pending notifications of `connector` due at `now`, oldest first, at most `limit`.
+    ///
+    /// # Errors
+    ///
+    /// When the store cannot be read.
+    fn due(&self, connector: &str, now: Timestamp, limit: usize) -> StoreResult<Vec<Notification>>;
+
+    /// Marks a notification sent.
+    ///
+    /// # Errors
+    ///
+    /// When the store cannot write.
+    fn delivered(&self, id: u64, at: Timestamp) -> StoreResult<()>;
+
+    /// Records a failed attempt: retried at `retry` when given, else failed for good.
+    ///
+    /// # Errors
+    ///
+    /// When the store cannot write.
+    fn attempt_failed(&self, id: u64, error: &str, retry: Option<Timestamp>) -> StoreResult<()>;
+
+    /// Makes a failed notification pending again, due at `now`, its attempts counted afresh;
+    /// returns whether it was failed.
+    ///
+    /// # Errors
+    ///
+    /// When the store cannot write.
+    fn retry(&self, id: u64, now: Timestamp) -> StoreResult<bool>;
+
+    /// Notifications as `filter` selects them, newest first.
+    ///
+    /// # Errors
+    ///
+    /// When the store cannot be read.
+    fn notifications(&self, filter: &NotificationFilter) -> StoreResult<Vec<Notification>>;
+
+    /// How many notifications are in each state, by connector, and when the oldest pending one
+    /// was queued.
+    ///
+    /// # Errors
+    ///
+    /// When the store cannot be read.
+    fn notification_counts(&self) -> StoreResult<(Vec<(String, Delivery, u64)>, Option<Timestamp>)>;
+
+    /// When `source` last queued a notification about `rule_id` (for throttles).
+    ///
+    /// # Errors
+    ///
+    /// When the store cannot be read.
+    fn last_queued(&self, rule_id: &str, source: &str) -> StoreResult<Option<Timestamp>>;
+}
+
+/// Everything the service stores.
+pub trait Store: EventLog + AlertStore + RuleStates + Outbox {}
+
+impl<T: EventLog + AlertStore + RuleStates + Outbox> Store for T {}

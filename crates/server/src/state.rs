@@ -305,7 +305,15 @@ impl AppState {
             .write(move || {
                 // Read at every execution: a list changed through the API applies at once.
                 let exceptions = tuning.exceptions()?;
-                schedule::execute(store.as_ref(), ecs::Catalog::builtin(), &rules, &exceptions, scheduled, trigger)
+                schedule::execute(
+                    store.as_ref(),
+                    ecs::Catalog::builtin(),
+                    &rules,
+                    &exceptions,
+                    &schedule::Silent,
+                    scheduled,
+                    trigger,
+                )
             })
             .await?;
         for record in &records {

@@ -1,6 +1,7 @@
 //! The engine's storage traits on an embedded SQLite database: the event log, alerts and their
 //! workflow, rule state and execution history; and the service's own records: API keys and the
-//! audit trail ([`Access`]), where pulls from the Office 365 API stand ([`Checkpoints`]), exception
+//! audit trail ([`Access`]), the notifications outbox (the engine's
+//! [`engine::storage::Outbox`]), where pulls from the Office 365 API stand ([`Checkpoints`]), exception
 //! lists and value lists ([`Tuning`]).
 //!
 //! [`Sqlite::open`] opens (or creates) `vigil.db` in a data directory and brings its schema up to
@@ -26,6 +27,7 @@
 
 mod access;
 mod checkpoints;
+mod outbox;
 mod sqlite;
 mod tuning;
 

@@ -8,8 +8,8 @@ use ecs::date::Timestamp;
 use engine::AlertId;
 use engine::storage::{
     Activity, AlertFilter, AlertOrder, AlertStore, Appended, EventLog, EventQuery, ExecutionRecord, ExecutionStatus,
-    NewAlert, NewEvent, RuleState, RuleStates, StatusChange, StoreError, StoreResult, StoredAlert, StoredEvent,
-    Suppressed, TimeColumn, WorkflowStatus,
+    NewAlert, NewEvent, NewNotification, RuleState, RuleStates, StatusChange, StoreError, StoreResult, StoredAlert,
+    StoredEvent, Suppressed, TimeColumn, WorkflowStatus,
 };
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter, types::Value as Sql};
 use serde_json::{Value, json};
@@ -23,6 +23,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/004_backlog.sql"),
     include_str!("../migrations/005_console.sql"),
     include_str!("../migrations/006_tuning.sql"),
+    include_str!("../migrations/007_outbox.sql"),
 ];
 
 /// The storage traits on an SQLite database in a data directory.
@@ -50,15 +51,15 @@ fn open_err(e: rusqlite::Error) -> StoreError {
     StoreError::Open(e.to_string())
 }
 
-fn nanos(t: Timestamp) -> i64 {
+pub(crate) fn nanos(t: Timestamp) -> i64 {
     t.as_nanos()
 }
 
-fn count(n: i64) -> u64 {
+pub(crate) fn count(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
 }
 
-fn seq_param(seq: u64) -> i64 {
+pub(crate) fn seq_param(seq: u64) -> i64 {
     i64::try_from(seq).unwrap_or(i64::MAX)
 }
 
@@ -464,6 +465,7 @@ impl AlertStore for Sqlite {
         alerts: &[NewAlert],
         suppressed: &[Suppressed],
         state: &RuleState,
+        notifications: &[NewNotification],
     ) -> StoreResult<u64> {
         self.write(|conn| {
             let tx = conn.transaction().map_err(write_err("store the execution"))?;
@@ -524,8 +526,8 @@ impl AlertStore for Sqlite {
             }
             tx.execute(
                 "INSERT INTO executions (id, rule_id, scheduled, started, window_from, window_to, seq_after, seq_to,
-                 events, candidates, alerts, held_back, duration_ms, status, warnings, late, excepted)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+                 events, candidates, alerts, held_back, duration_ms, status, warnings, late, excepted, notifications)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
                 params![
                     record.id,
                     record.rule_id,
@@ -544,9 +546,11 @@ impl AlertStore for Sqlite {
                     json!(record.warnings).to_string(),
                     seq_param(record.late),
                     json!(record.excepted).to_string(),
+                    seq_param(record.notifications),
                 ],
             )
             .map_err(write_err("store the execution"))?;
+            crate::outbox::queue(&tx, notifications)?;
             tx.execute(
                 "INSERT INTO rule_state (rule_id, enabled, covered_seq, last_scheduled, backlog)
                  VALUES (?1, ?2, ?3, ?4, ?5)
@@ -798,7 +802,7 @@ impl RuleStates for Sqlite {
 }
 
 const EXECUTION: &str = "SELECT id, rule_id, scheduled, started, window_from, window_to, seq_after, seq_to, events,
-     candidates, alerts, held_back, duration_ms, status, warnings, late, excepted FROM executions";
+     candidates, alerts, held_back, duration_ms, status, warnings, late, excepted, notifications FROM executions";
 
 /// A row of [`EXECUTION`].
 fn read_execution(r: &Row<'_>) -> rusqlite::Result<ExecutionRecord> {
@@ -825,5 +829,6 @@ fn read_execution(r: &Row<'_>) -> rusqlite::Result<ExecutionRecord> {
         late: n(15)?,
         excepted: serde_json::from_str(&r.get::<_, String>(16)?)
             .map_err(|e| corrupt(16, format!("execution exception counts are not a JSON list: {e}")))?,
+        notifications: n(17)?,
     })
 }

@@ -214,24 +214,43 @@ struct Vars<'v> {
 }
 
 impl<'v> Vars<'v> {
-    /// The value `name` names from here (`.` is this value), if any.
+    /// The value `name` names from here (`.` is this value), if any. Documents may hold nested
+    /// objects, dotted keys (`"kibana.alert.reason"`) or both, as alert documents do: at each
+    /// level the longest dotted key present is taken.
     fn lookup(&self, name: &str) -> Option<&'v Value> {
         if name == "." {
             return Some(self.value);
         }
-        let mut at = self.value;
-        for part in name.split('.') {
-            at = match at {
-                Value::Object(map) => map.get(part)?,
-                Value::Array(items) => items.get(part.parse::<usize>().ok()?)?,
-                _ => return None,
-            };
-        }
-        Some(at)
+        lookup(self.value, name)
     }
 
     fn with(&self, value: &'v Value) -> Vars<'v> {
         Vars { value, escape: self.escape }
+    }
+}
+
+fn lookup<'v>(value: &'v Value, name: &str) -> Option<&'v Value> {
+    match value {
+        Value::Object(map) => {
+            if let Some(found) = map.get(name) {
+                return Some(found);
+            }
+            // The longest dotted prefix that is a key, then the rest below it.
+            let mut at = name.len();
+            while let Some(dot) = name[..at].rfind('.') {
+                if let Some(found) = map.get(&name[..dot]).and_then(|inner| lookup(inner, &name[dot + 1..])) {
+                    return Some(found);
+                }
+                at = dot;
+            }
+            None
+        }
+        Value::Array(items) => {
+            let (index, rest) = name.split_once('.').map_or((name, None), |(i, rest)| (i, Some(rest)));
+            let item = items.get(index.parse::<usize>().ok()?)?;
+            rest.map_or(Some(item), |rest| lookup(item, rest))
+        }
+        _ => None,
     }
 }
 
@@ -385,6 +404,12 @@ mod tests {
             "<Domain: Cloud><Use Case>"
         );
         assert_eq!(render("{{ context.rule.name }}", &vars, Escape::None), "DKIM");
+        let alert =
+            json!({"kibana.alert.reason": "r", "user": {"name": "eve"}, "source.ip": "10.0.0.1", "a": [{"b": 1}]});
+        assert_eq!(
+            render("{{kibana.alert.reason}} {{user.name}} {{source.ip}} {{a.0.b}}", &alert, Escape::None),
+            "r eve 10.0.0.1 1"
+        );
     }
 
     #[test]

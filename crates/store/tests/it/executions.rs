@@ -1,6 +1,8 @@
 //! Scheduled executions on the store: windows, late events, max_signals, crash-safe commits.
 
-use engine::schedule::{Trigger, due, execute, groups};
+use ecs::date::Timestamp;
+use engine::schedule::{Silent, Trigger, due, execute, groups};
+use engine::storage::StoreResult;
 use engine::storage::{
     AlertFilter, AlertOrder, AlertStore, EventLog, ExecutionStatus, RuleStates, StoredAlert, WorkflowStatus,
 };
@@ -35,16 +37,30 @@ fn an_execution_alerts_on_its_window_once() {
         .expect("append");
     let catalog = ecs::Catalog::builtin();
     // The first execution covers every event stored so far, whatever its time.
-    let first =
-        execute(&store, catalog, std::slice::from_ref(&rule), &Default::default(), at("08:15:00"), Trigger::Scheduled)
-            .expect("runs");
+    let first = execute(
+        &store,
+        catalog,
+        std::slice::from_ref(&rule),
+        &Default::default(),
+        &Silent,
+        at("08:15:00"),
+        Trigger::Scheduled,
+    )
+    .expect("runs");
     assert_eq!((first[0].events, first[0].candidates, first[0].alerts), (2, 1, 1));
     assert_eq!(first[0].window, (at("07:45:00"), at("08:15:00")));
     assert_eq!(first[0].status, ExecutionStatus::Succeeded);
     // The next, overlapping window sees the event again but it alerted already.
-    let second =
-        execute(&store, catalog, std::slice::from_ref(&rule), &Default::default(), at("08:20:00"), Trigger::Scheduled)
-            .expect("runs");
+    let second = execute(
+        &store,
+        catalog,
+        std::slice::from_ref(&rule),
+        &Default::default(),
+        &Silent,
+        at("08:20:00"),
+        Trigger::Scheduled,
+    )
+    .expect("runs");
     assert_eq!((second[0].candidates, second[0].alerts), (0, 0));
     let stored = alerts(&store);
     assert_eq!(stored.len(), 1);
@@ -60,19 +76,41 @@ fn late_events_alert_once_and_say_so() {
     let (_dir, store) = open();
     let rule = dkim_rule();
     let catalog = ecs::Catalog::builtin();
-    execute(&store, catalog, std::slice::from_ref(&rule), &Default::default(), at("08:15:00"), Trigger::Scheduled)
-        .expect("runs");
+    execute(
+        &store,
+        catalog,
+        std::slice::from_ref(&rule),
+        &Default::default(),
+        &Silent,
+        at("08:15:00"),
+        Trigger::Scheduled,
+    )
+    .expect("runs");
     // Two hours late: far outside any later window, Kibana would never see it.
     store.append(&[new_event(dkim("late", "06:00:00"), at("08:17:00"))]).expect("append");
-    let run =
-        execute(&store, catalog, std::slice::from_ref(&rule), &Default::default(), at("08:20:00"), Trigger::Scheduled)
-            .expect("runs");
+    let run = execute(
+        &store,
+        catalog,
+        std::slice::from_ref(&rule),
+        &Default::default(),
+        &Silent,
+        at("08:20:00"),
+        Trigger::Scheduled,
+    )
+    .expect("runs");
     assert_eq!((run[0].alerts, run[0].late), (1, 1));
     let stored = alerts(&store);
     assert_eq!(stored[0].document["vigil.alert.late"], true);
-    let run =
-        execute(&store, catalog, std::slice::from_ref(&rule), &Default::default(), at("08:25:00"), Trigger::Scheduled)
-            .expect("runs");
+    let run = execute(
+        &store,
+        catalog,
+        std::slice::from_ref(&rule),
+        &Default::default(),
+        &Silent,
+        at("08:25:00"),
+        Trigger::Scheduled,
+    )
+    .expect("runs");
     assert_eq!((run[0].events, run[0].alerts), (0, 0), "a covered late event is not read again");
     // The overview's figures: alerts by severity and rule, executions, late alerts.
     let activity = store.activity(at("00:00:00"), 3_600_000_000_000).expect("activity");
@@ -96,7 +134,7 @@ fn alert_pages_come_in_the_order_asked_and_skip_by_offset() {
         store.append(&[new_event(dkim(&format!("e{n}"), time), at(time))]).expect("append");
         rule.severity = rules::Severity::parse(severity).expect("a severity");
         let scheduled = at(&format!("08:0{}:30", n + 1));
-        execute(&store, catalog, std::slice::from_ref(&rule), &Default::default(), scheduled, Trigger::Manual)
+        execute(&store, catalog, std::slice::from_ref(&rule), &Default::default(), &Silent, scheduled, Trigger::Manual)
             .expect("runs");
     }
     let page = |order, offset, limit| {
@@ -131,9 +169,16 @@ fn max_signals_takes_the_oldest_and_records_the_rest() {
         .map(|(i, time)| new_event(dkim(&format!("e{i}"), time), at("08:05:00")))
         .collect();
     store.append(&events).expect("append");
-    let run =
-        execute(&store, ecs::Catalog::builtin(), &[rule], &Default::default(), at("08:10:00"), Trigger::Scheduled)
-            .expect("runs");
+    let run = execute(
+        &store,
+        ecs::Catalog::builtin(),
+        &[rule],
+        &Default::default(),
+        &Silent,
+        at("08:10:00"),
+        Trigger::Scheduled,
+    )
+    .expect("runs");
     assert_eq!((run[0].candidates, run[0].alerts, run[0].held_back), (4, 2, 2));
     assert_eq!(run[0].status, ExecutionStatus::PartialFailure);
     assert!(run[0].warnings[0].contains("2 of 4 candidates held back"), "{:?}", run[0].warnings);
@@ -151,8 +196,16 @@ fn candidates_held_back_by_max_signals_alert_in_the_next_executions() {
     let mut rule = dkim_rule();
     rule.max_signals = 2;
     let catalog = ecs::Catalog::builtin();
-    execute(&store, catalog, std::slice::from_ref(&rule), &Default::default(), at("08:15:00"), Trigger::Scheduled)
-        .expect("runs");
+    execute(
+        &store,
+        catalog,
+        std::slice::from_ref(&rule),
+        &Default::default(),
+        &Silent,
+        at("08:15:00"),
+        Trigger::Scheduled,
+    )
+    .expect("runs");
     // Five records two hours late (a backlog after downtime): outside every later window, so
     // only the rule's coverage can bring them back once an execution holds them back.
     let late: Vec<_> =
@@ -160,9 +213,16 @@ fn candidates_held_back_by_max_signals_alert_in_the_next_executions() {
     store.append(&late).expect("append");
     let mut runs = Vec::new();
     for start in ["08:20:00", "08:25:00", "08:30:00", "08:35:00"] {
-        let run =
-            execute(&store, catalog, std::slice::from_ref(&rule), &Default::default(), at(start), Trigger::Scheduled)
-                .expect("runs");
+        let run = execute(
+            &store,
+            catalog,
+            std::slice::from_ref(&rule),
+            &Default::default(),
+            &Silent,
+            at(start),
+            Trigger::Scheduled,
+        )
+        .expect("runs");
         let backlog = store.rule_state(&rule.id.0).expect("state").backlog;
         runs.push((run[0].alerts, run[0].held_back, backlog));
     }
@@ -181,6 +241,7 @@ fn an_execution_repeated_after_a_crash_creates_no_second_alert() {
         ecs::Catalog::builtin(),
         std::slice::from_ref(&rule),
         &Default::default(),
+        &Silent,
         at("08:15:00"),
         Trigger::Scheduled,
     )
@@ -193,6 +254,7 @@ fn an_execution_repeated_after_a_crash_creates_no_second_alert() {
         ecs::Catalog::builtin(),
         std::slice::from_ref(&rule),
         &Default::default(),
+        &Silent,
         at("08:15:00"),
         Trigger::Manual,
     )
@@ -225,14 +287,14 @@ fn a_last_run_dated_in_the_future_does_not_stall_the_schedule() {
     // The clock was a day ahead when the rule last ran.
     let ahead = ecs::date::Timestamp::from_nanos(ecs::date::Timestamp::now().as_nanos() + 86_400_000_000_000);
     let start = due(&rule, &store.rule_state(&rule.id.0).expect("state"), ahead).expect("due");
-    execute(&store, catalog, std::slice::from_ref(&rule), &Default::default(), start, Trigger::Scheduled)
+    execute(&store, catalog, std::slice::from_ref(&rule), &Default::default(), &Silent, start, Trigger::Scheduled)
         .expect("runs");
     // Set back, it is due now all the same, and its execution dates the last run again.
     let now = ecs::date::Timestamp::now();
     let state = store.rule_state(&rule.id.0).expect("state");
     assert!(engine::schedule::ran_in_the_future(&state, now));
     let start = due(&rule, &state, now).expect("due now, not in a day");
-    execute(&store, catalog, std::slice::from_ref(&rule), &Default::default(), start, Trigger::Scheduled)
+    execute(&store, catalog, std::slice::from_ref(&rule), &Default::default(), &Silent, start, Trigger::Scheduled)
         .expect("runs");
     let state = store.rule_state(&rule.id.0).expect("state");
     assert_eq!(state.last_scheduled, Some(start), "the future date is replaced");
@@ -249,6 +311,7 @@ fn corrupt_stored_data_fails_loudly_instead_of_reading_as_a_default() {
         ecs::Catalog::builtin(),
         std::slice::from_ref(&rule),
         &Default::default(),
+        &Silent,
         at("08:15:00"),
         Trigger::Scheduled,
     )
@@ -276,6 +339,7 @@ fn a_change_and_its_audit_entry_are_stored_together_or_not_at_all() {
         ecs::Catalog::builtin(),
         std::slice::from_ref(&rule),
         &Default::default(),
+        &Silent,
         at("08:15:00"),
         Trigger::Scheduled,
     )
@@ -357,8 +421,9 @@ impl AlertStore for Counting {
         alerts: &[engine::storage::NewAlert],
         suppressed: &[engine::storage::Suppressed],
         state: &engine::storage::RuleState,
+        notifications: &[engine::storage::NewNotification],
     ) -> engine::storage::StoreResult<u64> {
-        self.inner.commit_execution(record, alerts, suppressed, state)
+        self.inner.commit_execution(record, alerts, suppressed, state, notifications)
     }
     fn suppressing(
         &self,
@@ -408,6 +473,33 @@ impl AlertStore for Counting {
     }
 }
 
+impl engine::storage::Outbox for Counting {
+    fn due(&self, connector: &str, now: Timestamp, limit: usize) -> StoreResult<Vec<engine::storage::Notification>> {
+        self.inner.due(connector, now, limit)
+    }
+    fn delivered(&self, id: u64, at: Timestamp) -> StoreResult<()> {
+        self.inner.delivered(id, at)
+    }
+    fn attempt_failed(&self, id: u64, error: &str, retry: Option<Timestamp>) -> StoreResult<()> {
+        self.inner.attempt_failed(id, error, retry)
+    }
+    fn retry(&self, id: u64, now: Timestamp) -> StoreResult<bool> {
+        self.inner.retry(id, now)
+    }
+    fn notifications(
+        &self,
+        filter: &engine::storage::NotificationFilter,
+    ) -> StoreResult<Vec<engine::storage::Notification>> {
+        self.inner.notifications(filter)
+    }
+    fn notification_counts(&self) -> StoreResult<(Vec<(String, engine::storage::Delivery, u64)>, Option<Timestamp>)> {
+        self.inner.notification_counts()
+    }
+    fn last_queued(&self, rule_id: &str, source: &str) -> StoreResult<Option<Timestamp>> {
+        self.inner.last_queued(rule_id, source)
+    }
+}
+
 impl RuleStates for Counting {
     fn rule_state(&self, rule_id: &str) -> engine::storage::StoreResult<engine::storage::RuleState> {
         self.inner.rule_state(rule_id)
@@ -447,6 +539,7 @@ fn stored_alerts_are_looked_up_in_batches_and_custom_time_fields_read_only_what_
         ecs::Catalog::builtin(),
         std::slice::from_ref(&rule),
         &Default::default(),
+        &Silent,
         at("08:15:00"),
         Trigger::Scheduled,
     )
@@ -465,6 +558,7 @@ fn stored_alerts_are_looked_up_in_batches_and_custom_time_fields_read_only_what_
         ecs::Catalog::builtin(),
         std::slice::from_ref(&dated),
         &Default::default(),
+        &Silent,
         at("08:15:00"),
         Trigger::Scheduled,
     )
@@ -476,6 +570,7 @@ fn stored_alerts_are_looked_up_in_batches_and_custom_time_fields_read_only_what_
         ecs::Catalog::builtin(),
         std::slice::from_ref(&dated),
         &Default::default(),
+        &Silent,
         at("08:20:00"),
         Trigger::Scheduled,
     )
@@ -512,9 +607,16 @@ fn suppression_makes_one_alert_per_group_and_execution() {
             new_event(by_user("b1", "08:02:00", "bob"), at("08:02:30")),
         ])
         .expect("append");
-    let run =
-        execute(&store, catalog, std::slice::from_ref(&rule), &Default::default(), at("08:05:00"), Trigger::Scheduled)
-            .expect("runs");
+    let run = execute(
+        &store,
+        catalog,
+        std::slice::from_ref(&rule),
+        &Default::default(),
+        &Silent,
+        at("08:05:00"),
+        Trigger::Scheduled,
+    )
+    .expect("runs");
     assert_eq!((run[0].candidates, run[0].alerts), (3, 2));
     let stored = alerts(&store);
     let alice = stored.iter().find(|a| a.document["user"]["name"] == "alice").expect("alice's alert");
@@ -526,9 +628,16 @@ fn suppression_makes_one_alert_per_group_and_execution() {
     assert_eq!(alice.document["kibana.alert.suppression.start"], "2026-03-02T08:01:00.000Z");
     assert_eq!(alice.document["kibana.alert.suppression.end"], "2026-03-02T08:03:00.000Z");
     // The next window overlaps: what was suppressed is not alerted again.
-    let again =
-        execute(&store, catalog, std::slice::from_ref(&rule), &Default::default(), at("08:10:00"), Trigger::Scheduled)
-            .expect("runs");
+    let again = execute(
+        &store,
+        catalog,
+        std::slice::from_ref(&rule),
+        &Default::default(),
+        &Silent,
+        at("08:10:00"),
+        Trigger::Scheduled,
+    )
+    .expect("runs");
     assert_eq!(again[0].alerts, 0);
     assert_eq!(alerts(&store).len(), 2);
 }
@@ -546,6 +655,7 @@ fn suppression_with_a_duration_spans_executions_restarts_and_late_events() {
             catalog,
             std::slice::from_ref(&rule),
             &Default::default(),
+            &Silent,
             at("08:05:00"),
             Trigger::Scheduled,
         )
@@ -561,9 +671,16 @@ fn suppression_with_a_duration_spans_executions_restarts_and_late_events() {
             new_event(by_user("a0", "07:00:00", "alice"), at("08:08:00")),
         ])
         .expect("append");
-    let run =
-        execute(&store, catalog, std::slice::from_ref(&rule), &Default::default(), at("08:10:00"), Trigger::Scheduled)
-            .expect("runs");
+    let run = execute(
+        &store,
+        catalog,
+        std::slice::from_ref(&rule),
+        &Default::default(),
+        &Silent,
+        at("08:10:00"),
+        Trigger::Scheduled,
+    )
+    .expect("runs");
     assert_eq!(run[0].alerts, 0, "suppressed into the open alert");
     let stored = alerts(&store);
     assert_eq!(stored.len(), 1);
@@ -578,9 +695,16 @@ fn suppression_with_a_duration_spans_executions_restarts_and_late_events() {
     };
     store.set_status(&[stored[0].id], &change).expect("closed");
     store.append(&[new_event(by_user("a3", "08:12:00", "alice"), at("08:12:30"))]).expect("append");
-    let run =
-        execute(&store, catalog, std::slice::from_ref(&rule), &Default::default(), at("08:15:00"), Trigger::Scheduled)
-            .expect("runs");
+    let run = execute(
+        &store,
+        catalog,
+        std::slice::from_ref(&rule),
+        &Default::default(),
+        &Silent,
+        at("08:15:00"),
+        Trigger::Scheduled,
+    )
+    .expect("runs");
     assert_eq!(run[0].alerts, 1);
 }
 
@@ -597,19 +721,40 @@ fn max_signals_counts_a_suppressing_rules_groups_and_a_suppressed_event_never_al
             new_event(by_user("a2", "08:03:00", "alice"), at("08:03:30")),
         ])
         .expect("append");
-    let first =
-        execute(&store, catalog, std::slice::from_ref(&rule), &Default::default(), at("08:05:00"), Trigger::Scheduled)
-            .expect("runs");
+    let first = execute(
+        &store,
+        catalog,
+        std::slice::from_ref(&rule),
+        &Default::default(),
+        &Silent,
+        at("08:05:00"),
+        Trigger::Scheduled,
+    )
+    .expect("runs");
     assert_eq!((first[0].alerts, first[0].held_back), (1, 1), "alice's group; bob's waits");
     // The next execution re-reads from bob's event on: alice's suppressed event is not a
     // candidate again, bob's group alerts.
-    let second =
-        execute(&store, catalog, std::slice::from_ref(&rule), &Default::default(), at("08:10:00"), Trigger::Scheduled)
-            .expect("runs");
+    let second = execute(
+        &store,
+        catalog,
+        std::slice::from_ref(&rule),
+        &Default::default(),
+        &Silent,
+        at("08:10:00"),
+        Trigger::Scheduled,
+    )
+    .expect("runs");
     assert_eq!((second[0].alerts, second[0].held_back), (1, 0));
-    let third =
-        execute(&store, catalog, std::slice::from_ref(&rule), &Default::default(), at("08:15:00"), Trigger::Scheduled)
-            .expect("runs");
+    let third = execute(
+        &store,
+        catalog,
+        std::slice::from_ref(&rule),
+        &Default::default(),
+        &Silent,
+        at("08:15:00"),
+        Trigger::Scheduled,
+    )
+    .expect("runs");
     assert_eq!(third[0].alerts, 0);
     let stored = alerts(&store);
     let counts: Vec<(String, i64)> = stored
