@@ -94,7 +94,7 @@ impl Escape {
             }
             Escape::Markdown => {
                 for c in text.chars() {
-                    if "\\`*_{}[]()#+-.!|<>~".contains(c) {
+                    if "\\`*_{}[]<>|~".contains(c) {
                         out.push('\\');
                     }
                     out.push(c);
