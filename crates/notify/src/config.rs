@@ -216,7 +216,7 @@ pub enum SyslogTransport {
 }
 
 /// A connector, validated, its secrets read.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Connector {
     /// Its name: what actions (`id`) and routes name.
     pub name: String,
@@ -242,7 +242,7 @@ impl Connector {
 }
 
 /// A route, validated.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Route {
     /// The connector.
     pub connector: String,
@@ -259,7 +259,7 @@ pub struct Route {
 }
 
 /// `[notifications]`, validated.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Settings {
     /// How long a notification is retried.
     pub retry_for: Interval,
@@ -269,6 +269,17 @@ pub struct Settings {
     pub retry_base: Interval,
     /// The console's address for links (no trailing `/`).
     pub public_url: String,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings {
+            retry_for: Interval::from_seconds(86_400),
+            timeout: Interval::from_seconds(30),
+            retry_base: Interval::from_seconds(5),
+            public_url: "http://127.0.0.1:9270".into(),
+        }
+    }
 }
 
 /// Everything about notifications in the configuration, as written.
@@ -283,7 +294,7 @@ pub struct NotifyFile {
 }
 
 /// Notifications, validated: connectors by name, routes, settings.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Setup {
     /// The connectors.
     pub connectors: Vec<Connector>,
@@ -320,14 +331,15 @@ impl NotifyFile {
     /// What is wrong, for people: a template that does not parse with `line:column` in the file,
     /// a key that does not apply to a connector's type, a missing secret, an unknown connector.
     pub fn validate(&self, origin: &Origin<'_>, env: &dyn Fn(&str) -> Option<String>) -> Result<Setup, String> {
-        let interval = |text: &Option<String>, default: u64, key: &str| match text {
-            None => Ok(Interval::from_seconds(default)),
+        let defaults = Settings::default();
+        let interval = |text: &Option<String>, default: Interval, key: &str| match text {
+            None => Ok(default),
             Some(text) => Interval::parse(text).map_err(|e| format!("[notifications] {key}: {e}")),
         };
         let settings = Settings {
-            retry_for: interval(&self.settings.retry_for, 86_400, "retry_for")?,
-            timeout: interval(&self.settings.timeout, 30, "timeout")?,
-            retry_base: interval(&self.settings.retry_base, 5, "retry_base")?,
+            retry_for: interval(&self.settings.retry_for, defaults.retry_for, "retry_for")?,
+            timeout: interval(&self.settings.timeout, defaults.timeout, "timeout")?,
+            retry_base: interval(&self.settings.retry_base, defaults.retry_base, "retry_base")?,
             public_url: self
                 .settings
                 .public_url

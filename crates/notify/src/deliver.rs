@@ -35,12 +35,11 @@ struct Shared {
 /// The senders of every connector, running on threads of their own.
 pub struct Sender {
     shared: Arc<Shared>,
-    threads: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for Sender {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Sender").field("connectors", &self.threads.len()).finish_non_exhaustive()
+        f.debug_struct("Sender").field("connectors", &self.shared.setup.connectors.len()).finish_non_exhaustive()
     }
 }
 
@@ -55,17 +54,15 @@ impl Sender {
             stop: AtomicBool::new(false),
             outcomes: Mutex::new(BTreeMap::new()),
         });
-        let threads = (0..shared.setup.connectors.len())
-            .map(|at| {
-                let shared = shared.clone();
-                let name = format!("notify-{}", shared.setup.connectors[at].name);
-                std::thread::Builder::new()
-                    .name(name)
-                    .spawn(move || run(&shared, &shared.setup.connectors[at]))
-                    .expect("a thread starts")
-            })
-            .collect();
-        Sender { shared, threads }
+        for at in 0..shared.setup.connectors.len() {
+            let shared = shared.clone();
+            let name = format!("notify-{}", shared.setup.connectors[at].name);
+            std::thread::Builder::new()
+                .name(name)
+                .spawn(move || run(&shared, &shared.setup.connectors[at]))
+                .expect("a thread starts");
+        }
+        Sender { shared }
     }
 
     /// Tells the senders that notifications were queued.
@@ -80,13 +77,11 @@ impl Sender {
         self.shared.outcomes.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 
-    /// Stops the senders once their current attempt ends (what is not sent stays queued).
-    pub fn stop(self) {
+    /// Tells the senders to stop after their current attempt (what is not sent stays queued);
+    /// does not wait for a receiver that is slow to answer.
+    pub fn stop(&self) {
         self.shared.stop.store(true, Ordering::SeqCst);
         self.wake();
-        for thread in self.threads {
-            let _ = thread.join();
-        }
     }
 }
 

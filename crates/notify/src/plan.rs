@@ -185,6 +185,50 @@ impl Notify for Notifier {
 }
 
 impl Notifier {
+    /// A test message for `connector`, as an alert of vigil's own DKIM rule would look through
+    /// it, with its idempotency key (new at every call).
+    pub fn test_message(&self, connector: &Connector) -> (String, Value) {
+        let mut rule = rules::builtin().rules.swap_remove(0);
+        rule.name = format!("vigil test message through {}", connector.name);
+        let now = Timestamp::now();
+        let key = format!("test-{}", getrandom::u64().unwrap_or_default());
+        let record = ExecutionRecord {
+            id: key.clone(),
+            rule_id: rule.id.0.clone(),
+            scheduled: now,
+            started: now,
+            window: (now, now),
+            seq: (0, 0),
+            events: 0,
+            candidates: 1,
+            alerts: 1,
+            held_back: 0,
+            late: 0,
+            excepted: Vec::new(),
+            notifications: 1,
+            duration_ms: 0,
+            status: engine::storage::ExecutionStatus::Succeeded,
+            warnings: Vec::new(),
+        };
+        let alert = json!({
+            "@timestamp": now.to_string(),
+            "kibana.alert.reason": "This is a test: the connector works if you read this.",
+            "kibana.alert.severity": rule.severity.as_str(),
+            "user": {"name": "test@example.com"},
+            "source": {"ip": "192.0.2.1"},
+        });
+        let delivery = Delivery {
+            source: "test".into(),
+            connector,
+            frequency: Frequency::default(),
+            severity_at_least: None,
+            params: BTreeMap::new(),
+            recipients: BTreeMap::new(),
+        };
+        let message = self.message(&delivery, &rule, &record, &key, &[(key.clone(), alert)], true);
+        (key, message)
+    }
+
     /// Kibana's variables for a message about `told` alerts of `rule`.
     fn vars(&self, rule: &Rule, record: &ExecutionRecord, told: &[(String, Value)], per_alert: bool) -> Value {
         let base = &self.setup.settings.public_url;

@@ -63,6 +63,9 @@ pub struct Config {
     /// Office 365 tenants whose audit logs are pulled from the Management Activity API
     /// (the `[o365]` table; the file only).
     pub o365: O365,
+    /// Connectors, routes and delivery settings (`[[connectors]]`, `[[routes]]`,
+    /// `[notifications]`; the file only), validated and their secrets read.
+    pub notifications: std::sync::Arc<notify::Setup>,
 }
 
 /// The `[o365]` table: how often and how far back to pull, and from which tenants.
@@ -140,6 +143,7 @@ impl Default for Config {
             session_timeout: Interval::from_seconds(8 * 3600),
             tls: None,
             o365: O365::default(),
+            notifications: Default::default(),
         }
     }
 }
@@ -184,6 +188,9 @@ struct File {
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     o365: Option<O365File>,
+    notifications: Option<notify::config::SettingsFile>,
+    connectors: Option<Vec<notify::config::ConnectorFile>>,
+    routes: Option<Vec<notify::config::RouteFile>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -225,13 +232,21 @@ impl Config {
     /// a bad value.
     pub fn load(path: Option<&Path>, env: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         let mut config = Config::default();
+        let mut notifications = (notify::config::NotifyFile::default(), String::new(), PathBuf::from("."));
         if let Some(path) = path {
             let name = path.display().to_string();
             let text = std::fs::read_to_string(path)
                 .map_err(|e| ConfigError { source_name: name.clone(), message: e.to_string() })?;
-            let file: File = toml::from_str(&text)
+            let mut file: File = toml::from_str(&text)
                 .map_err(|e| ConfigError { source_name: name.clone(), message: e.to_string().trim_end().to_owned() })?;
             let base = path.parent().unwrap_or(Path::new("."));
+            notifications.0 = notify::config::NotifyFile {
+                settings: file.notifications.take().unwrap_or_default(),
+                connectors: file.connectors.take().unwrap_or_default(),
+                routes: file.routes.take().unwrap_or_default(),
+            };
+            notifications.1 = text.clone();
+            notifications.2 = base.to_owned();
             config.apply_file(file, base).map_err(|message| ConfigError { source_name: name, message })?;
         }
         const KEYS: [&str; 10] = [
@@ -260,6 +275,16 @@ impl Config {
                 .set_tls(cert.or(file_cert), key.or(file_key))
                 .map_err(|message| ConfigError { source_name: "VIGIL_TLS_CERT, VIGIL_TLS_KEY".into(), message })?;
         }
+        // Last: links default to where the service listens, as the variables leave it.
+        let (file, text, base) = notifications;
+        let scheme = if config.tls.is_some() { "https" } else { "http" };
+        let origin =
+            notify::config::Origin { text: &text, base: &base, default_url: format!("{scheme}://{}", config.listen) };
+        let setup = file.validate(&origin, &env).map_err(|message| ConfigError {
+            source_name: path.map_or_else(|| "the configuration".into(), |p| p.display().to_string()),
+            message,
+        })?;
+        config.notifications = std::sync::Arc::new(setup);
         Ok(config)
     }
 

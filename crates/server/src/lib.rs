@@ -65,6 +65,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
         (name = "health", description = "Health, metrics and Office 365 pulls"),
         (name = "audit", description = "Who changed what"),
         (name = "exceptions", description = "Exception lists and value lists, applied to the rules' candidates"),
+        (name = "notifications", description = "Connectors and the notifications outbox"),
         (name = "elasticsearch", description = "The Elasticsearch-compatible surface for log shippers"),
     )
 )]
@@ -76,6 +77,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(routes::rules::router())
         .merge(routes::events::router())
         .merge(routes::exceptions::router())
+        .merge(routes::notifications::router())
         .merge(routes::audit::router())
         .merge(routes::pulls::router())
         .merge(routes::health::router());
@@ -186,6 +188,8 @@ pub async fn serve(
     let pullers = pull::clients(&state.config.o365, |var| std::env::var(var).ok()).map_err(std::io::Error::other)?;
     let stop_pulls = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let pulls = pull::start(&state, pullers, &stop_pulls)?;
+    // Before the first execution: what an earlier run queued and did not send goes out first.
+    let _ = state.sender.set(notify::Sender::start(state.store.clone(), state.config.notifications.clone()));
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let scheduler = tokio::spawn(scheduler::run(state.clone(), stopped.clone()));
     let watcher = (!state.config.watch.is_empty())
@@ -197,8 +201,13 @@ pub async fn serve(
         grace: SHUTDOWN_GRACE,
     };
     let metrics = state.metrics.clone();
+    let senders = state.sender.clone();
     let result = listen::serve(listener, router(state), tls, limits, metrics, shutdown).await;
     let _ = stop.send(true);
+    // A sender stops after the attempt under way; what is not sent stays queued for next time.
+    if let Some(sender) = senders.get() {
+        sender.stop();
+    }
     reloads.abort();
     if tokio::time::timeout(SHUTDOWN_GRACE, scheduler).await.is_err() {
         tracing::warn!("shutdown: the execution under way was abandoned; it runs again at the next start");

@@ -87,6 +87,12 @@ pub struct Snapshot {
     pub ingest_waiting: u64,
     /// Where each Office 365 tenant's content types stand.
     pub o365: Vec<store::Checkpoint>,
+    /// Notifications waiting to be sent, by connector.
+    pub notifications_pending: Vec<(String, u64)>,
+    /// When the oldest of them was queued.
+    pub oldest_pending: Option<Timestamp>,
+    /// Delivery attempts since the start, by connector and outcome (`sent`, `retried`, `failed`).
+    pub notification_outcomes: notify::Outcomes,
 }
 
 impl Metrics {
@@ -360,6 +366,36 @@ impl Metrics {
             one(n(&self.retention_refused)),
         );
         family(&mut out, "vigil_rules_enabled", "gauge", "Rules loaded and enabled.", one(snapshot.rules as f64));
+        let outcomes = snapshot.notification_outcomes.iter().map(|((connector, outcome), count)| {
+            (format!("{{connector=\"{}\",outcome=\"{outcome}\"}}", label_value(connector)), *count as f64)
+        });
+        family(
+            &mut out,
+            "vigil_notifications_total",
+            "counter",
+            "Notification delivery attempts, by connector and outcome (sent, retried, failed).",
+            outcomes.collect(),
+        );
+        let pending = snapshot
+            .notifications_pending
+            .iter()
+            .map(|(connector, count)| (format!("{{connector=\"{}\"}}", label_value(connector)), *count as f64));
+        family(
+            &mut out,
+            "vigil_notifications_pending",
+            "gauge",
+            "Notifications queued and not sent yet, by connector.",
+            pending.collect(),
+        );
+        let oldest =
+            snapshot.oldest_pending.map_or(0.0, |t| (Timestamp::now().as_nanos() - t.as_nanos()).max(0) as f64 / 1e9);
+        family(
+            &mut out,
+            "vigil_notification_oldest_pending_seconds",
+            "gauge",
+            "How long the oldest notification not sent yet has waited (0 when none waits).",
+            one(oldest),
+        );
         self.render_o365(&mut out, snapshot);
         out
     }

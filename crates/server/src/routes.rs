@@ -6,6 +6,7 @@ pub mod bulk;
 pub mod events;
 pub mod exceptions;
 pub mod health;
+pub mod notifications;
 pub mod pulls;
 pub mod rules;
 

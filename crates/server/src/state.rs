@@ -126,6 +126,10 @@ pub struct AppState {
     pub(crate) ingest_queue: Arc<tokio::sync::Semaphore>,
     /// One execution at a time: two runs of one rule must not interleave their commits.
     executions: Arc<tokio::sync::Mutex<()>>,
+    /// What executions queue for the connectors.
+    notifier: Arc<notify::Notifier>,
+    /// The connectors' senders, once the service runs them ([`crate::serve`]).
+    pub(crate) sender: Arc<std::sync::OnceLock<notify::Sender>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -152,6 +156,8 @@ impl AppState {
             access: backend.clone(),
             checkpoints: backend.clone(),
             tuning: backend,
+            notifier: Arc::new(notify::Notifier::new(config.notifications.clone())),
+            sender: Arc::default(),
             config: Arc::new(config),
             metrics: Arc::new(Metrics::default()),
             sessions: Arc::default(),
@@ -300,7 +306,7 @@ impl AppState {
         trigger: Trigger,
     ) -> Result<Vec<ExecutionRecord>, ApiError> {
         let _running = self.executions.lock().await;
-        let (store, tuning) = (self.store.clone(), self.tuning.clone());
+        let (store, tuning, notifier) = (self.store.clone(), self.tuning.clone(), self.notifier.clone());
         let records = self
             .write(move || {
                 // Read at every execution: a list changed through the API applies at once.
@@ -310,12 +316,17 @@ impl AppState {
                     ecs::Catalog::builtin(),
                     &rules,
                     &exceptions,
-                    &schedule::Silent,
+                    notifier.as_ref(),
                     scheduled,
                     trigger,
                 )
             })
             .await?;
+        if records.iter().any(|r| r.notifications > 0)
+            && let Some(sender) = self.sender.get()
+        {
+            sender.wake();
+        }
         for record in &records {
             let delay = (record.started.as_nanos() - record.scheduled.as_nanos()).max(0) / 1_000_000;
             self.metrics.execution(record.status, record.duration_ms, record.alerts, delay as u64);

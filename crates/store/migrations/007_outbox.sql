@@ -21,3 +21,4 @@ CREATE TABLE notifications (
 );
 CREATE INDEX notifications_due ON notifications (connector, next_attempt) WHERE status = 'pending';
 CREATE INDEX notifications_throttle ON notifications (rule_id, source, created);
+CREATE INDEX notifications_state ON notifications (connector, status);

@@ -39,6 +39,15 @@ impl std::fmt::Debug for Template {
     }
 }
 
+impl PartialEq for Template {
+    /// Templates are equal when their text is.
+    fn eq(&self, other: &Template) -> bool {
+        self.source() == other.source()
+    }
+}
+
+impl Eq for Template {}
+
 /// A template that does not parse: what is wrong and where.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]

@@ -96,6 +96,7 @@ pub(crate) async fn snapshot(state: &AppState) -> Result<(Snapshot, u64), crate:
                 ingest_reading: 0,
                 ingest_waiting: 0,
                 o365: Vec::new(),
+                ..Snapshot::default()
             };
             Ok((snapshot, pack.rules.len() as u64))
         })
@@ -180,6 +181,18 @@ async fn metrics(State(state): State<AppState>) -> Response {
     let admitted = places.saturating_sub(state.ingest_queue.available_permits());
     snapshot.ingest_reading = reading as u64;
     snapshot.ingest_waiting = admitted.saturating_sub(reading) as u64;
+    if !state.config.notifications.connectors.is_empty() {
+        let store = state.store.clone();
+        if let Ok((counts, oldest)) = state.blocking(move || store.notification_counts()).await {
+            snapshot.notifications_pending = counts
+                .into_iter()
+                .filter(|(_, delivery, _)| *delivery == engine::storage::Delivery::Pending)
+                .map(|(connector, _, count)| (connector, count))
+                .collect();
+            snapshot.oldest_pending = oldest;
+        }
+        snapshot.notification_outcomes = state.sender.get().map(notify::Sender::outcomes).unwrap_or_default();
+    }
     // Office 365 lag, only where pulls are configured (the health check never needs it).
     if !state.config.o365.tenants.is_empty() {
         let checkpoints = state.checkpoints.clone();
