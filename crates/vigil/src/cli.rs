@@ -50,6 +50,38 @@ pub enum Command {
     /// Import, export, test and change the exception lists and value lists of a running server.
     #[command(subcommand, after_help = EXIT_CODES)]
     Exceptions(ExceptionsCommand),
+    /// List the connectors of a server's configuration and send a test message through one.
+    #[command(subcommand, after_help = EXIT_CODES)]
+    Connectors(ConnectorsCommand),
+}
+
+/// `vigil connectors ...`: read from the configuration file (secrets from its variables and
+/// files), sent from this machine; no server needs to run.
+#[derive(Debug, Subcommand)]
+pub enum ConnectorsCommand {
+    /// List the connectors and the routes.
+    List(ConfigArgs),
+    /// Send a test message through a connector, as a DKIM alert would look; exit 0 when the
+    /// receiver accepted it.
+    Test(ConnectorTestArgs),
+}
+
+/// Which configuration.
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// The server's configuration file.
+    #[arg(long, short, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+/// `vigil connectors test`.
+#[derive(Debug, Args)]
+pub struct ConnectorTestArgs {
+    /// The connector's name.
+    pub name: String,
+    /// The configuration.
+    #[command(flatten)]
+    pub config: ConfigArgs,
 }
 
 /// `vigil exceptions ...`

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod alerts;
+pub mod connectors;
 pub mod exceptions;
 pub mod keys;
 pub mod kql;

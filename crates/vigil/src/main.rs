@@ -35,6 +35,7 @@ fn main() -> ExitCode {
         Command::Exceptions(command) => commands::exceptions::run(command),
         Command::Status(args) => commands::status::run(args),
         Command::Keys(command) => commands::keys::run(command),
+        Command::Connectors(command) => commands::connectors::run(command),
     };
     match result {
         Ok(exit) => exit.into(),
