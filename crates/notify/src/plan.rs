@@ -253,6 +253,7 @@ impl Notifier {
             _ => Map::new(),
         };
         rule_vars.insert("id".into(), json!(rule.id.0));
+        rule_vars.insert("name".into(), json!(rule.name));
         rule_vars.insert("severity".into(), json!(rule.severity.as_str()));
         rule_vars.insert("risk_score".into(), json!(rule.risk_score));
         let count = told.len();

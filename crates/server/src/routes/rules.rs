@@ -118,6 +118,8 @@ pub struct Execution {
     pub held_back: u64,
     /// Alerts on late events: older than the window, ingested after it was searched.
     pub late: u64,
+    /// Notifications queued for its alerts.
+    pub notifications: u64,
     /// Matching events each exception list removed, by list id.
     pub excepted: std::collections::BTreeMap<String, u64>,
     /// How long it took.
@@ -144,6 +146,7 @@ impl From<&ExecutionRecord> for Execution {
             alerts: r.alerts,
             held_back: r.held_back,
             late: r.late,
+            notifications: r.notifications,
             excepted: r.excepted.iter().cloned().collect(),
             duration_ms: r.duration_ms,
             status: r.status.as_str().into(),

@@ -2,6 +2,7 @@
 
 mod clients;
 mod kql;
+mod notify;
 mod o365;
 mod readme;
 mod rules;
