@@ -668,6 +668,15 @@ pub struct NotificationFilter {
     pub limit: usize,
 }
 
+/// How many notifications are in each state.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NotificationCounts {
+    /// By connector and state.
+    pub by_connector: Vec<(String, Delivery, u64)>,
+    /// When the oldest pending one was queued.
+    pub oldest_pending: Option<Timestamp>,
+}
+
 /// The outbox of notifications: queued by [`AlertStore::commit_execution`], taken by the
 /// senders, marked as they go.
 pub trait Outbox: Send + Sync {
@@ -713,7 +722,7 @@ pub trait Outbox: Send + Sync {
     /// # Errors
     ///
     /// When the store cannot be read.
-    fn notification_counts(&self) -> StoreResult<(Vec<(String, Delivery, u64)>, Option<Timestamp>)>;
+    fn notification_counts(&self) -> StoreResult<NotificationCounts>;
 
     /// When `source` last queued a notification about `rule_id` (for throttles).
     ///

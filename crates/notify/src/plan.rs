@@ -341,7 +341,7 @@ impl Notifier {
                         "source": param("source").map_or_else(|| "vigil".to_owned(), |t| t.render(&vars, Escape::None)),
                         "severity": match severity.as_str() { "critical" => "critical", "high" => "error", "medium" => "warning", _ => "info" },
                         "timestamp": text("@timestamp"),
-                        "component": param("component").map_or_else(|| Value::from(text("event.dataset")), |t| json!(t.render(&vars, Escape::None))),
+                        "component": param("component").map_or_else(|| text("event.dataset"), |t| json!(t.render(&vars, Escape::None))),
                         "group": param("group").map_or_else(|| json!(rule.name), |t| json!(t.render(&vars, Escape::None))),
                         "class": param("class").map_or_else(|| json!(rule.kind.as_str()), |t| json!(t.render(&vars, Escape::None))),
                         "custom_details": {

@@ -97,8 +97,9 @@ fn http(
     }
     let request = request.body(body.to_owned()).map_err(|e| SendError { message: e.to_string(), permanent: true })?;
     // The URL is not in the errors: Slack's and Teams' carry their secret.
-    let response =
-        agent.run(request).map_err(|e| SendError::retry(format!("cannot reach the receiver: {}", describe(&e))))?;
+    let response = agent
+        .run(request)
+        .map_err(|e| SendError::retry(format!("cannot reach the receiver: {}", describe(&e, url))))?;
     let status = response.status().as_u16();
     let answer = response.into_body().read_to_string().unwrap_or_default();
     let answer: String = answer.chars().take(200).collect();
@@ -109,15 +110,15 @@ fn http(
     }
 }
 
-/// A ureq error without the URL it may carry.
-fn describe(err: &ureq::Error) -> String {
+/// A ureq error without the URL it may carry (Slack's and Teams' hold their secret).
+fn describe(err: &ureq::Error, url: &str) -> String {
     match err {
         ureq::Error::Timeout(_) => "timed out".to_owned(),
         ureq::Error::Io(io) => io.kind().to_string(),
         ureq::Error::HostNotFound => "host not found".to_owned(),
         ureq::Error::ConnectionFailed => "connection failed".to_owned(),
         ureq::Error::Tls(tls) => format!("TLS: {tls}"),
-        other => other.to_string().replace(|c: char| c == '?', ""),
+        other => other.to_string().replace(url, "the URL"),
     }
 }
 

@@ -2,7 +2,9 @@
 //! sent.
 
 use ecs::date::Timestamp;
-use engine::storage::{Delivery, NewNotification, Notification, NotificationFilter, Outbox, StoreResult};
+use engine::storage::{
+    Delivery, NewNotification, Notification, NotificationCounts, NotificationFilter, Outbox, StoreResult,
+};
 use rusqlite::{OptionalExtension, Row, params, params_from_iter, types::Value as Sql};
 
 use crate::sqlite::{Sqlite, corrupt, count, nanos, read_err, seq_param, write_err};
@@ -140,7 +142,7 @@ impl Outbox for Sqlite {
         })
     }
 
-    fn notification_counts(&self) -> StoreResult<(Vec<(String, Delivery, u64)>, Option<Timestamp>)> {
+    fn notification_counts(&self) -> StoreResult<NotificationCounts> {
         self.read(|conn| {
             let mut statement = conn
                 .prepare_cached(
@@ -162,7 +164,7 @@ impl Outbox for Sqlite {
                 })
                 .map_err(read_err("count notifications"))?
                 .map(Timestamp::from_nanos);
-            Ok((counts, oldest))
+            Ok(NotificationCounts { by_connector: counts, oldest_pending: oldest })
         })
     }
 

@@ -183,13 +183,14 @@ async fn metrics(State(state): State<AppState>) -> Response {
     snapshot.ingest_waiting = admitted.saturating_sub(reading) as u64;
     if !state.config.notifications.connectors.is_empty() {
         let store = state.store.clone();
-        if let Ok((counts, oldest)) = state.blocking(move || store.notification_counts()).await {
+        if let Ok(counts) = state.blocking(move || store.notification_counts()).await {
             snapshot.notifications_pending = counts
+                .by_connector
                 .into_iter()
                 .filter(|(_, delivery, _)| *delivery == engine::storage::Delivery::Pending)
                 .map(|(connector, _, count)| (connector, count))
                 .collect();
-            snapshot.oldest_pending = oldest;
+            snapshot.oldest_pending = counts.oldest_pending;
         }
         snapshot.notification_outcomes = state.sender.get().map(notify::Sender::outcomes).unwrap_or_default();
     }

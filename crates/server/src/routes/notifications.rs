@@ -133,15 +133,16 @@ async fn list(
         limit: page_size(query.limit, 100)?,
     };
     let store = state.store.clone();
-    let (notifications, (counts, oldest)) =
+    let (notifications, counts) =
         state.blocking(move || Ok((store.notifications(&filter)?, store.notification_counts()?))).await?;
     Ok(Json(NotificationPage {
         notifications: notifications.into_iter().map(NotificationView::from).collect(),
         counts: counts
+            .by_connector
             .into_iter()
             .map(|(connector, status, count)| Count { connector, status: status.as_str().to_owned(), count })
             .collect(),
-        oldest_pending: oldest.map(|t| t.to_string()),
+        oldest_pending: counts.oldest_pending.map(|t| t.to_string()),
     }))
 }
 

@@ -492,7 +492,7 @@ impl engine::storage::Outbox for Counting {
     ) -> StoreResult<Vec<engine::storage::Notification>> {
         self.inner.notifications(filter)
     }
-    fn notification_counts(&self) -> StoreResult<(Vec<(String, engine::storage::Delivery, u64)>, Option<Timestamp>)> {
+    fn notification_counts(&self) -> StoreResult<engine::storage::NotificationCounts> {
         self.inner.notification_counts()
     }
     fn last_queued(&self, rule_id: &str, source: &str) -> StoreResult<Option<Timestamp>> {
