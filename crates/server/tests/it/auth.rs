@@ -104,6 +104,7 @@ fn needed(method: &str, route: &str) -> Option<store::Role> {
         {
             Analyst
         }
+        "/api/v1/notifications/{id}/_retry" => Analyst,
         "/api/v1/audit" => Admin,
         _ if read => Analyst,
         _ => Admin,
