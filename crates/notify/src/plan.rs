@@ -3,7 +3,7 @@
 //! message.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use ecs::date::Timestamp;
 use engine::schedule::Notify;
@@ -295,9 +295,8 @@ impl Notifier {
     ) -> Value {
         let vars = self.vars(rule, record, told, per_alert);
         let param = |name: &str| delivery.params.get(name).or_else(|| delivery.connector.params.get(name)).cloned();
-        let render = |name: &str, default: &str, escape: Escape| match param(name) {
-            Some(t) => t.render(&vars, escape),
-            None => Template::parse(default).expect("the default templates parse").render(&vars, escape),
+        let render = |name: &str, default: &Template, escape: Escape| {
+            param(name).as_deref().unwrap_or(default).render(&vars, escape)
         };
         let severity = vars["vigil"]["severity"].as_str().unwrap_or("low").to_owned();
         let link = vars["context"]["results_link"].as_str().unwrap_or_default().to_owned();
@@ -313,15 +312,15 @@ impl Notifier {
                     "alerts": vars["context"]["alerts"],
                 }).to_string()}),
             },
-            Kind::Slack { .. } => json!({"text": render("message", DEFAULT_SLACK, Escape::Slack)}),
-            Kind::Teams { .. } => teams_card(&render("message", DEFAULT_MARKDOWN, Escape::Markdown), &vars, &link),
+            Kind::Slack { .. } => json!({"text": render("message", &DEFAULT_SLACK, Escape::Slack)}),
+            Kind::Teams { .. } => teams_card(&render("message", &DEFAULT_MARKDOWN, Escape::Markdown), &vars, &link),
             Kind::Email(email) => {
-                let text = render("message", DEFAULT_MARKDOWN, Escape::Markdown);
+                let text = render("message", &DEFAULT_MARKDOWN, Escape::Markdown);
                 let list = |name: &str, default: &[String]| {
                     delivery.recipients.get(name).cloned().unwrap_or_else(|| default.to_vec())
                 };
                 json!({
-                    "subject": render("subject", DEFAULT_SUBJECT, Escape::None),
+                    "subject": render("subject", &DEFAULT_SUBJECT, Escape::None),
                     "text": text,
                     "html": markdown_html(&text),
                     "to": list("to", &email.to),
@@ -330,7 +329,12 @@ impl Notifier {
                 })
             }
             Kind::PagerDuty { .. } => {
-                let summary: String = render("summary", &render("message", DEFAULT_LINE, Escape::None), Escape::None);
+                // Kibana's `summary` param, else the message: never rendered text parsed again
+                // as a template (event fields may hold `{{`).
+                let summary = match param("summary") {
+                    Some(t) => t.render(&vars, Escape::None),
+                    None => render("message", &DEFAULT_LINE, Escape::None),
+                };
                 let first = told.first().map(|(_, doc)| doc.clone()).unwrap_or(Value::Null);
                 let text = |field: &str| first.get(field).cloned().unwrap_or(Value::Null);
                 json!({
@@ -354,7 +358,7 @@ impl Notifier {
             }
             Kind::Syslog { .. } => json!({
                 "severity": severity,
-                "text": render("message", DEFAULT_LINE, Escape::None).replace(['\r', '\n'], " "),
+                "text": render("message", &DEFAULT_LINE, Escape::None).replace(['\r', '\n'], " "),
                 "msgid": if per_alert { "alert" } else { "summary" },
                 "rule_id": rule.id.0,
             }),
@@ -391,19 +395,32 @@ fn encode(text: &str) -> String {
         .collect()
 }
 
+/// A default message, parsed once.
+macro_rules! template {
+    ($source:expr) => {
+        LazyLock::new(|| Template::parse($source).expect("the default templates parse"))
+    };
+}
+
 /// The default Slack message: the rule, then a line per alert with its reason, user, source IP
 /// and link.
-const DEFAULT_SLACK: &str = "*{{context.rule.name}}*: {{state.signals_count}} new alert(s), severity {{vigil.severity}}, risk score {{context.rule.risk_score}}\n{{#context.alerts}}• {{kibana.alert.reason}}{{#user.name}} | user {{user.name}}{{/user.name}}{{#source.ip}} | source IP {{source.ip}}{{/source.ip}} | <{{vigil.alert.link}}|open in vigil>\n{{/context.alerts}}";
+static DEFAULT_SLACK: LazyLock<Template> = template!(
+    "*{{context.rule.name}}*: {{state.signals_count}} new alert(s), severity {{vigil.severity}}, risk score {{context.rule.risk_score}}\n{{#context.alerts}}• {{kibana.alert.reason}}{{#user.name}} | user {{user.name}}{{/user.name}}{{#source.ip}} | source IP {{source.ip}}{{/source.ip}} | <{{vigil.alert.link}}|open in vigil>\n{{/context.alerts}}"
+);
 
 /// The default markdown message (email, Teams).
-const DEFAULT_MARKDOWN: &str = "**{{context.rule.name}}**: {{state.signals_count}} new alert(s), severity {{vigil.severity}}, risk score {{context.rule.risk_score}}\n\n{{#context.alerts}}- {{kibana.alert.reason}}{{#user.name}}; user {{user.name}}{{/user.name}}{{#source.ip}}; source IP {{source.ip}}{{/source.ip}}; [open in vigil]({{{vigil.alert.link}}})\n{{/context.alerts}}\n[All alerts of the rule]({{{context.results_link}}})";
+static DEFAULT_MARKDOWN: LazyLock<Template> = template!(
+    "**{{context.rule.name}}**: {{state.signals_count}} new alert(s), severity {{vigil.severity}}, risk score {{context.rule.risk_score}}\n\n{{#context.alerts}}- {{kibana.alert.reason}}{{#user.name}}; user {{user.name}}{{/user.name}}{{#source.ip}}; source IP {{source.ip}}{{/source.ip}}; [open in vigil]({{{vigil.alert.link}}})\n{{/context.alerts}}\n[All alerts of the rule]({{{context.results_link}}})"
+);
 
 /// The default mail subject.
-const DEFAULT_SUBJECT: &str =
-    "[vigil] {{vigil.severity}}: {{context.rule.name}} ({{state.signals_count}} new alert(s))";
+static DEFAULT_SUBJECT: LazyLock<Template> =
+    template!("[vigil] {{vigil.severity}}: {{context.rule.name}} ({{state.signals_count}} new alert(s))");
 
 /// The default one-line message (syslog, PagerDuty's summary).
-const DEFAULT_LINE: &str = "{{context.rule.name}}: {{state.signals_count}} new alert(s), severity {{vigil.severity}}{{#context.alerts}} | {{kibana.alert.reason}}{{#user.name}}, user {{user.name}}{{/user.name}}{{#source.ip}}, source IP {{source.ip}}{{/source.ip}}{{/context.alerts}} | {{{context.results_link}}}";
+static DEFAULT_LINE: LazyLock<Template> = template!(
+    "{{context.rule.name}}: {{state.signals_count}} new alert(s), severity {{vigil.severity}}{{#context.alerts}} | {{kibana.alert.reason}}{{#user.name}}, user {{user.name}}{{/user.name}}{{#source.ip}}, source IP {{source.ip}}{{/source.ip}}{{/context.alerts}} | {{{context.results_link}}}"
+);
 
 /// An Adaptive Card for Teams: the message, the facts of the first alert, a link.
 fn teams_card(text: &str, vars: &Value, link: &str) -> Value {
