@@ -149,8 +149,9 @@ fn produce(inputs: &[PathBuf], open: &Open<'_>, out: &SyncSender<Work>) {
 }
 
 fn produce_one(path: &Path, name: &Arc<str>, open: &Open<'_>, out: &SyncSender<Work>) -> io::Result<()> {
-    let mut reader = open(path)?;
+    let reader = open(path)?;
     let gone = || io::Error::new(io::ErrorKind::BrokenPipe, "the scan stopped");
+    let mut batch = Batch::new(name.clone(), Format::Ecs, 0);
     let flush = |batch: &mut Batch, force: bool| -> io::Result<()> {
         if (force || batch.is_full()) && !batch.is_empty() {
             let next = Batch::new(batch.source.clone(), batch.format, batch.text.capacity());
@@ -158,34 +159,66 @@ fn produce_one(path: &Path, name: &Arc<str>, open: &Open<'_>, out: &SyncSender<W
         }
         Ok(())
     };
-    if source::is_purview_export(&mut reader)? {
-        let mut batch = Batch::new(name.clone(), Format::RawO365, 0);
-        let rows = o365::purview::records(reader).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-        for (row, record) in rows {
-            batch.values.push((row, record.map_err(RecordError::Csv)));
-            flush(&mut batch, false)?;
-        }
-        return flush(&mut batch, true);
-    }
-    let mut batch = Batch::new(name.clone(), Format::Ecs, 0);
-    let mut format: Option<Format> = None;
-    source::read_records(reader, |record| {
-        batch.format = *format.get_or_insert_with(|| match &record {
-            Record::Line(line, _) => serde_json::from_slice::<Value>(line).map_or(Format::Ecs, |v| Format::of(&v)),
-            Record::Event(value, _) => Format::of(value),
-        });
+    read_source(reader, |format, record| {
+        batch.format = format;
         match record {
-            Record::Line(line, n) => {
+            SourceRecord::Line(line, n) => {
                 let start = batch.text.len();
                 batch.text.extend_from_slice(line);
                 batch.lines.push((n, start, batch.text.len()));
             }
-            Record::Event(value, n) => batch.values.push((n, Ok(value))),
+            SourceRecord::Value(n, value) => batch.values.push((n, value)),
         }
         flush(&mut batch, false)?;
         Ok(true)
     })?;
     flush(&mut batch, true)
+}
+
+/// One record of a source.
+#[derive(Debug)]
+pub enum SourceRecord<'a> {
+    /// An NDJSON line (without its line break), with its 1-based line number.
+    Line(&'a [u8], u64),
+    /// A decoded record with its 1-based position (JSON array element, document, search hit,
+    /// Purview row), or why a Purview row cannot be read.
+    Value(u64, Result<Value, RecordError>),
+}
+
+/// Reads every record of a source and hands it to `each` with what the source holds (decided by
+/// its first record, or its CSV header): a Purview audit export's rows, or the records
+/// [`source::read_records`] finds. `each` returns `false` to stop.
+///
+/// # Errors
+///
+/// When the input cannot be read or is malformed as a whole; `each`'s errors.
+pub fn read_source(
+    mut reader: Box<dyn BufRead + Send>,
+    mut each: impl FnMut(Format, SourceRecord<'_>) -> io::Result<bool>,
+) -> io::Result<()> {
+    if source::is_purview_export(&mut reader)? {
+        let rows = o365::purview::records(reader).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        for (row, record) in rows {
+            if !each(Format::RawO365, SourceRecord::Value(row, record.map_err(RecordError::Csv)))? {
+                break;
+            }
+        }
+        return Ok(());
+    }
+    let mut format: Option<Format> = None;
+    source::read_records(reader, |record| {
+        let format = *format.get_or_insert_with(|| match &record {
+            Record::Line(line, _) => serde_json::from_slice::<Value>(line).map_or(Format::Ecs, |v| Format::of(&v)),
+            Record::Event(value, _) => Format::of(value),
+        });
+        each(
+            format,
+            match record {
+                Record::Line(line, n) => SourceRecord::Line(line, n),
+                Record::Event(value, n) => SourceRecord::Value(n, Ok(value)),
+            },
+        )
+    })
 }
 
 /// Tests one batch with a worker's scanner: ECS lines through the prefilter, raw records

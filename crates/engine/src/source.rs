@@ -1,4 +1,5 @@
-//! Reading events from files and streams: NDJSON, JSON arrays, gzip; folders recursively.
+//! Reading events from files and streams: NDJSON, JSON arrays, pretty-printed JSON documents,
+//! Elasticsearch `_search` responses, gzip, UTF-16; folders recursively.
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
@@ -17,29 +18,57 @@ pub enum Record<'a> {
     Event(Value, u64),
 }
 
-/// The files below each path (folders recursively, in name order); files are kept as given.
+/// The data files' extensions that a folder scan reads by default.
+pub const DATA_EXTENSIONS: &[&str] = &["ndjson", "jsonl", "json", "gz", "csv"];
+
+/// The files to read for some paths, and the files of their folders that were left out.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Expanded {
+    /// Files given, and the files below folders given whose names end with one of the
+    /// extensions, in name order.
+    pub files: Vec<PathBuf>,
+    /// Files below folders given whose names end otherwise.
+    pub skipped: Vec<PathBuf>,
+}
+
+/// The files below each path (folders recursively, in name order), keeping in folders only
+/// names that end with `.EXT` for one of `extensions` (every file when it is empty); files given
+/// are kept as they are.
 ///
 /// # Errors
 ///
 /// When a folder cannot be listed.
-pub fn expand(paths: &[PathBuf]) -> io::Result<Vec<PathBuf>> {
-    fn walk(path: &Path, out: &mut Vec<PathBuf>) -> io::Result<()> {
-        if path.is_dir() {
-            let mut entries = std::fs::read_dir(path)?.map(|e| e.map(|e| e.path())).collect::<io::Result<Vec<_>>>()?;
-            entries.sort();
-            for entry in entries {
-                walk(&entry, out)?;
+pub fn expand(paths: &[PathBuf], extensions: &[impl AsRef<str>]) -> io::Result<Expanded> {
+    fn walk(path: &Path, extensions: &[impl AsRef<str>], out: &mut Expanded) -> io::Result<()> {
+        let mut entries = std::fs::read_dir(path)?.map(|e| e.map(|e| e.path())).collect::<io::Result<Vec<_>>>()?;
+        entries.sort();
+        for entry in entries {
+            if entry.is_dir() {
+                walk(&entry, extensions, out)?;
+            } else if extensions.is_empty() || extensions.iter().any(|ext| has_extension(&entry, ext.as_ref())) {
+                out.files.push(entry);
+            } else {
+                out.skipped.push(entry);
             }
-        } else {
-            out.push(path.to_owned());
         }
         Ok(())
     }
-    let mut out = Vec::new();
+    let mut out = Expanded::default();
     for path in paths {
-        walk(path, &mut out)?;
+        if path.is_dir() {
+            walk(path, extensions, &mut out)?;
+        } else {
+            out.files.push(path.to_owned());
+        }
     }
     Ok(out)
+}
+
+/// Whether the file's name ends with `.ext` (any case; `ext` may hold dots: `ndjson.gz`).
+fn has_extension(path: &Path, ext: &str) -> bool {
+    let name = path.file_name().map(|n| n.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
+    let ext = ext.trim_start_matches('.').to_ascii_lowercase();
+    name.len() > ext.len() && name.ends_with(&ext) && name.as_bytes()[name.len() - ext.len() - 1] == b'.'
 }
 
 /// Opens a file for reading, decompressing it when it is gzip (by its magic bytes).
@@ -52,7 +81,9 @@ pub fn open(path: &Path) -> io::Result<Box<dyn BufRead + Send>> {
     decompress(Box::new(file))
 }
 
-/// Wraps a stream, decompressing it when it is gzip (by its magic bytes).
+/// Wraps a stream as UTF-8 text: decompressed when it is gzip (by its magic bytes), transcoded
+/// when it is UTF-16 (by its byte-order mark, or by the zero bytes of ASCII text, as PowerShell
+/// writes), with a UTF-8 byte-order mark skipped.
 ///
 /// # Errors
 ///
@@ -60,11 +91,93 @@ pub fn open(path: &Path) -> io::Result<Box<dyn BufRead + Send>> {
 pub fn decompress(input: Box<dyn Read + Send>) -> io::Result<Box<dyn BufRead + Send>> {
     let mut reader = BufReader::with_capacity(1 << 17, input);
     let is_gzip = reader.fill_buf()?.starts_with(&[0x1f, 0x8b]);
-    Ok(if is_gzip {
+    let mut reader: Box<dyn BufRead + Send> = if is_gzip {
         Box::new(BufReader::with_capacity(1 << 17, MultiGzDecoder::new(reader)))
     } else {
         Box::new(reader)
-    })
+    };
+    if let Some(big_endian) = utf16_order(reader.fill_buf()?) {
+        reader = Box::new(BufReader::with_capacity(1 << 17, Utf16::new(reader, big_endian)));
+    }
+    if reader.fill_buf()?.starts_with(UTF8_BOM) {
+        reader.consume(UTF8_BOM.len());
+    }
+    Ok(reader)
+}
+
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// Whether text starting with `head` is UTF-16, and then whether it is big-endian: a byte-order
+/// mark, else an ASCII character next to a zero byte (JSON and CSV start with one).
+fn utf16_order(head: &[u8]) -> Option<bool> {
+    match head {
+        [0xFF, 0xFE, ..] => Some(false),
+        [0xFE, 0xFF, ..] => Some(true),
+        [a, 0, ..] if a.is_ascii() && *a != 0 => Some(false),
+        [0, b, ..] if b.is_ascii() && *b != 0 => Some(true),
+        _ => None,
+    }
+}
+
+/// UTF-16 text read as UTF-8 (what cannot be decoded becomes U+FFFD).
+struct Utf16<R> {
+    inner: R,
+    big_endian: bool,
+    /// Bytes read and not yet decoded: an odd byte, a high surrogate waiting for its pair.
+    carry: Vec<u8>,
+    /// Decoded text not yet read, from `at`.
+    text: String,
+    at: usize,
+}
+
+impl<R: BufRead> Utf16<R> {
+    fn new(inner: R, big_endian: bool) -> Utf16<R> {
+        Utf16 { inner, big_endian, carry: Vec::new(), text: String::new(), at: 0 }
+    }
+
+    /// Decodes the next chunk into `text`; false at the end.
+    fn refill(&mut self) -> io::Result<bool> {
+        self.text.clear();
+        self.at = 0;
+        let chunk = self.inner.fill_buf()?;
+        if chunk.is_empty() {
+            if self.carry.is_empty() {
+                return Ok(false);
+            }
+            self.carry.clear();
+            self.text.push(char::REPLACEMENT_CHARACTER);
+            return Ok(true);
+        }
+        self.carry.extend_from_slice(chunk);
+        let len = chunk.len();
+        self.inner.consume(len);
+        let big_endian = self.big_endian;
+        let mut units: Vec<u16> = self.carry[..self.carry.len() / 2 * 2]
+            .chunks_exact(2)
+            .map(|p| if big_endian { u16::from_be_bytes([p[0], p[1]]) } else { u16::from_le_bytes([p[0], p[1]]) })
+            .collect();
+        if units.last().is_some_and(|u| (0xD800..0xDC00).contains(u)) {
+            units.pop();
+        }
+        self.carry.drain(..units.len() * 2);
+        self.text.extend(char::decode_utf16(units).map(|c| c.unwrap_or(char::REPLACEMENT_CHARACTER)));
+        Ok(true)
+    }
+}
+
+impl<R: BufRead> Read for Utf16<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.at == self.text.len() {
+            if !self.refill()? {
+                return Ok(0);
+            }
+        }
+        let rest = &self.text.as_bytes()[self.at..];
+        let n = rest.len().min(buf.len());
+        buf[..n].copy_from_slice(&rest[..n]);
+        self.at += n;
+        Ok(n)
+    }
 }
 
 /// Whether the input starts with a Purview audit export's CSV header (peeked, not consumed).
@@ -82,13 +195,20 @@ pub fn is_purview_export(reader: &mut Box<dyn BufRead + Send>) -> io::Result<boo
     Ok(o365::purview::is_export_header(first.lines().next().unwrap_or_default()))
 }
 
-/// Reads every record of `input` and hands it to `each`, which returns `false` to stop. A stream
-/// whose first non-blank byte is `[` is a JSON array, read one element at a time; anything else
-/// is NDJSON.
+/// Reads every record of `input` and hands it to `each`, which returns `false` to stop. What
+/// the input holds is decided by its start:
+///
+/// - `[`: a JSON array, read one element at a time;
+/// - `{` and a first line that is not a whole document: JSON documents over several lines
+///   (pretty-printed), one after another;
+/// - a first document that is an Elasticsearch `_search` response: its hits, for that line and
+///   every other;
+/// - anything else: NDJSON, one document per line.
 ///
 /// # Errors
 ///
-/// When the input cannot be read, or a JSON array is malformed (the error gives the position).
+/// When the input cannot be read, or JSON over several lines is malformed (the error gives the
+/// position).
 pub fn read_records(mut input: impl BufRead, mut each: impl FnMut(Record<'_>) -> io::Result<bool>) -> io::Result<()> {
     let first = loop {
         let buf = input.fill_buf()?;
@@ -101,24 +221,98 @@ pub fn read_records(mut input: impl BufRead, mut each: impl FnMut(Record<'_>) ->
             }
         }
     };
-    if first == Some(b'[') {
-        return read_array(input, each);
+    match first {
+        Some(b'[') => return read_array(input, each),
+        Some(b'{') => {}
+        _ => return read_lines(input, 0, |line, n| ndjson(line, n, &mut each)),
     }
-    read_lines(input, |line, line_no| {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        if line.iter().all(u8::is_ascii_whitespace) {
-            return Ok(true);
+    let mut head = Vec::new();
+    input.read_until(b'\n', &mut head)?;
+    match serde_json::from_slice::<Value>(&head) {
+        Err(err) if err.is_eof() => read_documents(io::Cursor::new(head).chain(input), each),
+        Ok(value) if is_search_response(&value) => {
+            // Search responses, one per line (a scroll saved page by page): their hits.
+            let mut hit = 0;
+            let mut each_hit = |value: Value| -> io::Result<bool> {
+                for document in documents(value) {
+                    hit += 1;
+                    if !each(Record::Event(document, hit))? {
+                        return Ok(false);
+                    }
+                }
+                Ok(true)
+            };
+            if !each_hit(value)? {
+                return Ok(());
+            }
+            read_lines(input, 1, |line, _| match serde_json::from_slice::<Value>(line) {
+                Ok(value) => each_hit(value),
+                Err(_) if line.iter().all(u8::is_ascii_whitespace) => Ok(true),
+                Err(err) => Err(io::Error::new(io::ErrorKind::InvalidData, format!("invalid search response: {err}"))),
+            })
         }
-        each(Record::Line(line, line_no))
-    })
+        _ => {
+            let line = head.strip_suffix(b"\n").unwrap_or(&head);
+            if !ndjson(line, 1, &mut each)? {
+                return Ok(());
+            }
+            read_lines(input, 1, |line, n| ndjson(line, n, &mut each))
+        }
+    }
 }
 
-/// Hands each line of `input` (without its `\n`) and its number to `each`, which returns `false`
+/// Hands an NDJSON line to `each` (blank lines are left out; a trailing `\r` is cut).
+fn ndjson(line: &[u8], n: u64, each: &mut impl FnMut(Record<'_>) -> io::Result<bool>) -> io::Result<bool> {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    if line.iter().all(u8::is_ascii_whitespace) {
+        return Ok(true);
+    }
+    each(Record::Line(line, n))
+}
+
+/// Whether `value` is what Elasticsearch answers a `_search`: `hits.hits` and `took` or
+/// `timed_out`.
+fn is_search_response(value: &Value) -> bool {
+    value.pointer("/hits/hits").is_some_and(Value::is_array)
+        && (value.get("took").is_some() || value.get("timed_out").is_some())
+}
+
+/// The documents a JSON value holds: a `_search` response's hits, else the value itself.
+fn documents(mut value: Value) -> Vec<Value> {
+    if !is_search_response(&value) {
+        return vec![value];
+    }
+    match value["hits"]["hits"].take() {
+        Value::Array(hits) => hits,
+        _ => Vec::new(),
+    }
+}
+
+/// JSON documents one after another, over any number of lines; a `_search` response gives its
+/// hits.
+fn read_documents(input: impl Read, mut each: impl FnMut(Record<'_>) -> io::Result<bool>) -> io::Result<()> {
+    let mut n = 0;
+    for value in serde_json::Deserializer::from_reader(input).into_iter::<Value>() {
+        let value = value.map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("invalid JSON: {e}")))?;
+        for document in documents(value) {
+            n += 1;
+            if !each(Record::Event(document, n))? {
+                return Ok(());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Hands each line of `input` (without its `\n`) and its number (after `line_no`) to `each`, which returns `false`
 /// to stop. Lines are lent straight from the reader's buffer; only a line that straddles two
 /// reads is copied.
-fn read_lines(mut input: impl BufRead, mut each: impl FnMut(&[u8], u64) -> io::Result<bool>) -> io::Result<()> {
+fn read_lines(
+    mut input: impl BufRead,
+    mut line_no: u64,
+    mut each: impl FnMut(&[u8], u64) -> io::Result<bool>,
+) -> io::Result<()> {
     let mut straddling = Vec::new();
-    let mut line_no = 0;
     loop {
         let buf = input.fill_buf()?;
         if buf.is_empty() {
@@ -210,7 +404,7 @@ mod tests {
         let text = b"{\"a\":1}\r\n\n{\"bb\":22}\n{\"ccc\":333}";
         for capacity in 1..=text.len() {
             let mut lines = Vec::new();
-            read_lines(BufReader::with_capacity(capacity, &text[..]), |line, n| {
+            read_lines(BufReader::with_capacity(capacity, &text[..]), 0, |line, n| {
                 lines.push(format!("{n}: {}", String::from_utf8_lossy(line)));
                 Ok(n < 3)
             })
@@ -218,7 +412,7 @@ mod tests {
             assert_eq!(lines, ["1: {\"a\":1}\r", "2: ", "3: {\"bb\":22}"], "capacity {capacity}");
         }
         let mut last = String::new();
-        read_lines(BufReader::with_capacity(4, &text[..]), |line, n| {
+        read_lines(BufReader::with_capacity(4, &text[..]), 0, |line, n| {
             last = format!("{n}: {}", String::from_utf8_lossy(line));
             Ok(true)
         })

@@ -490,6 +490,14 @@ pub trait AlertStore: Send + Sync {
     /// When the store cannot be read.
     fn alert(&self, id: &AlertId) -> StoreResult<Option<StoredAlert>>;
 
+    /// The ids of alerts that begin with `prefix` (hex digits), at most `limit`, in id order:
+    /// for ids abbreviated as git abbreviates commits.
+    ///
+    /// # Errors
+    ///
+    /// When the store cannot be read.
+    fn alert_ids_with_prefix(&self, prefix: &str, limit: usize) -> StoreResult<Vec<AlertId>>;
+
     /// Moves alerts to a workflow status; returns the ids that exist (and were changed, unless
     /// already in that status).
     ///

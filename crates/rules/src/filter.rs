@@ -16,6 +16,10 @@ pub struct Filter {
     pub kinds: Vec<String>,
     /// Keep rules mapped to one of these tactics, by id (`TA0003`) or name (`persistence`).
     pub tactics: Vec<String>,
+    /// Leave out rules with one of these `rule_id`s, or whose name holds one of them (any case).
+    pub exclude_rules: Vec<String>,
+    /// Leave out rules with one of these tags (case-insensitive).
+    pub exclude_tags: Vec<String>,
 }
 
 impl Filter {
@@ -31,7 +35,13 @@ impl Filter {
                     .iter()
                     .any(|t| t.tactic.id.eq_ignore_ascii_case(tactic) || t.tactic.name.eq_ignore_ascii_case(tactic))
             })
+            && !self.exclude_rules.iter().any(|r| rule.id.0 == *r || contains_ignoring_case(&rule.name, r))
+            && !self.exclude_tags.iter().any(|t| rule.tags.iter().any(|tag| tag.eq_ignore_ascii_case(t)))
     }
+}
+
+fn contains_ignoring_case(text: &str, part: &str) -> bool {
+    text.to_lowercase().contains(&part.to_lowercase())
 }
 
 #[cfg(test)]
@@ -46,6 +56,10 @@ mod tests {
         assert!(accepts(Filter { min_severity: Some(Severity::Medium), ..Filter::default() }));
         assert!(!accepts(Filter { min_severity: Some(Severity::High), ..Filter::default() }));
         assert!(accepts(Filter { tags: vec!["data source: microsoft 365".into()], ..Filter::default() }));
+        assert!(!accepts(Filter { exclude_tags: vec!["Data Source: Microsoft 365".into()], ..Filter::default() }));
+        assert!(!accepts(Filter { exclude_rules: vec!["dkim signing".into()], ..Filter::default() }));
+        assert!(!accepts(Filter { exclude_rules: vec![dkim.id.0.clone()], ..Filter::default() }));
+        assert!(accepts(Filter { exclude_rules: vec!["mailbox".into()], ..Filter::default() }));
         assert!(accepts(Filter {
             tactics: vec!["persistence".into()],
             kinds: vec!["query".into()],

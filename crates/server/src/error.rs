@@ -24,6 +24,9 @@ pub enum ApiError {
     /// The thing asked for does not exist.
     #[error("{0}")]
     NotFound(String),
+    /// The request names more than one thing (an abbreviated id that several ids begin with).
+    #[error("{0}")]
+    Conflict(String),
     /// The request is over a configured limit (`max_body`, `max_items`).
     #[error("{0}")]
     TooLarge(String),
@@ -83,6 +86,7 @@ impl ApiError {
             ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::Conflict(_) => (StatusCode::CONFLICT, "ambiguous"),
             ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
             ApiError::Busy(_) => (StatusCode::TOO_MANY_REQUESTS, "busy"),
             // 503, not 408: shippers send a batch again after a 5xx, and may drop it after a 4xx.

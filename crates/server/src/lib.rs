@@ -50,6 +50,7 @@ pub use crate::auth::{Principal, generate as generate_key};
 pub use crate::config::{Config, ConfigError, O365, O365Tenant};
 pub use crate::error::ApiError;
 pub use crate::state::{AppState, RulePack};
+pub use crate::ui::markdown::render as markdown_html;
 
 /// How long a shutdown waits for the execution under way before abandoning it (its transaction
 /// is then never committed, and the next start runs it again).

@@ -82,7 +82,7 @@ impl RulePack {
 /// Every file below `folders` with its modification time, in path order.
 fn stamp(folders: &[PathBuf]) -> Vec<(PathBuf, Option<SystemTime>)> {
     let existing: Vec<PathBuf> = folders.iter().filter(|f| f.exists()).cloned().collect();
-    let files = engine::source::expand(&existing).unwrap_or_default();
+    let files = engine::source::expand(&existing, &[] as &[&str]).map(|e| e.files).unwrap_or_default();
     files
         .into_iter()
         .map(|f| {

@@ -59,10 +59,8 @@ pub async fn run(state: AppState, folders: Vec<PathBuf>, mut shutdown: watch::Re
             _ = tick.tick() => {}
             _ = shutdown.changed() => break,
         }
-        let files = engine::source::expand(&folders).unwrap_or_default();
-        for file in
-            files.into_iter().filter(|f| f.extension().is_some_and(|e| e == "ndjson" || e == "jsonl" || e == "json"))
-        {
+        let files = engine::source::expand(&folders, &["ndjson", "jsonl", "json"]).map(|e| e.files).unwrap_or_default();
+        for file in files {
             if *shutdown.borrow() {
                 return;
             }

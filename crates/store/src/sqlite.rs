@@ -646,6 +646,30 @@ impl AlertStore for Sqlite {
         })
     }
 
+    fn alert_ids_with_prefix(&self, prefix: &str, limit: usize) -> StoreResult<Vec<AlertId>> {
+        // The ids from `prefix` followed by zeros to `prefix` followed by `f`s: a range of the
+        // primary key.
+        let bound = |fill: char| {
+            let mut hex: String = prefix.chars().take(64).collect();
+            hex.extend(std::iter::repeat_n(fill, 64 - hex.len()));
+            AlertId::parse(&hex).map(|id| id.as_bytes().to_vec())
+        };
+        let (Some(low), Some(high)) = (bound('0'), bound('f')) else { return Ok(Vec::new()) };
+        self.read(|conn| {
+            let mut statement = conn
+                .prepare_cached("SELECT id FROM alerts WHERE id BETWEEN ?1 AND ?2 ORDER BY id LIMIT ?3")
+                .map_err(read_err("read alerts"))?;
+            let rows = statement
+                .query_map(rusqlite::params![low, high, i64::try_from(limit).unwrap_or(i64::MAX)], |row| {
+                    let bytes: Vec<u8> = row.get(0)?;
+                    Ok(<[u8; 32]>::try_from(bytes.as_slice()).ok().map(AlertId::from_bytes))
+                })
+                .map_err(read_err("read alerts"))?;
+            let ids = rows.collect::<rusqlite::Result<Vec<_>>>().map_err(read_err("read alerts"))?;
+            Ok(ids.into_iter().flatten().collect())
+        })
+    }
+
     fn set_status(&self, ids: &[AlertId], change: &StatusChange) -> StoreResult<Vec<AlertId>> {
         self.transaction("update alerts", |tx| set_status(tx, ids, change))
     }

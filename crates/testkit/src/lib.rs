@@ -6,6 +6,8 @@
 
 use std::path::PathBuf;
 
+pub mod browser;
+
 /// The shared reference-data folder: `$VIGIL_SHARED`, else `../shared` beside the workspace.
 /// `None` (after printing `skipped: ../shared not found at <path>`) when it does not exist.
 #[allow(clippy::print_stderr)]

@@ -41,6 +41,9 @@ pub enum Command {
     /// List, show and triage the alerts of a running server.
     #[command(subcommand, after_help = EXIT_CODES)]
     Alerts(AlertsCommand),
+    /// Search the events a running server stores; pivot from an alert to its user's and IP's.
+    #[command(subcommand, after_help = EXIT_CODES)]
+    Events(EventsCommand),
     /// How a running server is: store, events, rules, alerts, Office 365 pulls.
     #[command(after_help = EXIT_CODES)]
     Status(ServerArgs),
@@ -346,9 +349,9 @@ pub struct AlertListArgs {
     /// At most this many.
     #[arg(long, default_value_t = 50)]
     pub limit: usize,
-    /// A table on a terminal, JSONL (one alert per line) when piped.
+    /// How to write them.
     #[arg(long, value_enum, default_value_t)]
-    pub output: Output,
+    pub output: ListOutput,
     /// List the alerts of building-block rules too (hidden otherwise, as in Kibana).
     #[arg(long)]
     pub building_blocks: bool,
@@ -360,8 +363,33 @@ pub struct AlertShowArgs {
     /// Which server.
     #[command(flatten)]
     pub server: ServerArgs,
-    /// The alert's id (64 hex digits).
+    /// The alert's id, or a unique prefix of it (at least 6 hex digits).
     pub id: String,
+    /// Print the alert as the API gives it (document, status, history) instead.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Which alerts a workflow change is for: ids, or a filter.
+#[derive(Debug, Args)]
+pub struct AlertSelection {
+    /// Alert ids, or unique prefixes of at least 6 hex digits.
+    pub ids: Vec<String>,
+    /// Every alert of this rule_id...
+    #[arg(long = "rule-id", visible_alias = "rule", value_name = "ID")]
+    pub rule_id: Option<String>,
+    /// ...in this status (open, acknowledged, closed)...
+    #[arg(long)]
+    pub status: Option<String>,
+    /// ...of this severity...
+    #[arg(long)]
+    pub severity: Option<SeverityArg>,
+    /// ...created at or after this (ISO 8601 or date math such as now-24h)...
+    #[arg(long)]
+    pub since: Option<String>,
+    /// ...that this KQL query over the alert documents matches.
+    #[arg(long, short)]
+    pub query: Option<String>,
 }
 
 /// `vigil alerts ack|close|reopen`
@@ -370,12 +398,46 @@ pub struct AlertStatusArgs {
     /// Which server.
     #[command(flatten)]
     pub server: ServerArgs,
-    /// Alert ids.
-    #[arg(required = true)]
-    pub ids: Vec<String>,
+    /// Which alerts: ids, or a filter (every alert it selects).
+    #[command(flatten)]
+    pub selection: AlertSelection,
     /// Why (kept in the alert's history, with the key's name).
     #[arg(long)]
     pub note: Option<String>,
+}
+
+/// `vigil events ...`
+#[derive(Debug, Subcommand)]
+pub enum EventsCommand {
+    /// Find stored events by a KQL query and time, or the events around an alert.
+    Search(EventSearchArgs),
+}
+
+/// `vigil events search`
+#[derive(Debug, Args)]
+pub struct EventSearchArgs {
+    /// Which server.
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// A KQL query over the events (nothing: every event).
+    pub query: Option<String>,
+    /// How far back from now (`2h`, `7d`) or a date; with --around, how far on either side of
+    /// the alert's event.
+    #[arg(long, default_value = "24h", value_name = "AGE|DATE")]
+    pub since: String,
+    /// Events at or before this date (default: now).
+    #[arg(long, value_name = "DATE")]
+    pub until: Option<String>,
+    /// Pivot from an alert (id or unique prefix): the events of its user or its source IP,
+    /// around its event's time.
+    #[arg(long, value_name = "ALERT_ID")]
+    pub around: Option<String>,
+    /// At most this many.
+    #[arg(long, default_value_t = 100)]
+    pub limit: usize,
+    /// A table on a terminal, JSONL (the documents) when piped.
+    #[arg(long, value_enum, default_value_t)]
+    pub output: ListOutput,
 }
 
 /// `vigil o365 ...`
@@ -453,11 +515,34 @@ pub enum Output {
     /// A table on a terminal, JSONL when piped.
     #[default]
     Auto,
-    /// A summary per rule: severity, alerts, first and last event.
+    /// A summary per rule (severity, alerts, first and last seen) and the top users and IPs.
     Table,
     /// One alert document per line, shaped like Elastic Security's.
     Jsonl,
-    /// One alert per row.
+    /// One alert per row, as found.
+    Csv,
+    /// One detection per row in time order (CSV): time, severity, rule, tactic, technique,
+    /// user, IP, action, outcome, tenant/host, event id, file, line; `--fields` chooses.
+    #[value(alias = "timeline-csv")]
+    Timeline,
+    /// The timeline as JSON lines.
+    TimelineJsonl,
+    /// One self-contained HTML report: summary, ATT&CK view, timeline with events and guides.
+    Html,
+}
+
+/// How `alerts list` writes alerts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum ListOutput {
+    /// A table on a terminal, JSONL when piped.
+    #[default]
+    Auto,
+    /// Created, severity, status, id and rule, one alert per line.
+    Table,
+    /// One alert per line as the API gives it (document, status, history).
+    Jsonl,
+    /// One alert per row: id, created, severity, status, rule_id, rule, event time, user,
+    /// source IP, reason.
     Csv,
 }
 
@@ -501,12 +586,20 @@ pub struct RuleArgs {
     /// Keep the rule with this rule_id (repeatable).
     #[arg(long = "rule-id", value_name = "ID")]
     pub rule_ids: Vec<String>,
+    /// Leave out the rule with this rule_id, or whose name holds this text (repeatable).
+    #[arg(long = "exclude-rule", value_name = "ID|TEXT")]
+    pub exclude_rules: Vec<String>,
+    /// Leave out rules with this tag (repeatable).
+    #[arg(long = "exclude-tag", value_name = "TAG")]
+    pub exclude_tags: Vec<String>,
 }
 
 /// `vigil scan`
 #[derive(Debug, Args)]
 pub struct ScanArgs {
-    /// Files or folders to scan (NDJSON, JSON arrays, gzip; folders recursively); `-` or nothing
+    /// Files or folders to scan: NDJSON, JSON arrays, pretty-printed JSON, Elasticsearch
+    /// `_search` responses, Purview CSV exports; gzip, UTF-16; ECS documents or raw Office 365
+    /// records. Folders are read recursively (data files only: see --ext); `-` or nothing
     /// reads standard input.
     pub paths: Vec<PathBuf>,
     /// Which rules.
@@ -515,6 +608,21 @@ pub struct ScanArgs {
     /// How to write alerts.
     #[arg(long, value_enum, default_value_t)]
     pub output: Output,
+    /// The timeline's columns, comma-separated: time, severity, risk_score, rule, rule_id,
+    /// tactic, technique, reason, alert_id, event_id, file, line, or any event field
+    /// (`user.name`).
+    #[arg(long, value_delimiter = ',', value_name = "COLUMNS")]
+    pub fields: Option<Vec<String>>,
+    /// The file extensions read in folders (comma-separated; default ndjson,jsonl,json,gz,csv;
+    /// `*` for every file). Files named on the command line are always read.
+    #[arg(long, value_delimiter = ',', value_name = "EXT")]
+    pub ext: Option<Vec<String>>,
+    /// Only events at or after this time (ISO 8601, or date math such as now-7d).
+    #[arg(long, value_name = "DATE")]
+    pub since: Option<String>,
+    /// Only events at or before this time.
+    #[arg(long, value_name = "DATE")]
+    pub until: Option<String>,
     /// The index every event is taken to be in (default: from data_stream.* or event.dataset).
     #[arg(long, value_name = "NAME")]
     pub index: Option<String>,
@@ -559,6 +667,65 @@ pub enum RulesCommand {
     /// Run rules against their test events: `<rule>.tests/alert.ndjson` must alert,
     /// `<rule>.tests/no-alert.ndjson` must not.
     Test(ValidateArgs),
+    /// Show, clause by clause, why each event of a file matched a rule's query or not.
+    Explain(RuleExplainArgs),
+    /// Run rules of a running server now (over their window and every event since they last ran).
+    Run(RulesRunArgs),
+    /// Turn a rule of a running server on: it runs on its schedule.
+    Enable(RemoteRuleArgs),
+    /// Turn a rule of a running server off.
+    Disable(RemoteRuleArgs),
+    /// A rule's executions on a running server, newest first: status, window, events, alerts,
+    /// held back, warnings.
+    Executions(RuleExecutionsArgs),
+}
+
+/// `vigil rules explain`
+#[derive(Debug, Args)]
+pub struct RuleExplainArgs {
+    /// The rule's rule_id, or a word of its name.
+    pub rule: String,
+    /// Events: any input `scan` reads (raw Office 365 records are normalized first); `-` reads
+    /// standard input.
+    pub events: PathBuf,
+    /// Rule files or folders (the built-in pack when none is given).
+    #[arg(long = "rules", value_name = "PATH")]
+    pub rules: Vec<PathBuf>,
+}
+
+/// A rule of a running server.
+#[derive(Debug, Args)]
+pub struct RemoteRuleArgs {
+    /// Which server.
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// The rule's rule_id, or a word of its name that only it has.
+    pub rule: String,
+}
+
+/// `vigil rules run`
+#[derive(Debug, Args)]
+pub struct RulesRunArgs {
+    /// Which server.
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// Rules by rule_id or a word of the name.
+    #[arg(required_unless_present = "all")]
+    pub rules: Vec<String>,
+    /// Every enabled rule vigil can run.
+    #[arg(long, conflicts_with = "rules")]
+    pub all: bool,
+}
+
+/// `vigil rules executions`
+#[derive(Debug, Args)]
+pub struct RuleExecutionsArgs {
+    /// The rule and which server.
+    #[command(flatten)]
+    pub rule: RemoteRuleArgs,
+    /// At most this many.
+    #[arg(long, default_value_t = 20)]
+    pub limit: usize,
 }
 
 /// `vigil rules list`
@@ -622,7 +789,8 @@ pub struct QueryArg {
 pub struct MatchArgs {
     /// The KQL query.
     pub query: String,
-    /// NDJSON files to read (standard input when none, or for `-`).
+    /// Files or folders, any input `scan` reads (standard input when none, or for `-`); raw
+    /// Office 365 records are normalized first and printed normalized.
     pub files: Vec<PathBuf>,
     /// Print only the number of matching lines.
     #[arg(short = 'c', long)]
@@ -634,6 +802,7 @@ pub struct MatchArgs {
 pub struct ExplainArgs {
     /// The KQL query.
     pub query: String,
-    /// The document as JSON text (`-` reads it from standard input).
+    /// The document as JSON text, or a file of events (any input `scan` reads; raw Office 365
+    /// records normalized), or `-` for standard input.
     pub document: String,
 }

@@ -8,6 +8,7 @@ mod client;
 mod commands;
 mod exit;
 mod input;
+mod numbers;
 mod output;
 mod report;
 
@@ -33,6 +34,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => commands::serve::run(args),
         Command::Alerts(command) => commands::alerts::run(command),
         Command::Exceptions(command) => commands::exceptions::run(command),
+        Command::Events(command) => commands::events::run(command),
         Command::Status(args) => commands::status::run(args),
         Command::Keys(command) => commands::keys::run(command),
         Command::Connectors(command) => commands::connectors::run(command),

@@ -1,8 +1,11 @@
 //! Scan outputs: each format receives alerts and a summary at the end.
 
 mod csv;
+mod detection;
+mod html;
 mod jsonl;
 mod table;
+mod timeline;
 
 use std::io::{self, Write};
 
@@ -11,8 +14,10 @@ use engine::{Hit, RuleReplay, ScanStats};
 
 pub use self::{
     csv::Csv,
+    html::Html,
     jsonl::Jsonl,
     table::{Table, severity_style},
+    timeline::{Form, Timeline},
 };
 
 /// What a scan did, for the end of the output.
@@ -53,4 +58,20 @@ impl engine::Sink for Live<'_> {
 /// Writes `text` with `style` when colour is on.
 fn styled(out: &mut dyn Write, style: anstyle::Style, text: &str) -> io::Result<()> {
     write!(out, "{style}{text}{style:#}")
+}
+
+/// Writes one CSV row (RFC 4180: fields quoted when they hold a comma, quote or line break;
+/// rows end with CRLF).
+pub fn csv_row<'a>(out: &mut dyn Write, fields: impl IntoIterator<Item = &'a str>) -> io::Result<()> {
+    for (i, field) in fields.into_iter().enumerate() {
+        if i > 0 {
+            out.write_all(b",")?;
+        }
+        if field.contains([',', '"', '\n', '\r']) {
+            write!(out, "\"{}\"", field.replace('"', "\"\""))?;
+        } else {
+            out.write_all(field.as_bytes())?;
+        }
+    }
+    out.write_all(b"\r\n")
 }

@@ -232,15 +232,41 @@ fn alert_id(text: &str) -> Result<AlertId, ApiError> {
     AlertId::parse(text).ok_or_else(|| ApiError::BadRequest(format!("`{text}` is not an alert id (64 hex digits)")))
 }
 
-/// One alert, with its workflow history.
-#[utoipa::path(get, path = "/alerts/{id}", tag = "alerts", params(("id" = String, Path, description = "the alert id")),
+/// The fewest hex digits that name an alert by prefix.
+pub const MIN_PREFIX: usize = 6;
+
+/// One alert, with its workflow history; its id may be abbreviated to a unique prefix of at
+/// least 6 hex digits, as git abbreviates commits.
+#[utoipa::path(get, path = "/alerts/{id}", tag = "alerts",
+    params(("id" = String, Path, description = "the alert id, or a unique prefix of at least 6 hex digits")),
     responses((status = 200, body = Alert), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 503, body = ErrorBody)))]
+        (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn show(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Alert>, ApiError> {
-    let alert = alert_id(&id)?;
+    let alert = match AlertId::parse(&id) {
+        Some(alert) => alert,
+        None => unique_prefix(&state, &id).await?,
+    };
     let store = state.store.clone();
     let found = state.blocking(move || store.alert(&alert)).await?;
     found.map(|a| Json(Alert::from(a))).ok_or_else(|| ApiError::NotFound(format!("no alert `{id}`")))
+}
+
+/// The one alert whose id begins with `prefix`.
+async fn unique_prefix(state: &AppState, prefix: &str) -> Result<AlertId, ApiError> {
+    let hex = prefix.to_ascii_lowercase();
+    if hex.len() < MIN_PREFIX || hex.len() > 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(ApiError::BadRequest(format!(
+            "`{prefix}` is not an alert id: 64 hex digits, or a unique prefix of at least {MIN_PREFIX}"
+        )));
+    }
+    let store = state.store.clone();
+    let lookup = hex.clone();
+    let ids = state.blocking(move || store.alert_ids_with_prefix(&lookup, 2)).await?;
+    match ids.as_slice() {
+        [one] => Ok(*one),
+        [] => Err(ApiError::NotFound(format!("no alert `{prefix}`"))),
+        _ => Err(ApiError::Conflict(format!("`{prefix}` begins several alert ids: give more digits"))),
+    }
 }
 
 /// A workflow change for several alerts.

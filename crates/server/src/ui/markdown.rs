@@ -11,7 +11,7 @@ fn allowed(destination: &str) -> bool {
 }
 
 /// `markdown` as safe HTML.
-pub(crate) fn render(markdown: &str) -> String {
+pub fn render(markdown: &str) -> String {
     let options = Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TASKLISTS;
     // Links the guide may not have stay as text; their closing tag goes with them.
     let mut dropped = Vec::new();

@@ -12,7 +12,7 @@ mod admin;
 mod alerts;
 mod events;
 mod format;
-mod markdown;
+pub mod markdown;
 mod overview;
 mod rules;
 pub(crate) mod session;

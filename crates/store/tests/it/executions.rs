@@ -454,6 +454,9 @@ impl AlertStore for Counting {
     fn alert(&self, id: &engine::AlertId) -> engine::storage::StoreResult<Option<StoredAlert>> {
         self.inner.alert(id)
     }
+    fn alert_ids_with_prefix(&self, prefix: &str, limit: usize) -> engine::storage::StoreResult<Vec<engine::AlertId>> {
+        self.inner.alert_ids_with_prefix(prefix, limit)
+    }
     fn set_status(
         &self,
         ids: &[engine::AlertId],

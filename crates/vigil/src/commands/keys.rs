@@ -64,10 +64,20 @@ pub fn run(command: KeysCommand) -> anyhow::Result<Exit> {
     }
 }
 
+/// The store of an existing data directory: keys are made for a server's data, and a mistyped
+/// or missing `--data-dir` must not quietly make a new, empty one.
 fn open(data: &DataArgs) -> anyhow::Result<store::Sqlite> {
     let mut config = Config::load(data.config.as_deref(), |key| std::env::var(key).ok())?;
     if let Some(dir) = &data.data_dir {
         config.data_dir = dir.clone();
+    }
+    let database = config.data_dir.join("vigil.db");
+    if !database.is_file() {
+        bail!(
+            "{} is not a vigil data directory (no vigil.db): give the server's with --data-dir DIR (or --config FILE), \
+             or start `vigil serve` once to make it",
+            config.data_dir.display()
+        );
     }
     Ok(store::Sqlite::open(&config.data_dir)?)
 }

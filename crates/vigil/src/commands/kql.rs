@@ -1,18 +1,21 @@
 //! `vigil kql parse|dsl|match|explain`.
 
 use std::borrow::Cow;
-use std::io::{self, BufWriter, Read, Write};
-use std::path::PathBuf;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use ecs::{Catalog, Document, Projection};
-use engine::source::{self, Record};
+use engine::pipeline::{SourceRecord, read_source};
+use engine::{Events, Format, RecordError};
 use indicatif::ProgressBar;
 use kql::{Explanation, Query};
+use serde_json::Value;
 
 use crate::cli::{ExplainArgs, KqlCommand, MatchArgs};
 use crate::exit::Exit;
 use crate::input;
+use crate::numbers::{count, thousands};
 use crate::report;
 
 /// Invalid input lines reported one by one before the rest are only counted.
@@ -74,13 +77,12 @@ fn matches(args: &MatchArgs) -> anyhow::Result<Exit> {
     // Only the fields the query reads are decoded; the line itself is what gets printed.
     let projection =
         (!query.reads_any_field()).then(|| Projection::new(query.field_names().iter().map(String::as_str)));
+    let events = Events::for_scan();
     let mut out = BufWriter::new(io::stdout().lock());
     let (mut matched, mut bad_lines, mut unreadable) = (0u64, 0u64, false);
-    let stdin_only = [PathBuf::from("-")];
-    let files = if args.files.is_empty() { &stdin_only[..] } else { &args.files[..] };
-    for file in files {
+    for file in input::files(&args.files, None, false)? {
         let name = if file.as_os_str() == "-" { "<stdin>".to_owned() } else { file.display().to_string() };
-        let reader = match input::open(file, &ProgressBar::hidden()) {
+        let reader = match input::open(&file, &ProgressBar::hidden()) {
             Ok(reader) => reader,
             Err(err) => {
                 report::note(&format!("error: {name}: {err}"));
@@ -88,24 +90,35 @@ fn matches(args: &MatchArgs) -> anyhow::Result<Exit> {
                 continue;
             }
         };
-        let result = source::read_records(reader, |record| {
-            let (is_match, text) = match record {
+        let mut bad = |n: u64, err: &dyn std::fmt::Display| {
+            bad_lines += 1;
+            if bad_lines <= REPORTED_BAD_LINES {
+                report::line_warning(&name, n, err);
+            }
+        };
+        let result = read_source(reader, |format, record| {
+            let (is_match, text) = match (format, record) {
                 // Lines that cannot hold a match are skipped unread, unless they are garbled.
-                Record::Line(line, _) if ecs::looks_whole(line) && !literals.may_match(line) => return Ok(true),
-                Record::Line(line, n) => match projection
+                (Format::Ecs, SourceRecord::Line(line, _)) if ecs::looks_whole(line) && !literals.may_match(line) => {
+                    return Ok(true);
+                }
+                (Format::Ecs, SourceRecord::Line(line, n)) => match projection
                     .as_ref()
                     .map_or_else(|| Document::parse_bytes(line), |p| Document::parse_projected(line, p))
                 {
                     Ok(doc) => (matcher.matches(&doc), Cow::Borrowed(line)),
                     Err(err) => {
-                        bad_lines += 1;
-                        if bad_lines <= REPORTED_BAD_LINES {
-                            report::line_warning(&name, n, &err);
-                        }
+                        bad(n, &err);
                         return Ok(true);
                     }
                 },
-                Record::Event(value, _) => (matcher.matches_value(&value), Cow::Owned(value.to_string().into_bytes())),
+                (format, record) => match event(&events, format, record) {
+                    (_, Ok(value)) => (matcher.matches_value(&value), Cow::Owned(value.to_string().into_bytes())),
+                    (n, Err(err)) => {
+                        bad(n, &err);
+                        return Ok(true);
+                    }
+                },
             };
             if is_match {
                 matched += 1;
@@ -125,7 +138,7 @@ fn matches(args: &MatchArgs) -> anyhow::Result<Exit> {
         }
     }
     if bad_lines > REPORTED_BAD_LINES {
-        report::note(&format!("{} more lines were not valid JSON and were skipped", bad_lines - REPORTED_BAD_LINES));
+        report::note(&format!("{} more records could not be read and were skipped", bad_lines - REPORTED_BAD_LINES));
     }
     if args.count {
         writeln!(out, "{matched}")?;
@@ -140,6 +153,18 @@ fn matches(args: &MatchArgs) -> anyhow::Result<Exit> {
     })
 }
 
+/// The event a record of a source is: decoded, and normalized when the source holds raw Office
+/// 365 records; or its position and why not.
+pub fn event(events: &Events, format: Format, record: SourceRecord<'_>) -> (u64, Result<Value, RecordError>) {
+    let (n, value) = match record {
+        SourceRecord::Line(line, n) => {
+            (n, Document::parse_bytes(line).map(Document::into_root).map_err(|e| RecordError::Json(e.to_string())))
+        }
+        SourceRecord::Value(n, value) => (n, value),
+    };
+    (n, value.and_then(|v| events.event(v, format)))
+}
+
 fn explain(args: &ExplainArgs) -> anyhow::Result<Exit> {
     let query = match parse_query(&args.query) {
         Ok(query) => query,
@@ -152,21 +177,52 @@ fn explain(args: &ExplainArgs) -> anyhow::Result<Exit> {
             return Ok(Exit::No);
         }
     };
-    let text = if args.document == "-" {
-        let mut text = String::new();
-        io::stdin().read_to_string(&mut text).context("reading the document from standard input")?;
-        text
-    } else {
-        args.document.clone()
-    };
-    let doc = Document::parse(text.trim()).context("the document")?;
-    let explanation = matcher.explain(&doc);
+    let path = PathBuf::from(&args.document);
     let mut out = io::stdout().lock();
-    write_explanation(&mut out, &explanation, 0)?;
-    Ok(if explanation.held { Exit::Success } else { Exit::No })
+    let held = if args.document == "-" || (!args.document.trim_start().starts_with(['{', '[']) && path.exists()) {
+        explain_file(&mut out, &matcher, &path)?
+    } else {
+        let doc = Document::parse(args.document.trim())
+            .context("the document (JSON text, a file, or - for standard input)")?;
+        let explanation = matcher.explain(&doc);
+        write_explanation(&mut out, &explanation, 0)?;
+        explanation.held
+    };
+    Ok(if held { Exit::Success } else { Exit::No })
 }
 
-fn write_explanation(out: &mut impl Write, e: &Explanation, depth: usize) -> io::Result<()> {
+/// Explains `matcher` on every event of `path` (any input `scan` reads, `-` for standard input;
+/// raw Office 365 records normalized), each under its `file:line`; whether any matched.
+pub fn explain_file(out: &mut dyn Write, matcher: &kql::Matcher<'_>, path: &Path) -> anyhow::Result<bool> {
+    let name = if path.as_os_str() == "-" { "<stdin>".to_owned() } else { path.display().to_string() };
+    let reader = input::open(path, &ProgressBar::hidden()).with_context(|| name.clone())?;
+    let events = Events::for_scan();
+    let (mut held, mut total, mut matched) = (false, 0u64, 0u64);
+    read_source(reader, |format, record| {
+        match event(&events, format, record) {
+            (n, Ok(value)) => {
+                total += 1;
+                let doc = Document::new(value);
+                let explanation = matcher.explain(&doc);
+                matched += u64::from(explanation.held);
+                held |= explanation.held;
+                let verdict = if explanation.held { "matches" } else { "does not match" };
+                let time = match doc.root().get("@timestamp").and_then(|t| t.as_str()) {
+                    Some(time) => format!(" ({time})"),
+                    None => String::new(),
+                };
+                writeln!(out, "{name}:{n}: {verdict}{time}")?;
+                write_explanation(out, &explanation, 1)?;
+            }
+            (n, Err(err)) => report::line_warning(&name, n, &err),
+        }
+        Ok(true)
+    })
+    .with_context(|| name.clone())?;
+    writeln!(out, "{} of {} matched", thousands(matched), count(total, "event"))?;
+    Ok(held)
+}
+fn write_explanation(out: &mut dyn Write, e: &Explanation, depth: usize) -> io::Result<()> {
     let mark = if e.held { "held  " } else { "failed" };
     let clause = if e.clause.is_empty() { "(empty query)" } else { &e.clause };
     writeln!(out, "{}{mark} {clause}", "  ".repeat(depth))?;

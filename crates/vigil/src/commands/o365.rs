@@ -2,16 +2,16 @@
 //! records from the Management Activity API.
 
 use std::io::{self, BufWriter, Write};
-use std::path::PathBuf;
 
 use ecs::Document;
-use engine::source::{self, Record};
+use engine::pipeline::{SourceRecord, read_source};
 use engine::{Events, Format, RecordError};
 use indicatif::ProgressBar;
 
 use crate::cli::{NormalizeArgs, O365Command, PullArgs};
 use crate::exit::Exit;
 use crate::input;
+use crate::numbers::{count, thousands};
 use crate::report;
 
 /// Runs one `vigil o365` subcommand.
@@ -119,12 +119,12 @@ fn normalize(args: &NormalizeArgs) -> anyhow::Result<Exit> {
         options.tenants.insert(id.trim().to_lowercase(), name.trim().to_owned());
     }
     let events = Events::with_options(options);
-    let inputs = if args.paths.is_empty() { vec![PathBuf::from("-")] } else { source::expand(&args.paths)? };
+    let inputs = input::files(&args.paths, None, false)?;
     let mut out = BufWriter::new(io::stdout().lock());
-    let mut unreadable = false;
+    let (mut unreadable, mut records, mut failed) = (false, 0u64, 0u64);
     for path in &inputs {
         let name = if path.as_os_str() == "-" { "<stdin>".to_owned() } else { path.display().to_string() };
-        let mut reader = match input::open(path, &ProgressBar::hidden()) {
+        let reader = match input::open(path, &ProgressBar::hidden()) {
             Ok(reader) => reader,
             Err(err) => {
                 report::note(&format!("error: {name}: {err}"));
@@ -132,29 +132,27 @@ fn normalize(args: &NormalizeArgs) -> anyhow::Result<Exit> {
                 continue;
             }
         };
-        let mut emit = |n: u64, record: Result<serde_json::Value, RecordError>| -> io::Result<bool> {
+        let result = read_source(reader, |_, record| {
+            let (n, record) = match record {
+                SourceRecord::Line(line, n) => (
+                    n,
+                    Document::parse_bytes(line).map(Document::into_root).map_err(|e| RecordError::Json(e.to_string())),
+                ),
+                SourceRecord::Value(n, record) => (n, record),
+            };
+            records += 1;
             match record.and_then(|r| events.event(r, Format::RawO365)) {
                 Ok(doc) => {
                     serde_json::to_writer(&mut out, &doc)?;
                     out.write_all(b"\n")?;
                 }
-                Err(error) => report::line_warning(&name, n, &error.to_string()),
+                Err(error) => {
+                    failed += 1;
+                    report::line_warning(&name, n, &error.to_string());
+                }
             }
             Ok(true)
-        };
-        let result = if source::is_purview_export(&mut reader)? {
-            o365::purview::records(reader).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e)).and_then(|rows| {
-                rows.map(|(n, record)| emit(n, record.map_err(RecordError::Csv))).try_for_each(|r| r.map(|_| ()))
-            })
-        } else {
-            source::read_records(reader, |record| match record {
-                Record::Line(line, n) => emit(
-                    n,
-                    Document::parse_bytes(line).map(Document::into_root).map_err(|e| RecordError::Json(e.to_string())),
-                ),
-                Record::Event(value, n) => emit(n, Ok(value)),
-            })
-        };
+        });
         if let Err(err) = result {
             if err.kind() == io::ErrorKind::BrokenPipe {
                 return Err(err.into());
@@ -164,5 +162,14 @@ fn normalize(args: &NormalizeArgs) -> anyhow::Result<Exit> {
         }
     }
     out.flush()?;
-    Ok(if unreadable { Exit::Trouble } else { Exit::Success })
+    if failed > 0 {
+        report::note(&format!("{} of {} could not be normalized", thousands(failed), count(records, "record")));
+    }
+    Ok(if unreadable {
+        Exit::Trouble
+    } else if failed > 0 {
+        Exit::No
+    } else {
+        Exit::Success
+    })
 }

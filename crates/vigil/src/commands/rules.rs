@@ -10,8 +10,10 @@ use ecs::date::Timestamp;
 use engine::{RuleSet, Skipped};
 use rules::{Filter, Loaded, Origin, Rule};
 
-use crate::cli::{ListArgs, RuleArgs, RulesCommand, ShowArgs};
+use crate::cli::{ListArgs, RuleArgs, RuleExplainArgs, RulesCommand, ShowArgs};
+use crate::commands::rule_ops;
 use crate::exit::Exit;
+use crate::numbers::count;
 use crate::output::severity_style;
 use crate::report;
 
@@ -22,6 +24,11 @@ pub fn run(command: RulesCommand) -> anyhow::Result<Exit> {
         RulesCommand::Show(args) => show(&args),
         RulesCommand::Validate(args) => validate(&args.paths),
         RulesCommand::Test(args) => test(&args.paths),
+        RulesCommand::Explain(args) => explain(&args),
+        RulesCommand::Run(args) => rule_ops::run(&args),
+        RulesCommand::Enable(args) => rule_ops::switch(&args, true),
+        RulesCommand::Disable(args) => rule_ops::switch(&args, false),
+        RulesCommand::Executions(args) => rule_ops::executions(&args),
     }
 }
 
@@ -61,6 +68,8 @@ pub fn load_selected(args: &RuleArgs, extra: &Filter) -> anyhow::Result<Option<V
         ids: args.rule_ids.clone(),
         kinds: extra.kinds.clone(),
         tactics: extra.tactics.clone(),
+        exclude_rules: args.exclude_rules.clone(),
+        exclude_tags: args.exclude_tags.clone(),
     };
     Ok(Some(loaded.rules.into_iter().filter(|r| filter.accepts(r)).collect()))
 }
@@ -108,30 +117,74 @@ fn list(args: &ListArgs) -> anyhow::Result<Exit> {
     Ok(if selected.is_empty() { Exit::No } else { Exit::Success })
 }
 
-fn show(args: &ShowArgs) -> anyhow::Result<Exit> {
-    let loaded = load(&args.rules);
-    let wanted = args.rule.to_lowercase();
-    let found: Vec<&Rule> = match loaded.rules.iter().find(|r| r.id.0 == args.rule) {
+/// The rule `wanted` names: by rule_id, else the only one whose name holds it (the others are
+/// listed, and the answer is no).
+fn find_rule<'r>(loaded: &'r Loaded, wanted: &str) -> Result<&'r Rule, Exit> {
+    let lower = wanted.to_lowercase();
+    let found: Vec<&Rule> = match loaded.rules.iter().find(|r| r.id.0 == wanted) {
         Some(rule) => vec![rule],
-        None => loaded.rules.iter().filter(|r| r.name.to_lowercase().contains(&wanted)).collect(),
+        None => loaded.rules.iter().filter(|r| r.name.to_lowercase().contains(&lower)).collect(),
     };
-    let rule = match found.as_slice() {
-        [rule] => *rule,
+    match found.as_slice() {
+        [rule] => Ok(*rule),
         [] => {
-            report::note(&format!("no rule has the id or a name containing `{}`", args.rule));
-            return Ok(Exit::No);
+            report::note(&format!("no rule has the id or a name containing `{wanted}`"));
+            Err(Exit::No)
         }
         several => {
-            report::note(&format!("{} rules match `{}`; give a rule_id:", several.len(), args.rule));
+            report::note(&format!("{} match `{wanted}`; give a rule_id:", count(several.len() as u64, "rule")));
             for rule in several.iter().take(20) {
                 report::note(&format!("  {}  {}", rule.id, rule.name));
             }
-            return Ok(Exit::No);
+            Err(Exit::No)
         }
+    }
+}
+
+fn show(args: &ShowArgs) -> anyhow::Result<Exit> {
+    let loaded = load(&args.rules);
+    let rule = match find_rule(&loaded, &args.rule) {
+        Ok(rule) => rule,
+        Err(exit) => return Ok(exit),
     };
     let mut out = anstream::stdout().lock();
     write_rule(&mut out, rule)?;
     Ok(Exit::Success)
+}
+
+/// `vigil rules explain`: the rule's query (with the filters KQL can say) on each event.
+fn explain(args: &RuleExplainArgs) -> anyhow::Result<Exit> {
+    let loaded = load(&args.rules);
+    let rule = match find_rule(&loaded, &args.rule) {
+        Ok(rule) => rule,
+        Err(exit) => return Ok(exit),
+    };
+    if let Some(reason) = rule.unsupported() {
+        report::note(&format!("{} cannot run: {reason}", rule.name));
+        return Ok(Exit::No);
+    }
+    let text = rule.effective_query();
+    let matcher = match kql::parse(&text).and_then(|q| q.compile_at(Catalog::builtin(), Timestamp::now())) {
+        Ok(matcher) => matcher,
+        Err(err) => {
+            report::print_kql_error(&text, &err);
+            return Ok(Exit::No);
+        }
+    };
+    let mut out = anstream::stdout().lock();
+    writeln!(out, "{}\nquery: {}\n", rule.name, text.trim())?;
+    let wildcards = rule
+        .filters
+        .as_ref()
+        .map_or(0, |f| f.iter().filter(|f| matches!(f, rules::QueryFilter::Wildcard { .. })).count());
+    if wildcards > 0 {
+        report::note(&format!(
+            "note: the rule's {} are tested beside the query and not explained here",
+            count(wildcards as u64, "wildcard filter")
+        ));
+    }
+    let matched = crate::commands::kql::explain_file(&mut out, &matcher, &args.events)?;
+    Ok(if matched { Exit::Success } else { Exit::No })
 }
 
 fn write_rule(out: &mut dyn Write, rule: &Rule) -> io::Result<()> {
@@ -215,7 +268,7 @@ fn dedent(text: &str) -> String {
 }
 
 /// Markdown for a terminal: headings bold, bullets as `•`, `code` and **strong** highlighted.
-fn write_markdown(out: &mut dyn Write, text: &str) -> io::Result<()> {
+pub fn write_markdown(out: &mut dyn Write, text: &str) -> io::Result<()> {
     let heading = Style::new().bold().underline();
     let code = anstyle::AnsiColor::Cyan.on_default();
     let strong = Style::new().bold();
@@ -340,7 +393,7 @@ fn test(paths: &[PathBuf]) -> anyhow::Result<Exit> {
                 }
             }
         }
-        let counts = format!("{} alert, {} no-alert events", count(&alert), count(&no_alert));
+        let counts = format!("{} alert, {} no-alert events", lines(&alert), lines(&no_alert));
         if problems.is_empty() {
             passed += 1;
             writeln!(out, "ok   {} ({counts})", rule.name)?;
@@ -356,6 +409,6 @@ fn test(paths: &[PathBuf]) -> anyhow::Result<Exit> {
     Ok(if failed > 0 || passed == 0 { Exit::No } else { Exit::Success })
 }
 
-fn count(ndjson: &str) -> usize {
+fn lines(ndjson: &str) -> usize {
     ndjson.lines().filter(|l| !l.trim().is_empty()).count()
 }

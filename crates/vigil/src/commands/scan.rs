@@ -7,7 +7,6 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use ecs::Catalog;
 use ecs::date::{DateMath, Timestamp};
-use engine::source;
 use engine::{Replay, RuleSet, ScanOptions};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -15,7 +14,8 @@ use crate::cli::{Color, Output as Format, ScanArgs};
 use crate::commands::rules::{load_selected, report_ignored, report_skipped};
 use crate::exit::Exit;
 use crate::input;
-use crate::output::{Csv, Jsonl, Live, Output, Summary, Table};
+use crate::numbers::{count, thousands};
+use crate::output::{Csv, Form, Html, Jsonl, Live, Output, Summary, Table, Timeline};
 use crate::report;
 
 /// Invalid lines reported one by one before the rest are only counted.
@@ -24,12 +24,11 @@ const REPORTED_INVALID: u64 = 20;
 /// Runs `vigil scan`.
 pub fn run(args: ScanArgs) -> anyhow::Result<Exit> {
     let now = match &args.now {
-        Some(text) => DateMath::parse(text)
-            .ok()
-            .and_then(|d| d.resolve(Timestamp::now(), false))
-            .with_context(|| format!("--now {text}: not a date"))?,
+        Some(text) => date(text, Timestamp::now(), "--now")?,
         None => Timestamp::now(),
     };
+    let since = args.since.as_deref().map(|text| date(text, now, "--since")).transpose()?;
+    let until = args.until.as_deref().map(|text| date(text, now, "--until")).transpose()?;
     let Some(selected) = load_selected(&args.rules, &Default::default())? else { return Ok(Exit::No) };
     let exceptions = load_exceptions(&args.exceptions)?;
     let (rule_set, skipped) = RuleSet::compile_with(selected, Catalog::builtin(), now, &exceptions);
@@ -51,8 +50,13 @@ pub fn run(args: ScanArgs) -> anyhow::Result<Exit> {
     if rule_set.is_empty() {
         bail!("no rule to run: the selected rules are all of kinds vigil cannot run yet");
     }
-    let inputs = if args.paths.is_empty() { vec![PathBuf::from("-")] } else { source::expand(&args.paths)? };
+    let inputs = input::files(&args.paths, args.ext.as_deref(), args.quiet)?;
     let stdout = io::stdout();
+    if args.output == Format::Html && stdout.is_terminal() {
+        bail!(
+            "--output html writes a whole HTML file: send it to one, e.g. `vigil scan ... --output html > report.html`"
+        );
+    }
     let mut output: Box<dyn Output> = match (args.output, stdout.is_terminal()) {
         (Format::Table, _) | (Format::Auto, true) => {
             let choice = match args.color {
@@ -64,6 +68,11 @@ pub fn run(args: ScanArgs) -> anyhow::Result<Exit> {
         }
         (Format::Jsonl, _) | (Format::Auto, false) => Box::new(Jsonl::new(io::BufWriter::new(stdout.lock()))),
         (Format::Csv, _) => Box::new(Csv::new(io::BufWriter::new(stdout.lock()))),
+        (Format::Timeline, _) => Box::new(Timeline::new(io::BufWriter::new(stdout.lock()), Form::Csv, args.fields)),
+        (Format::TimelineJsonl, _) => {
+            Box::new(Timeline::new(io::BufWriter::new(stdout.lock()), Form::Jsonl, args.fields))
+        }
+        (Format::Html, _) => Box::new(Html::new(io::BufWriter::new(stdout.lock()), title(&inputs))),
     };
 
     let started = Instant::now();
@@ -73,6 +82,8 @@ pub fn run(args: ScanArgs) -> anyhow::Result<Exit> {
     let mut sink = ScanSink {
         replay: args.replay.then(|| Replay::new(&rule_set)),
         live: Live { output: output.as_mut(), now },
+        range: (since, until),
+        outside: 0,
         progress: &progress,
         problems: 0,
         unreadable: false,
@@ -81,7 +92,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<Exit> {
     let scanned = engine::pipeline::scan(&rule_set, &options, threads, &inputs, &open, &mut sink)?;
     progress.finish_and_clear();
     let (stats, bytes) = (scanned.stats, scanned.bytes);
-    let ScanSink { replay, problems, unreadable, .. } = sink;
+    let ScanSink { replay, problems, unreadable, outside, .. } = sink;
     if problems > REPORTED_INVALID {
         report::note(&format!("{} more records could not be read and were skipped", problems - REPORTED_INVALID));
     }
@@ -102,14 +113,18 @@ pub fn run(args: ScanArgs) -> anyhow::Result<Exit> {
     if !args.quiet {
         let secs = elapsed.as_secs_f64().max(1e-9);
         report::note(&format!(
-            "scanned {} events ({:.1} MB) in {:.2} s ({:.0} events/s, {:.1} MB/s) with {} rules: {alerts} alerts",
-            stats.records,
+            "scanned {} ({:.1} MB) in {:.2} s ({} events/s, {:.1} MB/s) with {}: {}",
+            count(stats.records, "event"),
             bytes as f64 / 1e6,
             secs,
-            stats.records as f64 / secs,
+            thousands((stats.records as f64 / secs) as u64),
             bytes as f64 / 1e6 / secs,
-            rule_set.len()
+            count(rule_set.len() as u64, "rule"),
+            count(alerts, "alert"),
         ));
+        if outside > 0 {
+            report::note(&format!("{} outside --since/--until left out", count(outside, "matching event")));
+        }
         if stats.without_index > 0 && args.index.is_none() {
             report::note(&format!(
                 "note: {} events had no index (no data_stream.*, event.dataset or _index), so every rule searched them; --index sets one",
@@ -137,6 +152,24 @@ pub fn run(args: ScanArgs) -> anyhow::Result<Exit> {
     } else {
         Exit::Success
     })
+}
+
+/// A date or date math (`now-7d`) given to `flag`, resolved at `now`.
+fn date(text: &str, now: Timestamp, flag: &str) -> anyhow::Result<Timestamp> {
+    DateMath::parse(text)
+        .ok()
+        .and_then(|d| d.resolve(now, false))
+        .with_context(|| format!("{flag} {text}: not a date (ISO 8601, or date math such as now-7d)"))
+}
+
+/// What the report says was scanned.
+fn title(inputs: &[PathBuf]) -> String {
+    match inputs {
+        [one] if one.as_os_str() == "-" => "standard input".to_owned(),
+        [one] => one.display().to_string(),
+        [first, ..] => format!("{} and {}", first.display(), count(inputs.len() as u64 - 1, "more file")),
+        [] => String::new(),
+    }
 }
 
 /// The exception lists of `paths`, their problems reported (a file with an error contributes
@@ -188,6 +221,10 @@ fn warn_about_replay(rule_set: &RuleSet<'_>, replayed: &engine::ReplayReport) {
 struct ScanSink<'o, 'p> {
     replay: Option<Replay>,
     live: Live<'o>,
+    /// `--since` and `--until`: matches of events outside are left out.
+    range: (Option<Timestamp>, Option<Timestamp>),
+    /// Matches left out by `range`.
+    outside: u64,
     progress: &'p ProgressBar,
     /// Records that were not events, so far; the first few are reported one by one.
     problems: u64,
@@ -199,6 +236,16 @@ impl engine::Sink for ScanSink<'_, '_> {
     type Error = io::Error;
 
     fn hit(&mut self, hit: &engine::Hit<'_>) -> io::Result<bool> {
+        if let (Some(_), _) | (_, Some(_)) = self.range {
+            let time = hit.time();
+            let inside = |bound: Option<Timestamp>, ok: fn(Timestamp, Timestamp) -> bool| {
+                bound.is_none_or(|b| time.is_some_and(|t| ok(t, b)))
+            };
+            if !inside(self.range.0, |t, b| t >= b) || !inside(self.range.1, |t, b| t <= b) {
+                self.outside += 1;
+                return Ok(true);
+            }
+        }
         match &mut self.replay {
             Some(replay) => replay.hit(hit).map_err(|never| match never {}),
             None => self.live.hit(hit),

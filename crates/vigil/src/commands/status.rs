@@ -7,57 +7,69 @@ use serde_json::Value;
 use crate::cli::ServerArgs;
 use crate::client::Client;
 use crate::exit::Exit;
+use crate::numbers::{count, thousands};
 
 /// Runs `vigil status`: exit 0 when the server and its store are fine, no rule holds back
-/// alerts and no Office 365 tenant's pulls are failing.
+/// alerts and no Office 365 tenant's pulls are failing; exit 2 when the server cannot be reached,
+/// or refuses the key (none, wrong, revoked, or one that may only send events).
 pub fn run(args: ServerArgs) -> anyhow::Result<Exit> {
     let client = Client::new(&args)?;
-    let health = match client.get("/health", &[]) {
-        Ok(health) => health,
+    // Health is open to all; the rules and the pulls need a key that may read, and a status
+    // without them would say "ok" about what it could not see.
+    let answers = client.get("/health", &[]).and_then(|health| {
+        let rules = client.get("/rules", &[]).map_err(|e| match &args.api_key {
+            None => e.context("no API key: give --api-key KEY or set VIGIL_API_KEY (an analyst or admin key)"),
+            Some(_) => e.context("the server refused the API key (wrong, revoked, or an ingest key)"),
+        })?;
+        Ok((health, rules, client.get("/o365", &[])?))
+    });
+    let (health, rules, pulls) = match answers {
+        Ok(answers) => answers,
         Err(err) => {
             crate::report::error(&err);
             return Ok(Exit::Trouble);
         }
     };
     let n = |key: &str| health.pointer(key).and_then(Value::as_u64).unwrap_or(0);
+    let tenants = pulls["tenants"].as_array().cloned().unwrap_or_default();
+    let failing: Vec<&str> =
+        tenants.iter().filter(|t| t["up"] == false).map(|t| t["tenant"].as_str().unwrap_or("?")).collect();
+    let status = match health["status"].as_str().unwrap_or("?") {
+        "ok" if !failing.is_empty() => "degraded",
+        status => status,
+    };
     let mut out = std::io::stdout().lock();
     writeln!(out, "server:   {} (vigil {})", args.server, health["version"].as_str().unwrap_or("?"))?;
-    writeln!(out, "status:   {}", health["status"].as_str().unwrap_or("?"))?;
+    writeln!(out, "status:   {status}")?;
     for warning in health["warnings"].as_array().into_iter().flatten().filter_map(Value::as_str) {
         writeln!(out, "warning:  {warning}")?;
     }
-    writeln!(out, "events:   {} stored, last sequence {}", n("/events"), n("/last_seq"))?;
+    if !failing.is_empty() {
+        writeln!(out, "warning:  Office 365 pulls failing for {}", failing.join(", "))?;
+    }
+    writeln!(out, "events:   {} stored, last sequence {}", thousands(n("/events")), n("/last_seq"))?;
     writeln!(
         out,
-        "rules:    {} loaded, {} enabled, {} events not evaluated yet",
-        n("/rules"),
-        n("/rules_enabled"),
-        n("/uncovered_events")
+        "rules:    {} loaded, {} enabled, {} not evaluated yet",
+        thousands(n("/rules")),
+        thousands(n("/rules_enabled")),
+        count(n("/uncovered_events"), "event")
     )?;
     writeln!(
         out,
         "alerts:   {} open, {} acknowledged, {} closed",
-        n("/alerts/open"),
-        n("/alerts/acknowledged"),
-        n("/alerts/closed")
+        thousands(n("/alerts/open")),
+        thousands(n("/alerts/acknowledged")),
+        thousands(n("/alerts/closed"))
     )?;
-    // Which rules hold alerts back, and which did not load, needs a key to see, as the rules
-    // themselves do.
-    let rules = if n("/alert_backlog") > 0 || n("/rules_not_loaded") > 0 {
-        client.get("/rules", &[]).unwrap_or_default()
-    } else {
-        Value::Null
-    };
-    if n("/alert_backlog") > 0 {
-        for rule in rules["rules"].as_array().into_iter().flatten().filter(|r| r["backlog"].as_u64() > Some(0)) {
-            writeln!(
-                out,
-                "backlog:  {} holds back {} alerts (max_signals {})",
-                rule["name"].as_str().unwrap_or("?"),
-                rule["backlog"],
-                rule["max_signals"]
-            )?;
-        }
+    for rule in rules["rules"].as_array().into_iter().flatten().filter(|r| r["backlog"].as_u64() > Some(0)) {
+        writeln!(
+            out,
+            "backlog:  {} holds back {} (max_signals {})",
+            rule["name"].as_str().unwrap_or("?"),
+            count(rule["backlog"].as_u64().unwrap_or(0), "alert"),
+            rule["max_signals"]
+        )?;
     }
     for problem in rules["problems"].as_array().into_iter().flatten().filter_map(Value::as_str) {
         writeln!(out, "not loaded: {problem}")?;
@@ -65,18 +77,11 @@ pub fn run(args: ServerArgs) -> anyhow::Result<Exit> {
     if let Some(error) = health["store_error"].as_str() {
         writeln!(out, "store:    {error}")?;
     }
-    // Office 365 pulls need a key to see (tenant ids are not for everyone); without one, or
-    // from a server that has none configured, there is nothing to say.
-    let pulls = client.get("/o365", &[]).unwrap_or_default();
-    let mut failing = false;
-    for tenant in pulls["tenants"].as_array().into_iter().flatten() {
+    for tenant in &tenants {
         let name = tenant["tenant"].as_str().unwrap_or("?");
         let state = match tenant["up"].as_bool() {
             Some(true) => "pulling",
-            Some(false) => {
-                failing = true;
-                "FAILING"
-            }
+            Some(false) => "FAILING",
             None => "starting",
         };
         write!(out, "o365:     {name} {state}")?;
@@ -89,14 +94,14 @@ pub fn run(args: ServerArgs) -> anyhow::Result<Exit> {
                 content_type["lag_seconds"].as_f64().map_or("no content yet".to_owned(), |s| format!("lag {}", age(s)));
             writeln!(
                 out,
-                "          {:<27} {lag}, {} records from {} blobs",
+                "          {:<27} {lag}, {} from {}",
                 content_type["content_type"].as_str().unwrap_or("?"),
-                content_type["records"].as_u64().unwrap_or(0),
-                content_type["blobs"].as_u64().unwrap_or(0),
+                count(content_type["records"].as_u64().unwrap_or(0), "record"),
+                count(content_type["blobs"].as_u64().unwrap_or(0), "blob"),
             )?;
         }
     }
-    Ok(if health["status"] == "ok" && !failing { Exit::Success } else { Exit::Trouble })
+    Ok(if status == "ok" { Exit::Success } else { Exit::Trouble })
 }
 
 /// `45s`, `12m`, `3h 05m`.

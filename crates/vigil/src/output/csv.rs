@@ -5,7 +5,7 @@ use std::io::{self, Write};
 use ecs::date::Timestamp;
 use engine::Hit;
 
-use super::{Output, Summary};
+use super::{Output, Summary, csv_row};
 
 const HEADER: &[&str] = &[
     "alert_id",
@@ -32,27 +32,13 @@ impl<W: Write> Csv<W> {
     pub fn new(out: W) -> Csv<W> {
         Csv { out, header: false }
     }
-
-    fn row(&mut self, fields: &[&str]) -> io::Result<()> {
-        for (i, field) in fields.iter().enumerate() {
-            if i > 0 {
-                self.out.write_all(b",")?;
-            }
-            if field.contains([',', '"', '\n', '\r']) {
-                write!(self.out, "\"{}\"", field.replace('"', "\"\""))?;
-            } else {
-                self.out.write_all(field.as_bytes())?;
-            }
-        }
-        self.out.write_all(b"\r\n")
-    }
 }
 
 impl<W: Write> Output for Csv<W> {
     fn alert(&mut self, hit: &Hit<'_>, _: Timestamp) -> io::Result<()> {
         if !self.header {
             self.header = true;
-            self.row(HEADER)?;
+            csv_row(&mut self.out, HEADER.iter().copied())?;
         }
         let original_time = hit.event.get("@timestamp").and_then(|t| t.as_str()).unwrap_or_default().to_owned();
         let row = [
@@ -68,14 +54,13 @@ impl<W: Write> Output for Csv<W> {
             hit.position.line.to_string(),
             engine::reason(hit.rule, hit.event),
         ];
-        let fields: Vec<&str> = row.iter().map(String::as_str).collect();
-        self.row(&fields)
+        csv_row(&mut self.out, row.iter().map(String::as_str))
     }
 
     fn finish(&mut self, _: &Summary<'_>) -> io::Result<()> {
         if !self.header {
             self.header = true;
-            self.row(HEADER)?;
+            csv_row(&mut self.out, HEADER.iter().copied())?;
         }
         self.out.flush()
     }

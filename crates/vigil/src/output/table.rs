@@ -8,7 +8,9 @@ use ecs::date::Timestamp;
 use engine::Hit;
 use rules::Severity;
 
+use super::detection::{ip_of, top, user_of};
 use super::{Output, Summary, styled};
+use crate::numbers::{count, thousands};
 
 /// One rule's row.
 struct Row {
@@ -23,6 +25,9 @@ struct Row {
 pub struct Table<W> {
     out: W,
     rows: HashMap<String, Row>,
+    /// Alerts per user and per source IP.
+    users: HashMap<String, usize>,
+    ips: HashMap<String, usize>,
     building_blocks: bool,
     /// Building-block alerts left out.
     hidden: u64,
@@ -32,7 +37,7 @@ impl<W: Write> Table<W> {
     /// Writes to `out` (colour is up to the writer); the alerts of building-block rules are left
     /// out (and counted) unless `building_blocks`.
     pub fn new(out: W, building_blocks: bool) -> Table<W> {
-        Table { out, rows: HashMap::new(), building_blocks, hidden: 0 }
+        Table { out, rows: HashMap::new(), users: HashMap::new(), ips: HashMap::new(), building_blocks, hidden: 0 }
     }
 }
 
@@ -61,6 +66,8 @@ impl<W: Write> Output for Table<W> {
             last: None,
         });
         row.alerts += 1;
+        *self.users.entry(user_of(hit.event)).or_default() += 1;
+        *self.ips.entry(ip_of(hit.event)).or_default() += 1;
         if let Some(time) = time {
             row.first = Some(row.first.map_or(time, |f| f.min(time)));
             row.last = Some(row.last.map_or(time, |l| l.max(time)));
@@ -81,17 +88,40 @@ impl<W: Write> Output for Table<W> {
             styled(
                 out,
                 bold,
-                &format!("{:<9} {:>7}  {:<24}  {:<24}  {}", "severity", "alerts", "first event", "last event", "rule"),
+                &format!("{:<9} {:>7}  {:<24}  {:<24}  {}", "severity", "alerts", "first seen", "last seen", "rule"),
             )?;
             writeln!(out)?;
             for (_, row) in &rows {
                 styled(out, severity_style(row.severity), &format!("{:<9}", row.severity.as_str()))?;
                 let time = |t: Option<Timestamp>| t.map_or_else(|| "-".to_owned(), |t| t.to_string());
-                writeln!(out, " {:>7}  {:<24}  {:<24}  {}", row.alerts, time(row.first), time(row.last), row.name)?;
+                writeln!(
+                    out,
+                    " {:>7}  {:<24}  {:<24}  {}",
+                    thousands(row.alerts),
+                    time(row.first),
+                    time(row.last),
+                    row.name
+                )?;
+            }
+            for (title, counts) in [("Top users", &self.users), ("Top source IPs", &self.ips)] {
+                let top = top(counts.clone(), 5);
+                if top.is_empty() {
+                    continue;
+                }
+                writeln!(out)?;
+                styled(out, bold, title)?;
+                writeln!(out)?;
+                for (value, n) in top {
+                    writeln!(out, "  {:>7}  {value}", thousands(n as u64))?;
+                }
             }
         }
         if self.hidden > 0 {
-            writeln!(out, "({} alerts of building-block rules not shown: --building-blocks shows them)", self.hidden)?;
+            writeln!(
+                out,
+                "({} of building-block rules not shown: --building-blocks shows them)",
+                count(self.hidden, "alert")
+            )?;
         }
         if let Some(replay) = &summary.replay {
             writeln!(out)?;
@@ -126,12 +156,13 @@ impl<W: Write> Output for Table<W> {
         writeln!(out)?;
         writeln!(
             out,
-            "{total} alerts from {} of {} rules; {} events read, {} decoded, {} invalid.",
-            rows.len(),
-            summary.rules,
-            s.records,
-            s.decoded,
-            s.invalid
+            "{} from {} of {}; {} read, {} decoded, {} invalid.",
+            count(total, "alert"),
+            thousands(rows.len() as u64),
+            count(summary.rules as u64, "rule"),
+            count(s.records, "event"),
+            thousands(s.decoded),
+            thousands(s.invalid)
         )?;
         out.flush()
     }

@@ -1,0 +1,152 @@
+//! `vigil events search`: the events a running server stores, by KQL and time, and the pivot
+//! from an alert to the events of its user and source IP.
+
+use std::io::{IsTerminal, Write};
+
+use anstyle::Style;
+use anyhow::{Context, bail};
+use ecs::date::{DateMath, Timestamp};
+use serde_json::Value;
+
+use crate::cli::{EventSearchArgs, EventsCommand, ListOutput};
+use crate::client::Client;
+use crate::exit::Exit;
+use crate::numbers::count;
+
+/// Runs `vigil events ...`.
+pub fn run(command: EventsCommand) -> anyhow::Result<Exit> {
+    match command {
+        EventsCommand::Search(args) => search(&args),
+    }
+}
+
+/// `value` as a quoted KQL string.
+fn quoted(value: &str) -> String {
+    format!("\"{}\"", value.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// A span given as an age (`2h`, `7d`) in seconds.
+fn span(text: &str) -> Option<i64> {
+    rules::Interval::parse(text).ok().and_then(|i| i64::try_from(i.as_seconds()).ok())
+}
+
+/// A date or date math, or an age back from `now`.
+fn date(text: &str, now: Timestamp, flag: &str) -> anyhow::Result<Timestamp> {
+    if let Some(seconds) = span(text) {
+        return Ok(Timestamp::from_nanos(now.as_nanos() - seconds * 1_000_000_000));
+    }
+    DateMath::parse(text)
+        .ok()
+        .and_then(|d| d.resolve(now, false))
+        .with_context(|| format!("{flag} {text}: not an age (2h, 7d), a date or date math"))
+}
+
+/// The query and time range of `--around ALERT`: the events of the alert's user or source IP,
+/// `--since` on either side of its event.
+fn around(
+    client: &Client,
+    alert: &str,
+    since: &str,
+    query: Option<&str>,
+) -> anyhow::Result<(String, Timestamp, Timestamp)> {
+    let alert = client.get(&format!("/alerts/{alert}"), &[])?;
+    let doc = &alert["document"];
+    let Some(seconds) = span(since) else { bail!("--since {since}: with --around, an age such as 2h") };
+    let time = doc
+        .get("kibana.alert.original_time")
+        .and_then(Value::as_str)
+        .and_then(|t| Timestamp::parse(t, false))
+        .context("the alert has no event time (kibana.alert.original_time)")?;
+    let mut pivots = Vec::new();
+    for field in ["user.name", "user.id", "source.ip", "client.ip"] {
+        if let Some(value) = engine::field_texts(doc, field).into_iter().next() {
+            pivots.push(format!("{field}:{}", quoted(&value)));
+        }
+    }
+    if pivots.is_empty() {
+        bail!("the alert's event has no user (user.name, user.id) and no source IP (source.ip, client.ip) to pivot on");
+    }
+    let mut kql = format!("({})", pivots.join(" or "));
+    if let Some(query) = query {
+        kql = format!("{kql} and ({query})");
+    }
+    let nanos = seconds * 1_000_000_000;
+    Ok((kql, Timestamp::from_nanos(time.as_nanos() - nanos), Timestamp::from_nanos(time.as_nanos() + nanos)))
+}
+
+fn search(args: &EventSearchArgs) -> anyhow::Result<Exit> {
+    let client = Client::new(&args.server)?;
+    let now = Timestamp::now();
+    let (query, since, until) = match &args.around {
+        Some(alert) => around(&client, alert, &args.since, args.query.as_deref())?,
+        None => (
+            args.query.clone().unwrap_or_default(),
+            date(&args.since, now, "--since")?,
+            args.until.as_deref().map_or(Ok(now), |u| date(u, now, "--until"))?,
+        ),
+    };
+    if args.around.is_some() {
+        crate::report::note(&format!("events matching {query} from {since} to {until}"));
+    }
+    let mut events = Vec::new();
+    let mut after: Option<u64> = None;
+    let mut timed_out = false;
+    while events.len() < args.limit {
+        let params = [
+            ("q", Some(query.clone())),
+            ("since", Some(since.to_string())),
+            ("until", Some(until.to_string())),
+            ("after", after.map(|a| a.to_string())),
+            ("limit", Some((args.limit - events.len()).min(1000).to_string())),
+        ];
+        let page = client.get("/events", &params)?;
+        let found = page["events"].as_array().cloned().unwrap_or_default();
+        timed_out |= page["timed_out"] == true;
+        events.extend(found);
+        match page["next_after"].as_u64() {
+            Some(next) if !timed_out => after = Some(next),
+            _ => break,
+        }
+    }
+    let stdout = std::io::stdout();
+    let table = match args.output {
+        ListOutput::Auto => stdout.is_terminal(),
+        ListOutput::Table => true,
+        ListOutput::Jsonl | ListOutput::Csv => false,
+    };
+    let mut out = anstream::AutoStream::auto(stdout.lock());
+    if args.output == ListOutput::Csv {
+        let header = ["time", "index", "id", "user", "source_ip", "action", "outcome"];
+        crate::output::csv_row(&mut out, header)?;
+    }
+    if table {
+        let bold = Style::new().bold();
+        writeln!(out, "{bold}{:<24}  {:<28}  {:<16}  {:<24}  outcome{bold:#}", "time", "user", "source ip", "action")?;
+    }
+    for event in &events {
+        let doc = &event["document"];
+        let field = |path: &str| engine::field_texts(doc, path).join(", ");
+        let first = |a: &str, b: &str| Some(field(a)).filter(|v| !v.is_empty()).unwrap_or_else(|| field(b));
+        let (time, user, ip) = (field("@timestamp"), first("user.name", "user.id"), first("source.ip", "client.ip"));
+        let (action, outcome) = (field("event.action"), field("event.outcome"));
+        if table {
+            writeln!(out, "{time:<24}  {user:<28}  {ip:<16}  {action:<24}  {outcome}")?;
+        } else if args.output == ListOutput::Csv {
+            let index = event["index"].as_str().unwrap_or_default();
+            let id = event["id"].as_str().unwrap_or_default();
+            crate::output::csv_row(&mut out, [time.as_str(), index, id, &user, &ip, &action, &outcome])?;
+        } else {
+            serde_json::to_writer(&mut out, doc)?;
+            writeln!(out)?;
+        }
+    }
+    if table {
+        writeln!(out, "\n{}", count(events.len() as u64, "event"))?;
+    }
+    if timed_out {
+        crate::report::note(
+            &"warning: the search stopped at the server's search budget; narrow the query or the time range",
+        );
+    }
+    Ok(if events.is_empty() { Exit::No } else { Exit::Success })
+}
