@@ -433,4 +433,70 @@ mod tests {
         gz.write_all(b"{\"a\":1}\n{\"b\":2}\n").expect("compress");
         assert_eq!(records(&gz.finish().expect("compress")), ["1: {\"a\":1}", "2: {\"b\":2}"]);
     }
+
+    #[test]
+    fn a_utf8_byte_order_mark_is_skipped() {
+        assert_eq!(records(b"\xEF\xBB\xBF{\"a\":1}\n{\"b\":2}\n"), ["1: {\"a\":1}", "2: {\"b\":2}"]);
+    }
+
+    #[test]
+    fn utf16_is_read_as_utf8_with_or_without_its_mark() {
+        let text = "{\"user\":\"åsa 😀\"}\r\n{\"b\":2}\r\n";
+        let le: Vec<u8> = text.encode_utf16().flat_map(u16::to_le_bytes).collect();
+        let be: Vec<u8> = text.encode_utf16().flat_map(u16::to_be_bytes).collect();
+        let expected = ["1: {\"user\":\"åsa 😀\"}", "2: {\"b\":2}"];
+        assert_eq!(records(&[&[0xFF, 0xFE][..], &le].concat()), expected);
+        assert_eq!(records(&[&[0xFE, 0xFF][..], &be].concat()), expected);
+        assert_eq!(records(&le), expected);
+        // A surrogate pair split across reads is whole.
+        let mut out = String::new();
+        let mut reader = Utf16::new(BufReader::with_capacity(3, &le[..]), false);
+        reader.read_to_string(&mut out).expect("readable");
+        assert_eq!(out, text);
+    }
+
+    #[test]
+    fn pretty_printed_documents_are_read_whole() {
+        let text = b"{\n  \"a\": 1,\n  \"b\": {\"c\": 2}\n}\n{\n  \"d\": 3\n}\n";
+        assert_eq!(records(text), ["[1] {\"a\":1,\"b\":{\"c\":2}}", "[2] {\"d\":3}"]);
+    }
+
+    #[test]
+    fn search_responses_give_their_hits() {
+        let hit = |id: &str| format!("{{\"_index\":\"logs\",\"_id\":\"{id}\",\"_source\":{{\"a\":1}}}}");
+        let response = |ids: &[&str]| {
+            let hits: Vec<String> = ids.iter().map(|id| hit(id)).collect();
+            format!(
+                "{{\"took\":3,\"timed_out\":false,\"hits\":{{\"total\":{{\"value\":2}},\"hits\":[{}]}}}}",
+                hits.join(",")
+            )
+        };
+        let pretty =
+            serde_json::to_string_pretty(&serde_json::from_str::<Value>(&response(&["x", "y"])).expect("json"))
+                .expect("json");
+        let expected = [format!("[1] {}", hit("x")), format!("[2] {}", hit("y"))];
+        assert_eq!(records(pretty.as_bytes()), expected);
+        let pages = format!("{}\n{}\n", response(&["x"]), response(&["y"]));
+        assert_eq!(records(pages.as_bytes()), expected);
+        // An NDJSON line that happens to have `hits` is a document.
+        assert_eq!(records(b"{\"hits\":{\"hits\":[]}}\n"), ["1: {\"hits\":{\"hits\":[]}}"]);
+    }
+
+    #[test]
+    fn folders_give_their_data_files_and_name_the_rest() {
+        let dir = std::env::temp_dir().join(format!("vigil-expand-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("sub")).expect("a folder");
+        for name in ["a.ndjson", "b.JSON", "c.ndjson.gz", "notes.txt", "sub/d.csv", "sub/e.log"] {
+            std::fs::write(dir.join(name), "").expect("a file");
+        }
+        let given = dir.join("notes.txt");
+        let expanded = expand(&[dir.clone(), given.clone()], DATA_EXTENSIONS).expect("listed");
+        let names = |paths: &[PathBuf]| -> Vec<String> {
+            paths.iter().map(|p| p.strip_prefix(&dir).map_or("(given)".into(), |p| p.display().to_string())).collect()
+        };
+        assert_eq!(names(&expanded.files), ["a.ndjson", "b.JSON", "c.ndjson.gz", "sub/d.csv", "notes.txt"]);
+        assert_eq!(names(&expanded.skipped), ["notes.txt", "sub/e.log"]);
+        assert_eq!(expand(&[dir.clone()], &[] as &[&str]).expect("listed").files.len(), 6);
+        std::fs::remove_dir_all(&dir).expect("removed");
+    }
 }

@@ -4,12 +4,28 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-const EXIT_CODES: &str = "\
-Exit codes:
-  0  done: a scan ran (alerts or not), a query matched, rules are valid, rule tests passed
+/// The exit codes, as every command's help ends.
+macro_rules! exit_codes {
+    () => {
+        "Exit codes:
+  0  done: a scan ran (alerts or not), a query matched, rules are valid, rule tests passed,
+     the server did what was asked
   1  done, and the answer is no: nothing matched, a query or rule is invalid, a rule test
-     failed, or `scan --fail-on-alert` found alerts
-  2  could not do the job: bad arguments, unreadable input, no rule to run";
+     failed, `scan --fail-on-alert` found alerts, some records could not be normalized, an
+     alert or rule was not found
+  2  could not do the job: bad arguments, unreadable input, no rule to run, the server
+     unreachable or refusing the key"
+    };
+}
+
+/// A leaf command's help epilogue: its examples, then the exit codes.
+macro_rules! examples {
+    ($($line:literal),+ $(,)?) => {
+        concat!("Examples:\n", $("  ", $line, "\n",)+ "\n", exit_codes!())
+    };
+}
+
+const EXIT_CODES: &str = exit_codes!();
 
 /// Run Elastic Security detection rules anywhere.
 #[derive(Debug, Parser)]
@@ -24,7 +40,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run detection rules over log files and report what fires.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = examples!("vigil scan logs/                       # every data file below logs/, built-in rules", "vigil scan audit.json.gz --rules rules/ --output timeline > timeline.csv", "vigil scan export.csv --output html > report.html       # a Purview audit export", "vigil scan logs/ --since now-7d --exclude-tag \"Domain: Endpoint\" --fail-on-alert", "curl -s es:9200/logs-*/_search?size=1000 | vigil scan"))]
     Scan(ScanArgs),
     /// List, show, validate and test detection rules.
     #[command(subcommand, after_help = EXIT_CODES)]
@@ -37,6 +53,7 @@ pub enum Command {
     O365(O365Command),
     /// Run the service: ingest events over HTTP and from files, run every rule on its schedule,
     /// keep alerts for triage.
+    #[command(after_help = examples!("vigil serve                                  # 127.0.0.1:9270, data in ./vigil-data", "vigil serve --config /etc/vigil/vigil.toml", "vigil serve --watch /var/log/o365 --rules my-rules/"))]
     Serve(ServeArgs),
     /// List, show and triage the alerts of a running server.
     #[command(subcommand, after_help = EXIT_CODES)]
@@ -45,7 +62,7 @@ pub enum Command {
     #[command(subcommand, after_help = EXIT_CODES)]
     Events(EventsCommand),
     /// How a running server is: store, events, rules, alerts, Office 365 pulls.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = examples!("VIGIL_API_KEY=... vigil status", "vigil status --server https://vigil.example:9270 --ca-cert ca.pem"))]
     Status(ServerArgs),
     /// Make, list and revoke the API keys of a server's data directory (run on its host).
     #[command(subcommand, after_help = EXIT_CODES)]
@@ -63,9 +80,11 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum ConnectorsCommand {
     /// List the connectors and the routes.
+    #[command(after_help = examples!("vigil connectors list --config vigil.toml"))]
     List(ConfigArgs),
     /// Send a test message through a connector, as a DKIM alert would look; exit 0 when the
     /// receiver accepted it.
+    #[command(after_help = examples!("vigil connectors test soc-slack --config vigil.toml"))]
     Test(ConnectorTestArgs),
 }
 
@@ -91,21 +110,29 @@ pub struct ConnectorTestArgs {
 #[derive(Debug, Subcommand)]
 pub enum ExceptionsCommand {
     /// List the exception lists and value lists.
+    #[command(after_help = examples!("vigil exceptions list"))]
     List(ServerArgs),
     /// Show one list with its items (JSON, as Kibana shapes it).
+    #[command(after_help = examples!("vigil exceptions show trusted-admins"))]
     Show(ExceptionListArgs),
     /// Import lists: Kibana's exception list export (NDJSON) or vigil's TOML form. A file with
     /// any problem imports nothing.
+    #[command(after_help = examples!("vigil exceptions import exceptions.ndjson", "vigil exceptions import tuning.toml"))]
     Import(ExceptionFilesArgs),
     /// Export every list: Kibana's NDJSON (the default) or vigil's TOML.
+    #[command(after_help = examples!("vigil exceptions export > exceptions.ndjson", "vigil exceptions export --format toml > tuning.toml"))]
     Export(ExceptionExportArgs),
     /// Add an item to a list (analysts may), from entries given here or a JSON item.
+    #[command(after_help = examples!("vigil exceptions add trusted-admins --match user.name=it-admin --comment \"change ticket 4411\""))]
     Add(ExceptionAddArgs),
     /// Remove a list, or one of its items (admin).
+    #[command(after_help = examples!("vigil exceptions remove trusted-admins item-1", "vigil exceptions remove trusted-admins"))]
     Remove(ExceptionRemoveArgs),
     /// Show which alerts of the last days lists would have removed, before they are imported.
+    #[command(after_help = examples!("vigil exceptions test tuning.toml --days 14"))]
     Test(ExceptionTestArgs),
     /// Upload a value list: one value per line, from a file or `-` for standard input (admin).
+    #[command(after_help = examples!("vigil exceptions values admin-ips --type ip admin-ips.txt"))]
     Values(ValueListArgs),
 }
 
@@ -218,10 +245,13 @@ pub struct ValueListArgs {
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
     /// Make a key; it is printed once, on standard output.
+    #[command(after_help = examples!("vigil keys create --name filebeat --role ingest --data-dir /var/lib/vigil"))]
     Create(KeyCreateArgs),
     /// List keys (never their secrets).
+    #[command(after_help = examples!("vigil keys list --config /etc/vigil/vigil.toml"))]
     List(DataArgs),
     /// Revoke a key: requests with it are refused from then on.
+    #[command(after_help = examples!("vigil keys revoke k3f9a2c1d0e4 --data-dir /var/lib/vigil"))]
     Revoke(KeyRevokeArgs),
 }
 
@@ -314,14 +344,19 @@ pub struct ServerArgs {
 #[derive(Debug, Subcommand)]
 pub enum AlertsCommand {
     /// List alerts, newest first.
+    #[command(after_help = examples!("vigil alerts list --status open --severity high", "vigil alerts list --since now-24h -q 'user.name:admin*' --output csv > alerts.csv"))]
     List(AlertListArgs),
     /// Show one alert: its document and its workflow history.
+    #[command(after_help = examples!("vigil alerts show 3f9a2c                     # a unique prefix, as git takes", "vigil alerts show 3f9a2c --json"))]
     Show(AlertShowArgs),
     /// Acknowledge alerts: someone is on them.
+    #[command(after_help = examples!("vigil alerts ack 3f9a2c --note \"looking into it\""))]
     Ack(AlertStatusArgs),
     /// Close alerts.
+    #[command(after_help = examples!("vigil alerts close 3f9a2c 81be07 --note \"change ticket 4411\"", "vigil alerts close --rule-id <RULE_ID> --status open --note \"known admin work\""))]
     Close(AlertStatusArgs),
     /// Open alerts again.
+    #[command(after_help = examples!("vigil alerts reopen 3f9a2c --note \"seen again\""))]
     Reopen(AlertStatusArgs),
 }
 
@@ -410,6 +445,7 @@ pub struct AlertStatusArgs {
 #[derive(Debug, Subcommand)]
 pub enum EventsCommand {
     /// Find stored events by a KQL query and time, or the events around an alert.
+    #[command(after_help = examples!("vigil events search 'event.action:\"Set-DkimSigningConfig\"' --since 7d", "vigil events search --around 3f9a2c --since 2h   # the alert's user and IP, 2h either side"))]
     Search(EventSearchArgs),
 }
 
@@ -444,8 +480,10 @@ pub struct EventSearchArgs {
 #[derive(Debug, Subcommand)]
 pub enum O365Command {
     /// Print raw audit records (NDJSON, JSON arrays, Purview CSV exports, gzip) as ECS NDJSON.
+    #[command(after_help = examples!("vigil o365 normalize audit.json > ecs.ndjson", "vigil o365 normalize export.csv --tenant b86ab9d4-...=fabrikam"))]
     Normalize(NormalizeArgs),
     /// Pull audit records once from the Office 365 Management Activity API, as raw NDJSON.
+    #[command(after_help = examples!("VIGIL_O365_CLIENT_SECRET=... vigil o365 pull --tenant-id T --client-id C --since 24h -o raw.ndjson"))]
     Pull(PullArgs),
 }
 
@@ -659,24 +697,33 @@ pub struct ScanArgs {
 #[derive(Debug, Subcommand)]
 pub enum RulesCommand {
     /// List rules, one per line.
+    #[command(after_help = examples!("vigil rules list --tag \"Data Source: Microsoft 365\"", "vigil rules list --rules detection-rules/rules --type query --tactic persistence"))]
     List(ListArgs),
     /// Show one rule with its investigation guide.
+    #[command(after_help = examples!("vigil rules show dkim", "vigil rules show 514121ce-c7b6-474a-8237-68ff71672379"))]
     Show(ShowArgs),
     /// Check rule files and report every problem (exit 1 on errors).
+    #[command(after_help = examples!("vigil rules validate my-rules/", "vigil rules validate detection-rules/rules"))]
     Validate(ValidateArgs),
     /// Run rules against their test events: `<rule>.tests/alert.ndjson` must alert,
     /// `<rule>.tests/no-alert.ndjson` must not.
+    #[command(after_help = examples!("vigil rules test                  # the built-in pack's test events", "vigil rules test my-rules/"))]
     Test(ValidateArgs),
     /// Show, clause by clause, why each event of a file matched a rule's query or not.
+    #[command(after_help = examples!("vigil rules explain dkim suspicious.ndjson", "vigil rules explain dkim raw-audit.json --rules my-rules/"))]
     Explain(RuleExplainArgs),
     /// Run rules of a running server now (over their window and every event since they last ran).
+    #[command(after_help = examples!("vigil rules run dkim", "vigil rules run --all"))]
     Run(RulesRunArgs),
     /// Turn a rule of a running server on: it runs on its schedule.
+    #[command(after_help = examples!("vigil rules enable dkim"))]
     Enable(RemoteRuleArgs),
     /// Turn a rule of a running server off.
+    #[command(after_help = examples!("vigil rules disable 514121ce-c7b6-474a-8237-68ff71672379"))]
     Disable(RemoteRuleArgs),
     /// A rule's executions on a running server, newest first: status, window, events, alerts,
     /// held back, warnings.
+    #[command(after_help = examples!("vigil rules executions dkim --limit 5"))]
     Executions(RuleExecutionsArgs),
 }
 
@@ -763,8 +810,10 @@ pub struct ValidateArgs {
 #[derive(Debug, Subcommand)]
 pub enum KqlCommand {
     /// Print the query in canonical form, or show where it is wrong.
+    #[command(after_help = examples!("vigil kql parse 'event.action:\"Set-DkimSigningConfig\" and event.outcome:success'"))]
     Parse(QueryArg),
     /// Print the Elasticsearch Query DSL that Kibana would send for the query.
+    #[command(after_help = examples!("vigil kql dsl 'user.name:admin* and not source.ip:10.0.0.0/8'"))]
     Dsl(QueryArg),
     /// Print the NDJSON lines that match the query, like grep.
     ///
@@ -772,8 +821,10 @@ pub enum KqlCommand {
     /// it does not know is typed by its JSON value, as Elasticsearch's dynamic mapping does.
     /// Lines that cannot hold a match are skipped without being decoded; a line that is not a
     /// whole JSON document is reported as FILE:LINE and skipped.
+    #[command(after_help = examples!("vigil kql match 'event.action:\"Set-DkimSigningConfig\"' logs/", "vigil kql match -c 'event.outcome:failure' audit.json.gz"))]
     Match(MatchArgs),
     /// Show which clauses of the query held or failed for one JSON document, and why.
+    #[command(after_help = examples!("vigil kql explain 'event.outcome:success' '{\"event\":{\"outcome\":\"failure\"}}'", "vigil kql explain 'event.action:x' events.ndjson"))]
     Explain(ExplainArgs),
 }
 

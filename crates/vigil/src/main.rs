@@ -7,6 +7,7 @@ mod cli;
 mod client;
 mod commands;
 mod exit;
+mod fields;
 mod input;
 mod numbers;
 mod output;

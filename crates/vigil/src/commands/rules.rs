@@ -13,6 +13,7 @@ use rules::{Filter, Loaded, Origin, Rule};
 use crate::cli::{ListArgs, RuleArgs, RuleExplainArgs, RulesCommand, ShowArgs};
 use crate::commands::rule_ops;
 use crate::exit::Exit;
+use crate::fields;
 use crate::numbers::count;
 use crate::output::severity_style;
 use crate::report;
@@ -330,10 +331,37 @@ fn validate(paths: &[PathBuf]) -> anyhow::Result<Exit> {
             Some(why) => report::note(&format!("{}: {} rule \"{}\": {why}", rule.origin, rule.kind, rule.name)),
         }
     }
+    let (mut field_warnings, mut unchecked) = (0, 0);
+    for rule in loaded.rules.iter().filter(|r| r.unsupported().is_none()) {
+        let Ok(query) = kql::parse(&rule.effective_query()) else { continue };
+        let checked = fields::check(&query, Catalog::builtin());
+        unchecked += checked.unchecked;
+        for unknown in checked.unknown {
+            field_warnings += 1;
+            let meant = unknown.suggestion.map(|s| format!("; did you mean `{s}`?")).unwrap_or_default();
+            report::note(&format!(
+                "{}: warning: {}: no catalog (ECS, Office 365) knows the field `{}`: only documents that add it of their own have it{meant}",
+                rule.origin, rule.name, unknown.field
+            ));
+        }
+    }
     let errors = loaded.diagnostics.iter().filter(|d| d.is_error()).count();
-    let warnings = loaded.diagnostics.len() - errors;
+    let warnings = loaded.diagnostics.len() - errors + field_warnings;
     let mut out = io::stdout().lock();
-    writeln!(out, "{} rules loaded, {errors} errors, {warnings} warnings", loaded.rules.len())?;
+    writeln!(
+        out,
+        "{} loaded, {}, {}",
+        count(loaded.rules.len() as u64, "rule"),
+        count(errors as u64, "error"),
+        count(warnings as u64, "warning")
+    )?;
+    if unchecked > 0 {
+        writeln!(
+            out,
+            "  ({} of integrations vigil has no catalog for were not checked)",
+            count(unchecked as u64, "field use")
+        )?;
+    }
     for (kind, (count, runnable, partly)) in &by_type {
         let mut can = if runnable == count { "all run".to_owned() } else { format!("{runnable} run") };
         if *partly > 0 {

@@ -4,6 +4,7 @@ mod clients;
 mod kql;
 mod notify;
 mod o365;
+mod operations;
 mod readme;
 mod rules;
 mod scan;

@@ -244,7 +244,7 @@ fn alerts_are_triaged_from_the_command_line_and_sigterm_stops_cleanly() {
 
     let acked = cli(&url, &alice, &["alerts", "ack", &id, "--note", "checking"]);
     assert_eq!((acked.code, acked.stdout.trim()), (0, format!("acknowledged: {id}").as_str()));
-    let shown = cli(&url, &alice, &["alerts", "show", &id]);
+    let shown = cli(&url, &alice, &["alerts", "show", &id, "--json"]);
     let alert: Value = serde_json::from_str(&shown.stdout).expect("JSON");
     assert_eq!(alert["status"], "acknowledged");
     assert!(alert["history"][0]["by"].as_str().is_some_and(|by| by.starts_with("alice (")), "{alert}");
@@ -252,7 +252,7 @@ fn alerts_are_triaged_from_the_command_line_and_sigterm_stops_cleanly() {
     assert_eq!(closed.code, 1, "one id named no alert: {}", closed.stderr);
     assert!(closed.stderr.contains(&format!("no alert {}", "0".repeat(64))), "{}", closed.stderr);
     let table = cli(&url, &alice, &["alerts", "list", "--output", "table"]);
-    assert!(table.stdout.contains("closed") && table.stdout.contains("1 of 1 alerts."), "{}", table.stdout);
+    assert!(table.stdout.contains("closed") && table.stdout.contains("1 of 1 alert;"), "{}", table.stdout);
 
     let status = cli(&url, &alice, &["status"]);
     assert_eq!(status.code, 0, "{}", status.stderr);
@@ -321,7 +321,7 @@ fn alerts_are_triaged_from_the_command_line_and_sigterm_stops_cleanly() {
     assert!(status.stdout.contains("status:   degraded"), "{}", status.stdout);
     assert!(
         status.stdout.contains(
-            "backlog:  Microsoft 365 Exchange DKIM Signing Configuration Disabled holds back 1 alerts (max_signals 100)"
+            "backlog:  Microsoft 365 Exchange DKIM Signing Configuration Disabled holds back 1 alert (max_signals 100)"
         ),
         "{}",
         status.stdout
