@@ -199,8 +199,8 @@ pub fn is_purview_export(reader: &mut Box<dyn BufRead + Send>) -> io::Result<boo
 /// the input holds is decided by its start:
 ///
 /// - `[`: a JSON array, read one element at a time;
-/// - `{` and a first line that is not a whole document: JSON documents over several lines
-///   (pretty-printed), one after another;
+/// - `{` alone on the first line: JSON documents over several lines (pretty-printed), one
+///   after another;
 /// - a first document that is an Elasticsearch `_search` response: its hits, for that line and
 ///   every other;
 /// - anything else: NDJSON, one document per line.
@@ -228,8 +228,12 @@ pub fn read_records(mut input: impl BufRead, mut each: impl FnMut(Record<'_>) ->
     }
     let mut head = Vec::new();
     input.read_until(b'\n', &mut head)?;
+    // Pretty printers (jq, PowerShell's ConvertTo-Json, Kibana's Dev Tools) put the opening
+    // brace alone on the first line; an NDJSON line cut short does not.
+    if head.trim_ascii() == b"{" {
+        return read_documents(io::Cursor::new(head).chain(input), each);
+    }
     match serde_json::from_slice::<Value>(&head) {
-        Err(err) if err.is_eof() => read_documents(io::Cursor::new(head).chain(input), each),
         Ok(value) if is_search_response(&value) => {
             // Search responses, one per line (a scroll saved page by page): their hits.
             let mut hit = 0;

@@ -72,7 +72,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<Exit> {
         (Format::TimelineJsonl, _) => {
             Box::new(Timeline::new(io::BufWriter::new(stdout.lock()), Form::Jsonl, args.fields))
         }
-        (Format::Html, _) => Box::new(Html::new(io::BufWriter::new(stdout.lock()), title(&inputs))),
+        (Format::Html, _) => Box::new(Html::new(io::BufWriter::new(stdout.lock()), title(&inputs), now)),
     };
 
     let started = Instant::now();

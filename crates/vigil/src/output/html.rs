@@ -35,14 +35,15 @@ struct Kept {
 pub struct Html<W> {
     out: W,
     title: String,
+    made: Timestamp,
     rules: Rules,
     kept: Vec<Kept>,
 }
 
 impl<W: Write> Html<W> {
-    /// Writes to `out`; `title` names what was scanned.
-    pub fn new(out: W, title: String) -> Html<W> {
-        Html { out, title, rules: Rules::default(), kept: Vec::new() }
+    /// Writes to `out`; `title` names what was scanned, `made` is the scan's time.
+    pub fn new(out: W, title: String, made: Timestamp) -> Html<W> {
+        Html { out, title, made, rules: Rules::default(), kept: Vec::new() }
     }
 }
 
@@ -62,7 +63,7 @@ impl<W: Write> Output for Html<W> {
 
     fn finish(&mut self, summary: &Summary<'_>) -> io::Result<()> {
         sort_by_time(&mut self.kept, |k| k.detection.time);
-        let report = Report::of(&self.title, &self.kept, summary);
+        let report = Report::of(&self.title, self.made, &self.kept, summary);
         let html = report.render().map_err(io::Error::other)?;
         self.out.write_all(html.as_bytes())?;
         self.out.flush()
@@ -164,7 +165,7 @@ fn anchor(rule_id: &str) -> String {
 }
 
 impl<'a> Report<'a> {
-    fn of(title: &'a str, kept: &'a [Kept], summary: &Summary<'_>) -> Report<'a> {
+    fn of(title: &'a str, made: Timestamp, kept: &'a [Kept], summary: &Summary<'_>) -> Report<'a> {
         let mut severities: BTreeMap<Severity, usize> = BTreeMap::new();
         let mut per_rule: HashMap<&str, RuleLine> = HashMap::new();
         let mut tactics: HashMap<String, usize> = HashMap::new();
@@ -246,11 +247,11 @@ impl<'a> Report<'a> {
             .collect();
         Report {
             title,
-            generated: Timestamp::now().to_string(),
+            generated: made.to_string(),
             alerts: count(kept.len() as u64, "alert"),
             events: count(summary.stats.records, "event"),
-            rules_run: count(summary.rules as u64, "rule"),
-            rules_fired: thousands(rules.len() as u64),
+            rules_run: thousands(summary.rules as u64),
+            rules_fired: count(rules.len() as u64, "rule"),
             severities: bars(severities.into_iter().rev().map(|(s, n)| (s.as_str().to_owned(), n)).collect()),
             rules,
             tactics: bars(top(tactics, 20)),

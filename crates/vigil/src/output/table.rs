@@ -156,10 +156,10 @@ impl<W: Write> Output for Table<W> {
         writeln!(out)?;
         writeln!(
             out,
-            "{} from {} of {}; {} read, {} decoded, {} invalid.",
+            "{} from {} (of {}); {} read, {} decoded, {} invalid.",
             count(total, "alert"),
-            thousands(rows.len() as u64),
-            count(summary.rules as u64, "rule"),
+            count(rows.len() as u64, "rule"),
+            thousands(summary.rules as u64),
             count(s.records, "event"),
             thousands(s.decoded),
             thousands(s.invalid)

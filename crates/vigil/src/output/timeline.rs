@@ -36,7 +36,7 @@ pub const O365_COLUMNS: &[&str] = &[
     "tactic",
     "technique",
     "user.id",
-    "client.ip",
+    "source.ip",
     "event.provider",
     "event.action",
     "event.outcome",

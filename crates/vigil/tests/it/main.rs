@@ -6,6 +6,7 @@ mod notify;
 mod o365;
 mod operations;
 mod readme;
+mod reports;
 mod rules;
 mod scan;
 mod serve;

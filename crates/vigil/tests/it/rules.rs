@@ -38,7 +38,7 @@ fn validate_reports_problems_and_fails() {
     let path = dir.path().to_string_lossy().into_owned();
     let run = vigil(&["rules", "validate", &path], "");
     assert_eq!(run.code, 1);
-    assert_eq!(run.stdout, "0 rules loaded, 1 errors, 0 warnings\n");
+    assert_eq!(run.stdout, "0 rules loaded, 1 error, 0 warnings\n");
     let expected_head = format!("{path}/broken.toml:8:30: error: expected `and`, `or` or `)`, found end of query\n");
     assert!(run.stderr.starts_with(&expected_head), "{}", run.stderr);
     assert!(
@@ -49,7 +49,7 @@ fn validate_reports_problems_and_fails() {
     let pack = vigil(&["rules", "validate"], "");
     assert_eq!(
         (pack.code, pack.stdout.as_str()),
-        (0, "1 rules loaded, 0 errors, 0 warnings\n  query                 1  (all run)\n")
+        (0, "1 rule loaded, 0 errors, 0 warnings\n  query                 1  (all run)\n")
     );
 }
 
@@ -62,7 +62,7 @@ fn validate_never_says_all_run_plainly_for_a_rule_run_without_some_of_its_fields
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(
         run.stdout,
-        "1 rules loaded, 0 errors, 1 warnings\n  query                 1  (all run, 1 without fields vigil does not apply yet: see the warnings)\n"
+        "1 rule loaded, 0 errors, 1 warning\n  query                 1  (all run, 1 without fields vigil does not apply yet: see the warnings)\n"
     );
     assert!(run.stderr.contains("warning: `saved_id` is not applied yet"), "{}", run.stderr);
 }
