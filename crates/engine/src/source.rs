@@ -500,7 +500,7 @@ mod tests {
         };
         assert_eq!(names(&expanded.files), ["a.ndjson", "b.JSON", "c.ndjson.gz", "sub/d.csv", "notes.txt"]);
         assert_eq!(names(&expanded.skipped), ["notes.txt", "sub/e.log"]);
-        assert_eq!(expand(&[dir.clone()], &[] as &[&str]).expect("listed").files.len(), 6);
+        assert_eq!(expand(std::slice::from_ref(&dir), &[] as &[&str]).expect("listed").files.len(), 6);
         std::fs::remove_dir_all(&dir).expect("removed");
     }
 }

@@ -220,7 +220,11 @@ fn write_alert(out: &mut dyn Write, alert: &Value, doc: &Value, rule: Option<&Va
         crate::commands::rules::write_markdown(out, guide)?;
     }
     writeln!(out, "\n{bold}History{bold:#}")?;
-    for change in alert["history"].as_array().into_iter().flatten() {
+    let history = alert["history"].as_array().cloned().unwrap_or_default();
+    if history.is_empty() {
+        writeln!(out, "{dim}no change since it was made{dim:#}")?;
+    }
+    for change in &history {
         let note = change["note"].as_str().map(|n| format!(": {n}")).unwrap_or_default();
         writeln!(out, "{}  {:<12} by {}{note}", text(change, "/at"), text(change, "/status"), text(change, "/by"))?;
     }

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use crate::cli::{ExceptionAddArgs, ExceptionListArgs, ExceptionsCommand};
 use crate::client::Client;
 use crate::exit::Exit;
+use crate::numbers::{count, thousands};
 
 /// Runs `vigil exceptions ...`.
 pub fn run(command: ExceptionsCommand) -> anyhow::Result<Exit> {
@@ -29,7 +30,7 @@ pub fn run(command: ExceptionsCommand) -> anyhow::Result<Exit> {
                     text(&list["type"]),
                     list["items"],
                     text(&list["name"]),
-                    if rules > 0 { format!(" (names {rules} rules)") } else { String::new() }
+                    if rules > 0 { format!(" (names {})", count(rules as u64, "rule")) } else { String::new() }
                 )?;
             }
             for list in &values {
@@ -63,11 +64,11 @@ pub fn run(command: ExceptionsCommand) -> anyhow::Result<Exit> {
                     .with_context(|| file.display().to_string())?;
                 writeln!(
                     out,
-                    "{}: {} lists, {} items, {} value lists",
+                    "{}: {}, {}, {}",
                     file.display(),
-                    imported["lists"],
-                    imported["items"],
-                    imported["value_lists"]
+                    count(imported["lists"].as_u64().unwrap_or(0), "list"),
+                    count(imported["items"].as_u64().unwrap_or(0), "item"),
+                    count(imported["value_lists"].as_u64().unwrap_or(0), "value list")
                 )?;
             }
             Ok(Exit::Success)
@@ -112,8 +113,10 @@ pub fn run(command: ExceptionsCommand) -> anyhow::Result<Exit> {
             }
             let removed = tested["removed_count"].as_u64().unwrap_or(0);
             crate::report::note(&format!(
-                "{removed} of the {} alerts of the last {} days would have been removed",
-                tested["alerts"], args.days
+                "{} of the {} of the last {} would have been removed",
+                thousands(removed),
+                count(tested["alerts"].as_u64().unwrap_or(0), "alert"),
+                count(u64::from(args.days), "day")
             ));
             Ok(if removed > 0 { Exit::Success } else { Exit::No })
         }
@@ -133,7 +136,13 @@ pub fn run(command: ExceptionsCommand) -> anyhow::Result<Exit> {
                 "text/plain",
                 &body,
             )?;
-            writeln!(out, "value list {}: {} values ({})", args.id, stored["values"], args.kind)?;
+            writeln!(
+                out,
+                "value list {}: {} ({})",
+                args.id,
+                count(stored["values"].as_u64().unwrap_or(0), "value"),
+                args.kind
+            )?;
             Ok(Exit::Success)
         }
     }

@@ -75,12 +75,12 @@ fn pull(args: &PullArgs) -> anyhow::Result<Exit> {
         report::note(problem);
     }
     report::note(&format!(
-        "pulled {} records from {} blobs ({} duplicates dropped, {} expired and {} malformed blobs skipped)",
-        pulled.records - sink.duplicates,
-        pulled.blobs,
-        sink.duplicates,
-        pulled.expired,
-        pulled.malformed
+        "pulled {} from {} ({} dropped, {} expired and {} malformed skipped)",
+        count((pulled.records - sink.duplicates) as u64, "record"),
+        count(pulled.blobs as u64, "blob"),
+        count(sink.duplicates as u64, "duplicate"),
+        thousands(pulled.expired as u64),
+        thousands(pulled.malformed as u64)
     ));
     Ok(Exit::Success)
 }

@@ -106,10 +106,9 @@ fn write_execution(out: &mut dyn Write, name: &str, e: &Value) -> std::io::Resul
     let dim = Style::new().dimmed();
     writeln!(
         out,
-        "{style}{status:<15}{style:#} {} {name}: {}, {} from {}{}",
+        "{style}{status:<15}{style:#} {} {name}: {} from {}{}",
         e["started"].as_str().unwrap_or("?"),
         count(n("alerts"), "alert"),
-        thousands(n("candidates")),
         count(n("events"), "event"),
         if n("held_back") > 0 {
             format!(", {} held back by max_signals", thousands(n("held_back")))

@@ -81,8 +81,8 @@ pub fn report_skipped(skipped: &[Skipped]) {
     for s in skipped {
         *by_reason.entry(&s.reason).or_default() += 1;
     }
-    for (reason, count) in by_reason {
-        report::note(&format!("skipped {count} rules: {reason}"));
+    for (reason, n) in by_reason {
+        report::note(&format!("skipped {}: {reason}", count(n as u64, "rule")));
     }
 }
 
@@ -396,7 +396,7 @@ fn test(paths: &[PathBuf]) -> anyhow::Result<Exit> {
     }
     let now = Timestamp::now();
     let mut out = io::stdout().lock();
-    let (mut passed, mut failed, mut untested) = (0, 0, 0);
+    let (mut passed, mut failed, mut untested) = (0, 0, 0u64);
     for rule in &loaded.rules {
         let Some((dir, alert, no_alert)) = examples(rule) else {
             untested += 1;
@@ -433,7 +433,7 @@ fn test(paths: &[PathBuf]) -> anyhow::Result<Exit> {
             }
         }
     }
-    writeln!(out, "{passed} passed, {failed} failed, {untested} rules without test events")?;
+    writeln!(out, "{passed} passed, {failed} failed, {} without test events", count(untested, "rule"))?;
     Ok(if failed > 0 || passed == 0 { Exit::No } else { Exit::Success })
 }
 

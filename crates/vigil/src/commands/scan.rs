@@ -127,8 +127,12 @@ pub fn run(args: ScanArgs) -> anyhow::Result<Exit> {
         }
         if stats.without_index > 0 && args.index.is_none() {
             report::note(&format!(
-                "note: {} events had no index (no data_stream.*, event.dataset or _index), so every rule searched them; --index sets one",
-                stats.without_index
+                "note: {} no index (no data_stream.*, event.dataset or _index), so every rule searched them; --index sets one",
+                if stats.without_index == 1 {
+                    "1 event had".to_owned()
+                } else {
+                    format!("{} events had", thousands(stats.without_index))
+                }
             ));
         }
     }
@@ -136,13 +140,19 @@ pub fn run(args: ScanArgs) -> anyhow::Result<Exit> {
         for (&(rule, list), removed) in &stats.excepted {
             let compiled = &rule_set.rules()[rule];
             let list = compiled.exceptions.list_id(list);
-            report::note(&format!("exceptions: list `{list}` removed {removed} matches of {}", compiled.rule.name));
+            report::note(&format!(
+                "exceptions: list `{list}` removed {} of {}",
+                count(*removed, "match"),
+                compiled.rule.name
+            ));
         }
     }
     // Said even with --quiet: these events could have matched, and no rule searched them.
     for (index, events) in &stats.outside_indices {
         report::note(&format!(
-            "warning: {events} events in index `{index}` hold what a rule looks for, but no rule's index patterns cover `{index}`; --index sets one"
+            "warning: {} in index `{index}` {} what a rule looks for, but no rule's index patterns cover `{index}`; --index sets one",
+            count(*events, "event"),
+            if *events == 1 { "holds" } else { "hold" }
         ));
     }
     Ok(if unreadable {
@@ -195,21 +205,29 @@ fn warn_about_replay(rule_set: &RuleSet<'_>, replayed: &engine::ReplayReport) {
         let rule = &compiled.rule;
         for t in &r.truncations {
             report::note(&format!(
-                "warning: {}: the execution at {} found more than max_signals {} alerts and left {} events for later executions",
-                rule.name, t.started, rule.max_signals, t.dropped
+                "warning: {}: the execution at {} found more than max_signals {} alerts and left {} for later executions",
+                rule.name,
+                t.started,
+                rule.max_signals,
+                count(t.dropped as u64, "event")
             ));
         }
         if r.missed > 0 {
             report::note(&format!(
-                "warning: {}: {} matching events were never alerted (truncated in every execution that saw them)",
-                rule.name, r.missed
+                "warning: {}: {} never alerted (truncated in every execution that saw them)",
+                rule.name,
+                count(r.missed as u64, "matching event")
             ));
         }
         if r.untimed > 0 {
             report::note(&format!(
-                "warning: {}: {} matching events have no {} and no @timestamp, so no execution saw them",
+                "warning: {}: {} no {} and no @timestamp, so no execution saw them",
                 rule.name,
-                r.untimed,
+                if r.untimed == 1 {
+                    "1 matching event has".to_owned()
+                } else {
+                    format!("{} matching events have", thousands(r.untimed as u64))
+                },
                 rule.time_field()
             ));
         }

@@ -130,23 +130,29 @@ impl<W: Write> Output for Table<W> {
             for (rule, r) in replay.iter().filter(|(_, r)| r.alerts > 0 || r.missed > 0 || r.untimed > 0) {
                 write!(
                     out,
-                    "  {}: {} alerts in {} executions (every {}, {} to {})",
-                    rule.name, r.alerts, r.executions, rule.interval, rule.from.0, rule.to.0
+                    "  {}: {} in {} (every {}, {} to {})",
+                    rule.name,
+                    count(r.alerts as u64, "alert"),
+                    count(r.executions as u64, "execution"),
+                    rule.interval,
+                    rule.from.0,
+                    rule.to.0
                 )?;
                 if !r.truncations.is_empty() {
                     let dropped: usize = r.truncations.iter().map(|t| t.dropped).sum();
                     write!(
                         out,
-                        "; {} executions hit max_signals {} and left {dropped} events for later",
-                        r.truncations.len(),
-                        rule.max_signals
+                        "; {} hit max_signals {} and left {} for later",
+                        count(r.truncations.len() as u64, "execution"),
+                        rule.max_signals,
+                        count(dropped as u64, "event")
                     )?;
                 }
                 if r.missed > 0 {
-                    write!(out, "; {} matching events never alerted", r.missed)?;
+                    write!(out, "; {} never alerted", count(r.missed as u64, "matching event"))?;
                 }
                 if r.untimed > 0 {
-                    write!(out, "; {} matching events have no {}", r.untimed, rule.time_field())?;
+                    write!(out, "; {} without {}", count(r.untimed as u64, "matching event"), rule.time_field())?;
                 }
                 writeln!(out)?;
             }

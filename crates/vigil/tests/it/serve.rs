@@ -273,7 +273,7 @@ fn alerts_are_triaged_from_the_command_line_and_sigterm_stops_cleanly() {
     let tested = cli(&url, &alice, &["exceptions", "test", &lists, "--days", "1"]);
     assert_eq!(tested.code, 0, "{}", tested.stderr);
     assert!(
-        tested.stdout.contains(&id) && tested.stderr.contains("1 of the 1 alerts"),
+        tested.stdout.contains(&id) && tested.stderr.contains("1 of the 1 alert of the last 1 day would"),
         "{}{}",
         tested.stdout,
         tested.stderr
@@ -281,7 +281,7 @@ fn alerts_are_triaged_from_the_command_line_and_sigterm_stops_cleanly() {
     let refused = cli(&url, &alice, &["exceptions", "import", &lists]);
     assert_eq!(refused.code, 2, "importing is the admin's: {}", refused.stderr);
     let imported = cli(&url, &admin, &["exceptions", "import", &lists]);
-    assert!(imported.stdout.contains("1 lists, 1 items"), "{}{}", imported.stdout, imported.stderr);
+    assert!(imported.stdout.contains("1 list, 1 item, 0 value lists"), "{}{}", imported.stdout, imported.stderr);
     let added = cli(
         &url,
         &alice,
@@ -292,7 +292,7 @@ fn alerts_are_triaged_from_the_command_line_and_sigterm_stops_cleanly() {
     std::fs::write(&values, "10.0.0.0/8\n").expect("write");
     let uploaded =
         cli(&url, &admin, &["exceptions", "values", "office", "--type", "ip_range", &values.to_string_lossy()]);
-    assert!(uploaded.stdout.contains("1 values"), "{}{}", uploaded.stdout, uploaded.stderr);
+    assert!(uploaded.stdout.contains("1 value (ip_range)"), "{}{}", uploaded.stdout, uploaded.stderr);
     let listed = cli(&url, &alice, &["exceptions", "list"]);
     assert!(listed.stdout.contains("dkim-maintenance") && listed.stdout.contains("2 items"), "{}", listed.stdout);
     let exported = cli(&url, &alice, &["exceptions", "export", "--format", "toml"]);
