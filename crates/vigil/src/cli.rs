@@ -655,7 +655,7 @@ pub struct ScanArgs {
     /// `*` for every file). Files named on the command line are always read.
     #[arg(long, value_delimiter = ',', value_name = "EXT")]
     pub ext: Option<Vec<String>>,
-    /// Only events at or after this time (ISO 8601, or date math such as now-7d).
+    /// Only events at or after this time: an age (7d), ISO 8601, or date math (now-7d/d).
     #[arg(long, value_name = "DATE")]
     pub since: Option<String>,
     /// Only events at or before this time.

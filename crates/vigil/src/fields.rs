@@ -27,31 +27,49 @@ pub struct Checked {
     pub unchecked: usize,
 }
 
-/// Checks the fields of `query` (KQL) against `catalog`.
-pub fn check(query: &kql::Query, catalog: &Catalog) -> Checked {
-    let mut checked = Checked::default();
-    let known = catalog.fields_matching(|_| true);
-    for field in query.field_names() {
-        if field.contains('*') || field.starts_with('_') || catalog.type_of(&field).is_some() {
-            continue;
-        }
-        let suggestion = closest(&field, known.iter().map(|f| f.name()));
-        let namespace = field.split('.').next().unwrap_or_default();
-        let covered = known.iter().any(|f| f.name().split('.').next() == Some(namespace));
-        if covered || suggestion.is_some() {
-            checked.unknown.push(Unknown { field, suggestion });
-        } else {
-            checked.unchecked += 1;
-        }
-    }
-    checked
+/// A catalog's field names, ready to check queries against.
+pub struct FieldCheck<'c> {
+    catalog: &'c Catalog,
+    /// Every field the catalog names.
+    known: Vec<&'c str>,
+    /// Their first parts (`event`, `o365`).
+    namespaces: std::collections::HashSet<&'c str>,
 }
 
-/// The name among `names` a slip away from `field`: at most 2 edits, 1 for short names.
+impl<'c> FieldCheck<'c> {
+    /// Checks against `catalog`.
+    pub fn new(catalog: &'c Catalog) -> FieldCheck<'c> {
+        let known: Vec<&str> = catalog.fields_matching(|_| true).into_iter().map(ecs::Field::name).collect();
+        let namespaces = known.iter().filter_map(|name| name.split('.').next()).collect();
+        FieldCheck { catalog, known, namespaces }
+    }
+
+    /// Checks the fields of `query` (KQL).
+    pub fn check(&self, query: &kql::Query) -> Checked {
+        let mut checked = Checked::default();
+        for field in query.field_names() {
+            if field.contains('*') || field.starts_with('_') || self.catalog.type_of(&field).is_some() {
+                continue;
+            }
+            let suggestion = closest(&field, self.known.iter().copied());
+            let namespace = field.split('.').next().unwrap_or_default();
+            if self.namespaces.contains(namespace) || suggestion.is_some() {
+                checked.unknown.push(Unknown { field, suggestion });
+            } else {
+                checked.unchecked += 1;
+            }
+        }
+        checked
+    }
+}
+
+/// The name among `names` a slip away from `field`: at most 2 edits (a swap of two neighbours is
+/// one), 1 for short names.
 fn closest<'a>(field: &str, names: impl Iterator<Item = &'a str>) -> Option<String> {
     let limit = if field.len() < 8 { 1 } else { 2 };
     names
-        .map(|name| (strsim::damerau_levenshtein(field, name), name))
+        .filter(|name| name.len().abs_diff(field.len()) <= limit)
+        .map(|name| (strsim::osa_distance(field, name), name))
         .filter(|(distance, _)| *distance <= limit)
         .min()
         .map(|(_, name)| name.to_owned())
@@ -62,7 +80,7 @@ mod tests {
     use super::*;
 
     fn unknown(query: &str) -> Checked {
-        check(&kql::parse(query).expect("a query"), Catalog::builtin())
+        FieldCheck::new(Catalog::builtin()).check(&kql::parse(query).expect("a query"))
     }
 
     #[test]
@@ -71,8 +89,8 @@ mod tests {
         assert_eq!(
             checked.unknown,
             [
-                Unknown { field: "evnt.action".into(), suggestion: Some("event.action".into()) },
                 Unknown { field: "event.outcom".into(), suggestion: Some("event.outcome".into()) },
+                Unknown { field: "evnt.action".into(), suggestion: Some("event.action".into()) },
             ]
         );
     }

@@ -5,12 +5,13 @@ use std::io::{IsTerminal, Write};
 
 use anstyle::Style;
 use anyhow::{Context, bail};
-use ecs::date::{DateMath, Timestamp};
+use ecs::date::Timestamp;
 use serde_json::Value;
 
 use crate::cli::{EventSearchArgs, EventsCommand, ListOutput};
 use crate::client::Client;
 use crate::exit::Exit;
+use crate::input::{age, date};
 use crate::numbers::count;
 
 /// Runs `vigil events ...`.
@@ -25,22 +26,6 @@ fn quoted(value: &str) -> String {
     format!("\"{}\"", value.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
-/// A span given as an age (`2h`, `7d`) in seconds.
-fn span(text: &str) -> Option<i64> {
-    rules::Interval::parse(text).ok().and_then(|i| i64::try_from(i.as_seconds()).ok())
-}
-
-/// A date or date math, or an age back from `now`.
-fn date(text: &str, now: Timestamp, flag: &str) -> anyhow::Result<Timestamp> {
-    if let Some(seconds) = span(text) {
-        return Ok(Timestamp::from_nanos(now.as_nanos() - seconds * 1_000_000_000));
-    }
-    DateMath::parse(text)
-        .ok()
-        .and_then(|d| d.resolve(now, false))
-        .with_context(|| format!("{flag} {text}: not an age (2h, 7d), a date or date math"))
-}
-
 /// The query and time range of `--around ALERT`: the events of the alert's user or source IP,
 /// `--since` on either side of its event.
 fn around(
@@ -51,7 +36,7 @@ fn around(
 ) -> anyhow::Result<(String, Timestamp, Timestamp)> {
     let alert = client.get(&format!("/alerts/{alert}"), &[])?;
     let doc = &alert["document"];
-    let Some(seconds) = span(since) else { bail!("--since {since}: with --around, an age such as 2h") };
+    let Some(seconds) = age(since) else { bail!("--since {since}: with --around, an age such as 2h") };
     let time = doc
         .get("kibana.alert.original_time")
         .and_then(Value::as_str)

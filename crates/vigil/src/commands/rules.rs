@@ -332,9 +332,10 @@ fn validate(paths: &[PathBuf]) -> anyhow::Result<Exit> {
         }
     }
     let (mut field_warnings, mut unchecked) = (0, 0);
+    let field_check = fields::FieldCheck::new(Catalog::builtin());
     for rule in loaded.rules.iter().filter(|r| r.unsupported().is_none()) {
         let Ok(query) = kql::parse(&rule.effective_query()) else { continue };
-        let checked = fields::check(&query, Catalog::builtin());
+        let checked = field_check.check(&query);
         unchecked += checked.unchecked;
         for unknown in checked.unknown {
             field_warnings += 1;

@@ -4,9 +4,9 @@ use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use ecs::Catalog;
-use ecs::date::{DateMath, Timestamp};
+use ecs::date::Timestamp;
 use engine::{Replay, RuleSet, ScanOptions};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -24,11 +24,11 @@ const REPORTED_INVALID: u64 = 20;
 /// Runs `vigil scan`.
 pub fn run(args: ScanArgs) -> anyhow::Result<Exit> {
     let now = match &args.now {
-        Some(text) => date(text, Timestamp::now(), "--now")?,
+        Some(text) => input::date(text, Timestamp::now(), "--now")?,
         None => Timestamp::now(),
     };
-    let since = args.since.as_deref().map(|text| date(text, now, "--since")).transpose()?;
-    let until = args.until.as_deref().map(|text| date(text, now, "--until")).transpose()?;
+    let since = args.since.as_deref().map(|text| input::date(text, now, "--since")).transpose()?;
+    let until = args.until.as_deref().map(|text| input::date(text, now, "--until")).transpose()?;
     let Some(selected) = load_selected(&args.rules, &Default::default())? else { return Ok(Exit::No) };
     let exceptions = load_exceptions(&args.exceptions)?;
     let (rule_set, skipped) = RuleSet::compile_with(selected, Catalog::builtin(), now, &exceptions);
@@ -164,14 +164,6 @@ pub fn run(args: ScanArgs) -> anyhow::Result<Exit> {
     })
 }
 
-/// A date or date math (`now-7d`) given to `flag`, resolved at `now`.
-fn date(text: &str, now: Timestamp, flag: &str) -> anyhow::Result<Timestamp> {
-    DateMath::parse(text)
-        .ok()
-        .and_then(|d| d.resolve(now, false))
-        .with_context(|| format!("{flag} {text}: not a date (ISO 8601, or date math such as now-7d)"))
-}
-
 /// What the report says was scanned.
 fn title(inputs: &[PathBuf]) -> String {
     match inputs {
@@ -254,15 +246,12 @@ impl engine::Sink for ScanSink<'_, '_> {
     type Error = io::Error;
 
     fn hit(&mut self, hit: &engine::Hit<'_>) -> io::Result<bool> {
-        if let (Some(_), _) | (_, Some(_)) = self.range {
-            let time = hit.time();
-            let inside = |bound: Option<Timestamp>, ok: fn(Timestamp, Timestamp) -> bool| {
-                bound.is_none_or(|b| time.is_some_and(|t| ok(t, b)))
-            };
-            if !inside(self.range.0, |t, b| t >= b) || !inside(self.range.1, |t, b| t <= b) {
-                self.outside += 1;
-                return Ok(true);
-            }
+        if let (since, until) = self.range
+            && (since.is_some() || until.is_some())
+            && !hit.time().is_some_and(|t| since.is_none_or(|s| t >= s) && until.is_none_or(|u| t <= u))
+        {
+            self.outside += 1;
+            return Ok(true);
         }
         match &mut self.replay {
             Some(replay) => replay.hit(hit).map_err(|never| match never {}),

@@ -11,7 +11,7 @@ use super::detection::{Detection, Rules, field_text, sort_by_time};
 use super::{Output, Summary, csv_row};
 
 /// The columns when the detections are of any dataset.
-pub const GENERIC_COLUMNS: &[&str] = &[
+const GENERIC_COLUMNS: &[&str] = &[
     "time",
     "severity",
     "rule",
@@ -29,7 +29,7 @@ pub const GENERIC_COLUMNS: &[&str] = &[
 
 /// The columns when every detection is of an Office 365 event: the workload is
 /// `event.provider`, the operation `event.action`, the tenant `organization.name`.
-pub const O365_COLUMNS: &[&str] = &[
+const O365_COLUMNS: &[&str] = &[
     "time",
     "severity",
     "rule",
@@ -47,20 +47,20 @@ pub const O365_COLUMNS: &[&str] = &[
     "line",
 ];
 
-/// The columns that are not event fields, with what they hold (for `--help` and errors).
-pub const DETECTION_COLUMNS: &[(&str, &str)] = &[
-    ("time", "the event's time on the rule's time field"),
-    ("severity", "the alert's severity"),
-    ("risk_score", "the alert's risk score"),
-    ("rule", "the alert's rule name"),
-    ("rule_id", "the rule's rule_id"),
-    ("tactic", "MITRE ATT&CK tactics of the rule"),
-    ("technique", "MITRE ATT&CK techniques of the rule"),
-    ("reason", "why the alert was raised"),
-    ("alert_id", "the alert's id"),
-    ("event_id", "the event's id"),
-    ("file", "the file the event was read from"),
-    ("line", "its line in the file"),
+/// The columns that are not event fields (docs/cli.md says what each holds).
+const DETECTION_COLUMNS: &[&str] = &[
+    "time",
+    "severity",
+    "risk_score",
+    "rule",
+    "rule_id",
+    "tactic",
+    "technique",
+    "reason",
+    "alert_id",
+    "event_id",
+    "file",
+    "line",
 ];
 
 /// CSV or JSONL.
@@ -109,7 +109,7 @@ impl<W: Write> Timeline<W> {
 }
 
 fn is_detection_column(name: &str) -> bool {
-    DETECTION_COLUMNS.iter().any(|(n, _)| *n == name)
+    DETECTION_COLUMNS.contains(&name)
 }
 
 /// The value of a column that is not an event field.
