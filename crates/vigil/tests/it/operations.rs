@@ -49,6 +49,14 @@ fn rules_alerts_and_events_are_operated_from_the_command_line() {
     assert_eq!(wrong.code, 2);
     assert!(wrong.stderr.contains("refused the API key"), "{}", wrong.stderr);
     assert_eq!(cli(&url, &ingest, &["status"]).code, 2, "an ingest key cannot read the state");
+    let revoked = key(data.path(), "bob", "analyst");
+    assert_eq!(cli(&url, &revoked, &["status"]).code, 0, "a live analyst key sees the state");
+    let id = revoked.split('_').nth(1).expect("the key's id");
+    let revoke = crate::vigil(&["keys", "revoke", id, "--data-dir", &data.path().to_string_lossy()], "");
+    assert_eq!(revoke.code, 0, "{}", revoke.stderr);
+    let refused = cli(&url, &revoked, &["status"]);
+    assert_eq!(refused.code, 2, "{}", refused.stdout);
+    assert!(refused.stderr.contains("refused the API key"), "{}", refused.stderr);
 
     // Two DKIM changes by two people, and a mailbox access of the first from their address.
     let samples = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../samples/o365-raw.ndjson"))

@@ -27,7 +27,8 @@ fn readme_examples_print_what_the_readme_says() {
                 .env("PATH", &path)
                 .output()
                 .expect("bash runs");
-            let got = String::from_utf8_lossy(&out.stdout);
+            // CSV rows end with CRLF (RFC 4180), which a README cannot show.
+            let got = String::from_utf8_lossy(&out.stdout).replace("\r\n", "\n");
             examples += 1;
             if got.trim_end() != expected.trim_end() {
                 failures.push(format!("$ {command}\n--- README says:\n{expected}--- vigil printed:\n{got}"));

@@ -478,6 +478,9 @@ fn o365_secrets_are_used_but_never_logged() {
         std::thread::sleep(Duration::from_millis(100));
     };
     assert_eq!(status.code, 2, "failing pulls are trouble: {}", status.stdout);
+    // The header agrees with the tenants (it said "ok" above a failing one).
+    assert!(status.stdout.contains("status:   degraded\n"), "{}", status.stdout);
+    assert!(status.stdout.contains("warning:  Office 365 pulls failing for t1\n"), "{}", status.stdout);
     assert!(status.stdout.contains("o365:     t1 FAILING; last error at "), "{}", status.stdout);
     assert!(status.stdout.contains("AADSTS7000215") && !status.stdout.contains(secret), "{}", status.stdout);
     assert!(
