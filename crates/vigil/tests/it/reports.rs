@@ -28,6 +28,7 @@ fn every_output_form_of_the_samples() {
         ("csv", "csv"),
         ("timeline_csv", "timeline"),
         ("timeline_jsonl", "timeline-jsonl"),
+        ("html", "html"),
     ] {
         let run = scan(&["--output", form, "--color", "never"]);
         assert_eq!(run.code, 0, "{form}: {}", run.stderr);
