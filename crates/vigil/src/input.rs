@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use ecs::date::{DateMath, Timestamp};
-
 use engine::source;
 use indicatif::ProgressBar;
 

@@ -50,6 +50,13 @@ pub fn run(args: ScanArgs) -> anyhow::Result<Exit> {
     if rule_set.is_empty() {
         bail!("no rule to run: the selected rules are all of kinds vigil cannot run yet");
     }
+    let fields = match (args.fields, args.output) {
+        (Some(_), output) if !matches!(output, Format::Timeline | Format::TimelineJsonl) => {
+            bail!("--fields chooses the columns of --output timeline and timeline-jsonl")
+        }
+        (Some(list), _) if list.iter().all(|f| f.trim().is_empty()) => bail!("--fields: name at least one column"),
+        (fields, _) => fields.map(|list| list.into_iter().filter(|f| !f.trim().is_empty()).collect::<Vec<_>>()),
+    };
     let inputs = input::files(&args.paths, args.ext.as_deref(), args.quiet)?;
     let stdout = io::stdout();
     if args.output == Format::Html && stdout.is_terminal() {
@@ -68,10 +75,8 @@ pub fn run(args: ScanArgs) -> anyhow::Result<Exit> {
         }
         (Format::Jsonl, _) | (Format::Auto, false) => Box::new(Jsonl::new(io::BufWriter::new(stdout.lock()))),
         (Format::Csv, _) => Box::new(Csv::new(io::BufWriter::new(stdout.lock()))),
-        (Format::Timeline, _) => Box::new(Timeline::new(io::BufWriter::new(stdout.lock()), Form::Csv, args.fields)),
-        (Format::TimelineJsonl, _) => {
-            Box::new(Timeline::new(io::BufWriter::new(stdout.lock()), Form::Jsonl, args.fields))
-        }
+        (Format::Timeline, _) => Box::new(Timeline::new(io::BufWriter::new(stdout.lock()), Form::Csv, fields)),
+        (Format::TimelineJsonl, _) => Box::new(Timeline::new(io::BufWriter::new(stdout.lock()), Form::Jsonl, fields)),
         (Format::Html, _) => Box::new(Html::new(io::BufWriter::new(stdout.lock()), title(&inputs), now)),
     };
 

@@ -47,6 +47,9 @@ fn the_timeline_is_in_time_order_with_the_columns_asked_for() {
     sorted.sort_unstable();
     assert_eq!(times, sorted);
     assert_eq!(rows.len(), 4, "{}", run.stdout);
+    let elsewhere = scan(&["--output", "jsonl", "--fields", "time"]);
+    assert_eq!(elsewhere.code, 2, "--fields is the timeline's");
+    assert!(elsewhere.stderr.contains("--fields chooses the columns of --output timeline"), "{}", elsewhere.stderr);
 }
 
 #[test]
