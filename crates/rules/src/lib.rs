@@ -26,6 +26,7 @@ mod load;
 mod model;
 mod pack;
 mod query_filter;
+mod terms;
 mod threat;
 mod validate;
 
@@ -37,6 +38,7 @@ pub use crate::{
     model::{Origin, Rule, RuleId, RuleType, Severity},
     pack::{PACK, PackRule},
     query_filter::QueryFilter,
+    terms::{Cardinality, NewTerms, Threshold},
     threat::{Entry, TACTICS, Technique, Threat},
 };
 pub use ecs::date::{DateMath, DateMathError, Timestamp};

@@ -196,6 +196,10 @@ pub struct Rule {
     pub filters: Result<Vec<QueryFilter>, String>,
     /// `actions`: who is told when it alerts, and how (with the legacy `throttle` applied).
     pub actions: Vec<crate::actions::Action>,
+    /// A threshold rule's `threshold`.
+    pub threshold: Option<crate::terms::Threshold>,
+    /// A new terms rule's fields and history window.
+    pub new_terms: Option<crate::terms::NewTerms>,
     /// Every field of the rule, in Kibana's JSON shape.
     pub fields: Value,
     /// `[metadata]` of a detection-rules TOML file (empty for Kibana exports).

@@ -141,8 +141,19 @@ pub(crate) struct Checker<'a> {
 }
 
 impl Checker<'_> {
+    /// Reports `problem` at the value of `key` (dotted), or of the nearest enclosing key the file
+    /// has.
     fn at_value(&mut self, level: Level, key: &str, problem: Problem) {
-        let span = self.spans.value(&format!("{}{key}", self.prefix));
+        let mut path = format!("{}{key}", self.prefix);
+        let span = loop {
+            if let Some(span) = self.spans.value(&path) {
+                break Some(span);
+            }
+            match path.rfind('.') {
+                Some(at) if at > self.prefix.len() => path.truncate(at),
+                _ => break None,
+            }
+        };
         self.diagnostics.push(self.source.diagnostic(level, problem, span));
     }
 
@@ -345,6 +356,14 @@ pub(crate) fn validate(
         check_kql(&mut checker, query);
     }
     let actions = check_actions(&mut checker, &fields);
+    let threshold = (kind == Some(RuleType::Threshold))
+        .then(|| crate::terms::threshold(fields.get("threshold")))
+        .and_then(|read| {
+            read.map_err(|(path, message)| checker.at_value(Level::Error, &path, Problem::Invalid(message))).ok()
+        });
+    let new_terms = (kind == Some(RuleType::NewTerms)).then(|| crate::terms::new_terms(&fields)).and_then(|read| {
+        read.map_err(|(path, message)| checker.at_value(Level::Error, &path, Problem::Invalid(message))).ok()
+    });
     let threat = match fields.get("threat") {
         None => Vec::new(),
         Some(value @ Value::Array(_)) => Threat::from_json(value),
@@ -424,6 +443,8 @@ pub(crate) fn validate(
             enabled,
             filters,
             actions,
+            threshold,
+            new_terms,
             fields: Value::Object(fields),
             metadata,
             origin,

@@ -14,7 +14,7 @@ use crate::cli::{ListArgs, RuleArgs, RuleExplainArgs, RulesCommand, ShowArgs};
 use crate::commands::rule_ops;
 use crate::exit::Exit;
 use crate::fields;
-use crate::numbers::count;
+use crate::numbers::{count, thousands};
 use crate::output::severity_style;
 use crate::report;
 
@@ -215,6 +215,19 @@ fn write_rule(out: &mut dyn Write, rule: &Rule) -> io::Result<()> {
     )?;
     if let Some(field_name) = &rule.timestamp_override {
         field(out, "time field", field_name)?;
+    }
+    if let Some(threshold) = &rule.threshold {
+        let by = if threshold.fields.is_empty() { "all events".to_owned() } else { threshold.fields.join(", ") };
+        let mut text = format!("at least {} in a window, grouped by {by}", count(threshold.value, "event"));
+        if let Some(c) = &threshold.cardinality {
+            text.push_str(&format!(", with at least {} distinct values of {}", thousands(c.value), c.field));
+        }
+        field(out, "threshold", &text)?;
+    }
+    if let Some(new_terms) = &rule.new_terms {
+        let text =
+            format!("values of {} not seen since {}", new_terms.fields.join(" + "), new_terms.history_window_start.0);
+        field(out, "new terms", &text)?;
     }
     field(out, "index", &rule.index.join(", "))?;
     field(out, "version", &rule.version.to_string())?;

@@ -95,3 +95,34 @@ fn test_runs_the_example_events() {
         )
     );
 }
+
+#[test]
+fn threshold_and_new_terms_parameters_are_checked_and_shown() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let head = "[rule]\nrule_id = \"x\"\nname = \"Counting\"\ndescription = \"d\"\nrisk_score = 10\nseverity = \"low\"\nlanguage = \"kuery\"\nquery = 'event.action:x'\n";
+    let threshold = format!("{head}type = \"threshold\"\n\n[rule.threshold]\nfield = [\"source.ip\"]\nvalue = 0\n");
+    std::fs::write(dir.path().join("threshold.toml"), threshold).expect("write");
+    let path = dir.path().join("threshold.toml").to_string_lossy().into_owned();
+    let run = vigil(&["rules", "validate", &path], "");
+    assert_eq!(run.code, 1);
+    let expected = format!("{path}:13:9: error: `threshold.value` must be a whole number of at least 1");
+    assert!(run.stderr.starts_with(&expected), "{}", run.stderr);
+
+    let new_terms = format!(
+        "{head}type = \"new_terms\"\n\n[rule.new_terms]\nfield = \"new_terms_fields\"\nvalue = [\"user.id\", \"source.ip\"]\n\
+         [[rule.new_terms.history_window_start]]\nfield = \"history_window_start\"\nvalue = \"now-14d\"\n"
+    );
+    std::fs::write(dir.path().join("new_terms.toml"), &new_terms).expect("write");
+    let path = dir.path().join("new_terms.toml").to_string_lossy().into_owned();
+    let shown = vigil(&["rules", "show", "x", "--rules", &path], "");
+    assert_eq!(shown.code, 0, "{}", shown.stderr);
+    assert!(
+        shown.stdout.contains("new terms     values of user.id + source.ip not seen since now-14d"),
+        "{}",
+        shown.stdout
+    );
+    std::fs::write(dir.path().join("new_terms.toml"), new_terms.replace("now-14d", "now-14x")).expect("write");
+    let run = vigil(&["rules", "validate", &path], "");
+    let expected = format!("{path}:16:9: error: `history_window_start`: unknown date-math unit");
+    assert!(run.stderr.starts_with(&expected), "{}", run.stderr);
+}
