@@ -366,21 +366,9 @@ pub struct AlertListArgs {
     /// Which server.
     #[command(flatten)]
     pub server: ServerArgs,
-    /// open, acknowledged or closed.
-    #[arg(long)]
-    pub status: Option<String>,
-    /// low, medium, high or critical.
-    #[arg(long)]
-    pub severity: Option<SeverityArg>,
-    /// Raised by this rule_id.
-    #[arg(long = "rule-id", value_name = "ID")]
-    pub rule_id: Option<String>,
-    /// Created at or after (ISO 8601 or date math such as now-24h).
-    #[arg(long)]
-    pub since: Option<String>,
-    /// A KQL query over the alert documents.
-    #[arg(long, short)]
-    pub query: Option<String>,
+    /// Which alerts.
+    #[command(flatten)]
+    pub filter: AlertFilter,
     /// At most this many.
     #[arg(long, default_value_t = 50)]
     pub limit: usize,
@@ -410,21 +398,51 @@ pub struct AlertShowArgs {
 pub struct AlertSelection {
     /// Alert ids, or unique prefixes of at least 6 hex digits.
     pub ids: Vec<String>,
-    /// Every alert of this rule_id...
+    /// Or every alert the filter selects.
+    #[command(flatten)]
+    pub filter: AlertFilter,
+}
+
+/// Which alerts, by what the server's alert list filters on; every condition given must hold.
+#[derive(Debug, Args)]
+pub struct AlertFilter {
+    /// Raised by this rule_id.
     #[arg(long = "rule-id", visible_alias = "rule", value_name = "ID")]
     pub rule_id: Option<String>,
-    /// ...in this status (open, acknowledged, closed)...
+    /// open, acknowledged or closed.
     #[arg(long)]
     pub status: Option<String>,
-    /// ...of this severity...
+    /// low, medium, high or critical.
     #[arg(long)]
     pub severity: Option<SeverityArg>,
-    /// ...created at or after this (ISO 8601 or date math such as now-24h)...
+    /// Created at or after (ISO 8601 or date math such as now-24h).
     #[arg(long)]
     pub since: Option<String>,
-    /// ...that this KQL query over the alert documents matches.
+    /// A KQL query over the alert documents.
     #[arg(long, short)]
     pub query: Option<String>,
+}
+
+impl AlertFilter {
+    /// Whether any condition is given.
+    pub fn is_given(&self) -> bool {
+        self.rule_id.is_some()
+            || self.status.is_some()
+            || self.severity.is_some()
+            || self.since.is_some()
+            || self.query.is_some()
+    }
+
+    /// The alert list's query parameters for it.
+    pub fn params(&self) -> Vec<(&'static str, Option<String>)> {
+        vec![
+            ("status", self.status.clone()),
+            ("severity", self.severity.map(|s| rules::Severity::from(s).as_str().to_owned())),
+            ("rule_id", self.rule_id.clone()),
+            ("since", self.since.clone()),
+            ("q", self.query.clone()),
+        ]
+    }
 }
 
 /// `vigil alerts ack|close|reopen`

@@ -50,16 +50,8 @@ impl Client {
     ///
     /// When the server cannot be reached or answers with an error.
     pub fn get(&self, path: &str, query: &[(&str, Option<String>)]) -> anyhow::Result<Value> {
-        let mut request = self.agent.get(format!("{}/api/v1{path}", self.base));
-        if let Some(authorization) = &self.authorization {
-            request = request.header("authorization", authorization);
-        }
-        for (key, value) in query {
-            if let Some(value) = value {
-                request = request.query(*key, value);
-            }
-        }
-        self.answer(request.call())
+        let query = query.iter().filter_map(|(key, value)| value.as_deref().map(|value| (*key, value)));
+        self.answer(self.prepare(self.agent.get(self.url(path)), query).call())
     }
 
     /// `POST /api/v1{path}` with a JSON body.
@@ -68,11 +60,7 @@ impl Client {
     ///
     /// When the server cannot be reached or answers with an error.
     pub fn post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
-        let mut request = self.agent.post(format!("{}/api/v1{path}", self.base));
-        if let Some(authorization) = &self.authorization {
-            request = request.header("authorization", authorization);
-        }
-        self.answer(request.send_json(body))
+        self.answer(self.prepare(self.agent.post(self.url(path)), []).send_json(body))
     }
 
     /// `POST` or `PUT /api/v1{path}` with a text body of `content_type`.
@@ -88,15 +76,9 @@ impl Client {
         content_type: &str,
         body: &str,
     ) -> anyhow::Result<Value> {
-        let url = format!("{}/api/v1{path}", self.base);
-        let mut request = if method == "PUT" { self.agent.put(url) } else { self.agent.post(url) };
-        if let Some(authorization) = &self.authorization {
-            request = request.header("authorization", authorization);
-        }
-        for (key, value) in query {
-            request = request.query(*key, value);
-        }
-        self.answer(request.header("content-type", content_type).send(body))
+        let request = if method == "PUT" { self.agent.put(self.url(path)) } else { self.agent.post(self.url(path)) };
+        let query = query.iter().map(|(key, value)| (*key, value.as_str()));
+        self.answer(self.prepare(request, query).header("content-type", content_type).send(body))
     }
 
     /// `GET /api/v1{path}`, whose answer is text (an export).
@@ -105,25 +87,14 @@ impl Client {
     ///
     /// When the server cannot be reached or answers with an error.
     pub fn get_text(&self, path: &str, query: &[(&str, String)]) -> anyhow::Result<String> {
-        let mut request = self.agent.get(format!("{}/api/v1{path}", self.base));
-        if let Some(authorization) = &self.authorization {
-            request = request.header("authorization", authorization);
-        }
-        for (key, value) in query {
-            request = request.query(*key, value);
-        }
-        let mut response = request
-            .call()
-            .with_context(|| format!("cannot reach vigil at {}: is `vigil serve` running there?", self.base))?;
+        let query = query.iter().map(|(key, value)| (*key, value.as_str()));
+        let mut response = self.reached(self.prepare(self.agent.get(self.url(path)), query).call())?;
         let status = response.status();
         let text =
             response.body_mut().read_to_string().with_context(|| format!("{}: an unreadable answer", self.base))?;
         if !status.is_success() {
-            let reason = serde_json::from_str::<Value>(&text)
-                .ok()
-                .and_then(|b| b.pointer("/error/reason").and_then(Value::as_str).map(str::to_owned))
-                .unwrap_or_else(|| "no reason given".into());
-            bail!("{} answered {status}: {reason}", self.base);
+            let body = serde_json::from_str::<Value>(&text).unwrap_or_default();
+            return Err(self.refusal(status, &body));
         }
         Ok(text)
     }
@@ -134,27 +105,52 @@ impl Client {
     ///
     /// When the server cannot be reached or answers with an error.
     pub fn delete(&self, path: &str, query: &[(&str, String)]) -> anyhow::Result<Value> {
-        let mut request = self.agent.delete(format!("{}/api/v1{path}", self.base));
+        let query = query.iter().map(|(key, value)| (*key, value.as_str()));
+        self.answer(self.prepare(self.agent.delete(self.url(path)), query).call())
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}/api/v1{path}", self.base)
+    }
+
+    /// The request with the key and the query parameters.
+    fn prepare<'q, B>(
+        &self,
+        mut request: ureq::RequestBuilder<B>,
+        query: impl IntoIterator<Item = (&'q str, &'q str)>,
+    ) -> ureq::RequestBuilder<B> {
         if let Some(authorization) = &self.authorization {
             request = request.header("authorization", authorization);
         }
         for (key, value) in query {
-            request = request.query(*key, value);
+            request = request.query(key, value);
         }
-        self.answer(request.call())
+        request
+    }
+
+    /// The response, or why the server could not be reached.
+    fn reached(
+        &self,
+        response: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> anyhow::Result<ureq::http::Response<ureq::Body>> {
+        response.with_context(|| format!("cannot reach vigil at {}: is `vigil serve` running there?", self.base))
+    }
+
+    /// The error of an answer that is not a success, with the server's reason.
+    fn refusal(&self, status: ureq::http::StatusCode, body: &Value) -> anyhow::Error {
+        let reason = body.pointer("/error/reason").and_then(Value::as_str).unwrap_or("no reason given");
+        anyhow::anyhow!("{} answered {status}: {reason}", self.base)
     }
 
     fn answer(&self, response: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> anyhow::Result<Value> {
-        let mut response = response
-            .with_context(|| format!("cannot reach vigil at {}: is `vigil serve` running there?", self.base))?;
+        let mut response = self.reached(response)?;
         let status = response.status();
         let body: Value = response
             .body_mut()
             .read_json()
             .with_context(|| format!("{}: answered {status} with a body that is not JSON", self.base))?;
         if !status.is_success() {
-            let reason = body.pointer("/error/reason").and_then(Value::as_str).unwrap_or("no reason given");
-            bail!("{} answered {status}: {reason}", self.base);
+            return Err(self.refusal(status, &body));
         }
         Ok(body)
     }

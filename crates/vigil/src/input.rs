@@ -64,15 +64,18 @@ pub fn files(paths: &[PathBuf], ext: Option<&[String]>, quiet: bool) -> anyhow::
 /// A time given to `flag`: an age back from `now` (`2h`, `7d`), an ISO 8601 date, or date math
 /// (`now-7d/d`) resolved at `now`.
 pub fn date(text: &str, now: Timestamp, flag: &str) -> anyhow::Result<Timestamp> {
-    if let Some(seconds) = age(text) {
-        return Ok(Timestamp::from_nanos(now.as_nanos() - seconds * 1_000_000_000));
+    if rules::Interval::parse(text).is_ok() {
+        return age(text)
+            .and_then(|nanos| now.as_nanos().checked_sub(nanos))
+            .map(Timestamp::from_nanos)
+            .with_context(|| format!("{flag} {text}: too far back"));
     }
     DateMath::parse(text).ok().and_then(|d| d.resolve(now, false)).with_context(|| {
         format!("{flag} {text}: not a date (an age such as 2h or 7d, ISO 8601, or date math such as now-7d)")
     })
 }
 
-/// An age such as `2h` or `7d`, in seconds.
+/// An age such as `2h` or `7d`, in nanoseconds (`None` past what a timestamp can hold).
 pub fn age(text: &str) -> Option<i64> {
-    rules::Interval::parse(text).ok().and_then(|i| i64::try_from(i.as_seconds()).ok())
+    rules::Interval::parse(text).ok().and_then(|i| i64::try_from(i.as_seconds()).ok()?.checked_mul(1_000_000_000))
 }

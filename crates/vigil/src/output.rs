@@ -14,6 +14,7 @@ use engine::{Hit, RuleReplay, ScanStats};
 
 pub use self::{
     csv::Csv,
+    detection::{ip_of, user_of},
     html::Html,
     jsonl::Jsonl,
     table::{Table, severity_style},

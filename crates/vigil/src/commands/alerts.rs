@@ -10,7 +10,7 @@ use crate::cli::{AlertListArgs, AlertSelection, AlertShowArgs, AlertStatusArgs, 
 use crate::client::Client;
 use crate::exit::Exit;
 use crate::numbers::count;
-use crate::output::{csv_row, severity_style};
+use crate::output::{csv_row, ip_of, severity_style, user_of};
 
 /// The most alerts one status request changes (the server's page size).
 const PER_REQUEST: usize = 1000;
@@ -38,36 +38,29 @@ fn text(value: &Value, pointer: &str) -> String {
     }
 }
 
-/// A field of an alert document: dotted key first (`kibana.alert.reason`), then nested.
+/// A field of an alert document (dotted keys such as `kibana.alert.reason`, or nested), or `-`.
 fn field(document: &Value, path: &str) -> String {
-    match document.get(path) {
-        Some(Value::String(s)) => s.clone(),
-        Some(other) if !other.is_null() => other.to_string(),
-        _ => {
-            let texts = engine::field_texts(document, path);
-            if texts.is_empty() { "-".to_owned() } else { texts.join(", ") }
-        }
-    }
+    or_dash(engine::field_texts(document, path).join(", "))
 }
 
+/// Who an alert is about, or `-`.
 fn user(document: &Value) -> String {
-    Some(field(document, "user.name")).filter(|u| u != "-").unwrap_or_else(|| field(document, "user.id"))
+    or_dash(user_of(document))
 }
 
+/// Where an alert's event came from, or `-`.
 fn source_ip(document: &Value) -> String {
-    Some(field(document, "source.ip")).filter(|u| u != "-").unwrap_or_else(|| field(document, "client.ip"))
+    or_dash(ip_of(document))
+}
+
+fn or_dash(text: String) -> String {
+    if text.is_empty() { "-".to_owned() } else { text }
 }
 
 fn list(args: AlertListArgs) -> anyhow::Result<Exit> {
-    let query = [
-        ("status", args.status.clone()),
-        ("severity", args.severity.map(|s| rules::Severity::from(s).as_str().to_owned())),
-        ("rule_id", args.rule_id.clone()),
-        ("since", args.since.clone()),
-        ("q", args.query.clone()),
-        ("limit", Some(args.limit.to_string())),
-        ("building_blocks", (!args.building_blocks).then(|| "false".to_owned())),
-    ];
+    let mut query = args.filter.params();
+    query.push(("limit", Some(args.limit.to_string())));
+    query.push(("building_blocks", (!args.building_blocks).then(|| "false".to_owned())));
     let page = Client::new(&args.server)?.get("/alerts", &query)?;
     let alerts = page["alerts"].as_array().cloned().unwrap_or_default();
     let stdout = std::io::stdout();
@@ -239,11 +232,7 @@ fn write_alert(out: &mut dyn Write, alert: &Value, doc: &Value, rule: Option<&Va
 /// The full ids of a selection: ids as given (prefixes looked up), or every alert its filter
 /// selects.
 fn selected(client: &Client, selection: &AlertSelection) -> anyhow::Result<Vec<String>> {
-    let filtered = selection.rule_id.is_some()
-        || selection.status.is_some()
-        || selection.severity.is_some()
-        || selection.since.is_some()
-        || selection.query.is_some();
+    let filtered = selection.filter.is_given();
     if filtered && !selection.ids.is_empty() {
         bail!("give alert ids or a filter (--rule-id, --status, --severity, --since, --query), not both");
     }
@@ -262,16 +251,10 @@ fn selected(client: &Client, selection: &AlertSelection) -> anyhow::Result<Vec<S
     }
     let mut ids = Vec::new();
     loop {
-        let query = [
-            ("status", selection.status.clone()),
-            ("severity", selection.severity.map(|s| rules::Severity::from(s).as_str().to_owned())),
-            ("rule_id", selection.rule_id.clone()),
-            ("since", selection.since.clone()),
-            ("q", selection.query.clone()),
-            ("sort", Some("oldest".to_owned())),
-            ("offset", Some(ids.len().to_string())),
-            ("limit", Some(PER_REQUEST.to_string())),
-        ];
+        let mut query = selection.filter.params();
+        query.push(("sort", Some("oldest".to_owned())));
+        query.push(("offset", Some(ids.len().to_string())));
+        query.push(("limit", Some(PER_REQUEST.to_string())));
         let page = client.get("/alerts", &query)?;
         let alerts = page["alerts"].as_array().cloned().unwrap_or_default();
         ids.extend(alerts.iter().map(|a| text(a, "/id")));

@@ -13,6 +13,7 @@ use crate::client::Client;
 use crate::exit::Exit;
 use crate::input::{age, date};
 use crate::numbers::count;
+use crate::output::{ip_of, user_of};
 
 /// Runs `vigil events ...`.
 pub fn run(command: EventsCommand) -> anyhow::Result<Exit> {
@@ -36,7 +37,7 @@ fn around(
 ) -> anyhow::Result<(String, Timestamp, Timestamp)> {
     let alert = client.get(&format!("/alerts/{alert}"), &[])?;
     let doc = &alert["document"];
-    let Some(seconds) = age(since) else { bail!("--since {since}: with --around, an age such as 2h") };
+    let Some(nanos) = age(since) else { bail!("--since {since}: with --around, an age such as 2h") };
     let time = doc
         .get("kibana.alert.original_time")
         .and_then(Value::as_str)
@@ -55,8 +56,8 @@ fn around(
     if let Some(query) = query {
         kql = format!("{kql} and ({query})");
     }
-    let nanos = seconds * 1_000_000_000;
-    Ok((kql, Timestamp::from_nanos(time.as_nanos() - nanos), Timestamp::from_nanos(time.as_nanos() + nanos)))
+    let span = |end: Option<i64>| end.map(Timestamp::from_nanos).context("--since: too long a span");
+    Ok((kql, span(time.as_nanos().checked_sub(nanos))?, span(time.as_nanos().checked_add(nanos))?))
 }
 
 fn search(args: &EventSearchArgs) -> anyhow::Result<Exit> {
@@ -111,8 +112,7 @@ fn search(args: &EventSearchArgs) -> anyhow::Result<Exit> {
     for event in &events {
         let doc = &event["document"];
         let field = |path: &str| engine::field_texts(doc, path).join(", ");
-        let first = |a: &str, b: &str| Some(field(a)).filter(|v| !v.is_empty()).unwrap_or_else(|| field(b));
-        let (time, user, ip) = (field("@timestamp"), first("user.name", "user.id"), first("source.ip", "client.ip"));
+        let (time, user, ip) = (field("@timestamp"), user_of(doc), ip_of(doc));
         let (action, outcome) = (field("event.action"), field("event.outcome"));
         if table {
             writeln!(out, "{time:<24}  {user:<28}  {ip:<16}  {action:<24}  {outcome}")?;

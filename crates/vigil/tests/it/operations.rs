@@ -2,28 +2,11 @@
 //! executions; alerts shown for a terminal by id prefix and triaged by filter; the pivot from an
 //! alert to its user's events; and `status` and `keys` refusing what they used to accept.
 
-use std::process::Command;
-
 use serde_json::Value;
 
-use crate::serve::start;
+use crate::serve::{cli, start};
 
 const DKIM: &str = "514121ce-c7b6-474a-8237-68ff71672379";
-
-/// Runs `vigil ARGS` against `url` with `key` (none when empty).
-fn cli(url: &str, key: &str, args: &[&str]) -> crate::Run {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_vigil"));
-    command.args(args).env("VIGIL_SERVER", url).env_remove("VIGIL_API_KEY");
-    if !key.is_empty() {
-        command.env("VIGIL_API_KEY", key);
-    }
-    let out = command.output().expect("vigil runs");
-    crate::Run {
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        code: out.status.code().unwrap_or(-1),
-    }
-}
 
 fn key(data: &std::path::Path, name: &str, role: &str) -> String {
     let made =
