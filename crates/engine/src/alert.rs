@@ -226,8 +226,25 @@ pub fn document(rule: &Rule, event: &Value, context: &AlertContext<'_>) -> Value
     rule_fields.insert("kibana.alert.rule.name".into(), json!(name));
     rule_fields.insert("kibana.alert.rule.description".into(), json!(rule.description));
     rule_fields.insert("kibana.alert.rule.type".into(), json!(rule.kind.as_str()));
-    rule_fields.insert("kibana.alert.rule.rule_type_id".into(), json!("siem.queryRule"));
-    rule_fields.insert("kibana.alert.rule.category".into(), json!("Custom Query Rule"));
+    let (type_id, category) = match rule.kind {
+        rules::RuleType::Threshold => ("siem.thresholdRule", "Threshold Rule"),
+        rules::RuleType::NewTerms => ("siem.newTermsRule", "New Terms Rule"),
+        _ => ("siem.queryRule", "Custom Query Rule"),
+    };
+    rule_fields.insert("kibana.alert.rule.rule_type_id".into(), json!(type_id));
+    rule_fields.insert("kibana.alert.rule.category".into(), json!(category));
+    if let Some(threshold) = &rule.threshold {
+        let cardinality: Vec<Value> =
+            threshold.cardinality.iter().map(|c| json!({"field": c.field, "value": c.value})).collect();
+        rule_fields.insert(
+            "kibana.alert.rule.threshold".into(),
+            json!({"field": threshold.fields, "value": threshold.value, "cardinality": cardinality}),
+        );
+    }
+    if let Some(new_terms) = &rule.new_terms {
+        rule_fields.insert("kibana.alert.rule.new_terms_fields".into(), json!(new_terms.fields));
+        rule_fields.insert("kibana.alert.rule.history_window_start".into(), json!(new_terms.history_window_start.0));
+    }
     rule_fields.insert("kibana.alert.rule.consumer".into(), json!("siem"));
     rule_fields.insert("kibana.alert.rule.producer".into(), json!("siem"));
     rule_fields.insert("kibana.alert.rule.severity".into(), json!(rule.severity.as_str()));

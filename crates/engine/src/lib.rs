@@ -50,6 +50,7 @@ pub mod schedule;
 pub mod source;
 pub mod storage;
 pub mod suppression;
+pub mod terms;
 
 pub use crate::{
     alert::{AlertContext, AlertId, document as alert_document, event_id, event_time, field_texts, reason},

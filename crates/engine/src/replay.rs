@@ -7,16 +7,24 @@
 //! A rule with `alert_suppression` makes one alert per group of an execution's candidates (and,
 //! with a duration, adds later executions' events of the group to it while it is younger than
 //! the duration); `max_signals` counts alerts, not the events they stand for.
+//!
+//! Threshold and new terms rules are replayed the same way, execution by execution, with the
+//! semantics of [`crate::terms`]: a threshold rule alerts on the groups of each window over its
+//! threshold (events at or before a group's last alert left out), a new terms rule on the
+//! first event of a window with a term not seen in its history.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use ecs::Value;
 use ecs::date::Timestamp;
+use rules::Rule;
+use rules::{NewTerms, Threshold};
 
 use crate::alert::AlertId;
 use crate::ruleset::RuleSet;
 use crate::scan::{Hit, Position, Sink};
 use crate::suppression::{Group, Suppression};
+use crate::terms::{self, Buckets, ThresholdAlert};
 
 /// A hit kept for replay.
 #[derive(Debug)]
@@ -24,11 +32,34 @@ struct Kept {
     rule: usize,
     time: Option<Timestamp>,
     alert_id: AlertId,
+    /// The event (a threshold rule's hits keep none: its alerts stand for groups).
     event: Value,
     index: Option<String>,
     event_id: String,
     source: String,
     line: u64,
+    /// A threshold or new terms rule's terms of the event.
+    terms: Vec<Vec<Value>>,
+    /// A threshold rule's values of its cardinality field.
+    distinct: Vec<String>,
+}
+
+/// How a rule turns its matches into alerts.
+#[derive(Clone, Debug)]
+enum Kind {
+    Query,
+    Threshold(Threshold),
+    NewTerms(NewTerms),
+}
+
+impl Kind {
+    fn of(rule: &Rule) -> Kind {
+        match (&rule.threshold, &rule.new_terms) {
+            (Some(threshold), _) => Kind::Threshold(threshold.clone()),
+            (None, Some(new_terms)) => Kind::NewTerms(new_terms.clone()),
+            (None, None) => Kind::Query,
+        }
+    }
 }
 
 /// A [`Sink`] that keeps every hit for [`Replay::run`] (memory grows with hits, not events).
@@ -36,13 +67,34 @@ struct Kept {
 pub struct Replay {
     kept: Vec<Kept>,
     rule_ids: HashMap<String, usize>,
+    kinds: Vec<Kind>,
+    /// Whether the hits of query rules are kept (a replay of every rule) or only those of the
+    /// rules that count and remember (a plain scan, which lists query rules' hits as they come).
+    queries: bool,
 }
 
 impl Replay {
     /// A replay of the rules in `rules`.
     pub fn new(rules: &RuleSet<'_>) -> Replay {
         let rule_ids = rules.rules().iter().enumerate().map(|(i, r)| (r.rule.id.0.clone(), i)).collect();
-        Replay { kept: Vec::new(), rule_ids }
+        let kinds = rules.rules().iter().map(|r| Kind::of(&r.rule)).collect();
+        Replay { kept: Vec::new(), rule_ids, kinds, queries: true }
+    }
+
+    /// A replay of the threshold and new terms rules in `rules` only: what a plain scan needs.
+    pub fn counting(rules: &RuleSet<'_>) -> Replay {
+        Replay { queries: false, ..Replay::new(rules) }
+    }
+
+    /// Whether `rule` is a threshold or new terms rule: its alerts come from a replay, not from
+    /// its hits one by one.
+    pub fn counts(rule: &Rule) -> bool {
+        !matches!(Kind::of(rule), Kind::Query)
+    }
+
+    /// Whether this replay takes the hits of `rule`.
+    pub fn takes(&self, rule: &Rule) -> bool {
+        self.queries || Replay::counts(rule)
     }
 }
 
@@ -51,15 +103,31 @@ impl Sink for Replay {
 
     fn hit(&mut self, hit: &Hit<'_>) -> Result<bool, Self::Error> {
         let Some(&rule) = self.rule_ids.get(&hit.rule.id.0) else { return Ok(true) };
+        let (event, terms, distinct) = match &self.kinds[rule] {
+            Kind::Query if !self.queries => return Ok(true),
+            Kind::Query => (hit.event.clone(), Vec::new(), Vec::new()),
+            Kind::Threshold(threshold) => {
+                (Value::Null, terms::groups_of(threshold, hit.event), terms::cardinality_values(threshold, hit.event))
+            }
+            Kind::NewTerms(new_terms) => {
+                let terms = terms::combinations(&new_terms.fields, hit.event);
+                if terms.is_empty() {
+                    return Ok(true); // no term: never new
+                }
+                (hit.event.clone(), terms, Vec::new())
+            }
+        };
         self.kept.push(Kept {
             rule,
             time: hit.time(),
             alert_id: hit.alert_id,
-            event: hit.event.clone(),
+            event,
             index: hit.index.map(str::to_owned),
             event_id: hit.event_id.to_owned(),
             source: hit.position.source.to_owned(),
             line: hit.position.line,
+            terms,
+            distinct,
         });
         Ok(true)
     }
@@ -94,12 +162,28 @@ pub struct RuleReplay {
 pub struct ReplayReport {
     /// Per rule, in the rule set's order.
     pub rules: Vec<RuleReplay>,
-    /// The alerts, by execution start, then event time: (rule index, execution start, kept hit).
-    alerts: Vec<(usize, Timestamp, usize)>,
-    /// The suppression fields of each alert that stands for a group (by its place in `alerts`
-    /// before sorting, keyed by its kept hit).
-    suppression: HashMap<usize, Vec<(String, Value)>>,
+    /// The alerts, by execution start, then event time.
+    alerts: Vec<Made>,
     kept: Vec<Kept>,
+}
+
+/// An alert a replay made.
+#[derive(Debug)]
+struct Made {
+    rule: usize,
+    /// The start of the execution that made it.
+    started: Timestamp,
+    /// Its event, in the kept hits.
+    at: usize,
+    id: AlertId,
+    /// What the alert adds to its event's fields (suppression, threshold result, new terms).
+    fields: Vec<(String, Value)>,
+}
+
+impl Made {
+    fn of(rule: usize, started: Timestamp, at: usize, kept: &Kept) -> Made {
+        Made { rule, started, at, id: kept.alert_id, fields: Vec::new() }
+    }
 }
 
 impl ReplayReport {
@@ -114,18 +198,18 @@ impl ReplayReport {
         rules: &RuleSet<'_>,
         mut each: impl FnMut(Timestamp, &Hit<'_>) -> Result<bool, E>,
     ) -> Result<(), E> {
-        for &(rule, started, at) in &self.alerts {
-            let kept = &self.kept[at];
+        for made in &self.alerts {
+            let kept = &self.kept[made.at];
             let hit = Hit {
-                rule: &rules.rules()[rule].rule,
+                rule: &rules.rules()[made.rule].rule,
                 event: &kept.event,
                 index: kept.index.as_deref(),
                 event_id: &kept.event_id,
-                alert_id: kept.alert_id,
+                alert_id: made.id,
                 position: Position { source: &kept.source, line: kept.line },
-                suppression: self.suppression.get(&at).map_or(&[], Vec::as_slice),
+                extra: &made.fields,
             };
-            if !each(started, &hit)? {
+            if !each(made.started, &hit)? {
                 break;
             }
         }
@@ -135,6 +219,42 @@ impl ReplayReport {
     /// How many alerts the replay created.
     pub fn alert_count(&self) -> usize {
         self.alerts.len()
+    }
+}
+
+/// A rule's schedule: executions numbered `n`, started at `n * interval`.
+struct Schedule<'r> {
+    rule: &'r Rule,
+    interval: i64,
+}
+
+impl Schedule<'_> {
+    fn new(rule: &Rule) -> Schedule<'_> {
+        let interval = i64::try_from(rule.interval.as_seconds()).unwrap_or(i64::MAX).saturating_mul(1_000_000_000);
+        Schedule { rule, interval: interval.max(1) }
+    }
+
+    fn start(&self, n: i64) -> Timestamp {
+        Timestamp::from_nanos(n.saturating_mul(self.interval))
+    }
+
+    /// The window of execution `n`.
+    fn window(&self, n: i64) -> Option<(Timestamp, Timestamp)> {
+        self.window_at(self.start(n))
+    }
+
+    /// The window of an execution started at `t`.
+    fn window_at(&self, t: Timestamp) -> Option<(Timestamp, Timestamp)> {
+        Some((self.rule.from.1.resolve(t, false)?, self.rule.to.1.resolve(t, false)?))
+    }
+
+    /// The first execution whose window can reach `t`, and how far back its windows look.
+    fn first_reaching(&self, t: Timestamp) -> Option<(i64, i64)> {
+        let (from, to) = self.window_at(t)?;
+        let t = t.as_nanos();
+        let (lookback, lead) = (t - from.as_nanos(), t - to.as_nanos());
+        let n = (t + lead).div_euclid(self.interval) + i64::from((t + lead).rem_euclid(self.interval) != 0);
+        Some((n, lookback))
     }
 }
 
@@ -149,105 +269,272 @@ impl Replay {
                 None => report[kept.rule].untimed += 1,
             }
         }
+        let mut kept = self.kept;
         let mut alerts = Vec::new();
-        let mut groups_of = HashMap::new();
         for (rule_index, mut pending) in by_rule.into_iter().enumerate() {
             let rule = &rules.rules()[rule_index].rule;
-            let suppression = Suppression::of(rule);
-            // Per group: the kept hit that alerted, when (its execution), and what it stands for.
-            let mut groups: HashMap<String, Grouped> = HashMap::new();
-            pending.sort_by_key(|&at| (self.kept[at].time, at));
-            let interval = i64::try_from(rule.interval.as_seconds()).unwrap_or(i64::MAX).saturating_mul(1_000_000_000);
-            let window =
-                |start: Timestamp| Some((rule.from.1.resolve(start, false)?, rule.to.1.resolve(start, false)?));
-            let mut alerted: HashSet<AlertId> = HashSet::new();
+            pending.sort_by_key(|&at| (kept[at].time, at));
             let stats = &mut report[rule_index];
-            let mut next = 0; // first pending hit not yet decided
-            let mut last_run: Option<i64> = None; // executions run so far are numbered up to this
-            while next < pending.len() {
-                let t = self.kept[pending[next]].time.expect("timed hits only").as_nanos();
-                // The first execution whose window can reach `t`: offsets measured at `t`.
-                let Some((from, to)) = window(Timestamp::from_nanos(t)) else { break };
-                let (lookback, lead) = (t - from.as_nanos(), t - to.as_nanos());
-                let mut n = (t + lead).div_euclid(interval) + i64::from((t + lead).rem_euclid(interval) != 0);
-                // An execution runs once: a hit it truncated can only alert in a later one.
-                if let Some(last) = last_run {
-                    n = n.max(last + 1);
+            match &self.kinds[rule_index] {
+                Kind::Query => replay_query(rule_index, rule, &pending, &kept, stats, &mut alerts),
+                Kind::Threshold(threshold) => {
+                    replay_threshold(rule_index, rule, threshold, &pending, &mut kept, stats, &mut alerts)
                 }
-                let mut missed_here = true;
-                while n.saturating_mul(interval) - lookback <= t {
-                    let started = Timestamp::from_nanos(n.saturating_mul(interval));
-                    let Some((from, to)) = window(started) else { break };
-                    last_run = Some(n);
-                    let candidates: Vec<usize> = pending[next..]
-                        .iter()
-                        .copied()
-                        .take_while(|&at| self.kept[at].time.is_some_and(|time| time <= to))
-                        .filter(|&at| {
-                            self.kept[at].time.is_some_and(|time| time >= from)
-                                && !alerted.contains(&self.kept[at].alert_id)
-                        })
-                        .collect();
-                    if !candidates.is_empty() {
-                        stats.executions += 1;
-                        let max = rule.max_signals as usize;
-                        let (mut made, mut dropped) = (0, 0);
-                        for &at in &candidates {
-                            let kept = &self.kept[at];
-                            let group = suppression.as_ref().and_then(|s| s.group(rule, &kept.event));
-                            if let Some(group) = &group
-                                && let Some(grouped) = groups.get_mut(&group.key)
-                                && suppression.as_ref().is_some_and(|s| grouped.takes(started, s))
-                            {
-                                // Suppressed into the group's alert.
-                                alerted.insert(kept.alert_id);
-                                grouped.add(kept.time);
-                                continue;
-                            }
-                            if made == max {
-                                dropped += 1;
-                                continue;
-                            }
-                            if alerted.insert(kept.alert_id) {
-                                alerts.push((rule_index, started, at));
-                                stats.alerts += 1;
-                                made += 1;
-                                if let Some(group) = group {
-                                    let grouped =
-                                        Grouped { at, group, started, start: kept.time, end: kept.time, others: 0 };
-                                    // The group's earlier alert is done: its fields are final.
-                                    if let Some(done) = groups.insert(grouped.group.key.clone(), grouped) {
-                                        groups_of.insert(done.at, done.fields());
-                                    }
-                                }
-                            }
-                        }
-                        if dropped > 0 {
-                            stats.truncations.push(Truncation { started, dropped });
-                        }
-                    }
-                    if alerted.contains(&self.kept[pending[next]].alert_id) {
-                        missed_here = false;
-                        break;
-                    }
-                    n += 1;
+                Kind::NewTerms(new_terms) => {
+                    replay_new_terms(rule_index, rule, new_terms, &pending, &kept, stats, &mut alerts)
                 }
-                if missed_here && !alerted.contains(&self.kept[pending[next]].alert_id) {
-                    stats.missed += 1;
-                }
-                while next < pending.len() && alerted.contains(&self.kept[pending[next]].alert_id) {
-                    next += 1;
-                }
-                if missed_here {
-                    next += 1;
-                }
-            }
-            for grouped in groups.into_values() {
-                groups_of.insert(grouped.at, grouped.fields());
             }
         }
-        alerts.sort_by_key(|&(rule, started, at)| (started, self.kept[at].time, rule, at));
-        ReplayReport { rules: report, alerts, suppression: groups_of, kept: self.kept }
+        alerts.sort_by_key(|m| (m.started, kept[m.at].time, m.rule, m.at));
+        ReplayReport { rules: report, alerts, kept }
+    }
+}
+
+/// A query rule's executions: each takes the matches of its window not alerted yet, oldest
+/// first, up to `max_signals`.
+fn replay_query(
+    rule_index: usize,
+    rule: &Rule,
+    pending: &[usize],
+    kept: &[Kept],
+    stats: &mut RuleReplay,
+    alerts: &mut Vec<Made>,
+) {
+    let suppression = Suppression::of(rule);
+    // Per group: the kept hit that alerted, when (its execution), and what it stands for.
+    let mut groups: HashMap<String, Grouped> = HashMap::new();
+    let mut groups_of: HashMap<usize, Vec<(String, Value)>> = HashMap::new();
+    let schedule = Schedule::new(rule);
+    let first_made = alerts.len();
+    let mut alerted: HashSet<AlertId> = HashSet::new();
+    let mut next = 0; // first pending hit not yet decided
+    let mut last_run: Option<i64> = None; // executions run so far are numbered up to this
+    while next < pending.len() {
+        let t = kept[pending[next]].time.expect("timed hits only");
+        // The first execution whose window can reach `t`.
+        let Some((mut n, lookback)) = schedule.first_reaching(t) else { break };
+        // An execution runs once: a hit it truncated can only alert in a later one.
+        if let Some(last) = last_run {
+            n = n.max(last + 1);
+        }
+        let mut missed_here = true;
+        while n.saturating_mul(schedule.interval) - lookback <= t.as_nanos() {
+            let started = schedule.start(n);
+            let Some((from, to)) = schedule.window(n) else { break };
+            last_run = Some(n);
+            let candidates: Vec<usize> = pending[next..]
+                .iter()
+                .copied()
+                .take_while(|&at| kept[at].time.is_some_and(|time| time <= to))
+                .filter(|&at| kept[at].time.is_some_and(|time| time >= from) && !alerted.contains(&kept[at].alert_id))
+                .collect();
+            if !candidates.is_empty() {
+                stats.executions += 1;
+                let max = rule.max_signals as usize;
+                let (mut made, mut dropped) = (0, 0);
+                for &at in &candidates {
+                    let hit = &kept[at];
+                    let group = suppression.as_ref().and_then(|s| s.group(rule, &hit.event));
+                    if let Some(group) = &group
+                        && let Some(grouped) = groups.get_mut(&group.key)
+                        && suppression.as_ref().is_some_and(|s| grouped.takes(started, s))
+                    {
+                        // Suppressed into the group's alert.
+                        alerted.insert(hit.alert_id);
+                        grouped.add(hit.time);
+                        continue;
+                    }
+                    if made == max {
+                        dropped += 1;
+                        continue;
+                    }
+                    if alerted.insert(hit.alert_id) {
+                        alerts.push(Made::of(rule_index, started, at, hit));
+                        stats.alerts += 1;
+                        made += 1;
+                        if let Some(group) = group {
+                            let grouped = Grouped { at, group, started, start: hit.time, end: hit.time, others: 0 };
+                            // The group's earlier alert is done: its fields are final.
+                            if let Some(done) = groups.insert(grouped.group.key.clone(), grouped) {
+                                groups_of.insert(done.at, done.fields());
+                            }
+                        }
+                    }
+                }
+                if dropped > 0 {
+                    stats.truncations.push(Truncation { started, dropped });
+                }
+            }
+            if alerted.contains(&kept[pending[next]].alert_id) {
+                missed_here = false;
+                break;
+            }
+            n += 1;
+        }
+        if missed_here && !alerted.contains(&kept[pending[next]].alert_id) {
+            stats.missed += 1;
+        }
+        while next < pending.len() && alerted.contains(&kept[pending[next]].alert_id) {
+            next += 1;
+        }
+        if missed_here {
+            next += 1;
+        }
+    }
+    for grouped in groups.into_values() {
+        groups_of.insert(grouped.at, grouped.fields());
+    }
+    for made in &mut alerts[first_made..] {
+        if let Some(fields) = groups_of.remove(&made.at) {
+            made.fields = fields;
+        }
+    }
+}
+
+/// A threshold rule's executions: each counts its window's groups, leaving out the events of a
+/// group at or before its last alert, and alerts on those over the threshold (up to
+/// `max_signals`, in the order [`Buckets::over`] gives).
+fn replay_threshold(
+    rule_index: usize,
+    rule: &Rule,
+    threshold: &Threshold,
+    pending: &[usize],
+    kept: &mut Vec<Kept>,
+    stats: &mut RuleReplay,
+    alerts: &mut Vec<Made>,
+) {
+    let schedule = Schedule::new(rule);
+    let time = |kept: &[Kept], i: usize| kept[pending[i]].time.expect("timed hits only");
+    let mut history: HashMap<String, Timestamp> = HashMap::new();
+    let Some(first) = pending.first() else { return };
+    let Some((mut n, _)) = schedule.first_reaching(kept[*first].time.expect("timed hits only")) else { return };
+    let mut low = 0;
+    while low < pending.len() {
+        let Some((from, to)) = schedule.window(n) else { return };
+        while low < pending.len() && time(kept, low) < from {
+            low += 1;
+        }
+        if low == pending.len() {
+            break;
+        }
+        if time(kept, low) > to {
+            // Nothing in this window: on to the first execution that reaches the next event.
+            match schedule.first_reaching(time(kept, low)) {
+                Some((later, _)) => n = later.max(n + 1),
+                None => return,
+            }
+            continue;
+        }
+        let started = schedule.start(n);
+        let mut buckets = Buckets::default();
+        let mut i = low;
+        while i < pending.len() && time(kept, i) <= to {
+            let hit = &kept[pending[i]];
+            buckets.add(&hit.terms, time(kept, i), &hit.distinct, pending[i] as u64, &|key| history.get(key).copied());
+            i += 1;
+        }
+        stats.executions += 1;
+        let over = buckets.over(threshold);
+        let max = rule.max_signals as usize;
+        if over.len() > max {
+            stats.truncations.push(Truncation { started, dropped: over.len() - max });
+        }
+        for (key, bucket) in over.into_iter().take(max) {
+            let alert = ThresholdAlert::new(rule, threshold, started, &key, &bucket);
+            if let Some(last) = bucket.last {
+                history.insert(key, last);
+            }
+            let newest = &kept[bucket.newest as usize];
+            let synthetic = Kept {
+                rule: rule_index,
+                time: bucket.last,
+                alert_id: alert.id,
+                event: alert.event,
+                index: Some(rule.index.join(",")),
+                event_id: alert.event_id,
+                source: newest.source.clone(),
+                line: newest.line,
+                terms: Vec::new(),
+                distinct: Vec::new(),
+            };
+            kept.push(synthetic);
+            alerts.push(Made { rule: rule_index, started, at: kept.len() - 1, id: alert.id, fields: alert.fields });
+            stats.alerts += 1;
+        }
+        n += 1;
+    }
+}
+
+/// A new terms rule's executions: an event of a window alerts for each of its terms with no
+/// occurrence between the execution's history start and the event (so it is also the first of
+/// the window to have it), in the first execution where that holds, up to `max_signals` per
+/// execution (the rest try the next executions that still see them).
+fn replay_new_terms(
+    rule_index: usize,
+    rule: &Rule,
+    new_terms: &NewTerms,
+    pending: &[usize],
+    kept: &[Kept],
+    stats: &mut RuleReplay,
+    alerts: &mut Vec<Made>,
+) {
+    let schedule = Schedule::new(rule);
+    // Per term, its occurrences in time order: (time, kept hit).
+    let mut occurrences: HashMap<String, Vec<(Timestamp, usize)>> = HashMap::new();
+    for &at in pending {
+        for values in &kept[at].terms {
+            occurrences.entry(terms::key(values)).or_default().push((kept[at].time.expect("timed hits only"), at));
+        }
+    }
+    // Per execution, the candidates it alerts on: (time, kept hit, term, last execution seeing it).
+    let mut by_execution: BTreeMap<i64, Vec<(Timestamp, usize, String, i64)>> = BTreeMap::new();
+    for (term, seen) in &occurrences {
+        for (i, &(t, at)) in seen.iter().enumerate() {
+            let previous = i.checked_sub(1).map(|p| seen[p].0);
+            let Some((first, _)) = schedule.first_reaching(t) else { continue };
+            // Every execution whose window holds `t` checks it, each against a later history.
+            let (mut n, mut alerting) = (first, None);
+            while schedule.window(n).is_some_and(|(from, _)| from <= t) {
+                let new = match (previous, terms::history(new_terms, rule, schedule.start(n))) {
+                    (None, _) => true,
+                    (Some(p), Some((start, _))) => p < start,
+                    (Some(_), None) => false,
+                };
+                if new && alerting.is_none() {
+                    alerting = Some(n);
+                }
+                n += 1;
+            }
+            if let Some(at_n) = alerting {
+                by_execution.entry(at_n).or_default().push((t, at, term.clone(), n - 1));
+            }
+        }
+    }
+    let max = rule.max_signals as usize;
+    while let Some((n, mut candidates)) = by_execution.pop_first() {
+        candidates.sort();
+        stats.executions += 1;
+        let started = schedule.start(n);
+        let mut dropped = 0;
+        for (made, (t, at, term, last)) in candidates.into_iter().enumerate() {
+            if made >= max {
+                if last > n {
+                    by_execution.entry(n + 1).or_default().push((t, at, term, last));
+                } else {
+                    stats.missed += 1;
+                }
+                dropped += 1;
+                continue;
+            }
+            let hit = &kept[at];
+            let values: Vec<Value> = serde_json::from_str(&term).unwrap_or_default();
+            let id = terms::new_terms_alert_id(hit.index.as_deref().unwrap_or(""), &hit.event_id, &rule.id.0, &term);
+            alerts.push(Made { rule: rule_index, started, at, id, fields: terms::new_terms_fields(&values) });
+            stats.alerts += 1;
+        }
+        if dropped > 0 {
+            stats.truncations.push(Truncation { started, dropped });
+        }
     }
 }
 

@@ -36,9 +36,9 @@ pub struct Hit<'a> {
     pub alert_id: AlertId,
     /// Where the event was read.
     pub position: Position<'a>,
-    /// The suppression fields of the alert, when it stands for a group of events
-    /// (`kibana.alert.suppression.*`, from a replay of a suppressing rule).
-    pub suppression: &'a [(String, Value)],
+    /// What the alert adds to the event's fields: the suppression fields when it stands for a
+    /// group of events (`kibana.alert.suppression.*`), a threshold's result, new terms.
+    pub extra: &'a [(String, Value)],
 }
 
 impl Hit<'_> {
@@ -52,7 +52,7 @@ impl Hit<'_> {
         let context = AlertContext { id: self.alert_id, index: self.index.unwrap_or(""), event_id: self.event_id, now };
         let mut document = alert::document(self.rule, self.event, &context);
         if let Value::Object(doc) = &mut document {
-            doc.extend(self.suppression.iter().cloned());
+            doc.extend(self.extra.iter().cloned());
         }
         document
     }
@@ -468,7 +468,7 @@ impl<'r, 'c> Scanner<'r, 'c> {
                 event_id: &matched.event_id,
                 alert_id,
                 position: Position { source, line: matched.line },
-                suppression: &[],
+                extra: &[],
             };
             if !sink.hit(&hit)? {
                 return Ok(false);

@@ -361,7 +361,7 @@ fn alert(rule: &Rule, c: &Candidate, run_id: &str, started: Timestamp) -> NewAle
         event_id: &m.event_id,
         alert_id: c.alert_id,
         position: Position { source: "store", line: seq },
-        suppression: &[],
+        extra: &[],
     };
     let mut document = hit.document(started);
     if let Value::Object(doc) = &mut document {

@@ -219,15 +219,20 @@ impl Rule {
         self.fields.get(key).and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).collect()
     }
 
-    /// Why vigil cannot run this rule yet, or `None` when it can (KQL query rules).
+    /// Why vigil cannot run this rule yet, or `None` when it can (KQL query, threshold and new
+    /// terms rules).
     pub fn unsupported(&self) -> Option<String> {
         if let Err(why) = &self.filters {
             return Some(format!("its filters cannot run: {why}"));
         }
         match (&self.kind, self.language.as_deref()) {
-            (RuleType::Query, Some("kuery")) => None,
-            (RuleType::Query, Some(language)) => Some(format!("{language} queries are not supported yet")),
-            (RuleType::Query, None) => Some("query rules without a language are not supported".into()),
+            (RuleType::Query | RuleType::Threshold | RuleType::NewTerms, Some("kuery")) => None,
+            (RuleType::Query | RuleType::Threshold | RuleType::NewTerms, Some(language)) => {
+                Some(format!("{language} queries are not supported yet"))
+            }
+            (kind @ (RuleType::Query | RuleType::Threshold | RuleType::NewTerms), None) => {
+                Some(format!("{kind} rules without a language are not supported"))
+            }
             (RuleType::MachineLearning, _) => {
                 Some("machine_learning rules need Elastic's anomaly detection jobs".into())
             }

@@ -3,6 +3,7 @@
 mod pack;
 mod replay;
 mod scan;
+mod terms;
 
 use ecs::date::Timestamp;
 use engine::{Hit, RuleSet, Sink};
@@ -21,8 +22,14 @@ impl Sink for Collect {
 
 /// A query rule from its query and a few settings, as detection-rules TOML.
 pub fn rule(name: &str, query: &str, extra: &str) -> rules::Rule {
+    typed_rule("query", name, query, extra)
+}
+
+/// A rule of type `kind` from its query and a few settings (tables last), as detection-rules
+/// TOML.
+pub fn typed_rule(kind: &str, name: &str, query: &str, extra: &str) -> rules::Rule {
     let text = format!(
-        "[rule]\nrule_id = \"{name}\"\nname = \"{name}\"\ndescription = \"test\"\ntype = \"query\"\nrisk_score = 50\nseverity = \"high\"\nquery = '''{query}'''\n{extra}\n"
+        "[rule]\nrule_id = \"{name}\"\nname = \"{name}\"\ndescription = \"test\"\ntype = \"{kind}\"\nlanguage = \"kuery\"\nrisk_score = 50\nseverity = \"high\"\nquery = '''{query}'''\n{extra}\n"
     );
     let mut loaded = rules::load_toml(std::path::Path::new("test.toml"), &text);
     assert!(!loaded.has_errors(), "{:?}", loaded.diagnostics);

@@ -84,8 +84,15 @@ pub fn run(args: ScanArgs) -> anyhow::Result<Exit> {
     let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let options = ScanOptions { index: args.index.clone() };
     let progress = progress_bar(&inputs, args.quiet);
+    // Threshold and new terms rules alert per execution, so a plain scan replays them too.
+    let replay = if args.replay {
+        Some(Replay::new(&rule_set))
+    } else {
+        rule_set.rules().iter().any(|c| Replay::counts(&c.rule)).then(|| Replay::counting(&rule_set))
+    };
     let mut sink = ScanSink {
-        replay: args.replay.then(|| Replay::new(&rule_set)),
+        replay,
+        shown: 0,
         live: Live { output: output.as_mut(), now },
         range: (since, until),
         outside: 0,
@@ -97,21 +104,20 @@ pub fn run(args: ScanArgs) -> anyhow::Result<Exit> {
     let scanned = engine::pipeline::scan(&rule_set, &options, threads, &inputs, &open, &mut sink)?;
     progress.finish_and_clear();
     let (stats, bytes) = (scanned.stats, scanned.bytes);
-    let ScanSink { replay, problems, unreadable, outside, .. } = sink;
+    let ScanSink { replay, shown, problems, unreadable, outside, .. } = sink;
     if problems > REPORTED_INVALID {
         report::note(&format!("{} more records could not be read and were skipped", problems - REPORTED_INVALID));
     }
     let replay_report = replay.map(|r| r.run(&rule_set));
-    let mut alerts = stats.hits;
+    let mut alerts = shown;
     if let Some(replayed) = &replay_report {
-        alerts = replayed.alert_count() as u64;
+        alerts += replayed.alert_count() as u64;
         replayed.for_each_alert(&rule_set, |created, hit| output.alert(hit, created).map(|()| true))?;
-    }
-    if let Some(replayed) = &replay_report {
         warn_about_replay(&rule_set, replayed);
     }
     let replay_rows = replay_report
         .as_ref()
+        .filter(|_| args.replay)
         .map(|r| rule_set.rules().iter().map(|c| &c.rule).zip(r.rules.iter()).collect::<Vec<_>>());
     let elapsed = started.elapsed();
     output.finish(&Summary { stats: &stats, rules: rule_set.len(), replay: replay_rows })?;
@@ -234,7 +240,10 @@ fn warn_about_replay(rule_set: &RuleSet<'_>, replayed: &engine::ReplayReport) {
 /// Where a live scan's findings go: hits to the output (or to the schedule replay), records
 /// that are not events and unreadable inputs to stderr.
 struct ScanSink<'o, 'p> {
+    /// The schedule replay of every rule (`--replay`), or of the threshold and new terms rules.
     replay: Option<Replay>,
+    /// Hits shown as they came.
+    shown: u64,
     live: Live<'o>,
     /// `--since` and `--until`: matches of events outside are left out.
     range: (Option<Timestamp>, Option<Timestamp>),
@@ -259,8 +268,11 @@ impl engine::Sink for ScanSink<'_, '_> {
             return Ok(true);
         }
         match &mut self.replay {
-            Some(replay) => replay.hit(hit).map_err(|never| match never {}),
-            None => self.live.hit(hit),
+            Some(replay) if replay.takes(hit.rule) => replay.hit(hit).map_err(|never| match never {}),
+            _ => {
+                self.shown += 1;
+                self.live.hit(hit)
+            }
         }
     }
 
