@@ -12,6 +12,8 @@
 //! Everything an execution produces is committed in one transaction with the rule's new state,
 //! so a crash repeats an execution rather than losing or doubling its alerts.
 
+mod counting;
+
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::rc::Rc;
 
@@ -26,10 +28,11 @@ use crate::alert::{AlertId, short_hex};
 use crate::ruleset::RuleSet;
 use crate::scan::{Hit, Position, ScanOptions, Scanner, Sink};
 use crate::storage::{
-    EventQuery, ExecutionRecord, ExecutionStatus, NewAlert, NewNotification, RuleState, Store, StoreError, StoreResult,
-    Suppressed, TimeColumn,
+    EventQuery, ExecutionRecord, ExecutionStatus, MemoryUpdate, NewAlert, NewNotification, RuleState, Store,
+    StoreError, StoreResult, Suppressed, TimeColumn,
 };
 use crate::suppression::{Group, Suppression};
+use counting::Counting;
 
 /// The scheduled start due for `rule` at `now`: the latest multiple of its interval not after
 /// `now`, unless that one already ran. A last run dated after `now` (the clock was ahead when
@@ -156,9 +159,14 @@ pub fn execute(
         records.push(run.fail(&skip.rule, &state_of(&skip.rule), (from, to), warning)?);
     }
     let covered: Vec<u64> = set.rules().iter().map(|c| state_of(&c.rule).covered_seq).collect();
-    let read = read(store, &set, first.time_field(), (from, to), &covered, run.up_to)?;
-    let Pass { mut kept, found, held_from, .. } = read.pass;
-    for (at, compiled) in set.rules().iter().enumerate() {
+    let counting = set
+        .rules()
+        .iter()
+        .map(|c| Counting::prepare(store, &c.rule, catalog, exceptions, scheduled, run.up_to))
+        .collect::<StoreResult<Vec<_>>>()?;
+    let read = read(store, &set, first.time_field(), (from, to), &covered, run.up_to, counting)?;
+    let Pass { mut kept, found, held_from, counting, .. } = read.pass;
+    for ((at, compiled), counting) in set.rules().iter().enumerate().zip(counting) {
         let (rule, state) = (&compiled.rule, state_of(&compiled.rule));
         let mut record = run.record(rule, (from, to), covered[at]);
         record.events = read.events;
@@ -175,8 +183,19 @@ pub fn execute(
         if let Some(first_error) = &read.first_error {
             record.warnings.push(format!("{} stored events could not be read, first {first_error}", read.unreadable));
         }
-        let make = |c: &Candidate| alert(rule, c, &record.id, run.started);
+        let make = |c: &Candidate| alert(rule, c, &[], &record.id, run.started);
+        let mut memory = MemoryUpdate::default();
         let (alerts, suppressed, held) = match Suppression::of(rule) {
+            _ if !matches!(counting, Counting::Query) => {
+                let out = counting.finish(store, rule, scheduled, (from, to))?;
+                record.candidates = out.candidates;
+                record.held_back = out.held_back;
+                record.warnings.extend(out.warnings);
+                memory = out.memory;
+                let alerts =
+                    out.alerts.iter().map(|(c, extra)| alert(rule, c, extra, &record.id, run.started)).collect();
+                (alerts, Vec::new(), out.held_from)
+            }
             Some(suppression) => {
                 let out = suppress(store, rule, &suppression, &candidates, &make, run.started)?;
                 record.held_back += out.held_back;
@@ -191,7 +210,7 @@ pub fn execute(
         if record.held_back > 0 {
             record.warnings.push(format!(
                 "max_signals ({}) reached: {} of {} candidates held back for the next executions",
-                rule.max_signals, record.held_back, found[at]
+                rule.max_signals, record.held_back, record.candidates
             ));
         }
         record.alerts = alerts.len() as u64;
@@ -210,7 +229,7 @@ pub fn execute(
             None => run.up_to.max(state.covered_seq),
         };
         let next = run.next_state(&state, covered, record.held_back);
-        store.commit_execution(&record, &alerts, &suppressed, &next, &notifications)?;
+        store.commit_execution(&record, &alerts, &suppressed, &next, &notifications, &memory)?;
         records.push(record);
     }
     Ok(records)
@@ -276,7 +295,7 @@ impl Run<'_> {
         failed.status = ExecutionStatus::Failed;
         failed.warnings.push(warning);
         let next = self.next_state(state, state.covered_seq, state.backlog);
-        self.store.commit_execution(&failed, &[], &[], &next, &[])?;
+        self.store.commit_execution(&failed, &[], &[], &next, &[], &MemoryUpdate::default())?;
         Ok(failed)
     }
 }
@@ -301,6 +320,7 @@ fn read<'s>(
     window: (Timestamp, Timestamp),
     covered: &[u64],
     up_to: u64,
+    counting: Vec<Counting>,
 ) -> StoreResult<Read<'s>> {
     let (from, to) = window;
     let query = EventQuery {
@@ -320,7 +340,7 @@ fn read<'s>(
     };
     let mut scanner = Scanner::new(set, ScanOptions { index: None });
     let mut read = Read {
-        pass: Pass::new(set, store, window, covered.to_vec()),
+        pass: Pass::new(set, store, window, covered.to_vec(), counting),
         excepted: Default::default(),
         events: 0,
         unreadable: 0,
@@ -351,8 +371,9 @@ fn read<'s>(
     Ok(read)
 }
 
-/// The alert of a rule's candidate, created at `started` by execution `run_id`.
-fn alert(rule: &Rule, c: &Candidate, run_id: &str, started: Timestamp) -> NewAlert {
+/// The alert of a rule's candidate, with the fields it adds (`extra`), created at `started` by
+/// execution `run_id`.
+fn alert(rule: &Rule, c: &Candidate, extra: &[(String, Value)], run_id: &str, started: Timestamp) -> NewAlert {
     let (m, seq) = (&c.event, c.seq);
     let hit = Hit {
         rule,
@@ -361,7 +382,7 @@ fn alert(rule: &Rule, c: &Candidate, run_id: &str, started: Timestamp) -> NewAle
         event_id: &m.event_id,
         alert_id: c.alert_id,
         position: Position { source: "store", line: seq },
-        extra: &[],
+        extra,
     };
     let mut document = hit.document(started);
     if let Value::Object(doc) = &mut document {
@@ -494,11 +515,20 @@ struct Pass<'s> {
     held_from: Vec<Option<u64>>,
     /// Each rule's `max_signals`.
     max: Vec<usize>,
+    /// What the threshold and new terms rules keep instead.
+    counting: Vec<Counting>,
 }
 
 impl<'s> Pass<'s> {
-    fn new(set: &RuleSet<'_>, store: &'s dyn Store, window: (Timestamp, Timestamp), covered: Vec<u64>) -> Pass<'s> {
+    fn new(
+        set: &RuleSet<'_>,
+        store: &'s dyn Store,
+        window: (Timestamp, Timestamp),
+        covered: Vec<u64>,
+        counting: Vec<Counting>,
+    ) -> Pass<'s> {
         Pass {
+            counting,
             store,
             window,
             covered,
@@ -551,18 +581,30 @@ impl Sink for Pass<'_> {
         let (from, to) = self.window;
         let (time, seq) = (hit.time(), hit.position.line);
         let in_window = time.is_some_and(|t| t >= from && t <= to);
-        if !in_window && seq <= self.covered[at] {
-            return Ok(true); // seen by an earlier execution, and not in this window
-        }
+        let seen_before = !in_window && seq <= self.covered[at];
         // Late: older than the window, so Kibana's execution would never have seen it. (An event
         // newer than the window is early, and alerts now rather than next time.)
         let late = time.is_some_and(|t| t < from);
-        let event = Rc::new(Stored {
-            event: hit.event.clone(),
-            index: hit.index.map(str::to_owned),
-            event_id: hit.event_id.to_owned(),
-        });
-        self.pending.push((at, Candidate { time, seq, late, alert_id: hit.alert_id, event }));
+        let candidate = || Candidate {
+            time,
+            seq,
+            late,
+            alert_id: hit.alert_id,
+            event: Rc::new(Stored {
+                event: hit.event.clone(),
+                index: hit.index.map(str::to_owned),
+                event_id: hit.event_id.to_owned(),
+            }),
+        };
+        if !matches!(self.counting[at], Counting::Query) {
+            // A new terms index takes every match it has not seen, covered or not.
+            self.counting[at].hit(hit.event, time, seq, (in_window, seen_before), candidate);
+            return Ok(true);
+        }
+        if seen_before {
+            return Ok(true); // seen by an earlier execution, and not in this window
+        }
+        self.pending.push((at, candidate()));
         if self.pending.len() >= EXISTING_BATCH {
             self.offer_new()?;
         }
@@ -592,7 +634,7 @@ fn execution_id(rule: &Rule, scheduled: Timestamp, trigger: Trigger, started: Ti
 
 /// A matching event not alerted yet, ordered oldest first: by time on the rule's field (events
 /// without one last), then by arrival.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct Candidate {
     time: Option<Timestamp>,
     seq: u64,

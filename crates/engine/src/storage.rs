@@ -430,8 +430,8 @@ pub trait AlertStore: Send + Sync {
 
     /// Stores an execution's outcome in one transaction: its alerts (an alert already stored is
     /// kept as it is), the events suppressed into existing alerts, its record, the rule's new
-    /// state, and the notifications to send about it (the outbox). Returns how many alerts were
-    /// new.
+    /// state, the notifications to send about it (the outbox) and what a threshold or new terms
+    /// rule remembers. Returns how many alerts were new.
     ///
     /// # Errors
     ///
@@ -443,6 +443,7 @@ pub trait AlertStore: Send + Sync {
         suppressed: &[Suppressed],
         state: &RuleState,
         notifications: &[NewNotification],
+        memory: &MemoryUpdate,
     ) -> StoreResult<u64>;
 
     /// The alert of rule `rule_id` standing for suppression group `key`, created at or after
@@ -741,6 +742,77 @@ pub trait Outbox: Send + Sync {
 }
 
 /// Everything the service stores.
-pub trait Store: EventLog + AlertStore + RuleStates + Outbox {}
+pub trait Store: EventLog + AlertStore + RuleStates + Outbox + RuleMemory {}
 
-impl<T: EventLog + AlertStore + RuleStates + Outbox> Store for T {}
+impl<T: EventLog + AlertStore + RuleStates + Outbox + RuleMemory> Store for T {}
+
+/// A new terms rule's index: which events it was built from, and when each term was seen.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TermsIndex {
+    /// A digest of what the index depends on (the rule's query, filters, exceptions, fields and
+    /// history): when the rule's changes, the index is rebuilt.
+    pub fingerprint: String,
+    /// Every matching event up to this sequence number is in it.
+    pub indexed_seq: u64,
+}
+
+/// What an execution changes in its rule's memory (committed with its alerts).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MemoryUpdate {
+    /// A new terms rule's index.
+    pub terms: Option<TermsUpdate>,
+    /// A threshold rule's signal history.
+    pub threshold: Option<ThresholdUpdate>,
+}
+
+/// A new terms rule's index after an execution.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TermsUpdate {
+    /// The rule.
+    pub rule_id: String,
+    /// What the index is now, and covers.
+    pub index: TermsIndex,
+    /// Whether the index was rebuilt: the terms stored before are dropped first.
+    pub rebuilt: bool,
+    /// The terms whose times changed, with all their times now (nanoseconds, oldest first).
+    pub seen: Vec<(String, Vec<i64>)>,
+    /// Terms last seen before this (nanoseconds) are forgotten: past every history.
+    pub forget_before: i64,
+}
+
+/// A threshold rule's signal history after an execution.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ThresholdUpdate {
+    /// The rule.
+    pub rule_id: String,
+    /// Groups alerted now, with the time of their newest event: their events up to it are not
+    /// counted again.
+    pub alerted: Vec<(String, Timestamp)>,
+    /// Entries with an older time are dropped (no window reaches them any more).
+    pub forget_before: Timestamp,
+}
+
+/// What threshold and new terms rules remember between executions.
+pub trait RuleMemory: Send + Sync {
+    /// A new terms rule's index, if it has one.
+    ///
+    /// # Errors
+    ///
+    /// When the store cannot be read.
+    fn terms_index(&self, rule_id: &str) -> StoreResult<Option<TermsIndex>>;
+
+    /// When each of `terms` was seen by the rule's index (terms never seen are left out).
+    ///
+    /// # Errors
+    ///
+    /// When the store cannot be read.
+    fn seen(&self, rule_id: &str, terms: &[String]) -> StoreResult<std::collections::HashMap<String, Vec<i64>>>;
+
+    /// A threshold rule's signal history: per group, the time of the newest event its last
+    /// alert counted.
+    ///
+    /// # Errors
+    ///
+    /// When the store cannot be read.
+    fn threshold_history(&self, rule_id: &str) -> StoreResult<std::collections::HashMap<String, Timestamp>>;
+}

@@ -84,7 +84,7 @@ fn fill(store: &store::Sqlite) -> String {
             warnings: Vec::new(),
         };
         let state = RuleState { rule_id: "rule-0".into(), ..RuleState::default() };
-        store.commit_execution(&record, &alerts, &[], &state, &[]).expect("stored");
+        store.commit_execution(&record, &alerts, &[], &state, &[], &Default::default()).expect("stored");
         let closed: Vec<_> = alerts.iter().step_by(4).map(|a| a.id).collect();
         let change = StatusChange { status: WorkflowStatus::Closed, by: "bench".into(), at: started, note: None };
         store.set_status(&closed, &change).expect("closed");

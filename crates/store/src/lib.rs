@@ -27,6 +27,7 @@
 
 mod access;
 mod checkpoints;
+mod memory;
 mod outbox;
 mod sqlite;
 mod tuning;

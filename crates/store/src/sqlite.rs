@@ -8,8 +8,8 @@ use ecs::date::Timestamp;
 use engine::AlertId;
 use engine::storage::{
     Activity, AlertFilter, AlertOrder, AlertStore, Appended, EventLog, EventQuery, ExecutionRecord, ExecutionStatus,
-    NewAlert, NewEvent, NewNotification, RuleState, RuleStates, StatusChange, StoreError, StoreResult, StoredAlert,
-    StoredEvent, Suppressed, TimeColumn, WorkflowStatus,
+    MemoryUpdate, NewAlert, NewEvent, NewNotification, RuleState, RuleStates, StatusChange, StoreError, StoreResult,
+    StoredAlert, StoredEvent, Suppressed, TimeColumn, WorkflowStatus,
 };
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter, types::Value as Sql};
 use serde_json::{Value, json};
@@ -24,6 +24,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/005_console.sql"),
     include_str!("../migrations/006_tuning.sql"),
     include_str!("../migrations/007_outbox.sql"),
+    include_str!("../migrations/008_memory.sql"),
 ];
 
 /// The storage traits on an SQLite database in a data directory.
@@ -466,6 +467,7 @@ impl AlertStore for Sqlite {
         suppressed: &[Suppressed],
         state: &RuleState,
         notifications: &[NewNotification],
+        memory: &MemoryUpdate,
     ) -> StoreResult<u64> {
         self.write(|conn| {
             let tx = conn.transaction().map_err(write_err("store the execution"))?;
@@ -551,6 +553,7 @@ impl AlertStore for Sqlite {
             )
             .map_err(write_err("store the execution"))?;
             crate::outbox::queue(&tx, notifications)?;
+            crate::memory::apply(&tx, memory)?;
             tx.execute(
                 "INSERT INTO rule_state (rule_id, enabled, covered_seq, last_scheduled, backlog)
                  VALUES (?1, ?2, ?3, ?4, ?5)

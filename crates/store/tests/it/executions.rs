@@ -407,6 +407,25 @@ impl engine::storage::EventLog for Counting {
     }
 }
 
+impl engine::storage::RuleMemory for Counting {
+    fn terms_index(&self, rule_id: &str) -> engine::storage::StoreResult<Option<engine::storage::TermsIndex>> {
+        self.inner.terms_index(rule_id)
+    }
+    fn seen(
+        &self,
+        rule_id: &str,
+        terms: &[String],
+    ) -> engine::storage::StoreResult<std::collections::HashMap<String, Vec<i64>>> {
+        self.inner.seen(rule_id, terms)
+    }
+    fn threshold_history(
+        &self,
+        rule_id: &str,
+    ) -> engine::storage::StoreResult<std::collections::HashMap<String, ecs::date::Timestamp>> {
+        self.inner.threshold_history(rule_id)
+    }
+}
+
 impl AlertStore for Counting {
     fn existing(
         &self,
@@ -422,8 +441,9 @@ impl AlertStore for Counting {
         suppressed: &[engine::storage::Suppressed],
         state: &engine::storage::RuleState,
         notifications: &[engine::storage::NewNotification],
+        memory: &engine::storage::MemoryUpdate,
     ) -> engine::storage::StoreResult<u64> {
-        self.inner.commit_execution(record, alerts, suppressed, state, notifications)
+        self.inner.commit_execution(record, alerts, suppressed, state, notifications, memory)
     }
     fn suppressing(
         &self,

@@ -3,6 +3,7 @@
 mod checkpoints;
 mod events;
 mod executions;
+mod terms;
 
 use ecs::date::Timestamp;
 use engine::storage::NewEvent;
