@@ -1,5 +1,6 @@
 //! Integration tests of the `engine` crate, built as one binary.
 
+mod corpus;
 mod pack;
 mod replay;
 mod scan;
