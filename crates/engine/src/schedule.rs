@@ -190,6 +190,7 @@ pub fn execute(
                 let out = counting.finish(store, rule, scheduled, (from, to))?;
                 record.candidates = out.candidates;
                 record.held_back = out.held_back;
+                record.terms = out.terms;
                 record.warnings.extend(out.warnings);
                 memory = out.memory;
                 let alerts =
@@ -262,6 +263,7 @@ impl Run<'_> {
             late: 0,
             excepted: Vec::new(),
             notifications: 0,
+            terms: 0,
             duration_ms: 0,
             status: ExecutionStatus::Succeeded,
             warnings: Vec::new(),

@@ -411,6 +411,9 @@ pub struct ExecutionRecord {
     pub excepted: Vec<(String, u64)>,
     /// Notifications queued for its alerts (sent after the commit).
     pub notifications: u64,
+    /// A new terms rule's distinct terms checked against its history (Kibana caps and pages
+    /// them; vigil checks them all); 0 for other rules.
+    pub terms: u64,
     /// How long it took, in milliseconds.
     pub duration_ms: u64,
     /// How it ended.

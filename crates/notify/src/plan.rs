@@ -206,6 +206,7 @@ impl Notifier {
             late: 0,
             excepted: Vec::new(),
             notifications: 1,
+            terms: 0,
             duration_ms: 0,
             status: engine::storage::ExecutionStatus::Succeeded,
             warnings: Vec::new(),

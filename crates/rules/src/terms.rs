@@ -96,6 +96,12 @@ pub(crate) fn threshold(value: Option<&Value>) -> Result<Threshold, Fault> {
             return Err(fault("threshold.cardinality", message));
         }
     };
+    if let Some(field) = fields.iter().find(|f| is_text(f)) {
+        return Err(fault("threshold.field", not_countable(field, "group by")));
+    }
+    if let Some(c) = cardinality.as_ref().filter(|c| is_text(&c.field)) {
+        return Err(fault("threshold.cardinality.0.field", not_countable(&c.field, "count the distinct values of")));
+    }
     Ok(Threshold { fields, value, cardinality })
 }
 
@@ -131,8 +137,21 @@ pub(crate) fn new_terms(fields: &Map<String, Value>) -> Result<NewTerms, Fault> 
     let Some(text) = start.and_then(Value::as_str) else {
         return Err((start_path, "a new terms rule needs `history_window_start` (date math such as now-14d)".into()));
     };
+    if let Some(field) = names.iter().find(|f| is_text(f)) {
+        return Err((names_path, not_countable(field, "collect the terms of")));
+    }
     let math = DateMath::parse(text).map_err(|err| (start_path, format!("`history_window_start`: {err}")))?;
     Ok(NewTerms { fields: names, history_window_start: (text.to_owned(), math) })
+}
+
+/// Whether the catalog has `field` as text: analyzed into words, so Elasticsearch can neither
+/// group by it nor count its values.
+fn is_text(field: &str) -> bool {
+    ecs::Catalog::builtin().get(field).is_some_and(|f| f.ty().is_text())
+}
+
+fn not_countable(field: &str, what: &str) -> String {
+    format!("Elasticsearch cannot {what} `{field}`: it is a text field (analyzed into words, not aggregatable)")
 }
 
 #[cfg(test)]
@@ -163,6 +182,10 @@ mod tests {
         assert_eq!(path(Some(json!({"field": 3, "value": 1}))), "threshold.field");
         assert_eq!(path(Some(json!({"field": ["a", "b", "c", "d", "e", "f"], "value": 1}))), "threshold.field");
         assert_eq!(path(Some(json!({"value": 1, "cardinality": [{"field": "x"}]}))), "threshold.cardinality.0");
+        let text = threshold(Some(&json!({"value": 1, "cardinality": [{"field": "message", "value": 2}]})));
+        let fault = text.expect_err("message is text");
+        assert_eq!(fault.0, "threshold.cardinality.0.field");
+        assert!(fault.1.contains("text field"), "{}", fault.1);
     }
 
     #[test]

@@ -79,6 +79,7 @@ fn fill(store: &store::Sqlite) -> String {
             late: 0,
             excepted: Vec::new(),
             notifications: 0,
+            terms: 0,
             duration_ms: 1,
             status: ExecutionStatus::Succeeded,
             warnings: Vec::new(),

@@ -1,4 +1,5 @@
 -- What threshold and new terms rules remember between executions.
+ALTER TABLE executions ADD COLUMN terms INTEGER NOT NULL DEFAULT 0;
 CREATE TABLE terms_index (
     rule_id TEXT PRIMARY KEY,
     fingerprint TEXT NOT NULL,

@@ -528,8 +528,8 @@ impl AlertStore for Sqlite {
             }
             tx.execute(
                 "INSERT INTO executions (id, rule_id, scheduled, started, window_from, window_to, seq_after, seq_to,
-                 events, candidates, alerts, held_back, duration_ms, status, warnings, late, excepted, notifications)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+                 events, candidates, alerts, held_back, duration_ms, status, warnings, late, excepted, notifications, terms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
                 params![
                     record.id,
                     record.rule_id,
@@ -549,6 +549,7 @@ impl AlertStore for Sqlite {
                     seq_param(record.late),
                     json!(record.excepted).to_string(),
                     seq_param(record.notifications),
+                    seq_param(record.terms),
                 ],
             )
             .map_err(write_err("store the execution"))?;
@@ -829,7 +830,7 @@ impl RuleStates for Sqlite {
 }
 
 const EXECUTION: &str = "SELECT id, rule_id, scheduled, started, window_from, window_to, seq_after, seq_to, events,
-     candidates, alerts, held_back, duration_ms, status, warnings, late, excepted, notifications FROM executions";
+     candidates, alerts, held_back, duration_ms, status, warnings, late, excepted, notifications, terms FROM executions";
 
 /// A row of [`EXECUTION`].
 fn read_execution(r: &Row<'_>) -> rusqlite::Result<ExecutionRecord> {
@@ -857,5 +858,6 @@ fn read_execution(r: &Row<'_>) -> rusqlite::Result<ExecutionRecord> {
         excepted: serde_json::from_str(&r.get::<_, String>(16)?)
             .map_err(|e| corrupt(16, format!("execution exception counts are not a JSON list: {e}")))?,
         notifications: n(17)?,
+        terms: n(18)?,
     })
 }

@@ -66,6 +66,8 @@ pub(super) struct Outcome {
     pub candidates: u64,
     pub held_back: u64,
     pub held_from: Option<u64>,
+    /// A new terms rule's terms checked.
+    pub terms: u64,
     pub warnings: Vec<String>,
     pub memory: MemoryUpdate,
 }
@@ -168,6 +170,7 @@ impl Counting {
                 candidates: 0,
                 held_back: 0,
                 held_from: None,
+                terms: 0,
                 warnings: Vec::new(),
                 memory: MemoryUpdate::default(),
             }),
@@ -212,7 +215,7 @@ impl ThresholdPass {
             threshold: Some(ThresholdUpdate { rule_id: rule.id.0.clone(), alerted, forget_before: window.0 }),
             terms: None,
         };
-        Outcome { alerts, candidates, held_back: 0, held_from: None, warnings, memory }
+        Outcome { alerts, candidates, held_back: 0, held_from: None, terms: 0, warnings, memory }
     }
 }
 
@@ -280,7 +283,8 @@ impl NewTermsPass {
             }),
             threshold: None,
         };
-        Ok(Outcome { alerts, candidates, held_back: held.len() as u64, held_from, warnings, memory })
+        let checked = terms.len() as u64;
+        Ok(Outcome { alerts, candidates, held_back: held.len() as u64, held_from, terms: checked, warnings, memory })
     }
 }
 

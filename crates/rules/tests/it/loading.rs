@@ -241,3 +241,32 @@ fn actions_are_read_and_their_templates_checked_at_their_place() {
     assert_eq!(messages(&loaded), Vec::<String>::new());
     assert_eq!(loaded.rules[0].actions[0].frequency.notify_when, rules::actions::NotifyWhen::OnThrottleInterval);
 }
+
+#[test]
+fn counting_rule_parameters_are_checked_where_they_are_written() {
+    let head = "[rule]\nrule_id = \"t\"\nname = \"T\"\ndescription = \"d\"\nlanguage = \"kuery\"\nquery = \"event.action:x\"\nrisk_score = 10\nseverity = \"low\"\n";
+    let cases = [
+        (
+            "type = \"threshold\"\n\n[rule.threshold]\nfield = [\"user.name\"]\nvalue = 0\n",
+            "test.toml:13:9: error: `threshold.value` must be a whole number of at least 1",
+        ),
+        (
+            "type = \"threshold\"\n\n[rule.threshold]\nfield = []\nvalue = 5\n[[rule.threshold.cardinality]]\nfield = \"message\"\nvalue = 2\n",
+            "test.toml:15:9: error: Elasticsearch cannot count the distinct values of `message`: it is a text field (analyzed into words, not aggregatable)",
+        ),
+        (
+            "type = \"new_terms\"\n\n[rule.new_terms]\nfield = \"new_terms_fields\"\nvalue = [\"a\", \"b\", \"c\", \"d\"]\n[[rule.new_terms.history_window_start]]\nfield = \"history_window_start\"\nvalue = \"now-14x\"\n",
+            "test.toml:13:9: error: a new terms rule needs 1 to 3 field names in `new_terms_fields`",
+        ),
+        (
+            "type = \"new_terms\"\n\n[rule.new_terms]\nfield = \"new_terms_fields\"\nvalue = [\"user.name\"]\n",
+            "test.toml:11:1: error: a new terms rule needs `history_window_start` (date math such as now-14d)",
+        ),
+    ];
+    for (tail, expected) in cases {
+        let loaded = rules::load_toml(Path::new("test.toml"), &format!("{head}{tail}"));
+        assert!(loaded.rules.is_empty(), "{tail}");
+        assert_eq!(messages(&loaded), [expected], "{tail}");
+        assert!(loaded.diagnostics[0].snippet.is_some(), "the line is shown, with a caret: {tail}");
+    }
+}

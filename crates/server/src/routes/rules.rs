@@ -120,6 +120,8 @@ pub struct Execution {
     pub late: u64,
     /// Notifications queued for its alerts.
     pub notifications: u64,
+    /// A new terms rule's distinct terms checked against its history.
+    pub terms: u64,
     /// Matching events each exception list removed, by list id.
     pub excepted: std::collections::BTreeMap<String, u64>,
     /// How long it took.
@@ -147,6 +149,7 @@ impl From<&ExecutionRecord> for Execution {
             held_back: r.held_back,
             late: r.late,
             notifications: r.notifications,
+            terms: r.terms,
             excepted: r.excepted.iter().cloned().collect(),
             duration_ms: r.duration_ms,
             status: r.status.as_str().into(),

@@ -83,7 +83,7 @@ fn new_terms_remember_across_executions_and_restarts() {
         ])
         .expect("append");
     let record = run(&store, &rule, at("12:35:00"));
-    assert_eq!((record.alerts, record.late), (2, 1));
+    assert_eq!((record.alerts, record.late, record.terms), (2, 1, 2));
     // A late event whose term was seen within a history span before it is not new.
     store.append(&[new_event(login("b0", at("11:30:00"), "bob"), at("12:36:00"))]).expect("append");
     store.append(&[new_event(login("b2", at("11:56:00"), "bob"), at("12:37:00"))]).expect("append");

@@ -110,10 +110,10 @@ fn write_execution(out: &mut dyn Write, name: &str, e: &Value) -> std::io::Resul
         e["started"].as_str().unwrap_or("?"),
         count(n("alerts"), "alert"),
         count(n("events"), "event"),
-        if n("held_back") > 0 {
-            format!(", {} held back by max_signals", thousands(n("held_back")))
-        } else {
-            String::new()
+        match (n("held_back"), n("terms")) {
+            (0, 0) => String::new(),
+            (0, terms) => format!(", {} checked against the history", count(terms, "term")),
+            (held, _) => format!(", {} held back by max_signals", thousands(held)),
         },
     )?;
     writeln!(
