@@ -53,8 +53,8 @@ def measure(cmd, runs, stdin_path=None):
     return seconds, rss
 
 
-def o365_rules(shared, out_dir):
-    """Copies the corpus's KQL query rules for o365 indices into out_dir; returns how many."""
+def o365_rules(shared, out_dir, types=("query",)):
+    """Copies the corpus's KQL rules of `types` for o365 indices into out_dir; returns how many."""
     os.makedirs(out_dir, exist_ok=True)
     count = 0
     for dirpath, _, files in os.walk(os.path.join(shared, "corpus", "detection-rules")):
@@ -64,7 +64,7 @@ def o365_rules(shared, out_dir):
             path = os.path.join(dirpath, name)
             with open(path, "rb") as f:
                 rule = tomllib.load(f).get("rule", {})
-            if rule.get("language") == "kuery" and rule.get("type") == "query" and any("o365" in i for i in rule.get("index", [])):
+            if rule.get("language") == "kuery" and rule.get("type") in types and any("o365" in i for i in rule.get("index", [])):
                 shutil.copy(path, os.path.join(out_dir, name))
                 count += 1
     return count

@@ -44,6 +44,8 @@ struct Kept {
     distinct: Vec<String>,
 }
 
+const HALF_DAY: i64 = 43_200_000_000_000;
+
 /// How a rule turns its matches into alerts.
 #[derive(Clone, Debug)]
 enum Kind {
@@ -71,14 +73,32 @@ pub struct Replay {
     /// Whether the hits of query rules are kept (a replay of every rule) or only those of the
     /// rules that count and remember (a plain scan, which lists query rules' hits as they come).
     queries: bool,
+    /// Per new terms rule and term, the newest time seen so far (see [`Replay::hit`]).
+    latest: HashMap<(usize, String), Timestamp>,
+    /// Per rule, the shortest span of a new terms history (`from - history start`).
+    spans: Vec<i64>,
 }
 
 impl Replay {
     /// A replay of the rules in `rules`.
     pub fn new(rules: &RuleSet<'_>) -> Replay {
         let rule_ids = rules.rules().iter().enumerate().map(|(i, r)| (r.rule.id.0.clone(), i)).collect();
-        let kinds = rules.rules().iter().map(|r| Kind::of(&r.rule)).collect();
-        Replay { kept: Vec::new(), rule_ids, kinds, queries: true }
+        let kinds: Vec<Kind> = rules.rules().iter().map(|r| Kind::of(&r.rule)).collect();
+        let spans = rules
+            .rules()
+            .iter()
+            .zip(&kinds)
+            .map(|(r, kind)| match kind {
+                // Date math with rounding makes the span vary: the shorter of two days is taken.
+                Kind::NewTerms(nt) => [Timestamp::now(), Timestamp::from_nanos(Timestamp::now().as_nanos() + HALF_DAY)]
+                    .into_iter()
+                    .filter_map(|t| terms::history(nt, &r.rule, t).map(|(_, span)| span))
+                    .min()
+                    .unwrap_or(0),
+                _ => 0,
+            })
+            .collect();
+        Replay { kept: Vec::new(), rule_ids, kinds, queries: true, latest: HashMap::new(), spans }
     }
 
     /// A replay of the threshold and new terms rules in `rules` only: what a plain scan needs.
@@ -114,7 +134,30 @@ impl Sink for Replay {
                 if terms.is_empty() {
                     return Ok(true); // no term: never new
                 }
-                (hit.event.clone(), terms, Vec::new())
+                // An event less than a history span after an earlier occurrence of each of its
+                // terms is in the history of every execution that sees it: it never alerts, so
+                // its document is not kept (on time-ordered input, that is most of them).
+                let mut may_alert = false;
+                if let Some(t) = hit.time() {
+                    for values in &terms {
+                        let key = (rule, terms::key(values));
+                        match self.latest.get_mut(&key) {
+                            Some(latest) => {
+                                // Seen at or before `t` (an earlier line at the same time too).
+                                let covered = *latest <= t && t.as_nanos() - latest.as_nanos() <= self.spans[rule];
+                                may_alert |= !covered;
+                                *latest = (*latest).max(t);
+                            }
+                            None => {
+                                may_alert = true;
+                                self.latest.insert(key, t);
+                            }
+                        }
+                    }
+                } else {
+                    may_alert = true;
+                }
+                (if may_alert { hit.event.clone() } else { Value::Null }, terms, Vec::new())
             }
         };
         self.kept.push(Kept {
@@ -275,6 +318,7 @@ impl Replay {
             let rule = &rules.rules()[rule_index].rule;
             pending.sort_by_key(|&at| (kept[at].time, at));
             let stats = &mut report[rule_index];
+            let first = alerts.len();
             match &self.kinds[rule_index] {
                 Kind::Query => replay_query(rule_index, rule, &pending, &kept, stats, &mut alerts),
                 Kind::Threshold(threshold) => {
@@ -283,6 +327,12 @@ impl Replay {
                 Kind::NewTerms(new_terms) => {
                     replay_new_terms(rule_index, rule, new_terms, &pending, &kept, stats, &mut alerts)
                 }
+            }
+            if !matches!(self.kinds[rule_index], Kind::Query)
+                && let Some(suppression) = Suppression::of(rule)
+            {
+                let made = alerts.split_off(first);
+                alerts.extend(suppress_made(rule, &suppression, made, &kept, stats));
             }
         }
         alerts.sort_by_key(|m| (m.started, kept[m.at].time, m.rule, m.at));
@@ -536,6 +586,45 @@ fn replay_new_terms(
             stats.truncations.push(Truncation { started, dropped });
         }
     }
+}
+
+/// A threshold or new terms rule's alerts (in the order its executions made them) suppressed: an
+/// alert whose group already has one from the same execution, or with a duration a younger one,
+/// goes into that one.
+fn suppress_made(
+    rule: &Rule,
+    suppression: &Suppression,
+    made: Vec<Made>,
+    kept: &[Kept],
+    stats: &mut RuleReplay,
+) -> Vec<Made> {
+    let mut out: Vec<Made> = Vec::with_capacity(made.len());
+    // Per group key: its alert's place in `out`, and what it stands for.
+    let mut open: HashMap<String, (usize, Grouped)> = HashMap::new();
+    for alert in made {
+        let hit = &kept[alert.at];
+        let Some(group) = suppression.group(rule, &hit.event) else {
+            out.push(alert);
+            continue;
+        };
+        if let Some((_, grouped)) = open.get_mut(&group.key)
+            && grouped.takes(alert.started, suppression)
+        {
+            grouped.add(hit.time);
+            stats.alerts -= 1;
+            continue;
+        }
+        let grouped =
+            Grouped { at: alert.at, group, started: alert.started, start: hit.time, end: hit.time, others: 0 };
+        out.push(alert);
+        if let Some((done, earlier)) = open.insert(grouped.group.key.clone(), (out.len() - 1, grouped)) {
+            out[done].fields.extend(earlier.fields());
+        }
+    }
+    for (at, grouped) in open.into_values() {
+        out[at].fields.extend(grouped.fields());
+    }
+    out
 }
 
 /// A group's alert in a replay.

@@ -162,7 +162,8 @@ pub fn execute(
     let counting = set
         .rules()
         .iter()
-        .map(|c| Counting::prepare(store, &c.rule, catalog, exceptions, scheduled, run.up_to))
+        .zip(&covered)
+        .map(|(c, &covered)| Counting::prepare(store, &c.rule, (catalog, exceptions), scheduled, (covered, run.up_to)))
         .collect::<StoreResult<Vec<_>>>()?;
     let read = read(store, &set, first.time_field(), (from, to), &covered, run.up_to, counting)?;
     let Pass { mut kept, found, held_from, counting, .. } = read.pass;
@@ -186,16 +187,30 @@ pub fn execute(
         let make = |c: &Candidate| alert(rule, c, &[], &record.id, run.started);
         let mut memory = MemoryUpdate::default();
         let (alerts, suppressed, held) = match Suppression::of(rule) {
-            _ if !matches!(counting, Counting::Query) => {
-                let out = counting.finish(store, rule, scheduled, (from, to))?;
+            suppression if !matches!(counting, Counting::Query) => {
+                let max = rule.max_signals as usize;
+                let max = if suppression.is_some() { max.saturating_mul(SUPPRESSION_HEADROOM) } else { max };
+                let out = counting.finish(store, rule, scheduled, (from, to), max)?;
                 record.candidates = out.candidates;
                 record.held_back = out.held_back;
                 record.terms = out.terms;
                 record.warnings.extend(out.warnings);
                 memory = out.memory;
-                let alerts =
-                    out.alerts.iter().map(|(c, extra)| alert(rule, c, extra, &record.id, run.started)).collect();
-                (alerts, Vec::new(), out.held_from)
+                let extra: HashMap<AlertId, &[(String, Value)]> =
+                    out.alerts.iter().map(|(c, extra)| (c.alert_id, extra.as_slice())).collect();
+                let make = |c: &Candidate| {
+                    alert(rule, c, extra.get(&c.alert_id).copied().unwrap_or_default(), &record.id, run.started)
+                };
+                let candidates: Vec<Candidate> = out.alerts.iter().map(|(c, _)| c.clone()).collect();
+                match suppression {
+                    Some(suppression) => {
+                        let grouped = suppress(store, rule, &suppression, &candidates, &make, run.started)?;
+                        record.held_back += grouped.held_back;
+                        let held = [out.held_from, grouped.held_from].into_iter().flatten().min();
+                        (grouped.alerts, grouped.suppressed, held)
+                    }
+                    None => (candidates.iter().map(make).collect(), Vec::new(), out.held_from),
+                }
             }
             Some(suppression) => {
                 let out = suppress(store, rule, &suppression, &candidates, &make, run.started)?;

@@ -3,6 +3,9 @@
 //! many events it stands for (`kibana.alert.suppression.docs_count`, `.start`, `.end`,
 //! `.terms`); with a `duration`, later executions add their events of the group to that alert
 //! while it is younger than the duration and not closed, instead of making new ones.
+//!
+//! Threshold rules suppress by their own group-by fields (`threshold.field`; Kibana takes only a
+//! `duration` for them), new terms rules by `group_by` as query rules do.
 
 use ecs::date::Timestamp;
 use ecs::{Path, Value};
@@ -36,9 +39,11 @@ impl Suppression {
     /// The rule's settings, if it suppresses.
     pub fn of(rule: &Rule) -> Option<Suppression> {
         let settings = rule.fields.get("alert_suppression")?;
-        let group_by: Vec<String> =
-            settings.get("group_by")?.as_array()?.iter().filter_map(Value::as_str).map(str::to_owned).collect();
-        if group_by.is_empty() {
+        let group_by: Vec<String> = match &rule.threshold {
+            Some(threshold) => threshold.fields.clone(),
+            None => settings.get("group_by")?.as_array()?.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
+        };
+        if group_by.is_empty() && rule.threshold.is_none() {
             return None;
         }
         let duration = settings.get("duration").and_then(|d| {

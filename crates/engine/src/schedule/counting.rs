@@ -73,15 +73,15 @@ pub(super) struct Outcome {
 }
 
 impl Counting {
-    /// What `rule` needs for a pass at `scheduled` over `window`: its memory read from the store
-    /// (a new terms index rebuilt from the stored events when it must be).
+    /// What `rule` needs for a pass at `scheduled`: its memory read from the store (a new terms
+    /// index rebuilt from the stored events when it must be, unless the pass reads them all
+    /// anyway: the rule has `covered` nothing yet).
     pub(super) fn prepare(
         store: &dyn Store,
         rule: &Rule,
-        catalog: &Catalog,
-        exceptions: &Exceptions,
+        (catalog, exceptions): (&Catalog, &Exceptions),
         scheduled: Timestamp,
-        up_to: u64,
+        (covered, up_to): (u64, u64),
     ) -> StoreResult<Counting> {
         if let Some(threshold) = &rule.threshold {
             return Ok(Counting::Threshold(ThresholdPass {
@@ -96,6 +96,7 @@ impl Counting {
         let fingerprint = fingerprint(rule, new_terms);
         let (index, rebuilt, seen) = match store.terms_index(&rule.id.0)? {
             Some(index) if index.fingerprint == fingerprint => (index, false, HashMap::new()),
+            _ if covered == 0 => (TermsIndex { fingerprint, indexed_seq: up_to }, true, HashMap::new()),
             _ => {
                 let seen = rebuild(store, rule, catalog, exceptions, scheduled, history, up_to)?;
                 (TermsIndex { fingerprint, indexed_seq: up_to }, true, seen)
@@ -155,14 +156,15 @@ impl Counting {
         }
     }
 
-    /// The rule's alerts (at most `max_signals`, oldest first), what it held back and what it
-    /// remembers now.
+    /// The rule's alerts (at most `max`, oldest first), what it held back and what it remembers
+    /// now.
     pub(super) fn finish(
         self,
         store: &dyn Store,
         rule: &Rule,
         scheduled: Timestamp,
         window: (Timestamp, Timestamp),
+        max: usize,
     ) -> StoreResult<Outcome> {
         match self {
             Counting::Query => Ok(Outcome {
@@ -174,16 +176,15 @@ impl Counting {
                 warnings: Vec::new(),
                 memory: MemoryUpdate::default(),
             }),
-            Counting::Threshold(pass) => Ok(pass.finish(rule, scheduled, window)),
-            Counting::NewTerms(pass) => pass.finish(store, rule),
+            Counting::Threshold(pass) => Ok(pass.finish(rule, scheduled, window, max)),
+            Counting::NewTerms(pass) => pass.finish(store, rule, max),
         }
     }
 }
 
 impl ThresholdPass {
-    fn finish(self, rule: &Rule, scheduled: Timestamp, window: (Timestamp, Timestamp)) -> Outcome {
+    fn finish(self, rule: &Rule, scheduled: Timestamp, window: (Timestamp, Timestamp), max: usize) -> Outcome {
         let over = self.buckets.over(&self.threshold);
-        let max = rule.max_signals as usize;
         let mut warnings = Vec::new();
         if over.len() > max {
             warnings.push(format!(
@@ -220,7 +221,7 @@ impl ThresholdPass {
 }
 
 impl NewTermsPass {
-    fn finish(mut self, store: &dyn Store, rule: &Rule) -> StoreResult<Outcome> {
+    fn finish(mut self, store: &dyn Store, rule: &Rule, max: usize) -> StoreResult<Outcome> {
         let (start, span) = self.history;
         let mut terms: Vec<String> = self.first.keys().map(|(term, _)| term.clone()).collect();
         terms.extend(self.times.keys().cloned());
@@ -255,7 +256,6 @@ impl NewTermsPass {
         let existing = store.existing(&ids)?;
         new.retain(|(c, _)| !existing.contains(&c.alert_id));
         new.sort_by(|(a, ta), (b, tb)| (a.key(), ta).cmp(&(b.key(), tb)));
-        let max = rule.max_signals as usize;
         let candidates = new.len() as u64;
         let held = new.split_off(new.len().min(max));
         let held_from = held.iter().map(|(c, _)| c.seq).min();

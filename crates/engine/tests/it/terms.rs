@@ -177,3 +177,28 @@ fn the_rule_type_shows_in_the_alert() {
         })
         .expect("infallible");
 }
+
+#[test]
+fn suppression_folds_a_groups_later_alerts_into_its_first() {
+    let set = threshold(
+        "[rule.threshold]\nfield = [\"user.name\"]\nvalue = 5\n[rule.alert_suppression]\nduration = {value = 1, unit = \"h\"}\n",
+    );
+    let mut events = failures("alice", 1, 5, 1);
+    events.extend((0..5).map(|i| login(100 + i, &format!("2026-03-02T10:20:0{i}Z"), "alice", "10.0.0.1")));
+    let report = replay(&set, &events);
+    let mut docs = Vec::new();
+    report
+        .for_each_alert(&set, |started, hit| {
+            docs.push(hit.document(started));
+            Ok::<_, std::convert::Infallible>(true)
+        })
+        .expect("infallible");
+    assert_eq!(docs.len(), 1, "the 10:25 alert of the group went into the 10:05 one");
+    assert_eq!(docs[0]["kibana.alert.suppression.docs_count"], 1);
+    assert_eq!(
+        docs[0]["kibana.alert.suppression.terms"],
+        serde_json::json!([{"field": "user.name", "value": "alice"}])
+    );
+    assert_eq!(docs[0]["kibana.alert.threshold_result"]["count"], 5);
+    assert_eq!(report.rules[0].alerts, 1);
+}

@@ -202,3 +202,31 @@ proptest! {
         prop_assert_eq!(alerted(&store), brute_force(&events, &starts));
     }
 }
+
+#[test]
+fn a_suppressing_threshold_rule_adds_a_groups_next_alert_to_its_first() {
+    let (_dir, store) = open();
+    let mut rule = threshold_rule();
+    rule.fields["alert_suppression"] = json!({"duration": {"value": 1, "unit": "h"}});
+    let three = |prefix: &str, minute: u32| -> Vec<_> {
+        (0..3)
+            .map(|i| {
+                let time = at(&format!("10:{minute:02}:0{i}"));
+                new_event(login(&format!("{prefix}{i}"), time, "alice"), time)
+            })
+            .collect()
+    };
+    store.append(&three("a", 1)).expect("append");
+    assert_eq!(run(&store, &rule, at("10:05:00")).alerts, 1);
+    store.append(&three("c", 12)).expect("append");
+    assert_eq!(run(&store, &rule, at("10:15:00")).alerts, 0, "suppressed into the first");
+    let mut docs = Vec::new();
+    store
+        .alerts(&AlertFilter::default(), &mut |a| {
+            docs.push(a.document);
+            true
+        })
+        .expect("alerts");
+    assert_eq!(docs.len(), 1);
+    assert_eq!(docs[0]["kibana.alert.suppression.docs_count"], 1);
+}
