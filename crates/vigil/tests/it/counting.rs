@@ -104,3 +104,53 @@ fn rule_tests_of_counting_rules_are_scenarios() {
     let place = tests.join("alert.ndjson:2").to_string_lossy().into_owned();
     assert!(run.stdout.contains(&format!("{place}: did not alert")), "{}", run.stdout);
 }
+
+/// A login `minutes_ago` minutes before now.
+fn recent(id: &str, minutes_ago: i64, user: &str, country: &str) -> String {
+    let time = ecs::date::Timestamp::from_nanos(ecs::date::Timestamp::now().as_nanos() - minutes_ago * 60_000_000_000);
+    login(id, &time.to_string(), user, country)
+}
+
+#[test]
+fn vigil_serve_runs_new_terms_rules_and_remembers_across_a_kill() {
+    let rules = tempfile::tempdir().expect("a temporary folder");
+    write_rules(rules.path());
+    let data = tempfile::tempdir().expect("a temporary folder");
+    let args = [std::ffi::OsStr::new("--no-builtin-rules"), "--rules".as_ref(), rules.path().as_os_str()];
+    let mut server = crate::serve::start(data.path(), &args, &[]);
+    let (url, admin) = (server.url.clone(), server.admin.clone().expect("an admin key"));
+    let send = |url: &str, lines: &[String]| {
+        let body = lines.join("\n");
+        ureq::post(format!("{url}/api/v1/events"))
+            .header("authorization", &format!("ApiKey {admin}"))
+            .send(body.as_bytes())
+            .expect("events sent");
+    };
+    let new_terms_alerts = |url: &str| -> Vec<Value> {
+        let listed = crate::serve::cli(url, &admin, &["alerts", "list", "--rule-id", "nt", "--output", "jsonl"]);
+        assert_eq!(listed.code, 0, "{}", listed.stderr);
+        listed.stdout.lines().map(|l| serde_json::from_str(l).expect("JSONL")).collect()
+    };
+    send(&url, &[recent("1", 3, "alice", "Sweden")]);
+    let ran = crate::serve::cli(&url, &admin, &["rules", "run", "nt"]);
+    assert_eq!(ran.code, 0, "{}{}", ran.stdout, ran.stderr);
+    // (The schedule may have run it first: the alert is the same either way.)
+    assert!(ran.stdout.contains("from 1 event, 1 term checked against the history"), "{}", ran.stdout);
+    let alerts = new_terms_alerts(&url);
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0]["document"]["kibana.alert.new_terms"], json!(["alice", "Sweden"]));
+    assert_eq!(alerts[0]["document"]["kibana.alert.rule.rule_type_id"], "siem.newTermsRule");
+
+    // Killed without a chance to save anything: the index was committed with the alert.
+    server.child.kill().expect("kill -9");
+    server.child.wait().expect("ends");
+    let server = crate::serve::start(data.path(), &args, &[]);
+    let url = server.url.clone();
+    send(&url, &[recent("2", 2, "alice", "Sweden"), recent("3", 1, "alice", "Norway")]);
+    let ran = crate::serve::cli(&url, &admin, &["rules", "run", "nt"]);
+    assert_eq!(ran.code, 0, "{}{}", ran.stdout, ran.stderr);
+    let alerts = new_terms_alerts(&url);
+    let terms: Vec<&Value> = alerts.iter().map(|a| &a["document"]["kibana.alert.new_terms"]).collect();
+    assert_eq!(terms.len(), 2, "alice in Sweden is not new again; Norway is: {terms:?}");
+    assert!(terms.contains(&&json!(["alice", "Norway"])));
+}
