@@ -154,3 +154,30 @@ fn vigil_serve_runs_new_terms_rules_and_remembers_across_a_kill() {
     assert_eq!(terms.len(), 2, "alice in Sweden is not new again; Norway is: {terms:?}");
     assert!(terms.contains(&&json!(["alice", "Norway"])));
 }
+
+#[test]
+fn exceptions_leave_events_out_of_new_terms_and_their_history() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    write_rules(dir.path());
+    let exceptions = dir.path().join("exceptions.toml");
+    std::fs::write(
+        &exceptions,
+        "[[lists]]\nlist_id = \"vpn\"\nname = \"VPN exits\"\ntype = \"detection\"\nnamespace_type = \"single\"\nrules = [\"nt\"]\n\n\
+         [[lists.items]]\nitem_id = \"vpn-exit\"\nname = \"VPN exit in Brazil\"\n\
+         entries = [{ field = \"source.geo.country_name\", type = \"match\", operator = \"included\", value = \"Brazil\" }]\n",
+    )
+    .expect("write");
+    let events = [
+        login("1", "2026-03-02T10:00:10Z", "alice", "Brazil"), // excepted: neither alert nor history
+        login("2", "2026-03-02T10:20:00Z", "alice", "Sweden"),
+    ]
+    .join("\n");
+    let rules = dir.path().join("nt.toml").to_string_lossy().into_owned();
+    let exceptions = exceptions.to_string_lossy().into_owned();
+    let run = vigil(&["scan", "--rules", &rules, "--exceptions", &exceptions, "--output", "jsonl", "-"], &events);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let ids: Vec<Value> =
+        run.stdout.lines().map(|l| serde_json::from_str::<Value>(l).expect("JSON")["event"]["id"].clone()).collect();
+    assert_eq!(ids, [json!("2")]);
+    assert!(run.stderr.contains("exceptions: list `vpn` removed 1 match"), "{}", run.stderr);
+}
