@@ -34,5 +34,5 @@ mod tuning;
 
 pub use crate::access::{Access, ApiKey, AuditEntry, Role};
 pub use crate::checkpoints::{Checkpoint, Checkpoints, Taken};
-pub use crate::sqlite::Sqlite;
+pub use crate::sqlite::{Sqlite, event_key};
 pub use crate::tuning::Tuning;

@@ -126,7 +126,10 @@ impl Sqlite {
 }
 
 /// An event's identity in the store: the first 16 bytes of `sha256(index, event id)`.
-fn event_key(event: &NewEvent) -> [u8; 16] {
+/// An event's identity in the store: the first 16 bytes of sha256(index, event id). In cluster
+/// mode it is also the event's message id in the cluster's log, so both drop the same re-sent
+/// events.
+pub fn event_key(event: &NewEvent) -> [u8; 16] {
     let mut hash = Sha256::new();
     hash.update(event.index.as_bytes());
     hash.update([0]);
@@ -149,6 +152,46 @@ fn connect(path: &Path) -> StoreResult<Connection> {
     .map_err(open_err)?;
     conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(open_err)?;
     Ok(conn)
+}
+
+impl Sqlite {
+    /// Stores events taken from the cluster's log under the log's own sequence numbers (cluster
+    /// mode: every node's store holds the log's events under the same numbers). An event whose
+    /// number or identity is already stored is skipped, so the same stretch of the log can be
+    /// applied twice. Returns how many were stored.
+    ///
+    /// # Errors
+    ///
+    /// When the store cannot write; nothing of the batch is stored then.
+    pub fn replicate(&self, events: &[(u64, NewEvent)]) -> StoreResult<u64> {
+        self.write(|conn| {
+            let tx = conn.transaction().map_err(write_err("replicate"))?;
+            let mut stored = 0;
+            {
+                let mut insert = tx
+                    .prepare_cached(
+                        "INSERT INTO events (seq, idx, event_id, ts, ingested, doc, key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                         ON CONFLICT DO NOTHING",
+                    )
+                    .map_err(write_err("replicate"))?;
+                for (seq, event) in events {
+                    stored += insert
+                        .execute(params![
+                            seq_param(*seq),
+                            event.index,
+                            event.event_id,
+                            event.timestamp.map(nanos),
+                            nanos(event.ingested),
+                            event.document,
+                            event_key(event)
+                        ])
+                        .map_err(write_err("replicate"))? as u64;
+                }
+            }
+            tx.commit().map_err(write_err("replicate"))?;
+            Ok(stored)
+        })
+    }
 }
 
 impl EventLog for Sqlite {

@@ -7,6 +7,7 @@
 use std::path::PathBuf;
 
 pub mod browser;
+pub mod nats;
 
 /// The shared reference-data folder: `$VIGIL_SHARED`, else `../shared` beside the workspace.
 /// `None` (after printing `skipped: ../shared not found at <path>`) when it does not exist.

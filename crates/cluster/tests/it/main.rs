@@ -1,0 +1,131 @@
+//! Cluster mode against real `nats-server` processes (three, clustered on loopback): events
+//! published through two nodes reach both nodes' stores once each, under the stream's numbers,
+//! through a server killed and all of them down.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cluster::{Cluster, ClusterLog, Settings};
+use ecs::date::Timestamp;
+use engine::storage::{Appended, EventLog, EventQuery, NewEvent};
+use testkit::nats::NatsCluster;
+
+fn event(n: usize) -> NewEvent {
+    engine::prepare(
+        serde_json::json!({"@timestamp": "2026-03-02T08:00:00Z", "event": {"id": format!("e{n}"), "dataset": "o365.audit",
+            "action": "Set-DkimSigningConfig"}}),
+        None,
+        None,
+        Timestamp::now(),
+    )
+}
+
+fn settings(nats: &NatsCluster, name: &str) -> Settings {
+    Settings { urls: nats.urls(), name: name.into(), ..Settings::default() }
+}
+
+/// A node: its store, its connection, and the task applying the log to its store.
+struct Node {
+    _dir: tempfile::TempDir,
+    local: Arc<store::Sqlite>,
+    log: Arc<ClusterLog>,
+}
+
+async fn node(nats: &NatsCluster, name: &str) -> Node {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let local = Arc::new(store::Sqlite::open(dir.path()).expect("a store"));
+    let cluster = Cluster::connect(settings(nats, name)).await.expect("connects");
+    tokio::spawn(cluster.replicate(local.clone()).run());
+    let log = Arc::new(ClusterLog::new(cluster, local.clone(), tokio::runtime::Handle::current()));
+    Node { _dir: dir, local, log }
+}
+
+/// Appends through a node's log, off the runtime's threads as the service does.
+async fn append(node: &Node, events: Vec<NewEvent>) -> Result<Vec<Appended>, String> {
+    let log = node.log.clone();
+    tokio::task::spawn_blocking(move || log.append(&events)).await.expect("joins").map_err(|e| e.to_string())
+}
+
+/// Every stored event of a node: (sequence number, event id), in order.
+fn stored(node: &Node) -> Vec<(u64, String)> {
+    let query = EventQuery { window: None, after: None, up_to: u64::MAX, limit: None, ordered: true, from_seq: 0 };
+    let mut out = Vec::new();
+    node.local
+        .scan(&query, &mut |e| {
+            out.push((e.seq, e.event_id));
+            true
+        })
+        .expect("scans");
+    out
+}
+
+/// Waits until the node's store holds `count` events.
+async fn until_stored(node: &Node, count: u64) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while node.local.event_count().expect("counts") < count {
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {count} events replicated",
+            node.local.event_count().unwrap_or(0)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_hold_the_same_events_once_through_a_lost_server() {
+    let mut nats = NatsCluster::start(3);
+    let (a, b) = (node(&nats, "a").await, node(&nats, "b").await);
+
+    let first = append(&a, (0..100).map(event).collect()).await.expect("acknowledged");
+    assert!(first.iter().all(|x| matches!(x, Appended::Stored(_))));
+    let second = append(&b, (100..200).map(event).collect()).await.expect("acknowledged");
+    assert!(second.iter().all(|x| matches!(x, Appended::Stored(_))));
+    // Re-sent through the other node: the stream knows them by their identity.
+    let again = append(&b, (0..20).map(event).collect()).await.expect("acknowledged");
+    assert_eq!(
+        again,
+        first[..20]
+            .iter()
+            .map(|x| match x {
+                Appended::Stored(seq) => Appended::Duplicate(*seq),
+                other => *other,
+            })
+            .collect::<Vec<_>>()
+    );
+    until_stored(&a, 200).await;
+    until_stored(&b, 200).await;
+    assert_eq!(stored(&a), stored(&b), "the same events under the same numbers");
+    assert_eq!(stored(&a).iter().map(|(seq, _)| *seq).collect::<Vec<_>>(), (1..=200).collect::<Vec<u64>>());
+
+    // One server killed: two of three still make a quorum.
+    nats.kill(0);
+    let third = append(&a, (200..300).map(event).collect()).await.expect("acknowledged by two servers");
+    assert_eq!(third.len(), 100);
+    until_stored(&b, 300).await;
+
+    // All down: nothing is acknowledged, and the node says so.
+    nats.kill(1);
+    nats.kill(2);
+    let refused = append(&a, (300..310).map(event).collect()).await;
+    assert!(refused.is_err(), "{refused:?}");
+    // Back up: what was acknowledged is all there, and the log goes on.
+    nats.restart(&[0, 1, 2]);
+    let fourth = tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            match append(&b, (300..310).map(event).collect()).await {
+                Ok(acks) => break acks,
+                Err(_) => tokio::time::sleep(Duration::from_millis(250)).await,
+            }
+        }
+    })
+    .await
+    .expect("the cluster takes events again");
+    assert_eq!(fourth.len(), 10);
+    until_stored(&a, 310).await;
+    until_stored(&b, 310).await;
+    let (on_a, on_b) = (stored(&a), stored(&b));
+    assert_eq!(on_a, on_b);
+    let ids: std::collections::BTreeSet<&str> = on_a.iter().map(|(_, id)| id.as_str()).collect();
+    assert_eq!(ids.len(), 310, "every event once");
+}
