@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 /// How a node reaches the cluster, and the shape of what it keeps there.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Settings {
     /// The NATS servers (`nats://host:4222`, `tls://host:4222`); the client fails over among
     /// them and learns the others from the cluster.

@@ -66,6 +66,9 @@ pub struct Config {
     /// Connectors, routes and delivery settings (`[[connectors]]`, `[[routes]]`,
     /// `[notifications]`; the file only), validated and their secrets read.
     pub notifications: std::sync::Arc<notify::Setup>,
+    /// Cluster mode (`[cluster]`; the file only): the NATS JetStream cluster this node shares
+    /// its event log with. `None`: the embedded single-node mode.
+    pub cluster: Option<cluster::Settings>,
 }
 
 /// The `[o365]` table: how often and how far back to pull, and from which tenants.
@@ -144,6 +147,7 @@ impl Default for Config {
             tls: None,
             o365: O365::default(),
             notifications: Default::default(),
+            cluster: None,
         }
     }
 }
@@ -191,6 +195,7 @@ struct File {
     notifications: Option<notify::config::SettingsFile>,
     connectors: Option<Vec<notify::config::ConnectorFile>>,
     routes: Option<Vec<notify::config::RouteFile>>,
+    cluster: Option<cluster::SettingsFile>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -346,6 +351,11 @@ impl Config {
         }
         if let Some(o365) = file.o365 {
             self.o365 = o365_section(o365, &relative)?;
+        }
+        if let Some(section) = file.cluster {
+            let duration =
+                |text: &str| Interval::parse(text).ok().map(|i| std::time::Duration::from_secs(i.as_seconds()));
+            self.cluster = Some(section.settings(base, duration).map_err(|e| e.to_string())?);
         }
         self.set_tls(file.tls_cert.map(relative), file.tls_key.map(relative))
     }

@@ -9,7 +9,7 @@ use ecs::date::Timestamp;
 use engine::IndexPatterns;
 use engine::exceptions::RuleExceptions;
 use engine::schedule::{self, Trigger};
-use engine::storage::{Appended, ExecutionRecord, NewEvent, RuleState, Store, StoreError};
+use engine::storage::{Appended, EventLog, ExecutionRecord, NewEvent, RuleState, Store, StoreError};
 use rules::Rule;
 use store::{Access, AuditEntry, Checkpoints, Tuning};
 
@@ -103,6 +103,9 @@ pub(crate) fn audit_entry(actor: String, action: &str, target: String, detail: O
 pub struct AppState {
     /// Where events, alerts and rule state live.
     pub store: Arc<dyn Store>,
+    /// Where ingested events are appended: the store, or in cluster mode the cluster's log
+    /// (which reaches the store through its replicator).
+    pub events: Arc<dyn EventLog>,
     /// API keys and the audit trail (the same database).
     pub access: Arc<dyn Access>,
     /// Where the Office 365 pulls stand (the same database).
@@ -153,6 +156,7 @@ impl AppState {
         let ingest_queue = Arc::new(tokio::sync::Semaphore::new(places));
         AppState {
             store: backend.clone(),
+            events: backend.clone(),
             access: backend.clone(),
             checkpoints: backend.clone(),
             tuning: backend,
@@ -167,6 +171,12 @@ impl AppState {
             ingest_queue,
             executions: Arc::new(tokio::sync::Mutex::new(())),
         }
+    }
+
+    /// The same state, appending ingested events to `events` instead of the store (cluster
+    /// mode).
+    pub fn with_event_log(self, events: Arc<dyn EventLog>) -> AppState {
+        AppState { events, ..self }
     }
 
     /// The rules as last loaded.
@@ -266,8 +276,8 @@ impl AppState {
             .filter(|(_, e)| !e.index.is_empty() && !searched.iter().any(|p| p.covers(Some(&e.index))))
             .map(|(at, e)| (at, e.index.clone()))
             .collect();
-        let store = self.store.clone();
-        let result = self.write(move || store.append(&events)).await;
+        let log = self.events.clone();
+        let result = self.write(move || log.append(&events)).await;
         self.metrics.pending(-count);
         if let Ok(appended) = &result {
             let stored = |at: &usize| matches!(appended.get(*at), Some(Appended::Stored(_)));

@@ -53,7 +53,19 @@ pub fn run(args: ServeArgs) -> anyhow::Result<Exit> {
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         let address = listener.local_addr()?;
-        let state = AppState::new(Arc::new(store), config);
+        let store = Arc::new(store);
+        let settings = config.cluster.clone();
+        let mut state = AppState::new(store.clone(), config);
+        if let Some(settings) = settings {
+            // Cluster mode: events go to the cluster's log, and come back into this node's store
+            // from it, under the log's numbers.
+            let urls = settings.urls.join(", ");
+            let cluster = cluster::Cluster::connect(settings).await?;
+            tokio::spawn(cluster.replicate(store.clone()).run());
+            let log = cluster::ClusterLog::new(cluster, store, tokio::runtime::Handle::current());
+            state = state.with_event_log(Arc::new(log));
+            tracing::info!(nats = %urls, "cluster mode: events go to the NATS JetStream cluster");
+        }
         let pack = state.rules();
         tracing::info!(
             address = %format!("{}://{address}", if state.config.tls.is_some() { "https" } else { "http" }),

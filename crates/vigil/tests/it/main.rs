@@ -1,6 +1,7 @@
 //! Tests of the `vigil` binary, run as a user would run it.
 
 mod clients;
+mod cluster;
 mod counting;
 mod kql;
 mod notify;
