@@ -44,6 +44,17 @@ pub enum ClusterError {
     /// must send it again (its identity makes that safe).
     #[error("the cluster did not acknowledge the events: {0}")]
     Publish(String),
+    /// The node's store holds events numbered past the cluster's log: it was filled on its own
+    /// (single-node mode) or belongs to another cluster.
+    #[error(
+        "this node's store has events up to {mine} but the cluster's log only to {log}: a store filled in single-node mode (or by another cluster) cannot join; start the node on an empty data directory"
+    )]
+    Diverged {
+        /// The store's newest sequence number.
+        mine: u64,
+        /// The log's.
+        log: u64,
+    },
 }
 
 /// A node's connection to the cluster.
@@ -109,6 +120,31 @@ impl Cluster {
     /// The settings it was made with.
     pub fn settings(&self) -> &Settings {
         &self.settings
+    }
+
+    /// The sequence number of the newest event in the cluster's log.
+    ///
+    /// # Errors
+    ///
+    /// [`ClusterError::Stream`] when the stream cannot be read.
+    pub async fn last_seq(&self) -> Result<u64, ClusterError> {
+        let fail = |e: &dyn std::fmt::Display| ClusterError::Stream(e.to_string());
+        let stream = self.jetstream.get_stream(STREAM).await.map_err(|e| fail(&e))?;
+        Ok(stream.get_info().await.map_err(|e| fail(&e))?.state.last_sequence)
+    }
+
+    /// Checks that a node's store can follow the log: it holds no event the log does not
+    /// (a store filled in single-node mode has numbers of its own).
+    ///
+    /// # Errors
+    ///
+    /// [`ClusterError::Diverged`] when it cannot; [`ClusterError::Stream`].
+    pub async fn check(&self, local: &store::Sqlite) -> Result<(), ClusterError> {
+        let (mine, log) = (local.last_seq().map_err(|e| ClusterError::Stream(e.to_string()))?, self.last_seq().await?);
+        if mine > log {
+            return Err(ClusterError::Diverged { mine, log });
+        }
+        Ok(())
     }
 
     /// Publishes `events` to the log and waits until the stream has acknowledged every one

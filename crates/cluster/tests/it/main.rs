@@ -129,3 +129,18 @@ async fn two_nodes_hold_the_same_events_once_through_a_lost_server() {
     let ids: std::collections::BTreeSet<&str> = on_a.iter().map(|(_, id)| id.as_str()).collect();
     assert_eq!(ids.len(), 310, "every event once");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_filled_on_its_own_cannot_join() {
+    let nats = NatsCluster::start(1);
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let local = store::Sqlite::open(dir.path()).expect("a store");
+    local.append(&[event(1), event(2)]).expect("single-node appends");
+    let settings = Settings { replicas: 1, ..settings(&nats, "solo") };
+    let cluster = Cluster::connect(settings).await.expect("connects");
+    let refused = cluster.check(&local).await.expect_err("two events the log does not have");
+    assert!(refused.to_string().contains("has events up to 2 but the cluster's log only to 0"), "{refused}");
+    let other = tempfile::tempdir().expect("a temporary folder");
+    let empty = store::Sqlite::open(other.path()).expect("a store");
+    cluster.check(&empty).await.expect("an empty store follows the log");
+}

@@ -61,6 +61,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<Exit> {
             // from it, under the log's numbers.
             let urls = settings.urls.join(", ");
             let cluster = cluster::Cluster::connect(settings).await?;
+            cluster.check(&store).await?;
             tokio::spawn(cluster.replicate(store.clone()).run());
             let log = cluster::ClusterLog::new(cluster, store, tokio::runtime::Handle::current());
             state = state.with_event_log(Arc::new(log));
