@@ -18,6 +18,8 @@ pub const STREAM: &str = "VIGIL_EVENTS";
 const SUBJECT: &str = "vigil.events";
 /// How many events a node applies to its store in one transaction, at most.
 const APPLY_BATCH: usize = 1_000;
+/// How long a replicator waits for the log before it checks that it is not stalled.
+const IDLE: Duration = Duration::from_secs(2);
 
 /// The headers that carry an event's fields beside its document (the payload).
 const INDEX: &str = "Vigil-Index";
@@ -266,7 +268,25 @@ impl Replicator {
         // Whatever has arrived is applied at once, up to a batch: a quiet log applies each event
         // as it comes, a busy one in large transactions.
         let mut batches = messages.ready_chunks(APPLY_BATCH);
-        while let Some(batch) = batches.next().await {
+        loop {
+            // A consumer whose server was lost may go quiet instead of failing: when nothing
+            // comes for a while but the log has moved past the store, it is made again.
+            let batch = match tokio::time::timeout(IDLE, batches.next()).await {
+                Ok(Some(batch)) => batch,
+                Ok(None) => return Err("the stream's consumer ended".into()),
+                Err(_) => {
+                    let local = self.local.clone();
+                    let mine = tokio::task::spawn_blocking(move || local.last_seq())
+                        .await
+                        .map_err(|e| e.to_string())?
+                        .map_err(|e| e.to_string())?;
+                    let log = self.cluster.last_seq().await.map_err(|e| e.to_string())?;
+                    if log > mine {
+                        return Err(format!("the log is at {log} and this node at {mine} with nothing coming"));
+                    }
+                    continue;
+                }
+            };
             let mut events = Vec::with_capacity(batch.len());
             for message in batch {
                 let message = message.map_err(|e| e.to_string())?;
@@ -279,7 +299,6 @@ impl Replicator {
                 .map_err(|e| e.to_string())?
                 .map_err(|e| e.to_string())?;
         }
-        Err("the stream's consumer ended".into())
     }
 }
 

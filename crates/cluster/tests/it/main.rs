@@ -21,7 +21,8 @@ fn event(n: usize) -> NewEvent {
 }
 
 fn settings(nats: &NatsCluster, name: &str) -> Settings {
-    Settings { urls: nats.urls(), name: name.into(), ..Settings::default() }
+    // A short publish timeout: the test waits that long for the refusal when all servers are down.
+    Settings { urls: nats.urls(), name: name.into(), publish_timeout: Duration::from_secs(3), ..Settings::default() }
 }
 
 /// A node: its store, its connection, and the task applying the log to its store.
