@@ -9,6 +9,7 @@ use bytes::Bytes;
 use ecs::date::Timestamp;
 use engine::storage::{Appended, EventLog, EventQuery, NewEvent, StoreError, StoreResult, StoredEvent};
 use futures_util::StreamExt;
+use sha2::Digest;
 
 use crate::config::Settings;
 
@@ -19,7 +20,7 @@ const SUBJECT: &str = "vigil.events";
 /// How many events a node applies to its store in one transaction, at most.
 const APPLY_BATCH: usize = 1_000;
 /// How long a replicator waits for the log before it checks that it is not stalled.
-const IDLE: Duration = Duration::from_secs(2);
+pub(crate) const IDLE: Duration = Duration::from_secs(2);
 
 /// The headers that carry an event's fields beside its document (the payload).
 const INDEX: &str = "Vigil-Index";
@@ -104,19 +105,61 @@ impl Cluster {
             duplicate_window: settings.duplicate_window,
             ..Default::default()
         };
-        // A cluster that has just started may still be electing its JetStream leader.
+        let cluster = Cluster { jetstream, settings: Arc::new(settings) };
+        cluster.create_stream(config).await?;
+        Ok(cluster)
+    }
+
+    /// Makes sure a stream exists (with `config` when it must be made), waiting for a cluster
+    /// that has just started and may still be electing its JetStream leader.
+    pub(crate) async fn create_stream(&self, config: stream::Config) -> Result<(), ClusterError> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         loop {
-            match jetstream.get_or_create_stream(config.clone()).await {
-                Ok(_) => break,
+            match self.jetstream.get_or_create_stream(config.clone()).await {
+                Ok(_) => return Ok(()),
                 Err(err) if tokio::time::Instant::now() < deadline => {
-                    tracing::info!(%err, "waiting for the NATS cluster's JetStream");
+                    tracing::info!(%err, stream = %config.name, "waiting for the NATS cluster's JetStream");
                     tokio::time::sleep(Duration::from_millis(250)).await;
                 }
                 Err(err) => return Err(ClusterError::Stream(err.to_string())),
             }
         }
-        Ok(Cluster { jetstream, settings: Arc::new(settings) })
+    }
+
+    /// A stream, to read.
+    pub(crate) async fn stream(&self, name: &str) -> Result<stream::Stream, ClusterError> {
+        self.jetstream.get_stream(name).await.map_err(|e| ClusterError::Stream(e.to_string()))
+    }
+
+    /// The sequence number of a stream's newest message.
+    pub(crate) async fn stream_last_seq(&self, name: &str) -> Result<u64, ClusterError> {
+        let stream = self.stream(name).await?;
+        Ok(stream.get_info().await.map_err(|e| ClusterError::Stream(e.to_string()))?.state.last_sequence)
+    }
+
+    /// Publishes one message whose identity is its content (a digest), sending it again until
+    /// acknowledged or `publish_timeout`; returns its sequence number (the first copy's, when
+    /// it was there already).
+    pub(crate) async fn publish_state(&self, subject: &str, payload: Bytes) -> Result<u64, ClusterError> {
+        let digest = sha2::Sha256::digest(&payload);
+        let id: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+        let deadline = tokio::time::Instant::now() + self.settings.publish_timeout;
+        let mut delay = Duration::from_millis(50);
+        loop {
+            let message = PublishMessage::build().payload(payload.clone()).message_id(id.as_str());
+            let attempt = match self.jetstream.send_publish(subject.to_owned(), message).await {
+                Ok(ack) => ack.await.map(|ack| ack.sequence).map_err(|e| e.to_string()),
+                Err(err) => Err(err.to_string()),
+            };
+            match attempt {
+                Ok(seq) => return Ok(seq),
+                Err(err) if tokio::time::Instant::now() + delay > deadline => return Err(ClusterError::Publish(err)),
+                Err(_) => {
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(1));
+                }
+            }
+        }
     }
 
     /// The settings it was made with.
@@ -130,9 +173,7 @@ impl Cluster {
     ///
     /// [`ClusterError::Stream`] when the stream cannot be read.
     pub async fn last_seq(&self) -> Result<u64, ClusterError> {
-        let fail = |e: &dyn std::fmt::Display| ClusterError::Stream(e.to_string());
-        let stream = self.jetstream.get_stream(STREAM).await.map_err(|e| fail(&e))?;
-        Ok(stream.get_info().await.map_err(|e| fail(&e))?.state.last_sequence)
+        self.stream_last_seq(STREAM).await
     }
 
     /// Checks that a node's store can follow the log: it holds no event the log does not
@@ -333,6 +374,13 @@ impl ClusterLog {
     /// (appends are called off the runtime's threads, as every store call is).
     pub fn new(cluster: Cluster, local: Arc<store::Sqlite>, runtime: tokio::runtime::Handle) -> ClusterLog {
         ClusterLog { cluster, local, runtime }
+    }
+}
+
+impl ClusterLog {
+    /// The node's name in the cluster.
+    pub fn node(&self) -> &str {
+        &self.cluster.settings.name
     }
 }
 

@@ -10,13 +10,21 @@
 //! ([`Replicator`]), so every node holds the same events under the same numbers and the
 //! engine's executions and their coverage mean the same thing on every node.
 //!
-//! The engine's storage traits stay as they are: a node's [`ClusterLog`] is its
-//! [`EventLog`](engine::storage::EventLog) (appends go to the stream, reads to the node's
-//! store), and everything else reads the node's store.
+//! **State.** Execution commits and workflow changes go to a second stream, `VIGIL_STATE`, that
+//! every node applies in order to its store ([`StateLog`]); a commit is fenced by the coverage it
+//! started from, so two nodes running the same rule never double its alerts.
+//!
+//! The engine's storage traits stay as they are: a node's [`ClusterStore`] implements them,
+//! appending to the event log, committing and triaging through the state log, and reading the
+//! node's store for everything else.
 #![deny(missing_docs)]
 
 mod config;
 mod events;
+mod state;
+mod store;
 
 pub use crate::config::{Settings, SettingsError, SettingsFile};
 pub use crate::events::{Cluster, ClusterError, ClusterLog, Replicator};
+pub use crate::state::StateLog;
+pub use crate::store::ClusterStore;

@@ -56,6 +56,20 @@ impl AlertId {
     }
 }
 
+/// Serialized as its 64 hex digits.
+impl serde::Serialize for AlertId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for AlertId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<AlertId, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        AlertId::parse(&text).ok_or_else(|| serde::de::Error::custom("an alert id is 64 hex digits"))
+    }
+}
+
 impl fmt::Display for AlertId {
     /// 64 lowercase hex digits.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

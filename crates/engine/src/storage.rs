@@ -203,7 +203,7 @@ impl WorkflowStatus {
 }
 
 /// An alert ready to be stored.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct NewAlert {
     /// Its identity.
     pub id: AlertId,
@@ -225,7 +225,7 @@ pub struct NewAlert {
 /// Events of a suppressed group: the alert they went into, and their own alert ids, kept so
 /// that no later execution (an overlapping window, a re-read after a hold-back) makes them an
 /// alert again.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Suppressed {
     /// The group's alert.
     pub id: AlertId,
@@ -239,7 +239,7 @@ pub struct Suppressed {
 }
 
 /// One change of an alert's workflow status.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatusChange {
     /// The status after the change.
     pub status: WorkflowStatus,
@@ -380,7 +380,7 @@ impl ExecutionStatus {
 }
 
 /// One execution of one rule.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ExecutionRecord {
     /// Its identity: a digest of the rule and the scheduled start (manual runs add the actual
     /// start).
@@ -527,7 +527,7 @@ pub trait AlertStore: Send + Sync {
 }
 
 /// What the service remembers about a rule between executions and restarts.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RuleState {
     /// The rule.
     pub rule_id: String,
@@ -594,7 +594,7 @@ pub trait RuleStates: Send + Sync {
 
 /// A message to send through a connector, queued in the same transaction as the execution
 /// that caused it, and sent after.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct NewNotification {
     /// The idempotency key receivers drop repeats by: the alert id (one message per alert) or
     /// the summary's id. Unique with the connector: a key queued twice for one connector is
@@ -750,7 +750,7 @@ pub trait Store: EventLog + AlertStore + RuleStates + Outbox + RuleMemory {}
 impl<T: EventLog + AlertStore + RuleStates + Outbox + RuleMemory> Store for T {}
 
 /// A new terms rule's index: which events it was built from, and when each term was seen.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TermsIndex {
     /// A digest of what the index depends on (the rule's query, filters, exceptions, fields and
     /// history): when the rule's changes, the index is rebuilt.
@@ -760,7 +760,7 @@ pub struct TermsIndex {
 }
 
 /// What an execution changes in its rule's memory (committed with its alerts).
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct MemoryUpdate {
     /// A new terms rule's index.
     pub terms: Option<TermsUpdate>,
@@ -769,7 +769,7 @@ pub struct MemoryUpdate {
 }
 
 /// A new terms rule's index after an execution.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TermsUpdate {
     /// The rule.
     pub rule_id: String,
@@ -784,7 +784,7 @@ pub struct TermsUpdate {
 }
 
 /// A threshold rule's signal history after an execution.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ThresholdUpdate {
     /// The rule.
     pub rule_id: String,

@@ -55,17 +55,24 @@ pub fn run(args: ServeArgs) -> anyhow::Result<Exit> {
         let address = listener.local_addr()?;
         let store = Arc::new(store);
         let settings = config.cluster.clone();
+        let position = config.data_dir.join("cluster-state");
         let mut state = AppState::new(store.clone(), config);
         if let Some(settings) = settings {
-            // Cluster mode: events go to the cluster's log, and come back into this node's store
-            // from it, under the log's numbers.
+            // Cluster mode: events go to the cluster's event log, execution commits and triage
+            // to its state log; both come back into this node's store, in the logs' order.
             let urls = settings.urls.join(", ");
             let cluster = cluster::Cluster::connect(settings).await?;
             cluster.check(&store).await?;
             tokio::spawn(cluster.replicate(store.clone()).run());
-            let log = cluster::ClusterLog::new(cluster, store, tokio::runtime::Handle::current());
-            state = state.with_event_log(Arc::new(log));
-            tracing::info!(nats = %urls, "cluster mode: events go to the NATS JetStream cluster");
+            let log = cluster::StateLog::open(cluster.clone(), store.clone(), position).await?;
+            tokio::spawn(log.clone().apply());
+            let runtime = tokio::runtime::Handle::current();
+            let events = cluster::ClusterLog::new(cluster, store.clone(), runtime.clone());
+            let shared = Arc::new(cluster::ClusterStore::new(events, log, store, runtime));
+            state.store = shared.clone();
+            state.access = shared.clone();
+            state = state.with_event_log(shared);
+            tracing::info!(nats = %urls, "cluster mode: events, executions and triage go through the NATS JetStream cluster");
         }
         let pack = state.rules();
         tracing::info!(

@@ -61,4 +61,21 @@ fn events_sent_to_one_node_are_evaluated_on_the_other() {
         .read_json()
         .expect("JSON");
     assert_eq!((ran["events"].as_u64(), ran["alerts"].as_u64()), (Some(3), Some(1)), "{ran}");
+
+    // The alert is on node a too, once; acknowledged there, it is acknowledged on b.
+    let listed = crate::serve::cli(&a.url, &a_key, &["alerts", "list", "--output", "jsonl"]);
+    let alerts: Vec<Value> = listed.stdout.lines().map(|l| serde_json::from_str(l).expect("JSONL")).collect();
+    assert_eq!(alerts.len(), 1, "{}", listed.stdout);
+    let id = alerts[0]["id"].as_str().expect("an id").to_owned();
+    let acked = crate::serve::cli(&a.url, &a_key, &["alerts", "ack", &id]);
+    assert_eq!(acked.code, 0, "{}", acked.stderr);
+    let deadline = Instant::now() + Duration::from_secs(1);
+    loop {
+        let alert = get(&b.url, &b_key, &format!("/alerts/{id}"));
+        if alert["status"] == "acknowledged" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not acknowledged on b within a second: {alert}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }

@@ -1,0 +1,204 @@
+//! The cluster's state log: what executions commit (alerts, execution records, rule progress,
+//! what threshold and new terms rules remember) and workflow changes, as transitions in one
+//! replicated stream that every node applies, in the stream's order, to its own store.
+//!
+//! Correctness does not rest on which node runs a rule. Two nodes may run the same rule at the
+//! same time (each from the same coverage): both publish their commit, and every node applies
+//! the first one in the stream's order and skips the other, because a commit is fenced by the
+//! coverage it started from (and an execution already applied is not applied again). Since
+//! every node applies the same transitions in the same order, every node's store holds the same
+//! alerts, statuses and rule progress. Notifications are queued only by the node whose commit
+//! was applied, so they are sent once.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_nats::jetstream::{consumer, stream};
+use bytes::Bytes;
+use engine::AlertId;
+use engine::storage::{
+    AlertStore, ExecutionRecord, MemoryUpdate, NewAlert, NewNotification, RuleState, RuleStates, StatusChange,
+    Suppressed,
+};
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+
+use crate::events::{Cluster, ClusterError};
+
+/// The stream of state transitions.
+pub const STATE_STREAM: &str = "VIGIL_STATE";
+/// Its subject.
+const SUBJECT: &str = "vigil.state";
+
+/// One change of the state every node keeps.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum Transition {
+    /// An execution's outcome, as the engine commits it.
+    Commit(Box<Commit>),
+    /// A workflow change of some alerts.
+    Status {
+        /// The node it was made on.
+        author: String,
+        ids: Vec<AlertId>,
+        change: StatusChange,
+    },
+}
+
+/// An execution's outcome, as the engine commits it.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct Commit {
+    /// The node that ran it.
+    pub author: String,
+    pub record: ExecutionRecord,
+    pub alerts: Vec<NewAlert>,
+    pub suppressed: Vec<Suppressed>,
+    pub state: RuleState,
+    pub notifications: Vec<NewNotification>,
+    pub memory: MemoryUpdate,
+}
+
+/// What applying a transition did, for the node that published it.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Applied {
+    /// The commit was applied (`true`), or skipped because another commit from the same
+    /// coverage came first (`false`).
+    Commit(bool),
+    /// The alerts whose status changed.
+    Status(Vec<AlertId>),
+}
+
+/// The state log of one node: publishing transitions and applying the log to the node's store.
+#[derive(Clone, Debug)]
+pub struct StateLog {
+    cluster: Cluster,
+    local: Arc<store::Sqlite>,
+    /// Where the node keeps how far it has applied the log (a file in its data directory).
+    position: PathBuf,
+    /// How far the node has applied the log.
+    applied: watch::Sender<u64>,
+    /// Outcomes of the transitions this node published, by sequence number, until read.
+    outcomes: Arc<Mutex<HashMap<u64, Applied>>>,
+}
+
+impl StateLog {
+    /// The state log of the node whose store is `local`, keeping its position in `position`;
+    /// makes sure the stream exists.
+    ///
+    /// # Errors
+    ///
+    /// [`ClusterError::Stream`].
+    pub async fn open(
+        cluster: Cluster,
+        local: Arc<store::Sqlite>,
+        position: PathBuf,
+    ) -> Result<StateLog, ClusterError> {
+        let config = stream::Config {
+            name: STATE_STREAM.into(),
+            subjects: vec![SUBJECT.into()],
+            storage: stream::StorageType::File,
+            num_replicas: cluster.settings().replicas,
+            ..Default::default()
+        };
+        cluster.create_stream(config).await?;
+        let at = std::fs::read_to_string(&position).ok().and_then(|t| t.trim().parse().ok()).unwrap_or(0);
+        let (applied, _) = watch::channel(at);
+        Ok(StateLog { cluster, local, position, applied, outcomes: Arc::default() })
+    }
+
+    /// Publishes `transition` and waits until this node has applied it; returns what that did.
+    pub(crate) async fn publish(&self, transition: &Transition) -> Result<Applied, String> {
+        let payload = serde_json::to_vec(transition).map_err(|e| e.to_string())?;
+        let seq = self.cluster.publish_state(SUBJECT, Bytes::from(payload)).await.map_err(|e| e.to_string())?;
+        let mut applied = self.applied.subscribe();
+        tokio::time::timeout(Duration::from_secs(30), applied.wait_for(|&at| at >= seq))
+            .await
+            .map_err(|_| "this node did not apply its own transition within 30 s".to_owned())?
+            .map_err(|e| e.to_string())?;
+        let outcome = self.outcomes.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&seq);
+        outcome.ok_or_else(|| format!("transition {seq} was applied without an outcome"))
+    }
+
+    /// Applies the log to the node's store, in order, from where it stopped; runs until the
+    /// task is dropped, retrying when the cluster cannot be read.
+    pub async fn apply(self) {
+        let mut delay = Duration::from_millis(100);
+        loop {
+            if let Err(err) = self.follow().await {
+                tracing::warn!(%err, "the cluster's state log could not be applied; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            } else {
+                delay = Duration::from_millis(100);
+            }
+        }
+    }
+
+    async fn follow(&self) -> Result<(), String> {
+        let start = *self.applied.borrow() + 1;
+        let stream = self.cluster.stream(STATE_STREAM).await.map_err(|e| e.to_string())?;
+        let consumer = stream
+            .create_consumer(consumer::pull::OrderedConfig {
+                deliver_policy: consumer::DeliverPolicy::ByStartSequence { start_sequence: start },
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut messages = consumer.messages().await.map_err(|e| e.to_string())?;
+        loop {
+            let message = match tokio::time::timeout(crate::events::IDLE, messages.next()).await {
+                Ok(Some(message)) => message.map_err(|e| e.to_string())?,
+                Ok(None) => return Err("the state log's consumer ended".into()),
+                Err(_) => {
+                    let log = self.cluster.stream_last_seq(STATE_STREAM).await.map_err(|e| e.to_string())?;
+                    if log > *self.applied.borrow() {
+                        return Err(format!("the state log is at {log} with nothing coming"));
+                    }
+                    continue;
+                }
+            };
+            let seq = message.info().map_err(|e| e.to_string())?.stream_sequence;
+            let transition: Transition =
+                serde_json::from_slice(&message.payload).map_err(|e| format!("state transition {seq}: {e}"))?;
+            let local = self.local.clone();
+            let me = self.cluster.settings().name.clone();
+            let outcome = tokio::task::spawn_blocking(move || apply(&local, &me, transition))
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| format!("state transition {seq}: {e}"))?;
+            if let Some(outcome) = outcome {
+                self.outcomes.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(seq, outcome);
+            }
+            std::fs::write(&self.position, seq.to_string()).map_err(|e| format!("{}: {e}", self.position.display()))?;
+            self.applied.send_replace(seq);
+        }
+    }
+}
+
+/// Applies one transition to a node's store; returns its outcome when this node (`me`) is the
+/// one waiting for it (always for status changes, which the publisher waits for too).
+fn apply(local: &store::Sqlite, me: &str, transition: Transition) -> engine::storage::StoreResult<Option<Applied>> {
+    match transition {
+        Transition::Commit(commit) => {
+            let Commit { author, record, alerts, suppressed, state, notifications, memory } = *commit;
+            let current = local.rule_state(&record.rule_id)?;
+            let done = local.executions(&record.rule_id, 50)?.iter().any(|e| e.id == record.id);
+            // Fenced: applied only from the coverage it started from, and only once.
+            let wins = current.covered_seq == record.seq.0 && !done;
+            if wins {
+                // Only the node that ran it tells people about it.
+                let notifications = if author == me { notifications.as_slice() } else { &[] };
+                local.commit_execution(&record, &alerts, &suppressed, &state, notifications, &memory)?;
+            } else {
+                tracing::info!(rule = %record.rule_id, execution = %record.id, %author, "an execution committed by another node first was skipped");
+            }
+            Ok((author == me).then_some(Applied::Commit(wins)))
+        }
+        Transition::Status { author, ids, change } => {
+            let changed = local.set_status(&ids, &change)?;
+            Ok((author == me).then_some(Applied::Status(changed)))
+        }
+    }
+}
