@@ -19,6 +19,9 @@ pub const STREAM: &str = "VIGIL_EVENTS";
 const SUBJECT: &str = "vigil.events";
 /// How many events a node applies to its store in one transaction, at most.
 const APPLY_BATCH: usize = 1_000;
+/// How many acknowledgements one publish awaits at a time, at most (the client has 5,000
+/// permits for all of them).
+const IN_FLIGHT: usize = 512;
 /// How long a replicator waits for the log before it checks that it is not stalled.
 pub(crate) const IDLE: Duration = Duration::from_secs(2);
 
@@ -219,11 +222,15 @@ impl Cluster {
         }
     }
 
-    /// One attempt at the events of `out` still `None`; returns the last error, if any.
+    /// One attempt at the events of `out` still `None`; returns the last error, if any. At most
+    /// [`IN_FLIGHT`] acknowledgements are awaited at a time: the client's acknowledgement permits
+    /// are shared by every request, and a request holding too many would wait for itself.
     async fn publish_missing(&self, events: &[NewEvent], out: &mut [Option<Appended>]) -> Option<String> {
-        let mut pending = Vec::new();
+        let mut pending = std::collections::VecDeque::new();
         let mut error = None;
-        for (at, event) in events.iter().enumerate().filter(|(at, _)| out[*at].is_none()) {
+        let missing: Vec<usize> = (0..events.len()).filter(|&at| out[at].is_none()).collect();
+        for at in missing {
+            let event = &events[at];
             let key = store::event_key(event);
             let id: String = key.iter().map(|b| format!("{b:02x}")).collect();
             let mut message = PublishMessage::build()
@@ -236,24 +243,20 @@ impl Cluster {
                 message = message.header(TIMESTAMP, timestamp.as_nanos().to_string().as_str());
             }
             match self.jetstream.send_publish(SUBJECT, message).await {
-                Ok(ack) => pending.push((at, ack)),
+                Ok(ack) => pending.push_back((at, ack)),
                 Err(err) => {
                     error = Some(err.to_string());
                     break;
                 }
             }
+            if pending.len() >= IN_FLIGHT
+                && let Some((at, ack)) = pending.pop_front()
+            {
+                acknowledged(at, ack.await, out, &mut error);
+            }
         }
         for (at, ack) in pending {
-            match ack.await {
-                Ok(ack) => {
-                    out[at] = Some(if ack.duplicate {
-                        Appended::Duplicate(ack.sequence)
-                    } else {
-                        Appended::Stored(ack.sequence)
-                    });
-                }
-                Err(err) => error = Some(err.to_string()),
-            }
+            acknowledged(at, ack.await, out, &mut error);
         }
         error
     }
@@ -340,6 +343,20 @@ impl Replicator {
                 .map_err(|e| e.to_string())?
                 .map_err(|e| e.to_string())?;
         }
+    }
+}
+
+/// Records the acknowledgement of event `at` in `out`, or its error in `error`.
+fn acknowledged(
+    at: usize,
+    ack: Result<async_nats::jetstream::publish::PublishAck, async_nats::jetstream::context::PublishError>,
+    out: &mut [Option<Appended>],
+    error: &mut Option<String>,
+) {
+    match ack {
+        Ok(ack) if ack.duplicate => out[at] = Some(Appended::Duplicate(ack.sequence)),
+        Ok(ack) => out[at] = Some(Appended::Stored(ack.sequence)),
+        Err(err) => *error = Some(err.to_string()),
     }
 }
 

@@ -250,3 +250,22 @@ async fn executions_and_triage_are_shared_and_never_doubled() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_concurrent_batches_are_acknowledged() {
+    // Two requests of 6,000 events at once: more than the client's 5,000 acknowledgement permits.
+    let nats = NatsCluster::start(1);
+    let one = |name: &str| Settings { replicas: 1, ..settings(&nats, name) };
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let local = Arc::new(store::Sqlite::open(dir.path()).expect("a store"));
+    let cluster = Cluster::connect(one("big")).await.expect("connects");
+    tokio::spawn(cluster.replicate(local.clone()).run());
+    let log = Arc::new(ClusterLog::new(cluster, local.clone(), tokio::runtime::Handle::current()));
+    let node = Node { _dir: dir, local, log };
+    let (first, second) = tokio::join!(
+        append(&node, (0..6_000).map(event).collect()),
+        append(&node, (6_000..12_000).map(event).collect())
+    );
+    assert_eq!((first.expect("acknowledged").len(), second.expect("acknowledged").len()), (6_000, 6_000));
+    until_stored(&node, 12_000).await;
+}

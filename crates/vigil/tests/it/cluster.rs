@@ -34,8 +34,8 @@ fn get(url: &str, key: &str, path: &str) -> Value {
 #[test]
 fn events_sent_to_one_node_are_evaluated_on_the_other() {
     let nats = NatsCluster::start(3);
-    let (_a_dir, a, a_key) = node(&nats, "a");
-    let (_b_dir, b, b_key) = node(&nats, "b");
+    let (_a_dir, mut a, a_key) = node(&nats, "a");
+    let (_b_dir, mut b, b_key) = node(&nats, "b");
     let samples =
         std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../samples/o365-raw.ndjson")).expect("samples");
     ureq::post(format!("{}/api/v1/events", a.url))
@@ -77,5 +77,9 @@ fn events_sent_to_one_node_are_evaluated_on_the_other() {
         }
         assert!(Instant::now() < deadline, "not acknowledged on b within a second: {alert}");
         std::thread::sleep(Duration::from_millis(20));
+    }
+    for server in [&mut a, &mut b] {
+        server.child.kill().expect("stops");
+        server.child.wait().expect("reaped");
     }
 }

@@ -144,7 +144,7 @@ fn vigil_serve_runs_new_terms_rules_and_remembers_across_a_kill() {
     // Killed without a chance to save anything: the index was committed with the alert.
     server.child.kill().expect("kill -9");
     server.child.wait().expect("ends");
-    let server = crate::serve::start(data.path(), &args, &[]);
+    let mut server = crate::serve::start(data.path(), &args, &[]);
     let url = server.url.clone();
     send(&url, &[recent("2", 2, "alice", "Sweden"), recent("3", 1, "alice", "Norway")]);
     let ran = crate::serve::cli(&url, &admin, &["rules", "run", "nt"]);
@@ -153,6 +153,8 @@ fn vigil_serve_runs_new_terms_rules_and_remembers_across_a_kill() {
     let terms: Vec<&Value> = alerts.iter().map(|a| &a["document"]["kibana.alert.new_terms"]).collect();
     assert_eq!(terms.len(), 2, "alice in Sweden is not new again; Norway is: {terms:?}");
     assert!(terms.contains(&&json!(["alice", "Norway"])));
+    server.child.kill().expect("stops");
+    server.child.wait().expect("reaped");
 }
 
 #[test]
