@@ -33,6 +33,9 @@ pub struct Settings {
     /// How long a node keeps sending events the cluster has not acknowledged before it answers
     /// its client with an error (503).
     pub publish_timeout: Duration,
+    /// How long a node holds an execution it took before another node may take it (when the
+    /// first died before committing it). Longer than the longest execution.
+    pub lease: Duration,
 }
 
 impl Default for Settings {
@@ -49,6 +52,7 @@ impl Default for Settings {
             max_bytes: None,
             duplicate_window: Duration::from_secs(10 * 60),
             publish_timeout: Duration::from_secs(10),
+            lease: Duration::from_secs(120),
         }
     }
 }
@@ -70,6 +74,7 @@ pub struct SettingsFile {
     max_bytes: Option<u64>,
     duplicate_window: Option<String>,
     publish_timeout: Option<String>,
+    lease: Option<String>,
 }
 
 /// What is wrong with `[cluster]`.
@@ -127,6 +132,7 @@ impl SettingsFile {
             max_bytes: self.max_bytes,
             duplicate_window: read("duplicate_window", self.duplicate_window, defaults.duplicate_window)?,
             publish_timeout: read("publish_timeout", self.publish_timeout, defaults.publish_timeout)?,
+            lease: read("lease", self.lease, defaults.lease)?,
         })
     }
 }

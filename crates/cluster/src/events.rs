@@ -170,6 +170,11 @@ impl Cluster {
         &self.settings
     }
 
+    /// The JetStream context.
+    pub(crate) fn jetstream(&self) -> &jetstream::Context {
+        &self.jetstream
+    }
+
     /// The sequence number of the newest event in the cluster's log.
     ///
     /// # Errors

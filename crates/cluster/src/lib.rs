@@ -21,10 +21,12 @@
 
 mod config;
 mod events;
+mod leases;
 mod state;
 mod store;
 
 pub use crate::config::{Settings, SettingsError, SettingsFile};
 pub use crate::events::{Cluster, ClusterError, ClusterLog, Replicator};
+pub use crate::leases::Leases;
 pub use crate::state::StateLog;
 pub use crate::store::ClusterStore;

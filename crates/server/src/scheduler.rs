@@ -88,6 +88,16 @@ async fn run_due(state: &AppState, shutdown: &watch::Receiver<bool>) -> Result<(
                 return Ok(());
             }
             let group: Vec<Rule> = group.into_iter().map(|at| rules[at].clone()).collect();
+            // In cluster mode one node takes each execution; the others find it done once its
+            // commit reaches them.
+            if let Some(leases) = &state.leases {
+                let start_text = start.as_nanos().to_string();
+                let mut parts: Vec<&str> = group.iter().map(|r| r.id.0.as_str()).collect();
+                parts.push(&start_text);
+                if !leases.take(&parts).await {
+                    continue;
+                }
+            }
             state.execute(group, start, Trigger::Scheduled).await?;
         }
     }

@@ -133,6 +133,8 @@ pub struct AppState {
     notifier: Arc<notify::Notifier>,
     /// The connectors' senders, once the service runs them ([`crate::serve`]).
     pub(crate) sender: Arc<std::sync::OnceLock<notify::Sender>>,
+    /// In cluster mode, who runs each scheduled execution.
+    pub leases: Option<cluster::Leases>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -170,6 +172,7 @@ impl AppState {
             ingest_permits,
             ingest_queue,
             executions: Arc::new(tokio::sync::Mutex::new(())),
+            leases: None,
         }
     }
 

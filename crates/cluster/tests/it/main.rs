@@ -269,3 +269,24 @@ async fn large_concurrent_batches_are_acknowledged() {
     assert_eq!((first.expect("acknowledged").len(), second.expect("acknowledged").len()), (6_000, 6_000));
     until_stored(&node, 12_000).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_node_takes_an_execution_until_its_lease_expires() {
+    let nats = NatsCluster::start(3);
+    let (a, b) = (
+        Cluster::connect(settings(&nats, "a")).await.expect("connects"),
+        Cluster::connect(settings(&nats, "b")).await.expect("connects"),
+    );
+    let ttl = Duration::from_secs(2);
+    let (on_a, on_b) =
+        (cluster::Leases::open(&a, ttl).await.expect("leases"), cluster::Leases::open(&b, ttl).await.expect("leases"));
+    let (first, second) = tokio::join!(on_a.take(&["dkim", "1000"]), on_b.take(&["dkim", "1000"]));
+    assert!(first ^ second, "exactly one node takes it: {first} {second}");
+    let (holder, other) = if first { (&on_a, &on_b) } else { (&on_b, &on_a) };
+    assert!(holder.take(&["dkim", "1000"]).await, "the holder still holds it");
+    assert!(!other.take(&["dkim", "1000"]).await);
+    assert!(other.take(&["dkim", "1300"]).await, "another execution is free");
+    // The holder died: once its lease expires, the other takes the execution.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(other.take(&["dkim", "1000"]).await);
+}

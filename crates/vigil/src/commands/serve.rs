@@ -61,7 +61,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<Exit> {
             // Cluster mode: events go to the cluster's event log, execution commits and triage
             // to its state log; both come back into this node's store, in the logs' order.
             let urls = settings.urls.join(", ");
+            let lease = settings.lease;
             let cluster = cluster::Cluster::connect(settings).await?;
+            state.leases = Some(cluster::Leases::open(&cluster, lease).await?);
             cluster.check(&store).await?;
             tokio::spawn(cluster.replicate(store.clone()).run());
             let log = cluster::StateLog::open(cluster.clone(), store.clone(), position).await?;
