@@ -83,3 +83,83 @@ fn events_sent_to_one_node_are_evaluated_on_the_other() {
         server.child.wait().expect("reaped");
     }
 }
+
+/// An Office 365 record in ECS form: a DKIM-disabling change (the built-in rule's match) or a
+/// mailbox access, `seconds` ago.
+fn record(id: &str, dkim: bool) -> String {
+    let action = if dkim { "Set-DkimSigningConfig" } else { "MailItemsAccessed" };
+    serde_json::json!({"@timestamp": ecs::date::Timestamp::now().to_string(),
+        "event": {"id": id, "dataset": "o365.audit", "provider": "Exchange", "category": ["web"], "action": action,
+                  "outcome": "success"},
+        "o365": {"audit": {"Parameters": {"Enabled": "False"}}},
+        "data_stream": {"type": "logs", "dataset": "o365.audit", "namespace": "default"}})
+    .to_string()
+}
+
+fn send(url: &str, key: &str, lines: &[String]) {
+    ureq::post(format!("{url}/api/v1/events"))
+        .header("authorization", &format!("ApiKey {key}"))
+        .send(lines.join("\n").as_bytes())
+        .expect("acknowledged by the cluster");
+}
+
+/// The ids of a node's alerts of the DKIM rule, sorted.
+fn alert_ids(url: &str, key: &str) -> Vec<String> {
+    let page = get(url, key, &format!("/alerts?rule_id={DKIM}&limit=1000"));
+    let mut ids: Vec<String> =
+        page["alerts"].as_array().into_iter().flatten().filter_map(|a| a["id"].as_str().map(str::to_owned)).collect();
+    ids.sort();
+    ids
+}
+
+#[test]
+fn a_killed_nats_server_and_a_killed_node_lose_and_double_nothing() {
+    let mut nats = NatsCluster::start(3);
+    let (a_dir, mut a, a_key) = node(&nats, "a");
+    let (_b_dir, mut b, b_key) = node(&nats, "b");
+    // 40 DKIM changes and 60 other records, through both nodes; 10 of a's sent again through b.
+    let records: Vec<String> = (0..100).map(|i| record(&format!("r{i}"), i % 5 < 2)).collect();
+    send(&a.url, &a_key, &records[..50]);
+    send(&b.url, &b_key, &records[50..]);
+    send(&b.url, &b_key, &records[..10]);
+    // The DKIM rule runs on a, which is killed (kill -9) while it does; so is a NATS server.
+    let run_url = format!("{}/api/v1/rules/{DKIM}/run", a.url);
+    let auth = format!("ApiKey {a_key}");
+    let running = std::thread::spawn(move || ureq::post(run_url).header("authorization", &auth).send_empty().is_ok());
+    std::thread::sleep(Duration::from_millis(30));
+    a.child.kill().expect("kill -9 node a");
+    a.child.wait().expect("reaped");
+    let _ = running.join();
+    nats.kill(0);
+    // Meanwhile 20 more DKIM changes arrive through b.
+    let more: Vec<String> = (100..120).map(|i| record(&format!("r{i}"), true)).collect();
+    send(&b.url, &b_key, &more);
+    // Both come back; the rule runs on b.
+    nats.restart(&[0]);
+    let config = a_dir.path().join("vigil.toml");
+    let mut a = start(&a_dir.path().join("data"), &["--config".as_ref(), config.as_os_str()], &[]);
+    // (An execution covers what its node's store holds: b runs once its replicator has the 120.)
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while get(&b.url, &b_key, "/health")["events"] != 120 {
+        assert!(Instant::now() < deadline, "b never held the 120 events");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let ran = crate::serve::cli(&b.url, &b_key, &["rules", "run", DKIM]);
+    assert_eq!(ran.code, 0, "{}{}", ran.stdout, ran.stderr);
+    // Every node: the 120 events once, and exactly one alert per DKIM change, the same ones.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (on_a, on_b) = (alert_ids(&a.url, &a_key), alert_ids(&b.url, &b_key));
+        let events =
+            (get(&a.url, &a_key, "/health")["events"].clone(), get(&b.url, &b_key, "/health")["events"].clone());
+        if on_a.len() == 60 && on_a == on_b && events == (120.into(), 120.into()) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "a: {} alerts, b: {} alerts, events {events:?}", on_a.len(), on_b.len());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for server in [&mut a, &mut b] {
+        server.child.kill().expect("stops");
+        server.child.wait().expect("reaped");
+    }
+}
