@@ -88,7 +88,9 @@ pub fn start(
                 let interval = state.config.o365.interval.as_duration();
                 while !stop.load(Ordering::Relaxed) {
                     let began = Instant::now();
-                    puller.pull(&state, &runtime, &stop);
+                    if puller.mine(&state, &runtime, interval) {
+                        puller.pull(&state, &runtime, &stop);
+                    }
                     while began.elapsed() < interval && !stop.load(Ordering::Relaxed) {
                         std::thread::sleep(Duration::from_millis(100).min(interval));
                     }
@@ -99,6 +101,17 @@ pub fn start(
 }
 
 impl Puller {
+    /// Whether this node pulls the tenant now: always, except in cluster mode, where one node
+    /// takes each interval's pull of each tenant (the others' pulls would only fetch the same
+    /// records again, which the log would drop). A node that takes over resumes from its own
+    /// checkpoints; what it fetches again is stored once.
+    fn mine(&self, state: &AppState, runtime: &tokio::runtime::Handle, interval: Duration) -> bool {
+        let Some(leases) = &state.leases else { return true };
+        let slot =
+            (Timestamp::now().as_nanos() / i64::try_from(interval.as_nanos()).unwrap_or(i64::MAX).max(1)).to_string();
+        runtime.block_on(leases.take(&["o365", &self.tenant_id, &slot]))
+    }
+
     /// One pull of every content type.
     fn pull(&mut self, state: &AppState, runtime: &tokio::runtime::Handle, stop: &AtomicBool) {
         let Puller { tenant_id: tenant, content_types, client } = self;
