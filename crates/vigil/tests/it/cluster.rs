@@ -78,6 +78,32 @@ fn events_sent_to_one_node_are_evaluated_on_the_other() {
         assert!(Instant::now() < deadline, "not acknowledged on b within a second: {alert}");
         std::thread::sleep(Duration::from_millis(20));
     }
+
+    // A late record (two hours old, after the rule ran) through b: the next execution, on a,
+    // still evaluates it, and both nodes hold its alert, marked late.
+    let two_hours_ago = ecs::date::Timestamp::from_nanos(ecs::date::Timestamp::now().as_nanos() - 7_200_000_000_000);
+    let mut late: Value = serde_json::from_str(&record("late-1", true)).expect("JSON");
+    late["@timestamp"] = two_hours_ago.to_string().into();
+    send(&b.url, &b_key, &[late.to_string()]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while get(&a.url, &a_key, "/health")["events"] != 4 {
+        assert!(Instant::now() < deadline, "a never held the late record");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let ran = crate::serve::cli(&a.url, &a_key, &["rules", "run", DKIM]);
+    assert_eq!(ran.code, 0, "{}{}", ran.stdout, ran.stderr);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (on_a, on_b) = (alert_ids(&a.url, &a_key), alert_ids(&b.url, &b_key));
+        if on_a.len() == 2 && on_a == on_b {
+            break;
+        }
+        assert!(Instant::now() < deadline, "a: {on_a:?}, b: {on_b:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let page = get(&b.url, &b_key, &format!("/alerts?rule_id={DKIM}&limit=10"));
+    let late_alert = page["alerts"].as_array().into_iter().flatten().find(|a| a["document"]["event"]["id"] == "late-1");
+    assert_eq!(late_alert.map(|a| &a["document"]["vigil.alert.late"]), Some(&Value::Bool(true)));
     for server in [&mut a, &mut b] {
         server.child.kill().expect("stops");
         server.child.wait().expect("reaped");
