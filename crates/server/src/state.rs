@@ -135,6 +135,8 @@ pub struct AppState {
     pub(crate) sender: Arc<std::sync::OnceLock<notify::Sender>>,
     /// In cluster mode, who runs each scheduled execution.
     pub leases: Option<cluster::Leases>,
+    /// In cluster mode, the cluster (for the health check).
+    pub cluster: Option<cluster::Cluster>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -173,6 +175,7 @@ impl AppState {
             ingest_queue,
             executions: Arc::new(tokio::sync::Mutex::new(())),
             leases: None,
+            cluster: None,
         }
     }
 

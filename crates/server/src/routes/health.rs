@@ -55,6 +55,20 @@ pub struct Health {
     pub rules_with_backlog: u64,
     /// Rule files that failed to load (`GET /api/v1/rules` says which and why, with a key).
     pub rules_not_loaded: u64,
+    /// In cluster mode: where this node stands in the cluster's event log.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterHealth>,
+}
+
+/// A node's place in the cluster's event log.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ClusterHealth {
+    /// This node's name.
+    pub node: String,
+    /// The newest event in the cluster's log (`None` when the NATS cluster cannot be reached).
+    pub log_last_seq: Option<u64>,
+    /// Events in the log this node's store does not hold yet.
+    pub behind: Option<u64>,
 }
 
 /// Alerts by workflow status.
@@ -123,6 +137,7 @@ async fn health(State(state): State<AppState>) -> Response {
         alert_backlog: 0,
         rules_with_backlog: 0,
         rules_not_loaded: not_loaded,
+        cluster: None,
     };
     // Reads go on working on a full disk: the last write says whether the store can take events.
     if let Some((at, _)) = state.metrics.write_failure() {
@@ -140,6 +155,21 @@ async fn health(State(state): State<AppState>) -> Response {
                 closed: count(WorkflowStatus::Closed),
             };
             let mut warnings = Vec::new();
+            let cluster = match &state.cluster {
+                None => None,
+                Some(cluster) => {
+                    let log = tokio::time::timeout(std::time::Duration::from_secs(2), cluster.last_seq()).await;
+                    let log_last_seq = log.ok().and_then(Result::ok);
+                    if log_last_seq.is_none() {
+                        warnings.push("the NATS cluster cannot be reached: ingest answers 503 until it can".to_owned());
+                    }
+                    Some(ClusterHealth {
+                        node: cluster.settings().name.clone(),
+                        log_last_seq,
+                        behind: log_last_seq.map(|log| log.saturating_sub(s.last_seq)),
+                    })
+                }
+            };
             if s.backlog.0 > 0 {
                 warnings.push(format!(
                     "{} rules reached max_signals and hold back {} alerts for their next executions",
@@ -160,6 +190,7 @@ async fn health(State(state): State<AppState>) -> Response {
                 alert_backlog: s.backlog.0,
                 rules_with_backlog: s.backlog.1,
                 rules_not_loaded: not_loaded,
+                cluster,
             })
             .into_response()
         }

@@ -64,6 +64,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<Exit> {
             let lease = settings.lease;
             let cluster = cluster::Cluster::connect(settings).await?;
             state.leases = Some(cluster::Leases::open(&cluster, lease).await?);
+            state.cluster = Some(cluster.clone());
             cluster.check(&store).await?;
             tokio::spawn(cluster.replicate(store.clone()).run());
             let log = cluster::StateLog::open(cluster.clone(), store.clone(), position).await?;

@@ -42,12 +42,17 @@ fn events_sent_to_one_node_are_evaluated_on_the_other() {
         .header("authorization", &format!("ApiKey {a_key}"))
         .send(&samples[..])
         .expect("acknowledged by the cluster");
-    // Node b holds them once its replicator has applied the log.
+    // Node b holds them once its replicator has applied the log; health says where it stands.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let health = get(&b.url, &b_key, "/health");
         let a_health = get(&a.url, &a_key, "/health");
         if health["events"] == 3 && a_health["events"] == 3 {
+            assert_eq!(health["cluster"]["node"], "b");
+            assert_eq!(
+                (health["cluster"]["log_last_seq"].as_u64(), health["cluster"]["behind"].as_u64()),
+                (Some(3), Some(0))
+            );
             break;
         }
         assert!(Instant::now() < deadline, "b: {health}, a: {a_health}");
