@@ -45,6 +45,13 @@ pub(crate) enum Transition {
         ids: Vec<AlertId>,
         change: StatusChange,
     },
+    /// A rule switched on or off.
+    Switch {
+        /// The node it was made on.
+        author: String,
+        rule_id: String,
+        enabled: bool,
+    },
 }
 
 /// An execution's outcome, as the engine commits it.
@@ -68,6 +75,8 @@ pub(crate) enum Applied {
     Commit(bool),
     /// The alerts whose status changed.
     Status(Vec<AlertId>),
+    /// The rule's switch is set.
+    Switched,
 }
 
 /// The state log of one node: publishing transitions and applying the log to the node's store.
@@ -199,6 +208,10 @@ fn apply(local: &store::Sqlite, me: &str, transition: Transition) -> engine::sto
         Transition::Status { author, ids, change } => {
             let changed = local.set_status(&ids, &change)?;
             Ok((author == me).then_some(Applied::Status(changed)))
+        }
+        Transition::Switch { author, rule_id, enabled } => {
+            local.set_enabled(&rule_id, enabled)?;
+            Ok((author == me).then_some(Applied::Switched))
         }
     }
 }

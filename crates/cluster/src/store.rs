@@ -93,7 +93,7 @@ impl AlertStore for ClusterStore {
         match self.transition("commit the execution", &transition)? {
             Applied::Commit(true) => Ok(alerts.len() as u64),
             Applied::Commit(false) => Ok(0),
-            Applied::Status(_) => Err(StoreError::Corrupt("a commit applied as a status change".into())),
+            _ => Err(StoreError::Corrupt("a commit applied as another transition".into())),
         }
     }
 
@@ -128,7 +128,7 @@ impl AlertStore for ClusterStore {
             Transition::Status { author: self.log.node().to_owned(), ids: ids.to_vec(), change: change.clone() };
         match self.transition("update alerts", &transition)? {
             Applied::Status(changed) => Ok(changed),
-            Applied::Commit(_) => Err(StoreError::Corrupt("a status change applied as a commit".into())),
+            _ => Err(StoreError::Corrupt("a status change applied as another transition".into())),
         }
     }
 
@@ -147,8 +147,11 @@ impl RuleStates for ClusterStore {
     fn rule_states(&self) -> StoreResult<HashMap<String, RuleState>> {
         self.local.rule_states()
     }
+    /// Published to the state log: every node switches the rule.
     fn set_enabled(&self, rule_id: &str, enabled: bool) -> StoreResult<()> {
-        self.local.set_enabled(rule_id, enabled)
+        let transition =
+            Transition::Switch { author: self.log.node().to_owned(), rule_id: rule_id.to_owned(), enabled };
+        self.transition("store the rule state", &transition).map(|_| ())
     }
     fn executions(&self, rule_id: &str, limit: usize) -> StoreResult<Vec<ExecutionRecord>> {
         self.local.executions(rule_id, limit)
@@ -222,7 +225,8 @@ impl store::Access for ClusterStore {
         Ok(changed)
     }
     fn set_enabled_audited(&self, rule_id: &str, enabled: bool, audit: &store::AuditEntry) -> StoreResult<()> {
-        self.local.set_enabled_audited(rule_id, enabled, audit)
+        self.set_enabled(rule_id, enabled)?;
+        self.local.audit(audit)
     }
     fn audit(&self, entry: &store::AuditEntry) -> StoreResult<()> {
         self.local.audit(entry)

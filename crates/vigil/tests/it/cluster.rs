@@ -109,6 +109,15 @@ fn events_sent_to_one_node_are_evaluated_on_the_other() {
     let page = get(&b.url, &b_key, &format!("/alerts?rule_id={DKIM}&limit=10"));
     let late_alert = page["alerts"].as_array().into_iter().flatten().find(|a| a["document"]["event"]["id"] == "late-1");
     assert_eq!(late_alert.map(|a| &a["document"]["vigil.alert.late"]), Some(&Value::Bool(true)));
+
+    // Switched off on a: off on b too.
+    let disabled = crate::serve::cli(&a.url, &a_key, &["rules", "disable", DKIM]);
+    assert_eq!(disabled.code, 0, "{}", disabled.stderr);
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while get(&b.url, &b_key, &format!("/rules/{DKIM}"))["enabled"] != false {
+        assert!(Instant::now() < deadline, "the rule is still on on b");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     for server in [&mut a, &mut b] {
         server.child.kill().expect("stops");
         server.child.wait().expect("reaped");
