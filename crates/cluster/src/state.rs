@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::{consumer, stream};
 use bytes::Bytes;
+use ecs::date::Timestamp;
 use engine::AlertId;
 use engine::storage::{
     AlertStore, ExecutionRecord, MemoryUpdate, NewAlert, NewNotification, RuleState, RuleStates, StatusChange,
@@ -52,6 +53,21 @@ pub(crate) enum Transition {
         rule_id: String,
         enabled: bool,
     },
+    /// An Office 365 checkpoint: a blob taken, a listing window done, old blobs forgotten.
+    Checkpoint {
+        /// The node that pulled.
+        author: String,
+        change: CheckpointChange,
+    },
+}
+
+/// A change of the Office 365 pull checkpoints, so that a node taking over a tenant's pull
+/// resumes where the last one stopped.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum CheckpointChange {
+    Taken { tenant: String, content_type: String, content_id: String, created: Timestamp, taken: store::Taken },
+    Listed { tenant: String, content_type: String, to: Timestamp },
+    Forget { before: Timestamp },
 }
 
 /// An execution's outcome, as the engine commits it.
@@ -77,6 +93,8 @@ pub(crate) enum Applied {
     Status(Vec<AlertId>),
     /// The rule's switch is set.
     Switched,
+    /// The checkpoint changed (with how many blobs were forgotten, for `Forget`).
+    Checkpointed(u64),
 }
 
 /// The state log of one node: publishing transitions and applying the log to the node's store.
@@ -212,6 +230,21 @@ fn apply(local: &store::Sqlite, me: &str, transition: Transition) -> engine::sto
         Transition::Switch { author, rule_id, enabled } => {
             local.set_enabled(&rule_id, enabled)?;
             Ok((author == me).then_some(Applied::Switched))
+        }
+        Transition::Checkpoint { author, change } => {
+            use store::Checkpoints;
+            let forgotten = match change {
+                CheckpointChange::Taken { tenant, content_type, content_id, created, taken } => {
+                    local.take(&tenant, &content_type, &content_id, created, taken)?;
+                    0
+                }
+                CheckpointChange::Listed { tenant, content_type, to } => {
+                    local.set_listed_to(&tenant, &content_type, to)?;
+                    0
+                }
+                CheckpointChange::Forget { before } => local.forget_taken(before)?,
+            };
+            Ok((author == me).then_some(Applied::Checkpointed(forgotten)))
         }
     }
 }

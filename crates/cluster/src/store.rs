@@ -14,7 +14,7 @@ use engine::storage::{
 };
 
 use crate::events::ClusterLog;
-use crate::state::{Applied, Commit, StateLog, Transition};
+use crate::state::{Applied, CheckpointChange, Commit, StateLog, Transition};
 
 /// The engine's [`Store`](engine::storage::Store) for a node in cluster mode.
 #[derive(Debug)]
@@ -233,5 +233,54 @@ impl store::Access for ClusterStore {
     }
     fn audit_trail(&self, limit: usize) -> StoreResult<Vec<store::AuditEntry>> {
         self.local.audit_trail(limit)
+    }
+}
+
+/// Office 365 pull checkpoints are shared: every change goes through the state log, so the node
+/// that takes a tenant's next pull resumes where the last one stopped.
+impl store::Checkpoints for ClusterStore {
+    fn listed_to(&self, tenant: &str, content_type: &str) -> StoreResult<Option<Timestamp>> {
+        self.local.listed_to(tenant, content_type)
+    }
+    fn set_listed_to(&self, tenant: &str, content_type: &str, to: Timestamp) -> StoreResult<()> {
+        let change = CheckpointChange::Listed { tenant: tenant.into(), content_type: content_type.into(), to };
+        self.checkpoint(change).map(|_| ())
+    }
+    fn taken_since(&self, tenant: &str, content_type: &str, since: Timestamp) -> StoreResult<HashSet<String>> {
+        self.local.taken_since(tenant, content_type, since)
+    }
+    fn take(
+        &self,
+        tenant: &str,
+        content_type: &str,
+        content_id: &str,
+        created: Timestamp,
+        taken: store::Taken,
+    ) -> StoreResult<()> {
+        let change = CheckpointChange::Taken {
+            tenant: tenant.into(),
+            content_type: content_type.into(),
+            content_id: content_id.into(),
+            created,
+            taken,
+        };
+        self.checkpoint(change).map(|_| ())
+    }
+    fn forget_taken(&self, before: Timestamp) -> StoreResult<u64> {
+        self.checkpoint(CheckpointChange::Forget { before })
+    }
+    fn checkpoints(&self) -> StoreResult<Vec<store::Checkpoint>> {
+        self.local.checkpoints()
+    }
+}
+
+impl ClusterStore {
+    /// Publishes a checkpoint change and waits until this node applied it.
+    fn checkpoint(&self, change: CheckpointChange) -> StoreResult<u64> {
+        let transition = Transition::Checkpoint { author: self.log.node().to_owned(), change };
+        match self.transition("store the checkpoint", &transition)? {
+            Applied::Checkpointed(forgotten) => Ok(forgotten),
+            _ => Err(StoreError::Corrupt("a checkpoint applied as another transition".into())),
+        }
     }
 }

@@ -13,7 +13,7 @@ use rusqlite::{OptionalExtension, params};
 use crate::sqlite::{Sqlite, read_err, write_err};
 
 /// What became of a content blob.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Taken {
     /// Fetched; this many records were handed to the event log (durable before this is kept).
     Records(u64),

@@ -249,6 +249,27 @@ async fn executions_and_triage_are_shared_and_never_doubled() {
         assert!(Instant::now() < deadline, "the change did not reach node a within a second");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+
+    // An Office 365 pull on a: its checkpoints are b's too, for b to resume from.
+    use store::Checkpoints;
+    let store = a.store.clone();
+    tokio::task::spawn_blocking(move || {
+        store.take("t1", "Audit.Exchange", "blob-1", Timestamp::now(), store::Taken::Records(5))?;
+        store.set_listed_to("t1", "Audit.Exchange", Timestamp::from_nanos(1_800_000_000_000_000_000))
+    })
+    .await
+    .expect("joins")
+    .expect("kept");
+    let deadline = Instant::now() + Duration::from_secs(1);
+    loop {
+        let on_b = b.local.checkpoints().expect("reads");
+        if on_b.len() == 1 && on_b[0].blobs == 1 && on_b[0].records == 5 && on_b[0].listed_to.is_some() {
+            assert_eq!(on_b, a.local.checkpoints().expect("reads"));
+            break;
+        }
+        assert!(Instant::now() < deadline, "b's checkpoints: {on_b:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -74,6 +74,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<Exit> {
             let shared = Arc::new(cluster::ClusterStore::new(events, log, store, runtime));
             state.store = shared.clone();
             state.access = shared.clone();
+            state.checkpoints = shared.clone();
             state = state.with_event_log(shared);
             tracing::info!(nats = %urls, "cluster mode: events, executions and triage go through the NATS JetStream cluster");
         }
