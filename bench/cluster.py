@@ -1,15 +1,18 @@
 #!/usr/bin/env python3
-"""Benchmark cluster mode: bulk ingest into one node on a three-server NATS JetStream cluster,
-against the embedded mode on the same machine.
+"""Benchmark cluster mode: bulk ingest and evaluation with vigil nodes on a three-server NATS
+JetStream cluster, against the embedded mode on the same machine.
 
-    python3 bench/cluster.py [--events 200000] [--shared ../shared] [--clients 2] [--batch 5000] [--nodes 1]
+    python3 bench/cluster.py [--events 200000] [--shared ../shared] [--clients 2] [--batch 5000] [--nodes 1 2]
 
 Generates ECS Office 365 events with ../shared/tools/gen_o365.py, builds vigil (release), and
 measures `_bulk` ingest (each request acknowledged once durable: on the node's disk in embedded
-mode, by the stream's quorum in cluster mode) with the built-in pack, first embedded, then with
-`--nodes` vigil nodes in cluster mode on three `nats-server` processes (the `nats-server` on PATH,
-2.10 or newer) started here on loopback, the clients spread over the nodes. In cluster mode it
-also measures how long after the last acknowledgement every node's store holds every event.
+mode, by the stream's quorum in cluster mode), first embedded, then with each `--nodes` count of
+vigil nodes in cluster mode on three `nats-server` processes (the `nats-server` on PATH, 2.10 or
+newer) started here on loopback, the clients spread over the nodes. In cluster mode it also
+measures how long after the last acknowledgement every node's store holds every event. Then the
+corpus's Office 365 KQL query rules are added to the nodes' (until then empty) rule folder, and
+it times how long until every one has evaluated every event: their first executions, spread over
+the nodes by leases in cluster mode.
 
 Everything runs on this machine: the NATS servers, the vigil nodes and the clients share its
 cores, so these figures bound what separate machines would do from below. Nothing is asserted.
@@ -17,6 +20,7 @@ cores, so these figures bound what separate machines would do from below. Nothin
 import argparse
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -26,6 +30,7 @@ import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
+from scan import o365_rules  # noqa: E402
 from serve import Server, bodies, ingest  # noqa: E402
 
 
@@ -60,17 +65,21 @@ def start_nats(work):
     return procs, [f"nats://127.0.0.1:{p}" for p, _, _ in ports]
 
 
-def run(vigil, work, label, all_bodies, clients, count, urls=None, nodes=1):
+def run(vigil, work, label, all_bodies, clients, count, urls=None, nodes=1, rules=None):
     servers = []
+    # Every node reads the same (at first empty) rule folder: the rules arrive after the ingest,
+    # so that their first executions, over every event, are what is timed.
+    folder = os.path.join(work, f"{label}-rules")
+    os.makedirs(folder)
     for n in range(nodes):
         data = os.path.join(work, f"{label}-{n}")
         os.makedirs(data)
-        args = []
+        args = ["--no-builtin-rules", "--rules", folder]
         if urls:
             config = os.path.join(data, "vigil.toml")
             with open(config, "w") as f:
                 f.write("[cluster]\nurls = [%s]\nname = \"node-%d\"\n" % (", ".join(json.dumps(u) for u in urls), n))
-            args = ["--config", config]
+            args += ["--config", config]
         servers.append(Server(vigil, os.path.join(data, "data"), args))
     try:
         # Clients spread over the nodes: each node takes its share of the requests.
@@ -94,7 +103,20 @@ def run(vigil, work, label, all_bodies, clients, count, urls=None, nodes=1):
                     break
                 time.sleep(0.05)
             caught_up = time.perf_counter() - started - seconds
-        return seconds, errors, caught_up
+        evaluated = None
+        if rules:
+            for name in os.listdir(rules):
+                shutil.copy(os.path.join(rules, name), folder)
+            began = time.perf_counter()
+            deadline = time.time() + 1200
+            while time.time() < deadline:
+                listed = servers[0].api("GET", "/api/v1/rules")["rules"]
+                runnable = [r for r in listed if r["enabled"] and not r["unsupported"]]
+                if runnable and all(r["covered_seq"] >= count for r in runnable):
+                    evaluated = (time.perf_counter() - began, len(runnable))
+                    break
+                time.sleep(0.2)
+        return seconds, errors, caught_up, evaluated
     finally:
         for s in servers:
             s.stop()
@@ -120,23 +142,26 @@ def main():
     subprocess.run(["cargo", "build", "--release", "-q", "-p", "vigil"], cwd=ROOT, check=True)
     vigil = os.path.join(ROOT, "target", "release", "vigil")
     all_bodies = bodies(data, args.batch)
-    rows = [("embedded, 1 node", *run(vigil, work, "embedded", all_bodies, args.clients, args.events))]
+    rules = os.path.join(work, "o365-rules")
+    o365_rules(args.shared, rules)
+    rows = [("embedded, 1 node", *run(vigil, work, "embedded", all_bodies, args.clients, args.events, rules=rules))]
     for nodes in args.nodes:
         procs, urls = start_nats(os.path.join(work, f"nats-{nodes}"))
         try:
             rows.append((f"cluster, {nodes} node(s), 3 NATS servers (R3)",
-                         *run(vigil, work, f"cluster{nodes}", all_bodies, args.clients, args.events, urls, nodes)))
+                         *run(vigil, work, f"cluster{nodes}", all_bodies, args.clients, args.events, urls, nodes, rules)))
         finally:
             for p in procs:
                 p.kill()
                 p.wait()
     print(f"\n{args.events:,} ECS events ({size / 1e6:,.0f} MB), {args.clients} clients, {args.batch} events per _bulk\n")
-    print("| mode | ingest | events/s | MB/s | every node holds every event |")
-    print("|---|---|---|---|---|")
-    for label, seconds, errors, caught_up in rows:
+    print("| mode | ingest | events/s | MB/s | every node holds every event | every rule's first execution done |")
+    print("|---|---|---|---|---|---|")
+    for label, seconds, errors, caught_up, evaluated in rows:
         lag = "" if caught_up is None else f"{caught_up:.2f} s after the last acknowledgement"
         err = f" ({errors} errors)" if errors else ""
-        print(f"| {label} | {seconds:.1f} s{err} | {args.events / seconds:,.0f} | {size / seconds / 1e6:,.0f} | {lag} |")
+        ev = "" if evaluated is None else f"{evaluated[0]:.1f} s ({evaluated[1]} rules)"
+        print(f"| {label} | {seconds:.1f} s{err} | {args.events / seconds:,.0f} | {size / seconds / 1e6:,.0f} | {lag} | {ev} |")
 
 
 if __name__ == "__main__":
