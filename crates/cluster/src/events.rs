@@ -266,9 +266,9 @@ impl Cluster {
         error
     }
 
-    /// Applies the log to `local` from the event after the newest it holds, and goes on as
-    /// events arrive, until `stop` resolves. A lost connection is retried; the node's store
-    /// stays behind the log meanwhile (its executions cover only what it holds).
+    /// The replicator that applies the log to `local`, from the event after the newest it
+    /// holds, as events arrive ([`Replicator::run`]). A lost connection is retried; the node's
+    /// store stays behind the log meanwhile (its executions cover only what it holds).
     pub fn replicate(&self, local: Arc<store::Sqlite>) -> Replicator {
         Replicator { cluster: self.clone(), local }
     }

@@ -1,6 +1,7 @@
 //! The cluster's state log: what executions commit (alerts, execution records, rule progress,
-//! what threshold and new terms rules remember) and workflow changes, as transitions in one
-//! replicated stream that every node applies, in the stream's order, to its own store.
+//! what threshold and new terms rules remember), workflow changes, rule switches and Office 365
+//! pull checkpoints, as transitions in one replicated stream that every node applies, in the
+//! stream's order, to its own store.
 //!
 //! Correctness does not rest on which node runs a rule. Two nodes may run the same rule at the
 //! same time (each from the same coverage): both publish their commit, and every node applies
