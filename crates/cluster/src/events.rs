@@ -9,7 +9,6 @@ use bytes::Bytes;
 use ecs::date::Timestamp;
 use engine::storage::{Appended, EventLog, EventQuery, NewEvent, StoreError, StoreResult, StoredEvent};
 use futures_util::StreamExt;
-use sha2::Digest;
 
 use crate::config::Settings;
 
@@ -140,16 +139,14 @@ impl Cluster {
         Ok(stream.get_info().await.map_err(|e| ClusterError::Stream(e.to_string()))?.state.last_sequence)
     }
 
-    /// Publishes one message whose identity is its content (a digest), sending it again until
-    /// acknowledged or `publish_timeout`; returns its sequence number (the first copy's, when
-    /// it was there already).
-    pub(crate) async fn publish_state(&self, subject: &str, payload: Bytes) -> Result<u64, ClusterError> {
-        let digest = sha2::Sha256::digest(&payload);
-        let id: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    /// Publishes one message with the message id `id`, sending it again until acknowledged or
+    /// `publish_timeout`; returns its sequence number (the first copy's, when a resend found it
+    /// there already).
+    pub(crate) async fn publish_state(&self, subject: &str, payload: Bytes, id: &str) -> Result<u64, ClusterError> {
         let deadline = tokio::time::Instant::now() + self.settings.publish_timeout;
         let mut delay = Duration::from_millis(50);
         loop {
-            let message = PublishMessage::build().payload(payload.clone()).message_id(id.as_str());
+            let message = PublishMessage::build().payload(payload.clone()).message_id(id);
             let attempt = match self.jetstream.send_publish(subject.to_owned(), message).await {
                 Ok(ack) => ack.await.map(|ack| ack.sequence).map_err(|e| e.to_string()),
                 Err(err) => Err(err.to_string()),

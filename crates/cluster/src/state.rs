@@ -109,6 +109,8 @@ pub struct StateLog {
     applied: watch::Sender<u64>,
     /// Outcomes of the transitions this node published, by sequence number, until read.
     outcomes: Arc<Mutex<HashMap<u64, Applied>>>,
+    /// Transitions this node published (for their message ids).
+    published: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl StateLog {
@@ -133,13 +135,18 @@ impl StateLog {
         cluster.create_stream(config).await?;
         let at = std::fs::read_to_string(&position).ok().and_then(|t| t.trim().parse().ok()).unwrap_or(0);
         let (applied, _) = watch::channel(at);
-        Ok(StateLog { cluster, local, position, applied, outcomes: Arc::default() })
+        Ok(StateLog { cluster, local, position, applied, outcomes: Arc::default(), published: Arc::default() })
     }
 
     /// Publishes `transition` and waits until this node has applied it; returns what that did.
+    /// Its message id is this call's own (the node, the time, a counter): resends of it are
+    /// dropped by the stream, and the same change made again later (a rule switched off, on and
+    /// off) is a transition of its own.
     pub(crate) async fn publish(&self, transition: &Transition) -> Result<Applied, String> {
         let payload = serde_json::to_vec(transition).map_err(|e| e.to_string())?;
-        let seq = self.cluster.publish_state(SUBJECT, Bytes::from(payload)).await.map_err(|e| e.to_string())?;
+        let n = self.published.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let id = format!("{}-{}-{n}", self.cluster.settings().name, Timestamp::now().as_nanos());
+        let seq = self.cluster.publish_state(SUBJECT, Bytes::from(payload), &id).await.map_err(|e| e.to_string())?;
         let mut applied = self.applied.subscribe();
         tokio::time::timeout(Duration::from_secs(30), applied.wait_for(|&at| at >= seq))
             .await

@@ -250,6 +250,20 @@ async fn executions_and_triage_are_shared_and_never_doubled() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
+    // A rule switched off, on and off again on a: off on b (the same change twice is two
+    // transitions, not one re-sent).
+    let store = a.store.clone();
+    tokio::task::spawn_blocking(move || {
+        for enabled in [false, true, false] {
+            store.set_enabled("some-rule", enabled)?;
+        }
+        Ok::<_, engine::storage::StoreError>(())
+    })
+    .await
+    .expect("joins")
+    .expect("switched");
+    assert_eq!(a.local.rule_state("some-rule").expect("reads").enabled, Some(false));
+
     // An Office 365 pull on a: its checkpoints are b's too, for b to resume from.
     use store::Checkpoints;
     let store = a.store.clone();
@@ -265,6 +279,8 @@ async fn executions_and_triage_are_shared_and_never_doubled() {
         let on_b = b.local.checkpoints().expect("reads");
         if on_b.len() == 1 && on_b[0].blobs == 1 && on_b[0].records == 5 && on_b[0].listed_to.is_some() {
             assert_eq!(on_b, a.local.checkpoints().expect("reads"));
+            // b applies in order: having the checkpoints, it has the switches published before.
+            assert_eq!(b.local.rule_state("some-rule").expect("reads").enabled, Some(false));
             break;
         }
         assert!(Instant::now() < deadline, "b's checkpoints: {on_b:?}");
