@@ -7,7 +7,7 @@ use std::time::Duration;
 use async_nats::jetstream::{self, consumer, message::PublishMessage, stream};
 use bytes::Bytes;
 use ecs::date::Timestamp;
-use engine::storage::{Appended, EventLog, EventQuery, NewEvent, StoreError, StoreResult, StoredEvent};
+use engine::storage::{Appended, EventLog, NewEvent, StoreError, StoreResult};
 use futures_util::StreamExt;
 
 use crate::config::Settings;
@@ -379,54 +379,35 @@ fn event_of(message: &async_nats::Message) -> Result<NewEvent, String> {
     })
 }
 
-/// A node's event log in cluster mode: appends go to the cluster's stream (and reach the node's
-/// store through its [`Replicator`]); everything else reads the node's store.
+/// Where a node appends events in cluster mode: the cluster's stream, from a blocking thread
+/// (the events reach the node's store through its [`Replicator`]; [`crate::ClusterStore`] reads
+/// them there).
 #[derive(Debug)]
 pub struct ClusterLog {
     cluster: Cluster,
-    local: Arc<store::Sqlite>,
     runtime: tokio::runtime::Handle,
 }
 
 impl ClusterLog {
-    /// The log of the node whose store is `local`, publishing through `cluster` on `runtime`
-    /// (appends are called off the runtime's threads, as every store call is).
-    pub fn new(cluster: Cluster, local: Arc<store::Sqlite>, runtime: tokio::runtime::Handle) -> ClusterLog {
-        ClusterLog { cluster, local, runtime }
+    /// Appends through `cluster` on `runtime` (appends are called off the runtime's threads, as
+    /// every store call is).
+    pub fn new(cluster: Cluster, runtime: tokio::runtime::Handle) -> ClusterLog {
+        ClusterLog { cluster, runtime }
     }
-}
 
-impl ClusterLog {
     /// The node's name in the cluster.
     pub fn node(&self) -> &str {
         &self.cluster.settings.name
     }
-}
 
-impl EventLog for ClusterLog {
-    fn append(&self, events: &[NewEvent]) -> StoreResult<Vec<Appended>> {
+    /// Publishes `events` and waits for the cluster's acknowledgements ([`Cluster::publish`]).
+    ///
+    /// # Errors
+    ///
+    /// A write error when the cluster did not acknowledge them all.
+    pub fn append(&self, events: &[NewEvent]) -> StoreResult<Vec<Appended>> {
         self.runtime
             .block_on(self.cluster.publish(events))
             .map_err(|e| StoreError::Write { what: "publish to the cluster", reason: e.to_string() })
-    }
-
-    fn last_seq(&self) -> StoreResult<u64> {
-        self.local.last_seq()
-    }
-
-    fn scan(&self, query: &EventQuery, each: &mut dyn FnMut(StoredEvent) -> bool) -> StoreResult<()> {
-        self.local.scan(query, each)
-    }
-
-    fn count_ingested_before(&self, cutoff: Timestamp, covered: u64) -> StoreResult<u64> {
-        self.local.count_ingested_before(cutoff, covered)
-    }
-
-    fn remove_ingested_before(&self, cutoff: Timestamp, covered: u64) -> StoreResult<u64> {
-        self.local.remove_ingested_before(cutoff, covered)
-    }
-
-    fn event_count(&self) -> StoreResult<u64> {
-        self.local.event_count()
     }
 }

@@ -38,7 +38,7 @@ async fn node(nats: &NatsCluster, name: &str) -> Node {
     let local = Arc::new(store::Sqlite::open(dir.path()).expect("a store"));
     let cluster = Cluster::connect(settings(nats, name)).await.expect("connects");
     tokio::spawn(cluster.replicate(local.clone()).run());
-    let log = Arc::new(ClusterLog::new(cluster, local.clone(), tokio::runtime::Handle::current()));
+    let log = Arc::new(ClusterLog::new(cluster, tokio::runtime::Handle::current()));
     Node { _dir: dir, local, log }
 }
 
@@ -163,7 +163,7 @@ async fn full_node(nats: &NatsCluster, name: &str) -> FullNode {
         .await
         .expect("the state log");
     tokio::spawn(state.clone().apply());
-    let log = ClusterLog::new(cluster, local.clone(), tokio::runtime::Handle::current());
+    let log = ClusterLog::new(cluster, tokio::runtime::Handle::current());
     let store = Arc::new(cluster::ClusterStore::new(log, state, local.clone(), tokio::runtime::Handle::current()));
     FullNode { _dir: dir, local, store }
 }
@@ -297,7 +297,7 @@ async fn large_concurrent_batches_are_acknowledged() {
     let local = Arc::new(store::Sqlite::open(dir.path()).expect("a store"));
     let cluster = Cluster::connect(one("big")).await.expect("connects");
     tokio::spawn(cluster.replicate(local.clone()).run());
-    let log = Arc::new(ClusterLog::new(cluster, local.clone(), tokio::runtime::Handle::current()));
+    let log = Arc::new(ClusterLog::new(cluster, tokio::runtime::Handle::current()));
     let node = Node { _dir: dir, local, log };
     let (first, second) = tokio::join!(
         append(&node, (0..6_000).map(event).collect()),

@@ -109,6 +109,16 @@ fn a_new_terms_index_is_rebuilt_when_the_rule_changes() {
     assert_eq!(record.alerts, 0, "{record:?}");
 }
 
+/// Three logins of alice, a second apart from 10:`minute`, ingested as they happen.
+fn three(prefix: &str, minute: u32) -> Vec<engine::storage::NewEvent> {
+    (0..3)
+        .map(|i| {
+            let time = at(&format!("10:{minute:02}:0{i}"));
+            new_event(login(&format!("{prefix}{i}"), time, "alice"), time)
+        })
+        .collect()
+}
+
 fn threshold_rule() -> Rule {
     rule("threshold", "from = \"now-30m\"\n[rule.threshold]\nfield = [\"user.name\"]\nvalue = 3\n")
 }
@@ -117,14 +127,6 @@ fn threshold_rule() -> Rule {
 fn threshold_windows_overlap_without_alerting_twice() {
     let (dir, store) = open();
     let rule = threshold_rule();
-    let three = |prefix: &str, minute: u32| -> Vec<_> {
-        (0..3)
-            .map(|i| {
-                let time = at(&format!("10:{minute:02}:0{i}"));
-                new_event(login(&format!("{prefix}{i}"), time, "alice"), time)
-            })
-            .collect()
-    };
     store.append(&three("a", 1)).expect("append");
     store.append(&[new_event(login("b0", at("10:02:00"), "bob"), at("10:02:00"))]).expect("append");
     assert_eq!(run(&store, &rule, at("10:05:00")).alerts, 1);
@@ -208,14 +210,6 @@ fn a_suppressing_threshold_rule_adds_a_groups_next_alert_to_its_first() {
     let (_dir, store) = open();
     let mut rule = threshold_rule();
     rule.fields["alert_suppression"] = json!({"duration": {"value": 1, "unit": "h"}});
-    let three = |prefix: &str, minute: u32| -> Vec<_> {
-        (0..3)
-            .map(|i| {
-                let time = at(&format!("10:{minute:02}:0{i}"));
-                new_event(login(&format!("{prefix}{i}"), time, "alice"), time)
-            })
-            .collect()
-    };
     store.append(&three("a", 1)).expect("append");
     assert_eq!(run(&store, &rule, at("10:05:00")).alerts, 1);
     store.append(&three("c", 12)).expect("append");

@@ -70,7 +70,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<Exit> {
             let log = cluster::StateLog::open(cluster.clone(), store.clone(), position).await?;
             tokio::spawn(log.clone().apply());
             let runtime = tokio::runtime::Handle::current();
-            let events = cluster::ClusterLog::new(cluster, store.clone(), runtime.clone());
+            let events = cluster::ClusterLog::new(cluster, runtime.clone());
             let shared = Arc::new(cluster::ClusterStore::new(events, log, store, runtime));
             state.store = shared.clone();
             state.access = shared.clone();
