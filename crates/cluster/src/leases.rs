@@ -52,9 +52,9 @@ impl Leases {
     }
 
     /// Whether this node takes the execution named by `parts` (its rules and scheduled start):
-    /// `true` when it created the lease or holds it already, `false` when another node does.
-    /// A bucket that cannot be reached counts as taken: the node runs it, and the state log's
-    /// fence keeps the outcome single.
+    /// `true` when it created the lease or holds it already, `false` when another node does, or
+    /// when the bucket cannot be reached after a few tries (the node's next tick asks again; a
+    /// commit needs the cluster anyway).
     pub async fn take(&self, parts: &[&str]) -> bool {
         let mut hash = sha2::Sha256::new();
         for part in parts {
@@ -62,16 +62,19 @@ impl Leases {
             hash.update([0]);
         }
         let key: String = hash.finalize().iter().take(16).map(|b| format!("{b:02x}")).collect();
-        match self.bucket.create(&key, Bytes::from(self.node.clone())).await {
-            Ok(_) => true,
-            Err(err) if err.kind() == kv::CreateErrorKind::AlreadyExists => match self.bucket.entry(&key).await {
-                Ok(Some(entry)) => entry.value == self.node.as_bytes(),
-                _ => false,
-            },
-            Err(err) => {
-                tracing::warn!(%err, "the lease bucket cannot be reached; running the execution anyway");
-                true
+        for attempt in 1..=3 {
+            match self.bucket.create(&key, Bytes::from(self.node.clone())).await {
+                Ok(_) => return true,
+                Err(err) if err.kind() == kv::CreateErrorKind::AlreadyExists => {
+                    return matches!(self.bucket.entry(&key).await, Ok(Some(entry)) if entry.value == self.node.as_bytes());
+                }
+                Err(err) => {
+                    tracing::debug!(%err, attempt, "the lease bucket did not answer");
+                    tokio::time::sleep(Duration::from_millis(100 * attempt)).await;
+                }
             }
         }
+        tracing::warn!("the lease bucket cannot be reached; the execution waits for the next tick");
+        false
     }
 }
