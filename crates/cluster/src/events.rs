@@ -408,6 +408,6 @@ impl ClusterLog {
     pub fn append(&self, events: &[NewEvent]) -> StoreResult<Vec<Appended>> {
         self.runtime
             .block_on(self.cluster.publish(events))
-            .map_err(|e| StoreError::Write { what: "publish to the cluster", reason: e.to_string() })
+            .map_err(|e| StoreError::Unavailable { what: "publish to the cluster", reason: e.to_string() })
     }
 }

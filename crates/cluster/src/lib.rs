@@ -10,8 +10,9 @@
 //! ([`Replicator`]), so every node holds the same events under the same numbers and the
 //! engine's executions and their coverage mean the same thing on every node.
 //!
-//! **State.** Execution commits and workflow changes go to a second stream, `VIGIL_STATE`, that
-//! every node applies in order to its store ([`StateLog`]); a commit is fenced by the coverage it
+//! **State.** Execution commits, workflow changes, rule switches, API keys and the audit trail,
+//! exception lists and Office 365 checkpoints go to a second stream, `VIGIL_STATE`, that every
+//! node applies in order to its store ([`StateLog`]); a commit is fenced by the coverage it
 //! started from, so two nodes running the same rule never double its alerts.
 //!
 //! The engine's storage traits stay as they are: a node's [`ClusterStore`] implements them,
@@ -28,5 +29,5 @@ mod store;
 pub use crate::config::{Settings, SettingsError, SettingsFile};
 pub use crate::events::{Cluster, ClusterError, ClusterLog, Replicator};
 pub use crate::leases::Leases;
-pub use crate::state::StateLog;
+pub use crate::state::{StateLog, add_key, revoke_key};
 pub use crate::store::ClusterStore;

@@ -25,7 +25,9 @@ use engine::storage::{
     Suppressed,
 };
 use futures_util::StreamExt;
+use rules::exceptions::{ExceptionList, Exceptions, NamespaceType};
 use serde::{Deserialize, Serialize};
+use store::{Access, ApiKey, AuditEntry, Tuning};
 use tokio::sync::watch;
 
 use crate::events::{Cluster, ClusterError};
@@ -40,19 +42,35 @@ const SUBJECT: &str = "vigil.state";
 pub(crate) enum Transition {
     /// An execution's outcome, as the engine commits it.
     Commit(Box<Commit>),
-    /// A workflow change of some alerts.
+    /// A workflow change of some alerts, with its audit entry when a person made it (its
+    /// target becomes the alerts that changed).
     Status {
         /// The node it was made on.
         author: String,
         ids: Vec<AlertId>,
         change: StatusChange,
+        audit: Option<AuditEntry>,
     },
-    /// A rule switched on or off.
+    /// A rule switched on or off, with its audit entry when a person did it.
     Switch {
         /// The node it was made on.
         author: String,
         rule_id: String,
         enabled: bool,
+        audit: Option<AuditEntry>,
+    },
+    /// An API key made or revoked, or an entry of the audit trail.
+    Access {
+        /// The node it was made on.
+        author: String,
+        change: AccessChange,
+    },
+    /// An exception list or value list stored or removed, with its audit entry.
+    Tuning {
+        /// The node it was made on.
+        author: String,
+        change: TuningChange,
+        audit: AuditEntry,
     },
     /// An Office 365 checkpoint: a blob taken, a listing window done, old blobs forgotten.
     Checkpoint {
@@ -69,6 +87,35 @@ pub(crate) enum CheckpointChange {
     Taken { tenant: String, content_type: String, content_id: String, created: Timestamp, taken: store::Taken },
     Listed { tenant: String, content_type: String, to: Timestamp },
     Forget { before: Timestamp },
+}
+
+/// A change of the API keys or the audit trail: every node accepts the same keys and keeps the
+/// same trail.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum AccessChange {
+    AddKey { key: store::ApiKey, digest: [u8; 32], audit: AuditEntry },
+    Revoke { id: String, at: Timestamp, audit: AuditEntry },
+    Audit(AuditEntry),
+}
+
+/// A change of the exception lists or value lists, so that every node's executions apply the
+/// same ones. Lists travel in vigil's TOML form.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum TuningChange {
+    /// Store the one list or value list in `toml`; an exception list only if the one stored
+    /// is still `if_stored` (its TOML, `None` for none), when that is given: two nodes
+    /// changing a list at once never overwrite each other's items.
+    Put {
+        toml: String,
+        if_stored: Option<Option<String>>,
+    },
+    DeleteList {
+        list_id: String,
+        namespace: String,
+    },
+    DeleteValueList {
+        id: String,
+    },
 }
 
 /// An execution's outcome, as the engine commits it.
@@ -96,6 +143,9 @@ pub(crate) enum Applied {
     Switched,
     /// The checkpoint changed (with how many blobs were forgotten, for `Forget`).
     Checkpointed(u64),
+    /// An access or tuning change was made (`true`), or had nothing to do: no such key or
+    /// list, or a list changed meanwhile (`false`).
+    Changed(bool),
 }
 
 /// The state log of one node: publishing transitions and applying the log to the node's store.
@@ -143,10 +193,8 @@ impl StateLog {
     /// dropped by the stream, and the same change made again later (a rule switched off, on and
     /// off) is a transition of its own.
     pub(crate) async fn publish(&self, transition: &Transition) -> Result<Applied, String> {
-        let payload = serde_json::to_vec(transition).map_err(|e| e.to_string())?;
         let n = self.published.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let id = format!("{}-{}-{n}", self.cluster.settings().name, Timestamp::now().as_nanos());
-        let seq = self.cluster.publish_state(SUBJECT, Bytes::from(payload), &id).await.map_err(|e| e.to_string())?;
+        let seq = send(&self.cluster, transition, n).await.map_err(|e| e.to_string())?;
         let mut applied = self.applied.subscribe();
         tokio::time::timeout(Duration::from_secs(30), applied.wait_for(|&at| at >= seq))
             .await
@@ -154,6 +202,18 @@ impl StateLog {
             .map_err(|e| e.to_string())?;
         let outcome = self.outcomes.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&seq);
         outcome.ok_or_else(|| format!("transition {seq} was applied without an outcome"))
+    }
+
+    /// Waits until this node has applied the log as far as it went when called (a node starting
+    /// catches up with what the others did while it was away, before it looks at its keys).
+    ///
+    /// # Errors
+    ///
+    /// [`ClusterError::Stream`] when the stream cannot be read.
+    pub async fn caught_up(&self) -> Result<(), ClusterError> {
+        let last = self.cluster.stream_last_seq(STATE_STREAM).await?;
+        let _ = self.applied.subscribe().wait_for(|&at| at >= last).await;
+        Ok(())
     }
 
     /// Applies the log to the node's store, in order, from where it stopped; runs until the
@@ -212,6 +272,40 @@ impl StateLog {
     }
 }
 
+/// Publishes `transition` as its publisher's `n`th; returns its sequence number.
+async fn send(cluster: &Cluster, transition: &Transition, n: u64) -> Result<u64, ClusterError> {
+    let payload = serde_json::to_vec(transition).map_err(|e| ClusterError::Stream(e.to_string()))?;
+    let id = format!("{}-{}-{n}", cluster.settings().name, Timestamp::now().as_nanos());
+    cluster.publish_state(SUBJECT, Bytes::from(payload), &id).await
+}
+
+/// Makes an API key for every node, from a node's host whether or not its service runs
+/// (`vigil keys create` in cluster mode): published to the state log, never written to the
+/// local store, which the node's service keeps from the log.
+///
+/// # Errors
+///
+/// [`ClusterError`] when the log cannot take it (no node ever started: no log).
+pub async fn add_key(
+    cluster: &Cluster,
+    key: &ApiKey,
+    digest: &[u8; 32],
+    audit: &AuditEntry,
+) -> Result<(), ClusterError> {
+    let change = AccessChange::AddKey { key: key.clone(), digest: *digest, audit: audit.clone() };
+    send(cluster, &Transition::Access { author: cluster.settings().name.clone(), change }, 0).await.map(|_| ())
+}
+
+/// Revokes an API key on every node, as [`add_key`] makes one.
+///
+/// # Errors
+///
+/// As [`add_key`].
+pub async fn revoke_key(cluster: &Cluster, id: &str, at: Timestamp, audit: &AuditEntry) -> Result<(), ClusterError> {
+    let change = AccessChange::Revoke { id: id.to_owned(), at, audit: audit.clone() };
+    send(cluster, &Transition::Access { author: cluster.settings().name.clone(), change }, 0).await.map(|_| ())
+}
+
 /// Applies one transition to a node's store; returns its outcome when this node (`me`) is the
 /// one waiting for it (always for status changes, which the publisher waits for too).
 fn apply(local: &store::Sqlite, me: &str, transition: Transition) -> engine::storage::StoreResult<Option<Applied>> {
@@ -231,13 +325,31 @@ fn apply(local: &store::Sqlite, me: &str, transition: Transition) -> engine::sto
             }
             Ok((author == me).then_some(Applied::Commit(wins)))
         }
-        Transition::Status { author, ids, change } => {
-            let changed = local.set_status(&ids, &change)?;
+        Transition::Status { author, ids, change, audit } => {
+            let changed = match audit {
+                Some(audit) => local.set_status_audited(&ids, &change, &audit)?,
+                None => local.set_status(&ids, &change)?,
+            };
             Ok((author == me).then_some(Applied::Status(changed)))
         }
-        Transition::Switch { author, rule_id, enabled } => {
-            local.set_enabled(&rule_id, enabled)?;
+        Transition::Switch { author, rule_id, enabled, audit } => {
+            match audit {
+                Some(audit) => local.set_enabled_audited(&rule_id, enabled, &audit)?,
+                None => local.set_enabled(&rule_id, enabled)?,
+            }
             Ok((author == me).then_some(Applied::Switched))
+        }
+        Transition::Access { author, change } => {
+            let done = match change {
+                AccessChange::AddKey { key, digest, audit } => local.add_key(&key, &digest, &audit).map(|()| true)?,
+                AccessChange::Revoke { id, at, audit } => local.revoke_key(&id, at, &audit)?,
+                AccessChange::Audit(entry) => local.audit(&entry).map(|()| true)?,
+            };
+            Ok((author == me).then_some(Applied::Changed(done)))
+        }
+        Transition::Tuning { author, change, audit } => {
+            let done = tune(local, change, &audit)?;
+            Ok((author == me).then_some(Applied::Changed(done)))
         }
         Transition::Checkpoint { author, change } => {
             use store::Checkpoints;
@@ -255,4 +367,39 @@ fn apply(local: &store::Sqlite, me: &str, transition: Transition) -> engine::sto
             Ok((author == me).then_some(Applied::Checkpointed(forgotten)))
         }
     }
+}
+
+/// Applies a change of the exception lists or value lists; returns whether it changed anything.
+fn tune(local: &store::Sqlite, change: TuningChange, audit: &AuditEntry) -> engine::storage::StoreResult<bool> {
+    match change {
+        TuningChange::Put { toml, if_stored } => {
+            let mut lists = store::read_toml("a list in the cluster's state log", &toml)?;
+            if let Some(list) = lists.value_lists.pop() {
+                return local.put_value_list(&list, audit).map(|()| true);
+            }
+            let Some(list) = lists.lists.pop() else { return Ok(false) };
+            let mut stored = false;
+            local.change_list(
+                &list.list_id.clone(),
+                list.namespace_type,
+                &mut |now| {
+                    let now = now.as_ref().map(list_toml);
+                    stored = if_stored.as_ref().is_none_or(|want| *want == now);
+                    stored.then(|| list.clone())
+                },
+                audit,
+            )?;
+            Ok(stored)
+        }
+        TuningChange::DeleteList { list_id, namespace } => {
+            let Some(namespace) = NamespaceType::parse(&namespace) else { return Ok(false) };
+            local.delete_list(&list_id, namespace, audit)
+        }
+        TuningChange::DeleteValueList { id } => local.delete_value_list(&id, audit),
+    }
+}
+
+/// One exception list in vigil's TOML form.
+pub(crate) fn list_toml(list: &ExceptionList) -> String {
+    rules::exceptions::to_toml(&Exceptions { lists: vec![list.clone()], value_lists: Vec::new() })
 }

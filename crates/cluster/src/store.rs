@@ -1,6 +1,7 @@
-//! A node's storage in cluster mode: the engine's storage traits, with appends going to the
-//! cluster's event log and execution commits and workflow changes to its state log; every read
-//! is the node's own store, which both logs keep up to date.
+//! A node's storage in cluster mode: the engine's storage traits and the service's, with appends
+//! going to the cluster's event log and every other change (execution commits, triage, rule
+//! switches, API keys and the audit trail, exception lists, Office 365 checkpoints) to its state
+//! log; every read is the node's own store, which both logs keep up to date.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -14,7 +15,10 @@ use engine::storage::{
 };
 
 use crate::events::ClusterLog;
-use crate::state::{Applied, CheckpointChange, Commit, StateLog, Transition};
+use rules::exceptions::{ExceptionList, Exceptions, NamespaceType, ValueList};
+use store::AuditEntry;
+
+use crate::state::{AccessChange, Applied, CheckpointChange, Commit, StateLog, Transition, TuningChange, list_toml};
 
 /// The engine's [`Store`](engine::storage::Store) for a node in cluster mode.
 #[derive(Debug)]
@@ -39,7 +43,7 @@ impl ClusterStore {
 
     /// Publishes a transition and waits until this node applied it.
     fn transition(&self, what: &'static str, transition: &Transition) -> StoreResult<Applied> {
-        self.runtime.block_on(self.state.publish(transition)).map_err(|reason| StoreError::Write { what, reason })
+        self.runtime.block_on(self.state.publish(transition)).map_err(|reason| StoreError::Unavailable { what, reason })
     }
 }
 
@@ -124,12 +128,7 @@ impl AlertStore for ClusterStore {
     /// Published to the state log and applied by every node in its order; returns the alerts
     /// this node changed.
     fn set_status(&self, ids: &[AlertId], change: &StatusChange) -> StoreResult<Vec<AlertId>> {
-        let transition =
-            Transition::Status { author: self.log.node().to_owned(), ids: ids.to_vec(), change: change.clone() };
-        match self.transition("update alerts", &transition)? {
-            Applied::Status(changed) => Ok(changed),
-            _ => Err(StoreError::Corrupt("a status change applied as another transition".into())),
-        }
+        self.status(ids, change, None)
     }
 
     fn alert_counts(&self) -> StoreResult<Vec<(engine::storage::WorkflowStatus, u64)>> {
@@ -149,9 +148,7 @@ impl RuleStates for ClusterStore {
     }
     /// Published to the state log: every node switches the rule.
     fn set_enabled(&self, rule_id: &str, enabled: bool) -> StoreResult<()> {
-        let transition =
-            Transition::Switch { author: self.log.node().to_owned(), rule_id: rule_id.to_owned(), enabled };
-        self.transition("store the rule state", &transition).map(|_| ())
+        self.switch(rule_id, enabled, None)
     }
     fn executions(&self, rule_id: &str, limit: usize) -> StoreResult<Vec<ExecutionRecord>> {
         self.local.executions(rule_id, limit)
@@ -197,11 +194,13 @@ impl RuleMemory for ClusterStore {
     }
 }
 
-/// API keys and the audit trail stay the node's own; a workflow change goes through the state
-/// log (so every node applies it), and its audit entry is recorded here once applied.
+/// API keys and the audit trail are shared: every change goes through the state log, with its
+/// audit entry, so a key made on one node works on every node and every node keeps the whole
+/// trail.
 impl store::Access for ClusterStore {
     fn add_key(&self, key: &store::ApiKey, digest: &[u8; 32], audit: &store::AuditEntry) -> StoreResult<()> {
-        self.local.add_key(key, digest, audit)
+        let change = AccessChange::AddKey { key: key.clone(), digest: *digest, audit: audit.clone() };
+        self.access(change).map(|_| ())
     }
     fn key(&self, id: &str) -> StoreResult<Option<(store::ApiKey, [u8; 32])>> {
         self.local.key(id)
@@ -210,31 +209,83 @@ impl store::Access for ClusterStore {
         self.local.keys()
     }
     fn revoke_key(&self, id: &str, at: Timestamp, audit: &store::AuditEntry) -> StoreResult<bool> {
-        self.local.revoke_key(id, at, audit)
+        self.access(AccessChange::Revoke { id: id.to_owned(), at, audit: audit.clone() })
     }
     fn set_status_audited(
         &self,
         ids: &[AlertId],
         change: &StatusChange,
-        audit: &dyn Fn(&[AlertId]) -> store::AuditEntry,
+        audit: &store::AuditEntry,
     ) -> StoreResult<Vec<AlertId>> {
-        let changed = self.set_status(ids, change)?;
-        if !changed.is_empty() {
-            self.local.audit(&audit(&changed))?;
-        }
-        Ok(changed)
+        self.status(ids, change, Some(audit.clone()))
     }
     fn set_enabled_audited(&self, rule_id: &str, enabled: bool, audit: &store::AuditEntry) -> StoreResult<()> {
-        self.set_enabled(rule_id, enabled)?;
-        self.local.audit(audit)
+        self.switch(rule_id, enabled, Some(audit.clone()))
     }
     fn audit(&self, entry: &store::AuditEntry) -> StoreResult<()> {
-        self.local.audit(entry)
+        self.access(AccessChange::Audit(entry.clone())).map(|_| ())
     }
     fn audit_trail(&self, limit: usize) -> StoreResult<Vec<store::AuditEntry>> {
         self.local.audit_trail(limit)
     }
 }
+
+/// Exception lists and value lists are shared, so every node's executions apply the same ones
+/// (a rule's alerts do not depend on which node ran it).
+impl store::Tuning for ClusterStore {
+    fn exceptions(&self) -> StoreResult<Exceptions> {
+        self.local.exceptions()
+    }
+    fn put_list(&self, list: &ExceptionList, audit: &store::AuditEntry) -> StoreResult<()> {
+        self.tune(TuningChange::Put { toml: list_toml(list), if_stored: None }, audit).map(|_| ())
+    }
+
+    /// Reads the list from this node's store, changes it, and publishes the result on the
+    /// condition that the list is still as read when the log applies it; when another node's
+    /// change came first, does it again from that one.
+    fn change_list(
+        &self,
+        list_id: &str,
+        namespace: NamespaceType,
+        change: &mut dyn FnMut(Option<ExceptionList>) -> Option<ExceptionList>,
+        audit: &store::AuditEntry,
+    ) -> StoreResult<()> {
+        for _ in 0..CHANGE_TRIES {
+            let mut stored = None;
+            self.local.change_list(
+                list_id,
+                namespace,
+                &mut |now| {
+                    stored = now;
+                    None
+                },
+                audit,
+            )?;
+            let read = stored.as_ref().map(list_toml);
+            let Some(list) = change(stored) else { return Ok(()) };
+            if self.tune(TuningChange::Put { toml: list_toml(&list), if_stored: Some(read) }, audit)? {
+                return Ok(());
+            }
+        }
+        let reason = format!("the list was changed by other nodes {CHANGE_TRIES} times while this change was made");
+        Err(StoreError::Write { what: "store the exception list", reason })
+    }
+    fn delete_list(&self, list_id: &str, namespace: NamespaceType, audit: &store::AuditEntry) -> StoreResult<bool> {
+        let change = TuningChange::DeleteList { list_id: list_id.to_owned(), namespace: namespace.as_str().to_owned() };
+        self.tune(change, audit)
+    }
+    fn put_value_list(&self, list: &ValueList, audit: &store::AuditEntry) -> StoreResult<()> {
+        let toml = rules::exceptions::to_toml(&Exceptions { lists: Vec::new(), value_lists: vec![list.clone()] });
+        self.tune(TuningChange::Put { toml, if_stored: None }, audit).map(|_| ())
+    }
+    fn delete_value_list(&self, id: &str, audit: &store::AuditEntry) -> StoreResult<bool> {
+        self.tune(TuningChange::DeleteValueList { id: id.to_owned() }, audit)
+    }
+}
+
+/// How many times a change of an exception list is made again when other nodes' changes of it
+/// keep coming first.
+const CHANGE_TRIES: usize = 20;
 
 /// Office 365 pull checkpoints are shared: every change goes through the state log, so the node
 /// that takes a tenant's next pull resumes where the last one stopped.
@@ -275,6 +326,37 @@ impl store::Checkpoints for ClusterStore {
 }
 
 impl ClusterStore {
+    fn status(&self, ids: &[AlertId], change: &StatusChange, audit: Option<AuditEntry>) -> StoreResult<Vec<AlertId>> {
+        let author = self.log.node().to_owned();
+        let transition = Transition::Status { author, ids: ids.to_vec(), change: change.clone(), audit };
+        match self.transition("update alerts", &transition)? {
+            Applied::Status(changed) => Ok(changed),
+            _ => Err(StoreError::Corrupt("a status change applied as another transition".into())),
+        }
+    }
+
+    fn switch(&self, rule_id: &str, enabled: bool, audit: Option<AuditEntry>) -> StoreResult<()> {
+        let author = self.log.node().to_owned();
+        let transition = Transition::Switch { author, rule_id: rule_id.to_owned(), enabled, audit };
+        self.transition("store the rule state", &transition).map(|_| ())
+    }
+
+    fn access(&self, change: AccessChange) -> StoreResult<bool> {
+        let transition = Transition::Access { author: self.log.node().to_owned(), change };
+        match self.transition("store the access change", &transition)? {
+            Applied::Changed(done) => Ok(done),
+            _ => Err(StoreError::Corrupt("an access change applied as another transition".into())),
+        }
+    }
+
+    fn tune(&self, change: TuningChange, audit: &AuditEntry) -> StoreResult<bool> {
+        let transition = Transition::Tuning { author: self.log.node().to_owned(), change, audit: audit.clone() };
+        match self.transition("store the list", &transition)? {
+            Applied::Changed(done) => Ok(done),
+            _ => Err(StoreError::Corrupt("a list change applied as another transition".into())),
+        }
+    }
+
     /// Publishes a checkpoint change and waits until this node applied it.
     fn checkpoint(&self, change: CheckpointChange) -> StoreResult<u64> {
         let transition = Transition::Checkpoint { author: self.log.node().to_owned(), change };

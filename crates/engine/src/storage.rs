@@ -36,6 +36,16 @@ pub enum StoreError {
         /// Why, as the database said (`database or disk is full`).
         reason: String,
     },
+    /// A shared log (cluster mode) could not take a write now (no quorum of its servers, none
+    /// reachable); nothing of that write is stored, and the same write may be made again. The
+    /// node's own store is not at fault.
+    #[error("cannot {what}: {reason}")]
+    Unavailable {
+        /// What was being written, e.g. `publish to the cluster`.
+        what: &'static str,
+        /// Why, as the client said.
+        reason: String,
+    },
     /// Something stored is not what vigil writes (a damaged file, a hand edit): never read as a
     /// default.
     #[error("corrupt data in the store: {0}")]

@@ -36,7 +36,8 @@ impl NamespaceType {
         }
     }
 
-    fn parse(text: &str) -> Option<NamespaceType> {
+    /// Reads `single` or `agnostic`.
+    pub fn parse(text: &str) -> Option<NamespaceType> {
         match text {
             "single" => Some(NamespaceType::Single),
             "agnostic" => Some(NamespaceType::Agnostic),

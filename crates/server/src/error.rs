@@ -54,6 +54,10 @@ fn store_answer(err: &StoreError) -> &'static str {
         StoreError::Write { .. } => {
             "the store cannot write now (the service's log says why); nothing of this request was stored"
         }
+        StoreError::Unavailable { .. } => {
+            "the cluster cannot take writes now (the service's log says why); nothing of this request was stored, \
+             send it again"
+        }
         _ => "the store cannot be read now (the service's log says why)",
     }
 }

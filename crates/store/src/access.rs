@@ -10,7 +10,7 @@ use rusqlite::{OptionalExtension, params};
 use crate::sqlite::{Sqlite, read_err, write_err};
 
 /// What a key may do.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Role {
     /// Send events (`/_bulk`, `POST /api/v1/events`), nothing else.
     Ingest,
@@ -42,7 +42,7 @@ impl Role {
 }
 
 /// An API key as stored: everything but its secret.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ApiKey {
     /// Its public identifier (the part of the token before the secret).
     pub id: String,
@@ -57,7 +57,7 @@ pub struct ApiKey {
 }
 
 /// One change, for the audit trail.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AuditEntry {
     /// When.
     pub at: Timestamp,
@@ -105,7 +105,8 @@ pub trait Access: Send + Sync {
     fn revoke_key(&self, id: &str, at: Timestamp, audit: &AuditEntry) -> StoreResult<bool>;
 
     /// Moves alerts to a workflow status (as [`engine::storage::AlertStore::set_status`]) and
-    /// stores the entry `audit` makes of the alerts that changed, if any; returns them.
+    /// stores `audit` with the alerts that changed as its target (their ids, comma-separated),
+    /// if any did; returns them.
     ///
     /// # Errors
     ///
@@ -114,7 +115,7 @@ pub trait Access: Send + Sync {
         &self,
         ids: &[AlertId],
         change: &StatusChange,
-        audit: &dyn Fn(&[AlertId]) -> AuditEntry,
+        audit: &AuditEntry,
     ) -> StoreResult<Vec<AlertId>>;
 
     /// Turns a rule on or off (as [`engine::storage::RuleStates::set_enabled`]), with `audit`.
@@ -227,12 +228,13 @@ impl Access for Sqlite {
         &self,
         ids: &[AlertId],
         change: &StatusChange,
-        audit: &dyn Fn(&[AlertId]) -> AuditEntry,
+        audit: &AuditEntry,
     ) -> StoreResult<Vec<AlertId>> {
         self.transaction("update alerts", |tx| {
             let changed = crate::sqlite::set_status(tx, ids, change)?;
             if !changed.is_empty() {
-                record(tx, &audit(&changed))?;
+                let target = changed.iter().map(AlertId::to_string).collect::<Vec<_>>().join(",");
+                record(tx, &AuditEntry { target, ..audit.clone() })?;
             }
             Ok(changed)
         })

@@ -35,4 +35,4 @@ mod tuning;
 pub use crate::access::{Access, ApiKey, AuditEntry, Role};
 pub use crate::checkpoints::{Checkpoint, Checkpoints, Taken};
 pub use crate::sqlite::{Sqlite, event_key};
-pub use crate::tuning::Tuning;
+pub use crate::tuning::{Tuning, read_toml};

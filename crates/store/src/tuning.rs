@@ -64,13 +64,23 @@ pub trait Tuning: Send + Sync {
     fn delete_value_list(&self, id: &str, audit: &AuditEntry) -> StoreResult<bool>;
 }
 
+/// Lists in vigil's TOML form (as [`exceptions::to_toml`] writes them) read back; `what` names
+/// them in the error (as a diagnostic's file name).
+///
+/// # Errors
+///
+/// [`StoreError::Corrupt`] when the text does not read.
+pub fn read_toml(what: &str, text: &str) -> StoreResult<Exceptions> {
+    let (parsed, diagnostics) = exceptions::parse(Path::new(what), text, Form::Toml);
+    match diagnostics.iter().find(|d| d.is_error()) {
+        Some(problem) => Err(StoreError::Corrupt(problem.to_string())),
+        None => Ok(parsed),
+    }
+}
+
 /// A stored list's TOML, read back (one list, no value lists).
 fn parse_stored(list_id: &str, text: &str) -> StoreResult<Exceptions> {
-    let origin = format!("store:{list_id}");
-    let (parsed, diagnostics) = exceptions::parse(Path::new(&origin), text, Form::Toml);
-    if let Some(problem) = diagnostics.iter().find(|d| d.is_error()) {
-        return Err(StoreError::Corrupt(format!("exception list {list_id}: {problem}")));
-    }
+    let parsed = read_toml(&format!("exception list {list_id}"), text)?;
     if parsed.lists.len() != 1 {
         let n = parsed.lists.len();
         return Err(StoreError::Corrupt(format!("exception list {list_id}: its stored text holds {n} lists")));

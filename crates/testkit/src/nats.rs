@@ -89,22 +89,40 @@ impl NatsCluster {
     /// Waits until server `i` says JetStream is healthy (its monitoring `/healthz`).
     fn wait_ready(&self, i: usize) {
         let deadline = Instant::now() + Duration::from_secs(30);
-        let monitor = self.servers[i].monitor;
         while Instant::now() < deadline {
-            let healthy = TcpStream::connect(("127.0.0.1", monitor)).ok().and_then(|mut stream| {
-                stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-                let request = "GET /healthz HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
-                stream.write_all(request.as_bytes()).ok()?;
-                let mut answer = String::new();
-                stream.read_to_string(&mut answer).ok()?;
-                Some(answer.starts_with("HTTP/1.0 200") || answer.starts_with("HTTP/1.1 200"))
-            });
-            if healthy == Some(true) {
+            let answer = self.monitor(i, "/healthz");
+            if answer.is_some_and(|a| a.starts_with("HTTP/1.0 200") || a.starts_with("HTTP/1.1 200")) {
                 return;
             }
             std::thread::sleep(Duration::from_millis(100));
         }
         panic!("nats-server {} did not become healthy in 30 s", self.servers[i].name);
+    }
+
+    /// Server `i`'s answer (status line, headers and body) to `GET path` on its monitoring
+    /// port; `None` when it does not answer.
+    fn monitor(&self, i: usize, path: &str) -> Option<String> {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.servers[i].monitor)).ok()?;
+        stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+        stream.write_all(format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").as_bytes()).ok()?;
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).ok()?;
+        Some(answer)
+    }
+
+    /// The server that leads JetStream stream `stream` (RAFT), as the running servers' monitoring
+    /// endpoints say; `None` while there is none.
+    pub fn leader(&self, stream: &str) -> Option<usize> {
+        let name = (0..self.servers.len()).filter(|&i| self.servers[i].child.is_some()).find_map(|i| {
+            let answer = self.monitor(i, "/jsz?accounts=true&streams=true")?;
+            let (_, body) = answer.split_once("\r\n\r\n")?;
+            let jsz: serde_json::Value = serde_json::from_str(body).ok()?;
+            let accounts = jsz["account_details"].as_array()?;
+            let detail = accounts.iter().flat_map(|a| a["stream_detail"].as_array().into_iter().flatten());
+            let found = detail.filter(|d| d["name"] == stream).find_map(|d| d["cluster"]["leader"].as_str());
+            found.map(str::to_owned)
+        })?;
+        self.servers.iter().position(|s| s.name == name)
     }
 
     /// The client URL of every server.

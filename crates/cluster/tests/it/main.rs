@@ -1,6 +1,7 @@
 //! Cluster mode against real `nats-server` processes (three, clustered on loopback): events
 //! published through two nodes reach both nodes' stores once each, under the stream's numbers,
-//! through a server killed and all of them down.
+//! through a server killed and all of them down; executions, triage, checkpoints, API keys and
+//! exception lists are shared through the state log.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -326,4 +327,101 @@ async fn one_node_takes_an_execution_until_its_lease_expires() {
     // The holder died: once its lease expires, the other takes the execution.
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert!(other.take(&["dkim", "1000"]).await);
+}
+
+/// One exception list item, `event.id` = `id`, in list `maintenance`.
+fn item(id: &str) -> rules::exceptions::ExceptionList {
+    let text = format!(
+        "[[lists]]\nlist_id = \"maintenance\"\n\n[[lists.items]]\nitem_id = \"{id}\"\n\
+         entries = [{{ field = \"event.id\", type = \"match\", operator = \"included\", value = \"{id}\" }}]\n"
+    );
+    store::read_toml("item", &text).expect("reads").lists.remove(0)
+}
+
+fn entry(action: &str) -> store::AuditEntry {
+    store::AuditEntry {
+        at: Timestamp::now(),
+        actor: "alice".into(),
+        action: action.into(),
+        target: "t".into(),
+        detail: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_and_lists_are_shared_and_changes_made_at_once_all_land() {
+    use store::{Access, Tuning};
+    let nats = NatsCluster::start(3);
+    let (a, b) = (full_node(&nats, "a").await, full_node(&nats, "b").await);
+    let store = a.store.clone();
+    tokio::task::spawn_blocking(move || store.put_list(&item("first"), &entry("list.create")))
+        .await
+        .expect("joins")
+        .expect("stored");
+    // Ten items added through each node at once: each node changes the list as its store has
+    // it, and a change from a list another node changed meanwhile is made again from that one.
+    let add = |node: &FullNode, name: &'static str| {
+        let store = node.store.clone();
+        tokio::task::spawn_blocking(move || {
+            for n in 0..10 {
+                let new = item(&format!("{name}{n}")).items.remove(0);
+                let mut add = |list: Option<rules::exceptions::ExceptionList>| {
+                    let mut list = list?;
+                    list.items.push(new.clone());
+                    Some(list)
+                };
+                store.change_list(
+                    "maintenance",
+                    rules::exceptions::NamespaceType::Single,
+                    &mut add,
+                    &entry("item.add"),
+                )?;
+            }
+            engine::storage::StoreResult::Ok(())
+        })
+    };
+    let (on_a, on_b) = (add(&a, "a"), add(&b, "b"));
+    on_a.await.expect("joins").expect("a's items");
+    on_b.await.expect("joins").expect("b's items");
+    let items = |node: &FullNode| {
+        let lists = node.local.exceptions().expect("reads").lists;
+        let mut ids: Vec<String> = lists.iter().flat_map(|l| l.items.iter().map(|i| i.item_id.clone())).collect();
+        ids.sort();
+        ids
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while items(&a).len() != 21 || items(&a) != items(&b) {
+        assert!(Instant::now() < deadline, "a: {:?}, b: {:?}", items(&a), items(&b));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // A key made on a works on b; revoked on b, it is revoked on a; both keep both entries.
+    let key = store::ApiKey {
+        id: "k1".into(),
+        name: "filebeat".into(),
+        role: store::Role::Ingest,
+        created: Timestamp::now(),
+        revoked: None,
+    };
+    let (store_a, store_b) = (a.store.clone(), b.store.clone());
+    let made = key.clone();
+    tokio::task::spawn_blocking(move || store_a.add_key(&made, &[7; 32], &entry("key.create")))
+        .await
+        .expect("joins")
+        .expect("made");
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while b.local.key("k1").expect("reads").is_none() {
+        assert!(Instant::now() < deadline, "the key never reached b");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(b.local.key("k1").expect("reads"), Some((key, [7; 32])));
+    let revoked = tokio::task::spawn_blocking(move || store_b.revoke_key("k1", Timestamp::now(), &entry("key.revoke")));
+    assert!(revoked.await.expect("joins").expect("revoked"));
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while a.local.keys().expect("reads")[0].revoked.is_none() {
+        assert!(Instant::now() < deadline, "the key is still live on a");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let actions = |node: &FullNode| node.local.audit_trail(100).expect("reads").into_iter().map(|e| e.action);
+    assert_eq!(actions(&a).filter(|a| a == "item.add").count(), 20, "one entry per item that landed");
+    assert_eq!(actions(&a).collect::<Vec<_>>(), actions(&b).collect::<Vec<_>>());
 }

@@ -323,17 +323,11 @@ pub(crate) async fn change_status(
         Some(note) => format!("{}: {note}", status.as_str()),
         None => status.as_str().to_owned(),
     };
-    // The change and its audit entry are one transaction.
+    // The change and its audit entry (naming the alerts that changed) are one transaction.
     let access = state.access.clone();
-    let changed = state
-        .write(move || {
-            let audit = |changed: &[AlertId]| {
-                let target = changed.iter().map(AlertId::to_string).collect::<Vec<_>>().join(",");
-                audit_entry(caller.actor(), "alert.status", target, Some(detail.clone()))
-            };
-            access.set_status_audited(&ids, &change, &audit)
-        })
-        .await?;
+    let asked = update.ids.join(",");
+    let audit = audit_entry(caller.actor(), "alert.status", asked, Some(detail));
+    let changed = state.write(move || access.set_status_audited(&ids, &change, &audit)).await?;
     let updated: Vec<String> = changed.iter().map(AlertId::to_string).collect();
     let not_found = update.ids.iter().filter(|id| !updated.contains(&id.to_ascii_lowercase())).cloned().collect();
     Ok(StatusUpdated { updated, not_found })

@@ -746,16 +746,10 @@ async fn close_matching(
             at: Timestamp::now(),
             note: Some(note.clone()),
         };
-        let (access, ids, actor) = (state.access.clone(), chunk.to_vec(), caller.actor());
-        let changed = state
-            .write(move || {
-                let audit = |changed: &[AlertId]| {
-                    let target = changed.iter().map(AlertId::to_string).collect::<Vec<_>>().join(",");
-                    audit_entry(actor.clone(), "alert.status", target, Some(format!("closed: {note}")))
-                };
-                access.set_status_audited(&ids, &change, &audit)
-            })
-            .await?;
+        let (access, ids) = (state.access.clone(), chunk.to_vec());
+        let asked = ids.iter().map(AlertId::to_string).collect::<Vec<_>>().join(",");
+        let audit = audit_entry(caller.actor(), "alert.status", asked, Some(format!("closed: {note}")));
+        let changed = state.write(move || access.set_status_audited(&ids, &change, &audit)).await?;
         closed.extend(changed.iter().map(AlertId::to_string));
     }
     Ok(closed)

@@ -362,13 +362,12 @@ fn a_change_and_its_audit_entry_are_stored_together_or_not_at_all() {
     let db = rusqlite::Connection::open(dir.path().join("vigil.db")).expect("opens");
     db.execute_batch("CREATE TRIGGER no_audit BEFORE INSERT ON audit BEGIN SELECT RAISE(ABORT, 'audit refused'); END;")
         .expect("a trigger");
-    assert!(store.set_status_audited(&[id], &change, &|_| entry("alert.status")).is_err());
+    assert!(store.set_status_audited(&[id], &change, &entry("alert.status")).is_err());
     assert_eq!(alerts(&store)[0].status, engine::storage::WorkflowStatus::Open, "no change without its entry");
     assert!(store.set_enabled_audited(&rule.id.0, false, &entry("rule.disable")).is_err());
     assert_eq!(store.rule_state(&rule.id.0).expect("state").enabled, None, "no switch without its entry");
     db.execute_batch("DROP TRIGGER no_audit;").expect("dropped");
-    let changed = store
-        .set_status_audited(&[id], &change, &|ids| AuditEntry { target: ids[0].to_string(), ..entry("alert.status") });
+    let changed = store.set_status_audited(&[id], &change, &entry("alert.status"));
     assert_eq!(changed.expect("stored"), [id]);
     assert_eq!(store.audit_trail(10).expect("trail")[0].target, id.to_string());
 }

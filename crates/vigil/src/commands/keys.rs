@@ -1,7 +1,9 @@
 //! `vigil keys create|list|revoke`: the API keys of a data directory, managed on its host.
 //!
 //! Whoever can write the data directory holds everything in it anyway; these commands need no
-//! key of their own, and every change goes into the audit trail as `vigil keys`.
+//! key of their own, and every change goes into the audit trail as `vigil keys`. In cluster mode
+//! (`[cluster]` in the configuration) a change goes to the cluster, so the key works on every
+//! node.
 
 use std::io::Write;
 
@@ -18,7 +20,7 @@ use crate::report;
 pub fn run(command: KeysCommand) -> anyhow::Result<Exit> {
     match command {
         KeysCommand::Create(args) => {
-            let store = open(&args.data)?;
+            let (store, cluster) = open(&args.data)?;
             let role = match args.role {
                 RoleArg::Ingest => Role::Ingest,
                 RoleArg::Analyst => Role::Analyst,
@@ -29,13 +31,17 @@ pub fn run(command: KeysCommand) -> anyhow::Result<Exit> {
             }
             let (key, digest, token) =
                 server::generate_key(&args.name, role, Timestamp::now()).map_err(anyhow::Error::msg)?;
-            store.add_key(&key, &digest, &entry("key.create", &key.id, format!("{} {}", role.as_str(), key.name)))?;
+            let audit = entry("key.create", &key.id, format!("{} {}", role.as_str(), key.name));
+            match cluster {
+                Some(settings) => in_cluster(settings, async |c| cluster::add_key(c, &key, &digest, &audit).await)?,
+                None => store.add_key(&key, &digest, &audit)?,
+            }
             writeln!(std::io::stdout(), "{token}")?;
             report::note(&format!("key {} ({}, {}) made; it is shown this once", key.id, key.name, role.as_str()));
             Ok(Exit::Success)
         }
         KeysCommand::List(data) => {
-            let store = open(&data)?;
+            let (store, _) = open(&data)?;
             let mut out = std::io::stdout().lock();
             writeln!(out, "{:<12}  {:<8}  {:<24}  {:<24}  name", "id", "role", "created", "revoked")?;
             for key in store.keys()? {
@@ -53,8 +59,20 @@ pub fn run(command: KeysCommand) -> anyhow::Result<Exit> {
             Ok(Exit::Success)
         }
         KeysCommand::Revoke(args) => {
-            let store = open(&args.data)?;
-            if !store.revoke_key(&args.id, Timestamp::now(), &entry("key.revoke", &args.id, String::new()))? {
+            let (store, cluster) = open(&args.data)?;
+            let (at, audit) = (Timestamp::now(), entry("key.revoke", &args.id, String::new()));
+            let revoked = match cluster {
+                // The node's store says whether the key is live; the log revokes it everywhere.
+                Some(settings) => {
+                    let live = store.keys()?.iter().any(|k| k.id == args.id && k.revoked.is_none());
+                    if live {
+                        in_cluster(settings, async |c| cluster::revoke_key(c, &args.id, at, &audit).await)?;
+                    }
+                    live
+                }
+                None => store.revoke_key(&args.id, at, &audit)?,
+            };
+            if !revoked {
                 report::note(&format!("no live key `{}` (vigil keys list shows them)", args.id));
                 return Ok(Exit::No);
             }
@@ -64,9 +82,10 @@ pub fn run(command: KeysCommand) -> anyhow::Result<Exit> {
     }
 }
 
-/// The store of an existing data directory: keys are made for a server's data, and a mistyped
-/// or missing `--data-dir` must not quietly make a new, empty one.
-fn open(data: &DataArgs) -> anyhow::Result<store::Sqlite> {
+/// The store of an existing data directory, and the cluster it belongs to in cluster mode: keys
+/// are made for a server's data, and a mistyped or missing `--data-dir` must not quietly make a
+/// new, empty one.
+fn open(data: &DataArgs) -> anyhow::Result<(store::Sqlite, Option<cluster::Settings>)> {
     let mut config = Config::load(data.config.as_deref(), |key| std::env::var(key).ok())?;
     if let Some(dir) = &data.data_dir {
         config.data_dir = dir.clone();
@@ -79,7 +98,22 @@ fn open(data: &DataArgs) -> anyhow::Result<store::Sqlite> {
             config.data_dir.display()
         );
     }
-    Ok(store::Sqlite::open(&config.data_dir)?)
+    Ok((store::Sqlite::open(&config.data_dir)?, config.cluster))
+}
+
+/// In cluster mode a key change goes to the cluster's state log, which every node (this one's
+/// service too) applies to its store: the command never writes the store itself.
+fn in_cluster(
+    settings: cluster::Settings,
+    change: impl AsyncFnOnce(&cluster::Cluster) -> Result<(), cluster::ClusterError>,
+) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let cluster = cluster::Cluster::connect(settings).await?;
+        change(&cluster).await?;
+        report::note(&"sent to the cluster: every node applies it as it reads the cluster's state log");
+        anyhow::Ok(())
+    })
 }
 
 /// The audit entry of a change made with `vigil keys`.

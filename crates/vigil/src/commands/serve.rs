@@ -33,20 +33,6 @@ pub fn run(args: ServeArgs) -> anyhow::Result<Exit> {
         config.builtin_rules = false;
     }
     let store = store::Sqlite::open(&config.data_dir)?;
-    // A fresh install has no key and no default password: it makes an admin key and shows it once.
-    if store.keys()?.is_empty() {
-        let (key, digest, token) =
-            server::generate_key("admin", Role::Admin, Timestamp::now()).map_err(anyhow::Error::msg)?;
-        let entry = AuditEntry {
-            at: Timestamp::now(),
-            actor: "vigil serve".into(),
-            action: "key.create".into(),
-            target: key.id.clone(),
-            detail: Some("admin: the first key of a fresh install".into()),
-        };
-        store.add_key(&key, &digest, &entry)?;
-        report::first_admin_key(&token);
-    }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(config.listen)
@@ -71,13 +57,18 @@ pub fn run(args: ServeArgs) -> anyhow::Result<Exit> {
             tokio::spawn(log.clone().apply());
             let runtime = tokio::runtime::Handle::current();
             let events = cluster::ClusterLog::new(cluster, runtime.clone());
+            // What the other nodes did while this one was away (the keys they made, first).
+            log.caught_up().await?;
             let shared = Arc::new(cluster::ClusterStore::new(events, log, store, runtime));
             state.store = shared.clone();
             state.access = shared.clone();
             state.checkpoints = shared.clone();
+            state.tuning = shared.clone();
             state = state.with_event_log(shared);
             tracing::info!(nats = %urls, "cluster mode: events, executions and triage go through the NATS JetStream cluster");
         }
+        let access = state.access.clone();
+        tokio::task::spawn_blocking(move || first_key(access.as_ref())).await??;
         let pack = state.rules();
         tracing::info!(
             address = %format!("{}://{address}", if state.config.tls.is_some() { "https" } else { "http" }),
@@ -90,6 +81,25 @@ pub fn run(args: ServeArgs) -> anyhow::Result<Exit> {
         tracing::info!("stopped");
         Ok(Exit::Success)
     })
+}
+
+/// A fresh install (a fresh cluster, in cluster mode) has no key and no default password: it
+/// makes an admin key and shows it once.
+fn first_key(access: &dyn Access) -> anyhow::Result<()> {
+    if access.keys()?.is_empty() {
+        let (key, digest, token) =
+            server::generate_key("admin", Role::Admin, Timestamp::now()).map_err(anyhow::Error::msg)?;
+        let entry = AuditEntry {
+            at: Timestamp::now(),
+            actor: "vigil serve".into(),
+            action: "key.create".into(),
+            target: key.id.clone(),
+            detail: Some("admin: the first key of a fresh install".into()),
+        };
+        access.add_key(&key, &digest, &entry)?;
+        report::first_admin_key(&token);
+    }
+    Ok(())
 }
 
 /// SIGINT (Ctrl-C) or SIGTERM.

@@ -26,7 +26,7 @@ struct Request {
 }
 
 /// An HTTP receiver that answers `status`, or never answers while `stalled`.
-struct Receiver {
+pub(crate) struct Receiver {
     port: u16,
     taken: Arc<Mutex<Vec<Request>>>,
     status: Arc<AtomicU16>,
@@ -34,7 +34,7 @@ struct Receiver {
 }
 
 impl Receiver {
-    fn start() -> Receiver {
+    pub(crate) fn start() -> Receiver {
         let listener = TcpListener::bind("127.0.0.1:0").expect("a port");
         let port = listener.local_addr().expect("an address").port();
         let receiver =
@@ -49,7 +49,7 @@ impl Receiver {
         receiver
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
@@ -58,7 +58,7 @@ impl Receiver {
     }
 
     /// The idempotency keys of the requests it accepted.
-    fn keys(&self) -> Vec<String> {
+    pub(crate) fn keys(&self) -> Vec<String> {
         self.requests().iter().filter_map(|r| r.headers.get("idempotency-key").cloned()).collect()
     }
 }
