@@ -2,7 +2,7 @@
 """Benchmark cluster mode: bulk ingest and evaluation with vigil nodes on a three-server NATS
 JetStream cluster, against the embedded mode on the same machine.
 
-    python3 bench/cluster.py [--events 200000] [--shared ../shared] [--clients 2] [--batch 5000] [--nodes 1 2]
+    python3 bench/cluster.py [--events 200000] [--shared ../shared] [--clients 2] [--batch 5000] [--nodes 1 2 3]
 
 Generates ECS Office 365 events with ../shared/tools/gen_o365.py, builds vigil (release), and
 measures `_bulk` ingest (each request acknowledged once durable: on the node's disk in embedded
@@ -81,6 +81,9 @@ def run(vigil, work, label, all_bodies, clients, count, urls=None, nodes=1, rule
                 f.write("[cluster]\nurls = [%s]\nname = \"node-%d\"\n" % (", ".join(json.dumps(u) for u in urls), n))
             args += ["--config", config]
         servers.append(Server(vigil, os.path.join(data, "data"), args))
+    # One cluster, one first key: the first node makes it, the others find it in the state log.
+    for s in servers[1:]:
+        s.key = s.key or servers[0].key
     try:
         # Clients spread over the nodes: each node takes its share of the requests.
         shares = [all_bodies[i::nodes] for i in range(nodes)]
@@ -128,7 +131,7 @@ def main():
     ap.add_argument("--shared", default=os.path.join(ROOT, "..", "shared"))
     ap.add_argument("--clients", type=int, default=2)
     ap.add_argument("--batch", type=int, default=5000)
-    ap.add_argument("--nodes", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--nodes", type=int, nargs="+", default=[1, 2, 3])
     args = ap.parse_args()
     gen = os.path.join(args.shared, "tools", "gen_o365.py")
     if not os.path.exists(gen):

@@ -8,8 +8,8 @@
 //! the first one in the stream's order and skips the other, because a commit is fenced by the
 //! coverage it started from (and an execution already applied is not applied again). Since
 //! every node applies the same transitions in the same order, every node's store holds the same
-//! alerts, statuses and rule progress. Notifications are queued only by the node whose commit
-//! was applied, so they are sent once.
+//! alerts, statuses and rule progress. Every node queues a commit's notifications; each attempt
+//! at one is made by the node that takes its lease, and its outcome is a transition too.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -21,7 +21,7 @@ use bytes::Bytes;
 use ecs::date::Timestamp;
 use engine::AlertId;
 use engine::storage::{
-    AlertStore, ExecutionRecord, MemoryUpdate, NewAlert, NewNotification, RuleState, RuleStates, StatusChange,
+    AlertStore, ExecutionRecord, MemoryUpdate, NewAlert, NewNotification, Outbox, RuleState, RuleStates, StatusChange,
     Suppressed,
 };
 use futures_util::StreamExt;
@@ -65,6 +65,15 @@ pub(crate) enum Transition {
         author: String,
         change: AccessChange,
     },
+    /// A notification's delivery: sent, an attempt failed, or retried by a person.
+    Delivery {
+        /// The node that delivered it.
+        author: String,
+        /// The notification: its connector and key.
+        connector: String,
+        key: String,
+        change: DeliveryChange,
+    },
     /// An exception list or value list stored or removed, with its audit entry.
     Tuning {
         /// The node it was made on.
@@ -96,6 +105,14 @@ pub(crate) enum AccessChange {
     AddKey { key: store::ApiKey, digest: [u8; 32], audit: AuditEntry },
     Revoke { id: String, at: Timestamp, audit: AuditEntry },
     Audit(AuditEntry),
+}
+
+/// What happened to a notification's delivery (as the engine's outbox records it).
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum DeliveryChange {
+    Sent { at: Timestamp },
+    Failed { error: String, retry: Option<Timestamp> },
+    Retry { now: Timestamp },
 }
 
 /// A change of the exception lists or value lists, so that every node's executions apply the
@@ -317,9 +334,9 @@ fn apply(local: &store::Sqlite, me: &str, transition: Transition) -> engine::sto
             // Fenced: applied only from the coverage it started from, and only once.
             let wins = current.covered_seq == record.seq.0 && !done;
             if wins {
-                // Only the node that ran it tells people about it.
-                let notifications = if author == me { notifications.as_slice() } else { &[] };
-                local.commit_execution(&record, &alerts, &suppressed, &state, notifications, &memory)?;
+                // Every node queues its notifications; one node delivers each (see ClusterStore's
+                // outbox), so that they go out even when the node that ran it is gone.
+                local.commit_execution(&record, &alerts, &suppressed, &state, &notifications, &memory)?;
             } else {
                 tracing::info!(rule = %record.rule_id, execution = %record.id, %author, "an execution committed by another node first was skipped");
             }
@@ -344,6 +361,17 @@ fn apply(local: &store::Sqlite, me: &str, transition: Transition) -> engine::sto
                 AccessChange::AddKey { key, digest, audit } => local.add_key(&key, &digest, &audit).map(|()| true)?,
                 AccessChange::Revoke { id, at, audit } => local.revoke_key(&id, at, &audit)?,
                 AccessChange::Audit(entry) => local.audit(&entry).map(|()| true)?,
+            };
+            Ok((author == me).then_some(Applied::Changed(done)))
+        }
+        Transition::Delivery { author, connector, key, change } => {
+            let Some(n) = local.notification_for(&connector, &key)? else {
+                return Ok((author == me).then_some(Applied::Changed(false)));
+            };
+            let done = match change {
+                DeliveryChange::Sent { at } => local.delivered(n.id, at).map(|()| true)?,
+                DeliveryChange::Failed { error, retry } => local.attempt_failed(n.id, &error, retry).map(|()| true)?,
+                DeliveryChange::Retry { now } => local.retry(n.id, now)?,
             };
             Ok((author == me).then_some(Applied::Changed(done)))
         }

@@ -18,27 +18,33 @@ use crate::events::ClusterLog;
 use rules::exceptions::{ExceptionList, Exceptions, NamespaceType, ValueList};
 use store::AuditEntry;
 
-use crate::state::{AccessChange, Applied, CheckpointChange, Commit, StateLog, Transition, TuningChange, list_toml};
+use crate::leases::Leases;
+use crate::state::{
+    AccessChange, Applied, CheckpointChange, Commit, DeliveryChange, StateLog, Transition, TuningChange, list_toml,
+};
 
 /// The engine's [`Store`](engine::storage::Store) for a node in cluster mode.
 #[derive(Debug)]
 pub struct ClusterStore {
     log: ClusterLog,
     state: StateLog,
+    leases: Leases,
     local: Arc<store::Sqlite>,
     runtime: tokio::runtime::Handle,
 }
 
 impl ClusterStore {
-    /// The storage of the node whose store is `local`, on `runtime` (store calls come from
-    /// blocking threads, as every store call does).
+    /// The storage of the node whose store is `local`, taking notification attempts with
+    /// `leases`, on `runtime` (store calls come from blocking threads, as every store call
+    /// does).
     pub fn new(
         log: ClusterLog,
         state: StateLog,
+        leases: Leases,
         local: Arc<store::Sqlite>,
         runtime: tokio::runtime::Handle,
     ) -> ClusterStore {
-        ClusterStore { log, state, local, runtime }
+        ClusterStore { log, state, leases, local, runtime }
     }
 
     /// Publishes a transition and waits until this node applied it.
@@ -158,18 +164,32 @@ impl RuleStates for ClusterStore {
     }
 }
 
+/// Every node queues every notification (from the commits it applies); each attempt at one is
+/// made by the node that takes its lease (named by the connector, the key and the attempt's
+/// number), and the attempt's outcome goes through the state log. A node that dies during an
+/// attempt leaves it to another once the lease expires: notifications are delivered at least
+/// once, twice only when a node dies between a receiver's acceptance and its record of it
+/// (receivers drop repeats by the key).
 impl Outbox for ClusterStore {
     fn due(&self, connector: &str, now: Timestamp, limit: usize) -> StoreResult<Vec<Notification>> {
-        self.local.due(connector, now, limit)
+        let due = self.local.due(connector, now, limit)?;
+        Ok(due
+            .into_iter()
+            .filter(|n| {
+                let attempt = n.attempts.to_string();
+                let lease = ["notify", &n.queued.connector, &n.queued.key, &attempt];
+                self.runtime.block_on(self.leases.take(&lease))
+            })
+            .collect())
     }
     fn delivered(&self, id: u64, at: Timestamp) -> StoreResult<()> {
-        self.local.delivered(id, at)
+        self.delivery(id, DeliveryChange::Sent { at }).map(|_| ())
     }
     fn attempt_failed(&self, id: u64, error: &str, retry: Option<Timestamp>) -> StoreResult<()> {
-        self.local.attempt_failed(id, error, retry)
+        self.delivery(id, DeliveryChange::Failed { error: error.to_owned(), retry }).map(|_| ())
     }
     fn retry(&self, id: u64, now: Timestamp) -> StoreResult<bool> {
-        self.local.retry(id, now)
+        self.delivery(id, DeliveryChange::Retry { now })
     }
     fn notifications(&self, filter: &NotificationFilter) -> StoreResult<Vec<Notification>> {
         self.local.notifications(filter)
@@ -346,6 +366,17 @@ impl ClusterStore {
         match self.transition("store the access change", &transition)? {
             Applied::Changed(done) => Ok(done),
             _ => Err(StoreError::Corrupt("an access change applied as another transition".into())),
+        }
+    }
+
+    /// Publishes what happened to this node's notification `id`, by its identity on every node.
+    fn delivery(&self, id: u64, change: DeliveryChange) -> StoreResult<bool> {
+        let Some(n) = self.local.notification(id)? else { return Ok(false) };
+        let NewNotification { connector, key, .. } = n.queued;
+        let transition = Transition::Delivery { author: self.log.node().to_owned(), connector, key, change };
+        match self.transition("record a notification's delivery", &transition)? {
+            Applied::Changed(done) => Ok(done),
+            _ => Err(StoreError::Corrupt("a delivery applied as another transition".into())),
         }
     }
 

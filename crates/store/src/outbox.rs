@@ -60,6 +60,39 @@ fn read_notification(r: &Row<'_>) -> rusqlite::Result<Notification> {
     })
 }
 
+impl Sqlite {
+    /// The notification numbered `id` in this store's outbox.
+    ///
+    /// # Errors
+    ///
+    /// When the store cannot be read.
+    pub fn notification(&self, id: u64) -> StoreResult<Option<Notification>> {
+        self.read(|conn| {
+            conn.query_row(&format!("{NOTIFICATION} WHERE id = ?1"), [seq_param(id)], read_notification)
+                .optional()
+                .map_err(read_err("read notifications"))
+        })
+    }
+
+    /// The notification queued for `connector` under `key` (its identity on every node of a
+    /// cluster, where numbers are each store's own).
+    ///
+    /// # Errors
+    ///
+    /// When the store cannot be read.
+    pub fn notification_for(&self, connector: &str, key: &str) -> StoreResult<Option<Notification>> {
+        self.read(|conn| {
+            conn.query_row(
+                &format!("{NOTIFICATION} WHERE connector = ?1 AND key = ?2"),
+                params![connector, key],
+                read_notification,
+            )
+            .optional()
+            .map_err(read_err("read notifications"))
+        })
+    }
+}
+
 impl Outbox for Sqlite {
     fn due(&self, connector: &str, now: Timestamp, limit: usize) -> StoreResult<Vec<Notification>> {
         self.read(|conn| {

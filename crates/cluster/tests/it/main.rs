@@ -164,8 +164,11 @@ async fn full_node(nats: &NatsCluster, name: &str) -> FullNode {
         .await
         .expect("the state log");
     tokio::spawn(state.clone().apply());
+    // Short leases: the notifications test waits for one to expire.
+    let leases = cluster::Leases::open(&cluster, Duration::from_secs(2)).await.expect("the lease bucket");
     let log = ClusterLog::new(cluster, tokio::runtime::Handle::current());
-    let store = Arc::new(cluster::ClusterStore::new(log, state, local.clone(), tokio::runtime::Handle::current()));
+    let runtime = tokio::runtime::Handle::current();
+    let store = Arc::new(cluster::ClusterStore::new(log, state, leases, local.clone(), runtime));
     FullNode { _dir: dir, local, store }
 }
 
@@ -424,4 +427,120 @@ async fn keys_and_lists_are_shared_and_changes_made_at_once_all_land() {
     let actions = |node: &FullNode| node.local.audit_trail(100).expect("reads").into_iter().map(|e| e.action);
     assert_eq!(actions(&a).filter(|a| a == "item.add").count(), 20, "one entry per item that landed");
     assert_eq!(actions(&a).collect::<Vec<_>>(), actions(&b).collect::<Vec<_>>());
+}
+
+/// One webhook notification per new alert, keyed by the alert's id.
+struct PerAlert;
+
+impl engine::schedule::Notify for PerAlert {
+    fn notifications(
+        &self,
+        _: &dyn engine::storage::Store,
+        rule: &rules::Rule,
+        record: &engine::storage::ExecutionRecord,
+        alerts: &[engine::storage::NewAlert],
+    ) -> engine::storage::StoreResult<Vec<engine::storage::NewNotification>> {
+        Ok(alerts
+            .iter()
+            .map(|alert| engine::storage::NewNotification {
+                key: alert.id.to_string(),
+                connector: "hook".into(),
+                rule_id: rule.id.0.clone(),
+                source: "route 1".into(),
+                execution_id: record.id.clone(),
+                message: serde_json::json!({"alert": alert.id.to_string()}),
+                created: Timestamp::now(),
+            })
+            .collect())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_node_queues_notifications_and_one_attempts_each() {
+    use engine::storage::{Delivery, NotificationFilter, Outbox};
+    let nats = NatsCluster::start(3);
+    let (a, b) = (full_node(&nats, "a").await, full_node(&nats, "b").await);
+    let store = a.store.clone();
+    let events = vec![dkim(1), dkim(2), dkim(3)];
+    tokio::task::spawn_blocking(move || store.append(&events)).await.expect("joins").expect("acknowledged");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while a.local.event_count().expect("counts") < 3 {
+        assert!(Instant::now() < deadline, "events not replicated");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let store = a.store.clone();
+    tokio::task::spawn_blocking(move || {
+        engine::schedule::execute(
+            store.as_ref(),
+            ecs::Catalog::builtin(),
+            &rules::builtin().rules[..1],
+            &Default::default(),
+            &PerAlert,
+            Timestamp::now(),
+            engine::schedule::Trigger::Manual,
+        )
+    })
+    .await
+    .expect("joins")
+    .expect("runs");
+    let outbox = |node: &FullNode| {
+        let filter = NotificationFilter { limit: 100, ..NotificationFilter::default() };
+        let mut out: Vec<(String, Delivery, u32)> = node
+            .local
+            .notifications(&filter)
+            .expect("reads")
+            .into_iter()
+            .map(|n| (n.queued.key, n.delivery, n.attempts))
+            .collect();
+        out.sort_by(|x, y| x.0.cmp(&y.0));
+        out
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while outbox(&b).len() < 3 {
+        assert!(Instant::now() < deadline, "b never queued the execution's notifications");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // a takes the three first attempts; b, none of them while a holds them.
+    let due = |node: &FullNode| {
+        let store = node.store.clone();
+        tokio::task::spawn_blocking(move || store.due("hook", Timestamp::now(), 32))
+    };
+    let on_a = due(&a).await.expect("joins").expect("due");
+    assert_eq!(on_a.len(), 3);
+    assert_eq!(due(&b).await.expect("joins").expect("due").len(), 0, "a holds them");
+    // a delivers one, then is gone: b sees it sent, and takes the other two once a's leases expire.
+    let (store, first) = (a.store.clone(), on_a[0].id);
+    tokio::task::spawn_blocking(move || store.delivered(first, Timestamp::now()))
+        .await
+        .expect("joins")
+        .expect("marked");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let taken = loop {
+        let taken = due(&b).await.expect("joins").expect("due");
+        if !taken.is_empty() {
+            break taken;
+        }
+        assert!(Instant::now() < deadline, "b never took the attempts a left");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(taken.len(), 2, "the one a delivered is not due: {taken:?}");
+    let store = b.store.clone();
+    tokio::task::spawn_blocking(move || {
+        store.attempt_failed(taken[0].id, "503", Some(Timestamp::now()))?;
+        store.delivered(taken[1].id, Timestamp::now())
+    })
+    .await
+    .expect("joins")
+    .expect("marked");
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let on_a = outbox(&a);
+        let sent = on_a.iter().filter(|(_, d, n)| *d == Delivery::Sent && *n == 1).count();
+        let retrying = on_a.iter().filter(|(_, d, n)| *d == Delivery::Pending && *n == 1).count();
+        if sent == 2 && retrying == 1 && on_a == outbox(&b) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "a: {on_a:?}, b: {:?}", outbox(&b));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

@@ -49,7 +49,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<Exit> {
             let urls = settings.urls.join(", ");
             let lease = settings.lease;
             let cluster = cluster::Cluster::connect(settings).await?;
-            state.leases = Some(cluster::Leases::open(&cluster, lease).await?);
+            let leases = cluster::Leases::open(&cluster, lease).await?;
+            state.leases = Some(leases.clone());
             state.cluster = Some(cluster.clone());
             cluster.check(&store).await?;
             tokio::spawn(cluster.replicate(store.clone()).run());
@@ -59,7 +60,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<Exit> {
             let events = cluster::ClusterLog::new(cluster, runtime.clone());
             // What the other nodes did while this one was away (the keys they made, first).
             log.caught_up().await?;
-            let shared = Arc::new(cluster::ClusterStore::new(events, log, store, runtime));
+            let shared = Arc::new(cluster::ClusterStore::new(events, log, leases, store, runtime));
             state.store = shared.clone();
             state.access = shared.clone();
             state.checkpoints = shared.clone();
