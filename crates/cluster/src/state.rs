@@ -49,6 +49,7 @@ pub(crate) enum Transition {
         author: String,
         ids: Vec<AlertId>,
         change: StatusChange,
+        #[serde(default)]
         audit: Option<AuditEntry>,
     },
     /// A rule switched on or off, with its audit entry when a person did it.
@@ -57,6 +58,7 @@ pub(crate) enum Transition {
         author: String,
         rule_id: String,
         enabled: bool,
+        #[serde(default)]
         audit: Option<AuditEntry>,
     },
     /// An API key made or revoked, or an entry of the audit trail.
