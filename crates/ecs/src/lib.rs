@@ -29,3 +29,19 @@ pub use crate::{
     projection::Projection,
 };
 pub use serde_json::Value;
+
+/// How a field's text in a document got there from the record the document was made from (an
+/// Office 365 audit record normalized into ECS, say): what a prefilter searching the records,
+/// before they are made into documents, may look for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Copied {
+    /// Worked out, converted or added: neither its values nor its name may be looked for.
+    No,
+    /// Its string values are copied verbatim (under another name).
+    Value,
+    /// Its string values are copied verbatim, under a key that ends with its last name segment.
+    ValueAndName,
+    /// Its string values are copied verbatim (under another name), except these, which are
+    /// written in place of others: a literal inside one of them may not be in the record.
+    Except(&'static [&'static str]),
+}

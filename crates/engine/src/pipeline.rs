@@ -257,6 +257,9 @@ fn process(scanner: &mut Scanner<'_, '_>, events: &Events, work: Work) -> Done {
                 Err(error) => problems.push(Problem { line: n, error }),
             },
             Format::RawO365 => {
+                if scanner.raw_prefiltered(line) {
+                    continue;
+                }
                 let record =
                     Document::parse_bytes(line).map(Document::into_root).map_err(|e| RecordError::Json(e.to_string()));
                 raw(scanner, n, record, &mut matched, &mut problems);

@@ -50,6 +50,8 @@ pub struct Skipped {
 pub struct RuleSet<'c> {
     rules: Vec<CompiledRule<'c>>,
     prefilter: Prefilter,
+    /// The same over raw Office 365 records, from the literals the normalizer copies verbatim.
+    raw_prefilter: Prefilter,
 }
 
 /// Fields the scanner itself reads: the event's identity and index.
@@ -74,6 +76,7 @@ impl<'c> RuleSet<'c> {
     ) -> (RuleSet<'c>, Vec<Skipped>) {
         let mut compiled = Vec::new();
         let mut literals = Vec::new();
+        let mut raw_literals = Vec::new();
         let mut skipped = Vec::new();
         for rule in rules {
             if let Some(reason) = rule.unsupported() {
@@ -85,6 +88,7 @@ impl<'c> RuleSet<'c> {
             match result {
                 Ok((matcher, query)) => {
                     literals.push(query.required_literals(catalog));
+                    raw_literals.push(query.required_literals_in(catalog, &o365::copied));
                     let filters = WildcardFilter::of(rule.filters.as_deref().unwrap_or_default());
                     let exceptions = RuleExceptions::compile(&rule, exceptions, catalog, now);
                     let fields = (!query.reads_any_field()).then(|| {
@@ -103,7 +107,8 @@ impl<'c> RuleSet<'c> {
                 Err(err) => skipped.push(Skipped { rule, reason: format!("its query does not compile: {err}") }),
             }
         }
-        (RuleSet { rules: compiled, prefilter: Prefilter::new(&literals) }, skipped)
+        let (prefilter, raw_prefilter) = (Prefilter::new(&literals), Prefilter::new(&raw_literals));
+        (RuleSet { rules: compiled, prefilter, raw_prefilter }, skipped)
     }
 
     /// The compiled rules, in the order given.
@@ -137,6 +142,12 @@ impl<'c> RuleSet<'c> {
     /// whether any may.
     pub(crate) fn candidates(&self, line: &[u8], candidates: &mut Vec<bool>) -> bool {
         self.prefilter.candidates(line, candidates)
+    }
+
+    /// [`RuleSet::candidates`] for a raw Office 365 record, before it is normalized: by the
+    /// literals that reach its document verbatim ([`o365::copied`]).
+    pub(crate) fn raw_candidates(&self, record: &[u8], candidates: &mut Vec<bool>) -> bool {
+        self.raw_prefilter.candidates(record, candidates)
     }
 }
 

@@ -301,6 +301,22 @@ impl<'r, 'c> Scanner<'r, 'c> {
         self.match_bytes(line, line_no, None)
     }
 
+    /// Whether a raw Office 365 record (one NDJSON line) can be left out without normalizing it:
+    /// no rule may match the document it makes, by the literals that document would copy from
+    /// it. A record that does not look like a whole JSON object with a `CreationTime` is not
+    /// left out, so that its problem is reported. Counted as prefiltered.
+    pub fn raw_prefiltered(&mut self, record: &[u8]) -> bool {
+        let mut candidates = std::mem::take(&mut self.candidates);
+        let any = self.rules.raw_candidates(record, &mut candidates);
+        self.candidates = candidates;
+        let skip = !any && ecs::looks_whole(record) && memchr::memmem::find(record, b"\"CreationTime\"").is_some();
+        if skip {
+            self.stats.records += 1;
+            self.stats.prefiltered += 1;
+        }
+        skip
+    }
+
     /// Tests one stored event, whose index and identity the store knows, against the rules; its
     /// sequence number stands for the line number.
     ///

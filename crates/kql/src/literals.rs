@@ -5,7 +5,7 @@
 //! escapes (`\"`, `\\`, `\n`, `\t`, `\r`, `\b`, `\f`). Any other spelling needs `\u` or `\/`,
 //! so [`Literals::may_match`] treats every line that holds one of those as a candidate.
 
-use ecs::{Catalog, FieldType};
+use ecs::{Catalog, Copied, FieldType};
 use memchr::memmem;
 
 use crate::ast::{Expr, ExprKind, Query, Term, TermKind, ValueExpr, ValueExprKind, Wildcard};
@@ -81,7 +81,26 @@ impl Query {
     /// # Ok::<(), kql::Error>(())
     /// ```
     pub fn required_literals(&self, catalog: &Catalog) -> Literals {
-        let mut clauses = self.root.as_ref().map(|e| expr_literals(e, "", catalog)).unwrap_or_default();
+        self.required_literals_in(catalog, &|_| Copied::ValueAndName)
+    }
+
+    /// The literals a record must contain for the document made of it to match this query,
+    /// where `copied` says how each field's text reaches the document from the record (by its
+    /// path): only literals of fields copied verbatim are required, so a
+    /// prefilter over the records never drops one whose document matches.
+    ///
+    /// ```
+    /// use ecs::Copied;
+    /// let query = kql::parse("event.action:\"Set-DkimSigningConfig\" and event.outcome:success")?;
+    /// // `event.action` is the record's `Operation`; `event.outcome` is worked out from it.
+    /// let copied = |field: &str| if field == "event.action" { Copied::Value } else { Copied::No };
+    /// let literals = query.required_literals_in(ecs::Catalog::builtin(), &copied);
+    /// assert_eq!(literals.clauses(), [vec![b"Set-DkimSigningConfig".to_vec()]]);
+    /// # Ok::<(), kql::Error>(())
+    /// ```
+    pub fn required_literals_in(&self, catalog: &Catalog, copied: &dyn Fn(&str) -> Copied) -> Literals {
+        let cx = Cx { catalog, copied };
+        let mut clauses = self.root.as_ref().map(|e| expr_literals(e, "", &cx)).unwrap_or_default();
         clauses.sort_by_key(|found| std::cmp::Reverse(found.selectivity()));
         let mut all_of: Vec<Vec<Vec<u8>>> = Vec::new();
         for found in clauses {
@@ -149,30 +168,36 @@ const CATEGORIZATION_FIELDS: &[&str] = &[
     "agent.type",
 ];
 
-fn expr_literals(expr: &Expr, prefix: &str, catalog: &Catalog) -> Clauses {
+/// What literals are derived with: the field catalog, and how fields reach the searched text.
+struct Cx<'a> {
+    catalog: &'a Catalog,
+    copied: &'a dyn Fn(&str) -> Copied,
+}
+
+fn expr_literals(expr: &Expr, prefix: &str, cx: &Cx<'_>) -> Clauses {
     match &expr.kind {
-        ExprKind::Or(items) => union(items.iter().map(|e| expr_literals(e, prefix, catalog))),
-        ExprKind::And(items) => items.iter().flat_map(|e| expr_literals(e, prefix, catalog)).collect(),
+        ExprKind::Or(items) => union(items.iter().map(|e| expr_literals(e, prefix, cx))),
+        ExprKind::And(items) => items.iter().flat_map(|e| expr_literals(e, prefix, cx)).collect(),
         ExprKind::Not(_) | ExprKind::Match { field: None, .. } => Vec::new(),
         ExprKind::Range { field, .. } => {
-            let resolved = resolve(field, prefix, catalog);
+            let resolved = resolve(field, prefix, cx.catalog);
             match (resolved.targets.as_slice(), resolved.pattern) {
-                ([(_, _, path)], None) => field_name(path),
+                ([(_, _, path)], None) => field_name(path, cx),
                 _ => Vec::new(),
             }
         }
-        ExprKind::Nested { field, query } => expr_literals(query, &format!("{prefix}{}.", field.text()), catalog),
-        ExprKind::Match { field: Some(field), value } => value_literals(field, value, prefix, catalog),
+        ExprKind::Nested { field, query } => expr_literals(query, &format!("{prefix}{}.", field.text()), cx),
+        ExprKind::Match { field: Some(field), value } => value_literals(field, value, prefix, cx),
     }
 }
 
-fn value_literals(field: &Term, value: &ValueExpr, prefix: &str, catalog: &Catalog) -> Clauses {
+fn value_literals(field: &Term, value: &ValueExpr, prefix: &str, cx: &Cx<'_>) -> Clauses {
     match &value.kind {
-        ValueExprKind::Or(items) => union(items.iter().map(|v| value_literals(field, v, prefix, catalog))),
-        ValueExprKind::And(items) => items.iter().flat_map(|v| value_literals(field, v, prefix, catalog)).collect(),
+        ValueExprKind::Or(items) => union(items.iter().map(|v| value_literals(field, v, prefix, cx))),
+        ValueExprKind::And(items) => items.iter().flat_map(|v| value_literals(field, v, prefix, cx)).collect(),
         ValueExprKind::Not(_) => Vec::new(),
         ValueExprKind::Term(term) => {
-            let resolved = resolve(field, prefix, catalog);
+            let resolved = resolve(field, prefix, cx.catalog);
             let [(known, _, path)] = resolved.targets.as_slice() else { return Vec::new() };
             if resolved.pattern.is_some() {
                 return Vec::new();
@@ -180,17 +205,33 @@ fn value_literals(field: &Term, value: &ValueExpr, prefix: &str, catalog: &Catal
             let ty = known.as_ref().map(|f| f.ty());
             let rank = if CATEGORIZATION_FIELDS.contains(&path.as_str()) { Rank::Categorization } else { Rank::Value };
             match term_literals(ty, term) {
+                // A value that may not reach the searched text as it is requires nothing there.
+                Some(any_of) if !reaches(&any_of, (cx.copied)(path)) => Vec::new(),
                 Some(any_of) => vec![Found { any_of, rank }],
                 // Whatever the value, a field that matches is in the line: its name is a key.
-                None => field_name(path),
+                None => field_name(path, cx),
             }
         }
     }
 }
 
+/// Whether a field's literals reach the searched text as they are.
+fn reaches(any_of: &[Vec<u8>], copied: Copied) -> bool {
+    match copied {
+        Copied::No => false,
+        Copied::Value | Copied::ValueAndName => true,
+        Copied::Except(written) => {
+            !any_of.iter().any(|lit| written.iter().any(|w| memmem::find(w.as_bytes(), lit).is_some()))
+        }
+    }
+}
+
 /// A field's last name segment, which ends some key of any line where the field has a value
-/// (`{"a":{"b":1}}`, `{"a.b":1}`).
-fn field_name(path: &str) -> Clauses {
+/// (`{"a":{"b":1}}`, `{"a.b":1}`), when the name reaches the searched text as it is.
+fn field_name(path: &str, cx: &Cx<'_>) -> Clauses {
+    if (cx.copied)(path) != Copied::ValueAndName {
+        return Vec::new();
+    }
     let last = path.rsplit('.').next().filter(|s| !s.is_empty());
     last.map(|last| Found { any_of: vec![encode(last)], rank: Rank::FieldName }).into_iter().collect()
 }

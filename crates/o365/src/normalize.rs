@@ -309,9 +309,9 @@ pub fn normalize(record: Value, options: &Options) -> Result<Value, NormalizeErr
     }
     if code == "AzureActiveDirectory" {
         c.copy(a("ObjectId"), "user.target.id");
-        relabel(&mut c, "Add user.", "added-user-account", "iam", &["user", "creation"]);
-        relabel(&mut c, "Update user.", "modified-user-account", "iam", &["user", "change"]);
-        relabel(&mut c, "Delete user.", "deleted-user-account", "iam", &["user", "deletion"]);
+        relabel(&mut c, "added-user-account", "iam", &["user", "creation"]);
+        relabel(&mut c, "modified-user-account", "iam", &["user", "change"]);
+        relabel(&mut c, "deleted-user-account", "iam", &["user", "deletion"]);
     }
     if code == "AzureActiveDirectoryStsLogon" {
         c.append("event.category", s("authentication"), true);
@@ -435,6 +435,39 @@ pub fn normalize(record: Value, options: &Options) -> Result<Value, NormalizeErr
         }
     }
     Ok(Value::Object(c.root))
+}
+
+/// How a field of the documents [`normalize`] makes reaches them from the raw record, for a
+/// prefilter that searches raw records before they are normalized
+/// (`kql::Query::required_literals_in`): a literal of a field whose values are copied verbatim
+/// must be in any record whose document matches; any other field requires nothing of the
+/// record.
+///
+/// ```
+/// use ecs::Copied;
+/// assert_eq!(o365::copied("event.provider"), Copied::Value); // the record's `Workload`
+/// assert_eq!(o365::copied("o365.audit.Parameters.Enabled"), Copied::ValueAndName);
+/// assert_eq!(o365::copied("event.outcome"), Copied::No); // worked out from `ResultStatus`
+/// ```
+pub fn copied(field: &str) -> ecs::Copied {
+    use ecs::Copied;
+    match field {
+        "event.id" | "event.provider" | "user_agent.original" => Copied::Value,
+        "event.action" => Copied::Except(&RELABELED_TO),
+        _ => {
+            let Some(rest) = field.strip_prefix("o365.audit.") else { return Copied::No };
+            let first = rest.split('.').next().unwrap_or_default();
+            // Parsed from JSON strings (`Data` with dates rewritten), mapped from a number.
+            if ["OperationProperties", "Data", "Platform"].contains(&first) {
+                Copied::No
+            } else if rest.ends_with("._raw") || rest == "ExceptionInfo.Reason" {
+                // A string moved under a key of the pipeline's own.
+                Copied::Value
+            } else {
+                Copied::ValueAndName
+            }
+        }
+    }
 }
 
 /// Whether a JSON value is a raw Management Activity record rather than an ECS document: it has
@@ -681,9 +714,32 @@ fn yammer(c: &mut Ctx, action: &str) {
     }
 }
 
-/// An action the pipeline renames, and the category and types it then appends.
-fn relabel(c: &mut Ctx, from: &str, to: &str, category: &str, types: &[&str]) {
-    if c.is("event.action", from) {
+/// Actions the pipeline renames: (the record's `Operation`, the document's `event.action`).
+const RELABELED: [(&str, &str); 5] = [
+    ("Add user.", "added-user-account"),
+    ("Update user.", "modified-user-account"),
+    ("Delete user.", "deleted-user-account"),
+    ("TeamCreated", "added-group-account-to"),
+    ("MemberAdded", "added-users-to-group"),
+];
+
+/// The `event.action` values the pipeline writes in place of a record's `Operation`.
+const RELABELED_TO: [&str; 5] = {
+    let mut out = [""; 5];
+    let mut i = 0;
+    while i < RELABELED.len() {
+        out[i] = RELABELED[i].1;
+        i += 1;
+    }
+    out
+};
+
+/// An action the pipeline renames (to `to`, from its [`RELABELED`] name), and the category and
+/// types it then appends.
+fn relabel(c: &mut Ctx, to: &str, category: &str, types: &[&str]) {
+    if let Some((from, _)) = RELABELED.iter().find(|(_, t)| *t == to)
+        && c.is("event.action", from)
+    {
         c.set("event.action", s(to));
     }
     if c.is("event.action", to) {
@@ -695,10 +751,10 @@ fn relabel(c: &mut Ctx, from: &str, to: &str, category: &str, types: &[&str]) {
 }
 
 fn teams(c: &mut Ctx) {
-    relabel(c, "TeamCreated", "added-group-account-to", "iam", &["group", "creation"]);
+    relabel(c, "added-group-account-to", "iam", &["group", "creation"]);
     c.rename(a("TeamName"), "group.name");
-    relabel(c, "MemberAdded", "added-users-to-group", "iam", &["group", "change"]);
-    relabel(c, "Delete user.", "deleted-user-account", "iam", &["user", "deletion"]);
+    relabel(c, "added-users-to-group", "iam", &["group", "change"]);
+    relabel(c, "deleted-user-account", "iam", &["user", "deletion"]);
     if c.is("event.action", "deleted-user-account") {
         c.rename(a("ObjectId"), "user.target.id");
     }

@@ -2,6 +2,7 @@
 
 mod corpus;
 mod pack;
+mod raw;
 mod replay;
 mod scan;
 mod terms;
