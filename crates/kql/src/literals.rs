@@ -8,19 +8,48 @@
 use ecs::{Catalog, Copied, FieldType};
 use memchr::memmem;
 
-use crate::ast::{Expr, ExprKind, Query, Term, TermKind, ValueExpr, ValueExprKind, Wildcard};
+use crate::ast::{Expr, ExprKind, Query, RangeOp, Term, TermKind, ValueExpr, ValueExprKind, Wildcard};
 use crate::compile::resolve;
 use crate::matcher::parse_number;
 use crate::text::is_query_string_space;
 
-/// What a JSON line must hold to match the query: clauses, each a set of byte strings of which
-/// at least one occurs in the line. No clause means no prefilter (every line is evaluated).
+/// What a JSON line must hold to match the query: clauses, each a set of alternatives of which
+/// at least one holds in the line. No clause means no prefilter (every line is evaluated). An
+/// alternative is a byte string anywhere in the line, or, for a keyword field's value or a
+/// numeric field's range, a key ending with the field's last name holding such a value (so
+/// `event.action:MailItemsAccessed and o365.audit.OperationCount >= 100` leaves out lines whose
+/// count is below 100 without decoding them).
 #[derive(Clone, Debug, Default)]
 pub struct Literals {
     /// The most selective clause first.
-    all_of: Vec<Vec<Vec<u8>>>,
-    /// A searcher for each literal, built once.
-    finders: Vec<Vec<memmem::Finder<'static>>>,
+    all_of: Vec<Vec<Check>>,
+    /// Each alternative's text, as [`Literals::clauses`] gives it.
+    texts: Vec<Vec<Vec<u8>>>,
+}
+
+/// An alternative with its searcher, built once: for its text, or for its key and the quote that
+/// closes it.
+#[derive(Clone, Debug)]
+struct Check {
+    alt: Alt,
+    finder: memmem::Finder<'static>,
+}
+
+impl PartialEq for Check {
+    fn eq(&self, other: &Check) -> bool {
+        self.alt == other.alt
+    }
+}
+
+impl Check {
+    fn new(alt: Alt) -> Check {
+        let finder = memmem::Finder::new(&alt.searched()).into_owned();
+        Check { alt, finder }
+    }
+
+    fn holds(&self, line: &[u8]) -> bool {
+        self.alt.holds(&self.finder, line)
+    }
 }
 
 impl PartialEq for Literals {
@@ -31,15 +60,137 @@ impl PartialEq for Literals {
 
 impl Eq for Literals {}
 
+/// One way a clause can hold.
+#[derive(Clone, Debug, PartialEq)]
+enum Alt {
+    /// The bytes occur in the line.
+    Text(Vec<u8>),
+    /// A key ending with `key` (the whole key, or after a `.`) holds the string `value`, or a
+    /// value that is not a plain string (an array, an object, a string with escapes: they may
+    /// hold it).
+    Pair { key: Vec<u8>, value: Vec<u8> },
+    /// A key ending with `key` holds a number `op bound`, or a value that is not a number (or,
+    /// of an `integer` field, a number with a fraction or an exponent, which the field
+    /// truncates).
+    Range { key: Vec<u8>, op: RangeOp, bound: f64, integer: bool },
+    /// Every clause holds (one branch of an `or`); the first has one alternative, whose text is
+    /// this one's.
+    All(Vec<Vec<Check>>),
+}
+
+impl Eq for Alt {}
+
+impl Alt {
+    /// Bytes of every line where it holds.
+    fn text(&self) -> &[u8] {
+        match self {
+            Alt::Text(text) | Alt::Pair { value: text, .. } => text,
+            Alt::Range { key, .. } => key,
+            Alt::All(clauses) => clauses.first().and_then(|c| c.first()).map_or(&[], |check| check.alt.text()),
+        }
+    }
+
+    /// What its searcher looks for: its text, or its key and the closing quote.
+    fn searched(&self) -> Vec<u8> {
+        match self {
+            Alt::Text(text) => text.clone(),
+            Alt::Pair { key, .. } | Alt::Range { key, .. } => [key.as_slice(), b"\""].concat(),
+            Alt::All(_) => self.text().to_vec(),
+        }
+    }
+
+    /// Whether it holds in `line`, `finder` being its searcher.
+    fn holds(&self, finder: &memmem::Finder<'_>, line: &[u8]) -> bool {
+        match self {
+            Alt::Text(_) => finder.find(line).is_some(),
+            Alt::Pair { key, value } => finder.find_iter(line).any(|at| match value_after_key(line, at, key.len()) {
+                Some(Json::String(text)) => text == value.as_slice(),
+                Some(Json::Number(_) | Json::Other) => true,
+                None => false,
+            }),
+            Alt::Range { key, op, bound, integer } => {
+                finder.find_iter(line).any(|at| match value_after_key(line, at, key.len()) {
+                    Some(Json::Number(text)) => number_in_range(text, *op, *bound, *integer),
+                    // A numeric field reads numbers from strings too; anything else may hold one.
+                    Some(Json::String(text)) => number_in_range(text.trim_ascii(), *op, *bound, *integer),
+                    Some(Json::Other) => true,
+                    None => false,
+                })
+            }
+            Alt::All(clauses) => clauses.iter().all(|clause| clause.iter().any(|check| check.holds(line))),
+        }
+    }
+}
+
+/// A JSON value after a key, as far as a prefilter reads it.
+enum Json<'a> {
+    /// A string without escapes (its bytes between the quotes).
+    String(&'a [u8]),
+    /// A number, as written.
+    Number(&'a [u8]),
+    /// Anything else: an array, an object, `true`, `false`, `null`, a string with escapes.
+    Other,
+}
+
+/// The value of the key whose text (`key_len` bytes, then its closing quote) starts at `at`, if
+/// it is a key: preceded by `"` or `.`, followed by `:`.
+fn value_after_key(line: &[u8], at: usize, key_len: usize) -> Option<Json<'_>> {
+    if at == 0 || !matches!(line[at - 1], b'"' | b'.') {
+        return None;
+    }
+    let mut i = at + key_len + 1;
+    while line.get(i).is_some_and(u8::is_ascii_whitespace) {
+        i += 1;
+    }
+    if line.get(i) != Some(&b':') {
+        return None;
+    }
+    i += 1;
+    while line.get(i).is_some_and(u8::is_ascii_whitespace) {
+        i += 1;
+    }
+    let rest = &line[i..];
+    match rest.first()? {
+        b'"' => {
+            let end = memchr::memchr2(b'"', b'\\', &rest[1..])?;
+            Some(if rest[1 + end] == b'"' { Json::String(&rest[1..1 + end]) } else { Json::Other })
+        }
+        b'-' | b'0'..=b'9' => {
+            let end = rest.iter().position(|b| !matches!(b, b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9'));
+            Some(Json::Number(&rest[..end.unwrap_or(rest.len())]))
+        }
+        _ => Some(Json::Other),
+    }
+}
+
+/// Whether the number written as `text` is `op bound`; `true` when it cannot say exactly (not a
+/// number, too large for a double to hold whole, or not whole for an `integer` field).
+fn number_in_range(text: &[u8], op: RangeOp, bound: f64, integer: bool) -> bool {
+    if integer && text.iter().any(|b| matches!(b, b'.' | b'e' | b'E')) {
+        return true;
+    }
+    let Some(n) = std::str::from_utf8(text).ok().and_then(|t| t.parse::<f64>().ok()) else { return true };
+    if !n.is_finite() || n.abs() >= 9_007_199_254_740_992.0 {
+        return true;
+    }
+    match op {
+        RangeOp::Lt => n < bound,
+        RangeOp::Lte => n <= bound,
+        RangeOp::Gt => n > bound,
+        RangeOp::Gte => n >= bound,
+    }
+}
+
 /// Clauses kept per query: enough to tell apart events that share their most selective value
 /// (`event.action:MailItemsAccessed and o365.audit.OperationCount >= 100`), few enough that
 /// checking them stays far cheaper than decoding the line.
 const MAX_CLAUSES: usize = 6;
 
 impl Literals {
-    /// The clauses, the most selective first; a line must hold a literal of each.
+    /// The clauses, the most selective first; a line must hold an alternative of each, and holds
+    /// the text given here for each alternative that holds (a value, or a key's name).
     pub fn clauses(&self) -> &[Vec<Vec<u8>>] {
-        &self.all_of
+        &self.texts
     }
 
     /// Whether no literal could be derived.
@@ -47,28 +198,46 @@ impl Literals {
         self.all_of.is_empty()
     }
 
-    /// Whether `line` may match: it holds a literal of every clause, or an escape (`\u`, `\/`)
-    /// that could spell one differently, or there are no literals at all.
+    /// Whether `line` may match: every clause holds, or it has an escape (`\u`, `\/`) that could
+    /// spell a literal differently, or there are no literals at all.
     pub fn may_match(&self, line: &[u8]) -> bool {
-        self.finders.is_empty() || has_escape(line) || all_hold(&self.finders, line)
+        self.all_of.is_empty() || has_escape(line, self.is_ascii()) || self.clauses_hold(0, line)
     }
 
-    /// Whether `line` holds a literal of every clause after the first: for a prefilter that found
-    /// the first clause itself (escapes are its business too).
+    /// Whether every literal is ASCII: then only escapes of ASCII characters can hide one.
+    pub fn is_ascii(&self) -> bool {
+        self.texts.iter().flatten().all(|lit| lit.is_ascii())
+    }
+
+    /// For a prefilter that found a text of the first clause itself (escapes are its business
+    /// too): whether the rest holds, the first clause's keyed alternatives included.
     pub fn rest_hold(&self, line: &[u8]) -> bool {
-        all_hold(self.finders.get(1..).unwrap_or_default(), line)
+        let found = self.all_of.first().is_none_or(|clause| clause.iter().all(|c| matches!(c.alt, Alt::Text(_))));
+        self.clauses_hold(usize::from(found), line)
     }
-}
 
-/// Whether `line` holds a literal of each clause.
-fn all_hold(clauses: &[Vec<memmem::Finder<'static>>], line: &[u8]) -> bool {
-    clauses.iter().all(|clause| clause.iter().any(|lit| lit.find(line).is_some()))
+    fn clauses_hold(&self, from: usize, line: &[u8]) -> bool {
+        self.all_of[from.min(self.all_of.len())..].iter().all(|clause| clause.iter().any(|check| check.holds(line)))
+    }
 }
 
 /// Whether `line` holds a JSON escape that could spell a literal differently: `\u0041` for `A`,
-/// `\/` for `/`. (An escaped backslash before `u` or `/` counts too, which only costs a decode.)
-pub fn has_escape(line: &[u8]) -> bool {
-    memchr::memchr_iter(b'\\', line).any(|at| matches!(line.get(at + 1), Some(b'u' | b'/')))
+/// `\/` for `/`. With `ascii_literals` (no literal holds a character beyond ASCII), escapes of
+/// other characters (`\u00f6` for `ö`, common in names) cannot, and do not count. (An escaped
+/// backslash before `u` or `/` counts too, which only costs a decode.)
+///
+/// ```
+/// assert!(kql::has_escape(br#"{"a":"\u0041BC"}"#, true));
+/// assert!(!kql::has_escape(br#"{"city":"\u00d6rebro"}"#, true));
+/// assert!(kql::has_escape(br#"{"city":"\u00d6rebro"}"#, false));
+/// ```
+pub fn has_escape(line: &[u8], ascii_literals: bool) -> bool {
+    memchr::memchr_iter(b'\\', line).any(|at| match line.get(at + 1) {
+        Some(b'/') => true,
+        // `\u00XX` below `\u0080` is an ASCII character.
+        Some(b'u') => !ascii_literals || matches!(line.get(at + 2..at + 5), Some([b'0', b'0', b'0'..=b'7'])),
+        _ => false,
+    })
 }
 
 impl Query {
@@ -102,25 +271,23 @@ impl Query {
         let cx = Cx { catalog, copied };
         let mut clauses = self.root.as_ref().map(|e| expr_literals(e, "", &cx)).unwrap_or_default();
         clauses.sort_by_key(|found| std::cmp::Reverse(found.selectivity()));
-        let mut all_of: Vec<Vec<Vec<u8>>> = Vec::new();
+        let mut all_of: Vec<Vec<Alt>> = Vec::new();
         for found in clauses {
             if !all_of.contains(&found.any_of) {
                 all_of.push(found.any_of);
             }
         }
         all_of.truncate(MAX_CLAUSES);
-        let finders = all_of
-            .iter()
-            .map(|clause| clause.iter().map(|lit| memmem::Finder::new(lit).into_owned()).collect())
-            .collect();
-        Literals { all_of, finders }
+        let texts = all_of.iter().map(|clause| clause.iter().map(|alt| alt.text().to_vec()).collect()).collect();
+        let all_of = all_of.into_iter().map(|clause| clause.into_iter().map(Check::new).collect()).collect();
+        Literals { all_of, texts }
     }
 }
 
 /// A clause: literals one of which must occur, and how selective they are likely to be ([`Rank`]).
 #[derive(Clone, Debug)]
 struct Found {
-    any_of: Vec<Vec<u8>>,
+    any_of: Vec<Alt>,
     rank: Rank,
 }
 
@@ -128,7 +295,7 @@ impl Found {
     /// How well the clause narrows lines down: by rank, then the longest shortest literal, then
     /// the fewest alternatives.
     fn selectivity(&self) -> (Rank, usize, std::cmp::Reverse<usize>) {
-        let shortest = self.any_of.iter().map(Vec::len).min().unwrap_or(0);
+        let shortest = self.any_of.iter().map(|alt| alt.text().len()).min().unwrap_or(0);
         (self.rank, shortest.min(16), std::cmp::Reverse(self.any_of.len()))
     }
 }
@@ -179,10 +346,10 @@ fn expr_literals(expr: &Expr, prefix: &str, cx: &Cx<'_>) -> Clauses {
         ExprKind::Or(items) => union(items.iter().map(|e| expr_literals(e, prefix, cx))),
         ExprKind::And(items) => items.iter().flat_map(|e| expr_literals(e, prefix, cx)).collect(),
         ExprKind::Not(_) | ExprKind::Match { field: None, .. } => Vec::new(),
-        ExprKind::Range { field, .. } => {
+        ExprKind::Range { field, op, value } => {
             let resolved = resolve(field, prefix, cx.catalog);
             match (resolved.targets.as_slice(), resolved.pattern) {
-                ([(_, _, path)], None) => field_name(path, cx),
+                ([(known, _, path)], None) => range_literals(path, known.as_ref().map(|f| f.ty()), *op, value, cx),
                 _ => Vec::new(),
             }
         }
@@ -204,10 +371,23 @@ fn value_literals(field: &Term, value: &ValueExpr, prefix: &str, cx: &Cx<'_>) ->
             }
             let ty = known.as_ref().map(|f| f.ty());
             let rank = if CATEGORIZATION_FIELDS.contains(&path.as_str()) { Rank::Categorization } else { Rank::Value };
+            let copied = (cx.copied)(path);
             match term_literals(ty, term) {
                 // A value that may not reach the searched text as it is requires nothing there.
-                Some(any_of) if !reaches(&any_of, (cx.copied)(path)) => Vec::new(),
-                Some(any_of) => vec![Found { any_of, rank }],
+                Some(any_of) if !reaches(&any_of, copied) => Vec::new(),
+                Some(any_of) => {
+                    // A keyword's whole value, under its own name: the key and the value together.
+                    let whole = matches!(&term.kind, TermKind::Quoted(_))
+                        || matches!(&term.kind, TermKind::Unquoted(s) if !s.contains(char::is_whitespace));
+                    let keyed = copied == Copied::ValueAndName
+                        && whole
+                        && matches!(ty, Some(FieldType::Keyword | FieldType::Wildcard));
+                    let alts = match last_name(path).filter(|_| keyed) {
+                        Some(key) => any_of.into_iter().map(|value| Alt::Pair { key: key.clone(), value }).collect(),
+                        None => any_of.into_iter().map(Alt::Text).collect(),
+                    };
+                    vec![Found { any_of: alts, rank }]
+                }
                 // Whatever the value, a field that matches is in the line: its name is a key.
                 None => field_name(path, cx),
             }
@@ -226,14 +406,38 @@ fn reaches(any_of: &[Vec<u8>], copied: Copied) -> bool {
     }
 }
 
+/// A comparison of a numeric field with a number: a key with its name holding a number in the
+/// range (or a value that may hold one); of any other field, its name.
+fn range_literals(path: &str, ty: Option<FieldType>, op: RangeOp, bound: &Term, cx: &Cx<'_>) -> Clauses {
+    let bound = match &bound.kind {
+        TermKind::Quoted(text) | TermKind::Unquoted(text) => parse_number(text),
+        TermKind::Wildcard(_) => None,
+    };
+    let integer = match ty {
+        Some(FieldType::Long | FieldType::Integer) => true,
+        Some(FieldType::Float) => false,
+        _ => return field_name(path, cx),
+    };
+    match (bound, last_name(path)) {
+        (Some(bound), Some(key)) if (cx.copied)(path) == Copied::ValueAndName => {
+            vec![Found { any_of: vec![Alt::Range { key, op, bound, integer }], rank: Rank::FieldName }]
+        }
+        _ => field_name(path, cx),
+    }
+}
+
+/// A field's last name segment, as a key holds it.
+fn last_name(path: &str) -> Option<Vec<u8>> {
+    path.rsplit('.').next().filter(|s| !s.is_empty()).map(encode)
+}
+
 /// A field's last name segment, which ends some key of any line where the field has a value
 /// (`{"a":{"b":1}}`, `{"a.b":1}`), when the name reaches the searched text as it is.
 fn field_name(path: &str, cx: &Cx<'_>) -> Clauses {
     if (cx.copied)(path) != Copied::ValueAndName {
         return Vec::new();
     }
-    let last = path.rsplit('.').next().filter(|s| !s.is_empty());
-    last.map(|last| Found { any_of: vec![encode(last)], rank: Rank::FieldName }).into_iter().collect()
+    last_name(path).map(|last| Found { any_of: vec![Alt::Text(last)], rank: Rank::FieldName }).into_iter().collect()
 }
 
 /// The values one of which must occur for one value of a field of type `ty` (`None`: unmapped).
@@ -314,15 +518,31 @@ fn encode(text: &str) -> Vec<u8> {
 /// Any branch may match, so every branch must give a clause; the union of each branch's most
 /// selective clause is required (ranked as its weakest branch).
 fn union(branches: impl Iterator<Item = Clauses>) -> Clauses {
-    let mut all = Vec::new();
+    let mut all: Vec<Alt> = Vec::new();
     let mut rank = Rank::Value;
-    for branch in branches {
-        let Some(best) = branch.into_iter().max_by_key(Found::selectivity) else { return Vec::new() };
+    for mut branch in branches {
+        branch.sort_by_key(|found| std::cmp::Reverse(found.selectivity()));
+        let Some(best) = branch.first() else { return Vec::new() };
         rank = rank.min(best.rank);
-        all.extend(best.any_of);
+        // A branch of several clauses holds when all do: one alternative of them all, found by
+        // the text of its most selective clause that has a single alternative.
+        let anchor = branch.iter().position(|found| found.any_of.len() == 1);
+        let alts = match anchor {
+            Some(at) if branch.len() > 1 => {
+                let first = branch.remove(at);
+                let rest = branch.into_iter().take(MAX_CLAUSES - 1).map(|found| found.any_of);
+                let clauses = std::iter::once(first.any_of).chain(rest);
+                vec![Alt::All(clauses.map(|alts| alts.into_iter().map(Check::new).collect()).collect())]
+            }
+            _ => branch.swap_remove(0).any_of,
+        };
+        for alt in alts {
+            if !all.contains(&alt) {
+                all.push(alt);
+            }
+        }
     }
-    all.sort();
-    all.dedup();
+    all.sort_by(|a, b| a.text().cmp(b.text()));
     if all.is_empty() {
         return Vec::new();
     }

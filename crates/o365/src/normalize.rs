@@ -446,7 +446,8 @@ pub fn normalize(record: Value, options: &Options) -> Result<Value, NormalizeErr
 /// ```
 /// use ecs::Copied;
 /// assert_eq!(o365::copied("event.provider"), Copied::Value); // the record's `Workload`
-/// assert_eq!(o365::copied("o365.audit.Parameters.Enabled"), Copied::ValueAndName);
+/// assert_eq!(o365::copied("o365.audit.Parameters.Enabled"), Copied::Value); // {"Name": "Enabled", "Value": ..}
+/// assert_eq!(o365::copied("o365.audit.OperationCount"), Copied::ValueAndName);
 /// assert_eq!(o365::copied("event.outcome"), Copied::No); // worked out from `ResultStatus`
 /// ```
 pub fn copied(field: &str) -> ecs::Copied {
@@ -460,8 +461,12 @@ pub fn copied(field: &str) -> ecs::Copied {
             // Parsed from JSON strings (`Data` with dates rewritten), mapped from a number.
             if ["OperationProperties", "Data", "Platform"].contains(&first) {
                 Copied::No
-            } else if rest.ends_with("._raw") || rest == "ExceptionInfo.Reason" {
-                // A string moved under a key of the pipeline's own.
+            } else if rest.ends_with("._raw")
+                || rest == "ExceptionInfo.Reason"
+                || ["Parameters", "ExtendedProperties", "ModifiedProperties"].contains(&first)
+            {
+                // A string moved under a key of the pipeline's own, or out of a `{Name, Value}`
+                // list whose names become keys.
                 Copied::Value
             } else {
                 Copied::ValueAndName

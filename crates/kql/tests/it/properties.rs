@@ -185,3 +185,115 @@ proptest! {
         }
     }
 }
+
+/// Typed fields whose values and ranges the prefilter checks next to their keys.
+const TYPED_FIELDS: &[&str] = &[
+    "event.action",
+    "event.outcome",
+    "o365.audit.Parameters.Enabled",
+    "event.severity",
+    "host.cpu.usage",
+    "process.pid",
+];
+
+/// JSON values for typed fields: strings, numbers written every way, and what is neither.
+const TYPED_VALUES: &[&str] = &[
+    r#""MailItemsAccessed""#,
+    r#""False""#,
+    r#""a b""#,
+    r#""a\"b""#,
+    r#""100""#,
+    r#"" 99 ""#,
+    "100",
+    "99",
+    "99.5",
+    "100.7",
+    "1e2",
+    "-5",
+    "true",
+    "null",
+    r#"{"x": 1}"#,
+];
+
+fn typed_document() -> impl Strategy<Value = Value> {
+    let scalar = prop::sample::select(TYPED_VALUES).prop_map(|json| serde_json::from_str::<Value>(json).expect("JSON"));
+    let value = prop_oneof![4 => scalar.clone(), 1 => prop::collection::vec(scalar, 0..3).prop_map(Value::Array)];
+    let entry = (prop::sample::select(TYPED_FIELDS), 0..3usize, value).prop_map(|(field, split, value)| {
+        // The name as one dotted key, nested objects, or a mix.
+        let parts: Vec<&str> = field.split('.').collect();
+        let at = split.min(parts.len() - 1);
+        let (head, tail) = (parts[..=at].join("."), parts[at + 1..].join("."));
+        if tail.is_empty() { (head, value) } else { (head, json!({ tail: value })) }
+    });
+    prop::collection::vec(entry, 1..4).prop_map(|entries| Value::Object(entries.into_iter().collect()))
+}
+
+fn typed_query() -> impl Strategy<Value = String> {
+    let value = prop::sample::select(vec!["MailItemsAccessed", "False", "\"a b\"", r#""a\"b""#, "100", "99.5"]);
+    let op = prop::sample::select(vec![":", " >= ", " > ", " < ", " <= "]);
+    let clause = (prop::sample::select(TYPED_FIELDS), op, value).prop_map(|(f, op, v)| format!("{f}{op}{v}"));
+    prop::collection::vec(clause, 1..4).prop_flat_map(|clauses| {
+        prop::collection::vec(prop::sample::select(vec![" and ", " or ", " and not "]), clauses.len()).prop_map(
+            move |ops| {
+                let mut q = clauses[0].clone();
+                for (clause, op) in clauses[1..].iter().zip(ops) {
+                    q.push_str(op);
+                    q.push_str(clause);
+                }
+                q
+            },
+        )
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(4000))]
+
+    /// Keyed alternatives (a keyword's value next to its key, a number in range next to its
+    /// key) never drop a match, compact or pretty-printed.
+    #[test]
+    fn keyed_prefilter_never_drops_a_match(query in typed_query(), doc in typed_document()) {
+        let Ok(query) = kql::parse(&query) else { return Ok(()) };
+        let catalog = Catalog::builtin();
+        let Ok(matcher) = query.compile(catalog) else { return Ok(()) };
+        if matcher.matches(&Document::new(doc.clone())) {
+            let literals = query.required_literals(catalog);
+            for line in [serde_json::to_string(&doc), serde_json::to_string_pretty(&doc)] {
+                let line = line.expect("serializable");
+                prop_assert!(literals.may_match(line.as_bytes()), "{query} matches {line} but the prefilter drops it");
+            }
+        }
+    }
+}
+
+#[test]
+fn keyed_alternatives_leave_out_what_a_literal_alone_keeps() {
+    let catalog = Catalog::builtin();
+    let query = kql::parse("event.action:MailItemsAccessed and event.severity >= 100").expect("parses");
+    let literals = query.required_literals(catalog);
+    assert!(literals.may_match(br#"{"event":{"action":"MailItemsAccessed","severity":150}}"#));
+    assert!(!literals.may_match(br#"{"event":{"action":"MailItemsAccessed","severity":99}}"#));
+    assert!(!literals.may_match(br#"{"event":{"action":"MailItemsAccessedX","severity":150}}"#));
+    assert!(!literals.may_match(br#"{"event":{"x":"MailItemsAccessed","action":"y","severity":150}}"#));
+    assert!(literals.may_match(br#"{"event.action": "MailItemsAccessed", "event.severity": "150"}"#));
+    assert!(literals.may_match(br#"{"event":{"action":["y","MailItemsAccessed"],"severity":[1,150]}}"#));
+    // A branch of an `or` holds when all its clauses do, not only its most selective one.
+    let query = kql::parse(
+        "event.action:A and ((event.outcome:IsThrottled and o365.audit.Parameters.Enabled:True) or event.severity >= 100)",
+    )
+    .expect("parses");
+    let literals = query.required_literals(catalog);
+    let line = |enabled: &str, severity: u32| {
+        format!(
+            r#"{{"event":{{"action":"A","outcome":"IsThrottled","severity":{severity}}},"o365.audit.Parameters.Enabled":"{enabled}"}}"#
+        )
+    };
+    assert!(!literals.may_match(line("False", 4).as_bytes()));
+    assert!(literals.may_match(line("True", 4).as_bytes()));
+    assert!(literals.may_match(line("False", 100).as_bytes()));
+    // A long field truncates 100.7 to 100, which is <= 100.
+    let query = kql::parse("event.severity <= 100").expect("parses");
+    let line = br#"{"event":{"severity":100.7}}"#;
+    assert!(query.compile(catalog).expect("compiles").matches(&Document::parse_bytes(line).expect("JSON")));
+    assert!(query.required_literals(catalog).may_match(line));
+}
