@@ -2,13 +2,15 @@
 """Benchmark `vigil scan` against the tools people would otherwise use, on the same data.
 
     python3 bench/scan.py [--events 1000000] [--shared ../shared] [--python-kql PATH] [--runs 3]
+                          [--previous PATH]
 
 Generates Office 365 data with ../shared/tools/gen_o365.py (ECS and raw shapes), builds vigil in
 release mode, runs every command `--runs` times on page-cached input, and prints a table of the
 median time, MB/s, events/s, peak RSS and the ratio to vigil. Comparison tools run when present:
 `cat`, `rg` (ripgrep), `jq`, and Elastic's Python `kql` evaluator when `--python-kql` names the
-folder that holds its package (detection-rules' `lib/kql`). Nothing here is asserted: these are
-measurements, for docs/performance.md.
+folder that holds its package (detection-rules' `lib/kql`), and an earlier vigil binary when
+`--previous` names one (each vigil row then runs with it too, in the same run). Nothing here is
+asserted: these are measurements, for docs/performance.md.
 """
 import argparse
 import os
@@ -70,6 +72,23 @@ def o365_rules(shared, out_dir, types=("query",)):
     return count
 
 
+def query_rules(shared, out_dir):
+    """Copies every KQL query rule of the corpus into out_dir; returns how many."""
+    os.makedirs(out_dir, exist_ok=True)
+    count = 0
+    for dirpath, _, files in os.walk(os.path.join(shared, "corpus", "detection-rules")):
+        for name in files:
+            path = os.path.join(dirpath, name)
+            if not name.endswith(".toml"):
+                continue
+            with open(path, "rb") as f:
+                rule = tomllib.load(f).get("rule", {})
+            if rule.get("language") == "kuery" and rule.get("type") == "query":
+                shutil.copy(path, os.path.join(out_dir, f"{count:04}-{name}"))
+                count += 1
+    return count
+
+
 PYTHON_KQL = r'''
 import json, sys
 sys.path.insert(0, sys.argv[1])
@@ -90,6 +109,7 @@ def main():
     ap.add_argument("--data", default=os.path.join("/tmp", "vigil-bench"))
     ap.add_argument("--python-kql", help="folder holding Elastic's Python kql package")
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--previous", help="an earlier vigil binary to run every vigil row with too")
     args = ap.parse_args()
 
     gen = os.path.join(args.shared, "tools", "gen_o365.py")
@@ -106,6 +126,9 @@ def main():
     rules_dir = os.path.join(args.data, "o365-rules")
     shutil.rmtree(rules_dir, ignore_errors=True)
     rule_count = o365_rules(args.shared, rules_dir)
+    corpus_dir = os.path.join(args.data, "corpus-query-rules")
+    shutil.rmtree(corpus_dir, ignore_errors=True)
+    corpus_count = query_rules(args.shared, corpus_dir)
 
     print("building vigil (release) ...", file=sys.stderr)
     subprocess.run(["cargo", "build", "--release", "-q", "-p", "vigil"], cwd=ROOT, check=True)
@@ -119,6 +142,10 @@ def main():
         seconds, rss = measure(cmd, args.runs, stdin)
         rows.append((task, tool, seconds, rss, mb))
         print(f"  {task:<38} {tool:<28} {seconds:8.2f} s", file=sys.stderr)
+        if args.previous and cmd[0] == vigil:
+            seconds, rss = measure([args.previous, *cmd[1:]], args.runs, stdin)
+            rows.append((task, "previous " + tool, seconds, rss, mb))
+            print(f"  {task:<38} {'previous ' + tool:<28} {seconds:8.2f} s", file=sys.stderr)
 
     subprocess.run(["cat", ecs], stdout=subprocess.DEVNULL)  # warm the page cache
     add("read the file", "cat", ["cat", ecs], ecs_mb)
@@ -136,9 +163,15 @@ def main():
     add(f"all {rule_count} o365 KQL query rules", "vigil scan --rules", [vigil, "scan", "-q", "--output", "jsonl", "--rules", rules_dir, ecs], ecs_mb)
     add(f"all {rule_count} o365 KQL query rules, one core", "vigil scan --rules --threads 1",
         [vigil, "scan", "-q", "--threads", "1", "--output", "jsonl", "--rules", rules_dir, ecs], ecs_mb)
+    add(f"all {corpus_count} corpus KQL query rules, one core", "vigil scan --rules --threads 1",
+        [vigil, "scan", "-q", "--threads", "1", "--output", "jsonl", "--rules", corpus_dir, ecs], ecs_mb)
     add("every line decoded and matched", "vigil kql match -c", [vigil, "kql", "match", "-c", "not event.action:x", ecs], ecs_mb)
     add("normalize raw records", "vigil o365 normalize", [vigil, "o365", "normalize", raw], raw_mb)
+    subprocess.run(["cat", raw], stdout=subprocess.DEVNULL)
+    add("read the raw file", "cat", ["cat", raw], raw_mb)
     add("DKIM rule on raw records", "vigil scan (built-in pack)", [vigil, "scan", "-q", "--output", "jsonl", raw], raw_mb)
+    add("DKIM rule on raw records, one core", "vigil scan --threads 1",
+        [vigil, "scan", "-q", "--threads", "1", "--output", "jsonl", raw], raw_mb)
 
     print()
     print(f"{args.events:,} events, ECS {ecs_mb:,.0f} MB, raw {raw_mb:,.0f} MB; median of {args.runs} runs")

@@ -303,13 +303,14 @@ impl<'r, 'c> Scanner<'r, 'c> {
 
     /// Whether a raw Office 365 record (one NDJSON line) can be left out without normalizing it:
     /// no rule may match the document it makes, by the literals that document would copy from
-    /// it. A record that does not look like a whole JSON object with a `CreationTime` is not
-    /// left out, so that its problem is reported. Counted as prefiltered.
+    /// it. A record that does not look like a whole JSON object with a valid `CreationTime` is
+    /// not left out, so that its problem is reported (as ECS lines, a record that looks whole is
+    /// not checked further). Counted as prefiltered.
     pub fn raw_prefiltered(&mut self, record: &[u8]) -> bool {
         let mut candidates = std::mem::take(&mut self.candidates);
         let any = self.rules.raw_candidates(record, &mut candidates);
         self.candidates = candidates;
-        let skip = !any && ecs::looks_whole(record) && memchr::memmem::find(record, b"\"CreationTime\"").is_some();
+        let skip = !any && ecs::looks_whole(record) && creation_time(record).is_some_and(o365::is_creation_time);
         if skip {
             self.stats.records += 1;
             self.stats.prefiltered += 1;
@@ -492,4 +493,14 @@ impl<'r, 'c> Scanner<'r, 'c> {
         }
         Ok(true)
     }
+}
+
+/// A raw record's `CreationTime`, read from its bytes: the string after the first such key, if it
+/// has no escapes.
+fn creation_time(record: &[u8]) -> Option<&str> {
+    const KEY: &[u8] = b"\"CreationTime\"";
+    let at = memchr::memmem::find(record, KEY)? + KEY.len();
+    let rest = record[at..].trim_ascii_start().strip_prefix(b":")?.trim_ascii_start().strip_prefix(b"\"")?;
+    let end = memchr::memchr2(b'"', b'\\', rest)?;
+    (rest[end] == b'"').then(|| std::str::from_utf8(&rest[..end]).ok()).flatten()
 }

@@ -483,6 +483,12 @@ pub fn is_raw_record(value: &Value) -> bool {
 }
 
 /// Elasticsearch's `ISO8601` date format; a time without a zone is UTC.
+/// Whether a raw record with this `CreationTime` gets past [`normalize`]'s date check (for a
+/// prefilter that leaves records out without normalizing them, but must not hide a bad one).
+pub fn is_creation_time(text: &str) -> bool {
+    parse_iso8601(text).is_some()
+}
+
 fn parse_iso8601(text: &str) -> Option<Timestamp> {
     Timestamp::parse(text, false).filter(|_| text.len() >= 10 && text.as_bytes().get(4) == Some(&b'-'))
 }
