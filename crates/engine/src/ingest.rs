@@ -44,6 +44,137 @@ pub fn prepare(mut document: Value, index: Option<&str>, id: Option<&str>, now: 
     NewEvent { index, event_id, timestamp, ingested, document: document.to_string() }
 }
 
+/// [`prepare`] for a document still in its bytes, read only as far as placing, naming and
+/// stamping it needs: its top-level values are kept as they were sent (as Elasticsearch keeps
+/// `_source`), `event.ingested` is written into its `event` object (replacing one a shipper
+/// set, and a top-level `event.ingested`), and only `@timestamp`, `event.*` and `data_stream.*`
+/// are decoded. `fresh` names a document that has neither `id` nor `event.id`. `None` when this
+/// does not apply: not a JSON object, an `event` that is not an object, or unnamed with no
+/// `fresh` (its identity is a digest of the decoded document); the caller decodes it and calls
+/// [`prepare`].
+pub fn prepare_bytes(
+    line: &[u8],
+    index: Option<&str>,
+    id: Option<&str>,
+    fresh: Option<&dyn Fn() -> String>,
+    now: Timestamp,
+) -> Option<NewEvent> {
+    let top = Entries::parse(line)?;
+    // The fields that place, name and date it.
+    let mut read = serde_json::Map::new();
+    for (key, raw) in &top.0 {
+        let wanted =
+            key == "@timestamp" || key.split('.').next().is_some_and(|head| head == "event" || head == "data_stream");
+        if wanted && key != "event.ingested" {
+            let value: Value = serde_json::from_str(raw.get()).ok()?;
+            // An `event` that is not an object is `prepare`'s to replace.
+            if key == "event" && !value.is_object() {
+                return None;
+            }
+            read.insert(key.clone(), value);
+        }
+    }
+    let read = Value::Object(read);
+    let own_id = Path::new("event.id").first_text(&read);
+    let event_id = match (id, own_id, fresh) {
+        (Some(id), _, _) => id.to_owned(),
+        (None, Some(own), _) => own,
+        (None, None, Some(fresh)) => fresh(),
+        (None, None, None) => return None,
+    };
+    let ingested = now.truncate_to_millis();
+    let stamp = serde_json::to_string(&ingested.to_string()).ok()?;
+    let mut document = String::with_capacity(line.len() + 48);
+    document.push('{');
+    let mut stamped = false;
+    for (key, raw) in top.0.iter().filter(|(key, _)| key != "event.ingested") {
+        if document.len() > 1 {
+            document.push(',');
+        }
+        document.push_str(&serde_json::to_string(key).ok()?);
+        document.push(':');
+        if key == "event" && !stamped {
+            stamped = true;
+            let mut event = Entries::parse(raw.get().as_bytes()).unwrap_or_default();
+            event.set("ingested", &stamp);
+            event.write(&mut document)?;
+        } else {
+            document.push_str(raw.get());
+        }
+    }
+    if !stamped {
+        if document.len() > 1 {
+            document.push(',');
+        }
+        document.push_str("\"event\":{\"ingested\":");
+        document.push_str(&stamp);
+        document.push('}');
+    }
+    document.push('}');
+    let index = index.map(|i| resolve_backing(i).to_owned()).or_else(|| event_index(&read)).unwrap_or_default();
+    let timestamp = Path::new("@timestamp").first_text(&read).and_then(|t| Timestamp::parse(&t, false));
+    Some(NewEvent { index, event_id, timestamp, ingested, document })
+}
+
+/// An object's members with their values still in their bytes, in order; a repeated key keeps
+/// its first place and its last value (as a decoded map does).
+#[derive(Default)]
+struct Entries(Vec<(String, Box<serde_json::value::RawValue>)>);
+
+impl Entries {
+    /// The members of the JSON object `text`; `None` when it is not one.
+    fn parse(text: &[u8]) -> Option<Entries> {
+        serde_json::from_slice(text).ok()
+    }
+
+    /// Sets `key` to the JSON `value`.
+    fn set(&mut self, key: &str, value: &str) {
+        let raw = serde_json::value::RawValue::from_string(value.to_owned()).ok();
+        let Some(raw) = raw else { return };
+        match self.0.iter_mut().find(|(k, _)| k == key) {
+            Some((_, old)) => *old = raw,
+            None => self.0.push((key.to_owned(), raw)),
+        }
+    }
+
+    fn write(&self, out: &mut String) -> Option<()> {
+        out.push('{');
+        for (at, (key, raw)) in self.0.iter().enumerate() {
+            if at > 0 {
+                out.push(',');
+            }
+            out.push_str(&serde_json::to_string(key).ok()?);
+            out.push(':');
+            out.push_str(raw.get());
+        }
+        out.push('}');
+        Some(())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Entries {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Entries, D::Error> {
+        struct Members;
+        impl<'de> serde::de::Visitor<'de> for Members {
+            type Value = Entries;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Entries, A::Error> {
+                let mut out: Vec<(String, Box<serde_json::value::RawValue>)> = Vec::new();
+                while let Some((key, value)) = map.next_entry::<String, Box<serde_json::value::RawValue>>()? {
+                    match out.iter_mut().find(|(k, _)| *k == key) {
+                        Some((_, old)) => *old = value,
+                        None => out.push((key, value)),
+                    }
+                }
+                Ok(Entries(out))
+            }
+        }
+        deserializer.deserialize_map(Members)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -56,7 +56,7 @@ pub use crate::{
     alert::{AlertContext, AlertId, document as alert_document, event_id, event_time, field_texts, reason},
     fixtures::{Verdict, run_examples},
     index::{IndexPatterns, event_index, resolve_backing},
-    ingest::prepare,
+    ingest::{prepare, prepare_bytes},
     records::{Events, Format, Problem, RecordError, Unnamed},
     replay::{Replay, ReplayReport, RuleReplay, Truncation},
     ruleset::{CompiledRule, RuleSet, Skipped},

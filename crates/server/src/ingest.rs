@@ -280,6 +280,27 @@ fn decode(line: &[u8], limits: Limits) -> Result<Value, LineError> {
     serde_json::from_slice(line).map_err(|e| LineError::Json { column: e.column(), message: e.to_string() })
 }
 
+/// The event one line holds: an ECS document placed and stamped from its bytes when it can be
+/// (most of ingest's time went to decoding documents whole and writing them out again), else
+/// decoded first; the errors are the same either way.
+fn line_event(
+    events: &Events,
+    line: &[u8],
+    limits: Limits,
+    index: Option<&str>,
+    id: Option<&str>,
+    unnamed: Unnamed<'_>,
+) -> Result<NewEvent, ItemError> {
+    if line.len() <= limits.max_line
+        && let Some(event) = events.to_store_bytes(line, index, id, unnamed)
+    {
+        return Ok(event);
+    }
+    decode(line, limits)
+        .map_err(ItemError::Line)
+        .and_then(|doc| events.to_store(doc, index, id, unnamed).map_err(ItemError::Record))
+}
+
 /// Lines of a body with their 1-based numbers, blank ones left out.
 fn lines(body: &[u8]) -> impl Iterator<Item = (usize, &[u8])> {
     body.split(|&b| b == b'\n')
@@ -360,9 +381,7 @@ pub fn bulk(body: &[u8], default_index: Option<&str>, limits: Limits, now: Times
             continue;
         }
         // As Elasticsearch: a document without `_id` or an id of its own is a new event each time.
-        let event = decode(document, limits).map_err(ItemError::Line).and_then(|doc| {
-            events.to_store(doc, Some(&target), id.as_deref(), Unnamed::Named(&auto_id)).map_err(ItemError::Record)
-        });
+        let event = line_event(&events, document, limits, Some(&target), id.as_deref(), Unnamed::Named(&auto_id));
         items.push(Item { action, place: Place::Line, line: doc_line, index, id, event });
     }
     Ok(items)
@@ -416,10 +435,8 @@ pub fn events(
         if items.len() == limits.max_items {
             return Err(Refused::TooMany(limits.max_items));
         }
-        let event = decode(text, limits).map_err(ItemError::Line).and_then(|doc| {
-            let named = || name(line);
-            events.to_store(doc, index, None, Unnamed::Named(&named)).map_err(ItemError::Record)
-        });
+        let named = || name(line);
+        let event = line_event(&events, text, limits, index, None, Unnamed::Named(&named));
         items.push(item(Place::Line, line, event));
     }
     Ok(items)

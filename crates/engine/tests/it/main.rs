@@ -1,6 +1,7 @@
 //! Integration tests of the `engine` crate, built as one binary.
 
 mod corpus;
+mod ingest;
 mod pack;
 mod raw;
 mod replay;
