@@ -260,9 +260,10 @@ impl store::Tuning for ClusterStore {
         self.tune(TuningChange::Put { toml: list_toml(list), if_stored: None }, audit).map(|_| ())
     }
 
-    /// Reads the list from this node's store, changes it, and publishes the result on the
-    /// condition that the list is still as read when the log applies it; when another node's
-    /// change came first, does it again from that one.
+    /// Reads the list from this node's store once it has applied the state log as far as the
+    /// cluster has it (so a list just made on another node is there), changes it, and publishes
+    /// the result on the condition that the list is still as read when the log applies it; when
+    /// another node's change came first, does it again from that one.
     fn change_list(
         &self,
         list_id: &str,
@@ -271,6 +272,9 @@ impl store::Tuning for ClusterStore {
         audit: &store::AuditEntry,
     ) -> StoreResult<()> {
         for _ in 0..CHANGE_TRIES {
+            self.runtime
+                .block_on(self.state.caught_up())
+                .map_err(|e| StoreError::Unavailable { what: "read the exception list", reason: e.to_string() })?;
             let mut stored = None;
             self.local.change_list(
                 list_id,
