@@ -29,6 +29,23 @@ fn appends_number_events_and_store_redeliveries_once() {
 }
 
 #[test]
+fn a_new_store_has_16_kb_pages_and_an_old_one_keeps_its_own() {
+    let (dir, store) = open();
+    drop(store);
+    let db = rusqlite::Connection::open(dir.path().join("vigil.db")).expect("opens");
+    let size: i64 = db.query_row("PRAGMA page_size", [], |r| r.get(0)).expect("reads");
+    assert_eq!(size, 16384);
+    let old = tempfile::tempdir().expect("a folder");
+    let made = rusqlite::Connection::open(old.path().join("vigil.db")).expect("opens");
+    made.execute_batch("PRAGMA page_size = 4096; PRAGMA journal_mode = WAL; CREATE TABLE t (x);").expect("made");
+    drop(made);
+    store::Sqlite::open(old.path()).expect("migrates");
+    let db = rusqlite::Connection::open(old.path().join("vigil.db")).expect("opens");
+    let size: i64 = db.query_row("PRAGMA page_size", [], |r| r.get(0)).expect("reads");
+    assert_eq!(size, 4096, "an existing database is not rebuilt");
+}
+
+#[test]
 fn scans_select_the_window_and_what_came_after() {
     let (_dir, store) = open();
     let events = [
