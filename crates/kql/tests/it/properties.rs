@@ -114,9 +114,8 @@ fn json_value() -> impl Strategy<Value = Value> {
     prop::collection::vec(entry, 1..5).prop_map(|entries| Value::Object(entries.into_iter().collect()))
 }
 
-fn vocabulary_query() -> impl Strategy<Value = String> {
-    let clause =
-        (prop::sample::select(FIELDS), prop::sample::select(VOCABULARY)).prop_map(|(f, (v, _))| format!("{f}:{v}"));
+/// One to three clauses joined by `and`, `or` and `and not`.
+fn joined(clause: impl Strategy<Value = String> + Clone) -> impl Strategy<Value = String> {
     prop::collection::vec(clause, 1..4).prop_flat_map(|clauses| {
         prop::collection::vec(prop::sample::select(vec![" and ", " or ", " and not "]), clauses.len()).prop_map(
             move |ops| {
@@ -129,6 +128,12 @@ fn vocabulary_query() -> impl Strategy<Value = String> {
             },
         )
     })
+}
+
+fn vocabulary_query() -> impl Strategy<Value = String> {
+    let clause =
+        (prop::sample::select(FIELDS), prop::sample::select(VOCABULARY)).prop_map(|(f, (v, _))| format!("{f}:{v}"));
+    joined(clause)
 }
 
 proptest! {
@@ -232,18 +237,7 @@ fn typed_query() -> impl Strategy<Value = String> {
     let value = prop::sample::select(vec!["MailItemsAccessed", "False", "\"a b\"", r#""a\"b""#, "100", "99.5"]);
     let op = prop::sample::select(vec![":", " >= ", " > ", " < ", " <= "]);
     let clause = (prop::sample::select(TYPED_FIELDS), op, value).prop_map(|(f, op, v)| format!("{f}{op}{v}"));
-    prop::collection::vec(clause, 1..4).prop_flat_map(|clauses| {
-        prop::collection::vec(prop::sample::select(vec![" and ", " or ", " and not "]), clauses.len()).prop_map(
-            move |ops| {
-                let mut q = clauses[0].clone();
-                for (clause, op) in clauses[1..].iter().zip(ops) {
-                    q.push_str(op);
-                    q.push_str(clause);
-                }
-                q
-            },
-        )
-    })
+    joined(clause)
 }
 
 proptest! {
