@@ -25,6 +25,8 @@ pub struct Literals {
     all_of: Vec<Vec<Check>>,
     /// Each alternative's text, as [`Literals::clauses`] gives it.
     texts: Vec<Vec<Vec<u8>>>,
+    /// Whether every text is ASCII (see [`Literals::is_ascii`]), known once: lines ask per line.
+    ascii: bool,
 }
 
 /// An alternative with its searcher, built once: for its text, or for its key and the quote that
@@ -201,12 +203,12 @@ impl Literals {
     /// Whether `line` may match: every clause holds, or it has an escape (`\u`, `\/`) that could
     /// spell a literal differently, or there are no literals at all.
     pub fn may_match(&self, line: &[u8]) -> bool {
-        self.all_of.is_empty() || has_escape(line, self.is_ascii()) || self.clauses_hold(0, line)
+        self.all_of.is_empty() || has_escape(line, self.ascii) || self.clauses_hold(0, line)
     }
 
     /// Whether every literal is ASCII: then only escapes of ASCII characters can hide one.
     pub fn is_ascii(&self) -> bool {
-        self.texts.iter().flatten().all(|lit| lit.is_ascii())
+        self.ascii
     }
 
     /// For a prefilter that found a text of the first clause itself (escapes are its business
@@ -278,9 +280,11 @@ impl Query {
             }
         }
         all_of.truncate(MAX_CLAUSES);
-        let texts = all_of.iter().map(|clause| clause.iter().map(|alt| alt.text().to_vec()).collect()).collect();
+        let texts: Vec<Vec<Vec<u8>>> =
+            all_of.iter().map(|clause| clause.iter().map(|alt| alt.text().to_vec()).collect()).collect();
         let all_of = all_of.into_iter().map(|clause| clause.into_iter().map(Check::new).collect()).collect();
-        Literals { all_of, texts }
+        let ascii = texts.iter().flatten().all(|lit| lit.is_ascii());
+        Literals { all_of, texts, ascii }
     }
 }
 
