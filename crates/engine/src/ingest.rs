@@ -49,9 +49,9 @@ pub fn prepare(mut document: Value, index: Option<&str>, id: Option<&str>, now: 
 /// `_source`), `event.ingested` is written into its `event` object (replacing one a shipper
 /// set, and a top-level `event.ingested`), and only `@timestamp`, `event.*` and `data_stream.*`
 /// are decoded. `fresh` names a document that has neither `id` nor `event.id`. `None` when this
-/// does not apply: not a JSON object, an `event` that is not an object, or unnamed with no
-/// `fresh` (its identity is a digest of the decoded document); the caller decodes it and calls
-/// [`prepare`].
+/// does not apply: not a JSON object, a raw Office 365 record, an `event` that is not an object,
+/// or unnamed with no `fresh` (its identity is a digest of the decoded document); the caller
+/// decodes it and calls [`prepare`] (through [`crate::Events::to_store`]).
 pub fn prepare_bytes(
     line: &[u8],
     index: Option<&str>,
@@ -60,6 +60,10 @@ pub fn prepare_bytes(
     now: Timestamp,
 ) -> Option<NewEvent> {
     let top = Entries::parse(line)?;
+    // A raw Office 365 record is normalized, from its decoded form.
+    if o365::has_raw_keys(|key| top.0.iter().any(|(k, _)| k == key)) {
+        return None;
+    }
     // The fields that place, name and date it.
     let mut read = serde_json::Map::new();
     for (key, raw) in &top.0 {

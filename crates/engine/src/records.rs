@@ -143,8 +143,8 @@ impl Events {
 
     /// [`Events::to_store`] for a record still in its bytes: an ECS document is placed, named and
     /// stamped without being decoded whole ([`prepare_bytes`]). `None` for what must be decoded
-    /// (a raw Office 365 record, an unnamed document named by its digest, anything but an
-    /// object): [`Events::to_store`] takes those.
+    /// (a raw Office 365 record, which is normalized, and what `prepare_bytes` leaves):
+    /// [`Events::to_store`] takes those.
     pub fn to_store_bytes(
         &self,
         line: &[u8],
@@ -152,13 +152,6 @@ impl Events {
         id: Option<&str>,
         unnamed: Unnamed<'_>,
     ) -> Option<NewEvent> {
-        // A raw record holds these keys (an escape could spell them otherwise).
-        let raw = [&b"\"CreationTime\""[..], b"\"Operation\"", b"\"RecordType\""]
-            .iter()
-            .all(|key| memchr::memmem::find(line, key).is_some());
-        if raw || memchr::memmem::find(line, b"\\u").is_some() {
-            return None;
-        }
         let now = self.options.ingested.unwrap_or_else(Timestamp::now);
         let fresh = match unnamed {
             Unnamed::Named(name) => Some(name),

@@ -24,4 +24,4 @@ mod ctx;
 mod normalize;
 pub mod purview;
 
-pub use crate::normalize::{NormalizeError, Options, copied, is_creation_time, is_raw_record, normalize};
+pub use crate::normalize::{NormalizeError, Options, copied, has_raw_keys, is_creation_time, is_raw_record, normalize};

@@ -479,16 +479,21 @@ pub fn copied(field: &str) -> ecs::Copied {
 /// the common schema's `CreationTime`, `Operation` and `RecordType`, and no `@timestamp`.
 pub fn is_raw_record(value: &Value) -> bool {
     let Some(map) = value.as_object() else { return false };
-    ["CreationTime", "Operation", "RecordType"].iter().all(|k| map.contains_key(*k)) && !map.contains_key("@timestamp")
+    has_raw_keys(|key| map.contains_key(key))
 }
 
-/// Elasticsearch's `ISO8601` date format; a time without a zone is UTC.
+/// [`is_raw_record`] for an object whose top-level keys `has` knows (one not decoded yet).
+pub fn has_raw_keys(has: impl Fn(&str) -> bool) -> bool {
+    ["CreationTime", "Operation", "RecordType"].iter().all(|k| has(k)) && !has("@timestamp")
+}
+
 /// Whether a raw record with this `CreationTime` gets past [`normalize`]'s date check (for a
 /// prefilter that leaves records out without normalizing them, but must not hide a bad one).
 pub fn is_creation_time(text: &str) -> bool {
     parse_iso8601(text).is_some()
 }
 
+/// Elasticsearch's `ISO8601` date format; a time without a zone is UTC.
 fn parse_iso8601(text: &str) -> Option<Timestamp> {
     Timestamp::parse(text, false).filter(|_| text.len() >= 10 && text.as_bytes().get(4) == Some(&b'-'))
 }

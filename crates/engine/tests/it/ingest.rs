@@ -70,6 +70,8 @@ fn what_needs_decoding_is_left_to_the_decoding_path() {
     let events = engine::Events::for_ingest(now);
     let raw = br#"{"CreationTime":"2026-03-02T08:14:05","Id":"9d1c","Operation":"x","RecordType":1}"#;
     assert!(events.to_store_bytes(raw, None, None, engine::Unnamed::Digest).is_none(), "a raw record is normalized");
+    let escaped = br#"{"CreationTime":"2026-03-02T08:14:05","Id":"9d1c","Operation":"x","RecordType":1}"#;
+    assert!(events.to_store_bytes(escaped, None, None, engine::Unnamed::Digest).is_none(), "keys are read decoded");
     let kept = events.to_store_bytes(br#"{"event":{"id":"e1"}, "n": 1.50}"#, None, None, engine::Unnamed::Digest);
     assert_eq!(
         kept.map(|e| e.document)
