@@ -3,4 +3,5 @@
 mod api;
 mod conformance;
 mod records;
+mod reference;
 mod samples;
