@@ -55,7 +55,7 @@ impl Document {
     ///
     /// When the bytes are not UTF-8 or not valid JSON.
     pub fn parse_bytes(line: &[u8]) -> Result<Document, DocumentError> {
-        Document::parse(utf8(line)?)
+        decode(line).map(Document::new)
     }
 
     /// Wraps an already decoded value.
@@ -83,6 +83,16 @@ impl Document {
         });
         found.into_iter()
     }
+}
+
+/// Decodes one NDJSON line given as bytes into any `T` (one that borrows its strings from the
+/// line, say), with the errors [`Document::parse_bytes`] gives.
+///
+/// # Errors
+///
+/// When the bytes are not UTF-8, not valid JSON, or not a `T`.
+pub fn decode<'a, T: serde::Deserialize<'a>>(line: &'a [u8]) -> Result<T, DocumentError> {
+    serde_json::from_str(utf8(line)?).map_err(|err| DocumentError::from_serde(&err))
 }
 
 /// Whether a line looks like a whole JSON document: it starts with `{` or `[` and ends with the

@@ -25,7 +25,7 @@ mod projection;
 
 pub use crate::{
     catalog::{Catalog, Field, FieldType},
-    document::{Document, DocumentError, Path, looks_whole, walk_leaves},
+    document::{Document, DocumentError, Path, decode, looks_whole, walk_leaves},
     projection::Projection,
 };
 pub use serde_json::Value;

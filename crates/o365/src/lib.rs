@@ -21,7 +21,10 @@
 mod address;
 pub mod api;
 mod ctx;
+mod node;
 mod normalize;
 pub mod purview;
 
-pub use crate::normalize::{NormalizeError, Options, copied, has_raw_keys, is_creation_time, is_raw_record, normalize};
+pub use crate::normalize::{
+    NormalizeError, Options, copied, has_raw_keys, is_creation_time, is_raw_record, normalize, normalize_line,
+};

@@ -3,15 +3,21 @@
 use std::collections::HashMap;
 
 use ecs::date::Timestamp;
-use serde_json::{Map, Value, json};
+use std::borrow::Cow;
+
+use serde_json::Value;
 
 use crate::address;
-use crate::ctx::{Ctx, Key, text};
+use crate::ctx::{Ctx, Key};
+use crate::node::{self, Node, Object};
 
 /// Why a record could not be normalized.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum NormalizeError {
+    /// The line is not UTF-8 JSON (the message says where: `invalid JSON at column 12: ..`).
+    #[error("{0}")]
+    Json(String),
     /// The record is not a JSON object.
     #[error("an audit record must be a JSON object, found {0}")]
     NotAnObject(&'static str),
@@ -184,8 +190,12 @@ fn a(field: &str) -> Key<'_> {
     Key::under(RAW, field)
 }
 
-fn s(text: &str) -> Value {
-    Value::String(text.to_owned())
+fn s<'a>(text: &'a str) -> Node<'a> {
+    Node::str(text)
+}
+
+fn number<'a>(n: i64) -> Node<'a> {
+    Node::Number(n.into())
 }
 
 /// Normalizes one raw audit record into the ECS document Elastic's `o365` integration indexes.
@@ -194,37 +204,49 @@ fn s(text: &str) -> Value {
 ///
 /// When the record is not a JSON object, or its `CreationTime` is not a date.
 pub fn normalize(record: Value, options: &Options) -> Result<Value, NormalizeError> {
-    let Value::Object(raw) = record else {
-        return Err(NormalizeError::NotAnObject(match record {
-            Value::Array(_) => "an array",
-            Value::String(_) => "a string",
-            Value::Number(_) => "a number",
-            Value::Bool(_) => "a boolean",
-            _ => "null",
-        }));
-    };
-    let original = options.preserve_original.then(|| Value::Object(raw.clone()).to_string());
-    let mut c = Ctx { root: Map::new() };
-    c.set("o365audit", Value::Object(raw));
+    pipeline(Node::borrow(&record), options).map(|doc| Node::Object(doc).into_value())
+}
+
+/// [`normalize`] for a record still in its text (an NDJSON line): the document is written to
+/// `out` as compact JSON (the bytes `serde_json` writes for [`normalize`]'s document), without
+/// the record ever becoming a `serde_json::Value`.
+///
+/// # Errors
+///
+/// As [`normalize`], and when the line is not UTF-8 JSON; nothing is written then.
+pub fn normalize_line(line: &[u8], options: &Options, out: &mut Vec<u8>) -> Result<(), NormalizeError> {
+    let record: Node<'_> = ecs::decode(line).map_err(|e| NormalizeError::Json(e.to_string()))?;
+    let doc = pipeline(record, options)?;
+    serde_json::to_writer(out, &doc).map_err(|e| NormalizeError::Json(e.to_string()))
+}
+
+/// The integration's pipeline, processor by processor, over the record decoded once: its values
+/// are moved into the document, not copied.
+fn pipeline<'a>(record: Node<'a>, options: &Options) -> Result<Object<'a>, NormalizeError> {
+    if !record.is_object() {
+        return Err(NormalizeError::NotAnObject(record.kind()));
+    }
+    let original = options.preserve_original.then(|| record.to_string());
+    let mut c = Ctx { root: Object::new() };
+    c.set("o365audit", record);
     if let Some(original) = original {
-        c.set("event.original", Value::String(original));
+        c.set("event.original", Node::str(original));
     }
     if !options.tags.is_empty() {
-        c.set("tags", json!(options.tags));
+        c.set("tags", Node::Array(options.tags.iter().map(|t| Node::str(t.clone())).collect()));
     }
 
     c.set("ecs.version", s("8.11.0"));
     c.set("event.kind", s("event"));
     c.append("event.type", s("info"), true);
     c.append("event.category", s("web"), true);
-    if let Some(created) = c.get_str(a("CreationTime")).map(str::to_owned) {
-        let time = parse_iso8601(&created).ok_or(NormalizeError::CreationTime(created))?;
-        c.set("@timestamp", Value::String(time.to_string()));
-    } else if c.has(a("CreationTime")) {
-        let created = c.get(a("CreationTime")).map(text).unwrap_or_default();
-        return Err(NormalizeError::CreationTime(created));
-    } else {
-        return Err(NormalizeError::NoCreationTime);
+    match c.get(a("CreationTime")) {
+        Some(Node::String(created)) => {
+            let time = parse_iso8601(created).ok_or_else(|| NormalizeError::CreationTime(created.to_string()))?;
+            c.set("@timestamp", Node::str(time.to_string()));
+        }
+        Some(created) if !created.is_null() => return Err(NormalizeError::CreationTime(created.text().into_owned())),
+        _ => return Err(NormalizeError::NoCreationTime),
     }
     c.rename(a("Id"), "event.id");
     if c.has(a("ListBaseType")) {
@@ -240,22 +262,22 @@ pub fn normalize(record: Value, options: &Options) -> Result<Value, NormalizeErr
     c.rename(a("Workload"), "event.provider");
     c.rename(a("Operation"), "event.action");
     c.rename(a("OrganizationId"), "organization.id");
-    if let Some(Value::String(props)) = c.get(a("OperationProperties")).cloned() {
-        match serde_json::from_str::<Value>(&props) {
+    if let Some(Node::String(props)) = c.get(a("OperationProperties")).cloned() {
+        match Node::parse(props) {
             Ok(parsed) => c.set(a("OperationProperties"), parsed),
             Err(err) => {
                 c.remove(a("OperationProperties"));
-                c.append("error.message", Value::String(format!("OperationProperties is not JSON: {err}")), true);
+                c.append("error.message", Node::str(format!("OperationProperties is not JSON: {err}")), true);
             }
         }
     }
     c.rename(a("UserAgent"), "user_agent.original");
-    if let Some(record_type) = c.get(a("RecordType")).and_then(|t| text(t).parse::<u32>().ok())
+    if let Some(record_type) = c.get(a("RecordType")).and_then(|t| t.text().parse::<u32>().ok())
         && let Some((_, code)) = RECORD_TYPES.iter().find(|(n, _)| *n == record_type)
     {
         c.set("event.code", s(code));
     }
-    if let Some(status) = c.get(a("ResultStatus")).map(text) {
+    if let Some(status) = c.get(a("ResultStatus")).map(Node::text) {
         let status = status.to_lowercase();
         if ["succeeded", "success", "partiallysucceeded", "true"].contains(&status.as_str()) {
             c.set("event.outcome", s("success"));
@@ -268,25 +290,25 @@ pub fn normalize(record: Value, options: &Options) -> Result<Value, NormalizeErr
         c.set("event.outcome", s("success"));
     }
     name_value_map(&mut c, "Parameters");
-    if let Some(platform) = c.get(a("Platform")).map(text)
+    if let Some(platform) = c.get(a("Platform")).map(Node::text)
         && let Some(name) = platform.parse::<usize>().ok().and_then(|i| PLATFORMS.get(i))
     {
         c.set(a("Platform"), s(name));
     }
     name_value_map(&mut c, "ExtendedProperties");
     modified_properties(&mut c, "ModifiedProperties");
-    if let Some(Value::Array(links)) = c.get(a("AlertLinks")).cloned() {
-        let hrefs: Vec<Value> =
+    if let Some(Node::Array(links)) = c.get(a("AlertLinks")).cloned() {
+        let hrefs: Vec<Node<'_>> =
             links.iter().filter_map(|l| l.get("AlertLinkHref").filter(|h| h.is_string()).cloned()).collect();
         if hrefs.is_empty() {
             c.remove(a("AlertLinks"));
         } else {
-            c.set(a("AlertLinks"), Value::Array(hrefs));
+            c.set(a("AlertLinks"), Node::Array(hrefs));
         }
     }
     for (severity, code) in [("informational", 1), ("low", 2), ("medium", 3), ("high", 4)] {
         if c.is(a("Severity"), severity) {
-            c.set("event.severity", json!(code));
+            c.set("event.severity", number(code));
         }
     }
     let code = c.get_str("event.code").unwrap_or_default().to_owned();
@@ -376,23 +398,23 @@ pub fn normalize(record: Value, options: &Options) -> Result<Value, NormalizeErr
     }
     for from in ["client.ip", "server.ip"] {
         if let Some(ip) = c.get(from).cloned() {
-            c.append("related.ip", Value::String(text(&ip)), false);
+            c.append("related.ip", Node::str(ip.text()), false);
         }
     }
     for from in ["user.name", "user.target.name", "file.owner", "o365audit.Parameters.User"] {
         if let Some(user) = c.get(from).filter(|v| !v.is_null()).cloned() {
-            c.append("related.user", Value::String(text(&user)), false);
+            c.append("related.user", Node::str(user.text()), false);
         }
     }
     if c.has(a("ExtendedProperties.UserAgent")) {
         c.rename(a("ExtendedProperties.UserAgent"), "user_agent.original");
     }
     if let Some(id) = c.get_str("organization.id").map(str::to_lowercase) {
-        c.set("organization.id", Value::String(id.clone()));
-        c.set("host.id", Value::String(id.clone()));
+        c.set("organization.id", Node::str(id.clone()));
+        c.set("host.id", Node::str(id.clone()));
         if let Some(name) = options.tenants.get(&id) {
-            c.set("organization.name", s(name));
-            c.set("host.name", s(name));
+            c.set("organization.name", Node::str(name.clone()));
+            c.set("host.name", Node::str(name.clone()));
         }
     }
     if !c.has("host.name") {
@@ -406,35 +428,34 @@ pub fn normalize(record: Value, options: &Options) -> Result<Value, NormalizeErr
         c.convert_to_string(a(field), a(field));
     }
     for list in ["Actor", "Target"] {
-        if let Some(Value::Array(items)) = c.get(a(list)).cloned() {
-            let items = items
-                .into_iter()
-                .map(|mut item| {
-                    if let Some(kind) = item.get("Type").filter(|t| !t.is_null()).map(text) {
-                        item["Type"] = Value::String(kind);
-                    }
-                    item
-                })
-                .collect();
-            c.set(a(list), Value::Array(items));
+        if let Some(Node::Array(items)) = c.get_mut(a(list)) {
+            for item in items.iter_mut().filter_map(Node::as_object_mut) {
+                if let Some(kind) = item.get("Type").filter(|t| !t.is_null()).map(Node::text) {
+                    item.insert("Type", Node::String(kind));
+                }
+            }
         }
     }
     for field in ["Version", "InternalLogonType", "LogonType", "ActorYammerUserId", "YammerNetworkId"] {
         c.convert_to_string(a(field), a(field));
     }
     data(&mut c);
-    let raw = c.remove(RAW).unwrap_or_else(|| Value::Object(Map::new()));
+    let raw = c.remove(RAW).unwrap_or_else(|| Node::Object(Object::new()));
     c.set("o365.audit", raw);
     if options.agent_fields {
-        c.set("data_stream", json!({"type": "logs", "dataset": "o365.audit", "namespace": "default"}));
+        let mut data_stream = Object::new();
+        for (key, value) in [("type", "logs"), ("dataset", "o365.audit"), ("namespace", "default")] {
+            data_stream.insert(key, s(value));
+        }
+        c.set("data_stream", Node::Object(data_stream));
         c.set("event.dataset", s("o365.audit"));
         c.set("event.module", s("o365"));
         match options.ingested {
-            Some(ingested) => c.set("event.ingested", Value::String(ingested.to_string())),
+            Some(ingested) => c.set("event.ingested", Node::str(ingested.to_string())),
             None => c.copy("@timestamp", "event.ingested"),
         }
     }
-    Ok(Value::Object(c.root))
+    Ok(c.root)
 }
 
 /// How a field of the documents [`normalize`] makes reaches them from the raw record, for a
@@ -500,66 +521,73 @@ fn parse_iso8601(text: &str) -> Option<Timestamp> {
 
 /// `[{"Name": n, "Value": v}, ...]` -> `{n: v}` (null values skipped, the last duplicate wins);
 /// a string -> `{"_raw": string}`.
-fn name_value_map(c: &mut Ctx, field: &str) {
-    let path = a(field);
-    match c.get(path).cloned() {
-        Some(Value::Array(items)) => {
-            let mut map = Map::new();
-            for item in items {
-                if let (Some(name), Some(value)) = (item.get("Name"), item.get("Value").filter(|v| !v.is_null())) {
-                    map.insert(text(name), value.clone());
+fn name_value_map(c: &mut Ctx<'_>, field: &'static str) {
+    match c.get_mut(a(field)) {
+        Some(Node::Array(items)) => {
+            let mut map = Object::new();
+            for item in std::mem::take(items) {
+                let Node::Object(mut entry) = item else { continue };
+                if let (Some(name), Some(value)) =
+                    (entry.get("Name").map(Node::text), entry.take("Value").filter(|v| !v.is_null()))
+                {
+                    map.insert(name, value);
                 }
             }
-            c.set(path, Value::Object(map));
+            c.set(a(field), Node::Object(map));
         }
-        Some(Value::String(raw)) => {
-            c.remove(path);
-            c.set(a(&format!("{field}._raw")), Value::String(raw));
-        }
+        Some(Node::String(_)) => move_under(c, field, "_raw"),
         _ => {}
     }
+}
+
+/// A string where the pipeline expects a structure: moved to `{key: string}`, last in the
+/// record.
+fn move_under(c: &mut Ctx<'_>, field: &'static str, key: &'static str) {
+    let Some(value) = c.remove(a(field)) else { return };
+    let mut moved = Object::new();
+    moved.insert(key, value);
+    c.set(a(field), Node::Object(moved));
 }
 
 /// `ModifiedProperties`: `{Name, OldValue, NewValue}` entries become `{Name_with_underscores:
 /// {NewValue, OldValue}}`; bare strings become empty objects; nothing left removes the field.
-fn modified_properties(c: &mut Ctx, field: &str) {
-    let path = a(field);
-    match c.get(path).cloned() {
-        Some(Value::Array(items)) => {
-            let mut map = Map::new();
-            let valid = |name: &str| name.replace([' ', '.'], "_");
-            for item in items {
-                match &item {
-                    Value::Object(entry) => {
+fn modified_properties(c: &mut Ctx<'_>, field: &'static str) {
+    fn valid(name: Cow<'_, str>) -> Cow<'_, str> {
+        if name.contains([' ', '.']) { Cow::Owned(name.replace([' ', '.'], "_")) } else { name }
+    }
+    match c.get_mut(a(field)) {
+        Some(Node::Array(items)) => {
+            let mut map = Object::new();
+            for item in std::mem::take(items) {
+                match item {
+                    Node::Object(mut entry) => {
                         if let (Some(name), Some(old), Some(new)) = (
-                            entry.get("Name"),
-                            entry.get("OldValue").filter(|v| !v.is_null()),
-                            entry.get("NewValue").filter(|v| !v.is_null()),
+                            entry.get("Name").map(Node::text),
+                            entry.take("OldValue").filter(|v| !v.is_null()),
+                            entry.take("NewValue").filter(|v| !v.is_null()),
                         ) {
-                            map.insert(valid(&text(name)), json!({"NewValue": new, "OldValue": old}));
+                            let mut change = Object::new();
+                            change.insert("NewValue", new);
+                            change.insert("OldValue", old);
+                            map.insert(valid(name), Node::Object(change));
                         }
                     }
-                    Value::String(name) => {
-                        map.insert(valid(name), json!({}));
-                    }
+                    Node::String(name) => map.insert(valid(name), Node::Object(Object::new())),
                     _ => {}
                 }
             }
             if map.is_empty() {
-                c.remove(path);
+                c.remove(a(field));
             } else {
-                c.set(path, Value::Object(map));
+                c.set(a(field), Node::Object(map));
             }
         }
-        Some(Value::String(raw)) => {
-            c.remove(path);
-            c.set(a(&format!("{field}._raw")), Value::String(raw));
-        }
+        Some(Node::String(_)) => move_under(c, field, "_raw"),
         _ => {}
     }
 }
 
-fn security_compliance_alert(c: &mut Ctx) {
+fn security_compliance_alert(c: &mut Ctx<'_>) {
     // The pipeline then maps AlertEntityId to user.id, user.email or threat.technique.id by
     // EntityType, but it has already moved AlertEntityId to rule.description, so those never run.
     for (from, to) in [
@@ -580,7 +608,7 @@ fn security_compliance_alert(c: &mut Ctx) {
     c.append("event.type", s("info"), false);
 }
 
-fn dlp(c: &mut Ctx) {
+fn dlp(c: &mut Ctx<'_>) {
     c.set("event.kind", s("alert"));
     c.append("event.category", s("file"), true);
     c.append("event.type", s("access"), true);
@@ -601,22 +629,21 @@ fn dlp(c: &mut Ctx) {
         c.rename(a(from), to);
     }
     if let Some(modified) = c.get_str(a("SharePointMetaData.LastModifiedTime")).and_then(parse_iso8601) {
-        c.set("file.mtime", Value::String(modified.to_string()));
+        c.set("file.mtime", Node::str(modified.to_string()));
     }
     if let Some(meta) = c.get(a("ExchangeMetaData")).cloned() {
         let mut emails = Vec::new();
         for field in ["To", "CC", "BCC"] {
             match meta.get(field) {
-                Some(Value::Array(list)) => emails.extend(list.iter().cloned()),
-                Some(Value::String(one)) => emails.push(Value::String(one.clone())),
+                Some(Node::Array(list)) => emails.extend(list.iter().cloned()),
+                Some(one @ Node::String(_)) => emails.push(one.clone()),
                 _ => {}
             }
         }
-        c.set("destination.user.email", Value::Array(emails));
+        c.set("destination.user.email", Node::Array(emails));
     }
-    if let Some(Value::String(reason)) = c.get(a("ExceptionInfo")).cloned() {
-        c.remove(a("ExceptionInfo"));
-        c.set(a("ExceptionInfo.Reason"), Value::String(reason));
+    if c.get(a("ExceptionInfo")).is_some_and(Node::is_string) {
+        move_under(c, "ExceptionInfo", "Reason");
     }
     let Some(policies) = c.get(a("PolicyDetails")).cloned() else { return };
     let severity_code = |x: &str| match x.to_lowercase().as_str() {
@@ -627,35 +654,37 @@ fn dlp(c: &mut Ctx) {
         _ => 0,
     };
     let mut ids = match c.remove("rule.id") {
-        Some(Value::Array(items)) => items,
+        Some(Node::Array(items)) => items,
         Some(one) => vec![one],
         None => Vec::new(),
     };
     let mut names = match c.remove("rule.name") {
-        Some(Value::Array(items)) => items,
+        Some(Node::Array(items)) => items,
         Some(one) => vec![one],
         None => Vec::new(),
     };
     let mut max_severity = 0;
     let mut allowed = true;
     for policy in policies.as_array().into_iter().flatten() {
-        for rule in policy.get("Rules").and_then(Value::as_array).into_iter().flatten() {
+        for rule in policy.get("Rules").and_then(Node::as_array).into_iter().flatten() {
             if let (Some(id), Some(name)) =
                 (rule.get("RuleId").filter(|v| !v.is_null()), rule.get("RuleName").filter(|v| !v.is_null()))
             {
                 ids.push(id.clone());
                 names.push(name.clone());
             }
-            let severity = rule.get("Severity").and_then(Value::as_str).map_or(0, severity_code);
+            let severity = rule.get("Severity").and_then(Node::as_str).map_or(0, severity_code);
             max_severity = max_severity.max(severity);
-            let blocks =
-                rule.get("Actions").and_then(Value::as_array).is_some_and(|a| a.iter().any(|x| x == "BlockAccess"));
+            let blocks = rule
+                .get("Actions")
+                .and_then(Node::as_array)
+                .is_some_and(|a| a.iter().any(|x| x.as_str() == Some("BlockAccess")));
             allowed &= !blocks;
         }
     }
-    c.set("rule.id", Value::Array(ids));
-    c.set("rule.name", Value::Array(names));
-    c.set("event.severity", json!(max_severity));
+    c.set("rule.id", Node::Array(ids));
+    c.set("rule.name", Node::Array(names));
+    c.set("event.severity", number(max_severity));
     let exception =
         c.get(a("ExceptionInfo")).is_some_and(|e| e.as_object().is_none_or(|m| !m.is_empty()) && !e.is_null());
     let outcome = if allowed || c.is("event.action", "DlpRuleUndo") {
@@ -670,7 +699,7 @@ fn dlp(c: &mut Ctx) {
     c.set("event.outcome", s(outcome));
 }
 
-fn yammer(c: &mut Ctx, action: &str) {
+fn yammer(c: &mut Ctx<'_>, action: &str) {
     c.rename(a("ActorUserId"), "user.email");
     if !c.has("user.id") {
         c.convert_to_string(a("ActorYammerUserId"), "user.id");
@@ -752,7 +781,7 @@ const RELABELED_TO: [&str; 5] = {
 
 /// An action the pipeline renames (to `to`, from its [`RELABELED`] name), and the category and
 /// types it then appends.
-fn relabel(c: &mut Ctx, to: &str, category: &str, types: &[&str]) {
+fn relabel(c: &mut Ctx<'_>, to: &'static str, category: &'static str, types: &[&'static str]) {
     if let Some((from, _)) = RELABELED.iter().find(|(_, t)| *t == to)
         && c.is("event.action", from)
     {
@@ -766,7 +795,7 @@ fn relabel(c: &mut Ctx, to: &str, category: &str, types: &[&str]) {
     }
 }
 
-fn teams(c: &mut Ctx) {
+fn teams(c: &mut Ctx<'_>) {
     relabel(c, "added-group-account-to", "iam", &["group", "creation"]);
     c.rename(a("TeamName"), "group.name");
     relabel(c, "added-users-to-group", "iam", &["group", "change"]);
@@ -774,44 +803,46 @@ fn teams(c: &mut Ctx) {
     if c.is("event.action", "deleted-user-account") {
         c.rename(a("ObjectId"), "user.target.id");
     }
-    if let Some(Value::Array(members)) = c.get(a("Members")).cloned() {
-        for member in members {
-            if let Some(upn) = member.get("UPN").and_then(Value::as_str).filter(|u| !u.is_empty()) {
-                c.append("related.user", s(upn), true);
-            }
+    if let Some(Node::Array(members)) = c.get(a("Members")) {
+        let upns: Vec<_> = members
+            .iter()
+            .filter_map(|member| member.get("UPN").filter(|u| u.as_str().is_some_and(|u| !u.is_empty())).cloned())
+            .collect();
+        for upn in upns {
+            c.append("related.user", upn, true);
         }
         if !c.has("related.user") {
-            c.set("related.user", json!([]));
+            c.set("related.user", Node::Array(Vec::new()));
         }
     }
 }
 
 /// Client and server addresses: grok, then `convert` to ip (invalid addresses give no ip).
-fn addresses(c: &mut Ctx) {
-    if let Some(temp) = c.remove("client._temp").map(|v| text(&v)).filter(|t| !t.is_empty()) {
+fn addresses(c: &mut Ctx<'_>) {
+    if let Some(temp) = c.remove("client._temp").map(|v| v.text()).filter(|t| !t.is_empty()) {
         let parsed = address::client(&temp);
         if let Some(domain) = parsed.domain {
-            c.set("client.domain", Value::String(domain));
+            c.set("client.domain", Node::str(domain));
         }
         if let Some(address) = parsed.address {
-            c.set("client.address", Value::String(address));
+            c.set("client.address", Node::str(address));
         }
         if let Some(port) = parsed.port.and_then(|p| p.parse::<i64>().ok()) {
-            c.set("client.port", json!(port));
+            c.set("client.port", number(port));
         }
     }
-    if let Some(temp) = c.remove("server._temp").map(|v| text(&v)).filter(|t| !t.is_empty()) {
+    if let Some(temp) = c.remove("server._temp").map(|v| v.text()).filter(|t| !t.is_empty()) {
         let parsed = address::server(&temp);
         if let Some(domain) = parsed.domain {
-            c.set("server.domain", Value::String(domain));
+            c.set("server.domain", Node::str(domain));
         }
         if let Some(address) = parsed.address {
-            c.set("server.address", Value::String(address));
+            c.set("server.address", Node::str(address));
         }
     }
     for (address, ip) in [("client.address", "client.ip"), ("server.address", "server.ip")] {
         if let Some(text) = c.get_str(address).filter(|t| t.parse::<std::net::IpAddr>().is_ok()).map(str::to_owned) {
-            c.set(ip, Value::String(text));
+            c.set(ip, Node::str(text));
         }
     }
     c.copy("client.ip", "source.ip");
@@ -820,45 +851,44 @@ fn addresses(c: &mut Ctx) {
 }
 
 /// `x.id` holding `name@domain` (exactly one `@`) gives `x.email`, `x.domain` and `x.name`.
-fn split_email(c: &mut Ctx, prefix: &str) {
-    let Some(id) = c.get_str(Key::under(prefix, "id")).map(str::to_owned) else { return };
-    let parts: Vec<&str> = id.split('@').collect();
-    if let [name, domain] = parts.as_slice() {
-        c.set(Key::under(prefix, "email"), Value::String(id.clone()));
-        c.set(Key::under(prefix, "domain"), s(domain));
-        c.set(Key::under(prefix, "name"), s(name));
-    }
+fn split_email(c: &mut Ctx<'_>, prefix: &'static str) {
+    let Some(Node::String(id)) = c.get(Key::under(prefix, "id")).cloned() else { return };
+    let Some(at) = id.find('@').filter(|at| !id[at + 1..].contains('@')) else { return };
+    let (name, domain) = (node::slice(&id, ..at), node::slice(&id, at + 1..));
+    c.set(Key::under(prefix, "email"), Node::String(id));
+    c.set(Key::under(prefix, "domain"), Node::String(domain));
+    c.set(Key::under(prefix, "name"), Node::String(name));
 }
 
 /// `Data` (a JSON string): parsed, kept whole as `Data.flattened`, known keys copied beside it,
 /// dates and the IP converted.
-fn data(c: &mut Ctx) {
+fn data(c: &mut Ctx<'_>) {
     let path = "o365audit.Data";
     let Some(raw) = c.remove(path) else { return };
     let parsed = match &raw {
-        Value::String(text) => serde_json::from_str::<Value>(text).unwrap_or(raw.clone()),
-        other => other.clone(),
+        Node::String(text) => Node::parse(text.clone()).unwrap_or(raw),
+        _ => raw,
     };
-    let mut data = Map::new();
-    if let Value::Object(fields) = &parsed {
+    let mut data = Object::new();
+    if let Node::Object(fields) = &parsed {
         for key in DATA_KEYS {
             if let Some(value) = fields.get(*key) {
-                data.insert((*key).to_owned(), value.clone());
+                data.insert(*key, value.clone());
             }
         }
     }
-    data.insert("flattened".into(), parsed);
+    data.insert("flattened", parsed);
     for key in ["at", "md", "te", "ts", "ttdt"] {
-        if let Some(date) = data.get(key).and_then(Value::as_str).and_then(parse_iso8601) {
-            data.insert(key.into(), Value::String(date.to_string()));
+        if let Some(date) = data.get(key).and_then(Node::as_str).and_then(parse_iso8601) {
+            data.insert(key, Node::str(date.to_string()));
         }
     }
-    c.set(path, Value::Object(data));
+    c.set(path, Node::Object(data));
     for key in ["f3u", "suid", "tsd", "trc"] {
         if let Some(user) =
             c.get_str(Key::under(path, key)).filter(|u| u.split('@').count() == 2 && u.len() >= 3).map(str::to_owned)
         {
-            c.append("related.user", Value::String(user), false);
+            c.append("related.user", Node::str(user), false);
         }
     }
 }
@@ -871,8 +901,7 @@ mod tests {
     /// without `@timestamp`.
     #[test]
     fn a_record_without_a_creation_time_is_refused() {
-        let record =
-            json!({"Id": "7c1e", "Operation": "Set-DkimSigningConfig", "RecordType": 1, "Workload": "Exchange"});
+        let record = serde_json::json!({"Id": "7c1e", "Operation": "Set-DkimSigningConfig", "RecordType": 1, "Workload": "Exchange"});
         assert_eq!(normalize(record, &Options::default()), Err(NormalizeError::NoCreationTime));
     }
 }
