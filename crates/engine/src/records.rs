@@ -115,6 +115,20 @@ impl Events {
         }
     }
 
+    /// [`Events::event`] for a raw Office 365 record still in its line: the document is written
+    /// to `out` as compact JSON, the same bytes as [`Events::event`]'s document, without a
+    /// `serde_json::Value` in between (`o365::normalize_line`).
+    ///
+    /// # Errors
+    ///
+    /// When the line is not JSON, or a record that cannot be normalized; `out` is unchanged.
+    pub fn raw_event_line(&self, line: &[u8], out: &mut Vec<u8>) -> Result<(), RecordError> {
+        o365::normalize_line(line, &self.options, out).map_err(|e| match e {
+            o365::NormalizeError::Json(message) => RecordError::Json(message),
+            other => RecordError::O365(other.to_string()),
+        })
+    }
+
     /// A record on its way into the store: a JSON object, normalized when it is a raw Office 365
     /// record (each record decides for itself), then stamped, placed in `index` (or its data
     /// stream) and named by `id`, else its own `event.id` (an Office 365 record's `Id`), else as

@@ -2,42 +2,79 @@
 
 use crate::node::{Node, Object};
 
-/// A dotted path, possibly under a prefix (`o365audit` + `Parameters.User`), so that paths into
-/// the raw record need no string of their own. Its text lives as long as the document (paths
-/// are the pipeline's own literals), so a key it adds is never copied.
-#[derive(Clone, Copy, Debug)]
+/// A dotted path in the document, possibly under a prefix (`user.target` + `id`), or in the raw
+/// record (which the pipeline reads as `o365audit.*`). Its text lives as long as the document
+/// (paths are the pipeline's own literals), so a key it adds is never copied.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Key<'a> {
+    in_record: bool,
     prefix: &'a str,
     path: &'a str,
 }
 
 impl<'a> Key<'a> {
-    /// `prefix.path`.
+    /// `prefix.path` in the document.
     pub(crate) fn under(prefix: &'a str, path: &'a str) -> Key<'a> {
-        Key { prefix, path }
+        Key { in_record: false, prefix, path }
+    }
+
+    /// `path` in the raw record.
+    pub(crate) fn record(path: &'a str) -> Key<'a> {
+        Key { in_record: true, prefix: "", path }
     }
 
     fn segments(self) -> impl Iterator<Item = &'a str> {
-        self.prefix.split('.').filter(|s| !s.is_empty()).chain(self.path.split('.'))
+        Segments(Some(self.prefix)).filter(|s| !s.is_empty()).chain(Segments(Some(self.path)))
+    }
+}
+
+/// The parts of a dotted path.
+struct Segments<'a>(Option<&'a str>);
+
+impl<'a> Iterator for Segments<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        let rest = self.0?;
+        match rest.bytes().position(|b| b == b'.') {
+            Some(dot) => {
+                self.0 = Some(&rest[dot + 1..]);
+                Some(&rest[..dot])
+            }
+            None => self.0.take(),
+        }
     }
 }
 
 impl<'a> From<&'a str> for Key<'a> {
     fn from(path: &'a str) -> Key<'a> {
-        Key { prefix: "", path }
+        Key::under("", path)
     }
 }
 
-/// An ingest document: `ctx` in Elasticsearch's processors.
+/// An ingest document: `ctx` in Elasticsearch's processors. The raw record, which the
+/// integration's pipeline keeps under `o365audit` until its last step renames it `o365.audit`,
+/// is kept apart: it is the first key of `ctx` and leaves it last, so the order of the
+/// document's other keys does not depend on it.
 pub(crate) struct Ctx<'a> {
     pub(crate) root: Object<'a>,
+    pub(crate) record: Object<'a>,
 }
 
 impl<'a> Ctx<'a> {
+    fn base(&self, key: Key<'_>) -> &Object<'a> {
+        if key.in_record { &self.record } else { &self.root }
+    }
+
+    fn base_mut(&mut self, key: Key<'_>) -> &mut Object<'a> {
+        if key.in_record { &mut self.record } else { &mut self.root }
+    }
+
     /// The value at `key` (objects only; no arrays on the way).
     pub(crate) fn get<'k>(&self, key: impl Into<Key<'k>>) -> Option<&Node<'a>> {
-        let mut segments = key.into().segments();
-        let mut value = self.root.get(segments.next()?)?;
+        let key = key.into();
+        let mut segments = key.segments();
+        let mut value = self.base(key).get(segments.next()?)?;
         for segment in segments {
             value = value.as_object()?.get(segment)?;
         }
@@ -46,8 +83,9 @@ impl<'a> Ctx<'a> {
 
     /// The value at `key`, to change in its place.
     pub(crate) fn get_mut<'k>(&mut self, key: impl Into<Key<'k>>) -> Option<&mut Node<'a>> {
-        let mut segments = key.into().segments();
-        let mut value = self.root.get_mut(segments.next()?)?;
+        let key = key.into();
+        let mut segments = key.segments();
+        let mut value = self.base_mut(key).get_mut(segments.next()?)?;
         for segment in segments {
             value = value.as_object_mut()?.get_mut(segment)?;
         }
@@ -69,8 +107,9 @@ impl<'a> Ctx<'a> {
 
     /// Removes and returns the value at `key`.
     pub(crate) fn remove<'k>(&mut self, key: impl Into<Key<'k>>) -> Option<Node<'a>> {
-        let mut segments = key.into().segments().peekable();
-        let mut map = &mut self.root;
+        let key = key.into();
+        let mut segments = key.segments().peekable();
+        let mut map = self.base_mut(key);
         while let Some(segment) = segments.next() {
             if segments.peek().is_none() {
                 return map.shift_remove(segment);
@@ -82,8 +121,9 @@ impl<'a> Ctx<'a> {
 
     /// Sets `key` to `value`, creating objects on the way (replacing non-objects).
     pub(crate) fn set(&mut self, key: impl Into<Key<'a>>, value: Node<'a>) {
-        let mut segments = key.into().segments().peekable();
-        let mut map = &mut self.root;
+        let key = key.into();
+        let mut segments = key.segments().peekable();
+        let mut map = self.base_mut(key);
         while let Some(segment) = segments.next() {
             if segments.peek().is_none() {
                 map.insert(segment, value);
@@ -143,7 +183,7 @@ impl<'a> Ctx<'a> {
 
     /// A string converted to a string: only copied when the target differs.
     fn copy_if_moved(&mut self, from: Key<'a>, to: Key<'a>) {
-        if (from.prefix, from.path) != (to.prefix, to.path) {
+        if from != to {
             self.copy(from, to);
         }
     }

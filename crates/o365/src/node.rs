@@ -10,7 +10,6 @@ use std::collections::HashMap;
 use std::fmt;
 
 use serde::de::{self, Deserialize, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 use serde_json::{Number, Value};
 
 /// A JSON value.
@@ -26,9 +25,30 @@ pub(crate) enum Node<'a> {
 }
 
 /// A JSON object: keys in order, each once.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct Object<'a> {
     entries: Vec<(Cow<'a, str>, Node<'a>)>,
+    /// A bit for each key ever inserted ([`bit`]): most lookups are of keys a record does not
+    /// have, and this answers them without a search.
+    seen: u64,
+}
+
+impl PartialEq for Object<'_> {
+    fn eq(&self, other: &Object<'_>) -> bool {
+        self.entries == other.entries
+    }
+}
+
+/// The bit of [`Object::seen`] that stands for `key`.
+fn bit(key: &str) -> u64 {
+    let bytes = key.as_bytes();
+    let (first, last) = (bytes.first().copied().unwrap_or(0), bytes.last().copied().unwrap_or(0));
+    1 << ((bytes.len() * 7 + usize::from(first) * 3 + usize::from(last)) & 63)
+}
+
+/// Key equality, with the cheap tests first (a lookup mostly meets keys it is not).
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.as_bytes().first() == b.as_bytes().first() && a == b
 }
 
 /// Past this many keys an object finds a key through an index while it is decoded (a record
@@ -37,7 +57,12 @@ const INDEXED: usize = 32;
 
 impl<'a> Object<'a> {
     pub(crate) fn new() -> Object<'a> {
-        Object { entries: Vec::new() }
+        Object::default()
+    }
+
+    fn from_entries(entries: Vec<(Cow<'a, str>, Node<'a>)>) -> Object<'a> {
+        let seen = entries.iter().fold(0, |seen, (k, _)| seen | bit(k));
+        Object { entries, seen }
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -45,15 +70,18 @@ impl<'a> Object<'a> {
     }
 
     fn position(&self, key: &str) -> Option<usize> {
-        self.entries.iter().position(|(k, _)| k == key)
+        if self.seen & bit(key) == 0 {
+            return None;
+        }
+        self.entries.iter().position(|(k, _)| same(k, key))
     }
 
     pub(crate) fn get(&self, key: &str) -> Option<&Node<'a>> {
-        self.entries.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+        self.position(key).map(|i| &self.entries[i].1)
     }
 
     pub(crate) fn get_mut(&mut self, key: &str) -> Option<&mut Node<'a>> {
-        self.entries.iter_mut().find(|(k, _)| k == key).map(|(_, v)| v)
+        self.position(key).map(|i| &mut self.entries[i].1)
     }
 
     /// Sets `key`: in its place when present, else last.
@@ -61,7 +89,10 @@ impl<'a> Object<'a> {
         let key = key.into();
         match self.position(&key) {
             Some(i) => self.entries[i].1 = value,
-            None => self.entries.push((key, value)),
+            None => {
+                self.seen |= bit(&key);
+                self.entries.push((key, value));
+            }
         }
     }
 
@@ -165,13 +196,9 @@ impl<'a> Node<'a> {
             Node::Number(n) => Node::Number(n),
             Node::String(s) => Node::String(Cow::Owned(s.into_owned())),
             Node::Array(items) => Node::Array(items.into_iter().map(Node::into_owned).collect()),
-            Node::Object(object) => Node::Object(Object {
-                entries: object
-                    .entries
-                    .into_iter()
-                    .map(|(k, v)| (Cow::Owned(k.into_owned()), v.into_owned()))
-                    .collect(),
-            }),
+            Node::Object(object) => Node::Object(Object::from_entries(
+                object.entries.into_iter().map(|(k, v)| (Cow::Owned(k.into_owned()), v.into_owned())).collect(),
+            )),
         }
     }
 
@@ -183,9 +210,9 @@ impl<'a> Node<'a> {
             Value::Number(n) => Node::Number(n.clone()),
             Value::String(s) => Node::String(Cow::Borrowed(s)),
             Value::Array(items) => Node::Array(items.iter().map(Node::borrow).collect()),
-            Value::Object(map) => Node::Object(Object {
-                entries: map.iter().map(|(k, v)| (Cow::Borrowed(k.as_str()), Node::borrow(v))).collect(),
-            }),
+            Value::Object(map) => Node::Object(Object::from_entries(
+                map.iter().map(|(k, v)| (Cow::Borrowed(k.as_str()), Node::borrow(v))).collect(),
+            )),
         }
     }
 
@@ -215,38 +242,84 @@ pub(crate) fn slice<'a>(text: &Cow<'a, str>, range: impl std::slice::SliceIndex<
 impl fmt::Display for Node<'_> {
     /// Compact JSON, as `serde_json::Value` displays.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let text = serde_json::to_string(self).map_err(|_| fmt::Error)?;
-        f.write_str(&text)
+        let mut out = Vec::new();
+        self.write(&mut out);
+        f.write_str(&String::from_utf8_lossy(&out))
     }
 }
 
-impl Serialize for Object<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(Some(self.entries.len()))?;
-        for (k, v) in &self.entries {
-            map.serialize_entry(k.as_ref(), v)?;
-        }
-        map.end()
-    }
-}
-
-impl Serialize for Node<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+impl Node<'_> {
+    /// Writes this value as compact JSON: the bytes `serde_json` writes for the `Value` it
+    /// stands for.
+    pub(crate) fn write(&self, out: &mut Vec<u8>) {
         match self {
-            Node::Null => serializer.serialize_unit(),
-            Node::Bool(b) => serializer.serialize_bool(*b),
-            Node::Number(n) => n.serialize(serializer),
-            Node::String(s) => serializer.serialize_str(s),
+            Node::Null => out.extend_from_slice(b"null"),
+            Node::Bool(true) => out.extend_from_slice(b"true"),
+            Node::Bool(false) => out.extend_from_slice(b"false"),
+            Node::Number(n) => out.extend_from_slice(n.to_string().as_bytes()),
+            Node::String(s) => write_str(s, out),
             Node::Array(items) => {
-                let mut seq = serializer.serialize_seq(Some(items.len()))?;
-                for item in items {
-                    seq.serialize_element(item)?;
+                out.push(b'[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    item.write(out);
                 }
-                seq.end()
+                out.push(b']');
             }
-            Node::Object(object) => object.serialize(serializer),
+            Node::Object(object) => object.write(out),
         }
     }
+}
+
+impl Object<'_> {
+    /// Writes this object as compact JSON.
+    pub(crate) fn write(&self, out: &mut Vec<u8>) {
+        out.push(b'{');
+        for (i, (key, value)) in self.entries.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            write_str(key, out);
+            out.push(b':');
+            value.write(out);
+        }
+        out.push(b'}');
+    }
+}
+
+/// A JSON string: as it is when nothing in it needs escaping (most strings), else escaped by
+/// `serde_json`.
+fn write_str(text: &str, out: &mut Vec<u8>) {
+    if plain(text.as_bytes()) {
+        out.reserve(text.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(text.as_bytes());
+        out.push(b'"');
+    } else {
+        serde_json::to_writer(out, text).expect("a string written to memory");
+    }
+}
+
+/// Whether no byte of `text` needs escaping in a JSON string (a control character, a quote or a
+/// backslash), tested eight bytes at a time.
+fn plain(text: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // Nonzero when a byte of `word` is below `n` (n <= 128), or equal to `n`.
+    let below = |word: u64, n: u64| word.wrapping_sub(ONES * n) & !word & HIGH;
+    let equal = |word: u64, n: u8| below(word ^ (ONES * u64::from(n)), 1);
+    let needs_escape = |word: u64| (below(word, 0x20) | equal(word, b'"') | equal(word, b'\\')) != 0;
+    let mut words = text.chunks_exact(8);
+    for word in words.by_ref() {
+        if needs_escape(u64::from_le_bytes(word.try_into().unwrap_or([0; 8]))) {
+            return false;
+        }
+    }
+    let mut last = [b' '; 8];
+    last[..words.remainder().len()].copy_from_slice(words.remainder());
+    !needs_escape(u64::from_le_bytes(last))
 }
 
 impl<'de> Deserialize<'de> for Node<'de> {
@@ -341,7 +414,7 @@ impl<'de> Visitor<'de> for NodeVisitor {
             }
             entries.push((key, value));
         }
-        Ok(Node::Object(Object { entries }))
+        Ok(Node::Object(Object::from_entries(entries)))
     }
 }
 
@@ -373,5 +446,47 @@ impl<'de> Visitor<'de> for KeySeed {
 
     fn visit_string<E: de::Error>(self, s: String) -> Result<Cow<'de, str>, E> {
         Ok(Cow::Owned(s))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every character that needs escaping, and some that do not, at every place in strings of
+    /// up to 20 bytes: written as `serde_json` writes them.
+    #[test]
+    fn strings_are_written_as_serde_json_writes_them() {
+        let specials: Vec<char> = (0..0x80u8).map(char::from).chain(['\u{7f}', 'é', 'Ö', '€', '\u{1f600}']).collect();
+        for len in 0..20 {
+            for at in 0..=len {
+                for &special in &specials {
+                    let text: String = (0..len).map(|i| if i == at { special } else { 'a' }).collect();
+                    let mut ours = Vec::new();
+                    write_str(&text, &mut ours);
+                    assert_eq!(String::from_utf8(ours).expect("UTF-8"), serde_json::to_string(&text).expect("JSON"));
+                }
+            }
+        }
+    }
+
+    /// Repeated keys keep their first place and take their last value; numbers, nulls and
+    /// escapes come out as `serde_json::Value` writes them.
+    #[test]
+    fn records_are_read_and_written_as_serde_json_does() {
+        for text in [
+            r#"{"a":1,"b":{"c":[1,2.5,-3,1e3,null,true]},"a":"x\"y\u00e9\/"}"#,
+            r#"{"n":18446744073709551616,"m":-0,"f":1.50,"s":"\t\u0001"}"#,
+        ] {
+            let node: Node<'_> = serde_json::from_str(text).expect("JSON");
+            let value: Value = serde_json::from_str(text).expect("JSON");
+            assert_eq!(node.to_string(), value.to_string(), "{text}");
+            assert_eq!(node.into_value(), value);
+        }
+        let wide: String =
+            format!("{{{}}}", (0..100).map(|i| format!(r#""k{}":{i}"#, i % 60)).collect::<Vec<_>>().join(","));
+        let node: Node<'_> = serde_json::from_str(&wide).expect("JSON");
+        let value: Value = serde_json::from_str(&wide).expect("JSON");
+        assert_eq!(node.to_string(), value.to_string());
     }
 }

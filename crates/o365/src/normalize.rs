@@ -182,12 +182,9 @@ const DATA_KEYS: &[&str] = &[
     "ttr", "upfc", "upfv", "ut", "von", "wl", "zfh", "zfn", "zmfh", "zmfn", "zu",
 ];
 
-/// Where the raw record sits while the pipeline runs (`o365audit`, renamed `o365.audit` last).
-const RAW: &str = "o365audit";
-
-/// A field of the raw record.
+/// A field of the raw record (`o365audit.*` in the integration's pipeline).
 fn a(field: &str) -> Key<'_> {
-    Key::under(RAW, field)
+    Key::record(field)
 }
 
 fn s<'a>(text: &'a str) -> Node<'a> {
@@ -216,19 +213,16 @@ pub fn normalize(record: Value, options: &Options) -> Result<Value, NormalizeErr
 /// As [`normalize`], and when the line is not UTF-8 JSON; nothing is written then.
 pub fn normalize_line(line: &[u8], options: &Options, out: &mut Vec<u8>) -> Result<(), NormalizeError> {
     let record: Node<'_> = ecs::decode(line).map_err(|e| NormalizeError::Json(e.to_string()))?;
-    let doc = pipeline(record, options)?;
-    serde_json::to_writer(out, &doc).map_err(|e| NormalizeError::Json(e.to_string()))
+    pipeline(record, options)?.write(out);
+    Ok(())
 }
 
 /// The integration's pipeline, processor by processor, over the record decoded once: its values
 /// are moved into the document, not copied.
 fn pipeline<'a>(record: Node<'a>, options: &Options) -> Result<Object<'a>, NormalizeError> {
-    if !record.is_object() {
-        return Err(NormalizeError::NotAnObject(record.kind()));
-    }
     let original = options.preserve_original.then(|| record.to_string());
-    let mut c = Ctx { root: Object::new() };
-    c.set("o365audit", record);
+    let Node::Object(record) = record else { return Err(NormalizeError::NotAnObject(record.kind())) };
+    let mut c = Ctx { root: Object::new(), record };
     if let Some(original) = original {
         c.set("event.original", Node::str(original));
     }
@@ -272,17 +266,21 @@ fn pipeline<'a>(record: Node<'a>, options: &Options) -> Result<Object<'a>, Norma
         }
     }
     c.rename(a("UserAgent"), "user_agent.original");
-    if let Some(record_type) = c.get(a("RecordType")).and_then(|t| t.text().parse::<u32>().ok())
-        && let Some((_, code)) = RECORD_TYPES.iter().find(|(n, _)| *n == record_type)
-    {
+    let code = c
+        .get(a("RecordType"))
+        .and_then(|t| t.text().parse::<u32>().ok())
+        .and_then(|record_type| RECORD_TYPES.iter().find(|(n, _)| *n == record_type))
+        .map_or("", |(_, code)| *code);
+    if !code.is_empty() {
         c.set("event.code", s(code));
     }
     if let Some(status) = c.get(a("ResultStatus")).map(Node::text) {
-        let status = status.to_lowercase();
-        if ["succeeded", "success", "partiallysucceeded", "true"].contains(&status.as_str()) {
+        // Painless's toLowerCase() then ==; the same as ignoring ASCII case for these words.
+        let is = |words: &[&str]| words.iter().any(|w| status.eq_ignore_ascii_case(w));
+        if is(&["succeeded", "success", "partiallysucceeded", "true"]) {
             c.set("event.outcome", s("success"));
         }
-        if ["failed", "false"].contains(&status.as_str()) {
+        if is(&["failed", "false"]) {
             c.set("event.outcome", s("failure"));
         }
     }
@@ -311,8 +309,6 @@ fn pipeline<'a>(record: Node<'a>, options: &Options) -> Result<Object<'a>, Norma
             c.set("event.severity", number(code));
         }
     }
-    let code = c.get_str("event.code").unwrap_or_default().to_owned();
-    let code = code.as_str();
     // ExchangeAdmin and ExchangeItem
     if code == "ExchangeAdmin" || code == "ExchangeItem" {
         if code == "ExchangeItem" {
@@ -346,8 +342,11 @@ fn pipeline<'a>(record: Node<'a>, options: &Options) -> Result<Object<'a>, Norma
         c.rename(a("SourceFileName"), "file.name");
         c.rename(a("SourceFileExtension"), "file.extension");
     }
-    let action = c.get_str("event.action").unwrap_or_default().to_owned();
-    let action = action.as_str();
+    let action = match c.get("event.action") {
+        Some(Node::String(action)) => action.clone(),
+        _ => Cow::Borrowed(""),
+    };
+    let action = action.as_ref();
     if FILE_ACTIONS.contains(&action) {
         c.append("event.category", s("file"), true);
     }
@@ -401,7 +400,7 @@ fn pipeline<'a>(record: Node<'a>, options: &Options) -> Result<Object<'a>, Norma
             c.append("related.ip", Node::str(ip.text()), false);
         }
     }
-    for from in ["user.name", "user.target.name", "file.owner", "o365audit.Parameters.User"] {
+    for from in [Key::from("user.name"), "user.target.name".into(), "file.owner".into(), a("Parameters.User")] {
         if let Some(user) = c.get(from).filter(|v| !v.is_null()).cloned() {
             c.append("related.user", Node::str(user.text()), false);
         }
@@ -440,8 +439,8 @@ fn pipeline<'a>(record: Node<'a>, options: &Options) -> Result<Object<'a>, Norma
         c.convert_to_string(a(field), a(field));
     }
     data(&mut c);
-    let raw = c.remove(RAW).unwrap_or_else(|| Node::Object(Object::new()));
-    c.set("o365.audit", raw);
+    let record = std::mem::take(&mut c.record);
+    c.set("o365.audit", Node::Object(record));
     if options.agent_fields {
         let mut data_stream = Object::new();
         for (key, value) in [("type", "logs"), ("dataset", "o365.audit"), ("namespace", "default")] {
@@ -863,8 +862,7 @@ fn split_email(c: &mut Ctx<'_>, prefix: &'static str) {
 /// `Data` (a JSON string): parsed, kept whole as `Data.flattened`, known keys copied beside it,
 /// dates and the IP converted.
 fn data(c: &mut Ctx<'_>) {
-    let path = "o365audit.Data";
-    let Some(raw) = c.remove(path) else { return };
+    let Some(raw) = c.remove(a("Data")) else { return };
     let parsed = match &raw {
         Node::String(text) => Node::parse(text.clone()).unwrap_or(raw),
         _ => raw,
@@ -872,7 +870,7 @@ fn data(c: &mut Ctx<'_>) {
     let mut data = Object::new();
     if let Node::Object(fields) = &parsed {
         for key in DATA_KEYS {
-            if let Some(value) = fields.get(*key) {
+            if let Some(value) = fields.get(key) {
                 data.insert(*key, value.clone());
             }
         }
@@ -883,13 +881,16 @@ fn data(c: &mut Ctx<'_>) {
             data.insert(key, Node::str(date.to_string()));
         }
     }
-    c.set(path, Node::Object(data));
-    for key in ["f3u", "suid", "tsd", "trc"] {
-        if let Some(user) =
-            c.get_str(Key::under(path, key)).filter(|u| u.split('@').count() == 2 && u.len() >= 3).map(str::to_owned)
-        {
-            c.append("related.user", Node::str(user), false);
-        }
+    let users: Vec<_> = ["f3u", "suid", "tsd", "trc"]
+        .iter()
+        .filter_map(|key| {
+            data.get(key).filter(|u| u.as_str().is_some_and(|u| u.split('@').count() == 2 && u.len() >= 3))
+        })
+        .cloned()
+        .collect();
+    c.set(a("Data"), Node::Object(data));
+    for user in users {
+        c.append("related.user", user, false);
     }
 }
 

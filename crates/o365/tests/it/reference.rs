@@ -4,7 +4,8 @@
 //! 100,000 records of `../shared/tools/gen_o365.py`, each with two sets of options. A source is
 //! recorded as the SHA-256 of its input and of its output lines (a document as
 //! `serde_json::to_string` writes it, or `error: <message>`); the generated records in blocks of
-//! 10,000, so a difference is found to its block.
+//! 10,000, so a difference is found to its block. Each record is normalized from its text
+//! (`normalize_line`) and decoded (`normalize`), and the two must agree.
 //!
 //! Record it again (only when a change of output is meant, and say so in the commit) with
 //! `VIGIL_RECORD_REFERENCE=1 cargo test -p o365 --test it reference`.
@@ -58,21 +59,31 @@ fn hex(digest: impl AsRef<[u8]>) -> String {
     })
 }
 
-/// The output line of one record.
-fn normalized(record: &Value, options: &o365::Options) -> String {
-    match o365::normalize(record.clone(), options) {
+/// The output line of one record, from its text (`o365::normalize_line`); the same as the
+/// document `o365::normalize` makes of it decoded, or the test fails.
+fn normalized(line: &str, options: &o365::Options) -> Vec<u8> {
+    let mut written = Vec::new();
+    if let Err(err) = o365::normalize_line(line.as_bytes(), options, &mut written) {
+        written = format!("error: {err}").into_bytes();
+    }
+    let record: Value = serde_json::from_str(line).expect("JSON");
+    let decoded = match o365::normalize(record, options) {
         Ok(doc) => serde_json::to_string(&doc).expect("a document serializes"),
         Err(err) => format!("error: {err}"),
-    }
+    };
+    assert_eq!(String::from_utf8_lossy(&written), decoded, "normalize_line and normalize differ on {line}");
+    written
 }
 
-/// Records every source's digests into `sources` (name -> input, output).
-fn run(records: &[Value], name: &str, sources: &mut BTreeMap<String, Recorded>) {
+/// Records every source's digests into `sources` (name -> input, output). `lines` are the
+/// records as their source writes them (or as `serde_json` writes a decoded one).
+fn run(lines: &[String], name: &str, sources: &mut BTreeMap<String, Recorded>) {
+    let records: Vec<Value> = lines.iter().map(|l| serde_json::from_str(l).expect("JSON")).collect();
     let input = hex(Sha256::digest(records.iter().map(|r| format!("{r}\n")).collect::<String>()));
     for (label, options) in option_sets() {
         let mut output = Sha256::new();
-        for record in records {
-            output.update(normalized(record, &options));
+        for line in lines {
+            output.update(normalized(line, &options));
             output.update(b"\n");
         }
         let recorded = Recorded { input: input.clone(), output: hex(output.finalize()) };
@@ -80,9 +91,13 @@ fn run(records: &[Value], name: &str, sources: &mut BTreeMap<String, Recorded>) 
     }
 }
 
-fn ndjson(path: &Path) -> Vec<Value> {
+fn ndjson(path: &Path) -> Vec<String> {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    text.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).expect("JSON")).collect()
+    text.lines().filter(|l| !l.trim().is_empty()).map(str::to_owned).collect()
+}
+
+fn lines(records: impl Iterator<Item = Value>) -> Vec<String> {
+    records.map(|r| r.to_string()).collect()
 }
 
 #[test]
@@ -102,8 +117,7 @@ fn documents_are_byte_identical_to_the_reference_run() {
         run(&ndjson(&samples.join(name)), &format!("o365-samples/{name}"), &mut sources);
     }
     let csv = std::fs::File::open(samples.join("huntress2023-rogue-inbox-purview.csv")).expect("readable");
-    let rows: Vec<Value> =
-        o365::purview::records(csv).expect("a Purview export").map(|(_, r)| r.expect("a row")).collect();
+    let rows = lines(o365::purview::records(csv).expect("a Purview export").map(|(_, r)| r.expect("a row")));
     run(&rows, "o365-samples/huntress2023-rogue-inbox-purview.csv", &mut sources);
 
     let pipeline = shared.join("conformance/o365");
@@ -116,8 +130,7 @@ fn documents_are_byte_identical_to_the_reference_run() {
     files.sort();
     for file in files {
         let input: Value = serde_json::from_str(&std::fs::read_to_string(&file).expect("readable")).expect("JSON");
-        let records: Vec<Value> =
-            input["events"].as_array().into_iter().flatten().map(|e| e["o365audit"].clone()).collect();
+        let records = lines(input["events"].as_array().into_iter().flatten().map(|e| e["o365audit"].clone()));
         let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         run(&records, &format!("o365/{name}"), &mut sources);
     }
@@ -131,7 +144,7 @@ fn documents_are_byte_identical_to_the_reference_run() {
         record: String,
     }
     let cases: Cases = toml::from_str(include_str!("../data/records.toml")).expect("records.toml is valid");
-    let records: Vec<Value> = cases.case.iter().map(|c| serde_json::from_str(&c.record).expect("JSON")).collect();
+    let records: Vec<String> = cases.case.iter().map(|c| c.record.clone()).collect();
     run(&records, "tests/data/records.toml", &mut sources);
 
     let generator = shared.join("tools/gen_o365.py");
@@ -141,11 +154,7 @@ fn documents_are_byte_identical_to_the_reference_run() {
         .output()
         .expect("python3 runs the generator");
     assert!(generated.status.success(), "{}: {}", generator.display(), String::from_utf8_lossy(&generated.stderr));
-    let records: Vec<Value> = String::from_utf8(generated.stdout)
-        .expect("UTF-8")
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("JSON"))
-        .collect();
+    let records: Vec<String> = String::from_utf8(generated.stdout).expect("UTF-8").lines().map(str::to_owned).collect();
     assert_eq!(records.len(), GENERATED);
     for (i, block) in records.chunks(BLOCK).enumerate() {
         let name = format!("gen_o365.py --seed 7, records {:06}-{:06}", i * BLOCK + 1, (i + 1) * BLOCK);

@@ -3,7 +3,6 @@
 
 use std::io::{self, BufWriter, Write};
 
-use ecs::Document;
 use engine::pipeline::{SourceRecord, read_source};
 use engine::{Events, Format, RecordError};
 use indicatif::ProgressBar;
@@ -122,6 +121,7 @@ fn normalize(args: &NormalizeArgs) -> anyhow::Result<Exit> {
     let inputs = input::files(&args.paths, None, false)?;
     let mut out = BufWriter::new(io::stdout().lock());
     let (mut unreadable, mut records, mut failed) = (false, 0u64, 0u64);
+    let mut document = Vec::new();
     for path in &inputs {
         let name = if path.as_os_str() == "-" { "<stdin>".to_owned() } else { path.display().to_string() };
         let reader = match input::open(path, &ProgressBar::hidden()) {
@@ -133,18 +133,21 @@ fn normalize(args: &NormalizeArgs) -> anyhow::Result<Exit> {
             }
         };
         let result = read_source(reader, |_, record| {
-            let (n, record) = match record {
-                SourceRecord::Line(line, n) => (
-                    n,
-                    Document::parse_bytes(line).map(Document::into_root).map_err(|e| RecordError::Json(e.to_string())),
-                ),
-                SourceRecord::Value(n, record) => (n, record),
-            };
             records += 1;
-            match record.and_then(|r| events.event(r, Format::RawO365)) {
-                Ok(doc) => {
-                    serde_json::to_writer(&mut out, &doc)?;
-                    out.write_all(b"\n")?;
+            document.clear();
+            let (n, written) = match record {
+                SourceRecord::Line(line, n) => (n, events.raw_event_line(line, &mut document)),
+                SourceRecord::Value(n, record) => (
+                    n,
+                    record.and_then(|r| events.event(r, Format::RawO365)).and_then(|doc| {
+                        serde_json::to_writer(&mut document, &doc).map_err(|e| RecordError::Json(e.to_string()))
+                    }),
+                ),
+            };
+            match written {
+                Ok(()) => {
+                    document.push(b'\n');
+                    out.write_all(&document)?;
                 }
                 Err(error) => {
                     failed += 1;
