@@ -44,6 +44,11 @@ pub fn prepare(mut document: Value, index: Option<&str>, id: Option<&str>, now: 
     NewEvent { index, event_id, timestamp, ingested, document: document.to_string() }
 }
 
+/// Whether `line` is a raw Office 365 record (a JSON object with its keys).
+pub(crate) fn is_raw_line(line: &[u8]) -> bool {
+    Entries::parse(line).is_some_and(|top| top.is_raw_record())
+}
+
 /// [`prepare`] for a document still in its bytes, read only as far as placing, naming and
 /// stamping it needs: its top-level values are kept as they were sent (as Elasticsearch keeps
 /// `_source`), `event.ingested` is written into its `event` object (replacing one a shipper
@@ -60,8 +65,8 @@ pub fn prepare_bytes(
     now: Timestamp,
 ) -> Option<NewEvent> {
     let top = Entries::parse(line)?;
-    // A raw Office 365 record is normalized, from its decoded form.
-    if o365::has_raw_keys(|key| top.0.iter().any(|(k, _)| k == key)) {
+    // A raw Office 365 record is normalized first.
+    if top.is_raw_record() {
         return None;
     }
     // The fields that place, name and date it.
@@ -129,6 +134,11 @@ impl Entries {
     /// The members of the JSON object `text`; `None` when it is not one.
     fn parse(text: &[u8]) -> Option<Entries> {
         serde_json::from_slice(text).ok()
+    }
+
+    /// Whether these are a raw Office 365 record's members (told by its decoded keys).
+    fn is_raw_record(&self) -> bool {
+        o365::has_raw_keys(|key| self.0.iter().any(|(k, _)| k == key))
     }
 
     /// Sets `key` to the JSON `value`.

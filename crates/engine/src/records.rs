@@ -10,7 +10,7 @@ use ecs::Path;
 use ecs::date::Timestamp;
 use serde_json::Value;
 
-use crate::ingest::{prepare, prepare_bytes};
+use crate::ingest::{is_raw_line, prepare, prepare_bytes};
 use crate::storage::NewEvent;
 
 /// What a source's records are.
@@ -156,9 +156,11 @@ impl Events {
     }
 
     /// [`Events::to_store`] for a record still in its bytes: an ECS document is placed, named and
-    /// stamped without being decoded whole ([`prepare_bytes`]). `None` for what must be decoded
-    /// (a raw Office 365 record, which is normalized, and what `prepare_bytes` leaves):
-    /// [`Events::to_store`] takes those.
+    /// stamped without being decoded whole ([`prepare_bytes`]); a raw Office 365 record is
+    /// normalized from its text ([`Events::raw_event_line`]) and its document placed the same
+    /// way. `None` for what must be decoded (what `prepare_bytes` leaves, and a raw record that
+    /// cannot be normalized, whose error [`Events::to_store`] reports): [`Events::to_store`]
+    /// takes those.
     pub fn to_store_bytes(
         &self,
         line: &[u8],
@@ -171,7 +173,15 @@ impl Events {
             Unnamed::Named(name) => Some(name),
             Unnamed::Digest => None,
         };
-        prepare_bytes(line, index, id, fresh, now)
+        if let Some(event) = prepare_bytes(line, index, id, fresh, now) {
+            return Some(event);
+        }
+        if !is_raw_line(line) {
+            return None;
+        }
+        let mut document = Vec::with_capacity(line.len() * 2);
+        self.raw_event_line(line, &mut document).ok()?;
+        prepare_bytes(&document, index, id, fresh, now)
     }
 }
 
