@@ -1,15 +1,17 @@
 #!/usr/bin/env python3
 """Benchmark `vigil serve`: bulk ingest, executions over a large store, ingest-to-alert delay.
 
-    python3 bench/serve.py [--events 1000000] [--shared ../shared] [--clients 2] [--batch 5000] [--delay]
+    python3 bench/serve.py [--events 1000000] [--shared ../shared] [--clients 2] [--batch 5000]
+                           [--shape ecs|raw] [--vigil PATH] [--delay]
 
-Generates ECS Office 365 events with ../shared/tools/gen_o365.py whose times end now (50 events
+Generates Office 365 events with ../shared/tools/gen_o365.py (ECS documents, or with
+`--shape raw` raw audit records, which vigil normalizes as it stores them) whose times end now (50 events
 per second of audit time, so a 30-minute window holds 90,000 of them), builds vigil in release
 mode, and for each rule set (the built-in pack; every KQL query rule of the corpus for o365
 indices) starts `vigil serve` on a fresh data directory and measures:
 
 - bulk ingest: `--clients` connections sending `_bulk` requests of `--batch` events until all
-  are acknowledged (durable), in events/s and MB/s;
+  are acknowledged (durable), in events/s and MB/s, and each request's latency (p50, p99);
 - executions: the DKIM rule run now twice: the first evaluates every event ingested since it
   last ran (all of them, on a fresh store), the second its 30-minute window alone;
 - with `--delay` (built-in pack only): one new DKIM event sent, and the time until its alert is
@@ -88,6 +90,7 @@ def ingest(server, all_bodies, clients):
     queue = list(reversed(all_bodies))
     lock = threading.Lock()
     errors = []
+    latencies = []
 
     def worker():
         conn = http.client.HTTPConnection(server.host, server.port, timeout=3600)
@@ -97,6 +100,7 @@ def ingest(server, all_bodies, clients):
                     return
                 body = queue.pop()
             headers = {**server.headers(), "content-type": "application/x-ndjson"}
+            sent = time.perf_counter()
             while True:
                 conn.request("POST", "/_bulk", body=body, headers=headers)
                 response = conn.getresponse()
@@ -105,6 +109,8 @@ def ingest(server, all_bodies, clients):
                 if response.status != 429:
                     break
                 time.sleep(0.05)
+            with lock:
+                latencies.append(time.perf_counter() - sent)
             if response.status != 200 or answer.get("errors"):
                 errors.append(answer)
 
@@ -114,7 +120,9 @@ def ingest(server, all_bodies, clients):
         t.start()
     for t in threads:
         t.join()
-    return time.perf_counter() - started, len(errors)
+    latencies.sort()
+    pick = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] if latencies else 0.0  # noqa: E731
+    return time.perf_counter() - started, len(errors), (pick(0.5), pick(0.99))
 
 
 def main():
@@ -123,6 +131,8 @@ def main():
     ap.add_argument("--shared", default=os.path.join(ROOT, "..", "shared"))
     ap.add_argument("--clients", type=int, default=2)
     ap.add_argument("--batch", type=int, default=5000)
+    ap.add_argument("--vigil", help="run this vigil binary (an earlier build, to compare) instead of building one")
+    ap.add_argument("--shape", choices=["ecs", "raw"], default="ecs", help="ECS documents or raw audit records")
     ap.add_argument("--delay", action="store_true", help="also measure the ingest-to-alert delay (up to 5 minutes)")
     args = ap.parse_args()
 
@@ -134,12 +144,14 @@ def main():
     first = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=args.events / RATE)
     print(f"generating {args.events} events ending now ...", file=sys.stderr)
     with open(data, "wb") as out:
-        subprocess.run([sys.executable, gen, "--count", str(args.events), "--shape", "ecs", "--seed", "7",
+        subprocess.run([sys.executable, gen, "--count", str(args.events), "--shape", args.shape, "--seed", "7",
                         "--rate", str(RATE), "--start", first.strftime("%Y-%m-%dT%H:%M:%S")], stdout=out, check=True)
     size = os.path.getsize(data)
-    print("building vigil (release) ...", file=sys.stderr)
-    subprocess.run(["cargo", "build", "--release", "-q", "-p", "vigil"], cwd=ROOT, check=True)
-    vigil = os.path.join(ROOT, "target", "release", "vigil")
+    vigil = args.vigil
+    if not vigil:
+        print("building vigil (release) ...", file=sys.stderr)
+        subprocess.run(["cargo", "build", "--release", "-q", "-p", "vigil"], cwd=ROOT, check=True)
+        vigil = os.path.join(ROOT, "target", "release", "vigil")
     all_bodies = bodies(data, args.batch)
     rules_dir = os.path.join(work, "o365-rules")
     count = o365_rules(args.shared, rules_dir)
@@ -150,12 +162,12 @@ def main():
         data_dir = os.path.join(work, "data-" + str(len(rows)))
         server = Server(vigil, data_dir, rules_args)
         try:
-            seconds, errors = ingest(server, all_bodies, args.clients)
+            seconds, errors, latency = ingest(server, all_bodies, args.clients)
             health = server.api("GET", "/api/v1/health")
             assert health["events"] == args.events, health
             catch_up = server.api("POST", f"/api/v1/rules/{DKIM_RULE}/run")
             window = server.api("POST", f"/api/v1/rules/{DKIM_RULE}/run")
-            rows.append((label, seconds, errors, catch_up, window))
+            rows.append((label, seconds, errors, latency, catch_up, window))
             print(f"{label}: {args.events / seconds:,.0f} events/s", file=sys.stderr)
             if args.delay and not rules_args:
                 now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -179,12 +191,13 @@ def main():
         finally:
             server.stop()
 
-    print(f"\n{args.events:,} ECS events, {size / 1e6:,.0f} MB; {args.clients} clients, {args.batch} events per _bulk\n")
-    print("| rules | ingest | events/s | MB/s | DKIM run over all new events | DKIM run, 30-min window |")
-    print("|---|---|---|---|---|---|")
-    for label, seconds, errors, catch_up, window in rows:
+    shape = "ECS events" if args.shape == "ecs" else "raw Office 365 records"
+    print(f"\n{args.events:,} {shape}, {size / 1e6:,.0f} MB; {args.clients} clients, {args.batch} events per _bulk\n")
+    print("| rules | ingest | events/s | MB/s | _bulk p50 / p99 | DKIM run over all new events | DKIM run, 30-min window |")
+    print("|---|---|---|---|---|---|---|")
+    for label, seconds, errors, (p50, p99), catch_up, window in rows:
         print(f"| {label} | {seconds:.1f} s{' (' + str(errors) + ' errors)' if errors else ''} | "
-              f"{args.events / seconds:,.0f} | {size / seconds / 1e6:,.0f} | "
+              f"{args.events / seconds:,.0f} | {size / seconds / 1e6:,.0f} | {p50 * 1000:.0f} / {p99 * 1000:.0f} ms | "
               f"{catch_up['duration_ms']} ms ({catch_up['events']:,} events, {catch_up['alerts']} alerts) | "
               f"{window['duration_ms']} ms ({window['events']:,} events) |")
 
