@@ -39,12 +39,25 @@ use counting::Counting;
 /// it ran, and was set back) does not hold the rule back: it is due now, and its execution
 /// resets the date (see [`ran_in_the_future`]).
 pub fn due(rule: &Rule, state: &RuleState, now: Timestamp) -> Option<Timestamp> {
-    let interval = interval_nanos(rule);
-    let latest = Timestamp::from_nanos(now.as_nanos().div_euclid(interval) * interval);
+    let latest = interval_start(rule, now);
     match state.last_scheduled {
         Some(last) if last >= latest && !ran_in_the_future(state, now) => None,
         _ => Some(latest),
     }
+}
+
+/// The scheduled start of the interval `now` is in: the latest multiple of the rule's interval
+/// not after `now`. A real-time execution belongs to it ([`Trigger::RealTime`]).
+pub fn interval_start(rule: &Rule, now: Timestamp) -> Timestamp {
+    let interval = interval_nanos(rule);
+    Timestamp::from_nanos(now.as_nanos().div_euclid(interval) * interval)
+}
+
+/// Whether `rule` can run in real time: a query rule without alert suppression (threshold and
+/// new terms rules count over their whole window, and suppression groups an execution's
+/// alerts, so those keep their schedule).
+pub fn runs_in_real_time(rule: &Rule) -> bool {
+    rule.kind == rules::RuleType::Query && Suppression::of(rule).is_none()
 }
 
 /// Whether the rule's last scheduled run is dated after `now`: the clock was ahead then.
@@ -85,6 +98,12 @@ pub enum Trigger {
     Scheduled,
     /// By a person ("run now"): the schedule is left as it is.
     Manual,
+    /// As events are stored (`realtime` in `vigil serve`), at the scheduled start of the
+    /// interval it runs in ([`interval_start`]): it reads only what was ingested since the
+    /// rule's coverage, leaves the schedule as it is, and shares `max_signals` with the
+    /// interval's other executions, so the rule alerts no more per interval than on its
+    /// schedule alone. The scheduled execution then finds those events' alerts stored.
+    RealTime,
 }
 
 /// What an execution tells people: the notifications a rule's new alerts cause, queued in the
@@ -165,7 +184,18 @@ pub fn execute(
         .zip(&covered)
         .map(|(c, &covered)| Counting::prepare(store, &c.rule, (catalog, exceptions), scheduled, (covered, run.up_to)))
         .collect::<StoreResult<Vec<_>>>()?;
-    let read = read(store, &set, first.time_field(), (from, to), &covered, run.up_to, counting)?;
+    // What the interval's earlier executions alerted counts against max_signals (real-time
+    // executions share one interval's budget; a manual run has its own).
+    let spent = set
+        .rules()
+        .iter()
+        .map(|c| match trigger {
+            Trigger::Manual => Ok(0),
+            Trigger::Scheduled | Trigger::RealTime => store.alerts_for_start(&c.rule.id.0, scheduled),
+        })
+        .collect::<StoreResult<Vec<u64>>>()?;
+    let window = (from, to);
+    let read = read(store, &set, first.time_field(), (window, trigger), (&covered, &spent), run.up_to, counting)?;
     let Pass { mut kept, found, held_from, counting, .. } = read.pass;
     for ((at, compiled), counting) in set.rules().iter().enumerate().zip(counting) {
         let (rule, state) = (&compiled.rule, state_of(&compiled.rule));
@@ -224,8 +254,12 @@ pub fn execute(
             None => (candidates.iter().map(make).collect(), Vec::new(), held_from[at]),
         };
         if record.held_back > 0 {
+            let earlier = match spent[at] {
+                0 => String::new(),
+                n => format!(" for this interval ({n} alerted by its earlier executions)"),
+            };
             record.warnings.push(format!(
-                "max_signals ({}) reached: {} of {} candidates held back for the next executions",
+                "max_signals ({}) reached{earlier}: {} of {} candidates held back for the next executions",
                 rule.max_signals, record.held_back, record.candidates
             ));
         }
@@ -294,7 +328,7 @@ impl Run<'_> {
                 // A last run dated in the future is replaced, not kept as the later of the two.
                 Trigger::Scheduled if ran_in_the_future(state, self.started) => Some(self.scheduled),
                 Trigger::Scheduled => Some(self.scheduled.max(state.last_scheduled.unwrap_or(self.scheduled))),
-                Trigger::Manual => state.last_scheduled,
+                Trigger::Manual | Trigger::RealTime => state.last_scheduled,
             },
             ..state.clone()
         }
@@ -328,20 +362,23 @@ struct Read<'s> {
 }
 
 /// One pass over the events the group's window holds (on `time_field`) and those ingested since
-/// the rule furthest behind last ran: the store's range is the source, the scanner the
-/// matching, the pass the sink that keeps each rule's candidates.
+/// the rule furthest behind last ran (a real-time execution: those alone): the store's range
+/// is the source, the scanner the matching, the pass the sink that keeps each rule's
+/// candidates, up to its `max_signals` less what was `spent` in the interval.
 fn read<'s>(
     store: &'s dyn Store,
     set: &RuleSet<'_>,
     time_field: &str,
-    window: (Timestamp, Timestamp),
-    covered: &[u64],
+    (window, trigger): ((Timestamp, Timestamp), Trigger),
+    (covered, spent): (&[u64], &[u64]),
     up_to: u64,
     counting: Vec<Counting>,
 ) -> StoreResult<Read<'s>> {
     let (from, to) = window;
     let query = EventQuery {
         window: match time_field {
+            // What a real-time execution's window holds was evaluated when it was stored.
+            _ if trigger == Trigger::RealTime => None,
             "@timestamp" => Some((TimeColumn::Timestamp, from, to)),
             "event.ingested" => Some((TimeColumn::Ingested, from, to)),
             // Another field has no column to find the window by: what was ingested since the
@@ -357,7 +394,7 @@ fn read<'s>(
     };
     let mut scanner = Scanner::new(set, ScanOptions { index: None });
     let mut read = Read {
-        pass: Pass::new(set, store, window, covered.to_vec(), counting),
+        pass: Pass::new(set, store, window, (covered.to_vec(), spent), counting),
         excepted: Default::default(),
         events: 0,
         unreadable: 0,
@@ -530,7 +567,7 @@ struct Pass<'s> {
     /// The lowest sequence number of a candidate held back by `max_signals`: the rule's
     /// coverage must stop before it.
     held_from: Vec<Option<u64>>,
-    /// Each rule's `max_signals`.
+    /// Each rule's `max_signals`, less what the interval's earlier executions alerted.
     max: Vec<usize>,
     /// What the threshold and new terms rules keep instead.
     counting: Vec<Counting>,
@@ -541,7 +578,7 @@ impl<'s> Pass<'s> {
         set: &RuleSet<'_>,
         store: &'s dyn Store,
         window: (Timestamp, Timestamp),
-        covered: Vec<u64>,
+        (covered, spent): (Vec<u64>, &[u64]),
         counting: Vec<Counting>,
     ) -> Pass<'s> {
         Pass {
@@ -559,8 +596,10 @@ impl<'s> Pass<'s> {
             max: set
                 .rules()
                 .iter()
-                .map(|c| {
-                    let max = c.rule.max_signals as usize;
+                .zip(spent)
+                .map(|(c, &spent)| {
+                    let max =
+                        (c.rule.max_signals as usize).saturating_sub(usize::try_from(spent).unwrap_or(usize::MAX));
                     if Suppression::of(&c.rule).is_some() { max.saturating_mul(SUPPRESSION_HEADROOM) } else { max }
                 })
                 .collect(),
@@ -643,8 +682,13 @@ fn execution_id(rule: &Rule, scheduled: Timestamp, trigger: Trigger, started: Ti
     let mut hash = Sha256::new();
     hash.update(rule.id.0.as_bytes());
     hash.update(scheduled.as_nanos().to_be_bytes());
-    if trigger == Trigger::Manual {
-        hash.update(started.as_nanos().to_be_bytes());
+    match trigger {
+        Trigger::Scheduled => {}
+        Trigger::Manual => hash.update(started.as_nanos().to_be_bytes()),
+        Trigger::RealTime => {
+            hash.update(b"realtime");
+            hash.update(started.as_nanos().to_be_bytes());
+        }
     }
     short_hex(&hash.finalize())
 }

@@ -69,6 +69,10 @@ pub struct Config {
     /// Cluster mode (`[cluster]`; the file only): the NATS JetStream cluster this node shares
     /// its event log with. `None`: the embedded single-node mode.
     pub cluster: Option<cluster::Settings>,
+    /// Query rules evaluated as events are stored, by rule id or name, `*` for every rule that
+    /// can (`realtime`, `VIGIL_REALTIME` separated by `,`): their alerts come within a second
+    /// of ingest instead of at their next scheduled start. Empty (the default): none.
+    pub realtime: Vec<String>,
 }
 
 /// The `[o365]` table: how often and how far back to pull, and from which tenants.
@@ -148,6 +152,7 @@ impl Default for Config {
             o365: O365::default(),
             notifications: Default::default(),
             cluster: None,
+            realtime: Vec::new(),
         }
     }
 }
@@ -196,6 +201,7 @@ struct File {
     connectors: Option<Vec<notify::config::ConnectorFile>>,
     routes: Option<Vec<notify::config::RouteFile>>,
     cluster: Option<cluster::SettingsFile>,
+    realtime: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -254,7 +260,7 @@ impl Config {
             notifications.2 = base.to_owned();
             config.apply_file(file, base).map_err(|message| ConfigError { source_name: name, message })?;
         }
-        const KEYS: [&str; 10] = [
+        const KEYS: [&str; 11] = [
             "LISTEN",
             "DATA_DIR",
             "BUILTIN_RULES",
@@ -265,6 +271,7 @@ impl Config {
             "MAX_LINE",
             "MAX_ITEMS",
             "POLL",
+            "REALTIME",
         ];
         for key in KEYS {
             let var = format!("VIGIL_{key}");
@@ -290,6 +297,14 @@ impl Config {
             message,
         })?;
         config.notifications = std::sync::Arc::new(setup);
+        if config.cluster.is_some() && !config.realtime.is_empty() {
+            return Err(ConfigError {
+                source_name: path.map_or_else(|| "VIGIL_REALTIME".into(), |p| p.display().to_string()),
+                message: "realtime is not available in cluster mode yet: its executions would race between nodes; \
+                          leave it out, or run this node alone"
+                    .into(),
+            });
+        }
         Ok(config)
     }
 
@@ -352,6 +367,9 @@ impl Config {
         if let Some(o365) = file.o365 {
             self.o365 = o365_section(o365, &relative)?;
         }
+        if let Some(realtime) = file.realtime {
+            self.realtime = realtime;
+        }
         if let Some(section) = file.cluster {
             let duration =
                 |text: &str| Interval::parse(text).ok().map(|i| std::time::Duration::from_secs(i.as_seconds()));
@@ -407,6 +425,9 @@ impl Config {
             "HEADER_TIMEOUT" => self.header_timeout = Interval::parse(value).map_err(|e| e.to_string())?,
             "REQUEST_TIMEOUT" => self.request_timeout = Interval::parse(value).map_err(|e| e.to_string())?,
             "SESSION_TIMEOUT" => self.session_timeout = Interval::parse(value).map_err(|e| e.to_string())?,
+            "REALTIME" => {
+                self.realtime = value.split(',').map(str::trim).filter(|r| !r.is_empty()).map(str::to_owned).collect()
+            }
             _ => {}
         }
         Ok(())

@@ -1,12 +1,13 @@
-//! The background work of the service: rule executions when they are due, rule reloads when
-//! their files change, and event retention.
+//! The background work of the service: rule executions when they are due (and, for the rules
+//! that run in real time, when events are stored), rule reloads when their files change, and
+//! event retention.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use ecs::date::Timestamp;
 use engine::IndexPatterns;
-use engine::schedule::{Trigger, due, groups, ran_in_the_future};
+use engine::schedule::{Trigger, due, groups, interval_start, ran_in_the_future, runs_in_real_time};
 use engine::storage::StoreResult;
 use rules::Rule;
 use tokio::sync::watch;
@@ -17,15 +18,30 @@ use crate::state::AppState;
 /// How often retention runs (more often when the retention period is shorter).
 const RETENTION_EVERY: Duration = Duration::from_secs(600);
 
+/// The least time between two real-time passes: events stored meanwhile are evaluated together
+/// (a pass per request would write an execution record per request).
+const REALTIME_GAP: Duration = Duration::from_millis(200);
+
 /// Runs until `shutdown` turns true; an execution under way is finished first.
 pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut polled = Instant::now();
     let mut retained: Option<Instant> = None;
+    let realtime = !state.config.realtime.is_empty();
+    if realtime {
+        warn_realtime_selection(&state);
+    }
     loop {
         tokio::select! {
             _ = tick.tick() => {}
+            () = state.stored.notified(), if realtime => {
+                if let Err(err) = run_realtime(&state, &shutdown).await {
+                    tracing::warn!(%err, "real-time executions postponed");
+                }
+                tokio::time::sleep(REALTIME_GAP).await;
+                continue;
+            }
             _ = shutdown.changed() => break,
         }
         if *shutdown.borrow() {
@@ -77,6 +93,65 @@ async fn run_due(state: &AppState, shutdown: &watch::Receiver<bool>) -> Result<(
         })
         .await?;
     state.set_searched(searched);
+    run_groups(state, due_rules, Trigger::Scheduled, shutdown).await
+}
+
+/// Whether `rule` runs in real time, as the `realtime` setting selects it (by id or name, or
+/// `*`), and can.
+fn selected_for_real_time(rule: &Rule, selection: &[String]) -> bool {
+    runs_in_real_time(rule) && selection.iter().any(|s| s == "*" || *s == rule.id.0 || *s == rule.name)
+}
+
+/// Says which `realtime` entries name no rule, and which rules named cannot run in real time.
+fn warn_realtime_selection(state: &AppState) {
+    let pack = state.rules();
+    for entry in state.config.realtime.iter().filter(|e| *e != "*") {
+        match pack.rules.iter().find(|r| r.id.0 == *entry || r.name == *entry) {
+            None => tracing::warn!(rule = %entry, "realtime names no loaded rule"),
+            Some(rule) if !runs_in_real_time(rule) => tracing::warn!(
+                rule = %entry,
+                "this rule keeps its schedule: only query rules without alert suppression run in real time"
+            ),
+            Some(_) => {}
+        }
+    }
+}
+
+/// Runs, in real time, every enabled rule the `realtime` setting selects that has events to
+/// evaluate, unless its interval's `max_signals` is spent (its held-back events then wait for
+/// the next interval, as on its schedule).
+async fn run_realtime(state: &AppState, shutdown: &watch::Receiver<bool>) -> Result<(), ApiError> {
+    let pack = state.rules();
+    let now = Timestamp::now();
+    let store = state.store.clone();
+    let selection = state.config.realtime.clone();
+    let due_rules = state
+        .blocking(move || -> StoreResult<Vec<Due>> {
+            let states = store.rule_states()?;
+            let newest = store.last_seq()?;
+            let mut out = Vec::new();
+            for (rule, rule_state) in pack.enabled(&states) {
+                if rule_state.covered_seq >= newest || !selected_for_real_time(rule, &selection) {
+                    continue;
+                }
+                let start = interval_start(rule, now);
+                if store.alerts_for_start(&rule.id.0, start)? < u64::from(rule.max_signals) {
+                    out.push((rule.clone(), start));
+                }
+            }
+            Ok(out)
+        })
+        .await?;
+    run_groups(state, due_rules, Trigger::RealTime, shutdown).await
+}
+
+/// Runs `due_rules` by start, the rules of a start that search the same events in one pass.
+async fn run_groups(
+    state: &AppState,
+    due_rules: Vec<Due>,
+    trigger: Trigger,
+    shutdown: &watch::Receiver<bool>,
+) -> Result<(), ApiError> {
     let mut by_start: BTreeMap<Timestamp, Vec<Rule>> = BTreeMap::new();
     for (rule, start) in due_rules {
         by_start.entry(start).or_default().push(rule);
@@ -98,7 +173,7 @@ async fn run_due(state: &AppState, shutdown: &watch::Receiver<bool>) -> Result<(
                     continue;
                 }
             }
-            state.execute(group, start, Trigger::Scheduled).await?;
+            state.execute(group, start, trigger).await?;
         }
     }
     Ok(())

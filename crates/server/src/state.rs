@@ -129,6 +129,8 @@ pub struct AppState {
     pub(crate) ingest_queue: Arc<tokio::sync::Semaphore>,
     /// One execution at a time: two runs of one rule must not interleave their commits.
     executions: Arc<tokio::sync::Mutex<()>>,
+    /// Woken when events are stored, for the rules that run in real time.
+    pub(crate) stored: Arc<tokio::sync::Notify>,
     /// What executions queue for the connectors.
     notifier: Arc<notify::Notifier>,
     /// The connectors' senders, once the service runs them ([`crate::serve`]).
@@ -174,6 +176,7 @@ impl AppState {
             ingest_permits,
             ingest_queue,
             executions: Arc::new(tokio::sync::Mutex::new(())),
+            stored: Arc::default(),
             leases: None,
             cluster: None,
         }
@@ -288,6 +291,9 @@ impl AppState {
         if let Ok(appended) = &result {
             let stored = |at: &usize| matches!(appended.get(*at), Some(Appended::Stored(_)));
             self.metrics.outside_indices(outside.iter().filter(|(at, _)| stored(at)).map(|(_, index)| index.as_str()));
+            if appended.iter().any(|a| matches!(a, Appended::Stored(_))) {
+                self.stored.notify_one();
+            }
         }
         result
     }
@@ -344,12 +350,21 @@ impl AppState {
             sender.wake();
         }
         for record in &records {
-            let delay = (record.started.as_nanos() - record.scheduled.as_nanos()).max(0) / 1_000_000;
+            // How long after its scheduled start it ran; a real-time execution runs when events come.
+            let delay = match trigger {
+                Trigger::RealTime => 0,
+                _ => (record.started.as_nanos() - record.scheduled.as_nanos()).max(0) / 1_000_000,
+            };
             self.metrics.execution(record.status, record.duration_ms, record.alerts, delay as u64);
-            tracing::info!(
-                rule = %record.rule_id, status = ?record.status, events = record.events, alerts = record.alerts,
-                held_back = record.held_back, duration_ms = record.duration_ms, "execution"
-            );
+            let quiet = trigger == Trigger::RealTime && record.alerts == 0 && record.warnings.is_empty();
+            if quiet {
+                tracing::debug!(rule = %record.rule_id, events = record.events, duration_ms = record.duration_ms, "real-time execution");
+            } else {
+                tracing::info!(
+                    rule = %record.rule_id, status = ?record.status, ?trigger, events = record.events, alerts = record.alerts,
+                    held_back = record.held_back, duration_ms = record.duration_ms, "execution"
+                );
+            }
             for warning in &record.warnings {
                 tracing::warn!(rule = %record.rule_id, %warning, "execution warning");
             }

@@ -8,6 +8,7 @@ mod exceptions;
 mod limits;
 mod openapi;
 mod pull;
+mod realtime;
 mod search;
 mod service;
 mod store_failure;
