@@ -159,8 +159,8 @@ impl RuleStates for ClusterStore {
     fn executions(&self, rule_id: &str, limit: usize) -> StoreResult<Vec<ExecutionRecord>> {
         self.local.executions(rule_id, limit)
     }
-    fn alerts_for_start(&self, rule_id: &str, scheduled: Timestamp) -> StoreResult<u64> {
-        self.local.alerts_for_start(rule_id, scheduled)
+    fn alerts_for_start(&self, rule_id: &str, scheduled: Timestamp, since: Timestamp) -> StoreResult<u64> {
+        self.local.alerts_for_start(rule_id, scheduled, since)
     }
     fn last_executions(&self) -> StoreResult<HashMap<String, ExecutionRecord>> {
         self.local.last_executions()

@@ -47,10 +47,16 @@ pub fn due(rule: &Rule, state: &RuleState, now: Timestamp) -> Option<Timestamp> 
 }
 
 /// The scheduled start of the interval `now` is in: the latest multiple of the rule's interval
-/// not after `now`. A real-time execution belongs to it ([`Trigger::RealTime`]).
+/// not after `now`.
 pub fn interval_start(rule: &Rule, now: Timestamp) -> Timestamp {
     let interval = interval_nanos(rule);
     Timestamp::from_nanos(now.as_nanos().div_euclid(interval) * interval)
+}
+
+/// The scheduled start whose execution would evaluate events stored at `now`: the next one. A
+/// real-time execution at `now` belongs to it ([`Trigger::RealTime`]).
+pub fn evaluating_start(rule: &Rule, now: Timestamp) -> Timestamp {
+    next_after(rule, interval_start(rule, now))
 }
 
 /// Whether `rule` can run in real time: a query rule without alert suppression (threshold and
@@ -98,11 +104,12 @@ pub enum Trigger {
     Scheduled,
     /// By a person ("run now"): the schedule is left as it is.
     Manual,
-    /// As events are stored (`realtime` in `vigil serve`), at the scheduled start of the
-    /// interval it runs in ([`interval_start`]): it reads only what was ingested since the
-    /// rule's coverage, leaves the schedule as it is, and shares `max_signals` with the
-    /// interval's other executions, so the rule alerts no more per interval than on its
-    /// schedule alone. The scheduled execution then finds those events' alerts stored.
+    /// As events are stored (`realtime` in `vigil serve`), for the scheduled start that would
+    /// have evaluated them ([`evaluating_start`]; its window, so events are late or not as they
+    /// would have been): it reads only what was ingested since the rule's coverage, leaves the
+    /// schedule as it is, and shares `max_signals` with that start's execution and the other
+    /// real-time ones before it, so the rule alerts no more per interval than on its schedule
+    /// alone. The scheduled execution then finds those events' alerts stored.
     RealTime,
 }
 
@@ -184,14 +191,17 @@ pub fn execute(
         .zip(&covered)
         .map(|(c, &covered)| Counting::prepare(store, &c.rule, (catalog, exceptions), scheduled, (covered, run.up_to)))
         .collect::<StoreResult<Vec<_>>>()?;
-    // What the interval's earlier executions alerted counts against max_signals (real-time
-    // executions share one interval's budget; a manual run has its own).
+    // What the start's real-time executions alerted counts against max_signals (they and the
+    // start's execution share one interval's budget; a manual run has its own).
     let spent = set
         .rules()
         .iter()
         .map(|c| match trigger {
             Trigger::Manual => Ok(0),
-            Trigger::Scheduled | Trigger::RealTime => store.alerts_for_start(&c.rule.id.0, scheduled),
+            Trigger::Scheduled | Trigger::RealTime => {
+                let since = Timestamp::from_nanos(scheduled.as_nanos().saturating_sub(interval_nanos(&c.rule)));
+                store.alerts_for_start(&c.rule.id.0, scheduled, since)
+            }
         })
         .collect::<StoreResult<Vec<u64>>>()?;
     let window = (from, to);

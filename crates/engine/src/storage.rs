@@ -594,18 +594,19 @@ pub trait RuleStates: Send + Sync {
     /// When the store cannot be read.
     fn executions(&self, rule_id: &str, limit: usize) -> StoreResult<Vec<ExecutionRecord>>;
 
-    /// How many alerts a rule's executions for the scheduled start `scheduled` made: its
-    /// scheduled execution and the real-time ones of its interval, which share `max_signals`.
+    /// How many alerts a rule's executions for the scheduled start `scheduled`, started since
+    /// `since`, made: its scheduled execution and the real-time ones before it, which share
+    /// `max_signals`.
     ///
     /// # Errors
     ///
     /// When the store cannot be read.
-    fn alerts_for_start(&self, rule_id: &str, scheduled: Timestamp) -> StoreResult<u64> {
-        // Newest first: those of the interval come before any older one.
+    fn alerts_for_start(&self, rule_id: &str, scheduled: Timestamp, since: Timestamp) -> StoreResult<u64> {
+        // Newest first: those started since `since` come before any older one.
         let records = self.executions(rule_id, 100_000)?;
         Ok(records
             .iter()
-            .take_while(|e| e.started >= scheduled)
+            .take_while(|e| e.started >= since)
             .filter(|e| e.scheduled == scheduled)
             .map(|e| e.alerts)
             .sum())

@@ -858,14 +858,14 @@ impl RuleStates for Sqlite {
         })
     }
 
-    fn alerts_for_start(&self, rule_id: &str, scheduled: Timestamp) -> StoreResult<u64> {
+    fn alerts_for_start(&self, rule_id: &str, scheduled: Timestamp, since: Timestamp) -> StoreResult<u64> {
         self.read(|conn| {
-            // By the (rule_id, started) index: an execution starts at or after its scheduled start.
+            // By the (rule_id, started) index.
             let sum: i64 = conn
                 .prepare_cached(
-                    "SELECT COALESCE(SUM(alerts), 0) FROM executions WHERE rule_id = ?1 AND started >= ?2 AND scheduled = ?2",
+                    "SELECT COALESCE(SUM(alerts), 0) FROM executions WHERE rule_id = ?1 AND started >= ?2 AND scheduled = ?3",
                 )
-                .and_then(|mut s| s.query_row(params![rule_id, nanos(scheduled)], |r| r.get(0)))
+                .and_then(|mut s| s.query_row(params![rule_id, nanos(since), nanos(scheduled)], |r| r.get(0)))
                 .map_err(read_err("read executions"))?;
             Ok(count(sum))
         })

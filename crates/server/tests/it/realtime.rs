@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ecs::date::Timestamp;
-use engine::schedule::{Trigger, interval_start};
+use engine::schedule::{Trigger, evaluating_start, interval_start};
 use engine::storage::{AlertFilter, AlertStore, EventLog, RuleStates};
 
 /// A query rule run every hour (so only real time alerts within the test), at most 2 alerts.
@@ -80,17 +80,17 @@ async fn real_time_rules_alert_as_events_are_stored_within_max_signals_per_inter
     assert_eq!(alert_ids(&store).len(), 2, "no more than max_signals in the interval");
     let rule = state.rules().rules[0].clone();
     let now = Timestamp::now();
-    let start = interval_start(&rule, now);
-    assert_eq!(store.alerts_for_start("marker", start).unwrap(), 2);
+    let (start, began) = (evaluating_start(&rule, now), interval_start(&rule, now));
+    assert_eq!(store.alerts_for_start("marker", start, began).unwrap(), 2);
     let executions = store.executions("marker", 100).unwrap();
-    let realtime: Vec<_> = executions.iter().filter(|e| e.scheduled == start && e.started > start).collect();
+    let realtime: Vec<_> = executions.iter().filter(|e| e.scheduled == start && e.started < start).collect();
     assert!(realtime.iter().filter(|e| e.alerts > 0).count() >= 1, "{executions:?}");
     assert!(realtime.iter().all(|e| e.events <= 2), "a real-time execution reads only new events: {realtime:?}");
     let state_now = store.rule_state("marker").unwrap();
     assert!(state_now.covered_seq < store.last_seq().unwrap(), "e3 is not covered yet");
 
-    // The interval's scheduled execution (run again here) finds e1 and e2 alerted and the
-    // budget spent; the next interval's alerts e3.
+    // The scheduled execution that would have evaluated them (run here, early) finds e1 and e2
+    // alerted and the budget spent; the one after alerts e3.
     let again = state.execute(vec![rule.clone()], start, Trigger::Scheduled).await.unwrap();
     assert_eq!((again[0].alerts, again[0].candidates), (0, 1), "{again:?}");
     let next = Timestamp::from_nanos(start.as_nanos() + 3_600_000_000_000);
