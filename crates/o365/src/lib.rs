@@ -3,8 +3,10 @@
 //! [`normalize`] runs one raw audit record through the integration's ingest pipeline, processor
 //! by processor, and returns the document Elastic would index (`@timestamp`, `event.*`,
 //! `user.*`, `client.*`/`source.*`, `server.*`, `organization.*`, `host.*`, `related.*`, the
-//! per-workload fields, and everything else under `o365.audit`). [`Options`] carries the
-//! integration's settings. Not done: the `user_agent` parser and GeoIP lookups.
+//! per-workload fields, and everything else under `o365.audit`). [`normalize_line`] does the
+//! same for a record still in its text and writes the document's JSON, with no
+//! `serde_json::Value` in between (the record is decoded once, its strings borrowed). [`Options`]
+//! carries the integration's settings. Not done: the `user_agent` parser and GeoIP lookups.
 //!
 //! ```
 //! let record = serde_json::json!({"CreationTime": "2025-03-04T09:15:42", "Id": "3f5a", "Operation": "Set-DkimSigningConfig",
