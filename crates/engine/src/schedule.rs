@@ -6,7 +6,8 @@
 //! number, whatever its time: events that arrive late, or while vigil was down, are evaluated
 //! once, with no catch-up limit, and their alerts say they were late. Alerts already stored are
 //! not candidates again; at most `max_signals` are created per execution, oldest events first,
-//! as Kibana caps them. Unlike Kibana, the rest are held back, not dropped: the rule's coverage
+//! as Kibana caps them (per scheduled start when the rule also runs in real time,
+//! [`Trigger::RealTime`]). Unlike Kibana, the rest are held back, not dropped: the rule's coverage
 //! stops before the first of them, so the next executions read them again and alert on them (a
 //! backlog drains at `max_signals` per execution, and shows in the rule's state until it has).
 //! Everything an execution produces is committed in one transaction with the rule's new state,
@@ -147,9 +148,10 @@ impl Notify for Silent {
     }
 }
 
-/// Runs rules that search the same events (one of [`groups`]) once, at `scheduled`, over the
-/// events in `store`, and commits each rule's alerts, execution record, state and the
-/// notifications `notify` asks for. Returns the records, one per rule, in order.
+/// Runs rules that search the same events (one of [`groups`]; in real time, any rules for one
+/// start, each with its own window) once, at `scheduled`, over the events in `store`, and
+/// commits each rule's alerts, execution record, state and the notifications `notify` asks
+/// for. Returns the records, one per rule, in order.
 ///
 /// # Errors
 ///
@@ -168,22 +170,30 @@ pub fn execute(
     let stored = store.rule_states()?;
     let state_of = |rule: &Rule| RuleState::of(&stored, &rule.id.0);
     let Some(first) = rules.first() else { return Ok(Vec::new()) };
-    let Some((from, to)) = first.from.1.resolve(scheduled, false).zip(first.to.1.resolve(scheduled, false)) else {
-        // Date math that cannot be resolved (out of range) leaves nothing to search.
-        return rules
-            .iter()
-            .map(|rule| {
-                let warning = format!("its window {} .. {} is out of range", rule.from.0, rule.to.0);
-                run.fail(rule, &state_of(rule), (scheduled, scheduled), warning)
-            })
-            .collect();
-    };
-    let (set, skipped) = RuleSet::compile_with(rules.to_vec(), catalog, scheduled, exceptions);
+    // Each rule's window at `scheduled` (the same for a group that runs on its schedule).
+    let window_of = |rule: &Rule| rule.from.1.resolve(scheduled, false).zip(rule.to.1.resolve(scheduled, false));
     let mut records = Vec::new();
+    let mut runnable = Vec::with_capacity(rules.len());
+    for rule in rules {
+        if window_of(rule).is_some() {
+            runnable.push(rule.clone());
+        } else {
+            // Date math that cannot be resolved (out of range) leaves nothing to search.
+            let warning = format!("its window {} .. {} is out of range", rule.from.0, rule.to.0);
+            records.push(run.fail(rule, &state_of(rule), (scheduled, scheduled), warning)?);
+        }
+    }
+    let (set, skipped) = RuleSet::compile_with(runnable, catalog, scheduled, exceptions);
     for skip in &skipped {
         let warning = format!("the rule cannot run: {}", skip.reason);
-        records.push(run.fail(&skip.rule, &state_of(&skip.rule), (from, to), warning)?);
+        let window = window_of(&skip.rule).unwrap_or((scheduled, scheduled));
+        records.push(run.fail(&skip.rule, &state_of(&skip.rule), window, warning)?);
     }
+    if set.is_empty() {
+        return Ok(records);
+    }
+    let windows: Vec<(Timestamp, Timestamp)> =
+        set.rules().iter().map(|c| window_of(&c.rule).unwrap_or((scheduled, scheduled))).collect();
     let covered: Vec<u64> = set.rules().iter().map(|c| state_of(&c.rule).covered_seq).collect();
     let counting = set
         .rules()
@@ -204,11 +214,11 @@ pub fn execute(
             }
         })
         .collect::<StoreResult<Vec<u64>>>()?;
-    let window = (from, to);
-    let read = read(store, &set, first.time_field(), (window, trigger), (&covered, &spent), run.up_to, counting)?;
+    let read = read(store, &set, first.time_field(), (&windows, trigger), (&covered, &spent), run.up_to, counting)?;
     let Pass { mut kept, found, held_from, counting, .. } = read.pass;
     for ((at, compiled), counting) in set.rules().iter().enumerate().zip(counting) {
         let (rule, state) = (&compiled.rule, state_of(&compiled.rule));
+        let (from, to) = windows[at];
         let mut record = run.record(rule, (from, to), covered[at]);
         record.events = read.events;
         let candidates = std::mem::take(&mut kept[at]).into_sorted_vec();
@@ -371,26 +381,26 @@ struct Read<'s> {
     first_error: Option<String>,
 }
 
-/// One pass over the events the group's window holds (on `time_field`) and those ingested since
-/// the rule furthest behind last ran (a real-time execution: those alone): the store's range
-/// is the source, the scanner the matching, the pass the sink that keeps each rule's
-/// candidates, up to its `max_signals` less what was `spent` in the interval.
+/// One pass over the events the group's window holds (on `time_field`; a scheduled group's
+/// rules share their window) and those ingested since the rule furthest behind last ran (a
+/// real-time execution: those alone, for rules of any windows): the store's range is the
+/// source, the scanner the matching, the pass the sink that keeps each rule's candidates, up to
+/// its `max_signals` less what was `spent` in the interval.
 fn read<'s>(
     store: &'s dyn Store,
     set: &RuleSet<'_>,
     time_field: &str,
-    (window, trigger): ((Timestamp, Timestamp), Trigger),
+    (windows, trigger): (&[(Timestamp, Timestamp)], Trigger),
     (covered, spent): (&[u64], &[u64]),
     up_to: u64,
     counting: Vec<Counting>,
 ) -> StoreResult<Read<'s>> {
-    let (from, to) = window;
     let query = EventQuery {
-        window: match time_field {
-            // What a real-time execution's window holds was evaluated when it was stored.
+        window: match (windows.first(), time_field) {
+            // What a real-time execution's windows hold was evaluated when it was stored.
             _ if trigger == Trigger::RealTime => None,
-            "@timestamp" => Some((TimeColumn::Timestamp, from, to)),
-            "event.ingested" => Some((TimeColumn::Ingested, from, to)),
+            (Some(&(from, to)), "@timestamp") => Some((TimeColumn::Timestamp, from, to)),
+            (Some(&(from, to)), "event.ingested") => Some((TimeColumn::Ingested, from, to)),
             // Another field has no column to find the window by: what was ingested since the
             // coverage is read, and each event's time tested. An event covered before was
             // evaluated then, and alerted if it matched (or held back, and read again).
@@ -404,7 +414,7 @@ fn read<'s>(
     };
     let mut scanner = Scanner::new(set, ScanOptions { index: None });
     let mut read = Read {
-        pass: Pass::new(set, store, window, (covered.to_vec(), spent), counting),
+        pass: Pass::new(set, store, windows.to_vec(), (covered.to_vec(), spent), counting),
         excepted: Default::default(),
         events: 0,
         unreadable: 0,
@@ -561,8 +571,8 @@ const EXISTING_BATCH: usize = 512;
 /// What one pass over the events keeps, per rule of the set: the sink of an execution.
 struct Pass<'s> {
     store: &'s dyn Store,
-    /// The execution's window on the rules' time field.
-    window: (Timestamp, Timestamp),
+    /// Each rule's window on its time field.
+    windows: Vec<(Timestamp, Timestamp)>,
     /// Each rule's coverage before this execution.
     covered: Vec<u64>,
     /// Each rule's position in the set, by rule id.
@@ -587,14 +597,14 @@ impl<'s> Pass<'s> {
     fn new(
         set: &RuleSet<'_>,
         store: &'s dyn Store,
-        window: (Timestamp, Timestamp),
+        windows: Vec<(Timestamp, Timestamp)>,
         (covered, spent): (Vec<u64>, &[u64]),
         counting: Vec<Counting>,
     ) -> Pass<'s> {
         Pass {
             counting,
             store,
-            window,
+            windows,
             covered,
             at: set.rules().iter().enumerate().map(|(at, c)| (c.rule.id.0.clone(), at)).collect(),
             pending: Vec::new(),
@@ -644,7 +654,7 @@ impl Sink for Pass<'_> {
 
     fn hit(&mut self, hit: &Hit<'_>) -> StoreResult<bool> {
         let Some(&at) = self.at.get(&hit.rule.id.0) else { return Ok(true) };
-        let (from, to) = self.window;
+        let (from, to) = self.windows[at];
         let (time, seq) = (hit.time(), hit.position.line);
         let in_window = time.is_some_and(|t| t >= from && t <= to);
         let seen_before = !in_window && seq <= self.covered[at];

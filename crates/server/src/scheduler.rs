@@ -147,7 +147,8 @@ async fn run_realtime(state: &AppState, shutdown: &watch::Receiver<bool>) -> Res
     run_groups(state, due_rules, Trigger::RealTime, shutdown).await
 }
 
-/// Runs `due_rules` by start, the rules of a start that search the same events in one pass.
+/// Runs `due_rules` by start, the rules of a start that search the same events in one pass (in
+/// real time, all of a start's rules: they read only what is new, whatever their windows).
 async fn run_groups(
     state: &AppState,
     due_rules: Vec<Due>,
@@ -160,7 +161,11 @@ async fn run_groups(
     }
     for (start, rules) in by_start {
         let refs: Vec<&Rule> = rules.iter().collect();
-        for group in groups(&refs) {
+        let passes = match trigger {
+            Trigger::RealTime => vec![(0..rules.len()).collect()],
+            _ => groups(&refs),
+        };
+        for group in passes {
             if *shutdown.borrow() {
                 return Ok(());
             }

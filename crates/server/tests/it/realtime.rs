@@ -21,9 +21,23 @@ fn event(id: &str, action: &str) -> engine::storage::NewEvent {
     engine::prepare(doc, Some("logs-test-default"), None, now)
 }
 
+/// Another rule over the same events with another window and index patterns (another group on
+/// the schedule), without a max_signals of its own.
+fn other_rule() -> String {
+    RULE.replace("from = \"now-2h\"", "from = \"now-10m\"")
+        .replace("[\"logs-*\"]", "[\"logs-test-*\"]")
+        .replace("max_signals = 2\n", "")
+        .replace("rule_id = \"marker\"", "rule_id = \"other\"")
+        .replace("name = \"Marker\"", "name = \"Other\"")
+}
+
 fn alert_ids(store: &store::Sqlite) -> Vec<String> {
+    rule_alerts(store, "marker")
+}
+
+fn rule_alerts(store: &store::Sqlite, rule_id: &str) -> Vec<String> {
     let mut ids = Vec::new();
-    let filter = AlertFilter { rule_id: Some("marker".into()), ..AlertFilter::default() };
+    let filter = AlertFilter { rule_id: Some(rule_id.into()), ..AlertFilter::default() };
     store
         .alerts(&filter, &mut |a| {
             ids.push(a.id.to_string());
@@ -51,11 +65,12 @@ async fn real_time_rules_alert_as_events_are_stored_within_max_signals_per_inter
     }
     let (data, rules) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     std::fs::write(rules.path().join("marker.toml"), RULE).unwrap();
+    std::fs::write(rules.path().join("other.toml"), other_rule()).unwrap();
     let config = server::Config {
         data_dir: data.path().to_owned(),
         rules: vec![rules.path().to_owned()],
         builtin_rules: false,
-        realtime: vec!["Marker".into()],
+        realtime: vec!["Marker".into(), "other".into()],
         ..server::Config::default()
     };
     let store = Arc::new(store::Sqlite::open(data.path()).unwrap());
@@ -66,7 +81,10 @@ async fn real_time_rules_alert_as_events_are_stored_within_max_signals_per_inter
         let _ = stopped.await;
     }));
     // The hour's scheduled execution runs at start, over nothing.
-    eventually("the scheduled execution ran", || store.rule_state("marker").unwrap().last_scheduled.is_some()).await;
+    eventually("the scheduled executions ran", || {
+        ["marker", "other"].iter().all(|r| store.rule_state(r).unwrap().last_scheduled.is_some())
+    })
+    .await;
 
     // Each event alerts as it is stored, an hour before the rule's next scheduled start.
     state.append(vec![event("e1", "marked"), event("n1", "other")]).await.unwrap();
@@ -78,7 +96,7 @@ async fn real_time_rules_alert_as_events_are_stored_within_max_signals_per_inter
     state.append(vec![event("e3", "marked")]).await.unwrap();
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(alert_ids(&store).len(), 2, "no more than max_signals in the interval");
-    let rule = state.rules().rules[0].clone();
+    let rule = state.rules().rules.iter().find(|r| r.id.0 == "marker").unwrap().clone();
     let now = Timestamp::now();
     let (start, began) = (evaluating_start(&rule, now), interval_start(&rule, now));
     assert_eq!(store.alerts_for_start("marker", start, began).unwrap(), 2);
@@ -88,6 +106,18 @@ async fn real_time_rules_alert_as_events_are_stored_within_max_signals_per_inter
     assert!(realtime.iter().all(|e| e.events <= 2), "a real-time execution reads only new events: {realtime:?}");
     let state_now = store.rule_state("marker").unwrap();
     assert!(state_now.covered_seq < store.last_seq().unwrap(), "e3 is not covered yet");
+    // The other rule, another group on its schedule, ran in the same passes, with its own window.
+    assert_eq!(rule_alerts(&store, "other").len(), 3, "its own max_signals");
+    let other: Vec<_> = store
+        .executions("other", 100)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.scheduled == start && e.started < start)
+        .collect();
+    assert!(!other.is_empty());
+    assert!(other.iter().all(|e| e.window == (Timestamp::from_nanos(start.as_nanos() - 600_000_000_000), start)));
+    // (marker sits out the passes after its budget is spent; other is in every one.)
+    assert!(realtime.iter().all(|m| other.iter().any(|o| o.started == m.started)), "one pass for both rules");
 
     // The scheduled execution that would have evaluated them (run here, early) finds e1 and e2
     // alerted and the budget spent; the one after alerts e3.
