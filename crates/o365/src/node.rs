@@ -31,6 +31,10 @@ pub(crate) struct Object<'a> {
     /// A bit for each key ever inserted ([`bit`]): most lookups are of keys a record does not
     /// have, and this answers them without a search.
     seen: u64,
+    /// Where each key is, once there are more than [`INDEXED`] (a record with thousands of
+    /// keys, or a `Parameters` list with thousands of names, would otherwise take quadratic
+    /// time).
+    index: Option<HashMap<Cow<'a, str>, usize>>,
 }
 
 impl PartialEq for Object<'_> {
@@ -51,18 +55,25 @@ fn same(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.as_bytes().first() == b.as_bytes().first() && a == b
 }
 
-/// Past this many keys an object finds a key through an index while it is decoded (a record
-/// with thousands of keys would otherwise take quadratic time).
-const INDEXED: usize = 32;
+/// Past this many keys an object finds its keys through an index (records have 20 to 50).
+const INDEXED: usize = 64;
 
 impl<'a> Object<'a> {
     pub(crate) fn new() -> Object<'a> {
         Object::default()
     }
 
+    /// An object of distinct keys.
     fn from_entries(entries: Vec<(Cow<'a, str>, Node<'a>)>) -> Object<'a> {
         let seen = entries.iter().fold(0, |seen, (k, _)| seen | bit(k));
-        Object { entries, seen }
+        let mut object = Object { entries, seen, index: None };
+        object.reindex();
+        object
+    }
+
+    fn reindex(&mut self) {
+        self.index = (self.entries.len() > INDEXED)
+            .then(|| self.entries.iter().enumerate().map(|(at, (k, _))| (k.clone(), at)).collect());
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -73,7 +84,10 @@ impl<'a> Object<'a> {
         if self.seen & bit(key) == 0 {
             return None;
         }
-        self.entries.iter().position(|(k, _)| same(k, key))
+        match &self.index {
+            Some(index) => index.get(key).copied(),
+            None => self.entries.iter().position(|(k, _)| same(k, key)),
+        }
     }
 
     pub(crate) fn get(&self, key: &str) -> Option<&Node<'a>> {
@@ -91,7 +105,13 @@ impl<'a> Object<'a> {
             Some(i) => self.entries[i].1 = value,
             None => {
                 self.seen |= bit(&key);
+                if let Some(index) = &mut self.index {
+                    index.insert(key.clone(), self.entries.len());
+                }
                 self.entries.push((key, value));
+                if self.index.is_none() && self.entries.len() > INDEXED {
+                    self.reindex();
+                }
             }
         }
     }
@@ -103,7 +123,12 @@ impl<'a> Object<'a> {
 
     /// Removes `key`, keeping the order of the others.
     pub(crate) fn shift_remove(&mut self, key: &str) -> Option<Node<'a>> {
-        self.position(key).map(|i| self.entries.remove(i).1)
+        let at = self.position(key)?;
+        let (_, value) = self.entries.remove(at);
+        if self.index.is_some() {
+            self.reindex();
+        }
+        Some(value)
     }
 }
 
@@ -388,33 +413,12 @@ impl<'de> Visitor<'de> for NodeVisitor {
 
     /// Keys in order; a repeated key keeps its first place and takes its last value.
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Node<'de>, A::Error> {
-        let mut entries: Vec<(Cow<'de, str>, Node<'de>)> = Vec::new();
-        let mut index: Option<HashMap<Cow<'de, str>, usize>> = None;
+        let mut object = Object::new();
         while let Some(key) = map.next_key_seed(KeySeed)? {
             let value = map.next_value()?;
-            let found = match &index {
-                Some(index) => index.get(&key).copied(),
-                None => entries.iter().position(|(k, _)| *k == key),
-            };
-            if let Some(i) = found {
-                entries[i].1 = value;
-                continue;
-            }
-            if let Some(index) = &mut index {
-                index.insert(key.clone(), entries.len());
-            } else if entries.len() == INDEXED {
-                index = Some(
-                    entries
-                        .iter()
-                        .enumerate()
-                        .map(|(i, (k, _))| (k.clone(), i))
-                        .chain([(key.clone(), INDEXED)])
-                        .collect(),
-                );
-            }
-            entries.push((key, value));
+            object.insert(key, value);
         }
-        Ok(Node::Object(Object::from_entries(entries)))
+        Ok(Node::Object(object))
     }
 }
 
@@ -483,8 +487,24 @@ mod tests {
             assert_eq!(node.to_string(), value.to_string(), "{text}");
             assert_eq!(node.into_value(), value);
         }
+        // Past INDEXED keys, with removals in between (the pipeline's renames).
+        let mut object = Object::new();
+        for i in 0..300 {
+            object.insert(format!("k{}", i % 200), Node::Number(i.into()));
+            if i % 7 == 0 {
+                object.shift_remove(&format!("k{}", i / 2));
+            }
+        }
+        let mut value = serde_json::Map::new();
+        for i in 0..300 {
+            value.insert(format!("k{}", i % 200), Value::from(i));
+            if i % 7 == 0 {
+                value.shift_remove(&format!("k{}", i / 2));
+            }
+        }
+        assert_eq!(Node::Object(object).to_string(), Value::Object(value).to_string());
         let wide: String =
-            format!("{{{}}}", (0..100).map(|i| format!(r#""k{}":{i}"#, i % 60)).collect::<Vec<_>>().join(","));
+            format!("{{{}}}", (0..300).map(|i| format!(r#""k{}":{i}"#, i % 150)).collect::<Vec<_>>().join(","));
         let node: Node<'_> = serde_json::from_str(&wide).expect("JSON");
         let value: Value = serde_json::from_str(&wide).expect("JSON");
         assert_eq!(node.to_string(), value.to_string());
