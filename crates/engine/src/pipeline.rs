@@ -16,7 +16,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc::{SyncSender, sync_channel};
 
-use ecs::Document;
 use serde_json::Value;
 
 use crate::records::{Events, Format, Problem, RecordError};
@@ -234,6 +233,7 @@ fn process(scanner: &mut Scanner<'_, '_>, events: &Events, work: Work) -> Done {
     let mut matched = Vec::new();
     let mut problems = Vec::new();
     let mut bytes = 0;
+    let mut document = Vec::new();
     // A raw record that cannot be decoded or normalized never reaches the rules; it is counted.
     let raw = |scanner: &mut Scanner<'_, '_>,
                line: u64,
@@ -260,9 +260,19 @@ fn process(scanner: &mut Scanner<'_, '_>, events: &Events, work: Work) -> Done {
                 if scanner.raw_prefiltered(line) {
                     continue;
                 }
-                let record =
-                    Document::parse_bytes(line).map(Document::into_root).map_err(|e| RecordError::Json(e.to_string()));
-                raw(scanner, n, record, &mut matched, &mut problems);
+                // Normalized from its text; the document then goes through the prefilter and is
+                // decoded only as far as the rules it may match read, as an ECS line is.
+                document.clear();
+                match events.raw_event_line(line, &mut document) {
+                    Ok(()) => match scanner.match_line(&document, n) {
+                        Ok(found) => matched.extend(found),
+                        Err(error) => problems.push(Problem { line: n, error }),
+                    },
+                    Err(error) => {
+                        scanner.count_unreadable();
+                        problems.push(Problem { line: n, error });
+                    }
+                }
             }
         }
     }
