@@ -71,7 +71,7 @@ pub struct Config {
     pub cluster: Option<cluster::Settings>,
     /// Query rules evaluated as events are stored, by rule id or name, `*` for every rule that
     /// can (`realtime`, `VIGIL_REALTIME` separated by `,`): their alerts come about a second
-    /// of ingest instead of at their next scheduled start. Empty (the default): none.
+    /// after ingest instead of at their next scheduled start. Empty (the default): none.
     pub realtime: Vec<String>,
 }
 
