@@ -62,13 +62,7 @@ fn elastic_pipeline_tests() {
         preserve_original: true,
         ..o365::Options::default()
     };
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .expect("the o365 conformance folder is readable")
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json") && !p.to_string_lossy().ends_with("-expected.json"))
-        .collect();
-    files.sort();
+    let files = crate::pipeline_test_inputs(&dir);
     let (mut total_same, mut total) = (0, 0);
     let mut report = String::new();
     let mut unexpected = 0;

@@ -119,15 +119,7 @@ fn documents_are_byte_identical_to_the_reference_run() {
     let rows = lines(o365::purview::records(csv).expect("a Purview export").map(|(_, r)| r.expect("a row")));
     run(&rows, "o365-samples/huntress2023-rogue-inbox-purview.csv", &mut sources);
 
-    let pipeline = shared.join("conformance/o365");
-    let mut files: Vec<_> = std::fs::read_dir(&pipeline)
-        .expect("the o365 conformance folder is readable")
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json") && !p.to_string_lossy().ends_with("-expected.json"))
-        .collect();
-    files.sort();
-    for file in files {
+    for file in crate::pipeline_test_inputs(&shared.join("conformance/o365")) {
         let input: Value = serde_json::from_str(&std::fs::read_to_string(&file).expect("readable")).expect("JSON");
         let records = lines(input["events"].as_array().into_iter().flatten().map(|e| e["o365audit"].clone()));
         let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();

@@ -124,3 +124,12 @@ impl App {
         (status, headers, body)
     }
 }
+
+/// Waits until `check` holds, polling; fails the test, saying `what`, after `within`.
+pub async fn eventually(what: &str, within: std::time::Duration, mut check: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + within;
+    while !check() {
+        assert!(std::time::Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

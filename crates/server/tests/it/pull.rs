@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
@@ -183,14 +183,6 @@ fn blob_at(id: &'static str, content_type: &'static str, now: Timestamp, minutes
     Blob { id, content_type, created: Timestamp::from_nanos(now.as_nanos() - minutes * MINUTE), body }
 }
 
-async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 /// Every stored event id.
 fn stored_ids(store: &store::Sqlite) -> Vec<String> {
     let query = EventQuery { window: None, after: None, up_to: u64::MAX, limit: None, ordered: false, from_seq: 0 };
@@ -307,9 +299,9 @@ async fn pulls_store_exactly_the_records_and_the_dkim_rule_alerts_once() {
     let (state, store, stop, service) = start_service(data.path(), &api).await;
 
     // Paged, throttled once; the expired and malformed blobs are skipped and counted.
-    eventually("the first blobs are stored", || stored_ids(&store).len() == 4).await;
+    crate::eventually("the first blobs are stored", Duration::from_secs(60), || stored_ids(&store).len() == 4).await;
     assert_eq!(stored_ids(&store), ["a1", "a2", "b1", "c1"]);
-    eventually("every blob is taken", || feed.lock().unwrap().fetches.len() == 5).await;
+    crate::eventually("every blob is taken", Duration::from_secs(60), || feed.lock().unwrap().fetches.len() == 5).await;
     run_dkim(&state).await;
     assert!(dkim_alerts(&store).is_empty());
 
@@ -334,8 +326,9 @@ async fn pulls_store_exactly_the_records_and_the_dkim_rule_alerts_once() {
             Body::Records(vec![record("d1", "Set-DkimSigningConfig", now, 45)]),
         ));
     }
-    eventually("the late blobs are stored", || stored_ids(&store).len() == 6).await;
-    eventually("both late blobs are taken", || feed.lock().unwrap().fetches.len() == 7).await;
+    crate::eventually("the late blobs are stored", Duration::from_secs(60), || stored_ids(&store).len() == 6).await;
+    crate::eventually("both late blobs are taken", Duration::from_secs(60), || feed.lock().unwrap().fetches.len() == 7)
+        .await;
     assert_eq!(stored_ids(&store), ["a1", "a2", "b1", "c1", "d1", "e1"]);
     run_dkim(&state).await;
     run_dkim(&state).await;
@@ -346,7 +339,7 @@ async fn pulls_store_exactly_the_records_and_the_dkim_rule_alerts_once() {
 
     // The API goes away: the service keeps trying and says so.
     let _ = stop_api.send(());
-    eventually("the outage shows in the metrics", || {
+    crate::eventually("the outage shows in the metrics", Duration::from_secs(60), || {
         metric(&state, "vigil_o365_up{tenant=\"t1\"}") == Some(0.0)
             && metric(&state, "vigil_o365_errors_total{tenant=\"t1\",kind=\"network\"}").is_some_and(|n| n >= 1.0)
     })
@@ -367,8 +360,11 @@ async fn pulls_store_exactly_the_records_and_the_dkim_rule_alerts_once() {
     ));
     let listener = tokio::net::TcpListener::bind(address).await.expect("the same port again");
     let stop_api = serve_api(listener, feed.clone());
-    eventually("pulls work again", || stored_ids(&store).len() == 7).await;
-    eventually("and say so", || metric(&state, "vigil_o365_up{tenant=\"t1\"}") == Some(1.0)).await;
+    crate::eventually("pulls work again", Duration::from_secs(60), || stored_ids(&store).len() == 7).await;
+    crate::eventually("and say so", Duration::from_secs(60), || {
+        metric(&state, "vigil_o365_up{tenant=\"t1\"}") == Some(1.0)
+    })
+    .await;
     run_dkim(&state).await;
     assert_eq!(dkim_alerts(&store).len(), 1, "a third delivery is still the same event");
     let (_, pulls) = app.call("GET", "/api/v1/o365", "").await;
@@ -392,7 +388,10 @@ async fn pulls_store_exactly_the_records_and_the_dkim_rule_alerts_once() {
     let fetched = feed.lock().unwrap().fetches.clone();
     let listings = feed.lock().unwrap().listings;
     let (state, store, stop, service) = start_service(data.path(), &api).await;
-    eventually("the restarted service lists again", || feed.lock().unwrap().listings >= listings + 4).await;
+    crate::eventually("the restarted service lists again", Duration::from_secs(60), || {
+        feed.lock().unwrap().listings >= listings + 4
+    })
+    .await;
     assert_eq!(feed.lock().unwrap().fetches, fetched, "no blob fetched twice");
     assert_eq!(stored_ids(&store).len(), 7);
     run_dkim(&state).await;

@@ -3,7 +3,7 @@
 //! already alerted.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ecs::date::Timestamp;
 use engine::schedule::{Trigger, evaluating_start, interval_start};
@@ -48,14 +48,6 @@ fn rule_alerts(store: &store::Sqlite, rule_id: &str) -> Vec<String> {
     ids
 }
 
-async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_time_rules_alert_as_events_are_stored_within_max_signals_per_interval() {
     // The test's events must fall in one hour (one interval): close to the hour's end, wait.
@@ -81,16 +73,16 @@ async fn real_time_rules_alert_as_events_are_stored_within_max_signals_per_inter
         let _ = stopped.await;
     }));
     // The hour's scheduled execution runs at start, over nothing.
-    eventually("the scheduled executions ran", || {
+    crate::eventually("the scheduled executions ran", Duration::from_secs(30), || {
         ["marker", "other"].iter().all(|r| store.rule_state(r).unwrap().last_scheduled.is_some())
     })
     .await;
 
     // Each event alerts as it is stored, an hour before the rule's next scheduled start.
     state.append(vec![event("e1", "marked"), event("n1", "other")]).await.unwrap();
-    eventually("e1 alerted", || alert_ids(&store).len() == 1).await;
+    crate::eventually("e1 alerted", Duration::from_secs(30), || alert_ids(&store).len() == 1).await;
     state.append(vec![event("e2", "marked")]).await.unwrap();
-    eventually("e2 alerted", || alert_ids(&store).len() == 2).await;
+    crate::eventually("e2 alerted", Duration::from_secs(30), || alert_ids(&store).len() == 2).await;
 
     // max_signals (2) is spent for this interval: a third waits, held back, for the next one.
     state.append(vec![event("e3", "marked")]).await.unwrap();

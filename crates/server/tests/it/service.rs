@@ -2,7 +2,7 @@
 //! rule state, scheduled executions, and a graceful shutdown.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use engine::storage::{AlertStore, EventLog, RuleStates};
 
@@ -14,14 +14,6 @@ fn marker_rule(id: &str) -> String {
          interval = \"1s\"\nlanguage = \"kuery\"\nlicense = \"Apache-2.0\"\nname = \"Marker {id}\"\nrisk_score = 21\n\
          rule_id = \"{id}\"\nseverity = \"low\"\ntype = \"query\"\nquery = 'event.action:\"watched\"'\n"
     )
-}
-
-async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -56,13 +48,15 @@ async fn watched_files_are_ingested_rules_reload_and_shutdown_is_clean() {
     let third = line("w3");
     let (head, tail) = third.split_at(20);
     std::fs::write(&file, format!("{}{}{head}", line("w1"), line("w2"))).unwrap();
-    eventually("two watched lines are stored", || store.event_count().unwrap() == 2).await;
+    crate::eventually("two watched lines are stored", Duration::from_secs(30), || store.event_count().unwrap() == 2)
+        .await;
     let mut append = std::fs::OpenOptions::new().append(true).open(&file).unwrap();
     std::io::Write::write_all(&mut append, tail.as_bytes()).unwrap();
-    eventually("the finished line is stored", || store.event_count().unwrap() == 3).await;
+    crate::eventually("the finished line is stored", Duration::from_secs(30), || store.event_count().unwrap() == 3)
+        .await;
 
     // The rule runs on its schedule and alerts on every watched event.
-    eventually("the rule covered every event", || {
+    crate::eventually("the rule covered every event", Duration::from_secs(30), || {
         store.rule_state("marker-one").unwrap().covered_seq == store.last_seq().unwrap()
     })
     .await;
@@ -72,7 +66,8 @@ async fn watched_files_are_ingested_rules_reload_and_shutdown_is_clean() {
     // Switch it off, add a second rule file: the reload sees it, and the switch stays.
     store.set_enabled("marker-one", false).unwrap();
     std::fs::write(rules.path().join("two.toml"), marker_rule("marker-two")).unwrap();
-    eventually("the new rule is loaded", || state.rules().get("marker-two").is_some()).await;
+    crate::eventually("the new rule is loaded", Duration::from_secs(30), || state.rules().get("marker-two").is_some())
+        .await;
     assert_eq!(store.rule_state("marker-one").unwrap().enabled, Some(false));
 
     let _ = stop.send(());
@@ -109,7 +104,7 @@ async fn retention_removes_old_events_and_keeps_alerts() {
     let service = tokio::spawn(server::serve(listener, state, async move {
         let _ = stopped.await;
     }));
-    eventually("the event is removed", || store.event_count().unwrap() == 0).await;
+    crate::eventually("the event is removed", Duration::from_secs(30), || store.event_count().unwrap() == 0).await;
     let alerts: u64 = store.alert_counts().unwrap().iter().map(|(_, n)| n).sum();
     assert_eq!(alerts, 1, "alerts stay");
     let _ = stop.send(());
@@ -178,7 +173,8 @@ async fn retention_keeps_what_no_rule_evaluated_and_refuses_to_remove_too_much_a
         tokio::spawn(server::serve(listener, server::AppState::new(store.clone(), config(100)), async move {
             let _ = stopped.await;
         }));
-    eventually("the evaluated event is removed", || store.event_count().unwrap() == 1).await;
+    crate::eventually("the evaluated event is removed", Duration::from_secs(30), || store.event_count().unwrap() == 1)
+        .await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(store.event_count().unwrap(), 1, "the event no rule evaluated stays");
     let _ = stop.send(());
@@ -205,7 +201,8 @@ async fn watched_identical_lines_are_distinct_events_and_a_reread_file_stores_no
             tokio::spawn(server::serve(listener, server::AppState::new(store.clone(), config()), async move {
                 let _ = stopped.await;
             }));
-        eventually("the three lines are stored", || store.event_count().unwrap() == 3).await;
+        crate::eventually("the three lines are stored", Duration::from_secs(30), || store.event_count().unwrap() == 3)
+            .await;
         tokio::time::sleep(Duration::from_millis(1500)).await;
         assert_eq!(store.event_count().unwrap(), 3, "round {round}: three lines, three events, never more");
         let _ = stop.send(());
