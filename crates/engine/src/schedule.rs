@@ -60,6 +60,17 @@ pub fn evaluating_start(rule: &Rule, now: Timestamp) -> Timestamp {
     next_after(rule, interval_start(rule, now))
 }
 
+/// What `rule`'s executions for the scheduled start `start` have alerted: its scheduled
+/// execution and the real-time ones of the interval before it, which share `max_signals`.
+///
+/// # Errors
+///
+/// When the store cannot be read.
+pub fn alerted_for_start(store: &dyn Store, rule: &Rule, start: Timestamp) -> StoreResult<u64> {
+    let since = Timestamp::from_nanos(start.as_nanos().saturating_sub(interval_nanos(rule)));
+    store.alerts_for_start(&rule.id.0, start, since)
+}
+
 /// Whether `rule` can run in real time: a query rule without alert suppression (threshold and
 /// new terms rules count over their whole window, and suppression groups an execution's
 /// alerts, so those keep their schedule).
@@ -208,10 +219,7 @@ pub fn execute(
         .iter()
         .map(|c| match trigger {
             Trigger::Manual => Ok(0),
-            Trigger::Scheduled | Trigger::RealTime => {
-                let since = Timestamp::from_nanos(scheduled.as_nanos().saturating_sub(interval_nanos(&c.rule)));
-                store.alerts_for_start(&c.rule.id.0, scheduled, since)
-            }
+            Trigger::Scheduled | Trigger::RealTime => alerted_for_start(store, &c.rule, scheduled),
         })
         .collect::<StoreResult<Vec<u64>>>()?;
     let read = read(store, &set, first.time_field(), (&windows, trigger), (&covered, &spent), run.up_to, counting)?;

@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use ecs::date::Timestamp;
 use engine::IndexPatterns;
-use engine::schedule::{Trigger, due, evaluating_start, groups, interval_start, ran_in_the_future, runs_in_real_time};
+use engine::schedule::{
+    Trigger, alerted_for_start, due, evaluating_start, groups, ran_in_the_future, runs_in_real_time,
+};
 use engine::storage::StoreResult;
 use rules::Rule;
 use tokio::sync::watch;
@@ -134,10 +136,9 @@ async fn run_realtime(state: &AppState, shutdown: &watch::Receiver<bool>) -> Res
                 if rule_state.covered_seq >= newest || !selected_for_real_time(rule, &selection) {
                     continue;
                 }
-                // For the start that would evaluate these events; its real-time executions
-                // are those since the interval began.
-                let (start, since) = (evaluating_start(rule, now), interval_start(rule, now));
-                if store.alerts_for_start(&rule.id.0, start, since)? < u64::from(rule.max_signals) {
+                // For the start that would evaluate these events.
+                let start = evaluating_start(rule, now);
+                if alerted_for_start(store.as_ref(), rule, start)? < u64::from(rule.max_signals) {
                     out.push((rule.clone(), start));
                 }
             }
