@@ -46,20 +46,7 @@ impl Error {
     /// Renders the error rustc-style for people: the message, `origin:line:column`, the line
     /// of `query` it is on and a caret under the spot, and advice when there is some.
     pub fn snippet(&self, query: &str, origin: &str) -> String {
-        let span = self.span;
-        let (line_no, col) = span.line_col(query);
-        let line = query.lines().nth(line_no - 1).unwrap_or("");
-        let start = (span.start as usize).min(query.len());
-        let end = (span.end as usize).clamp(start, query.len());
-        let line_end = query[start..].find('\n').map_or(query.len(), |at| start + at);
-        let width = query.get(start..end.min(line_end)).map_or(1, |s| s.chars().count()).max(1);
-        let gutter = " ".repeat(line_no.to_string().len());
-        let mut out = format!("error: {self}\n{gutter}--> {origin}:{line_no}:{col}\n{gutter} |\n{line_no} | {line}\n");
-        out.push_str(&format!("{gutter} | {}{} {}\n", " ".repeat(col - 1), "^".repeat(width), self.label()));
-        if let Some(help) = self.help() {
-            out.push_str(&format!("{gutter} = help: {help}\n"));
-        }
-        out
+        self.span.snippet(query, origin, &self.to_string(), self.label(), self.help())
     }
 
     /// A short label for the spot the span points at (shown under the caret).

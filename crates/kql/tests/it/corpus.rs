@@ -1,44 +1,10 @@
 //! Every KQL query of Elastic's public rule corpus (`../shared/corpus/detection-rules`) parses,
 //! compiles against the built-in catalog, prints canonically and round-trips, and gives DSL.
 
-use std::path::{Path, PathBuf};
-
-fn toml_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            toml_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "toml") {
-            out.push(path);
-        }
-    }
-}
-
-/// (file, query) for every rule whose language is kuery.
-fn corpus_queries(root: &Path) -> Vec<(PathBuf, String)> {
-    let mut files = Vec::new();
-    toml_files(root, &mut files);
-    files.sort();
-    files
-        .into_iter()
-        .filter_map(|file| {
-            let text = std::fs::read_to_string(&file).ok()?;
-            let doc: toml::Table = text.parse().ok()?;
-            let rule = doc.get("rule")?.as_table()?;
-            if rule.get("language")?.as_str()? != "kuery" {
-                return None;
-            }
-            Some((file, rule.get("query")?.as_str()?.to_owned()))
-        })
-        .collect()
-}
-
 #[test]
 #[allow(clippy::print_stdout)]
 fn every_kuery_rule_query_parses_compiles_and_round_trips() {
-    let Some(shared) = testkit::shared_dir() else { return };
-    let queries = corpus_queries(&shared.join("corpus/detection-rules"));
+    let Some(queries) = testkit::corpus_queries("kuery") else { return };
     assert!(queries.len() > 700, "expected the whole corpus, found {} kuery rules", queries.len());
     let catalog = ecs::Catalog::builtin();
     let mut failures = Vec::new();

@@ -1,0 +1,4 @@
+//! The eql crate's integration tests: the parser on written cases, and Elastic's rule corpus.
+
+mod corpus;
+mod parse;
