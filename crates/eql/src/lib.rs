@@ -21,6 +21,7 @@
 
 mod ast;
 mod error;
+mod eval;
 mod lexer;
 mod parser;
 mod print;
@@ -30,6 +31,7 @@ pub use crate::{
         Arith, Compare, EventFilter, Expr, ExprKind, MatchKind, MaxSpan, Pipe, Query, QueryKind, Sample, Sequence, Term,
     },
     error::{Error, ErrorKind},
+    eval::EventMatcher,
     parser::{MAX_DEPTH, MAX_LEN, parse},
 };
 pub use kql::Span;

@@ -1,5 +1,6 @@
 //! Every EQL query of Elastic's public rule corpus (`../shared/corpus/detection-rules`) parses,
-//! prints canonically and parses back to the same query.
+//! prints canonically and parses back to the same query, and each of its event filters compiles
+//! against the built-in catalog.
 
 #[test]
 #[allow(clippy::print_stdout)]
@@ -17,10 +18,24 @@ fn every_eql_rule_query_parses_and_round_trips() {
                 continue;
             }
         };
-        match query.kind {
-            eql::QueryKind::Event(_) => events += 1,
-            eql::QueryKind::Sequence(_) => sequences += 1,
-            eql::QueryKind::Sample(_) => samples += 1,
+        let filters: Vec<&eql::EventFilter> = match &query.kind {
+            eql::QueryKind::Event(filter) => {
+                events += 1;
+                vec![filter]
+            }
+            eql::QueryKind::Sequence(seq) => {
+                sequences += 1;
+                seq.terms.iter().chain(&seq.until).map(|t| &t.filter).collect()
+            }
+            eql::QueryKind::Sample(sample) => {
+                samples += 1;
+                sample.terms.iter().map(|t| &t.filter).collect()
+            }
+        };
+        for filter in filters {
+            if let Err(e) = filter.compile(ecs::Catalog::builtin(), "event.category") {
+                failures.push(format!("{name}: compile:\n{}", e.snippet(text, &name)));
+            }
         }
         let printed = query.to_string();
         match eql::parse(&printed) {

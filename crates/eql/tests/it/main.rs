@@ -1,4 +1,5 @@
 //! The eql crate's integration tests: the parser on written cases, and Elastic's rule corpus.
 
 mod corpus;
+mod eval;
 mod parse;
