@@ -243,6 +243,7 @@ pub fn document(rule: &Rule, event: &Value, context: &AlertContext<'_>) -> Value
     let (type_id, category) = match rule.kind {
         rules::RuleType::Threshold => ("siem.thresholdRule", "Threshold Rule"),
         rules::RuleType::NewTerms => ("siem.newTermsRule", "New Terms Rule"),
+        rules::RuleType::Eql => ("siem.eqlRule", "Event Correlation Rule"),
         _ => ("siem.queryRule", "Custom Query Rule"),
     };
     rule_fields.insert("kibana.alert.rule.rule_type_id".into(), json!(type_id));

@@ -12,12 +12,61 @@ use crate::filters::WildcardFilter;
 use crate::index::IndexPatterns;
 use rules::exceptions::Exceptions;
 
+/// What judges a decoded event for a rule: its KQL query, or its EQL event query.
+#[derive(Debug)]
+pub(crate) enum RuleMatcher<'c> {
+    Kql(Matcher<'c>),
+    Eql(eql::EventMatcher),
+}
+
+impl RuleMatcher<'_> {
+    fn matches_value(&self, event: &ecs::Value) -> bool {
+        match self {
+            RuleMatcher::Kql(m) => m.matches_value(event),
+            RuleMatcher::Eql(m) => m.matches_value(event),
+        }
+    }
+}
+
+/// A rule's query compiled: its matcher, the literals a line (and a raw Office 365 record) must
+/// hold to match, and the fields it reads (`None`: any).
+struct Compiled<'c> {
+    matcher: RuleMatcher<'c>,
+    literals: kql::Literals,
+    raw_literals: kql::Literals,
+    fields: Option<Vec<String>>,
+}
+
+impl<'c> Compiled<'c> {
+    fn of(rule: &Rule, catalog: &'c Catalog, now: Timestamp) -> Result<Compiled<'c>, String> {
+        if rule.kind == rules::RuleType::Eql {
+            // Rules the engine runs hold an event query (sequences are `unsupported`).
+            let query = eql::parse(rule.query.as_deref().unwrap_or_default()).map_err(|e| e.to_string())?;
+            let Some(filter) = query.filters().into_iter().next() else { return Err("no event filter".into()) };
+            let matcher = filter.compile(catalog, rule.event_category_field()).map_err(|e| e.to_string())?;
+            let fields = Some(matcher.fields().to_vec());
+            // No literals yet: every line is a candidate, and decoded as far as it reads.
+            let (literals, raw_literals) = (kql::Literals::default(), kql::Literals::default());
+            return Ok(Compiled { matcher: RuleMatcher::Eql(matcher), literals, raw_literals, fields });
+        }
+        let text = rule.effective_query();
+        let query = kql::parse(&text).map_err(|e| e.to_string())?;
+        let matcher = query.compile_at(catalog, now).map_err(|e| e.to_string())?;
+        Ok(Compiled {
+            literals: query.required_literals(catalog),
+            raw_literals: query.required_literals_in(catalog, &o365::copied),
+            fields: (!query.reads_any_field()).then(|| query.field_names()),
+            matcher: RuleMatcher::Kql(matcher),
+        })
+    }
+}
+
 /// One rule, ready to run: its matcher and the indices it searches.
 #[derive(Debug)]
 pub struct CompiledRule<'c> {
     /// The rule.
     pub rule: Rule,
-    pub(crate) matcher: Matcher<'c>,
+    pub(crate) matcher: RuleMatcher<'c>,
     pub(crate) index: IndexPatterns,
     /// Its filters that KQL cannot say, tested beside the matcher.
     pub(crate) filters: Vec<WildcardFilter>,
@@ -83,16 +132,13 @@ impl<'c> RuleSet<'c> {
                 skipped.push(Skipped { rule, reason });
                 continue;
             }
-            let text = rule.effective_query();
-            let result = kql::parse(&text).and_then(|query| Ok((query.compile_at(catalog, now)?, query)));
-            match result {
-                Ok((matcher, query)) => {
-                    literals.push(query.required_literals(catalog));
-                    raw_literals.push(query.required_literals_in(catalog, &o365::copied));
+            match Compiled::of(&rule, catalog, now) {
+                Ok(Compiled { matcher, literals: required, raw_literals: raw_required, fields }) => {
+                    literals.push(required);
+                    raw_literals.push(raw_required);
                     let filters = WildcardFilter::of(rule.filters.as_deref().unwrap_or_default());
                     let exceptions = RuleExceptions::compile(&rule, exceptions, catalog, now);
-                    let fields = (!query.reads_any_field()).then(|| {
-                        let mut fields = query.field_names();
+                    let fields = fields.map(|mut fields| {
                         fields.extend(filters.iter().map(|f| f.field.clone()));
                         if !exceptions.is_empty() {
                             fields.extend(exceptions.fields.iter().cloned());

@@ -71,11 +71,11 @@ pub fn alerted_for_start(store: &dyn Store, rule: &Rule, start: Timestamp) -> St
     store.alerts_for_start(&rule.id.0, start, since)
 }
 
-/// Whether `rule` can run in real time: a query rule without alert suppression (threshold and
-/// new terms rules count over their whole window, and suppression groups an execution's
-/// alerts, so those keep their schedule).
+/// Whether `rule` can run in real time: a query rule or EQL event query without alert
+/// suppression (threshold and new terms rules count over their whole window, and suppression
+/// groups an execution's alerts, so those keep their schedule).
 pub fn runs_in_real_time(rule: &Rule) -> bool {
-    rule.kind == rules::RuleType::Query && Suppression::of(rule).is_none()
+    matches!(rule.kind, rules::RuleType::Query | rules::RuleType::Eql) && Suppression::of(rule).is_none()
 }
 
 /// Whether the rule's last scheduled run is dated after `now`: the clock was ahead then.

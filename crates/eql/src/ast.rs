@@ -211,6 +211,18 @@ pub enum MatchKind {
     Regex,
 }
 
+impl Query {
+    /// Its event filters: the one of an event query, or each term of a sequence (its `until`
+    /// last) or sample.
+    pub fn filters(&self) -> Vec<&EventFilter> {
+        match &self.kind {
+            QueryKind::Event(filter) => vec![filter],
+            QueryKind::Sequence(seq) => seq.terms.iter().chain(&seq.until).map(|t| &t.filter).collect(),
+            QueryKind::Sample(sample) => sample.terms.iter().map(|t| &t.filter).collect(),
+        }
+    }
+}
+
 impl Expr {
     pub(crate) fn new(kind: ExprKind, span: Span) -> Expr {
         Expr { kind, span }

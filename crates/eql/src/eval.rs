@@ -38,14 +38,21 @@ pub struct EventMatcher {
     /// The category field and the category; `None` for `any`.
     category: Option<(Path, String)>,
     condition: Node,
+    /// Every field it reads.
+    fields: Vec<String>,
 }
 
 impl EventMatcher {
     /// Whether `doc` is an event of this filter's category that meets its condition.
     pub fn matches(&self, doc: &Document) -> bool {
+        self.matches_value(doc.root())
+    }
+
+    /// [`EventMatcher::matches`] on a decoded JSON document.
+    pub fn matches_value(&self, doc: &Value) -> bool {
         if let Some((field, category)) = &self.category {
             let mut found = false;
-            field.visit(doc.root(), &mut |v| {
+            field.visit(doc, &mut |v| {
                 found = matches!(v, Value::String(s) if s == category);
                 found
             });
@@ -54,6 +61,12 @@ impl EventMatcher {
             }
         }
         self.condition.matches(doc)
+    }
+
+    /// The fields it reads (the category field among them): decoding those is enough to judge
+    /// an event.
+    pub fn fields(&self) -> &[String] {
+        &self.fields
     }
 }
 
@@ -69,9 +82,16 @@ impl EventFilter {
     /// not compile.
     pub fn compile(&self, catalog: &Catalog, category_field: &str) -> Result<EventMatcher, Error> {
         let compiler = Compiler { catalog };
+        let mut fields = fields_of(&self.condition);
+        if self.category.is_some() {
+            fields.push(category_field.to_owned());
+        }
+        fields.sort();
+        fields.dedup();
         Ok(EventMatcher {
             category: self.category.clone().map(|c| (Path::new(category_field), c)),
             condition: compiler.condition(&self.condition)?,
+            fields,
         })
     }
 }
@@ -90,7 +110,7 @@ enum Node {
 }
 
 impl Node {
-    fn matches(&self, doc: &Document) -> bool {
+    fn matches(&self, doc: &Value) -> bool {
         match self {
             Node::Const(b) => *b,
             Node::And(a, b) => a.matches(doc) && b.matches(doc),
@@ -124,9 +144,9 @@ struct Field {
 impl Field {
     /// The field's indexed values in `doc`: `null`s, objects and keywords past `ignore_above`
     /// left out.
-    fn values(&self, doc: &Document) -> Vec<Val> {
+    fn values(&self, doc: &Value) -> Vec<Val> {
         let mut out = Vec::new();
-        self.path.visit(doc.root(), &mut |v| {
+        self.path.visit(doc, &mut |v| {
             if let Some(val) = self.read(v) {
                 out.push(val);
             }
@@ -361,7 +381,7 @@ struct Script {
 
 impl Script {
     /// True when some combination of the fields' values makes the expression `true`.
-    fn matches(&self, doc: &Document) -> bool {
+    fn matches(&self, doc: &Value) -> bool {
         let values: Vec<Vec<Val>> = self
             .fields
             .iter()

@@ -42,6 +42,9 @@ pub enum Problem {
     /// The query does not parse or compile.
     #[error("{0}")]
     Kql(kql::Error),
+    /// The EQL query does not parse, or Elasticsearch would refuse it.
+    #[error("{0}")]
+    Eql(eql::Error),
     /// A key Elastic's rule schema does not have.
     #[error("unknown key `{key}` in [{table}]")]
     UnknownKey {

@@ -149,6 +149,9 @@ const IGNORED: &[(&str, &str)] = &[
     ("data_view_id", "the data view's indices are not read; only its `index` patterns are searched"),
 ];
 
+/// Where EQL reads an event's category unless a rule says otherwise.
+pub const EVENT_CATEGORY: &str = "event.category";
+
 /// A validated detection rule.
 ///
 /// The typed fields are what vigil reads; [`Rule::fields`] keeps every field of the rule as
@@ -219,11 +222,20 @@ impl Rule {
         self.fields.get(key).and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).collect()
     }
 
+    /// The field that holds an event's category for an EQL rule: `event_category_override`,
+    /// else `event.category`.
+    pub fn event_category_field(&self) -> &str {
+        self.text("event_category_override").unwrap_or(EVENT_CATEGORY)
+    }
+
     /// Why vigil cannot run this rule yet, or `None` when it can (KQL query, threshold and new
-    /// terms rules).
+    /// terms rules; EQL event queries).
     pub fn unsupported(&self) -> Option<String> {
         if let Err(why) = &self.filters {
             return Some(format!("its filters cannot run: {why}"));
+        }
+        if self.kind == RuleType::Eql {
+            return self.eql_unsupported();
         }
         match (&self.kind, self.language.as_deref()) {
             (RuleType::Query | RuleType::Threshold | RuleType::NewTerms, Some("kuery")) => None,
@@ -237,6 +249,24 @@ impl Rule {
                 Some("machine_learning rules need Elastic's anomaly detection jobs".into())
             }
             (kind, _) => Some(format!("{kind} rules are not supported yet")),
+        }
+    }
+
+    fn eql_unsupported(&self) -> Option<String> {
+        if !self.filters.as_deref().unwrap_or_default().is_empty() {
+            return Some("filters on eql rules are not supported yet".into());
+        }
+        let query = match eql::parse(self.query.as_deref().unwrap_or_default()) {
+            Ok(query) => query,
+            Err(err) => return Some(format!("its query does not parse: {err}")),
+        };
+        match (&query.kind, query.pipes.first()) {
+            (eql::QueryKind::Sequence(_), _) => Some("eql sequences are not supported yet".into()),
+            (eql::QueryKind::Sample(_), _) => Some("eql samples are not supported yet".into()),
+            (eql::QueryKind::Event(_), Some(pipe)) => {
+                Some(format!("the eql pipe `{}` is not supported yet", pipe.name))
+            }
+            (eql::QueryKind::Event(_), None) => None,
         }
     }
 

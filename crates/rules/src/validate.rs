@@ -350,10 +350,13 @@ pub(crate) fn validate(
     if is_query_rule && query.is_none() && fields.get("query").is_none() {
         checker.missing("query");
     }
-    if language.as_deref() == Some("kuery")
-        && let Some(query) = &query
-    {
-        check_kql(&mut checker, query);
+    match (language.as_deref(), &query) {
+        (Some("kuery"), Some(query)) => check_kql(&mut checker, query),
+        (Some("eql"), Some(query)) => {
+            let category = fields.get("event_category_override").and_then(Value::as_str);
+            check_eql(&mut checker, query, category.unwrap_or(crate::model::EVENT_CATEGORY));
+        }
+        _ => {}
     }
     let actions = check_actions(&mut checker, &fields);
     let threshold = (kind == Some(RuleType::Threshold))
@@ -468,6 +471,18 @@ fn check_kql(checker: &mut Checker<'_>, query: &str) {
     let span = err.span();
     let described = format!("in the query, line {{line}} column {{column}}: {err}");
     checker.in_string("query", query, span.start as usize..span.end as usize, Problem::Kql(err), &described);
+}
+
+/// Parses the EQL query and compiles each of its event filters against the built-in catalog
+/// (what Elasticsearch checks before it runs one); errors point into the file as for KQL.
+fn check_eql(checker: &mut Checker<'_>, query: &str, category_field: &str) {
+    let result = eql::parse(query).and_then(|q| {
+        q.filters().into_iter().try_for_each(|f| f.compile(ecs::Catalog::builtin(), category_field).map(|_| ()))
+    });
+    let Err(err) = result else { return };
+    let span = err.span();
+    let described = format!("in the query, line {{line}} column {{column}}: {err}");
+    checker.in_string("query", query, span.start as usize..span.end as usize, Problem::Eql(err), &described);
 }
 
 /// Reads the rule's actions; a malformed one, or a param that is not a valid template, is an

@@ -18,21 +18,12 @@ fn every_eql_rule_query_parses_and_round_trips() {
                 continue;
             }
         };
-        let filters: Vec<&eql::EventFilter> = match &query.kind {
-            eql::QueryKind::Event(filter) => {
-                events += 1;
-                vec![filter]
-            }
-            eql::QueryKind::Sequence(seq) => {
-                sequences += 1;
-                seq.terms.iter().chain(&seq.until).map(|t| &t.filter).collect()
-            }
-            eql::QueryKind::Sample(sample) => {
-                samples += 1;
-                sample.terms.iter().map(|t| &t.filter).collect()
-            }
-        };
-        for filter in filters {
+        match &query.kind {
+            eql::QueryKind::Event(_) => events += 1,
+            eql::QueryKind::Sequence(_) => sequences += 1,
+            eql::QueryKind::Sample(_) => samples += 1,
+        }
+        for filter in query.filters() {
             if let Err(e) = filter.compile(ecs::Catalog::builtin(), "event.category") {
                 failures.push(format!("{name}: compile:\n{}", e.snippet(text, &name)));
             }

@@ -126,16 +126,27 @@ fn kibana_exports_load_line_by_line() {
         "\n",
         r#"{"rule_id":"r3","name":"Three","description":"d","type":"query","query":"a:(b","risk_score":10,"severity":"low"}"#,
         "\n",
-        r#"{"exported_count":3,"missing_rules":[],"missing_rules_count":0}"#,
+        r#"{"rule_id":"r4","name":"Four","description":"d","type":"eql","language":"eql","query":"sequence [a where true] [b where true]","risk_score":10,"severity":"low"}"#,
+        "\n",
+        r#"{"rule_id":"r5","name":"Five","description":"d","type":"eql","language":"eql","query":"process where x = 1","risk_score":10,"severity":"low"}"#,
+        "\n",
+        r#"{"rule_id":"r6","name":"Six","description":"d","type":"eql","language":"eql","query":"process where frob(x)","risk_score":10,"severity":"low"}"#,
+        "\n",
+        r#"{"exported_count":6,"missing_rules":[],"missing_rules_count":0}"#,
         "\n"
     );
     let loaded = rules::load_ndjson(Path::new("export.ndjson"), export);
     let names: Vec<_> = loaded.rules.iter().map(|r| r.name.as_str()).collect();
-    assert_eq!(names, ["One", "Two"]);
-    assert_eq!(loaded.rules[1].unsupported().as_deref(), Some("eql rules are not supported yet"));
+    assert_eq!(names, ["One", "Two", "Four"]);
+    assert_eq!(loaded.rules[1].unsupported(), None);
+    assert_eq!(loaded.rules[2].unsupported().as_deref(), Some("eql sequences are not supported yet"));
     assert_eq!(
         messages(&loaded),
-        ["export.ndjson:3:1: error: in the query, line 1 column 5: expected `and`, `or` or `)`, found end of query"]
+        [
+            "export.ndjson:3:1: error: in the query, line 1 column 5: expected `and`, `or` or `)`, found end of query",
+            "export.ndjson:5:1: error: in the query, line 1 column 17: expected `|` or end of query, found `=`",
+            "export.ndjson:6:1: error: in the query, line 1 column 15: `frob` is not an EQL function",
+        ]
     );
 }
 

@@ -164,6 +164,13 @@ fn explain(args: &RuleExplainArgs) -> anyhow::Result<Exit> {
         report::note(&format!("{} cannot run: {reason}", rule.name));
         return Ok(Exit::No);
     }
+    if rule.kind == rules::RuleType::Eql {
+        report::note(&format!(
+            "{} is an eql rule: `vigil rules explain` explains KQL queries; `vigil rules test` and `vigil scan` run it",
+            rule.name
+        ));
+        return Ok(Exit::No);
+    }
     let text = rule.effective_query();
     let matcher = match kql::parse(&text).and_then(|q| q.compile_at(Catalog::builtin(), Timestamp::now())) {
         Ok(matcher) => matcher,
@@ -346,7 +353,7 @@ fn validate(paths: &[PathBuf]) -> anyhow::Result<Exit> {
     }
     let (mut field_warnings, mut unchecked) = (0, 0);
     let field_check = fields::FieldCheck::new(Catalog::builtin());
-    for rule in loaded.rules.iter().filter(|r| r.unsupported().is_none()) {
+    for rule in loaded.rules.iter().filter(|r| r.unsupported().is_none() && r.language.as_deref() == Some("kuery")) {
         let Ok(query) = kql::parse(&rule.effective_query()) else { continue };
         let checked = field_check.check(&query);
         unchecked += checked.unchecked;

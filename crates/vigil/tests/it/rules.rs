@@ -126,3 +126,43 @@ fn threshold_and_new_terms_parameters_are_checked_and_shown() {
     let expected = format!("{path}:16:9: error: `history_window_start`: unknown date-math unit");
     assert!(run.stderr.starts_with(&expected), "{}", run.stderr);
 }
+
+/// Elastic's Office 365 EQL event query rules (from `../shared`), each with our own events that
+/// must and must not alert (`tests/data/eql-o365/<rule>.tests/`), pass `vigil rules test`.
+#[test]
+fn office_365_eql_rules_pass_their_fixtures() {
+    let Some(shared) = testkit::shared_dir() else { return };
+    let corpus = shared.join("corpus/detection-rules/rules/integrations");
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/eql-o365");
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let rules = [
+        ("azure", "discovery_bloodhound_user_agents_detected", 3, 4),
+        ("o365", "discovery_sharepoint_sensitive_term_search", 3, 5),
+        ("o365", "defense_evasion_mfa_notification_email_deleted", 3, 4),
+        ("o365", "collection_exchange_new_inbox_rule", 3, 4),
+    ];
+    let mut expected = String::new();
+    for (folder, stem, alert, no_alert) in rules {
+        let toml = std::fs::read_to_string(corpus.join(folder).join(format!("{stem}.toml"))).expect("the corpus rule");
+        std::fs::write(dir.path().join(format!("{stem}.toml")), &toml).expect("write");
+        let tests = dir.path().join(format!("{stem}.tests"));
+        std::fs::create_dir(&tests).expect("mkdir");
+        for file in ["alert.ndjson", "no-alert.ndjson"] {
+            std::fs::copy(fixtures.join(format!("{stem}.tests")).join(file), tests.join(file)).expect("copy");
+        }
+        let name = toml.lines().find_map(|l| l.strip_prefix("name = \"")).expect("a name").trim_end_matches('"');
+        expected.push_str(&format!("ok   {name} ({alert} alert, {no_alert} no-alert events)\n"));
+    }
+    let run = vigil(&["rules", "test", &dir.path().to_string_lossy()], "");
+    let mut lines: Vec<&str> = run.stdout.lines().collect();
+    let summary = lines.pop();
+    lines.sort_unstable();
+    let mut wanted: Vec<&str> = expected.lines().collect();
+    wanted.sort_unstable();
+    assert_eq!(
+        (run.code, lines, summary),
+        (0, wanted, Some("4 passed, 0 failed, 0 rules without test events")),
+        "{}",
+        run.stderr
+    );
+}
