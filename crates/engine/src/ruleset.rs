@@ -45,8 +45,11 @@ impl<'c> Compiled<'c> {
             let Some(filter) = query.filters().into_iter().next() else { return Err("no event filter".into()) };
             let matcher = filter.compile(catalog, rule.event_category_field()).map_err(|e| e.to_string())?;
             let fields = Some(matcher.fields().to_vec());
-            // No literals yet: every line is a candidate, and decoded as far as it reads.
-            let (literals, raw_literals) = (kql::Literals::default(), kql::Literals::default());
+            // The literals of a KQL query the filter implies (none: every line is a candidate).
+            let implied = filter.literal_query(catalog, rule.event_category_field());
+            let literals = implied.as_ref().map(|q| q.required_literals(catalog)).unwrap_or_default();
+            let raw_literals =
+                implied.as_ref().map(|q| q.required_literals_in(catalog, &o365::copied)).unwrap_or_default();
             return Ok(Compiled { matcher: RuleMatcher::Eql(matcher), literals, raw_literals, fields });
         }
         let text = rule.effective_query();

@@ -23,6 +23,7 @@ mod ast;
 mod error;
 mod eval;
 mod lexer;
+mod literals;
 mod parser;
 mod print;
 

@@ -2,11 +2,22 @@
 
 use serde_json::json;
 
+/// Whether the query matches the document; when it does, the literals the prefilter looks for
+/// must be in the document's line too (the prefilter never drops a match).
 fn matches(query: &str, doc: &serde_json::Value) -> bool {
-    let query = eql::parse(query).unwrap_or_else(|e| panic!("{}", e.snippet(query, "query")));
-    let eql::QueryKind::Event(filter) = &query.kind else { panic!("an event query") };
-    let matcher = filter.compile(ecs::Catalog::builtin(), "event.category").expect("compiles");
-    matcher.matches(&ecs::Document::new(doc.clone()))
+    let catalog = ecs::Catalog::builtin();
+    let parsed = eql::parse(query).unwrap_or_else(|e| panic!("{}", e.snippet(query, "query")));
+    let eql::QueryKind::Event(filter) = &parsed.kind else { panic!("an event query") };
+    let matcher = filter.compile(catalog, "event.category").expect("compiles");
+    let matched = matcher.matches(&ecs::Document::new(doc.clone()));
+    if matched && let Some(literals) = filter.literal_query(catalog, "event.category") {
+        let line = doc.to_string();
+        assert!(
+            literals.required_literals(catalog).may_match(line.as_bytes()),
+            "{query}: literals of {literals} not in {line}"
+        );
+    }
+    matched
 }
 
 fn check(doc: serde_json::Value, cases: &[(&str, bool)]) {
@@ -189,4 +200,27 @@ fn plan_errors() {
         let err = filter.compile(ecs::Catalog::builtin(), "event.category").expect_err(query);
         assert_eq!(err.to_string(), message, "{query}");
     }
+}
+
+#[test]
+fn literals_come_from_exact_comparisons_only() {
+    let catalog = ecs::Catalog::builtin();
+    let literal = |query: &str| {
+        let parsed = eql::parse(query).expect("parses");
+        parsed.filters()[0].literal_query(catalog, "event.category").map(|q| q.to_string())
+    };
+    assert_eq!(
+        literal(
+            "web where event.action == \"New-InboxRule\" and process.name : \"x\" and not event.outcome == \"failure\""
+        ),
+        Some("event.category:\"web\" and event.action:\"New-InboxRule\"".to_owned())
+    );
+    assert_eq!(
+        literal("any where event.action in (\"a\", \"b\") or event.provider == \"c\""),
+        Some("event.action:(\"a\" or \"b\") or event.provider:\"c\"".to_owned())
+    );
+    assert_eq!(literal("any where event.action in~ (\"a\") or event.provider == \"c\""), None);
+    assert_eq!(literal("any where startsWith(event.action, \"a\")"), None);
+    // A field the catalog does not type as a keyword is left out (it may be text, or a number).
+    assert_eq!(literal("any where process.pid == \"4\""), None);
 }
