@@ -178,6 +178,9 @@ fn functions() {
             ("file where startswith~(file.name, \"CMD\")", true),
             ("file where startsWith(\"regsvr32.exe\", \"regsvr32\")", true),
             ("file where stringContains(\"\", \"\")", false),
+            // Of a field, a wildcard query: `*` in the constant is a wildcard (Elasticsearch's quirk).
+            ("file where stringContains(file.name, \"d*e\")", true),
+            ("file where stringContains(concat(file.name, \"\"), \"d*e\")", false),
         ],
     );
 }
