@@ -26,6 +26,7 @@ mod lexer;
 mod literals;
 mod parser;
 mod print;
+mod sequence;
 
 pub use crate::{
     ast::{
@@ -34,5 +35,6 @@ pub use crate::{
     error::{Error, ErrorKind},
     eval::EventMatcher,
     parser::{MAX_DEPTH, MAX_LEN, parse},
+    sequence::{Event, Found, MAX_PENDING, SequenceMatcher},
 };
 pub use kql::Span;

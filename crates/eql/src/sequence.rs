@@ -1,0 +1,263 @@
+//! Sequences: a [`Sequence`] compiled into a [`SequenceMatcher`] that finds, among events in
+//! time order, the ones that follow each other as Elasticsearch's sequence state machine does.
+//!
+//! Events are taken in order of timestamp, then of their place in the input (Elasticsearch's
+//! implicit tiebreaker). Each term (a term `with runs=N` counts as N) is a stage; an event of
+//! the first stage starts a pending sequence under its join keys; an event of a later stage
+//! takes the most recent pending sequence of the stage before it under the same keys, and the
+//! older ones there are dropped ("only one pending sequence per state"). A pending sequence also
+//! ends when an event after its first is more than `maxspan` after that first one, or when an
+//! `until` event with the same keys came after its last event. Completed sequences come out in
+//! order of their first event.
+//!
+//! Join keys are fields (`sequence by host.id [..] by process.pid`); an event without a value for
+//! a key takes no part, unless the key is optional (`?field`, then its value is null). A field
+//! with several values joins on its first.
+
+use std::collections::HashMap;
+
+use ecs::{Catalog, Path, Value};
+
+use crate::ast::{Expr, ExprKind, Sequence, Term};
+use crate::error::{Error, ErrorKind};
+use crate::eval::EventMatcher;
+
+/// Pending sequences held at most, over all stages and keys; past it the oldest events'
+/// sequences are given up (and counted in [`Found::dropped`]).
+pub const MAX_PENDING: usize = 100_000;
+
+/// A compiled sequence query.
+#[derive(Clone, Debug)]
+pub struct SequenceMatcher {
+    stages: Vec<Stage>,
+    until: Option<Stage>,
+    maxspan_nanos: Option<i64>,
+    fields: Vec<String>,
+}
+
+#[derive(Clone, Debug)]
+struct Stage {
+    filter: EventMatcher,
+    keys: Vec<(Path, bool)>,
+}
+
+/// An event offered to [`SequenceMatcher::find`]: its time (nanoseconds), its document, and what
+/// the caller knows it by.
+#[derive(Clone, Debug)]
+pub struct Event<'a, T> {
+    /// Its timestamp, nanoseconds since the epoch.
+    pub time: i64,
+    /// Its document.
+    pub doc: &'a Value,
+    /// The caller's handle.
+    pub handle: T,
+}
+
+/// What [`SequenceMatcher::find`] found.
+#[derive(Clone, Debug)]
+pub struct Found<T> {
+    /// The completed sequences, each its events' handles in stage order, oldest first sequence
+    /// first; at most the `limit` asked for.
+    pub sequences: Vec<Vec<T>>,
+    /// Completed sequences beyond the limit.
+    pub beyond_limit: usize,
+    /// Pending sequences given up because more than [`MAX_PENDING`] were held.
+    pub dropped: usize,
+}
+
+impl Sequence {
+    /// Compiles the sequence: each term's filter against `catalog` (categories read from
+    /// `category_field`), its join keys, `until` and `maxspan`.
+    ///
+    /// # Errors
+    ///
+    /// A filter that does not compile; a join key that is not a field; terms with different
+    /// numbers of keys; missing events (`![`), which are not supported yet.
+    pub fn compile(&self, catalog: &Catalog, category_field: &str) -> Result<SequenceMatcher, Error> {
+        let mut stages = Vec::new();
+        let mut fields = Vec::new();
+        let mut width = None;
+        for term in &self.terms {
+            if term.missing {
+                return Err(Error::new(
+                    ErrorKind::Invalid("missing events (`![`) are not supported yet".to_owned()),
+                    term.span,
+                ));
+            }
+            let stage = self.stage(term, catalog, category_field, &mut fields)?;
+            if *width.get_or_insert(stage.keys.len()) != stage.keys.len() {
+                return Err(Error::new(
+                    ErrorKind::Invalid("every term of a sequence needs as many join keys as the others".to_owned()),
+                    term.span,
+                ));
+            }
+            for _ in 0..term.runs {
+                stages.push(stage.clone());
+            }
+        }
+        let until = match &self.until {
+            Some(term) => Some(self.stage(term, catalog, category_field, &mut fields)?),
+            None => None,
+        };
+        fields.sort();
+        fields.dedup();
+        let maxspan_nanos = self.maxspan.map(|m| i64::try_from(m.millis).unwrap_or(i64::MAX / 1_000_000) * 1_000_000);
+        Ok(SequenceMatcher { stages, until, maxspan_nanos, fields })
+    }
+
+    fn stage(
+        &self,
+        term: &Term,
+        catalog: &Catalog,
+        category_field: &str,
+        fields: &mut Vec<String>,
+    ) -> Result<Stage, Error> {
+        let filter = term.filter.compile(catalog, category_field)?;
+        fields.extend(filter.fields().iter().cloned());
+        let keys = self
+            .by
+            .iter()
+            .chain(&term.by)
+            .map(|key| match &key.kind {
+                ExprKind::Field { path, optional } => {
+                    let name = path.join(".");
+                    fields.push(name.clone());
+                    Ok((Path::new(&name), *optional))
+                }
+                _ => Err(unsupported_key(key)),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Stage { filter, keys })
+    }
+}
+
+fn unsupported_key(key: &Expr) -> Error {
+    Error::new(ErrorKind::Invalid("join keys other than fields are not supported yet".to_owned()), key.span)
+}
+
+/// An event's join keys, as text (`None` for an optional key without a value).
+type Key = Vec<Option<String>>;
+
+impl Stage {
+    /// The event's keys for this stage, or `None` when a required one has no value.
+    fn key(&self, doc: &Value) -> Option<Key> {
+        self.keys
+            .iter()
+            .map(|(path, optional)| {
+                let mut first = None;
+                path.visit(doc, &mut |v| {
+                    first = match v {
+                        Value::Null | Value::Object(_) => None,
+                        Value::String(s) => Some(s.clone()),
+                        other => Some(other.to_string()),
+                    };
+                    first.is_some()
+                });
+                match (first, optional) {
+                    (Some(v), _) => Some(Some(v)),
+                    (None, true) => Some(None),
+                    (None, false) => None,
+                }
+            })
+            .collect()
+    }
+}
+
+/// A sequence under way: its events so far (indices into the sorted input).
+#[derive(Clone, Debug)]
+struct Pending {
+    events: Vec<usize>,
+    start: i64,
+}
+
+impl SequenceMatcher {
+    /// The fields the sequence reads (its filters' and its keys').
+    pub fn fields(&self) -> &[String] {
+        &self.fields
+    }
+
+    /// Whether `doc` can take part: it meets a term's filter or the `until` filter.
+    pub fn takes(&self, doc: &Value) -> bool {
+        self.stages.iter().chain(&self.until).any(|s| s.filter.matches_value(doc))
+    }
+
+    /// Finds the sequences among `events` (in any order: they are sorted by time, ties kept in
+    /// the order given), at most `limit` of them, the ones whose first event is oldest.
+    pub fn find<T: Clone>(&self, mut events: Vec<Event<'_, T>>, limit: usize) -> Found<T> {
+        // A stable sort: equal times keep the input's order, the implicit tiebreaker.
+        events.sort_by_key(|e| e.time);
+        let last = self.stages.len() - 1;
+        // Per stage before the last, per key, the pending sequences in the order they came.
+        let mut pending: Vec<HashMap<Key, Vec<Pending>>> = vec![HashMap::new(); last];
+        let mut held = 0usize;
+        let mut dropped = 0usize;
+        // Per key, the place of the latest `until` event.
+        let mut until: HashMap<Key, usize> = HashMap::new();
+        let mut completed: Vec<Pending> = Vec::new();
+        for (at, event) in events.iter().enumerate() {
+            // Later stages first, so an event never both starts and extends one sequence.
+            for stage in (0..self.stages.len()).rev() {
+                let s = &self.stages[stage];
+                if !s.filter.matches_value(event.doc) {
+                    continue;
+                }
+                let Some(key) = s.key(event.doc) else { continue };
+                let next = if stage == 0 {
+                    Pending { events: vec![at], start: event.time }
+                } else {
+                    let Some(group) = pending[stage - 1].get_mut(&key) else { continue };
+                    let Some(mut latest) = group.pop() else { continue };
+                    held -= group.len() + 1;
+                    pending[stage - 1].remove(&key);
+                    if self.maxspan_nanos.is_some_and(|span| event.time - latest.start > span) {
+                        continue;
+                    }
+                    if until.get(&key).is_some_and(|&u| u > *latest.events.last().unwrap_or(&0)) {
+                        continue;
+                    }
+                    latest.events.push(at);
+                    latest
+                };
+                if stage == last {
+                    completed.push(next);
+                } else {
+                    pending[stage].entry(key).or_default().push(next);
+                    held += 1;
+                }
+            }
+            if let Some(u) = &self.until
+                && u.filter.matches_value(event.doc)
+                && let Some(key) = u.key(event.doc)
+            {
+                until.insert(key, at);
+            }
+            if held > MAX_PENDING {
+                dropped += give_up_oldest(&mut pending, held - MAX_PENDING);
+                held = MAX_PENDING;
+            }
+        }
+        completed.sort_by_key(|p| p.events[0]);
+        let beyond_limit = completed.len().saturating_sub(limit);
+        completed.truncate(limit);
+        let sequences =
+            completed.into_iter().map(|p| p.events.into_iter().map(|i| events[i].handle.clone()).collect()).collect();
+        Found { sequences, beyond_limit, dropped }
+    }
+}
+
+/// Drops the `count` pending sequences that started first; returns how many it dropped.
+fn give_up_oldest(pending: &mut [HashMap<Key, Vec<Pending>>], count: usize) -> usize {
+    let mut starts: Vec<usize> = pending.iter().flat_map(|m| m.values().flatten().map(|p| p.events[0])).collect();
+    starts.sort_unstable();
+    let Some(&cut) = starts.get(count.saturating_sub(1)) else { return 0 };
+    let mut dropped = 0;
+    for stage in pending.iter_mut() {
+        stage.retain(|_, group| {
+            let before = group.len();
+            group.retain(|p| p.events[0] > cut);
+            dropped += before - group.len();
+            !group.is_empty()
+        });
+    }
+    dropped
+}

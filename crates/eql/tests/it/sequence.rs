@@ -1,0 +1,116 @@
+//! Sequences: Elasticsearch's state machine on small, hand-made timelines.
+
+use serde_json::{Value, json};
+
+/// The ids of the events of each sequence `query` finds among `events` (`(seconds, category, id,
+/// key)`), at most `limit`.
+fn find(query: &str, events: &[(i64, &str, &str, Option<&str>)], limit: usize) -> Vec<Vec<String>> {
+    let parsed = eql::parse(query).unwrap_or_else(|e| panic!("{}", e.snippet(query, "query")));
+    let eql::QueryKind::Sequence(seq) = &parsed.kind else { panic!("a sequence") };
+    let matcher = seq.compile(ecs::Catalog::builtin(), "event.category").expect("compiles");
+    let docs: Vec<Value> = events
+        .iter()
+        .map(|(_, category, id, key)| {
+            let mut doc = json!({"event": {"category": category, "id": id}});
+            if let Some(key) = key {
+                doc["host"] = json!({"id": key});
+            }
+            doc
+        })
+        .collect();
+    let offered = events
+        .iter()
+        .zip(&docs)
+        .map(|((t, ..), doc)| eql::Event {
+            time: t * 1_000_000_000,
+            doc,
+            handle: doc["event"]["id"].as_str().unwrap_or("").to_owned(),
+        })
+        .collect();
+    matcher.find(offered, limit).sequences
+}
+
+fn ids(list: &[&[&str]]) -> Vec<Vec<String>> {
+    list.iter().map(|s| s.iter().map(|i| (*i).to_owned()).collect()).collect()
+}
+
+#[test]
+fn events_follow_in_time_and_the_latest_pending_sequence_wins() {
+    let q = "sequence [a where true] [b where true]";
+    assert_eq!(find(q, &[(1, "a", "a1", None), (2, "b", "b1", None)], 10), ids(&[&["a1", "b1"]]));
+    assert_eq!(
+        find(q, &[(2, "a", "a1", None), (1, "b", "b1", None)], 10),
+        ids(&[]),
+        "input order does not matter, time does"
+    );
+    // Two pending in the same state: the most recent one takes the next stage.
+    assert_eq!(
+        find(q, &[(1, "a", "a1", None), (2, "a", "a2", None), (3, "b", "b1", None), (4, "b", "b2", None)], 10),
+        ids(&[&["a2", "b1"]])
+    );
+    // Equal times keep the input's order.
+    assert_eq!(find(q, &[(1, "a", "a1", None), (1, "b", "b1", None)], 10), ids(&[&["a1", "b1"]]));
+    assert_eq!(find(q, &[(1, "b", "b1", None), (1, "a", "a1", None)], 10), ids(&[]));
+}
+
+#[test]
+fn join_keys_maxspan_until_and_runs() {
+    let q = "sequence by host.id [a where true] [b where true]";
+    let events = [
+        (1, "a", "a1", Some("h1")),
+        (2, "a", "a2", Some("h2")),
+        (3, "b", "b2", Some("h2")),
+        (4, "b", "b1", Some("h1")),
+    ];
+    assert_eq!(find(q, &events, 10), ids(&[&["a1", "b1"], &["a2", "b2"]]));
+    assert_eq!(find(q, &events, 1), ids(&[&["a1", "b1"]]), "the limit keeps the oldest first events");
+    // A key without a value takes no part, unless it is optional.
+    assert_eq!(find(q, &[(1, "a", "a1", None), (2, "b", "b1", None)], 10), ids(&[]));
+    let optional = "sequence by ?host.id [a where true] [b where true]";
+    assert_eq!(find(optional, &[(1, "a", "a1", None), (2, "b", "b1", None)], 10), ids(&[&["a1", "b1"]]));
+    // maxspan: every event within it of the first (equal is within).
+    let span = "sequence with maxspan=10s [a where true] [b where true]";
+    assert_eq!(find(span, &[(0, "a", "a1", None), (10, "b", "b1", None)], 10), ids(&[&["a1", "b1"]]));
+    assert_eq!(find(span, &[(0, "a", "a1", None), (11, "b", "b1", None)], 10), ids(&[]));
+    // until: A, B, C by ID matches A,B and A,B,C but not A,C,B (Elasticsearch's example).
+    let until = "sequence by host.id [a where true] [b where true] until [c where true]";
+    let timeline = [
+        (1, "a", "a1", Some("1")),
+        (2, "b", "b1", Some("1")),
+        (3, "a", "a2", Some("2")),
+        (4, "b", "b2", Some("2")),
+        (5, "c", "c2", Some("2")),
+        (6, "a", "a3", Some("3")),
+        (7, "c", "c3", Some("3")),
+        (8, "b", "b3", Some("3")),
+    ];
+    assert_eq!(find(until, &timeline, 10), ids(&[&["a1", "b1"], &["a2", "b2"]]));
+    // runs=3 is the term three times.
+    let runs = "sequence [a where true] with runs=3 [b where true]";
+    let many = [(1, "a", "a1", None), (2, "a", "a2", None), (3, "a", "a3", None), (4, "b", "b1", None)];
+    assert_eq!(find(runs, &many, 10), ids(&[&["a1", "a2", "a3", "b1"]]));
+    assert_eq!(find(runs, &many[1..], 10), ids(&[]));
+}
+
+#[test]
+fn term_keys_join_across_fields_and_unsupported_parts_are_errors() {
+    let q = "sequence [a where true] by host.id [b where true] by host.id";
+    assert_eq!(find(q, &[(1, "a", "a1", Some("x")), (2, "b", "b1", Some("x"))], 10), ids(&[&["a1", "b1"]]));
+    let compile = |text: &str| {
+        let parsed = eql::parse(text).expect("parses");
+        let eql::QueryKind::Sequence(seq) = &parsed.kind else { panic!("a sequence") };
+        seq.compile(ecs::Catalog::builtin(), "event.category").map(|_| ()).map_err(|e| e.to_string())
+    };
+    assert_eq!(
+        compile("sequence with maxspan=1m [a where true] ![b where true]"),
+        Err("missing events (`![`) are not supported yet".to_owned())
+    );
+    assert_eq!(
+        compile("sequence [a where true] by x [b where true]"),
+        Err("every term of a sequence needs as many join keys as the others".to_owned())
+    );
+    assert_eq!(
+        compile("sequence by length(x) [a where true] [b where true]"),
+        Err("join keys other than fields are not supported yet".to_owned())
+    );
+}
