@@ -47,6 +47,7 @@ mod replay;
 mod ruleset;
 mod scan;
 pub mod schedule;
+mod sequence;
 pub mod source;
 pub mod storage;
 pub mod suppression;

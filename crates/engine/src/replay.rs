@@ -52,10 +52,15 @@ enum Kind {
     Query,
     Threshold(Threshold),
     NewTerms(NewTerms),
+    /// An EQL sequence: its executions find sequences among the window's events.
+    Sequence,
 }
 
 impl Kind {
     fn of(rule: &Rule) -> Kind {
+        if rule.is_eql_sequence() {
+            return Kind::Sequence;
+        }
         match (&rule.threshold, &rule.new_terms) {
             (Some(threshold), _) => Kind::Threshold(threshold.clone()),
             (None, Some(new_terms)) => Kind::NewTerms(new_terms.clone()),
@@ -125,7 +130,7 @@ impl Sink for Replay {
         let Some(&rule) = self.rule_ids.get(&hit.rule.id.0) else { return Ok(true) };
         let (event, terms, distinct) = match &self.kinds[rule] {
             Kind::Query if !self.queries => return Ok(true),
-            Kind::Query => (hit.event.clone(), Vec::new(), Vec::new()),
+            Kind::Query | Kind::Sequence => (hit.event.clone(), Vec::new(), Vec::new()),
             Kind::Threshold(threshold) => {
                 (Value::Null, terms::groups_of(threshold, hit.event), terms::cardinality_values(threshold, hit.event))
             }
@@ -327,6 +332,10 @@ impl Replay {
                 Kind::NewTerms(new_terms) => {
                     replay_new_terms(rule_index, rule, new_terms, &pending, &kept, stats, &mut alerts)
                 }
+                Kind::Sequence => {
+                    let Some(matcher) = rules.rules()[rule_index].sequence() else { continue };
+                    replay_sequence(rule_index, rule, matcher, &pending, &mut kept, stats, &mut alerts);
+                }
             }
             if !matches!(self.kinds[rule_index], Kind::Query)
                 && let Some(suppression) = Suppression::of(rule)
@@ -510,6 +519,94 @@ fn replay_threshold(
             kept.push(synthetic);
             alerts.push(Made { rule: rule_index, started, at: kept.len() - 1, id: alert.id, fields: alert.fields });
             stats.alerts += 1;
+        }
+        n += 1;
+    }
+}
+
+/// An EQL sequence rule's executions: each finds the sequences among its window's events (the
+/// oldest `max_signals` of them), and a sequence alerts once, in the first execution that finds
+/// it: one building block alert per event and the shell alert (see [`crate::sequence`]).
+fn replay_sequence(
+    rule_index: usize,
+    rule: &Rule,
+    matcher: &eql::SequenceMatcher,
+    pending: &[usize],
+    kept: &mut Vec<Kept>,
+    stats: &mut RuleReplay,
+    alerts: &mut Vec<Made>,
+) {
+    let schedule = Schedule::new(rule);
+    let time = |kept: &[Kept], i: usize| kept[pending[i]].time.expect("timed hits only");
+    let mut alerted: HashSet<AlertId> = HashSet::new();
+    let Some(first) = pending.first() else { return };
+    let Some((mut n, _)) = schedule.first_reaching(kept[*first].time.expect("timed hits only")) else { return };
+    let mut low = 0;
+    while low < pending.len() {
+        let Some((from, to)) = schedule.window(n) else { return };
+        while low < pending.len() && time(kept, low) < from {
+            low += 1;
+        }
+        if low == pending.len() {
+            break;
+        }
+        if time(kept, low) > to {
+            match schedule.first_reaching(time(kept, low)) {
+                Some((later, _)) => n = later.max(n + 1),
+                None => return,
+            }
+            continue;
+        }
+        let started = schedule.start(n);
+        let high = low + pending[low..].iter().take_while(|&&at| kept[at].time.is_some_and(|t| t <= to)).count();
+        let events = pending[low..high]
+            .iter()
+            .map(|&at| eql::Event { time: kept[at].time.map_or(0, |t| t.as_nanos()), doc: &kept[at].event, handle: at })
+            .collect();
+        let found = matcher.find(events, rule.max_signals as usize);
+        stats.executions += 1;
+        if found.beyond_limit > 0 {
+            stats.truncations.push(Truncation { started, dropped: found.beyond_limit });
+        }
+        for sequence in found.sequences {
+            let members: Vec<crate::sequence::Member<'_>> = sequence
+                .iter()
+                .map(|&at| crate::sequence::Member {
+                    event: &kept[at].event,
+                    index: kept[at].index.as_deref(),
+                    event_id: &kept[at].event_id,
+                    alert_id: kept[at].alert_id,
+                })
+                .collect();
+            let made = crate::sequence::alerts(&rule.id.0, &members);
+            if !alerted.insert(made.group) {
+                continue;
+            }
+            for (&at, (id, fields)) in sequence.iter().zip(made.blocks) {
+                alerts.push(Made { rule: rule_index, started, at, id, fields });
+            }
+            let last = &kept[*sequence.last().expect("a sequence has events")];
+            let shell = Kept {
+                rule: rule_index,
+                time: last.time,
+                alert_id: made.group,
+                event: made.shell,
+                index: last.index.clone(),
+                event_id: made.group.to_string(),
+                source: last.source.clone(),
+                line: last.line,
+                terms: Vec::new(),
+                distinct: Vec::new(),
+            };
+            kept.push(shell);
+            alerts.push(Made {
+                rule: rule_index,
+                started,
+                at: kept.len() - 1,
+                id: made.group,
+                fields: made.shell_fields,
+            });
+            stats.alerts += sequence.len() + 1;
         }
         n += 1;
     }

@@ -17,6 +17,9 @@ use rules::exceptions::Exceptions;
 pub(crate) enum RuleMatcher<'c> {
     Kql(Matcher<'c>),
     Eql(eql::EventMatcher),
+    /// An EQL sequence: an event "matches" when it can take part (a term's or `until`'s filter);
+    /// the sequences are found by the rule's execution.
+    Sequence(Box<eql::SequenceMatcher>),
 }
 
 impl RuleMatcher<'_> {
@@ -24,6 +27,7 @@ impl RuleMatcher<'_> {
         match self {
             RuleMatcher::Kql(m) => m.matches_value(event),
             RuleMatcher::Eql(m) => m.matches_value(event),
+            RuleMatcher::Sequence(m) => m.takes(event),
         }
     }
 }
@@ -40,9 +44,19 @@ struct Compiled<'c> {
 impl<'c> Compiled<'c> {
     fn of(rule: &Rule, catalog: &'c Catalog, now: Timestamp) -> Result<Compiled<'c>, String> {
         if rule.kind == rules::RuleType::Eql {
-            // Rules the engine runs hold an event query (sequences are `unsupported`).
             let query = eql::parse(rule.query.as_deref().unwrap_or_default()).map_err(|e| e.to_string())?;
-            let Some(filter) = query.filters().into_iter().next() else { return Err("no event filter".into()) };
+            let filter = match &query.kind {
+                eql::QueryKind::Event(filter) => filter,
+                eql::QueryKind::Sequence(seq) => {
+                    let matcher = seq.compile(catalog, rule.event_category_field()).map_err(|e| e.to_string())?;
+                    let fields = Some(matcher.fields().to_vec());
+                    // No literals: a line is a candidate for any of the terms.
+                    let (literals, raw_literals) = (kql::Literals::default(), kql::Literals::default());
+                    let matcher = RuleMatcher::Sequence(Box::new(matcher));
+                    return Ok(Compiled { matcher, literals, raw_literals, fields });
+                }
+                eql::QueryKind::Sample(_) => return Err("eql samples are not supported yet".into()),
+            };
             let matcher = filter.compile(catalog, rule.event_category_field()).map_err(|e| e.to_string())?;
             let fields = Some(matcher.fields().to_vec());
             // The literals of a KQL query the filter implies (none: every line is a candidate).
@@ -81,6 +95,14 @@ pub struct CompiledRule<'c> {
 }
 
 impl CompiledRule<'_> {
+    /// The rule's sequence, when it is an EQL sequence rule.
+    pub(crate) fn sequence(&self) -> Option<&eql::SequenceMatcher> {
+        match &self.matcher {
+            RuleMatcher::Sequence(m) => Some(m),
+            _ => None,
+        }
+    }
+
     /// Whether the rule matches a decoded event (its index aside).
     pub(crate) fn matches(&self, event: &ecs::Value) -> bool {
         self.matcher.matches_value(event) && self.filters.iter().all(|f| f.passes(event))

@@ -72,10 +72,13 @@ pub fn alerted_for_start(store: &dyn Store, rule: &Rule, start: Timestamp) -> St
 }
 
 /// Whether `rule` can run in real time: a query rule or EQL event query without alert
-/// suppression (threshold and new terms rules count over their whole window, and suppression
-/// groups an execution's alerts, so those keep their schedule).
+/// suppression (threshold and new terms rules count over their whole window, as EQL sequences
+/// look for their events in it, and suppression groups an execution's alerts, so those keep
+/// their schedule).
 pub fn runs_in_real_time(rule: &Rule) -> bool {
-    matches!(rule.kind, rules::RuleType::Query | rules::RuleType::Eql) && Suppression::of(rule).is_none()
+    matches!(rule.kind, rules::RuleType::Query | rules::RuleType::Eql)
+        && !rule.is_eql_sequence()
+        && Suppression::of(rule).is_none()
 }
 
 /// Whether the rule's last scheduled run is dated after `now`: the clock was ahead then.
@@ -210,7 +213,12 @@ pub fn execute(
         .rules()
         .iter()
         .zip(&covered)
-        .map(|(c, &covered)| Counting::prepare(store, &c.rule, (catalog, exceptions), scheduled, (covered, run.up_to)))
+        .map(|(c, &covered)| {
+            if let Some(sequence) = c.sequence() {
+                return Ok(Counting::sequence(sequence));
+            }
+            Counting::prepare(store, &c.rule, (catalog, exceptions), scheduled, (covered, run.up_to))
+        })
         .collect::<StoreResult<Vec<_>>>()?;
     // What the start's real-time executions alerted counts against max_signals (they and the
     // start's execution share one interval's budget; a manual run has its own).

@@ -252,6 +252,13 @@ impl Rule {
         }
     }
 
+    /// Whether this is an EQL rule whose query is a sequence.
+    pub fn is_eql_sequence(&self) -> bool {
+        self.kind == RuleType::Eql
+            && eql::parse(self.query.as_deref().unwrap_or_default())
+                .is_ok_and(|q| matches!(q.kind, eql::QueryKind::Sequence(_)))
+    }
+
     fn eql_unsupported(&self) -> Option<String> {
         if !self.filters.as_deref().unwrap_or_default().is_empty() {
             return Some("filters on eql rules are not supported yet".into());
@@ -261,10 +268,10 @@ impl Rule {
             Err(err) => return Some(format!("its query does not parse: {err}")),
         };
         match (&query.kind, query.pipes.first()) {
-            (eql::QueryKind::Sequence(_), _) => Some("eql sequences are not supported yet".into()),
             (eql::QueryKind::Sample(_), _) => Some("eql samples are not supported yet".into()),
-            (eql::QueryKind::Event(_), Some(pipe)) => {
-                Some(format!("the eql pipe `{}` is not supported yet", pipe.name))
+            (_, Some(pipe)) => Some(format!("the eql pipe `{}` is not supported yet", pipe.name)),
+            (eql::QueryKind::Sequence(seq), None) => {
+                seq.compile(ecs::Catalog::builtin(), self.event_category_field()).err().map(|e| e.to_string())
             }
             (eql::QueryKind::Event(_), None) => None,
         }

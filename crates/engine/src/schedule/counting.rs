@@ -34,6 +34,13 @@ pub(super) enum Counting {
     Query,
     Threshold(ThresholdPass),
     NewTerms(NewTermsPass),
+    Sequence(SequencePass),
+}
+
+/// An EQL sequence rule: the window's events that can take part, in the order read.
+pub(super) struct SequencePass {
+    matcher: eql::SequenceMatcher,
+    events: Vec<Candidate>,
 }
 
 pub(super) struct ThresholdPass {
@@ -73,6 +80,11 @@ pub(super) struct Outcome {
 }
 
 impl Counting {
+    /// What an EQL sequence rule keeps during a pass.
+    pub(super) fn sequence(matcher: &eql::SequenceMatcher) -> Counting {
+        Counting::Sequence(SequencePass { matcher: matcher.clone(), events: Vec::new() })
+    }
+
     /// What `rule` needs for a pass at `scheduled`: its memory read from the store (a new terms
     /// index rebuilt from the stored events when it must be, unless the pass reads them all
     /// anyway: the rule has `covered` nothing yet).
@@ -126,6 +138,11 @@ impl Counting {
     ) {
         match self {
             Counting::Query => {}
+            Counting::Sequence(pass) => {
+                if in_window && time.is_some() {
+                    pass.events.push(candidate());
+                }
+            }
             Counting::Threshold(pass) => match time {
                 Some(time) if in_window => {
                     let groups = terms::groups_of(&pass.threshold, event);
@@ -177,6 +194,7 @@ impl Counting {
                 memory: MemoryUpdate::default(),
             }),
             Counting::Threshold(pass) => Ok(pass.finish(rule, scheduled, window, max)),
+            Counting::Sequence(pass) => pass.finish(store, rule, max),
             Counting::NewTerms(pass) => pass.finish(store, rule, max),
         }
     }
@@ -217,6 +235,82 @@ impl ThresholdPass {
             terms: None,
         };
         Outcome { alerts, candidates, held_back: 0, held_from: None, terms: 0, warnings, memory }
+    }
+}
+
+impl SequencePass {
+    /// The sequences among the window's events, the oldest `max` (by first event) alerted: one
+    /// building block alert per event and the shell alert (see [`crate::sequence`]). A sequence
+    /// an earlier execution alerted (its window overlapped) is left out.
+    fn finish(self, store: &dyn Store, rule: &Rule, max: usize) -> StoreResult<Outcome> {
+        let offered = self
+            .events
+            .iter()
+            .enumerate()
+            .map(|(i, c)| eql::Event { time: c.time.map_or(0, Timestamp::as_nanos), doc: &c.event.event, handle: i })
+            .collect();
+        let found = self.matcher.find(offered, max);
+        let mut warnings = Vec::new();
+        if found.beyond_limit > 0 {
+            warnings.push(format!(
+                "max_signals ({max}) reached: {} more sequences found in the window not alerted",
+                found.beyond_limit
+            ));
+        }
+        if found.dropped > 0 {
+            warnings.push(format!(
+                "{} pending sequences given up: more than {} were under way at once",
+                found.dropped,
+                eql::MAX_PENDING
+            ));
+        }
+        let candidates = (found.sequences.len() + found.beyond_limit) as u64;
+        let made: Vec<_> = found
+            .sequences
+            .iter()
+            .map(|sequence| {
+                let members: Vec<crate::sequence::Member<'_>> = sequence
+                    .iter()
+                    .map(|&i| {
+                        let c = &self.events[i];
+                        crate::sequence::Member {
+                            event: &c.event.event,
+                            index: c.event.index.as_deref(),
+                            event_id: &c.event.event_id,
+                            alert_id: c.alert_id,
+                        }
+                    })
+                    .collect();
+                crate::sequence::alerts(&rule.id.0, &members)
+            })
+            .collect();
+        let existing = store.existing(&made.iter().map(|m| m.group).collect::<Vec<_>>())?;
+        let mut alerts = Vec::new();
+        for (sequence, made) in found.sequences.iter().zip(made) {
+            if existing.contains(&made.group) {
+                continue;
+            }
+            for (&i, (alert_id, fields)) in sequence.iter().zip(made.blocks) {
+                alerts.push((Candidate { alert_id, ..self.events[i].clone() }, fields));
+            }
+            let last = &self.events[*sequence.last().expect("a sequence has events")];
+            let event = Rc::new(Stored {
+                event: made.shell,
+                index: last.event.index.clone(),
+                event_id: made.group.to_string(),
+            });
+            let shell = Candidate { time: last.time, seq: last.seq, late: false, alert_id: made.group, event };
+            alerts.push((shell, made.shell_fields));
+        }
+        Ok(Outcome {
+            alerts,
+            candidates,
+            held_back: 0,
+            held_from: None,
+            terms: 0,
+            warnings,
+            memory: MemoryUpdate::default(),
+        })
     }
 }
 

@@ -3,6 +3,7 @@
 mod checkpoints;
 mod events;
 mod executions;
+mod sequences;
 mod terms;
 
 use ecs::date::Timestamp;
@@ -33,6 +34,21 @@ fn quiet(id: &str, time: &str) -> Value {
 
 fn new_event(doc: Value, ingested: Timestamp) -> NewEvent {
     engine::prepare(doc, None, None, ingested)
+}
+
+/// One scheduled execution of `rule` at `start`: its record.
+fn run(store: &store::Sqlite, rule: &rules::Rule, start: Timestamp) -> engine::storage::ExecutionRecord {
+    let records = engine::schedule::execute(
+        store,
+        ecs::Catalog::builtin(),
+        std::slice::from_ref(rule),
+        &Default::default(),
+        &engine::schedule::Silent,
+        start,
+        engine::schedule::Trigger::Scheduled,
+    )
+    .expect("runs");
+    records.into_iter().next().expect("a record")
 }
 
 fn open() -> (tempfile::TempDir, store::Sqlite) {

@@ -4,13 +4,12 @@
 use std::collections::BTreeSet;
 
 use ecs::date::Timestamp;
-use engine::schedule::{Silent, Trigger, execute};
-use engine::storage::{AlertFilter, AlertStore, EventLog, ExecutionRecord};
+use engine::storage::{AlertFilter, AlertStore, EventLog};
 use proptest::prelude::*;
 use rules::Rule;
 use serde_json::{Value, json};
 
-use crate::{at, new_event, open};
+use crate::{at, new_event, open, run};
 
 fn rule(kind: &str, extra: &str) -> Rule {
     let text = format!(
@@ -33,20 +32,6 @@ fn new_terms_rule(fields: &str, history: &str) -> Rule {
 fn login(id: &str, time: Timestamp, user: &str) -> Value {
     json!({"@timestamp": time.to_string(), "event": {"id": id, "action": "login", "dataset": "o365.audit"},
            "user": {"name": user}})
-}
-
-fn run(store: &store::Sqlite, rule: &Rule, start: Timestamp) -> ExecutionRecord {
-    let records = execute(
-        store,
-        ecs::Catalog::builtin(),
-        std::slice::from_ref(rule),
-        &Default::default(),
-        &Silent,
-        start,
-        Trigger::Scheduled,
-    )
-    .expect("runs");
-    records.into_iter().next().expect("a record")
 }
 
 /// The stored alerts as (event id, the fields the rule type adds).

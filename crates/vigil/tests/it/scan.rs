@@ -364,3 +364,39 @@ fn corpus_rules_with_suppression_and_filters_behave_as_their_fields_say() {
     assert_eq!(scripts.len(), 1, "{}", run.stdout);
     assert_eq!(scripts[0]["file"]["path"], "C:\\Users\\eve\\run.ps1");
 }
+
+/// An EQL sequence rule in a scan: replayed on its schedule, each sequence alerts once, as one
+/// building block per event and a shell that share a group id.
+#[test]
+fn an_eql_sequence_alerts_as_building_blocks_and_a_shell() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let rule = "[rule]\nrule_id = \"seq\"\nname = \"Failures then a success\"\ndescription = \"d\"\ntype = \"eql\"\nlanguage = \"eql\"\nrisk_score = 47\nseverity = \"medium\"\ninterval = \"5m\"\nfrom = \"now-9m\"\nquery = '''\nsequence by user.name with maxspan=5m\n  [authentication where event.outcome == \"failure\"] with runs=2\n  [authentication where event.outcome == \"success\"]\n'''\n";
+    std::fs::write(dir.path().join("seq.toml"), rule).expect("write");
+    let login = |id: &str, time: &str, user: &str, outcome: &str| {
+        format!(
+            "{{\"@timestamp\":\"2026-03-02T{time}Z\",\"event\":{{\"id\":\"{id}\",\"category\":[\"authentication\"],\"outcome\":\"{outcome}\"}},\"user\":{{\"name\":\"{user}\"}}}}\n"
+        )
+    };
+    let events = [
+        login("a1", "08:00:00", "alice", "failure"),
+        login("a2", "08:00:10", "alice", "failure"),
+        login("b1", "08:00:20", "bob", "failure"),
+        login("a3", "08:00:30", "alice", "success"),
+        login("b2", "08:00:40", "bob", "success"),
+        // Carol's success comes more than maxspan after her first failure.
+        login("c1", "08:20:00", "carol", "failure"),
+        login("c2", "08:21:00", "carol", "failure"),
+        login("c3", "08:30:00", "carol", "success"),
+    ]
+    .concat();
+    let rules = dir.path().to_string_lossy().into_owned();
+    let run = vigil(&["scan", "--rules", &rules, "--output", "jsonl", "-q", "-"], &events);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let alerts: Vec<serde_json::Value> = run.stdout.lines().map(|l| serde_json::from_str(l).expect("JSON")).collect();
+    let summary: Vec<(Option<&str>, Option<i64>)> =
+        alerts.iter().map(|a| (a["event"]["id"].as_str(), a["kibana.alert.group.index"].as_i64())).collect();
+    assert_eq!(summary, [(Some("a1"), Some(0)), (Some("a2"), Some(1)), (Some("a3"), Some(2)), (None, None)]);
+    assert!(alerts.iter().all(|a| a["kibana.alert.group.id"] == alerts[3]["kibana.alert.uuid"]));
+    assert_eq!(alerts[3]["user"]["name"], "alice");
+    assert_eq!(alerts[3]["kibana.alert.rule.type"], "eql");
+}

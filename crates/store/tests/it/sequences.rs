@@ -1,0 +1,78 @@
+//! EQL sequence rules executed on the store: the window's sequences alert once, as building
+//! blocks and a shell sharing a group id.
+
+use engine::storage::{AlertFilter, AlertStore, EventLog};
+use serde_json::{Value, json};
+
+use crate::{at, new_event, open, run};
+
+fn rule() -> rules::Rule {
+    let text = r#"[rule]
+rule_id = "seq"
+name = "Failures then a success"
+description = "test"
+type = "eql"
+language = "eql"
+risk_score = 50
+severity = "high"
+interval = "5m"
+from = "now-9m"
+query = '''
+sequence by user.name with maxspan=5m
+  [authentication where event.outcome == "failure"] with runs=2
+  [authentication where event.outcome == "success"]
+'''
+"#;
+    let mut loaded = rules::load_toml(std::path::Path::new("seq.toml"), text);
+    assert!(!loaded.has_errors(), "{:?}", loaded.diagnostics);
+    loaded.rules.remove(0)
+}
+
+fn login(id: &str, time: &str, user: &str, outcome: &str) -> Value {
+    json!({"@timestamp": format!("2026-03-02T{time}Z"), "event": {"id": id, "category": ["authentication"], "outcome": outcome},
+           "user": {"name": user}})
+}
+
+#[test]
+fn a_sequence_alerts_once_as_building_blocks_and_a_shell() {
+    let (_dir, store) = open();
+    let events = [
+        login("a1", "10:00:00", "alice", "failure"),
+        login("b1", "10:00:10", "bob", "failure"),
+        login("a2", "10:00:20", "alice", "failure"),
+        login("a3", "10:01:00", "alice", "success"),
+        login("b2", "10:01:10", "bob", "success"),
+    ];
+    let stored: Vec<_> = events.into_iter().map(|e| new_event(e, at("10:02:00"))).collect();
+    store.append(&stored).expect("stored");
+    let rule = rule();
+    let first = run(&store, &rule, at("10:05:00"));
+    assert_eq!((first.alerts, first.candidates), (4, 1), "{:?}", first.warnings);
+    // The next execution's window holds the same sequence: it is not alerted again.
+    let second = run(&store, &rule, at("10:06:00"));
+    assert_eq!((second.alerts, second.candidates), (0, 1));
+    let mut alerts = Vec::new();
+    store
+        .alerts(&AlertFilter::default(), &mut |a| {
+            alerts.push(a.document);
+            true
+        })
+        .expect("alerts");
+    assert_eq!(alerts.len(), 4);
+    let group = alerts[0]["kibana.alert.group.id"].clone();
+    assert!(alerts.iter().all(|a| a["kibana.alert.group.id"] == group));
+    let mut blocks: Vec<(i64, String)> = alerts
+        .iter()
+        .filter(|a| a["kibana.alert.building_block_type"] == "default")
+        .map(|a| {
+            (a["kibana.alert.group.index"].as_i64().unwrap_or(-1), a["event"]["id"].as_str().unwrap_or("").to_owned())
+        })
+        .collect();
+    blocks.sort();
+    assert_eq!(blocks, [(0, "a1".to_owned()), (1, "a2".to_owned()), (2, "a3".to_owned())]);
+    let shell = alerts.iter().find(|a| a.get("kibana.alert.building_block_type").is_none()).expect("the shell");
+    assert_eq!(shell["kibana.alert.uuid"], group);
+    assert_eq!(shell["user"]["name"], "alice");
+    assert_eq!(shell["kibana.alert.ancestors"].as_array().map(Vec::len), Some(3));
+    assert_eq!(shell["kibana.alert.rule.rule_type_id"], "siem.eqlRule");
+}
