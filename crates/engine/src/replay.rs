@@ -82,7 +82,13 @@ pub struct Replay {
     latest: HashMap<(usize, String), Timestamp>,
     /// Per rule, the shortest span of a new terms history (`from - history start`).
     spans: Vec<i64>,
+    /// Per EQL sequence rule, the events kept, and those left out past [`MAX_SEQUENCE_EVENTS`].
+    sequence_events: Vec<(usize, usize)>,
 }
+
+/// The most events a scan keeps for one EQL sequence rule (each whole, for its alerts): a limit
+/// on memory, reported when reached (`RuleReplay::events_not_kept`).
+pub const MAX_SEQUENCE_EVENTS: usize = 200_000;
 
 impl Replay {
     /// A replay of the rules in `rules`.
@@ -103,7 +109,8 @@ impl Replay {
                 _ => 0,
             })
             .collect();
-        Replay { kept: Vec::new(), rule_ids, kinds, queries: true, latest: HashMap::new(), spans }
+        let sequence_events = vec![(0, 0); rules.len()];
+        Replay { kept: Vec::new(), rule_ids, kinds, queries: true, latest: HashMap::new(), spans, sequence_events }
     }
 
     /// A replay of the threshold and new terms rules in `rules` only: what a plain scan needs.
@@ -130,7 +137,16 @@ impl Sink for Replay {
         let Some(&rule) = self.rule_ids.get(&hit.rule.id.0) else { return Ok(true) };
         let (event, terms, distinct) = match &self.kinds[rule] {
             Kind::Query if !self.queries => return Ok(true),
-            Kind::Query | Kind::Sequence => (hit.event.clone(), Vec::new(), Vec::new()),
+            Kind::Query => (hit.event.clone(), Vec::new(), Vec::new()),
+            Kind::Sequence => {
+                let (kept, left_out) = &mut self.sequence_events[rule];
+                if *kept == MAX_SEQUENCE_EVENTS {
+                    *left_out += 1;
+                    return Ok(true);
+                }
+                *kept += 1;
+                (hit.event.clone(), Vec::new(), Vec::new())
+            }
             Kind::Threshold(threshold) => {
                 (Value::Null, terms::groups_of(threshold, hit.event), terms::cardinality_values(threshold, hit.event))
             }
@@ -203,6 +219,13 @@ pub struct RuleReplay {
     pub missed: usize,
     /// Matching events without a time on the rule's time field (no execution sees them).
     pub untimed: usize,
+    /// An EQL sequence rule: sequences its executions found beyond `max_signals` (each alerts
+    /// the oldest; a later one alerts the rest only if its window still holds them).
+    pub sequences_beyond_limit: usize,
+    /// An EQL sequence rule: pending sequences given up past [`eql::MAX_PENDING`].
+    pub sequences_given_up: usize,
+    /// An EQL sequence rule: matching events left out past [`MAX_SEQUENCE_EVENTS`].
+    pub events_not_kept: usize,
 }
 
 /// The result of a replay.
@@ -316,6 +339,9 @@ impl Replay {
                 Some(_) => by_rule[kept.rule].push(at),
                 None => report[kept.rule].untimed += 1,
             }
+        }
+        for (stats, (_, left_out)) in report.iter_mut().zip(&self.sequence_events) {
+            stats.events_not_kept = *left_out;
         }
         let mut kept = self.kept;
         let mut alerts = Vec::new();
@@ -565,9 +591,8 @@ fn replay_sequence(
             .collect();
         let found = matcher.find(events, rule.max_signals as usize);
         stats.executions += 1;
-        if found.beyond_limit > 0 {
-            stats.truncations.push(Truncation { started, dropped: found.beyond_limit });
-        }
+        stats.sequences_beyond_limit += found.beyond_limit;
+        stats.sequences_given_up += found.dropped;
         for sequence in found.sequences {
             let members: Vec<crate::sequence::Member<'_>> = sequence
                 .iter()

@@ -54,3 +54,39 @@ fn events_without_a_time_are_counted_not_alerted() {
     let report = replay.run(&set);
     assert_eq!((report.rules[0].alerts, report.rules[0].untimed), (2, 1), "@timestamp is the fallback");
 }
+
+/// An EQL sequence rule replayed: each execution finds its window's sequences, alerts the oldest
+/// `max_signals` of them (building blocks and a shell each), and a sequence alerts once.
+#[test]
+fn eql_sequences_alert_once_and_count_what_max_signals_leaves() {
+    let text = "[rule]\nrule_id = \"seq\"\nname = \"seq\"\ndescription = \"d\"\ntype = \"eql\"\nlanguage = \"eql\"\nrisk_score = 50\nseverity = \"high\"\ninterval = \"5m\"\nfrom = \"now-6m\"\nmax_signals = 1\nquery = '''sequence by user.name [a where true] [b where true]'''\n";
+    let mut loaded = rules::load_toml(std::path::Path::new("seq.toml"), text);
+    assert!(!loaded.has_errors(), "{:?}", loaded.diagnostics);
+    let set = compile(vec![loaded.rules.remove(0)]);
+    let mut scanner = Scanner::new(&set, ScanOptions { index: None });
+    let mut replay = Replay::new(&set);
+    // Two users' sequences in the same minute: the execution at 10:05 finds both.
+    let lines = [(1, "a", "u1"), (2, "a", "u2"), (3, "b", "u1"), (4, "b", "u2")];
+    for (i, (second, category, user)) in lines.iter().enumerate() {
+        let line = format!(
+            r#"{{"@timestamp":"2026-03-02T10:01:0{second}Z","event":{{"category":"{category}","id":"e{i}"}},"user":{{"name":"{user}"}}}}"#
+        );
+        scanner
+            .scan_line(line.as_bytes(), Position { source: "t", line: i as u64 + 1 }, &mut replay)
+            .expect("infallible");
+    }
+    let report = replay.run(&set);
+    let r = &report.rules[0];
+    // 10:05 alerts u1's (the oldest first event) and leaves u2's; 10:10 (window 10:04-10:10)
+    // no longer holds them.
+    assert_eq!((r.executions, r.alerts, r.sequences_beyond_limit), (1, 3, 1));
+    let mut alerted = Vec::new();
+    report
+        .for_each_alert(&set, |_, hit| {
+            let doc = hit.document(ecs::date::Timestamp::from_nanos(0));
+            alerted.push((doc["event"]["id"].as_str().map(str::to_owned), doc["kibana.alert.group.index"].as_i64()));
+            Ok::<_, std::convert::Infallible>(true)
+        })
+        .expect("infallible");
+    assert_eq!(alerted, [(Some("e0".to_owned()), Some(0)), (Some("e2".to_owned()), Some(1)), (None, None)]);
+}

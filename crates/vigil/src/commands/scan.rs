@@ -215,6 +215,30 @@ fn warn_about_replay(rule_set: &RuleSet<'_>, replayed: &engine::ReplayReport) {
                 count(t.dropped as u64, "event")
             ));
         }
+        if r.sequences_beyond_limit > 0 {
+            report::note(&format!(
+                "warning: {}: its executions found {} beyond max_signals {} (each alerts its oldest; a later execution alerts the rest only while its window holds them)",
+                rule.name,
+                count(r.sequences_beyond_limit as u64, "sequence"),
+                rule.max_signals
+            ));
+        }
+        if r.sequences_given_up > 0 {
+            report::note(&format!(
+                "warning: {}: {} given up: more than {} were under way at once",
+                rule.name,
+                count(r.sequences_given_up as u64, "pending sequence"),
+                thousands(eql::MAX_PENDING as u64)
+            ));
+        }
+        if r.events_not_kept > 0 {
+            report::note(&format!(
+                "warning: {}: {} left out of its sequences: a scan keeps at most {} for one sequence rule",
+                rule.name,
+                count(r.events_not_kept as u64, "matching event"),
+                thousands(engine::MAX_SEQUENCE_EVENTS as u64)
+            ));
+        }
         if r.missed > 0 {
             report::note(&format!(
                 "warning: {}: {} never alerted (truncated in every execution that saw them)",
