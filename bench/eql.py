@@ -76,11 +76,12 @@ def events(count, hosts, seed=7):
         yield json.dumps(doc, separators=(",", ":"))
 
 
-def timed(cmd, runs):
+def timed(cmd, runs, keep=True):
     times, out = [], b""
     for _ in range(runs):
         start = time.perf_counter()
-        out = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, check=True).stdout
+        stdout = subprocess.PIPE if keep else subprocess.DEVNULL
+        out = subprocess.run(cmd, stdout=stdout, stderr=subprocess.DEVNULL, check=True).stdout
         times.append(time.perf_counter() - start)
     return statistics.median(times), out
 
@@ -104,7 +105,7 @@ def main():
         subprocess.run(["cargo", "build", "--release", "-q", "-p", "vigil"], cwd=ROOT, check=True)
         vigil = os.path.join(ROOT, "target", "release", "vigil")
     rows = []
-    seconds, _ = timed(["cat", data], args.runs)
+    seconds, _ = timed(["cat", data], args.runs, keep=False)
     rows.append(("cat", seconds, ""))
     for n, (name, query) in enumerate(RULES.items()):
         rules = os.path.join(work, f"rules-{n}")

@@ -125,19 +125,21 @@ pub fn field_texts(root: &Value, path: &str) -> Vec<String> {
 /// The event's time on the rule's time field (`timestamp_override`, falling back to
 /// `@timestamp` as Kibana does).
 pub fn event_time(rule: &Rule, root: &Value) -> Option<Timestamp> {
-    let parse = |path: &str| {
-        let mut found = None;
-        Path::new(path).visit(root, &mut |v| {
-            found = match v {
-                Value::String(s) => Timestamp::parse(s, false),
-                Value::Number(n) => n.as_i64().map(Timestamp::from_millis),
-                _ => None,
-            };
-            found.is_some()
-        });
-        found
-    };
-    parse(rule.time_field()).or_else(|| parse("@timestamp"))
+    time_in(root, rule.time_field()).or_else(|| time_in(root, "@timestamp"))
+}
+
+/// The first date at `field` of the event (a date string, or epoch milliseconds).
+pub(crate) fn time_in(root: &Value, field: &str) -> Option<Timestamp> {
+    let mut found = None;
+    Path::new(field).visit(root, &mut |v| {
+        found = match v {
+            Value::String(s) => Timestamp::parse(s, false),
+            Value::Number(n) => n.as_i64().map(Timestamp::from_millis),
+            _ => None,
+        };
+        found.is_some()
+    });
+    found
 }
 
 /// Kibana's alert reason: `web event with source 1.2.3.4 by alice on host1 created medium alert

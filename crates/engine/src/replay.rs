@@ -587,7 +587,11 @@ fn replay_sequence(
         let high = low + pending[low..].iter().take_while(|&&at| kept[at].time.is_some_and(|t| t <= to)).count();
         let events = pending[low..high]
             .iter()
-            .map(|&at| eql::Event { time: kept[at].time.map_or(0, |t| t.as_nanos()), doc: &kept[at].event, handle: at })
+            .map(|&at| eql::Event {
+                time: crate::sequence::order_time(rule, &kept[at].event, kept[at].time),
+                doc: &kept[at].event,
+                handle: at,
+            })
             .collect();
         let found = matcher.find(events, rule.max_signals as usize);
         stats.executions += 1;

@@ -50,8 +50,17 @@ impl<'c> Compiled<'c> {
                 eql::QueryKind::Sequence(seq) => {
                     let matcher = seq.compile(catalog, rule.event_category_field()).map_err(|e| e.to_string())?;
                     let fields = Some(matcher.fields().to_vec());
-                    // No literals: a line is a candidate for any of the terms.
-                    let (literals, raw_literals) = (kql::Literals::default(), kql::Literals::default());
+                    // A line takes part when it meets a term's filter or `until`'s: the literals
+                    // of the `or` of what each implies (none when one of them implies nothing).
+                    let implied: Option<Vec<String>> = query
+                        .filters()
+                        .iter()
+                        .map(|f| f.literal_query(catalog, rule.event_category_field()).map(|q| format!("({q})")))
+                        .collect();
+                    let implied = implied.and_then(|parts| kql::parse(&parts.join(" or ")).ok());
+                    let literals = implied.as_ref().map(|q| q.required_literals(catalog)).unwrap_or_default();
+                    let raw_literals =
+                        implied.as_ref().map(|q| q.required_literals_in(catalog, &o365::copied)).unwrap_or_default();
                     let matcher = RuleMatcher::Sequence(Box::new(matcher));
                     return Ok(Compiled { matcher, literals, raw_literals, fields });
                 }

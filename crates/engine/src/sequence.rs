@@ -14,6 +14,14 @@ use sha2::{Digest, Sha256};
 
 use crate::AlertId;
 
+/// Where a sequence rule's events are ordered: Elasticsearch orders EQL by its
+/// `timestamp_field` (a rule's `timestamp_field`, else `@timestamp`), whatever field
+/// `timestamp_override` gives the execution's window; an event without it keeps `fallback`.
+pub(crate) fn order_time(rule: &rules::Rule, event: &Value, fallback: Option<ecs::date::Timestamp>) -> i64 {
+    let field = rule.text("timestamp_field").unwrap_or("@timestamp");
+    crate::alert::time_in(event, field).or(fallback).map_or(0, ecs::date::Timestamp::as_nanos)
+}
+
 /// One event of a matched sequence: its document, index, id and the alert id a query rule
 /// would give it.
 pub(crate) struct Member<'a> {

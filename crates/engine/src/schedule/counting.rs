@@ -247,7 +247,11 @@ impl SequencePass {
             .events
             .iter()
             .enumerate()
-            .map(|(i, c)| eql::Event { time: c.time.map_or(0, Timestamp::as_nanos), doc: &c.event.event, handle: i })
+            .map(|(i, c)| eql::Event {
+                time: crate::sequence::order_time(rule, &c.event.event, c.time),
+                doc: &c.event.event,
+                handle: i,
+            })
             .collect();
         let found = self.matcher.find(offered, max);
         let mut warnings = Vec::new();
