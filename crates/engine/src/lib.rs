@@ -59,7 +59,7 @@ pub use crate::{
     index::{IndexPatterns, event_index, resolve_backing},
     ingest::{prepare, prepare_bytes},
     records::{Events, Format, Problem, RecordError, Unnamed},
-    replay::{MAX_SEQUENCE_EVENTS, Replay, ReplayReport, RuleReplay, Truncation},
+    replay::{MAX_SEQUENCE_BYTES, Replay, ReplayReport, RuleReplay, Truncation},
     ruleset::{CompiledRule, RuleSet, Skipped},
     scan::{Hit, Matched, Outcome, Position, ScanOptions, ScanStats, Scanned, Scanner, Sink},
 };

@@ -42,6 +42,9 @@ struct Kept {
     terms: Vec<Vec<Value>>,
     /// A threshold rule's values of its cardinality field.
     distinct: Vec<String>,
+    /// An EQL sequence rule's event as JSON text (`event` stays null until it alerts): a
+    /// fraction of the decoded value's memory.
+    text: Option<Box<str>>,
 }
 
 const HALF_DAY: i64 = 43_200_000_000_000;
@@ -82,13 +85,14 @@ pub struct Replay {
     latest: HashMap<(usize, String), Timestamp>,
     /// Per rule, the shortest span of a new terms history (`from - history start`).
     spans: Vec<i64>,
-    /// Per EQL sequence rule, the events kept, and those left out past [`MAX_SEQUENCE_EVENTS`].
+    /// Per EQL sequence rule, the bytes of events kept, and the events left out past
+    /// [`MAX_SEQUENCE_BYTES`].
     sequence_events: Vec<(usize, usize)>,
 }
 
-/// The most events a scan keeps for one EQL sequence rule (each whole, for its alerts): a limit
-/// on memory, reported when reached (`RuleReplay::events_not_kept`).
-pub const MAX_SEQUENCE_EVENTS: usize = 200_000;
+/// The most a scan keeps of one EQL sequence rule's events (as JSON text): a limit on memory,
+/// reported when reached (`RuleReplay::events_not_kept`).
+pub const MAX_SEQUENCE_BYTES: usize = 512 << 20;
 
 impl Replay {
     /// A replay of the rules in `rules`.
@@ -126,7 +130,7 @@ impl Replay {
 
     /// Whether this replay takes the hits of `rule`.
     pub fn takes(&self, rule: &Rule) -> bool {
-        self.queries || Replay::counts(rule)
+        self.queries || self.rule_ids.get(&rule.id.0).is_some_and(|&at| !matches!(self.kinds[at], Kind::Query))
     }
 }
 
@@ -135,17 +139,20 @@ impl Sink for Replay {
 
     fn hit(&mut self, hit: &Hit<'_>) -> Result<bool, Self::Error> {
         let Some(&rule) = self.rule_ids.get(&hit.rule.id.0) else { return Ok(true) };
+        let mut text = None;
         let (event, terms, distinct) = match &self.kinds[rule] {
             Kind::Query if !self.queries => return Ok(true),
             Kind::Query => (hit.event.clone(), Vec::new(), Vec::new()),
             Kind::Sequence => {
-                let (kept, left_out) = &mut self.sequence_events[rule];
-                if *kept == MAX_SEQUENCE_EVENTS {
+                let json = hit.event.to_string();
+                let (bytes, left_out) = &mut self.sequence_events[rule];
+                if *bytes + json.len() > MAX_SEQUENCE_BYTES {
                     *left_out += 1;
                     return Ok(true);
                 }
-                *kept += 1;
-                (hit.event.clone(), Vec::new(), Vec::new())
+                *bytes += json.len();
+                text = Some(json.into_boxed_str());
+                (Value::Null, Vec::new(), Vec::new())
             }
             Kind::Threshold(threshold) => {
                 (Value::Null, terms::groups_of(threshold, hit.event), terms::cardinality_values(threshold, hit.event))
@@ -192,6 +199,7 @@ impl Sink for Replay {
             line: hit.position.line,
             terms,
             distinct,
+            text,
         });
         Ok(true)
     }
@@ -224,7 +232,7 @@ pub struct RuleReplay {
     pub sequences_beyond_limit: usize,
     /// An EQL sequence rule: pending sequences given up past [`eql::MAX_PENDING`].
     pub sequences_given_up: usize,
-    /// An EQL sequence rule: matching events left out past [`MAX_SEQUENCE_EVENTS`].
+    /// An EQL sequence rule: matching events left out past [`MAX_SEQUENCE_BYTES`].
     pub events_not_kept: usize,
 }
 
@@ -541,6 +549,7 @@ fn replay_threshold(
                 line: newest.line,
                 terms: Vec::new(),
                 distinct: Vec::new(),
+                text: None,
             };
             kept.push(synthetic);
             alerts.push(Made { rule: rule_index, started, at: kept.len() - 1, id: alert.id, fields: alert.fields });
@@ -585,15 +594,22 @@ fn replay_sequence(
         }
         let started = schedule.start(n);
         let high = low + pending[low..].iter().take_while(|&&at| kept[at].time.is_some_and(|t| t <= to)).count();
+        // Decoded again from their text for this window (they were valid JSON when kept).
+        let docs: Vec<Value> = pending[low..high]
+            .iter()
+            .map(|&at| kept[at].text.as_deref().and_then(|t| serde_json::from_str(t).ok()).unwrap_or(Value::Null))
+            .collect();
         let events = pending[low..high]
             .iter()
-            .map(|&at| eql::Event {
-                time: crate::sequence::order_time(rule, &kept[at].event, kept[at].time),
-                doc: &kept[at].event,
+            .zip(&docs)
+            .map(|(&at, doc)| eql::Event {
+                time: crate::sequence::order_time(rule, doc, kept[at].time),
+                doc,
                 handle: at,
             })
             .collect();
         let found = matcher.find(events, rule.max_signals as usize);
+        let doc_of = |at: usize| pending[low..high].iter().position(|&p| p == at).map(|i| &docs[i]);
         stats.executions += 1;
         stats.sequences_beyond_limit += found.beyond_limit;
         stats.sequences_given_up += found.dropped;
@@ -601,7 +617,7 @@ fn replay_sequence(
             let members: Vec<crate::sequence::Member<'_>> = sequence
                 .iter()
                 .map(|&at| crate::sequence::Member {
-                    event: &kept[at].event,
+                    event: doc_of(at).unwrap_or(&Value::Null),
                     index: kept[at].index.as_deref(),
                     event_id: &kept[at].event_id,
                     alert_id: kept[at].alert_id,
@@ -610,6 +626,12 @@ fn replay_sequence(
             let made = crate::sequence::alerts(&rule.id.0, &members);
             if !alerted.insert(made.group) {
                 continue;
+            }
+            // Its events' alerts need their documents.
+            for &at in &sequence {
+                if kept[at].event.is_null() {
+                    kept[at].event = doc_of(at).cloned().unwrap_or(Value::Null);
+                }
             }
             for (&at, (id, fields)) in sequence.iter().zip(made.blocks) {
                 alerts.push(Made { rule: rule_index, started, at, id, fields });
@@ -626,6 +648,7 @@ fn replay_sequence(
                 line: last.line,
                 terms: Vec::new(),
                 distinct: Vec::new(),
+                text: None,
             };
             kept.push(shell);
             alerts.push(Made {

@@ -233,10 +233,10 @@ fn warn_about_replay(rule_set: &RuleSet<'_>, replayed: &engine::ReplayReport) {
         }
         if r.events_not_kept > 0 {
             report::note(&format!(
-                "warning: {}: {} left out of its sequences: a scan keeps at most {} for one sequence rule",
+                "warning: {}: {} left out of its sequences: a scan keeps at most {} MB of events for one sequence rule",
                 rule.name,
                 count(r.events_not_kept as u64, "matching event"),
-                thousands(engine::MAX_SEQUENCE_EVENTS as u64)
+                engine::MAX_SEQUENCE_BYTES >> 20
             ));
         }
         if r.missed > 0 {
