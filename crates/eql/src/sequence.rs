@@ -13,6 +13,12 @@
 //! Join keys are fields (`sequence by host.id [..] by process.pid`); an event without a value for
 //! a key takes no part, unless the key is optional (`?field`, then its value is null). A field
 //! with several values joins on its first.
+//!
+//! Missing events (`![...]`) take no part in the state machine: a sequence of the other terms,
+//! once complete, is checked as Elasticsearch checks it. With the same keys, an event of a
+//! missing term between two terms' events (strictly, by millisecond) discards it; one before its
+//! first event (a leading missing term) or after its last (a trailing one) discards it unless
+//! the nearest such event is more than `maxspan` away (see [`SequenceMatcher::find`]).
 
 use std::collections::HashMap;
 
@@ -39,6 +45,8 @@ pub struct SequenceMatcher {
 struct Stage {
     filter: EventMatcher,
     keys: Vec<(Path, bool)>,
+    /// `![...]`: no such event may come at this place.
+    missing: bool,
 }
 
 /// An event offered to [`SequenceMatcher::find`]: its time (nanoseconds), its document, and what
@@ -72,18 +80,12 @@ impl Sequence {
     /// # Errors
     ///
     /// A filter that does not compile; a join key that is not a field; terms with different
-    /// numbers of keys; missing events (`![`), which are not supported yet.
+    /// numbers of keys.
     pub fn compile(&self, catalog: &Catalog, category_field: &str) -> Result<SequenceMatcher, Error> {
         let mut stages = Vec::new();
         let mut fields = Vec::new();
         let mut width = None;
         for term in &self.terms {
-            if term.missing {
-                return Err(Error::new(
-                    ErrorKind::Invalid("missing events (`![`) are not supported yet".to_owned()),
-                    term.span,
-                ));
-            }
             let stage = self.stage(term, catalog, category_field, &mut fields)?;
             if *width.get_or_insert(stage.keys.len()) != stage.keys.len() {
                 return Err(Error::new(
@@ -127,7 +129,7 @@ impl Sequence {
                 _ => Err(unsupported_key(key)),
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Stage { filter, keys })
+        Ok(Stage { filter, keys, missing: term.missing })
     }
 }
 
@@ -186,7 +188,9 @@ impl SequenceMatcher {
     pub fn find<T: Clone>(&self, mut events: Vec<Event<'_, T>>, limit: usize) -> Found<T> {
         // A stable sort: equal times keep the input's order, the implicit tiebreaker.
         events.sort_by_key(|e| e.time);
-        let last = self.stages.len() - 1;
+        // The terms that take events; missing ones are checked once a sequence is complete.
+        let positive: Vec<&Stage> = self.stages.iter().filter(|s| !s.missing).collect();
+        let last = positive.len() - 1;
         // Per stage before the last, per key, the pending sequences in the order they came.
         let mut pending: Vec<HashMap<Key, Vec<Pending>>> = vec![HashMap::new(); last];
         let mut held = 0usize;
@@ -196,8 +200,8 @@ impl SequenceMatcher {
         let mut completed: Vec<Pending> = Vec::new();
         for (at, event) in events.iter().enumerate() {
             // Later stages first, so an event never both starts and extends one sequence.
-            for stage in (0..self.stages.len()).rev() {
-                let s = &self.stages[stage];
+            for stage in (0..positive.len()).rev() {
+                let s = positive[stage];
                 if !s.filter.matches_value(event.doc) {
                     continue;
                 }
@@ -219,7 +223,9 @@ impl SequenceMatcher {
                     latest
                 };
                 if stage == last {
-                    completed.push(next);
+                    if self.stages.len() == positive.len() || self.nothing_missing(&next, &key, &events) {
+                        completed.push(next);
+                    }
                 } else {
                     pending[stage].entry(key).or_default().push(next);
                     held += 1;
@@ -242,6 +248,61 @@ impl SequenceMatcher {
         let sequences =
             completed.into_iter().map(|p| p.events.into_iter().map(|i| events[i].handle.clone()).collect()).collect();
         Found { sequences, beyond_limit, dropped }
+    }
+}
+
+impl SequenceMatcher {
+    /// Elasticsearch's check of a complete sequence against its missing terms (its
+    /// `TumblingWindow`): with the sequence's keys, an event of a middle missing term strictly
+    /// between its neighbours' events (by millisecond) discards it; of the leading missing terms
+    /// the latest event before the first, of the trailing ones the earliest after the last, are
+    /// then weighed against `maxspan`, exactly as Elasticsearch's conditions do.
+    fn nothing_missing<T>(&self, sequence: &Pending, key: &Key, events: &[Event<'_, T>]) -> bool {
+        let millis = |at: usize| events[at].time.div_euclid(1_000_000);
+        let (mut last_leading, mut first_trailing): (Option<i64>, Option<i64>) = (None, None);
+        // Which positive event each stage sits after and before.
+        let mut matched = 0;
+        let first_missing = self.stages.first().is_some_and(|s| s.missing);
+        let last_missing = self.stages.last().is_some_and(|s| s.missing);
+        for stage in &self.stages {
+            if !stage.missing {
+                matched += 1;
+                continue;
+            }
+            let times = events
+                .iter()
+                .filter(|e| stage.filter.matches_value(e.doc) && stage.key(e.doc).as_ref() == Some(key))
+                .map(|e| e.time.div_euclid(1_000_000));
+            if matched == 0 {
+                let before = millis(sequence.events[0]);
+                last_leading = last_leading.max(times.filter(|&t| t < before).max());
+            } else if matched == sequence.events.len() {
+                let after = millis(sequence.events[matched - 1]);
+                let earliest = times.filter(|&t| t > after).min();
+                first_trailing = match (first_trailing, earliest) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+            } else {
+                let (from, to) = (millis(sequence.events[matched - 1]), millis(sequence.events[matched]));
+                if times.into_iter().any(|t| t > from && t < to) {
+                    return false;
+                }
+            }
+        }
+        let span = self.maxspan_nanos.map(|n| n / 1_000_000);
+        let bigger = |from: Option<i64>, to: Option<i64>| match (from, to, span) {
+            (Some(from), Some(to), Some(span)) => to - from > span,
+            (Some(_), Some(_), None) => false,
+            _ => true,
+        };
+        let (start, end) = (Some(millis(sequence.events[0])), Some(millis(*sequence.events.last().unwrap_or(&0))));
+        (first_trailing.is_none() && last_leading.is_none())
+            || (last_leading.is_none() && first_missing)
+            || (first_trailing.is_none() && last_missing)
+            || (first_missing && last_missing && bigger(last_leading, first_trailing))
+            || (first_missing && !last_missing && bigger(last_leading, end))
+            || (!first_missing && last_missing && bigger(start, first_trailing))
     }
 }
 

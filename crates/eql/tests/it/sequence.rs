@@ -102,15 +102,46 @@ fn term_keys_join_across_fields_and_unsupported_parts_are_errors() {
         seq.compile(ecs::Catalog::builtin(), "event.category").map(|_| ()).map_err(|e| e.to_string())
     };
     assert_eq!(
-        compile("sequence with maxspan=1m [a where true] ![b where true]"),
-        Err("missing events (`![`) are not supported yet".to_owned())
-    );
-    assert_eq!(
         compile("sequence [a where true] by x [b where true]"),
         Err("every term of a sequence needs as many join keys as the others".to_owned())
     );
     assert_eq!(
         compile("sequence by length(x) [a where true] [b where true]"),
         Err("join keys other than fields are not supported yet".to_owned())
+    );
+}
+
+#[test]
+fn missing_events_discard_sequences_as_elasticsearch_checks_them() {
+    // In the middle: a `b` between the `a` and the `c` of the same key discards it.
+    let middle = "sequence by host.id with maxspan=1m [a where true] ![b where true] [c where true]";
+    assert_eq!(find(middle, &[(1, "a", "a1", Some("h")), (3, "c", "c1", Some("h"))], 10), ids(&[&["a1", "c1"]]));
+    assert_eq!(
+        find(middle, &[(1, "a", "a1", Some("h")), (2, "b", "b1", Some("h")), (3, "c", "c1", Some("h"))], 10),
+        ids(&[])
+    );
+    assert_eq!(
+        find(middle, &[(1, "a", "a1", Some("h")), (2, "b", "b1", Some("other")), (3, "c", "c1", Some("h"))], 10),
+        ids(&[&["a1", "c1"]])
+    );
+    // Trailing: a logon not followed by a logoff within maxspan (Elasticsearch's example).
+    let trailing = "sequence by host.id with maxspan=10s [a where true] ![b where true]";
+    assert_eq!(find(trailing, &[(0, "a", "a1", Some("h"))], 10), ids(&[&["a1"]]));
+    assert_eq!(find(trailing, &[(0, "a", "a1", Some("h")), (5, "b", "b1", Some("h"))], 10), ids(&[]));
+    assert_eq!(
+        find(trailing, &[(0, "a", "a1", Some("h")), (10, "b", "b1", Some("h"))], 10),
+        ids(&[]),
+        "equal is within"
+    );
+    assert_eq!(find(trailing, &[(0, "a", "a1", Some("h")), (11, "b", "b1", Some("h"))], 10), ids(&[&["a1"]]));
+    // Leading: no `b` within maxspan before the sequence's last event.
+    let leading = "sequence by host.id with maxspan=10s ![b where true] [a where true] [c where true]";
+    assert_eq!(
+        find(leading, &[(0, "b", "b1", Some("h")), (5, "a", "a1", Some("h")), (8, "c", "c1", Some("h"))], 10),
+        ids(&[])
+    );
+    assert_eq!(
+        find(leading, &[(0, "b", "b1", Some("h")), (15, "a", "a1", Some("h")), (18, "c", "c1", Some("h"))], 10),
+        ids(&[&["a1", "c1"]])
     );
 }
