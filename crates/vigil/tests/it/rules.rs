@@ -127,8 +127,9 @@ fn threshold_and_new_terms_parameters_are_checked_and_shown() {
     assert!(run.stderr.starts_with(&expected), "{}", run.stderr);
 }
 
-/// Elastic's Office 365 EQL event query rules (from `../shared`), each with our own events that
-/// must and must not alert (`tests/data/eql-o365/<rule>.tests/`), pass `vigil rules test`.
+/// Elastic's Office 365 EQL rules (from `../shared`: four event queries and a sequence), each
+/// with our own events that must and must not alert (`tests/data/eql-o365/<rule>.tests/`; the
+/// sequence's as scenarios), pass `vigil rules test`.
 #[test]
 fn office_365_eql_rules_pass_their_fixtures() {
     let Some(shared) = testkit::shared_dir() else { return };
@@ -140,6 +141,7 @@ fn office_365_eql_rules_pass_their_fixtures() {
         ("o365", "discovery_sharepoint_sensitive_term_search", 3, 5),
         ("o365", "defense_evasion_mfa_notification_email_deleted", 3, 4),
         ("o365", "collection_exchange_new_inbox_rule", 3, 4),
+        ("o365", "credential_access_entra_id_device_reg_via_oauth_redirection", 6, 12),
     ];
     let mut expected = String::new();
     for (folder, stem, alert, no_alert) in rules {
@@ -161,7 +163,7 @@ fn office_365_eql_rules_pass_their_fixtures() {
     wanted.sort_unstable();
     assert_eq!(
         (run.code, lines, summary),
-        (0, wanted, Some("4 passed, 0 failed, 0 rules without test events")),
+        (0, wanted, Some("5 passed, 0 failed, 0 rules without test events")),
         "{}",
         run.stderr
     );
