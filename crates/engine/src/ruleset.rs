@@ -48,7 +48,10 @@ impl<'c> Compiled<'c> {
             let filter = match &query.kind {
                 eql::QueryKind::Event(filter) => filter,
                 eql::QueryKind::Sequence(seq) => {
-                    let matcher = seq.compile(catalog, rule.event_category_field()).map_err(|e| e.to_string())?;
+                    let matcher = seq
+                        .compile(catalog, rule.event_category_field())
+                        .and_then(|m| m.piped(&query.pipes))
+                        .map_err(|e| e.to_string())?;
                     let fields = Some(matcher.fields().to_vec());
                     // A line takes part when it meets a term's filter or `until`'s: the literals
                     // of the `or` of what each implies (none when one of them implies nothing).

@@ -24,7 +24,7 @@ use std::collections::HashMap;
 
 use ecs::{Catalog, Path, Value};
 
-use crate::ast::{Expr, ExprKind, Sequence, Term};
+use crate::ast::{Expr, ExprKind, Pipe, Sequence, Term};
 use crate::error::{Error, ErrorKind};
 use crate::eval::EventMatcher;
 
@@ -39,6 +39,14 @@ pub struct SequenceMatcher {
     until: Option<Stage>,
     maxspan_nanos: Option<i64>,
     fields: Vec<String>,
+    /// `| head N` or `| tail N`: the first or last N sequences.
+    take: Option<Take>,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Take {
+    Head(usize),
+    Tail(usize),
 }
 
 #[derive(Clone, Debug)]
@@ -104,7 +112,7 @@ impl Sequence {
         fields.sort();
         fields.dedup();
         let maxspan_nanos = self.maxspan.map(|m| i64::try_from(m.millis).unwrap_or(i64::MAX / 1_000_000) * 1_000_000);
-        Ok(SequenceMatcher { stages, until, maxspan_nanos, fields })
+        Ok(SequenceMatcher { stages, until, maxspan_nanos, fields, take: None })
     }
 
     fn stage(
@@ -173,6 +181,38 @@ struct Pending {
 }
 
 impl SequenceMatcher {
+    /// The sequence with the query's pipes applied to what it finds: `head N` keeps the first N
+    /// sequences, `tail N` the last N (each within the limit [`SequenceMatcher::find`] is given).
+    ///
+    /// # Errors
+    ///
+    /// Another pipe, or one whose argument is not a positive whole number.
+    pub fn piped(mut self, pipes: &[Pipe]) -> Result<SequenceMatcher, Error> {
+        for pipe in pipes {
+            let n = match pipe.args.as_slice() {
+                [Expr { kind: ExprKind::Int(n), .. }] if *n > 0 => usize::try_from(*n).unwrap_or(usize::MAX),
+                _ if pipe.name == "head" || pipe.name == "tail" => {
+                    return Err(Error::new(
+                        ErrorKind::Invalid(format!("`| {}` takes one positive whole number", pipe.name)),
+                        pipe.span,
+                    ));
+                }
+                _ => 0,
+            };
+            self.take = Some(match pipe.name.as_str() {
+                "head" => Take::Head(n),
+                "tail" => Take::Tail(n),
+                other => {
+                    return Err(Error::new(
+                        ErrorKind::Invalid(format!("the eql pipe `{other}` is not supported yet")),
+                        pipe.span,
+                    ));
+                }
+            });
+        }
+        Ok(self)
+    }
+
     /// The fields the sequence reads (its filters' and its keys').
     pub fn fields(&self) -> &[String] {
         &self.fields
@@ -184,7 +224,8 @@ impl SequenceMatcher {
     }
 
     /// Finds the sequences among `events` (in any order: they are sorted by time, ties kept in
-    /// the order given), at most `limit` of them, the ones whose first event is oldest.
+    /// the order given), at most `limit` of them: the ones whose first event is oldest, or with
+    /// `| tail N` the newest.
     pub fn find<T: Clone>(&self, mut events: Vec<Event<'_, T>>, limit: usize) -> Found<T> {
         // A stable sort: equal times keep the input's order, the implicit tiebreaker.
         events.sort_by_key(|e| e.time);
@@ -243,8 +284,20 @@ impl SequenceMatcher {
             }
         }
         completed.sort_by_key(|p| p.events[0]);
-        let beyond_limit = completed.len().saturating_sub(limit);
-        completed.truncate(limit);
+        let found = completed.len();
+        match self.take {
+            None => completed.truncate(limit),
+            Some(Take::Head(n)) => completed.truncate(n.min(limit)),
+            Some(Take::Tail(n)) => {
+                completed.drain(..found.saturating_sub(n.min(limit)));
+            }
+        }
+        // Past the limit: what the pipe would have kept and the limit left out.
+        let wanted = match self.take {
+            None => found,
+            Some(Take::Head(n) | Take::Tail(n)) => found.min(n),
+        };
+        let beyond_limit = wanted - completed.len();
         let sequences =
             completed.into_iter().map(|p| p.events.into_iter().map(|i| events[i].handle.clone()).collect()).collect();
         Found { sequences, beyond_limit, dropped }

@@ -269,9 +269,13 @@ impl Rule {
         };
         match (&query.kind, query.pipes.first()) {
             (eql::QueryKind::Sample(_), _) => Some("eql samples are not supported yet".into()),
-            (_, Some(pipe)) => Some(format!("the eql pipe `{}` is not supported yet", pipe.name)),
-            (eql::QueryKind::Sequence(seq), None) => {
-                seq.compile(ecs::Catalog::builtin(), self.event_category_field()).err().map(|e| e.to_string())
+            (eql::QueryKind::Sequence(seq), _) => seq
+                .compile(ecs::Catalog::builtin(), self.event_category_field())
+                .and_then(|m| m.piped(&query.pipes))
+                .err()
+                .map(|e| e.to_string()),
+            (eql::QueryKind::Event(_), Some(pipe)) => {
+                Some(format!("the eql pipe `{}` is not supported yet on event queries", pipe.name))
             }
             (eql::QueryKind::Event(_), None) => None,
         }

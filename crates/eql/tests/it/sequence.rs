@@ -7,7 +7,8 @@ use serde_json::{Value, json};
 fn find(query: &str, events: &[(i64, &str, &str, Option<&str>)], limit: usize) -> Vec<Vec<String>> {
     let parsed = eql::parse(query).unwrap_or_else(|e| panic!("{}", e.snippet(query, "query")));
     let eql::QueryKind::Sequence(seq) = &parsed.kind else { panic!("a sequence") };
-    let matcher = seq.compile(ecs::Catalog::builtin(), "event.category").expect("compiles");
+    let matcher =
+        seq.compile(ecs::Catalog::builtin(), "event.category").and_then(|m| m.piped(&parsed.pipes)).expect("compiles");
     let docs: Vec<Value> = events
         .iter()
         .map(|(_, category, id, key)| {
@@ -64,6 +65,9 @@ fn join_keys_maxspan_until_and_runs() {
     ];
     assert_eq!(find(q, &events, 10), ids(&[&["a1", "b1"], &["a2", "b2"]]));
     assert_eq!(find(q, &events, 1), ids(&[&["a1", "b1"]]), "the limit keeps the oldest first events");
+    let tail = format!("{q} | tail 1");
+    assert_eq!(find(&tail, &events, 10), ids(&[&["a2", "b2"]]), "`| tail 1` keeps the newest");
+    assert_eq!(find(&format!("{q} | head 1"), &events, 10), ids(&[&["a1", "b1"]]));
     // A key without a value takes no part, unless it is optional.
     assert_eq!(find(q, &[(1, "a", "a1", None), (2, "b", "b1", None)], 10), ids(&[]));
     let optional = "sequence by ?host.id [a where true] [b where true]";
