@@ -1,9 +1,9 @@
 //! The SQLite store, and the engine's scheduled executions on it.
 
 mod checkpoints;
+mod eql;
 mod events;
 mod executions;
-mod sequences;
 mod terms;
 
 use ecs::date::Timestamp;

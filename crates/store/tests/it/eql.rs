@@ -1,32 +1,23 @@
-//! EQL sequence rules executed on the store: the window's sequences alert once, as building
-//! blocks and a shell sharing a group id.
+//! EQL rules executed on the store: an event query alerts as a query rule does; the window's
+//! sequences alert once, as building blocks and a shell sharing a group id.
 
 use engine::storage::{AlertFilter, AlertStore, EventLog};
 use serde_json::{Value, json};
 
 use crate::{at, new_event, open, run};
 
-fn rule() -> rules::Rule {
-    let text = r#"[rule]
-rule_id = "seq"
-name = "Failures then a success"
-description = "test"
-type = "eql"
-language = "eql"
-risk_score = 50
-severity = "high"
-interval = "5m"
-from = "now-9m"
-query = '''
-sequence by user.name with maxspan=5m
-  [authentication where event.outcome == "failure"] with runs=2
-  [authentication where event.outcome == "success"]
-'''
-"#;
-    let mut loaded = rules::load_toml(std::path::Path::new("seq.toml"), text);
+fn rule(query: &str) -> rules::Rule {
+    let text = format!(
+        "[rule]\nrule_id = \"seq\"\nname = \"Failures then a success\"\ndescription = \"test\"\ntype = \"eql\"\nlanguage = \"eql\"\nrisk_score = 50\nseverity = \"high\"\ninterval = \"5m\"\nfrom = \"now-9m\"\nquery = '''{query}'''\n"
+    );
+    let mut loaded = rules::load_toml(std::path::Path::new("seq.toml"), &text);
     assert!(!loaded.has_errors(), "{:?}", loaded.diagnostics);
     loaded.rules.remove(0)
 }
+
+const SEQUENCE: &str = r#"sequence by user.name with maxspan=5m
+  [authentication where event.outcome == "failure"] with runs=2
+  [authentication where event.outcome == "success"]"#;
 
 fn login(id: &str, time: &str, user: &str, outcome: &str) -> Value {
     json!({"@timestamp": format!("2026-03-02T{time}Z"), "event": {"id": id, "category": ["authentication"], "outcome": outcome},
@@ -45,7 +36,7 @@ fn a_sequence_alerts_once_as_building_blocks_and_a_shell() {
     ];
     let stored: Vec<_> = events.into_iter().map(|e| new_event(e, at("10:02:00"))).collect();
     store.append(&stored).expect("stored");
-    let rule = rule();
+    let rule = rule(SEQUENCE);
     let first = run(&store, &rule, at("10:05:00"));
     assert_eq!((first.alerts, first.candidates), (4, 1), "{:?}", first.warnings);
     // The next execution's window holds the same sequence: it is not alerted again.
@@ -75,4 +66,23 @@ fn a_sequence_alerts_once_as_building_blocks_and_a_shell() {
     assert_eq!(shell["user"]["name"], "alice");
     assert_eq!(shell["kibana.alert.ancestors"].as_array().map(Vec::len), Some(3));
     assert_eq!(shell["kibana.alert.rule.rule_type_id"], "siem.eqlRule");
+}
+
+#[test]
+fn an_event_query_alerts_as_a_query_rule_does() {
+    let (_dir, store) = open();
+    let events = [login("a1", "10:00:00", "alice", "failure"), login("a2", "10:00:20", "alice", "success")];
+    let stored: Vec<_> = events.into_iter().map(|e| new_event(e, at("10:02:00"))).collect();
+    store.append(&stored).expect("stored");
+    let rule = rule(r#"authentication where event.outcome : "SUCCESS""#);
+    let record = run(&store, &rule, at("10:05:00"));
+    assert_eq!((record.alerts, record.candidates), (1, 1));
+    let mut alerted = Vec::new();
+    store
+        .alerts(&AlertFilter::default(), &mut |a| {
+            alerted.push((a.document["event"]["id"].clone(), a.document["kibana.alert.rule.type"].clone()));
+            true
+        })
+        .expect("alerts");
+    assert_eq!(alerted, [(json!("a2"), json!("eql"))]);
 }
