@@ -88,7 +88,7 @@ impl Sequence {
     /// # Errors
     ///
     /// A filter that does not compile; a join key that is not a field; terms with different
-    /// numbers of keys.
+    /// numbers of keys; no term that is not missing.
     pub fn compile(&self, catalog: &Catalog, category_field: &str) -> Result<SequenceMatcher, Error> {
         let mut stages = Vec::new();
         let mut fields = Vec::new();
@@ -104,6 +104,11 @@ impl Sequence {
             for _ in 0..term.runs {
                 stages.push(stage.clone());
             }
+        }
+        if stages.iter().all(|s| s.missing) {
+            // The parser refuses it; an AST built by hand may not.
+            let span = self.terms.first().map_or_else(Default::default, |t| t.span);
+            return Err(Error::new(ErrorKind::Invalid("a sequence needs a term that is not missing".to_owned()), span));
         }
         let until = match &self.until {
             Some(term) => Some(self.stage(term, catalog, category_field, &mut fields)?),

@@ -289,7 +289,14 @@ fn call(server: &Server, method: &str, path: &str, body: &str) -> Value {
 }
 
 /// Ingests the repository's ECS samples (old events: late, alerted by the next execution).
+/// Ingests the samples once the new server's first scheduled execution of the DKIM rule (due at
+/// start) has run: otherwise, on a busy machine, it may run after the ingest, alert first, and
+/// leave the tests' own `run_dkim` nothing to alert.
 fn ingest_samples(server: &Server) {
+    let path = format!("/api/v1/rules/{}/executions", dkim_rule_id());
+    wait_until("the first scheduled execution", Duration::from_secs(60), || {
+        call(server, "GET", &path, "")["executions"].as_array().is_some_and(|e| !e.is_empty())
+    });
     let samples = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../samples/o365-ecs.ndjson"))
         .expect("the samples");
     let mut body = String::new();
