@@ -149,3 +149,26 @@ fn missing_events_discard_sequences_as_elasticsearch_checks_them() {
         ids(&[&["a1", "c1"]])
     );
 }
+
+/// Elasticsearch's own walk-through of the state machine ("How sequence queries handle
+/// matches"): `attrib`, `bash`, `cat` by user over eleven events gives [2, 4, 9] for root and
+/// [6, 8, 10] for elkbee.
+#[test]
+fn elasticsearchs_documented_example() {
+    let q = r#"sequence by host.id [process where event.id in ("1", "2", "6", "7")] [process where event.id in ("3", "4", "5", "8")] [process where event.id in ("9", "10", "11")]"#;
+    let (root, elkbee) = (Some("root"), Some("elkbee"));
+    let events = [
+        (1, "process", "1", root),
+        (2, "process", "2", root),
+        (3, "process", "3", elkbee),
+        (4, "process", "4", root),
+        (5, "process", "5", root),
+        (6, "process", "6", elkbee),
+        (7, "process", "7", root),
+        (8, "process", "8", elkbee),
+        (9, "process", "9", root),
+        (10, "process", "10", elkbee),
+        (11, "process", "11", root),
+    ];
+    assert_eq!(find(q, &events, 10), ids(&[&["2", "4", "9"], &["6", "8", "10"]]));
+}
