@@ -47,6 +47,38 @@ struct Kept {
     text: Option<Box<str>>,
 }
 
+impl Kept {
+    /// A kept hit that stands for an alert of its own (a threshold group's, a sequence's shell)
+    /// at this hit's place in the input.
+    fn stand_in(
+        &self,
+        time: Option<Timestamp>,
+        alert_id: AlertId,
+        event: Value,
+        index: Option<String>,
+        event_id: String,
+    ) -> Kept {
+        Kept {
+            rule: self.rule,
+            time,
+            alert_id,
+            event,
+            index,
+            event_id,
+            source: self.source.clone(),
+            line: self.line,
+            terms: Vec::new(),
+            distinct: Vec::new(),
+            text: None,
+        }
+    }
+}
+
+/// The times of the `pending` hits (timed ones only, in time order).
+fn timed(pending: &[usize], kept: &[Kept]) -> Vec<Timestamp> {
+    pending.iter().map(|&at| kept[at].time.expect("timed hits only")).collect()
+}
+
 const HALF_DAY: i64 = 43_200_000_000_000;
 
 /// How a rule turns its matches into alerts.
@@ -327,6 +359,34 @@ impl Schedule<'_> {
         Some((self.rule.from.1.resolve(t, false)?, self.rule.to.1.resolve(t, false)?))
     }
 
+    /// The executions whose windows hold some of `times` (sorted), in order: each one's start and
+    /// the range of `times` in its window. An execution whose window holds none is skipped.
+    fn executions(&self, times: &[Timestamp]) -> Vec<(Timestamp, std::ops::Range<usize>)> {
+        let mut out = Vec::new();
+        let Some(&first) = times.first() else { return out };
+        let Some((mut n, _)) = self.first_reaching(first) else { return out };
+        let mut low = 0;
+        while low < times.len() {
+            let Some((from, to)) = self.window(n) else { break };
+            low += times[low..].iter().take_while(|&&t| t < from).count();
+            if low == times.len() {
+                break;
+            }
+            if times[low] > to {
+                // Nothing in this window: on to the first execution that reaches the next event.
+                match self.first_reaching(times[low]) {
+                    Some((later, _)) => n = later.max(n + 1),
+                    None => break,
+                }
+                continue;
+            }
+            let high = low + times[low..].iter().take_while(|&&t| t <= to).count();
+            out.push((self.start(n), low..high));
+            n += 1;
+        }
+        out
+    }
+
     /// The first execution whose window can reach `t`, and how far back its windows look.
     fn first_reaching(&self, t: Timestamp) -> Option<(i64, i64)> {
         let (from, to) = self.window_at(t)?;
@@ -496,35 +556,13 @@ fn replay_threshold(
     stats: &mut RuleReplay,
     alerts: &mut Vec<Made>,
 ) {
-    let schedule = Schedule::new(rule);
-    let time = |kept: &[Kept], i: usize| kept[pending[i]].time.expect("timed hits only");
+    let times = timed(pending, kept);
     let mut history: HashMap<String, Timestamp> = HashMap::new();
-    let Some(first) = pending.first() else { return };
-    let Some((mut n, _)) = schedule.first_reaching(kept[*first].time.expect("timed hits only")) else { return };
-    let mut low = 0;
-    while low < pending.len() {
-        let Some((from, to)) = schedule.window(n) else { return };
-        while low < pending.len() && time(kept, low) < from {
-            low += 1;
-        }
-        if low == pending.len() {
-            break;
-        }
-        if time(kept, low) > to {
-            // Nothing in this window: on to the first execution that reaches the next event.
-            match schedule.first_reaching(time(kept, low)) {
-                Some((later, _)) => n = later.max(n + 1),
-                None => return,
-            }
-            continue;
-        }
-        let started = schedule.start(n);
+    for (started, window) in Schedule::new(rule).executions(&times) {
         let mut buckets = Buckets::default();
-        let mut i = low;
-        while i < pending.len() && time(kept, i) <= to {
+        for i in window {
             let hit = &kept[pending[i]];
-            buckets.add(&hit.terms, time(kept, i), &hit.distinct, pending[i] as u64, &|key| history.get(key).copied());
-            i += 1;
+            buckets.add(&hit.terms, times[i], &hit.distinct, pending[i] as u64, &|key| history.get(key).copied());
         }
         stats.executions += 1;
         let over = buckets.over(threshold);
@@ -537,25 +575,17 @@ fn replay_threshold(
             if let Some(last) = bucket.last {
                 history.insert(key, last);
             }
-            let newest = &kept[bucket.newest as usize];
-            let synthetic = Kept {
-                rule: rule_index,
-                time: bucket.last,
-                alert_id: alert.id,
-                event: alert.event,
-                index: Some(rule.index.join(",")),
-                event_id: alert.event_id,
-                source: newest.source.clone(),
-                line: newest.line,
-                terms: Vec::new(),
-                distinct: Vec::new(),
-                text: None,
-            };
+            let synthetic = kept[bucket.newest as usize].stand_in(
+                bucket.last,
+                alert.id,
+                alert.event,
+                Some(rule.index.join(",")),
+                alert.event_id,
+            );
             kept.push(synthetic);
             alerts.push(Made { rule: rule_index, started, at: kept.len() - 1, id: alert.id, fields: alert.fields });
             stats.alerts += 1;
         }
-        n += 1;
     }
 }
 
@@ -571,85 +601,53 @@ fn replay_sequence(
     stats: &mut RuleReplay,
     alerts: &mut Vec<Made>,
 ) {
-    let schedule = Schedule::new(rule);
-    let time = |kept: &[Kept], i: usize| kept[pending[i]].time.expect("timed hits only");
+    let times = timed(pending, kept);
     let mut alerted: HashSet<AlertId> = HashSet::new();
-    let Some(first) = pending.first() else { return };
-    let Some((mut n, _)) = schedule.first_reaching(kept[*first].time.expect("timed hits only")) else { return };
-    let mut low = 0;
-    while low < pending.len() {
-        let Some((from, to)) = schedule.window(n) else { return };
-        while low < pending.len() && time(kept, low) < from {
-            low += 1;
-        }
-        if low == pending.len() {
-            break;
-        }
-        if time(kept, low) > to {
-            match schedule.first_reaching(time(kept, low)) {
-                Some((later, _)) => n = later.max(n + 1),
-                None => return,
-            }
-            continue;
-        }
-        let started = schedule.start(n);
-        let high = low + pending[low..].iter().take_while(|&&at| kept[at].time.is_some_and(|t| t <= to)).count();
+    for (started, window) in Schedule::new(rule).executions(&times) {
+        let window = &pending[window];
         // Decoded again from their text for this window (they were valid JSON when kept).
-        let docs: Vec<Value> = pending[low..high]
+        let docs: Vec<Value> = window
             .iter()
             .map(|&at| kept[at].text.as_deref().and_then(|t| serde_json::from_str(t).ok()).unwrap_or(Value::Null))
             .collect();
-        let events = pending[low..high]
+        let events = window
             .iter()
             .zip(&docs)
-            .map(|(&at, doc)| eql::Event {
+            .enumerate()
+            .map(|(i, (&at, doc))| eql::Event {
                 time: crate::sequence::order_time(rule, doc, kept[at].time),
                 doc,
-                handle: at,
+                handle: i,
             })
             .collect();
         let found = matcher.find(events, rule.max_signals as usize);
-        let doc_of = |at: usize| pending[low..high].iter().position(|&p| p == at).map(|i| &docs[i]);
         stats.executions += 1;
         stats.sequences_beyond_limit += found.beyond_limit;
         stats.sequences_given_up += found.dropped;
         for sequence in found.sequences {
             let members: Vec<crate::sequence::Member<'_>> = sequence
                 .iter()
-                .map(|&at| crate::sequence::Member {
-                    event: doc_of(at).unwrap_or(&Value::Null),
-                    index: kept[at].index.as_deref(),
-                    event_id: &kept[at].event_id,
-                    alert_id: kept[at].alert_id,
+                .map(|&i| crate::sequence::Member {
+                    event: &docs[i],
+                    index: kept[window[i]].index.as_deref(),
+                    event_id: &kept[window[i]].event_id,
+                    alert_id: kept[window[i]].alert_id,
                 })
                 .collect();
             let made = crate::sequence::alerts(&rule.id.0, &members);
             if !alerted.insert(made.group) {
                 continue;
             }
-            // Its events' alerts need their documents.
-            for &at in &sequence {
+            for (&i, (id, fields)) in sequence.iter().zip(made.blocks) {
+                // Its event's alert needs its document.
+                let at = window[i];
                 if kept[at].event.is_null() {
-                    kept[at].event = doc_of(at).cloned().unwrap_or(Value::Null);
+                    kept[at].event = docs[i].clone();
                 }
-            }
-            for (&at, (id, fields)) in sequence.iter().zip(made.blocks) {
                 alerts.push(Made { rule: rule_index, started, at, id, fields });
             }
-            let last = &kept[*sequence.last().expect("a sequence has events")];
-            let shell = Kept {
-                rule: rule_index,
-                time: last.time,
-                alert_id: made.group,
-                event: made.shell,
-                index: last.index.clone(),
-                event_id: made.group.to_string(),
-                source: last.source.clone(),
-                line: last.line,
-                terms: Vec::new(),
-                distinct: Vec::new(),
-                text: None,
-            };
+            let last = &kept[window[*sequence.last().expect("a sequence has events")]];
+            let shell = last.stand_in(last.time, made.group, made.shell, last.index.clone(), made.group.to_string());
             kept.push(shell);
             alerts.push(Made {
                 rule: rule_index,
@@ -660,7 +658,6 @@ fn replay_sequence(
             });
             stats.alerts += sequence.len() + 1;
         }
-        n += 1;
     }
 }
 
