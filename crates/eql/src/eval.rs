@@ -227,7 +227,7 @@ enum Test {
     Terms(Vec<Val>, bool),
     Range(Compare, Val),
     /// `:` with wildcards, `like`, `endsWith`, `stringContains`: any of the patterns.
-    Wildcards(Vec<Wildcard>),
+    Wildcards(Wildcards),
     Prefix(String, bool),
     Regex(Vec<regex::Regex>),
 }
@@ -238,7 +238,7 @@ impl Test {
             Test::Exists => true,
             Test::Terms(list, insensitive) => list.iter().any(|c| equal(kind, v, c, *insensitive)),
             Test::Range(op, c) => order(v, c).is_some_and(|o| holds(*op, o)),
-            Test::Wildcards(patterns) => v.text().is_some_and(|t| patterns.iter().any(|p| p.matches(&t))),
+            Test::Wildcards(patterns) => v.text().is_some_and(|t| patterns.matches(&t)),
             Test::Prefix(prefix, insensitive) => v.text().is_some_and(|t| {
                 if *insensitive { t.to_lowercase().starts_with(&prefix.to_lowercase()) } else { t.starts_with(prefix) }
             }),
@@ -321,50 +321,49 @@ fn ip_in(value: &str, block: &str) -> bool {
     if shift >= 128 { true } else { (ip >> shift) == (base >> shift) }
 }
 
-/// An EQL wildcard pattern: `*` any characters, `?` one; no escapes (a backslash is itself).
+/// EQL wildcard patterns, any of which may match: `*` any characters, `?` one; no escapes (a
+/// backslash is itself). All of one comparison fold case or none do, so a value is folded and
+/// split into characters once for all of them.
 #[derive(Clone, Debug)]
-struct Wildcard {
-    pattern: Vec<char>,
+struct Wildcards {
+    patterns: Vec<Vec<char>>,
     insensitive: bool,
 }
 
-impl Wildcard {
-    fn new(pattern: &str, insensitive: bool) -> Wildcard {
-        let pattern = if insensitive { pattern.to_lowercase() } else { pattern.to_owned() };
-        Wildcard { pattern: pattern.chars().collect(), insensitive }
+impl Wildcards {
+    fn new<'a>(patterns: impl IntoIterator<Item = &'a str>, insensitive: bool) -> Wildcards {
+        let fold = |p: &str| if insensitive { p.to_lowercase() } else { p.to_owned() };
+        Wildcards { patterns: patterns.into_iter().map(|p| fold(p).chars().collect()).collect(), insensitive }
     }
 
     fn matches(&self, text: &str) -> bool {
-        let lowered;
-        let text = if self.insensitive {
-            lowered = text.to_lowercase();
-            &lowered
-        } else {
-            text
-        };
-        let text: Vec<char> = text.chars().collect();
-        let (p, t) = (&self.pattern, &text);
-        // The classic two-pointer match: on a mismatch, go back to the last `*` and let it
-        // take one more character. Linear in practice, quadratic at worst.
-        let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
-        while ti < t.len() {
-            if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-                pi += 1;
-                ti += 1;
-            } else if pi < p.len() && p[pi] == '*' {
-                star = Some(pi);
-                mark = ti;
-                pi += 1;
-            } else if let Some(s) = star {
-                pi = s + 1;
-                mark += 1;
-                ti = mark;
-            } else {
-                return false;
-            }
-        }
-        p[pi..].iter().all(|&c| c == '*')
+        let text: Vec<char> =
+            if self.insensitive { text.to_lowercase().chars().collect() } else { text.chars().collect() };
+        self.patterns.iter().any(|p| glob(p, &text))
     }
+}
+
+/// Whether pattern `p` matches all of `t`. The classic two-pointer match: on a mismatch, go back
+/// to the last `*` and let it take one more character. Linear in practice, quadratic at worst.
+fn glob(p: &[char], t: &[char]) -> bool {
+    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
 }
 
 fn has_wildcard(s: &str) -> bool {
@@ -435,7 +434,7 @@ enum SExpr {
     Arith(Arith, Box<SExpr>, Box<SExpr>),
     Neg(Box<SExpr>),
     In(Box<SExpr>, Vec<SExpr>, bool),
-    Wildcards(Box<SExpr>, Vec<Wildcard>),
+    Wildcards(Box<SExpr>, Wildcards),
     Regex(Box<SExpr>, Vec<regex::Regex>),
     Call(Func, bool, Vec<SExpr>),
 }
@@ -481,7 +480,7 @@ impl SExpr {
                 Val::Bool(list.iter().any(|c| equal(Kind::Dynamic, &v, &c.eval(row), *insensitive)))
             }
             SExpr::Wildcards(value, patterns) => match value.eval(row).text() {
-                Some(t) => Val::Bool(patterns.iter().any(|p| p.matches(&t))),
+                Some(t) => Val::Bool(patterns.matches(&t)),
                 None => Val::Null,
             },
             SExpr::Regex(value, list) => match value.eval(row).text() {
@@ -757,7 +756,7 @@ impl Compiler<'_> {
                     }
                     _ => Node::Leaf(
                         field,
-                        Test::Wildcards(texts.iter().map(|t| Wildcard::new(t, *insensitive)).collect()),
+                        Test::Wildcards(Wildcards::new(texts.iter().map(String::as_str), *insensitive)),
                     ),
                 }
             }
@@ -776,10 +775,10 @@ impl Compiler<'_> {
                         Node::Leaf(field, Test::Prefix(prefix.clone(), *insensitive))
                     }
                     (Func::EndsWith, [Val::Str(s)]) => {
-                        Node::Leaf(field, Test::Wildcards(vec![Wildcard::new(&format!("*{s}"), *insensitive)]))
+                        Node::Leaf(field, Test::Wildcards(Wildcards::new([format!("*{s}").as_str()], *insensitive)))
                     }
                     (Func::StringContains, [Val::Str(s)]) => {
-                        Node::Leaf(field, Test::Wildcards(vec![Wildcard::new(&format!("*{s}*"), *insensitive)]))
+                        Node::Leaf(field, Test::Wildcards(Wildcards::new([format!("*{s}*").as_str()], *insensitive)))
                     }
                     (Func::CidrMatch, blocks) if blocks.iter().all(|b| b.text().is_some()) => {
                         Node::Leaf(field, Test::Terms(blocks.iter().filter_map(text).map(Val::Str).collect(), false))
@@ -883,7 +882,7 @@ impl Compiler<'_> {
                 let value = self.boxed(value, fields)?;
                 match kind {
                     MatchKind::Regex => SExpr::Regex(value, regexes(&texts, *insensitive, patterns)?),
-                    _ => SExpr::Wildcards(value, texts.iter().map(|t| Wildcard::new(t, *insensitive)).collect()),
+                    _ => SExpr::Wildcards(value, Wildcards::new(texts.iter().map(String::as_str), *insensitive)),
                 }
             }
             ExprKind::Call { name, insensitive, args } => {
