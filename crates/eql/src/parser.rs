@@ -405,34 +405,36 @@ impl Parser {
     }
 
     fn additive(&mut self) -> Result<Expr, Error> {
-        let mut left = self.multiplicative()?;
-        loop {
-            let op = match self.peek() {
-                Tok::Punct("+") => Arith::Add,
-                Tok::Punct("-") => Arith::Sub,
-                _ => return Ok(left),
-            };
-            self.bump();
-            let right = self.multiplicative()?;
-            let span = left.span.to(right.span);
-            left = Expr::new(ExprKind::Arith(op, Box::new(left), Box::new(right)), span);
-        }
+        self.arithmetic(Parser::multiplicative, |tok| match tok {
+            Tok::Punct("+") => Some(Arith::Add),
+            Tok::Punct("-") => Some(Arith::Sub),
+            _ => None,
+        })
     }
 
     fn multiplicative(&mut self) -> Result<Expr, Error> {
-        let mut left = self.unary()?;
-        loop {
-            let op = match self.peek() {
-                Tok::Punct("*") => Arith::Mul,
-                Tok::Punct("/") => Arith::Div,
-                Tok::Punct("%") => Arith::Mod,
-                _ => return Ok(left),
-            };
+        self.arithmetic(Parser::unary, |tok| match tok {
+            Tok::Punct("*") => Some(Arith::Mul),
+            Tok::Punct("/") => Some(Arith::Div),
+            Tok::Punct("%") => Some(Arith::Mod),
+            _ => None,
+        })
+    }
+
+    /// Operands from `operand` joined, left to right, by the operators `op` reads.
+    fn arithmetic(
+        &mut self,
+        operand: fn(&mut Parser) -> Result<Expr, Error>,
+        op: fn(&Tok) -> Option<Arith>,
+    ) -> Result<Expr, Error> {
+        let mut left = operand(self)?;
+        while let Some(op) = op(self.peek()) {
             self.bump();
-            let right = self.unary()?;
+            let right = operand(self)?;
             let span = left.span.to(right.span);
             left = Expr::new(ExprKind::Arith(op, Box::new(left), Box::new(right)), span);
         }
+        Ok(left)
     }
 
     fn unary(&mut self) -> Result<Expr, Error> {
