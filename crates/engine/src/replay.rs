@@ -262,8 +262,11 @@ pub struct RuleReplay {
     /// An EQL sequence rule: sequences its executions found beyond `max_signals` (each alerts
     /// the oldest; a later one alerts the rest only if its window still holds them).
     pub sequences_beyond_limit: usize,
-    /// An EQL sequence rule: pending sequences given up past [`eql::MAX_PENDING`].
-    pub sequences_given_up: usize,
+    /// An EQL sequence or sample rule: what it finds (`"sequence"`, `"sample"`).
+    pub finds: &'static str,
+    /// An EQL sequence or sample rule: what was given up, in a sentence (pending sequences past
+    /// [`eql::MAX_PENDING`], or key values whose sample took too long to choose).
+    pub given_up: Option<String>,
     /// An EQL sequence rule: matching events left out past [`MAX_SEQUENCE_BYTES`].
     pub events_not_kept: usize,
 }
@@ -589,8 +592,8 @@ fn replay_threshold(
     }
 }
 
-/// An EQL sequence rule's executions: each finds the sequences among its window's events (the
-/// oldest `max_signals` of them), and a sequence alerts once, in the first execution that finds
+/// An EQL sequence (or sample) rule's executions: each finds the sequences among its window's
+/// events (the first `max_signals` of them), and a sequence alerts once, in the first execution that finds
 /// it: one building block alert per event and the shell alert (see [`crate::sequence`]).
 fn replay_sequence(
     rule_index: usize,
@@ -603,6 +606,8 @@ fn replay_sequence(
 ) {
     let times = timed(pending, kept);
     let mut alerted: HashSet<AlertId> = HashSet::new();
+    let mut dropped = 0;
+    stats.finds = matcher.finds();
     for (started, window) in Schedule::new(rule).executions(&times) {
         let window = &pending[window];
         // Decoded again from their text for this window (they were valid JSON when kept).
@@ -623,7 +628,7 @@ fn replay_sequence(
         let found = matcher.find(events, rule.max_signals as usize);
         stats.executions += 1;
         stats.sequences_beyond_limit += found.beyond_limit;
-        stats.sequences_given_up += found.dropped;
+        dropped += found.dropped;
         for sequence in found.sequences {
             let members: Vec<crate::sequence::Member<'_>> = sequence
                 .iter()
@@ -646,7 +651,9 @@ fn replay_sequence(
                 }
                 alerts.push(Made { rule: rule_index, started, at, id, fields });
             }
-            let last = &kept[window[*sequence.last().expect("a sequence has events")]];
+            // The shell stands at its newest event (a sample's last term's event need not be).
+            let newest = sequence.iter().map(|&i| window[i]).max_by_key(|&at| kept[at].time);
+            let last = &kept[newest.expect("a sequence has events")];
             let shell = last.stand_in(last.time, made.group, made.shell, last.index.clone(), made.group.to_string());
             kept.push(shell);
             alerts.push(Made {
@@ -659,6 +666,7 @@ fn replay_sequence(
             stats.alerts += sequence.len() + 1;
         }
     }
+    stats.given_up = (dropped > 0).then(|| matcher.given_up(dropped));
 }
 
 /// A new terms rule's executions: an event of a window alerts for each of its terms with no

@@ -47,11 +47,9 @@ impl<'c> Compiled<'c> {
             let query = eql::parse(rule.query.as_deref().unwrap_or_default()).map_err(|e| e.to_string())?;
             let filter = match &query.kind {
                 eql::QueryKind::Event(filter) => filter,
-                eql::QueryKind::Sequence(seq) => {
-                    let matcher = seq
-                        .compile(catalog, rule.event_category_field())
-                        .and_then(|m| m.piped(&query.pipes))
-                        .map_err(|e| e.to_string())?;
+                _ => {
+                    let matcher =
+                        query.sequence_matcher(catalog, rule.event_category_field()).map_err(|e| e.to_string())?;
                     let fields = Some(matcher.fields().to_vec());
                     // A line takes part when it meets a term's filter or `until`'s: the literals
                     // of the `or` of what each implies (none when one of them implies nothing).
@@ -67,7 +65,6 @@ impl<'c> Compiled<'c> {
                     let matcher = RuleMatcher::Sequence(Box::new(matcher));
                     return Ok(Compiled { matcher, literals, raw_literals, fields });
                 }
-                eql::QueryKind::Sample(_) => return Err("eql samples are not supported yet".into()),
             };
             let matcher = filter.compile(catalog, rule.event_category_field()).map_err(|e| e.to_string())?;
             let fields = Some(matcher.fields().to_vec());

@@ -19,28 +19,47 @@
 //! missing term between two terms' events (strictly, by millisecond) discards it; one before its
 //! first event (a leading missing term) or after its last (a trailing one) discards it unless
 //! the nearest such event is more than `maxspan` away (see [`SequenceMatcher::find`]).
+//!
+//! A `sample` compiles to the same matcher, which then finds events that share join keys, one
+//! per term in any order, as Elasticsearch's samples do (see
+//! [`Sample::compile`](crate::Sample::compile)); Elasticsearch answers both with
+//! `hits.sequences`, and Kibana makes the same alerts of both.
+
+mod sample;
 
 use std::collections::HashMap;
 
 use ecs::{Catalog, Path, Value};
 
-use crate::ast::{Expr, ExprKind, Pipe, Sequence, Term};
+use crate::ast::{Expr, ExprKind, Pipe, Query, QueryKind, Sequence, Term};
 use crate::error::{Error, ErrorKind};
 use crate::eval::EventMatcher;
+use sample::KeyOrder;
 
 /// Pending sequences held at most, over all stages and keys; past it the oldest events'
 /// sequences are given up (and counted in [`Found::dropped`]).
 pub const MAX_PENDING: usize = 100_000;
 
-/// A compiled sequence query.
+/// A compiled sequence or sample query: what it finds are groups of events, which
+/// Elasticsearch answers with alike (`hits.sequences`) and Kibana turns into alike alerts.
 #[derive(Clone, Debug)]
 pub struct SequenceMatcher {
+    shape: Shape,
     stages: Vec<Stage>,
     until: Option<Stage>,
     maxspan_nanos: Option<i64>,
     fields: Vec<String>,
     /// `| head N` or `| tail N`: the first or last N sequences.
     take: Option<Take>,
+}
+
+/// What a [`SequenceMatcher`] finds.
+#[derive(Clone, Debug)]
+enum Shape {
+    /// Events in time order, one per stage (`sequence`).
+    Sequence,
+    /// Events that share join keys, one per stage in any order (`sample`); how each key sorts.
+    Sample(Vec<KeyOrder>),
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -52,6 +71,7 @@ enum Take {
 #[derive(Clone, Debug)]
 struct Stage {
     filter: EventMatcher,
+    /// The join keys: their paths, and whether they are optional (`?field`).
     keys: Vec<(Path, bool)>,
     /// `![...]`: no such event may come at this place.
     missing: bool,
@@ -77,8 +97,29 @@ pub struct Found<T> {
     pub sequences: Vec<Vec<T>>,
     /// Completed sequences beyond the limit.
     pub beyond_limit: usize,
-    /// Pending sequences given up because more than [`MAX_PENDING`] were held.
+    /// Pending sequences given up because more than [`MAX_PENDING`] were held; for a sample,
+    /// join key values whose events took too long to choose.
     pub dropped: usize,
+}
+
+impl Query {
+    /// The query's sequence or sample compiled ([`Sequence::compile`],
+    /// [`Sample::compile`](crate::Sample::compile)) with its pipes applied.
+    ///
+    /// # Errors
+    ///
+    /// An event query; what compiling the query or its pipes finds wrong.
+    pub fn sequence_matcher(&self, catalog: &Catalog, category_field: &str) -> Result<SequenceMatcher, Error> {
+        match &self.kind {
+            QueryKind::Event(filter) => Err(Error::new(
+                ErrorKind::Invalid("an event query finds no sequences or samples".to_owned()),
+                filter.span,
+            )),
+            QueryKind::Sequence(sequence) => sequence.compile(catalog, category_field),
+            QueryKind::Sample(sample) => sample.compile(catalog, category_field),
+        }
+        .and_then(|m| m.piped(&self.pipes))
+    }
 }
 
 impl Sequence {
@@ -90,60 +131,72 @@ impl Sequence {
     /// A filter that does not compile; a join key that is not a field; terms with different
     /// numbers of keys; no term that is not missing.
     pub fn compile(&self, catalog: &Catalog, category_field: &str) -> Result<SequenceMatcher, Error> {
-        let mut stages = Vec::new();
         let mut fields = Vec::new();
-        let mut width = None;
-        for term in &self.terms {
-            let stage = self.stage(term, catalog, category_field, &mut fields)?;
-            if *width.get_or_insert(stage.keys.len()) != stage.keys.len() {
-                return Err(Error::new(
-                    ErrorKind::Invalid("every term of a sequence needs as many join keys as the others".to_owned()),
-                    term.span,
-                ));
-            }
-            for _ in 0..term.runs {
-                stages.push(stage.clone());
-            }
-        }
+        let stages = stages(&self.by, &self.terms, catalog, category_field, &mut fields)?;
         if stages.iter().all(|s| s.missing) {
             // The parser refuses it; an AST built by hand may not.
             let span = self.terms.first().map_or_else(Default::default, |t| t.span);
             return Err(Error::new(ErrorKind::Invalid("a sequence needs a term that is not missing".to_owned()), span));
         }
         let until = match &self.until {
-            Some(term) => Some(self.stage(term, catalog, category_field, &mut fields)?),
+            Some(term) => Some(stage(&self.by, term, catalog, category_field, &mut fields)?),
             None => None,
         };
         fields.sort();
         fields.dedup();
         let maxspan_nanos = self.maxspan.map(|m| i64::try_from(m.millis).unwrap_or(i64::MAX / 1_000_000) * 1_000_000);
-        Ok(SequenceMatcher { stages, until, maxspan_nanos, fields, take: None })
+        Ok(SequenceMatcher { shape: Shape::Sequence, stages, until, maxspan_nanos, fields, take: None })
     }
+}
 
-    fn stage(
-        &self,
-        term: &Term,
-        catalog: &Catalog,
-        category_field: &str,
-        fields: &mut Vec<String>,
-    ) -> Result<Stage, Error> {
-        let filter = term.filter.compile(catalog, category_field)?;
-        fields.extend(filter.fields().iter().cloned());
-        let keys = self
-            .by
-            .iter()
-            .chain(&term.by)
-            .map(|key| match &key.kind {
-                ExprKind::Field { path, optional } => {
-                    let name = path.join(".");
-                    fields.push(name.clone());
-                    Ok((Path::new(&name), *optional))
-                }
-                _ => Err(unsupported_key(key)),
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Stage { filter, keys, missing: term.missing })
+/// The stages of `terms` (a term `with runs=N` is N of them), each with the shared keys `by`
+/// before its own; the fields they read are added to `fields`.
+fn stages(
+    by: &[Expr],
+    terms: &[Term],
+    catalog: &Catalog,
+    category_field: &str,
+    fields: &mut Vec<String>,
+) -> Result<Vec<Stage>, Error> {
+    let mut stages = Vec::new();
+    let mut width = None;
+    for term in terms {
+        let stage = stage(by, term, catalog, category_field, fields)?;
+        if *width.get_or_insert(stage.keys.len()) != stage.keys.len() {
+            return Err(Error::new(
+                ErrorKind::Invalid("every term needs as many join keys as the others".to_owned()),
+                term.span,
+            ));
+        }
+        for _ in 0..term.runs {
+            stages.push(stage.clone());
+        }
     }
+    Ok(stages)
+}
+
+fn stage(
+    by: &[Expr],
+    term: &Term,
+    catalog: &Catalog,
+    category_field: &str,
+    fields: &mut Vec<String>,
+) -> Result<Stage, Error> {
+    let filter = term.filter.compile(catalog, category_field)?;
+    fields.extend(filter.fields().iter().cloned());
+    let keys = by
+        .iter()
+        .chain(&term.by)
+        .map(|key| match &key.kind {
+            ExprKind::Field { path, optional } => {
+                let name = path.join(".");
+                fields.push(name.clone());
+                Ok((Path::new(&name), *optional))
+            }
+            _ => Err(unsupported_key(key)),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Stage { filter, keys, missing: term.missing })
 }
 
 fn unsupported_key(key: &Expr) -> Error {
@@ -161,11 +214,7 @@ impl Stage {
             .map(|(path, optional)| {
                 let mut first = None;
                 path.visit(doc, &mut |v| {
-                    first = match v {
-                        Value::Null | Value::Object(_) => None,
-                        Value::String(s) => Some(s.clone()),
-                        other => Some(other.to_string()),
-                    };
+                    first = key_text(v);
                     first.is_some()
                 });
                 match (first, optional) {
@@ -175,6 +224,15 @@ impl Stage {
                 }
             })
             .collect()
+    }
+}
+
+/// A join key's value as text; `None` for null and objects.
+fn key_text(value: &Value) -> Option<String> {
+    match value {
+        Value::Null | Value::Object(_) => None,
+        Value::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
     }
 }
 
@@ -218,6 +276,24 @@ impl SequenceMatcher {
         Ok(self)
     }
 
+    /// What it finds, one of them: `"sequence"` or `"sample"`.
+    pub fn finds(&self) -> &'static str {
+        match self.shape {
+            Shape::Sequence => "sequence",
+            Shape::Sample(_) => "sample",
+        }
+    }
+
+    /// What `dropped` of [`Found::dropped`] means, in a sentence.
+    pub fn given_up(&self, dropped: usize) -> String {
+        match self.shape {
+            Shape::Sequence => {
+                format!("{dropped} pending sequence(s) given up: more than {MAX_PENDING} were under way at once")
+            }
+            Shape::Sample(_) => sample::given_up(dropped),
+        }
+    }
+
     /// The fields the sequence reads (its filters' and its keys').
     pub fn fields(&self) -> &[String] {
         &self.fields
@@ -228,12 +304,37 @@ impl SequenceMatcher {
         self.stages.iter().chain(&self.until).any(|s| s.filter.matches_value(doc))
     }
 
-    /// Finds the sequences among `events` (in any order: they are sorted by time, ties kept in
-    /// the order given), at most `limit` of them: the ones whose first event is oldest, or with
-    /// `| tail N` the newest.
+    /// Finds the sequences (or samples) among `events` (in any order: they are sorted by time,
+    /// ties kept in the order given), at most `limit` of them: the sequences whose first event
+    /// is oldest, the samples whose keys sort first; or with `| tail N` the last ones.
     pub fn find<T: Clone>(&self, mut events: Vec<Event<'_, T>>, limit: usize) -> Found<T> {
         // A stable sort: equal times keep the input's order, the implicit tiebreaker.
         events.sort_by_key(|e| e.time);
+        let (mut groups, dropped) = match &self.shape {
+            Shape::Sequence => self.sequences(&events),
+            Shape::Sample(order) => self.samples(&events, order),
+        };
+        let found = groups.len();
+        match self.take {
+            None => groups.truncate(limit),
+            Some(Take::Head(n)) => groups.truncate(n.min(limit)),
+            Some(Take::Tail(n)) => {
+                groups.drain(..found.saturating_sub(n.min(limit)));
+            }
+        }
+        // Past the limit: what the pipe would have kept and the limit left out.
+        let wanted = match self.take {
+            None => found,
+            Some(Take::Head(n) | Take::Tail(n)) => found.min(n),
+        };
+        let beyond_limit = wanted - groups.len();
+        let sequences = groups.into_iter().map(|g| g.into_iter().map(|i| events[i].handle.clone()).collect()).collect();
+        Found { sequences, beyond_limit, dropped }
+    }
+
+    /// The completed sequences among `events` (sorted), each its events' places in stage order,
+    /// in order of their first event; and how many pending ones were given up.
+    fn sequences<T>(&self, events: &[Event<'_, T>]) -> (Vec<Vec<usize>>, usize) {
         // The terms that take events; missing ones are checked once a sequence is complete.
         let positive: Vec<&Stage> = self.stages.iter().filter(|s| !s.missing).collect();
         let last = positive.len() - 1;
@@ -269,7 +370,7 @@ impl SequenceMatcher {
                     latest
                 };
                 if stage == last {
-                    if self.stages.len() == positive.len() || self.nothing_missing(&next, &key, &events) {
+                    if self.stages.len() == positive.len() || self.nothing_missing(&next, &key, events) {
                         completed.push(next);
                     }
                 } else {
@@ -289,23 +390,7 @@ impl SequenceMatcher {
             }
         }
         completed.sort_by_key(|p| p.events[0]);
-        let found = completed.len();
-        match self.take {
-            None => completed.truncate(limit),
-            Some(Take::Head(n)) => completed.truncate(n.min(limit)),
-            Some(Take::Tail(n)) => {
-                completed.drain(..found.saturating_sub(n.min(limit)));
-            }
-        }
-        // Past the limit: what the pipe would have kept and the limit left out.
-        let wanted = match self.take {
-            None => found,
-            Some(Take::Head(n) | Take::Tail(n)) => found.min(n),
-        };
-        let beyond_limit = wanted - completed.len();
-        let sequences =
-            completed.into_iter().map(|p| p.events.into_iter().map(|i| events[i].handle.clone()).collect()).collect();
-        Found { sequences, beyond_limit, dropped }
+        (completed.into_iter().map(|p| p.events).collect(), dropped)
     }
 }
 

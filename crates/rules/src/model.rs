@@ -252,11 +252,12 @@ impl Rule {
         }
     }
 
-    /// Whether this is an EQL rule whose query is a sequence.
+    /// Whether this is an EQL rule whose query is a sequence or a sample: its executions find
+    /// groups of events (which Elasticsearch answers alike, as `hits.sequences`).
     pub fn is_eql_sequence(&self) -> bool {
         self.kind == RuleType::Eql
             && eql::parse(self.query.as_deref().unwrap_or_default())
-                .is_ok_and(|q| matches!(q.kind, eql::QueryKind::Sequence(_)))
+                .is_ok_and(|q| !matches!(q.kind, eql::QueryKind::Event(_)))
     }
 
     fn eql_unsupported(&self) -> Option<String> {
@@ -268,16 +269,14 @@ impl Rule {
             Err(err) => return Some(format!("its query does not parse: {err}")),
         };
         match (&query.kind, query.pipes.first()) {
-            (eql::QueryKind::Sample(_), _) => Some("eql samples are not supported yet".into()),
-            (eql::QueryKind::Sequence(seq), _) => seq
-                .compile(ecs::Catalog::builtin(), self.event_category_field())
-                .and_then(|m| m.piped(&query.pipes))
-                .err()
-                .map(|e| e.to_string()),
             (eql::QueryKind::Event(_), Some(pipe)) => {
                 Some(format!("the eql pipe `{}` is not supported yet on event queries", pipe.name))
             }
             (eql::QueryKind::Event(_), None) => None,
+            _ => query
+                .sequence_matcher(ecs::Catalog::builtin(), self.event_category_field())
+                .err()
+                .map(|e| e.to_string()),
         }
     }
 

@@ -239,7 +239,7 @@ impl ThresholdPass {
 }
 
 impl SequencePass {
-    /// The sequences among the window's events, the oldest `max` (by first event) alerted: one
+    /// The sequences (or samples) among the window's events, the first `max` alerted: one
     /// building block alert per event and the shell alert (see [`crate::sequence`]). A sequence
     /// an earlier execution alerted (its window overlapped) is left out.
     fn finish(self, store: &dyn Store, rule: &Rule, max: usize) -> StoreResult<Outcome> {
@@ -257,16 +257,13 @@ impl SequencePass {
         let mut warnings = Vec::new();
         if found.beyond_limit > 0 {
             warnings.push(format!(
-                "max_signals ({max}) reached: {} more sequences found in the window not alerted",
-                found.beyond_limit
+                "max_signals ({max}) reached: {} more {}(s) found in the window not alerted",
+                found.beyond_limit,
+                self.matcher.finds()
             ));
         }
         if found.dropped > 0 {
-            warnings.push(format!(
-                "{} pending sequences given up: more than {} were under way at once",
-                found.dropped,
-                eql::MAX_PENDING
-            ));
+            warnings.push(self.matcher.given_up(found.dropped));
         }
         let candidates = (found.sequences.len() + found.beyond_limit) as u64;
         let made: Vec<_> = found
@@ -297,7 +294,9 @@ impl SequencePass {
             for (&i, (alert_id, fields)) in sequence.iter().zip(made.blocks) {
                 alerts.push((Candidate { alert_id, ..self.events[i].clone() }, fields));
             }
-            let last = &self.events[*sequence.last().expect("a sequence has events")];
+            // The shell stands at its newest event (a sample's last term's event need not be).
+            let newest = sequence.iter().max_by_key(|&&i| (self.events[i].time, self.events[i].seq));
+            let last = &self.events[*newest.expect("a sequence has events")];
             let event = Rc::new(Stored {
                 event: made.shell,
                 index: last.event.index.clone(),

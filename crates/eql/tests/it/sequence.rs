@@ -2,37 +2,22 @@
 
 use serde_json::{Value, json};
 
+use crate::{compile, groups, ids};
+
 /// The ids of the events of each sequence `query` finds among `events` (`(seconds, category, id,
 /// key)`), at most `limit`.
 fn find(query: &str, events: &[(i64, &str, &str, Option<&str>)], limit: usize) -> Vec<Vec<String>> {
-    let parsed = eql::parse(query).unwrap_or_else(|e| panic!("{}", e.snippet(query, "query")));
-    let eql::QueryKind::Sequence(seq) = &parsed.kind else { panic!("a sequence") };
-    let matcher =
-        seq.compile(ecs::Catalog::builtin(), "event.category").and_then(|m| m.piped(&parsed.pipes)).expect("compiles");
     let docs: Vec<Value> = events
         .iter()
-        .map(|(_, category, id, key)| {
-            let mut doc = json!({"event": {"category": category, "id": id}});
+        .map(|(t, category, id, key)| {
+            let mut doc = json!({"t": t, "event": {"category": category, "id": id}});
             if let Some(key) = key {
                 doc["host"] = json!({"id": key});
             }
             doc
         })
         .collect();
-    let offered = events
-        .iter()
-        .zip(&docs)
-        .map(|((t, ..), doc)| eql::Event {
-            time: t * 1_000_000_000,
-            doc,
-            handle: doc["event"]["id"].as_str().unwrap_or("").to_owned(),
-        })
-        .collect();
-    matcher.find(offered, limit).sequences
-}
-
-fn ids(list: &[&[&str]]) -> Vec<Vec<String>> {
-    list.iter().map(|s| s.iter().map(|i| (*i).to_owned()).collect()).collect()
+    groups(query, &docs, limit)
 }
 
 #[test]
@@ -100,14 +85,9 @@ fn join_keys_maxspan_until_and_runs() {
 fn term_keys_join_across_fields_and_unsupported_parts_are_errors() {
     let q = "sequence [a where true] by host.id [b where true] by host.id";
     assert_eq!(find(q, &[(1, "a", "a1", Some("x")), (2, "b", "b1", Some("x"))], 10), ids(&[&["a1", "b1"]]));
-    let compile = |text: &str| {
-        let parsed = eql::parse(text).expect("parses");
-        let eql::QueryKind::Sequence(seq) = &parsed.kind else { panic!("a sequence") };
-        seq.compile(ecs::Catalog::builtin(), "event.category").map(|_| ()).map_err(|e| e.to_string())
-    };
     assert_eq!(
         compile("sequence [a where true] by x [b where true]"),
-        Err("every term of a sequence needs as many join keys as the others".to_owned())
+        Err("every term needs as many join keys as the others".to_owned())
     );
     assert_eq!(
         compile("sequence by length(x) [a where true] [b where true]"),

@@ -126,7 +126,7 @@ fn kibana_exports_load_line_by_line() {
         "\n",
         r#"{"rule_id":"r3","name":"Three","description":"d","type":"query","query":"a:(b","risk_score":10,"severity":"low"}"#,
         "\n",
-        r#"{"rule_id":"r4","name":"Four","description":"d","type":"eql","language":"eql","query":"sample by host.id [a where true] [b where true]","risk_score":10,"severity":"low"}"#,
+        r#"{"rule_id":"r4","name":"Four","description":"d","type":"eql","language":"eql","query":"sample by length(host.id) [a where true] [b where true]","risk_score":10,"severity":"low"}"#,
         "\n",
         r#"{"rule_id":"r5","name":"Five","description":"d","type":"eql","language":"eql","query":"process where x = 1","risk_score":10,"severity":"low"}"#,
         "\n",
@@ -139,7 +139,7 @@ fn kibana_exports_load_line_by_line() {
     let names: Vec<_> = loaded.rules.iter().map(|r| r.name.as_str()).collect();
     assert_eq!(names, ["One", "Two", "Four"]);
     assert_eq!(loaded.rules[1].unsupported(), None);
-    assert_eq!(loaded.rules[2].unsupported().as_deref(), Some("eql samples are not supported yet"));
+    assert_eq!(loaded.rules[2].unsupported().as_deref(), Some("join keys other than fields are not supported yet"));
     assert_eq!(
         messages(&loaded),
         [

@@ -1,5 +1,5 @@
 //! EQL rules executed on the store: an event query alerts as a query rule does; the window's
-//! sequences alert once, as building blocks and a shell sharing a group id.
+//! sequences and samples alert once, as building blocks and a shell sharing a group id.
 
 use engine::storage::{AlertFilter, AlertStore, EventLog};
 use serde_json::{Value, json};
@@ -85,4 +85,56 @@ fn an_event_query_alerts_as_a_query_rule_does() {
         })
         .expect("alerts");
     assert_eq!(alerted, [(json!("a2"), json!("eql"))]);
+}
+
+#[test]
+fn a_sample_alerts_once_per_key_whatever_the_order_and_late_events_count() {
+    let (_dir, store) = open();
+    let events = [
+        login("a1", "10:00:00", "alice", "failure"),
+        login("a2", "10:00:20", "alice", "success"),
+        login("b1", "10:00:30", "bob", "success"),
+        login("b2", "10:00:40", "bob", "failure"),
+        login("c1", "10:00:50", "carol", "success"),
+    ];
+    let stored: Vec<_> = events.into_iter().map(|e| new_event(e, at("10:02:00"))).collect();
+    store.append(&stored).expect("stored");
+    let rule = rule(
+        r#"sample by user.name
+  [authentication where event.outcome == "success"]
+  [authentication where event.outcome == "failure"]"#,
+    );
+    let first = run(&store, &rule, at("10:05:00"));
+    assert_eq!((first.alerts, first.candidates), (6, 2), "{:?}", first.warnings);
+    assert_eq!(run(&store, &rule, at("10:06:00")).alerts, 0, "the same samples are not alerted again");
+    // Carol's failure arrives late, still in the next window: her sample alerts then.
+    store.append(&[new_event(login("c2", "10:01:00", "carol", "failure"), at("10:06:30"))]).expect("stored");
+    let third = run(&store, &rule, at("10:07:00"));
+    assert_eq!((third.alerts, third.candidates), (3, 3));
+    let mut blocks = Vec::new();
+    store
+        .alerts(&AlertFilter::default(), &mut |a| {
+            if let Some(index) = a.document["kibana.alert.group.index"].as_i64() {
+                blocks.push((
+                    a.document["user"]["name"].as_str().unwrap_or("").to_owned(),
+                    index,
+                    a.document["event"]["id"].clone(),
+                ));
+            }
+            true
+        })
+        .expect("alerts");
+    blocks.sort_by_key(|b| (b.0.clone(), b.1));
+    let expected: Vec<(String, i64, Value)> = [
+        ("alice", 0, "a2"),
+        ("alice", 1, "a1"),
+        ("bob", 0, "b1"),
+        ("bob", 1, "b2"),
+        ("carol", 0, "c1"),
+        ("carol", 1, "c2"),
+    ]
+    .into_iter()
+    .map(|(user, index, id)| (user.to_owned(), index, json!(id)))
+    .collect();
+    assert_eq!(blocks, expected, "one event per term, numbered in term order");
 }

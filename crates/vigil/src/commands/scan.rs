@@ -219,17 +219,12 @@ fn warn_about_replay(rule_set: &RuleSet<'_>, replayed: &engine::ReplayReport) {
             report::note(&format!(
                 "warning: {}: its executions found {} beyond max_signals {} (each alerts its oldest; a later execution alerts the rest only while its window holds them)",
                 rule.name,
-                count(r.sequences_beyond_limit as u64, "sequence"),
+                count(r.sequences_beyond_limit as u64, r.finds),
                 rule.max_signals
             ));
         }
-        if r.sequences_given_up > 0 {
-            report::note(&format!(
-                "warning: {}: {} given up: more than {} were under way at once",
-                rule.name,
-                count(r.sequences_given_up as u64, "pending sequence"),
-                thousands(eql::MAX_PENDING as u64)
-            ));
+        if let Some(given_up) = &r.given_up {
+            report::note(&format!("warning: {}: {given_up}", rule.name));
         }
         if r.events_not_kept > 0 {
             report::note(&format!(

@@ -400,3 +400,34 @@ fn an_eql_sequence_alerts_as_building_blocks_and_a_shell() {
     assert_eq!(alerts[3]["user"]["name"], "alice");
     assert_eq!(alerts[3]["kibana.alert.rule.type"], "eql");
 }
+
+#[test]
+fn an_eql_sample_alerts_once_for_events_that_share_keys_in_any_order() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let rule = "[rule]\nrule_id = \"sample\"\nname = \"Passwd read and a connection\"\ndescription = \"d\"\ntype = \"eql\"\nlanguage = \"eql\"\nrisk_score = 47\nseverity = \"medium\"\ninterval = \"5m\"\nfrom = \"now-9m\"\nquery = '''\nsample by host.id, process.pid\n  [file where file.path == \"/etc/passwd\"]\n  [network where destination.port == 4444]\n'''\n";
+    std::fs::write(dir.path().join("sample.toml"), rule).expect("write");
+    let event = |id: &str, time: &str, host: &str, pid: u32, category: &str, detail: &str| {
+        format!(
+            "{{\"@timestamp\":\"2026-03-02T{time}Z\",\"event\":{{\"id\":\"{id}\",\"category\":[\"{category}\"]}},\"host\":{{\"id\":\"{host}\"}},\"process\":{{\"pid\":{pid}}},{detail}}}\n"
+        )
+    };
+    let events = [
+        // The connection before the read: a sample has no order.
+        event("n1", "08:00:00", "h1", 7, "network", "\"destination\":{\"port\":4444}"),
+        event("f1", "08:01:00", "h1", 7, "file", "\"file\":{\"path\":\"/etc/passwd\"}"),
+        // Another process of the host reads it, and connects nowhere.
+        event("f2", "08:02:00", "h1", 8, "file", "\"file\":{\"path\":\"/etc/passwd\"}"),
+    ]
+    .concat();
+    let rules = dir.path().to_string_lossy().into_owned();
+    let run = vigil(&["scan", "--rules", &rules, "--output", "jsonl", "-q", "-"], &events);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let alerts: Vec<serde_json::Value> = run.stdout.lines().map(|l| serde_json::from_str(l).expect("JSON")).collect();
+    // Every execution whose window holds both events finds the sample; it alerts once: the
+    // building blocks (listed in time order, numbered in term order), then the shell.
+    let summary: Vec<(Option<&str>, Option<i64>)> =
+        alerts.iter().map(|a| (a["event"]["id"].as_str(), a["kibana.alert.group.index"].as_i64())).collect();
+    assert_eq!(summary, [(Some("n1"), Some(1)), (Some("f1"), Some(0)), (None, None)]);
+    assert!(alerts.iter().all(|a| a["kibana.alert.group.id"] == alerts[2]["kibana.alert.uuid"]));
+    assert_eq!((alerts[2]["host"]["id"].as_str(), alerts[2]["process"]["pid"].as_i64()), (Some("h1"), Some(7)));
+}
