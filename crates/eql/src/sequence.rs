@@ -10,8 +10,9 @@
 //! `until` event with the same keys came after its last event. Completed sequences come out in
 //! order of their first event.
 //!
-//! Join keys are fields (`sequence by host.id [..] by process.pid`); an event without a value for
-//! a key takes no part, unless the key is optional (`?field`, then its value is null). A field
+//! Join keys are fields (`sequence by host.id [..] by process.pid`), their values read as their
+//! fields are typed (`7` and `"7"` are one `long`; see [`key`]); an event without a value for a
+//! key takes no part, unless the key is optional (`?field`, then its value is null). A field
 //! with several values joins on its first.
 //!
 //! Missing events (`![...]`) take no part in the state machine: a sequence of the other terms,
@@ -25,16 +26,17 @@
 //! [`Sample::compile`](crate::Sample::compile)); Elasticsearch answers both with
 //! `hits.sequences`, and Kibana makes the same alerts of both.
 
+mod key;
 mod sample;
 
 use std::collections::HashMap;
 
-use ecs::{Catalog, Path, Value};
+use ecs::{Catalog, Value};
 
 use crate::ast::{Expr, ExprKind, Pipe, Query, QueryKind, Sequence, Term};
 use crate::error::{Error, ErrorKind};
 use crate::eval::EventMatcher;
-use sample::KeyOrder;
+use key::{JoinKey, Key};
 
 /// Pending sequences held at most, over all stages and keys; past it the oldest events'
 /// sequences are given up (and counted in [`Found::dropped`]).
@@ -58,8 +60,8 @@ pub struct SequenceMatcher {
 enum Shape {
     /// Events in time order, one per stage (`sequence`).
     Sequence,
-    /// Events that share join keys, one per stage in any order (`sample`); how each key sorts.
-    Sample(Vec<KeyOrder>),
+    /// Events that share join keys, one per stage in any order (`sample`).
+    Sample,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -71,8 +73,8 @@ enum Take {
 #[derive(Clone, Debug)]
 struct Stage {
     filter: EventMatcher,
-    /// The join keys: their paths, and whether they are optional (`?field`).
-    keys: Vec<(Path, bool)>,
+    /// The join keys: the shared ones, then the term's own.
+    keys: Vec<JoinKey>,
     /// `![...]`: no such event may come at this place.
     missing: bool,
 }
@@ -191,7 +193,7 @@ fn stage(
             ExprKind::Field { path, optional } => {
                 let name = path.join(".");
                 fields.push(name.clone());
-                Ok((Path::new(&name), *optional))
+                Ok(JoinKey::new(&name, *optional, catalog))
             }
             _ => Err(unsupported_key(key)),
         })
@@ -203,36 +205,10 @@ fn unsupported_key(key: &Expr) -> Error {
     Error::new(ErrorKind::Invalid("join keys other than fields are not supported yet".to_owned()), key.span)
 }
 
-/// An event's join keys, as text (`None` for an optional key without a value).
-type Key = Vec<Option<String>>;
-
 impl Stage {
     /// The event's keys for this stage, or `None` when a required one has no value.
     fn key(&self, doc: &Value) -> Option<Key> {
-        self.keys
-            .iter()
-            .map(|(path, optional)| {
-                let mut first = None;
-                path.visit(doc, &mut |v| {
-                    first = key_text(v);
-                    first.is_some()
-                });
-                match (first, optional) {
-                    (Some(v), _) => Some(Some(v)),
-                    (None, true) => Some(None),
-                    (None, false) => None,
-                }
-            })
-            .collect()
-    }
-}
-
-/// A join key's value as text; `None` for null and objects.
-fn key_text(value: &Value) -> Option<String> {
-    match value {
-        Value::Null | Value::Object(_) => None,
-        Value::String(s) => Some(s.clone()),
-        other => Some(other.to_string()),
+        self.keys.iter().map(|k| k.first(doc)).collect()
     }
 }
 
@@ -280,7 +256,7 @@ impl SequenceMatcher {
     pub fn finds(&self) -> &'static str {
         match self.shape {
             Shape::Sequence => "sequence",
-            Shape::Sample(_) => "sample",
+            Shape::Sample => "sample",
         }
     }
 
@@ -290,7 +266,7 @@ impl SequenceMatcher {
             Shape::Sequence => {
                 format!("{dropped} pending sequence(s) given up: more than {MAX_PENDING} were under way at once")
             }
-            Shape::Sample(_) => sample::given_up(dropped),
+            Shape::Sample => sample::given_up(dropped),
         }
     }
 
@@ -312,7 +288,7 @@ impl SequenceMatcher {
         events.sort_by_key(|e| e.time);
         let (mut groups, dropped) = match &self.shape {
             Shape::Sequence => self.sequences(&events),
-            Shape::Sample(order) => self.samples(&events, order),
+            Shape::Sample => self.samples(&events),
         };
         let found = groups.len();
         match self.take {

@@ -15,11 +15,12 @@
 //! optional (`?field`): its value is then null, and it joins the other events without one.
 
 use std::cmp::Ordering;
-use std::net::IpAddr;
+use std::collections::HashMap;
 
-use ecs::{Catalog, FieldType, Value};
+use ecs::{Catalog, Value};
 
-use super::{Event, Key, SequenceMatcher, Shape, Stage, key_text, stages};
+use super::key::KeyKind;
+use super::{Event, Key, SequenceMatcher, Shape, Stage, stages};
 use crate::ast::Sample;
 use crate::error::Error;
 
@@ -31,53 +32,10 @@ const MAX_SAMPLES_PER_KEY: usize = 1;
 /// and is counted in [`super::Found::dropped`].
 const MAX_STEPS: usize = 1 << 20;
 
-/// How the values of a sample's join key sort.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum KeyOrder {
-    /// As numbers (numeric and date fields; text that is not a number sorts as text).
-    Number,
-    /// As IP addresses, IPv4 among IPv6 as Elasticsearch stores them.
-    Ip,
-    /// As text, byte by byte.
-    Text,
-}
-
-impl KeyOrder {
-    fn of(ty: Option<FieldType>) -> KeyOrder {
-        match ty {
-            Some(FieldType::Long | FieldType::Integer | FieldType::Float | FieldType::Date | FieldType::DateNanos) => {
-                KeyOrder::Number
-            }
-            Some(FieldType::Ip) => KeyOrder::Ip,
-            _ => KeyOrder::Text,
-        }
-    }
-
-    fn compare(self, a: &str, b: &str) -> Ordering {
-        match self {
-            KeyOrder::Number => match (a.parse::<f64>(), b.parse::<f64>()) {
-                (Ok(x), Ok(y)) => x.total_cmp(&y),
-                _ => a.cmp(b),
-            },
-            KeyOrder::Ip => match (a.parse::<IpAddr>(), b.parse::<IpAddr>()) {
-                (Ok(x), Ok(y)) => ipv6(x).cmp(&ipv6(y)),
-                _ => a.cmp(b),
-            },
-            KeyOrder::Text => a.cmp(b),
-        }
-    }
-}
-
-fn ipv6(ip: IpAddr) -> [u8; 16] {
-    match ip {
-        IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
-        IpAddr::V6(v6) => v6.octets(),
-    }
-}
-
 impl Sample {
     /// Compiles the sample: each term's filter against `catalog` (categories read from
-    /// `category_field`) and its join keys, sorted as the first term's key fields are typed.
+    /// `category_field`) and its join keys (typed from `catalog`; samples sort as the first
+    /// term's keys are typed).
     ///
     /// # Errors
     ///
@@ -86,20 +44,9 @@ impl Sample {
     pub fn compile(&self, catalog: &Catalog, category_field: &str) -> Result<SequenceMatcher, Error> {
         let mut fields = Vec::new();
         let stages = stages(&self.by, &self.terms, catalog, category_field, &mut fields)?;
-        let order = stages
-            .first()
-            .map(|s| s.keys.iter().map(|(path, _)| KeyOrder::of(catalog.type_of(path.as_str()).map(|t| t.0))).collect())
-            .unwrap_or_default();
         fields.sort();
         fields.dedup();
-        Ok(SequenceMatcher {
-            shape: Shape::Sample(order),
-            stages,
-            until: None,
-            maxspan_nanos: None,
-            fields,
-            take: None,
-        })
+        Ok(SequenceMatcher { shape: Shape::Sample, stages, until: None, maxspan_nanos: None, fields, take: None })
     }
 }
 
@@ -108,21 +55,8 @@ impl Stage {
     /// combination of several); none when a required key has no value.
     fn all_keys(&self, doc: &Value) -> Vec<Key> {
         let mut keys: Vec<Key> = vec![Vec::new()];
-        for (path, optional) in &self.keys {
-            let mut values: Vec<Option<String>> = Vec::new();
-            path.visit(doc, &mut |v| {
-                let text = key_text(v);
-                if text.is_some() && !values.contains(&text) {
-                    values.push(text);
-                }
-                false
-            });
-            if values.is_empty() {
-                if !optional {
-                    return Vec::new();
-                }
-                values.push(None);
-            }
+        for join_key in &self.keys {
+            let values = join_key.all(doc);
             keys = keys
                 .into_iter()
                 .flat_map(|key| {
@@ -141,11 +75,11 @@ impl Stage {
 impl SequenceMatcher {
     /// The samples among `events` (sorted by time), each its events' places in term order, in
     /// the order of their keys; and how many key values were given up (see [`MAX_STEPS`]).
-    pub(super) fn samples<T>(&self, events: &[Event<'_, T>], order: &[KeyOrder]) -> (Vec<Vec<usize>>, usize) {
+    pub(super) fn samples<T>(&self, events: &[Event<'_, T>]) -> (Vec<Vec<usize>>, usize) {
         let terms = self.stages.len();
         // Per key value, per term, its first events: as many as a search for the samples needs.
         let first = terms + MAX_SAMPLES_PER_KEY - 1;
-        let mut found: std::collections::HashMap<Key, Vec<Vec<usize>>> = std::collections::HashMap::new();
+        let mut found: HashMap<Key, Vec<Vec<usize>>> = HashMap::new();
         for (at, event) in events.iter().enumerate() {
             for (term, stage) in self.stages.iter().enumerate() {
                 if !stage.filter.matches_value(event.doc) {
@@ -161,7 +95,9 @@ impl SequenceMatcher {
         }
         let mut keyed: Vec<(Key, Vec<Vec<usize>>)> =
             found.into_iter().filter(|(_, lists)| lists.iter().all(|l| !l.is_empty())).collect();
-        keyed.sort_by(|(a, _), (b, _)| compare(a, b, order));
+        let kinds: Vec<KeyKind> =
+            self.stages.first().map(|s| s.keys.iter().map(|k| k.kind()).collect()).unwrap_or_default();
+        keyed.sort_by(|(a, _), (b, _)| compare(a, b, &kinds));
         let mut samples = Vec::new();
         let mut given_up = 0;
         for (_, lists) in keyed {
@@ -181,8 +117,8 @@ pub(super) fn given_up(dropped: usize) -> String {
     format!("{dropped} join key value(s) given up: choosing their sample's events took more than {MAX_STEPS} steps")
 }
 
-/// Compares two key values position by position: a missing value first, then by its order.
-fn compare(a: &Key, b: &Key, order: &[KeyOrder]) -> Ordering {
+/// Compares two key values position by position: a missing value first, then by its kind.
+fn compare(a: &Key, b: &Key, kinds: &[KeyKind]) -> Ordering {
     a.iter()
         .zip(b)
         .enumerate()
@@ -190,7 +126,7 @@ fn compare(a: &Key, b: &Key, order: &[KeyOrder]) -> Ordering {
             (None, None) => Ordering::Equal,
             (None, Some(_)) => Ordering::Less,
             (Some(_), None) => Ordering::Greater,
-            (Some(x), Some(y)) => order.get(i).copied().unwrap_or(KeyOrder::Text).compare(x, y),
+            (Some(x), Some(y)) => kinds.get(i).copied().unwrap_or(KeyKind::Text).compare(x, y),
         })
         .find(|o| o.is_ne())
         .unwrap_or(Ordering::Equal)

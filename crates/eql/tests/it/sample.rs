@@ -89,7 +89,7 @@ fn keys_of_each_term_optional_keys_and_multi_valued_ones() {
 }
 
 #[test]
-fn keys_sort_as_their_fields_are_typed() {
+fn keys_join_and_sort_as_their_fields_are_typed() {
     let q = |key: &str| format!("sample by {key} [a where true] [b where true]");
     let pair = |key: Value, n: &str| {
         let doc = |t, cat: &str| {
@@ -112,6 +112,21 @@ fn keys_sort_as_their_fields_are_typed() {
     assert_eq!(run("process.pid", [json!(10), json!(9)]), ids(&[&["a1", "b1"], &["a0", "b0"]]));
     assert_eq!(run("host.id", [json!("10"), json!("9")]), ids(&[&["a0", "b0"], &["a1", "b1"]]));
     assert_eq!(run("source.ip", [json!("10.0.0.10"), json!("10.0.0.9")]), ids(&[&["a1", "b1"], &["a0", "b0"]]));
+    // Values join as the field holds them: one number, one instant, one address.
+    let q = |key: &str| format!("sample by {key} [a where true] [b where true]");
+    let joined = |key: &str, a: Value, b: Value| {
+        let path: Vec<&str> = key.split('.').collect();
+        let doc = |t, cat: &str, v: Value| {
+            let mut doc = event(t, cat, cat, json!({}));
+            doc[path[0]] = json!({path[1]: v});
+            doc
+        };
+        groups(&q(key), &[doc(1, "a", a), doc(2, "b", b)], 10)
+    };
+    assert_eq!(joined("process.pid", json!(7), json!("7.0")), ids(&[&["a", "b"]]));
+    assert_eq!(joined("file.created", json!("2022-12-17"), json!("1671235200000")), ids(&[&["a", "b"]]));
+    assert_eq!(joined("source.ip", json!("::ffff:10.0.0.1"), json!("10.0.0.1")), ids(&[&["a", "b"]]));
+    assert_eq!(joined("host.id", json!("7"), json!("7.0")), ids(&[]), "a keyword's text is its value");
 }
 
 #[test]
