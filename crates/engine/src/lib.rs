@@ -62,4 +62,5 @@ pub use crate::{
     replay::{MAX_SEQUENCE_BYTES, Replay, ReplayReport, RuleReplay, Truncation},
     ruleset::{CompiledRule, RuleSet, Skipped},
     scan::{Hit, Matched, Outcome, Position, ScanOptions, ScanStats, Scanned, Scanner, Sink},
+    sequence::order_time,
 };

@@ -16,8 +16,9 @@ use crate::AlertId;
 
 /// Where a sequence rule's events are ordered: Elasticsearch orders EQL by its
 /// `timestamp_field` (a rule's `timestamp_field`, else `@timestamp`), whatever field
-/// `timestamp_override` gives the execution's window; an event without it keeps `fallback`.
-pub(crate) fn order_time(rule: &rules::Rule, event: &Value, fallback: Option<ecs::date::Timestamp>) -> i64 {
+/// `timestamp_override` gives the execution's window; an event without it keeps `fallback`
+/// (nanoseconds since the epoch; 0 without either).
+pub fn order_time(rule: &rules::Rule, event: &Value, fallback: Option<ecs::date::Timestamp>) -> i64 {
     let field = rule.text("timestamp_field").unwrap_or("@timestamp");
     crate::alert::time_in(event, field).or(fallback).map_or(0, ecs::date::Timestamp::as_nanos)
 }

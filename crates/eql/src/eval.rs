@@ -21,6 +21,8 @@
 //! A field the catalog does not know is read as Elasticsearch's dynamic mapping would have
 //! indexed it: strings as keywords, numbers as numbers.
 
+mod explain;
+
 use std::net::IpAddr;
 
 use ecs::{Catalog, Document, FieldType, Path, Value};
@@ -35,6 +37,9 @@ const MAX_COMBINATIONS: usize = 256;
 /// An [`EventFilter`] ready to judge documents.
 #[derive(Clone, Debug)]
 pub struct EventMatcher {
+    /// The filter as written (canonically), and its condition: what explanations show.
+    text: String,
+    expr: Expr,
     /// The category field and the category; `None` for `any`.
     category: Option<(Path, String)>,
     condition: Node,
@@ -50,17 +55,13 @@ impl EventMatcher {
 
     /// [`EventMatcher::matches`] on a decoded JSON document.
     pub fn matches_value(&self, doc: &Value) -> bool {
-        if let Some((field, category)) = &self.category {
-            let mut found = false;
-            field.visit(doc, &mut |v| {
-                found = matches!(v, Value::String(s) if s == category);
-                found
-            });
-            if !found {
-                return false;
-            }
-        }
-        self.condition.matches(doc)
+        self.matches_category(doc) && self.condition.matches(doc)
+    }
+
+    /// Whether `doc` is of the filter's category (always, for `any`).
+    fn matches_category(&self, doc: &Value) -> bool {
+        let Some((field, category)) = &self.category else { return true };
+        field.visit(doc, &mut |v| matches!(v, Value::String(s) if s == category))
     }
 
     /// The fields it reads (the category field among them): decoding those is enough to judge
@@ -89,6 +90,8 @@ impl EventFilter {
         fields.sort();
         fields.dedup();
         Ok(EventMatcher {
+            text: self.to_string(),
+            expr: self.condition.clone(),
             category: self.category.clone().map(|c| (Path::new(category_field), c)),
             condition: compiler.condition(&self.condition)?,
             fields,

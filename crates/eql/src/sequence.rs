@@ -32,6 +32,7 @@ mod sample;
 use std::collections::HashMap;
 
 use ecs::{Catalog, Value};
+use kql::Explanation;
 
 use crate::ast::{Expr, ExprKind, Pipe, Query, QueryKind, Sequence, Term};
 use crate::error::{Error, ErrorKind};
@@ -72,6 +73,8 @@ enum Take {
 
 #[derive(Clone, Debug)]
 struct Stage {
+    /// Which term it is, as explanations name it: `term 2`, `term 3 (missing)`, `until`.
+    label: String,
     filter: EventMatcher,
     /// The join keys: the shared ones, then the term's own.
     keys: Vec<JoinKey>,
@@ -141,7 +144,7 @@ impl Sequence {
             return Err(Error::new(ErrorKind::Invalid("a sequence needs a term that is not missing".to_owned()), span));
         }
         let until = match &self.until {
-            Some(term) => Some(stage(&self.by, term, catalog, category_field, &mut fields)?),
+            Some(term) => Some(stage("until".to_owned(), &self.by, term, catalog, category_field, &mut fields)?),
             None => None,
         };
         fields.sort();
@@ -162,8 +165,9 @@ fn stages(
 ) -> Result<Vec<Stage>, Error> {
     let mut stages = Vec::new();
     let mut width = None;
-    for term in terms {
-        let stage = stage(by, term, catalog, category_field, fields)?;
+    for (i, term) in terms.iter().enumerate() {
+        let label = format!("term {}{}", i + 1, if term.missing { " (missing)" } else { "" });
+        let stage = stage(label, by, term, catalog, category_field, fields)?;
         if *width.get_or_insert(stage.keys.len()) != stage.keys.len() {
             return Err(Error::new(
                 ErrorKind::Invalid("every term needs as many join keys as the others".to_owned()),
@@ -178,6 +182,7 @@ fn stages(
 }
 
 fn stage(
+    label: String,
     by: &[Expr],
     term: &Term,
     catalog: &Catalog,
@@ -198,7 +203,7 @@ fn stage(
             _ => Err(unsupported_key(key)),
         })
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(Stage { filter, keys, missing: term.missing })
+    Ok(Stage { label, filter, keys, missing: term.missing })
 }
 
 fn unsupported_key(key: &Expr) -> Error {
@@ -268,6 +273,29 @@ impl SequenceMatcher {
             }
             Shape::Sample => sample::given_up(dropped),
         }
+    }
+
+    /// For each term (a term `with runs=N` once; `until` last), whether `doc` can take its
+    /// place: its filter explained, and its join keys' values.
+    pub fn explain(&self, doc: &Value) -> Vec<Explanation> {
+        let mut out: Vec<Explanation> = Vec::new();
+        let mut previous = None;
+        for stage in self.stages.iter().chain(&self.until) {
+            if previous == Some(&stage.label) {
+                continue;
+            }
+            previous = Some(&stage.label);
+            let filter = stage.filter.explain(doc);
+            let keys: Result<Vec<String>, String> = stage.keys.iter().map(|k| k.explain(doc)).collect();
+            let (held, reason) = match (filter.held, keys) {
+                (false, _) => (false, "its filter failed".to_owned()),
+                (true, Ok(keys)) if keys.is_empty() => (true, "its filter held".to_owned()),
+                (true, Ok(keys)) => (true, format!("its filter held; join keys {}", keys.join(", "))),
+                (true, Err(missing)) => (false, format!("its filter held, but {missing}")),
+            };
+            out.push(Explanation { clause: stage.label.clone(), held, reason, children: vec![filter] });
+        }
+        out
     }
 
     /// The fields the sequence reads (its filters' and its keys').

@@ -234,9 +234,9 @@ impl Explainer<'_> {
         match (&expr.kind, node) {
             (ExprKind::Or(exprs), Node::Or(nodes)) | (ExprKind::And(exprs), Node::And(nodes)) => {
                 let children = exprs.iter().zip(nodes).map(|(e, n)| self.expr(e, n, root)).collect();
-                boolean(clause, matches!(node, Node::And(_)), children)
+                Explanation::boolean(clause, matches!(node, Node::And(_)), children)
             }
-            (ExprKind::Not(inner), Node::Not(node)) => negation(clause, self.expr(inner, node, root)),
+            (ExprKind::Not(inner), Node::Not(node)) => Explanation::negation(clause, self.expr(inner, node, root)),
             (ExprKind::Nested { query, .. }, Node::Nested { path, inner }) => {
                 let mut objects = Vec::new();
                 path.visit(root, &mut |v| {
@@ -253,8 +253,8 @@ impl Explainer<'_> {
                         reason: format!("object {} of {} at `{path}` satisfies the inner query", at + 1, objects.len()),
                         children: vec![self.expr(query, inner, objects[at])],
                     },
-                    None if objects.is_empty() => leaf(clause, false, format!("`{path}` holds no object")),
-                    None => leaf(
+                    None if objects.is_empty() => Explanation::leaf(clause, false, format!("`{path}` holds no object")),
+                    None => Explanation::leaf(
                         clause,
                         false,
                         format!("none of the {} objects at `{path}` satisfies the inner query", objects.len()),
@@ -271,9 +271,11 @@ impl Explainer<'_> {
         match (&value.kind, node) {
             (ValueExprKind::Or(values), Node::Or(nodes)) | (ValueExprKind::And(values), Node::And(nodes)) => {
                 let children = values.iter().zip(nodes).map(|(v, n)| self.values(field, v, n, root)).collect();
-                boolean(clause, matches!(node, Node::And(_)), children)
+                Explanation::boolean(clause, matches!(node, Node::And(_)), children)
             }
-            (ValueExprKind::Not(inner), Node::Not(node)) => negation(clause, self.values(field, inner, node, root)),
+            (ValueExprKind::Not(inner), Node::Not(node)) => {
+                Explanation::negation(clause, self.values(field, inner, node, root))
+            }
             _ => self.leaf(clause, node, root),
         }
     }
@@ -281,7 +283,7 @@ impl Explainer<'_> {
     /// A clause that tests values: what the document holds, and what the test wants.
     fn leaf(&self, clause: String, node: &Node, root: &Value) -> Explanation {
         match node {
-            Node::All => leaf(clause, true, "matches every document".into()),
+            Node::All => Explanation::leaf(clause, true, "matches every document".into()),
             Node::Values { path, test } => {
                 let mut values = Vec::new();
                 path.visit(root, &mut |v| {
@@ -291,15 +293,8 @@ impl Explainer<'_> {
                     false
                 });
                 let held = values.iter().any(|v| test.passes(v));
-                let reason = if values.is_empty() {
-                    format!("`{}` is missing", path.as_str())
-                } else {
-                    let shown: Vec<String> = values.iter().take(5).map(|v| show(v)).collect();
-                    let more = if values.len() > 5 { format!(" and {} more", values.len() - 5) } else { String::new() };
-                    let verb = if held { "passes" } else { "fails" };
-                    format!("`{}` is {}{more}: {verb} {}", path.as_str(), shown.join(", "), test.describe())
-                };
-                leaf(clause, held, reason)
+                let shown: Vec<String> = values.iter().map(|v| v.to_string()).collect();
+                Explanation::values(clause, path.as_str(), &shown, held, &test.describe())
             }
             // A wildcard field name: the fields it reached that matched, if any.
             Node::Or(fields) => match fields.iter().find(|n| n.eval(root, self.catalog)) {
@@ -308,41 +303,65 @@ impl Explainer<'_> {
                     found.reason = format!("of the fields the name stands for, {}", found.reason);
                     found
                 }
-                None => leaf(clause, false, format!("none of the {} fields the name stands for matches", fields.len())),
+                None => Explanation::leaf(
+                    clause,
+                    false,
+                    format!("none of the {} fields the name stands for matches", fields.len()),
+                ),
             },
             other => {
                 let held = other.eval(root, self.catalog);
-                leaf(clause, held, if held { "some field matches" } else { "no field matches" }.into())
+                Explanation::leaf(clause, held, if held { "some field matches" } else { "no field matches" }.into())
             }
         }
     }
 }
 
-fn leaf(clause: String, held: bool, reason: String) -> Explanation {
-    Explanation { clause, held, reason, children: vec![] }
-}
+impl Explanation {
+    /// A clause without parts, `held` or not for `reason`.
+    pub fn leaf(clause: String, held: bool, reason: String) -> Explanation {
+        Explanation { clause, held, reason, children: vec![] }
+    }
 
-fn boolean(clause: String, is_and: bool, children: Vec<Explanation>) -> Explanation {
-    let held_count = children.iter().filter(|c| c.held).count();
-    let held = if is_and { held_count == children.len() } else { held_count > 0 };
-    let reason = match (is_and, held) {
-        (true, true) => "every clause held".to_owned(),
-        (true, false) => format!("{} of {} clauses failed", children.len() - held_count, children.len()),
-        (false, true) => format!("{held_count} of {} clauses held", children.len()),
-        (false, false) => "no clause held".to_owned(),
-    };
-    Explanation { clause, held, reason, children }
-}
+    /// A test of a field's values: they are `shown` (as JSON; the first five, each shortened),
+    /// and one passes the test `describe`d or none does; or the field is missing.
+    pub fn values(clause: String, path: &str, shown: &[String], held: bool, describe: &str) -> Explanation {
+        let reason = if shown.is_empty() {
+            format!("`{path}` is missing")
+        } else {
+            let short = |text: &String| {
+                if text.chars().count() > 80 {
+                    format!("{}…", text.chars().take(80).collect::<String>())
+                } else {
+                    text.clone()
+                }
+            };
+            let listed: Vec<String> = shown.iter().take(5).map(short).collect();
+            let more = if shown.len() > 5 { format!(" and {} more", shown.len() - 5) } else { String::new() };
+            let verb = if held { "passes" } else { "fails" };
+            format!("`{path}` is {}{more}: {verb} {describe}", listed.join(", "))
+        };
+        Explanation::leaf(clause, held, reason)
+    }
 
-fn negation(clause: String, child: Explanation) -> Explanation {
-    let reason = if child.held { "the negated clause held" } else { "the negated clause failed" };
-    Explanation { clause, held: !child.held, reason: reason.into(), children: vec![child] }
-}
+    /// An `and` (`is_and`) or an `or` of `children`.
+    pub fn boolean(clause: String, is_and: bool, children: Vec<Explanation>) -> Explanation {
+        let held_count = children.iter().filter(|c| c.held).count();
+        let held = if is_and { held_count == children.len() } else { held_count > 0 };
+        let reason = match (is_and, held) {
+            (true, true) => "every clause held".to_owned(),
+            (true, false) => format!("{} of {} clauses failed", children.len() - held_count, children.len()),
+            (false, true) => format!("{held_count} of {} clauses held", children.len()),
+            (false, false) => "no clause held".to_owned(),
+        };
+        Explanation { clause, held, reason, children }
+    }
 
-/// A value shown in an explanation, shortened.
-fn show(value: &Value) -> String {
-    let text = value.to_string();
-    if text.chars().count() > 80 { format!("{}…", text.chars().take(80).collect::<String>()) } else { text }
+    /// A `not` of `child`.
+    pub fn negation(clause: String, child: Explanation) -> Explanation {
+        let reason = if child.held { "the negated clause held" } else { "the negated clause failed" };
+        Explanation { clause, held: !child.held, reason: reason.into(), children: vec![child] }
+    }
 }
 
 fn free_text(root: &Value, prefix: &str, terms: &FreeText, catalog: &Catalog) -> bool {

@@ -68,6 +68,17 @@ impl JoinKey {
         }
     }
 
+    /// The event's value for this key, as an explanation says it (`` `host.id` = "h1" ``), or
+    /// why it has none.
+    pub(super) fn explain(&self, doc: &Value) -> Result<String, String> {
+        let path = self.path.as_str();
+        match self.first(doc) {
+            Some(Some(value)) => Ok(format!("`{path}` = {}", Value::String(value))),
+            Some(None) => Ok(format!("`{path}` = null")),
+            None => Err(format!("`{path}` has no value")),
+        }
+    }
+
     /// Every value of the event for this key (each once); null alone for an optional key
     /// without one, nothing for a required one.
     pub(super) fn all(&self, doc: &Value) -> Vec<Option<String>> {

@@ -180,7 +180,7 @@ fn explain(args: &ExplainArgs) -> anyhow::Result<Exit> {
     let path = PathBuf::from(&args.document);
     let mut out = io::stdout().lock();
     let held = if args.document == "-" || (!args.document.trim_start().starts_with(['{', '[']) && path.exists()) {
-        explain_file(&mut out, &matcher, &path)?
+        explain_file(&mut out, &path, &mut |_, value| vec![matcher.explain(&Document::new(value))])?
     } else {
         let doc = Document::parse(args.document.trim())
             .context("the document (JSON text, a file, or - for standard input)")?;
@@ -191,9 +191,14 @@ fn explain(args: &ExplainArgs) -> anyhow::Result<Exit> {
     Ok(if held { Exit::Success } else { Exit::No })
 }
 
-/// Explains `matcher` on every event of `path` (any input `scan` reads, `-` for standard input;
-/// raw Office 365 records normalized), each under its `file:line`; whether any matched.
-pub fn explain_file(out: &mut dyn Write, matcher: &kql::Matcher<'_>, path: &Path) -> anyhow::Result<bool> {
+/// Explains every event of `path` (any input `scan` reads, `-` for standard input; raw Office
+/// 365 records normalized) with `explain` (given its line and document; an EQL sequence explains
+/// each of its terms), each under its `file:line`; whether any matched.
+pub fn explain_file(
+    out: &mut dyn Write,
+    path: &Path,
+    explain: &mut dyn FnMut(u64, Value) -> Vec<Explanation>,
+) -> anyhow::Result<bool> {
     let name = if path.as_os_str() == "-" { "<stdin>".to_owned() } else { path.display().to_string() };
     let reader = input::open(path, &ProgressBar::hidden()).with_context(|| name.clone())?;
     let events = Events::for_scan();
@@ -202,17 +207,19 @@ pub fn explain_file(out: &mut dyn Write, matcher: &kql::Matcher<'_>, path: &Path
         match event(&events, format, record) {
             (n, Ok(value)) => {
                 total += 1;
-                let doc = Document::new(value);
-                let explanation = matcher.explain(&doc);
-                matched += u64::from(explanation.held);
-                held |= explanation.held;
-                let verdict = if explanation.held { "matches" } else { "does not match" };
-                let time = match doc.root().get("@timestamp").and_then(|t| t.as_str()) {
+                let time = match value.get("@timestamp").and_then(|t| t.as_str()) {
                     Some(time) => format!(" ({time})"),
                     None => String::new(),
                 };
+                let explanations = explain(n, value);
+                let this = explanations.iter().any(|e| e.held);
+                matched += u64::from(this);
+                held |= this;
+                let verdict = if this { "matches" } else { "does not match" };
                 writeln!(out, "{name}:{n}: {verdict}{time}")?;
-                write_explanation(out, &explanation, 1)?;
+                for explanation in &explanations {
+                    write_explanation(out, explanation, 1)?;
+                }
             }
             (n, Err(err)) => report::line_warning(&name, n, &err),
         }

@@ -5,12 +5,13 @@ use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 use anstyle::Style;
-use ecs::Catalog;
 use ecs::date::Timestamp;
+use ecs::{Catalog, Document};
 use engine::{RuleSet, Skipped};
 use rules::{Filter, Loaded, Origin, Rule};
 
 use crate::cli::{ListArgs, RuleArgs, RuleExplainArgs, RulesCommand, ShowArgs};
+use crate::commands::kql::explain_file;
 use crate::commands::rule_ops;
 use crate::exit::Exit;
 use crate::fields;
@@ -165,11 +166,7 @@ fn explain(args: &RuleExplainArgs) -> anyhow::Result<Exit> {
         return Ok(Exit::No);
     }
     if rule.kind == rules::RuleType::Eql {
-        report::note(&format!(
-            "{} is an eql rule: `vigil rules explain` explains KQL queries; `vigil rules test` and `vigil scan` run it",
-            rule.name
-        ));
-        return Ok(Exit::No);
+        return explain_eql(rule, &args.events);
     }
     let text = rule.effective_query();
     let matcher = match kql::parse(&text).and_then(|q| q.compile_at(Catalog::builtin(), Timestamp::now())) {
@@ -191,8 +188,65 @@ fn explain(args: &RuleExplainArgs) -> anyhow::Result<Exit> {
             count(wildcards as u64, "wildcard filter")
         ));
     }
-    let matched = crate::commands::kql::explain_file(&mut out, &matcher, &args.events)?;
+    let matched = explain_file(&mut out, &args.events, &mut |_, value| vec![matcher.explain(&Document::new(value))])?;
     Ok(if matched { Exit::Success } else { Exit::No })
+}
+
+/// [`explain`] for an EQL rule: an event query on each event; for a sequence or sample, each
+/// event against each term, then the sequences (or samples) the events form, the input taken as
+/// one window.
+fn explain_eql(rule: &Rule, events: &Path) -> anyhow::Result<Exit> {
+    let text = rule.query.as_deref().unwrap_or_default();
+    // `unsupported()` said it parses and compiles.
+    let query = eql::parse(text).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut out = anstream::stdout().lock();
+    writeln!(
+        out,
+        "{}
+query: {}
+",
+        rule.name,
+        text.trim()
+    )?;
+    if let eql::QueryKind::Event(filter) = &query.kind {
+        let matcher =
+            filter.compile(Catalog::builtin(), rule.event_category_field()).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let matched = explain_file(&mut out, events, &mut |_, value| vec![matcher.explain(&value)])?;
+        return Ok(if matched { Exit::Success } else { Exit::No });
+    }
+    let matcher =
+        query.sequence_matcher(Catalog::builtin(), rule.event_category_field()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    // The events that can take part, by line.
+    let mut taking: Vec<(u64, serde_json::Value)> = Vec::new();
+    explain_file(&mut out, events, &mut |n, value| {
+        let explained = matcher.explain(&value);
+        if explained.iter().any(|e| e.held) {
+            taking.push((n, value));
+        }
+        explained
+    })?;
+    let offered = taking
+        .iter()
+        .map(|(n, doc)| eql::Event { time: engine::order_time(rule, doc, None), doc, handle: *n })
+        .collect();
+    let found = matcher.find(offered, rule.max_signals as usize);
+    let finds = matcher.finds();
+    writeln!(
+        out,
+        "\n{} over the whole input as one window (an execution sees its own window only):",
+        count(found.sequences.len() as u64, finds)
+    )?;
+    for group in &found.sequences {
+        let lines: Vec<String> = group.iter().map(u64::to_string).collect();
+        writeln!(out, "  lines {}", lines.join(", "))?;
+    }
+    if found.beyond_limit > 0 {
+        writeln!(out, "  and {} beyond max_signals {}", count(found.beyond_limit as u64, finds), rule.max_signals)?;
+    }
+    if found.dropped > 0 {
+        writeln!(out, "  {}", matcher.given_up(found.dropped))?;
+    }
+    Ok(if found.sequences.is_empty() { Exit::No } else { Exit::Success })
 }
 
 fn write_rule(out: &mut dyn Write, rule: &Rule) -> io::Result<()> {

@@ -127,6 +127,62 @@ fn threshold_and_new_terms_parameters_are_checked_and_shown() {
     assert!(run.stderr.starts_with(&expected), "{}", run.stderr);
 }
 
+#[test]
+fn explain_says_why_an_eql_rule_matched_and_which_sequences_formed() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let rule = |id: &str, query: &str| {
+        format!(
+            "[rule]\nrule_id = \"{id}\"\nname = \"{id}\"\ndescription = \"d\"\ntype = \"eql\"\nlanguage = \"eql\"\nrisk_score = 10\nseverity = \"low\"\nquery = '''{query}'''\n"
+        )
+    };
+    std::fs::write(
+        dir.path().join("event.toml"),
+        rule("event", r#"process where process.name : "cmd*" and length(process.args) > 2"#),
+    )
+    .expect("write");
+    std::fs::write(
+        dir.path().join("sequence.toml"),
+        rule("sequence", "sequence by user.name [authentication where true] [process where true]"),
+    )
+    .expect("write");
+    let events = dir.path().join("events.ndjson");
+    std::fs::write(
+        &events,
+        concat!(
+            r#"{"@timestamp":"2026-03-02T08:00:00Z","event":{"category":"authentication"},"user":{"name":"alice"}}"#,
+            "\n",
+            r#"{"@timestamp":"2026-03-02T08:01:00Z","event":{"category":"process"},"process":{"name":"CMD.EXE","args":["/c","x"]},"user":{"name":"alice"}}"#,
+            "\n",
+            r#"{"@timestamp":"2026-03-02T08:02:00Z","event":{"category":"process"},"process":{"name":"bash"}}"#,
+            "\n"
+        ),
+    )
+    .expect("write");
+    let (rules, events) = (dir.path().to_string_lossy().into_owned(), events.to_string_lossy().into_owned());
+    let run = vigil(&["rules", "explain", "event", &events, "--rules", &rules], "");
+    assert_eq!(run.code, 1, "no event matched: {}", run.stderr);
+    for line in [
+        "events.ndjson:2: does not match (2026-03-02T08:01:00Z)",
+        "    held   category process\n           `event.category` is \"process\": passes is the category \"process\"",
+        "      held   process.name : \"cmd*\"\n             `process.name` is \"CMD.EXE\": passes matches \"cmd*\" (in any case)",
+        "      failed length(process.args) > 2\n             `process.args` is \"/c\", \"x\": it is not true (false, or null where a value is missing)",
+        "events.ndjson:3: does not match",
+        "      failed process.name : \"cmd*\"\n             `process.name` is \"bash\": fails matches \"cmd*\" (in any case)",
+        "0 of 3 events matched",
+    ] {
+        assert!(run.stdout.contains(line), "{line:?} in\n{}", run.stdout);
+    }
+    let run = vigil(&["rules", "explain", "sequence", &events, "--rules", &rules], "");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    for line in [
+        "  held   term 1\n         its filter held; join keys `user.name` = \"alice\"",
+        "  failed term 2\n         its filter held, but `user.name` has no value",
+        "1 sequence over the whole input as one window (an execution sees its own window only):\n  lines 1, 2\n",
+    ] {
+        assert!(run.stdout.contains(line), "{line:?} in\n{}", run.stdout);
+    }
+}
+
 /// Elastic's Office 365 EQL rules (from `../shared`: four event queries and a sequence), each
 /// with our own events that must and must not alert (`tests/data/eql-o365/<rule>.tests/`; the
 /// sequence's as scenarios), pass `vigil rules test`.
