@@ -45,35 +45,23 @@ impl<'c> Compiled<'c> {
     fn of(rule: &Rule, catalog: &'c Catalog, now: Timestamp) -> Result<Compiled<'c>, String> {
         if rule.kind == rules::RuleType::Eql {
             let query = eql::parse(rule.query.as_deref().unwrap_or_default()).map_err(|e| e.to_string())?;
-            let filter = match &query.kind {
-                eql::QueryKind::Event(filter) => filter,
+            let field = rule.event_category_field();
+            let (matcher, fields) = match &query.kind {
+                eql::QueryKind::Event(filter) => {
+                    let matcher = filter.compile(catalog, field).map_err(|e| e.to_string())?;
+                    let fields = matcher.fields().to_vec();
+                    (RuleMatcher::Eql(matcher), fields)
+                }
                 _ => {
-                    let matcher =
-                        query.sequence_matcher(catalog, rule.event_category_field()).map_err(|e| e.to_string())?;
-                    let fields = Some(matcher.fields().to_vec());
-                    // A line takes part when it meets a term's filter or `until`'s: the literals
-                    // of the `or` of what each implies (none when one of them implies nothing).
-                    let implied: Option<Vec<String>> = query
-                        .filters()
-                        .iter()
-                        .map(|f| f.literal_query(catalog, rule.event_category_field()).map(|q| format!("({q})")))
-                        .collect();
-                    let implied = implied.and_then(|parts| kql::parse(&parts.join(" or ")).ok());
-                    let literals = implied.as_ref().map(|q| q.required_literals(catalog)).unwrap_or_default();
-                    let raw_literals =
-                        implied.as_ref().map(|q| q.required_literals_in(catalog, &o365::copied)).unwrap_or_default();
-                    let matcher = RuleMatcher::Sequence(Box::new(matcher));
-                    return Ok(Compiled { matcher, literals, raw_literals, fields });
+                    let matcher = query.sequence_matcher(catalog, field).map_err(|e| e.to_string())?;
+                    let fields = matcher.fields().to_vec();
+                    (RuleMatcher::Sequence(Box::new(matcher)), fields)
                 }
             };
-            let matcher = filter.compile(catalog, rule.event_category_field()).map_err(|e| e.to_string())?;
-            let fields = Some(matcher.fields().to_vec());
-            // The literals of a KQL query the filter implies (none: every line is a candidate).
-            let implied = filter.literal_query(catalog, rule.event_category_field());
-            let literals = implied.as_ref().map(|q| q.required_literals(catalog)).unwrap_or_default();
-            let raw_literals =
-                implied.as_ref().map(|q| q.required_literals_in(catalog, &o365::copied)).unwrap_or_default();
-            return Ok(Compiled { matcher: RuleMatcher::Eql(matcher), literals, raw_literals, fields });
+            // A line of an event the query takes holds these (a sequence's: one of its terms').
+            let literals = query.literals(catalog, field, &|_| ecs::Copied::ValueAndName);
+            let raw_literals = query.literals(catalog, field, &o365::copied);
+            return Ok(Compiled { matcher, literals, raw_literals, fields: Some(fields) });
         }
         let text = rule.effective_query();
         let query = kql::parse(&text).map_err(|e| e.to_string())?;
@@ -247,6 +235,10 @@ impl<'c> RuleSet<'c> {
 ///
 /// Candidates are then confirmed with their other clauses, and with the first one's keyed
 /// alternatives (a value next to its key, a number in range): see [`kql::Literals`].
+///
+/// Literals found in any case (EQL's comparisons that ignore it) have searchers of their own,
+/// which fold ASCII case; a line with a character that folds to ASCII from beyond it
+/// ([`kql::has_case_hazard`]) makes every rule with such literals a candidate.
 #[derive(Debug)]
 struct Prefilter {
     groups: Vec<Group>,
@@ -258,6 +250,8 @@ struct Prefilter {
     literals: Vec<kql::Literals>,
     /// Whether every literal is ASCII (then escapes of other characters hide none).
     ascii: bool,
+    /// Rules with a literal found in any case: candidates for every line with a case hazard.
+    with_any_case: Vec<usize>,
     rule_count: usize,
 }
 
@@ -284,9 +278,11 @@ impl Group {
     /// Teddy takes at most 64 patterns.
     const SIZE: usize = 64;
 
-    fn new(patterns: &[Vec<u8>], pattern_rules: Vec<Vec<usize>>) -> Group {
-        // A single literal is better left to the automaton, which looks for it with memmem.
-        let packed = (patterns.len() > 1)
+    /// Searches `patterns`, in any ASCII case with `any_case` (`patterns` are then in lower case).
+    fn new(patterns: &[Vec<u8>], pattern_rules: Vec<Vec<usize>>, any_case: bool) -> Group {
+        // A single literal is better left to the automaton, which looks for it with memmem; the
+        // packed searcher does not fold case.
+        let packed = (patterns.len() > 1 && !any_case)
             .then(|| {
                 packed::Config::new().match_kind(packed::MatchKind::LeftmostLongest).builder().extend(patterns).build()
             })
@@ -296,6 +292,7 @@ impl Group {
             None => Searcher::Automaton(
                 AhoCorasick::builder()
                     .match_kind(MatchKind::LeftmostLongest)
+                    .ascii_case_insensitive(any_case)
                     .build(patterns)
                     .expect("literal patterns always build an automaton"),
             ),
@@ -304,9 +301,10 @@ impl Group {
     }
 
     /// Over every pattern at once, reporting each occurrence of each.
-    fn overlapping(patterns: &[Vec<u8>], pattern_rules: Vec<Vec<usize>>) -> Group {
+    fn overlapping(patterns: &[Vec<u8>], pattern_rules: Vec<Vec<usize>>, any_case: bool) -> Group {
         let automaton = AhoCorasick::builder()
             .match_kind(MatchKind::Standard)
+            .ascii_case_insensitive(any_case)
             .kind(Some(aho_corasick::AhoCorasickKind::DFA))
             .build(patterns)
             .expect("literal patterns always build an automaton");
@@ -349,38 +347,50 @@ impl Group {
     }
 }
 
+/// Whether a line holding pattern `outer` holds pattern `inner` (each a text, and whether it is
+/// found in any case: in lower case then).
+fn contains((outer, outer_any): &(Vec<u8>, bool), (inner, inner_any): &(Vec<u8>, bool)) -> bool {
+    match (outer_any, inner_any) {
+        (false, false) => memmem::find(outer, inner).is_some(),
+        (_, true) => memmem::find(&outer.to_ascii_lowercase(), inner).is_some(),
+        // An exact text is not found by finding it in some case.
+        (true, false) => false,
+    }
+}
+
 /// Above this many patterns (two packed groups), one overlapping automaton searches them all.
 const OVERLAPPING_FROM: usize = 2 * Group::SIZE;
 
 impl Prefilter {
     fn new(literals: &[kql::Literals]) -> Prefilter {
-        let mut patterns: Vec<Vec<u8>> = Vec::new();
+        // Each first clause's texts, and whether each is found in any case.
+        let mut patterns: Vec<(Vec<u8>, bool)> = Vec::new();
         let mut pattern_rules: Vec<Vec<usize>> = Vec::new();
         let mut always = Vec::new();
         let mut with_literals = Vec::new();
         for (rule, lits) in literals.iter().enumerate() {
-            let Some((first, _)) = lits.clauses().split_first() else {
+            let (Some(first), Some(cases)) = (lits.clauses().first(), lits.any_case().first()) else {
                 always.push(rule);
                 continue;
             };
             with_literals.push(rule);
-            for lit in first {
-                match patterns.iter().position(|p| p == lit) {
+            for pattern in first.iter().cloned().zip(cases.iter().copied()) {
+                match patterns.iter().position(|p| *p == pattern) {
                     Some(at) => pattern_rules[at].push(rule),
                     None => {
-                        patterns.push(lit.clone());
+                        patterns.push(pattern);
                         pattern_rules.push(vec![rule]);
                     }
                 }
             }
         }
-        let mut contained: Vec<Vec<usize>> = patterns
+        let contained: Vec<Vec<usize>> = patterns
             .iter()
             .map(|outer| {
                 let mut rules: Vec<usize> = patterns
                     .iter()
                     .zip(&pattern_rules)
-                    .filter(|(inner, _)| memmem::find(outer, inner).is_some())
+                    .filter(|(inner, _)| contains(outer, inner))
                     .flat_map(|(_, rules)| rules.iter().copied())
                     .collect();
                 rules.sort_unstable();
@@ -388,16 +398,34 @@ impl Prefilter {
                 rules
             })
             .collect();
-        let groups = if patterns.len() > OVERLAPPING_FROM {
-            vec![Group::overlapping(&patterns, contained)]
-        } else {
-            patterns
-                .chunks(Group::SIZE)
-                .map(|chunk| Group::new(chunk, contained.drain(..chunk.len()).collect()))
-                .collect()
-        };
+        // The exact patterns' searchers, then those of the patterns found in any case.
+        let mut groups = Vec::new();
+        for any_case in [false, true] {
+            let (texts, mut rules): (Vec<Vec<u8>>, Vec<Vec<usize>>) = patterns
+                .iter()
+                .zip(&contained)
+                .filter(|((_, case), _)| *case == any_case)
+                .map(|((text, _), rules)| (text.clone(), rules.clone()))
+                .unzip();
+            if texts.len() > OVERLAPPING_FROM {
+                groups.push(Group::overlapping(&texts, rules, any_case));
+            } else {
+                for chunk in texts.chunks(Group::SIZE) {
+                    groups.push(Group::new(chunk, rules.drain(..chunk.len()).collect(), any_case));
+                }
+            }
+        }
         let ascii = literals.iter().all(kql::Literals::is_ascii);
-        Prefilter { groups, always, with_literals, literals: literals.to_vec(), ascii, rule_count: literals.len() }
+        let with_any_case = (0..literals.len()).filter(|&rule| literals[rule].has_any_case()).collect();
+        Prefilter {
+            groups,
+            always,
+            with_literals,
+            literals: literals.to_vec(),
+            ascii,
+            with_any_case,
+            rule_count: literals.len(),
+        }
     }
 
     fn candidates(&self, line: &[u8], candidates: &mut Vec<bool>) -> bool {
@@ -422,6 +450,14 @@ impl Prefilter {
                 marked -= 1;
             }
         }
+        if !self.with_any_case.is_empty() && kql::has_case_hazard(line) {
+            for &rule in &self.with_any_case {
+                if !candidates[rule] {
+                    candidates[rule] = true;
+                    marked += 1;
+                }
+            }
+        }
         marked > 0
     }
 }
@@ -431,7 +467,7 @@ mod tests {
     use super::*;
 
     /// Lines with literals that overlap, contain one another, or hide behind escapes.
-    const LINES: [&str; 15] = [
+    const LINES: [&str; 19] = [
         "",
         "abcdef",
         "xabcx",
@@ -447,13 +483,19 @@ mod tests {
         "\\\\u",
         "abcdabcd filler3",
         "nothing here",
+        "ABCDEF",
+        "xAbCx ZBCZ",
+        "SET-DKIMsigningconfig",
+        "\u{212A}ernel abcd",
     ];
 
     /// Checks that the prefilter marks exactly the rules whose own literals may match.
     fn check(queries: &[String]) -> Prefilter {
         let catalog = Catalog::builtin();
-        let literals: Vec<kql::Literals> =
-            queries.iter().map(|q| kql::parse(q).expect("query").required_literals(catalog)).collect();
+        check_literals(queries.iter().map(|q| kql::parse(q).expect("query").required_literals(catalog)).collect())
+    }
+
+    fn check_literals(literals: Vec<kql::Literals>) -> Prefilter {
         let prefilter = Prefilter::new(&literals);
         let mut candidates = Vec::new();
         for line in LINES {
@@ -489,6 +531,33 @@ mod tests {
         // Past two groups' worth of literals: one automaton reporting every occurrence.
         let overlapping = check(&queries(70));
         assert!(matches!(overlapping.groups[..], [Group { searcher: Searcher::Overlapping(_), .. }]));
+    }
+
+    /// The literals of `query` and a clause of `parts` found in any case.
+    fn any_case(query: &str, parts: &[&str]) -> kql::Literals {
+        let clause =
+            kql::AnyCase { field: "process.name".into(), any_of: parts.iter().map(|p| (*p).to_owned()).collect() };
+        let query = kql::parse(query).expect("query");
+        query.required_literals_with(Catalog::builtin(), &|_| ecs::Copied::ValueAndName, &[clause])
+    }
+
+    #[test]
+    fn literals_found_in_any_case_have_searchers_that_fold_it() {
+        let mut literals: Vec<kql::Literals> =
+            queries(3).iter().map(|q| kql::parse(q).expect("query").required_literals(Catalog::builtin())).collect();
+        literals.extend([
+            any_case("", &["ABCD"]),
+            any_case("", &["bc", "cdef"]),
+            any_case("event.action:abcd", &["ABCD"]),
+            any_case("", &["set-dkim"]),
+            any_case("event.code:filler00", &["nothing"]),
+        ]);
+        let prefilter = check_literals(literals.clone());
+        assert!(prefilter.groups.iter().any(|g| matches!(g.searcher, Searcher::Automaton(_))));
+        // Past two groups' worth of them: one automaton, folding case, reporting every occurrence.
+        literals.extend((0..140).map(|n| any_case("", &[&format!("FILLER{n:02}")])));
+        let prefilter = check_literals(literals);
+        assert!(prefilter.groups.iter().any(|g| matches!(g.searcher, Searcher::Overlapping(_))));
     }
 
     #[test]

@@ -5,12 +5,45 @@
 //! case-sensitive comparisons of keyword fields with strings carry over: the category, `==` and
 //! `in`. The rest (`:` and the `~` forms, which ignore case; patterns; functions; `not`) is left
 //! out of an `and` and makes an `or` that holds it say nothing, so the weakening stays sound.
+//!
+//! Beside that query, the comparisons of a keyword or text field with strings that ignore case or
+//! hold wildcards (`:`, `like`, `like~`, `in~`, `startsWith`, `endsWith`, `stringContains` and
+//! their `~` forms), in the filter's top `and`s, each require a text found in any case: the
+//! longest part of each string between wildcards ([`kql::AnyCase`]).
 
-use ecs::{Catalog, FieldType};
+use ecs::{Catalog, Copied, FieldType};
 
-use crate::ast::{Compare, EventFilter, Expr, ExprKind};
+use crate::ast::{Compare, EventFilter, Expr, ExprKind, MatchKind, Query, QueryKind};
+
+impl Query {
+    /// The literals a line must hold for the query to take it (see [`kql::Literals`]): those
+    /// of its event filter; of a sequence or sample, those of the `or` of its terms' implied
+    /// queries (an event takes part when it meets one). `copied` says how a field's text reaches
+    /// the searched text (see [`kql::Query::required_literals_in`]).
+    pub fn literals(&self, catalog: &Catalog, category_field: &str, copied: &dyn Fn(&str) -> Copied) -> kql::Literals {
+        if let QueryKind::Event(filter) = &self.kind {
+            return filter.literals(catalog, category_field, copied);
+        }
+        // None when a term implies nothing: then every line may hold one of its events.
+        let implied: Option<Vec<String>> =
+            self.filters().iter().map(|f| f.literal_query(catalog, category_field).map(|q| format!("({q})"))).collect();
+        implied
+            .and_then(|parts| kql::parse(&parts.join(" or ")).ok())
+            .map(|q| q.required_literals_in(catalog, copied))
+            .unwrap_or_default()
+    }
+}
 
 impl EventFilter {
+    /// The literals a line must hold for this filter to match it: those of the KQL query it
+    /// implies, and the texts its comparisons that ignore case require in any case.
+    pub fn literals(&self, catalog: &Catalog, category_field: &str, copied: &dyn Fn(&str) -> Copied) -> kql::Literals {
+        let query = self.literal_query(catalog, category_field).unwrap_or_else(|| kql::Query::from_root(None));
+        let mut any_case = Vec::new();
+        any_case_clauses(&self.condition, catalog, &mut any_case);
+        query.required_literals_with(catalog, copied, &any_case)
+    }
+
     /// A KQL query this filter implies, for [`kql::Query::required_literals`]; `None` when no
     /// part of it carries over.
     pub fn literal_query(&self, catalog: &Catalog, category_field: &str) -> Option<kql::Query> {
@@ -65,4 +98,55 @@ fn exact(path: &[String], catalog: &Catalog) -> Option<String> {
         FieldType::Keyword | FieldType::ConstantKeyword | FieldType::Wildcard => Some(kql::field_name(&name)),
         _ => None,
     }
+}
+
+/// The clauses found in any case that the top `and`s of `e` require (see the module's doc).
+fn any_case_clauses(e: &Expr, catalog: &Catalog, out: &mut Vec<kql::AnyCase>) {
+    let (field, strings, wildcards): (&Expr, Vec<&Expr>, bool) = match &e.kind {
+        ExprKind::And(a, b) => {
+            any_case_clauses(a, catalog, out);
+            any_case_clauses(b, catalog, out);
+            return;
+        }
+        ExprKind::Match { value, kind: MatchKind::Colon | MatchKind::Like, patterns, .. } => {
+            (value, patterns.iter().collect(), true)
+        }
+        ExprKind::In { value, list, insensitive: true, negated: false } => (value, list.iter().collect(), false),
+        ExprKind::Call { name, args, .. }
+            if ["startswith", "endswith", "stringcontains"].contains(&name.to_ascii_lowercase().as_str()) =>
+        {
+            match args.as_slice() {
+                // `stringContains` reads wildcards in its string, as Elasticsearch does.
+                [field, string] => (field, vec![string], true),
+                _ => return,
+            }
+        }
+        _ => return,
+    };
+    let ExprKind::Field { path, .. } = &field.kind else { return };
+    let name = path.join(".");
+    match catalog.type_of(&name).map(|t| t.0) {
+        Some(ty) if ty.is_keyword() || ty.is_text() => {}
+        _ => return,
+    }
+    let any_of: Option<Vec<String>> = strings
+        .iter()
+        .map(|s| match &s.kind {
+            ExprKind::Str(text) => longest_part(text, wildcards),
+            _ => None,
+        })
+        .collect();
+    if let Some(any_of) = any_of {
+        out.push(kql::AnyCase { field: name, any_of });
+    }
+}
+
+/// The longest part of `text` between wildcards (`*`, `?`, and `\`, which may escape one) that
+/// is ASCII; `None` when there is none, or it could be a number (a keyword holding a JSON number
+/// is compared as its text, which may be written otherwise in the line).
+fn longest_part(text: &str, wildcards: bool) -> Option<String> {
+    let split = |c: char| !c.is_ascii() || (wildcards && matches!(c, '*' | '?' | '\\'));
+    let part = text.split(split).max_by_key(|p| p.len())?;
+    let numeric = part.chars().all(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '+' | '-'));
+    (!part.is_empty() && !numeric).then(|| part.to_owned())
 }

@@ -32,7 +32,7 @@ mod text;
 pub use crate::{
     ast::{Expr, ExprKind, Query, RangeOp, Term, TermKind, ValueExpr, ValueExprKind, Wildcard},
     error::{Error, ErrorKind},
-    literals::{Literals, has_escape},
+    literals::{AnyCase, Literals, has_case_hazard, has_escape},
     matcher::{Explanation, Matcher},
     parser::{MAX_DEPTH, MAX_LEN, parse},
     print::{field_name, quote},

@@ -4,6 +4,10 @@
 //! encoders write them: a string's characters appear as themselves or as one of the short
 //! escapes (`\"`, `\\`, `\n`, `\t`, `\r`, `\b`, `\f`). Any other spelling needs `\u` or `\/`,
 //! so [`Literals::may_match`] treats every line that holds one of those as a candidate.
+//!
+//! A caller may add clauses found in any ASCII case ([`AnyCase`]: EQL's `:` and `~` comparisons
+//! ignore case); a line with a character whose lower case is ASCII though it is not (the Kelvin
+//! sign, `İ`) may hide one, and is a candidate too ([`has_case_hazard`]).
 
 use ecs::{Catalog, Copied, FieldType};
 use memchr::memmem;
@@ -27,6 +31,19 @@ pub struct Literals {
     texts: Vec<Vec<Vec<u8>>>,
     /// Whether every text is ASCII (see [`Literals::is_ascii`]), known once: lines ask per line.
     ascii: bool,
+    /// Per clause, per alternative: whether it is found in any ASCII case.
+    any_case: Vec<Vec<bool>>,
+}
+
+/// A clause to add to a query's literals ([`Query::required_literals_with`]): a value of `field`
+/// holds one of `any_of`, in any case (EQL's `:` and `~` comparisons ignore case). Each
+/// alternative is a part of the value as compared, without wildcards.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AnyCase {
+    /// The field whose value holds it.
+    pub field: String,
+    /// The parts, one of which the value holds.
+    pub any_of: Vec<String>,
 }
 
 /// An alternative with its searcher, built once: for its text, or for its key and the quote that
@@ -78,6 +95,8 @@ enum Alt {
     /// Every clause holds (one branch of an `or`); the first has one alternative, whose text is
     /// this one's.
     All(Vec<Vec<Check>>),
+    /// The bytes (in lower case) occur in the line in any ASCII case.
+    AnyCase(Vec<u8>),
 }
 
 impl Eq for Alt {}
@@ -86,7 +105,7 @@ impl Alt {
     /// Bytes of every line where it holds.
     fn text(&self) -> &[u8] {
         match self {
-            Alt::Text(text) | Alt::Pair { value: text, .. } => text,
+            Alt::Text(text) | Alt::Pair { value: text, .. } | Alt::AnyCase(text) => text,
             Alt::Range { key, .. } => key,
             Alt::All(clauses) => clauses.first().and_then(|c| c.first()).map_or(&[], |check| check.alt.text()),
         }
@@ -95,7 +114,7 @@ impl Alt {
     /// What its searcher looks for: its text, or its key and the closing quote.
     fn searched(&self) -> Vec<u8> {
         match self {
-            Alt::Text(text) => text.clone(),
+            Alt::Text(text) | Alt::AnyCase(text) => text.clone(),
             Alt::Pair { key, .. } | Alt::Range { key, .. } => [key.as_slice(), b"\""].concat(),
             Alt::All(_) => self.text().to_vec(),
         }
@@ -120,8 +139,16 @@ impl Alt {
                 })
             }
             Alt::All(clauses) => clauses.iter().all(|clause| clause.iter().any(|check| check.holds(line))),
+            Alt::AnyCase(text) => contains_any_case(line, text),
         }
     }
+}
+
+/// Whether `needle` (in lower case) occurs in `line` in any ASCII case.
+fn contains_any_case(line: &[u8], needle: &[u8]) -> bool {
+    let Some((&first, rest)) = needle.split_first() else { return true };
+    memchr::memchr2_iter(first, first.to_ascii_uppercase(), line)
+        .any(|at| line.get(at + 1..at + 1 + rest.len()).is_some_and(|after| after.eq_ignore_ascii_case(rest)))
 }
 
 /// A JSON value after a key, as far as a prefilter reads it.
@@ -195,6 +222,18 @@ impl Literals {
         &self.texts
     }
 
+    /// Per clause of [`Literals::clauses`], per alternative: whether its text is found in any
+    /// ASCII case (it is then in lower case) rather than exactly.
+    pub fn any_case(&self) -> &[Vec<bool>] {
+        &self.any_case
+    }
+
+    /// Whether a literal is found in any case: then a line with a [case
+    /// hazard](has_case_hazard) may hide it.
+    pub fn has_any_case(&self) -> bool {
+        self.any_case.iter().flatten().any(|&a| a)
+    }
+
     /// Whether no literal could be derived.
     pub fn is_empty(&self) -> bool {
         self.all_of.is_empty()
@@ -203,7 +242,10 @@ impl Literals {
     /// Whether `line` may match: every clause holds, or it has an escape (`\u`, `\/`) that could
     /// spell a literal differently, or there are no literals at all.
     pub fn may_match(&self, line: &[u8]) -> bool {
-        self.all_of.is_empty() || has_escape(line, self.ascii) || self.clauses_hold(0, line)
+        self.all_of.is_empty()
+            || has_escape(line, self.ascii)
+            || (self.has_any_case() && has_case_hazard(line))
+            || self.clauses_hold(0, line)
     }
 
     /// Whether every literal is ASCII: then only escapes of ASCII characters can hide one.
@@ -214,7 +256,10 @@ impl Literals {
     /// For a prefilter that found a text of the first clause itself (escapes are its business
     /// too): whether the rest holds, the first clause's keyed alternatives included.
     pub fn rest_hold(&self, line: &[u8]) -> bool {
-        let found = self.all_of.first().is_none_or(|clause| clause.iter().all(|c| matches!(c.alt, Alt::Text(_))));
+        let found = self
+            .all_of
+            .first()
+            .is_none_or(|clause| clause.iter().all(|c| matches!(c.alt, Alt::Text(_) | Alt::AnyCase(_))));
         self.clauses_hold(usize::from(found), line)
     }
 
@@ -240,6 +285,18 @@ pub fn has_escape(line: &[u8], ascii_literals: bool) -> bool {
         Some(b'u') => !ascii_literals || matches!(line.get(at + 2..at + 5), Some([b'0', b'0', b'0'..=b'7'])),
         _ => false,
     })
+}
+
+/// Whether `line` holds a character that is not ASCII but whose lower case is (`K`, the Kelvin
+/// sign, is `k`; `İ` is `i̇`): a case-insensitive comparison may find an [`AnyCase`] literal
+/// there that a search in any ASCII case does not. These two are all of Unicode's.
+///
+/// ```
+/// assert!(kql::has_case_hazard("{\"a\":\"\u{212A}ERNEL\"}".as_bytes()));
+/// assert!(!kql::has_case_hazard("{\"a\":\"Örebro\"}".as_bytes()));
+/// ```
+pub fn has_case_hazard(line: &[u8]) -> bool {
+    memchr::memchr2_iter(0xC4, 0xE2, line).any(|at| matches!(&line[at..], [0xC4, 0xB0, ..] | [0xE2, 0x84, 0xAA, ..]))
 }
 
 impl Query {
@@ -270,8 +327,32 @@ impl Query {
     /// # Ok::<(), kql::Error>(())
     /// ```
     pub fn required_literals_in(&self, catalog: &Catalog, copied: &dyn Fn(&str) -> Copied) -> Literals {
+        self.required_literals_with(catalog, copied, &[])
+    }
+
+    /// [`Query::required_literals_in`], with clauses of the caller's found in any case: the
+    /// query's literals and these must all hold (a clause of a field that does not reach the
+    /// searched text as it is, or with an empty or non-ASCII alternative, is left out).
+    ///
+    /// ```
+    /// use ecs::Copied;
+    /// let query = kql::parse("event.category:process")?;
+    /// let any_case = [kql::AnyCase { field: "process.name".into(), any_of: vec!["CMD.exe".into()] }];
+    /// let literals = query.required_literals_with(ecs::Catalog::builtin(), &|_| Copied::ValueAndName, &any_case);
+    /// assert_eq!(literals.clauses(), [vec![b"cmd.exe".to_vec()], vec![b"process".to_vec()]]);
+    /// assert!(literals.may_match(br#"{"event":{"category":"process"},"process":{"name":"Cmd.EXE"}}"#));
+    /// assert!(!literals.may_match(br#"{"event":{"category":"process"},"process":{"name":"bash"}}"#));
+    /// # Ok::<(), kql::Error>(())
+    /// ```
+    pub fn required_literals_with(
+        &self,
+        catalog: &Catalog,
+        copied: &dyn Fn(&str) -> Copied,
+        any_case: &[AnyCase],
+    ) -> Literals {
         let cx = Cx { catalog, copied };
         let mut clauses = self.root.as_ref().map(|e| expr_literals(e, "", &cx)).unwrap_or_default();
+        clauses.extend(any_case.iter().filter_map(|clause| any_case_literals(clause, &cx)));
         clauses.sort_by_key(|found| std::cmp::Reverse(found.selectivity()));
         let mut all_of: Vec<Vec<Alt>> = Vec::new();
         for found in clauses {
@@ -282,9 +363,11 @@ impl Query {
         all_of.truncate(MAX_CLAUSES);
         let texts: Vec<Vec<Vec<u8>>> =
             all_of.iter().map(|clause| clause.iter().map(|alt| alt.text().to_vec()).collect()).collect();
+        let any_case =
+            all_of.iter().map(|clause| clause.iter().map(|alt| matches!(alt, Alt::AnyCase(_))).collect()).collect();
         let all_of = all_of.into_iter().map(|clause| clause.into_iter().map(Check::new).collect()).collect();
         let ascii = texts.iter().flatten().all(|lit| lit.is_ascii());
-        Literals { all_of, texts, ascii }
+        Literals { all_of, texts, ascii, any_case }
     }
 }
 
@@ -397,6 +480,26 @@ fn value_literals(field: &Term, value: &ValueExpr, prefix: &str, cx: &Cx<'_>) ->
             }
         }
     }
+}
+
+/// A caller's clause found in any case, when its field's values reach the searched text as they
+/// are and every alternative is ASCII (which case folding keeps apart from the rest,
+/// [`has_case_hazard`] aside).
+fn any_case_literals(clause: &AnyCase, cx: &Cx<'_>) -> Option<Found> {
+    let any_of: Vec<Vec<u8>> = clause.any_of.iter().map(|alt| encode(alt).to_ascii_lowercase()).collect();
+    if any_of.is_empty() || any_of.iter().any(|alt| alt.is_empty() || !alt.is_ascii()) {
+        return None;
+    }
+    let reached = match (cx.copied)(&clause.field) {
+        Copied::No => false,
+        Copied::Value | Copied::ValueAndName => true,
+        // What the normalizer writes itself may hold the literal in another case.
+        Copied::Except(written) => !any_of
+            .iter()
+            .any(|lit| written.iter().any(|w| memmem::find(w.to_ascii_lowercase().as_bytes(), lit).is_some())),
+    };
+    let rank = if CATEGORIZATION_FIELDS.contains(&clause.field.as_str()) { Rank::Categorization } else { Rank::Value };
+    reached.then(|| Found { any_of: any_of.into_iter().map(Alt::AnyCase).collect(), rank })
 }
 
 /// Whether a field's literals reach the searched text as they are.

@@ -41,6 +41,14 @@ fn vigil_agrees_with_elastics_python_eql_on_random_queries() {
             let matcher = filter.compile(ecs::Catalog::builtin(), "event.category").expect("compiles");
             let got: Vec<u64> =
                 docs.iter().filter(|d| matcher.matches(d)).filter_map(|d| d.root()["id"].as_u64()).collect();
+            // The prefilter keeps the line of every document vigil matches.
+            let literals = filter.literals(ecs::Catalog::builtin(), "event.category", &|_| ecs::Copied::ValueAndName);
+            for doc in docs.iter().filter(|d| matcher.matches(d)) {
+                let line = doc.root().to_string();
+                if !literals.may_match(line.as_bytes()) {
+                    failures.push(format!("seed {seed}: {query}\n  the prefilter drops {line}"));
+                }
+            }
             queries += 1;
             judged += docs.len();
             if got != expected {

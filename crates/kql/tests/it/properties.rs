@@ -291,3 +291,17 @@ fn keyed_alternatives_leave_out_what_a_literal_alone_keeps() {
     assert!(query.compile(catalog).expect("compiles").matches(&Document::parse_bytes(line).expect("JSON")));
     assert!(query.required_literals(catalog).may_match(line));
 }
+
+/// [`kql::has_case_hazard`] knows every character that is not ASCII but lower-cases to text
+/// holding ASCII: a case-insensitive comparison could find a literal there that a search in any
+/// ASCII case misses, so a line with one must stay a candidate.
+#[test]
+fn the_case_hazards_are_all_of_unicodes() {
+    for c in (0x80..=0x10FFFF).filter_map(char::from_u32) {
+        if c.to_lowercase().any(|l| l.is_ascii()) {
+            let line = format!("{{\"a\":\"x{c}y\"}}");
+            assert!(kql::has_case_hazard(line.as_bytes()), "{c:?} (U+{:04X}) lower-cases to ASCII", c as u32);
+        }
+    }
+    assert!(!kql::has_case_hazard("{\"a\":\"“Öre” ĳ İstanbul\"}".replace('İ', "I").as_bytes()));
+}
