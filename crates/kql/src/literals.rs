@@ -482,10 +482,15 @@ fn value_literals(field: &Term, value: &ValueExpr, prefix: &str, cx: &Cx<'_>) ->
     }
 }
 
-/// A caller's clause found in any case, when its field's values reach the searched text as they
-/// are and every alternative is ASCII (which case folding keeps apart from the rest,
+/// A caller's clause found in any case, when its field is not a categorization field, its values
+/// reach the searched text as they are, and every alternative is ASCII (which case folding keeps apart from the rest,
 /// [`has_case_hazard`] aside).
 fn any_case_literals(clause: &AnyCase, cx: &Cx<'_>) -> Option<Found> {
+    // A categorization field's values hold in most lines: searching them in any case costs more
+    // than the decoding it would save.
+    if CATEGORIZATION_FIELDS.contains(&clause.field.as_str()) {
+        return None;
+    }
     let any_of: Vec<Vec<u8>> = clause.any_of.iter().map(|alt| encode(alt).to_ascii_lowercase()).collect();
     if any_of.is_empty() || any_of.iter().any(|alt| alt.is_empty() || !alt.is_ascii()) {
         return None;
@@ -498,8 +503,7 @@ fn any_case_literals(clause: &AnyCase, cx: &Cx<'_>) -> Option<Found> {
             .iter()
             .any(|lit| written.iter().any(|w| memmem::find(w.to_ascii_lowercase().as_bytes(), lit).is_some())),
     };
-    let rank = if CATEGORIZATION_FIELDS.contains(&clause.field.as_str()) { Rank::Categorization } else { Rank::Value };
-    reached.then(|| Found { any_of: any_of.into_iter().map(Alt::AnyCase).collect(), rank })
+    reached.then(|| Found { any_of: any_of.into_iter().map(Alt::AnyCase).collect(), rank: Rank::Value })
 }
 
 /// Whether a field's literals reach the searched text as they are.
