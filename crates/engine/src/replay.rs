@@ -15,8 +15,8 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use ecs::Value;
 use ecs::date::Timestamp;
+use ecs::{Document, Value};
 use rules::Rule;
 use rules::{NewTerms, Threshold};
 
@@ -608,12 +608,18 @@ fn replay_sequence(
     let mut alerted: HashSet<AlertId> = HashSet::new();
     let mut dropped = 0;
     stats.finds = matcher.finds();
+    // What the executions read of each event: the sequence's fields and the time it orders by.
+    let time_field = crate::sequence::order_field(rule);
+    let read = ecs::Projection::new(matcher.fields().iter().map(String::as_str).chain([time_field]));
     for (started, window) in Schedule::new(rule).executions(&times) {
         let window = &pending[window];
-        // Decoded again from their text for this window (they were valid JSON when kept).
+        // Decoded again from their text for this window (valid JSON when kept), as far as read.
         let docs: Vec<Value> = window
             .iter()
-            .map(|&at| kept[at].text.as_deref().and_then(|t| serde_json::from_str(t).ok()).unwrap_or(Value::Null))
+            .map(|&at| {
+                let text = kept[at].text.as_deref().unwrap_or("null");
+                Document::parse_projected(text.as_bytes(), &read).map_or(Value::Null, Document::into_root)
+            })
             .collect();
         let events = window
             .iter()
@@ -630,10 +636,18 @@ fn replay_sequence(
         stats.sequences_beyond_limit += found.beyond_limit;
         dropped += found.dropped;
         for sequence in found.sequences {
+            // Its events' whole documents, decoded once.
+            for &i in &sequence {
+                let event = &mut kept[window[i]];
+                if event.event.is_null() {
+                    event.event =
+                        event.text.as_deref().and_then(|t| serde_json::from_str(t).ok()).unwrap_or(Value::Null);
+                }
+            }
             let members: Vec<crate::sequence::Member<'_>> = sequence
                 .iter()
                 .map(|&i| crate::sequence::Member {
-                    event: &docs[i],
+                    event: &kept[window[i]].event,
                     index: kept[window[i]].index.as_deref(),
                     event_id: &kept[window[i]].event_id,
                     alert_id: kept[window[i]].alert_id,
@@ -644,12 +658,7 @@ fn replay_sequence(
                 continue;
             }
             for (&i, (id, fields)) in sequence.iter().zip(made.blocks) {
-                // Its event's alert needs its document.
-                let at = window[i];
-                if kept[at].event.is_null() {
-                    kept[at].event = docs[i].clone();
-                }
-                alerts.push(Made { rule: rule_index, started, at, id, fields });
+                alerts.push(Made { rule: rule_index, started, at: window[i], id, fields });
             }
             // The shell stands at its newest event (a sample's last term's event need not be).
             let newest = sequence.iter().map(|&i| window[i]).max_by_key(|&at| kept[at].time);

@@ -19,8 +19,12 @@ use crate::AlertId;
 /// `timestamp_override` gives the execution's window; an event without it keeps `fallback`
 /// (nanoseconds since the epoch; 0 without either).
 pub fn order_time(rule: &rules::Rule, event: &Value, fallback: Option<ecs::date::Timestamp>) -> i64 {
-    let field = rule.text("timestamp_field").unwrap_or("@timestamp");
-    crate::alert::time_in(event, field).or(fallback).map_or(0, ecs::date::Timestamp::as_nanos)
+    crate::alert::time_in(event, order_field(rule)).or(fallback).map_or(0, ecs::date::Timestamp::as_nanos)
+}
+
+/// The field [`order_time`] reads.
+pub(crate) fn order_field(rule: &rules::Rule) -> &str {
+    rule.text("timestamp_field").unwrap_or("@timestamp")
 }
 
 /// One event of a matched sequence: its document, index, id and the alert id a query rule
