@@ -106,10 +106,14 @@ impl KeyKind {
             other => other.to_string(),
         };
         let typed = match self {
-            KeyKind::Number => raw.trim().parse::<f64>().ok().filter(|n| n.is_finite()).map(|n| {
-                // Whole numbers as integers (`7.0` is `7`), exactly while f64 holds them.
-                if n.fract() == 0.0 && n.abs() < 9.0e15 { format!("{}", n as i64) } else { n.to_string() }
-            }),
+            KeyKind::Number => {
+                let text = raw.trim();
+                // Whole numbers as integers (`7.0` is `7`), exactly.
+                text.parse::<i64>().map(|n| n.to_string()).ok().or_else(|| {
+                    let n = text.parse::<f64>().ok().filter(|n| n.is_finite())?;
+                    Some(if n.fract() == 0.0 && n.abs() < 9.0e15 { format!("{}", n as i64) } else { n.to_string() })
+                })
+            }
             KeyKind::Date { nanos } => {
                 Timestamp::parse(&raw, false).map(|t| if nanos { t.as_nanos() } else { t.as_millis() }.to_string())
             }

@@ -27,6 +27,10 @@ use crate::error::Error;
 /// How many samples a join key value gives: Elasticsearch's `max_samples_per_key` default.
 const MAX_SAMPLES_PER_KEY: usize = 1;
 
+/// The most join key values one event is under (the combinations of its keys' values, when
+/// they have several): a bound on the work one event with huge lists can make.
+const MAX_KEY_VALUES: usize = 256;
+
 /// The most steps the search for one key value's sample may take (it is exponential in the
 /// number of terms when events meet several terms' filters); past it the value gives no sample,
 /// and is counted in [`super::Found::dropped`].
@@ -52,7 +56,8 @@ impl Sample {
 
 impl Stage {
     /// Every value of the event's join keys (one per value of a multi-valued key, one per
-    /// combination of several); none when a required key has no value.
+    /// combination of several, at most [`MAX_KEY_VALUES`]); none when a required key has no
+    /// value.
     fn all_keys(&self, doc: &Value) -> Vec<Key> {
         let mut keys: Vec<Key> = vec![Vec::new()];
         for join_key in &self.keys {
@@ -66,6 +71,7 @@ impl Stage {
                         key
                     })
                 })
+                .take(MAX_KEY_VALUES)
                 .collect();
         }
         keys

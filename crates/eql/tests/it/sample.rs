@@ -127,6 +127,8 @@ fn keys_join_and_sort_as_their_fields_are_typed() {
     assert_eq!(joined("file.created", json!("2022-12-17"), json!("1671235200000")), ids(&[&["a", "b"]]));
     assert_eq!(joined("source.ip", json!("::ffff:10.0.0.1"), json!("10.0.0.1")), ids(&[&["a", "b"]]));
     assert_eq!(joined("host.id", json!("7"), json!("7.0")), ids(&[]), "a keyword's text is its value");
+    let (big, next) = (json!(9_007_199_254_740_993_i64), json!("9007199254740992"));
+    assert_eq!(joined("process.pid", big, next), ids(&[]), "longs past 2^53 stay apart");
 }
 
 #[test]
