@@ -467,7 +467,7 @@ mod tests {
     use super::*;
 
     /// Lines with literals that overlap, contain one another, or hide behind escapes.
-    const LINES: [&str; 19] = [
+    const LINES: [&str; 20] = [
         "",
         "abcdef",
         "xabcx",
@@ -487,6 +487,7 @@ mod tests {
         "xAbCx ZBCZ",
         "SET-DKIMsigningconfig",
         "\u{212A}ernel abcd",
+        "sET-dkim abcd",
     ];
 
     /// Checks that the prefilter marks exactly the rules whose own literals may match.
@@ -551,6 +552,8 @@ mod tests {
             any_case("event.action:abcd", &["ABCD"]),
             any_case("", &["set-dkim"]),
             any_case("event.code:filler00", &["nothing"]),
+            // An `or` of parts (a sequence's terms): one found in any case with a clause more.
+            kql::Literals::any_of(&[any_case("event.action:abcd", &["SET-DKIM"]), any_case("", &["zbcz"])]),
         ]);
         let prefilter = check_literals(literals.clone());
         assert!(prefilter.groups.iter().any(|g| matches!(g.searcher, Searcher::Automaton(_))));

@@ -9,28 +9,25 @@
 //! Beside that query, the comparisons of a keyword or text field with strings that ignore case or
 //! hold wildcards (`:`, `like`, `like~`, `in~`, `startsWith`, `endsWith`, `stringContains` and
 //! their `~` forms), in the filter's top `and`s, each require a text found in any case: the
-//! longest part of each string between wildcards ([`kql::AnyCase`]).
+//! longest part of each string between wildcards ([`kql::AnyCase`]). A sequence or sample takes
+//! a line that holds the literals of one of its terms ([`kql::Literals::any_of`]).
 
 use ecs::{Catalog, Copied, FieldType};
 
-use crate::ast::{Compare, EventFilter, Expr, ExprKind, MatchKind, Query, QueryKind};
+use crate::ast::{Compare, EventFilter, Expr, ExprKind, MatchKind, Query};
 
 impl Query {
     /// The literals a line must hold for the query to take it (see [`kql::Literals`]): those
-    /// of its event filter; of a sequence or sample, those of the `or` of its terms' implied
-    /// queries (an event takes part when it meets one). `copied` says how a field's text reaches
-    /// the searched text (see [`kql::Query::required_literals_in`]).
+    /// of its event filter; of a sequence or sample, those of one of its terms (an event takes
+    /// part when it meets one). `copied` says how a field's text reaches the searched text (see
+    /// [`kql::Query::required_literals_in`]).
     pub fn literals(&self, catalog: &Catalog, category_field: &str, copied: &dyn Fn(&str) -> Copied) -> kql::Literals {
-        if let QueryKind::Event(filter) = &self.kind {
-            return filter.literals(catalog, category_field, copied);
+        let parts: Vec<kql::Literals> =
+            self.filters().iter().map(|f| f.literals(catalog, category_field, copied)).collect();
+        match parts.as_slice() {
+            [one] => one.clone(),
+            _ => kql::Literals::any_of(&parts),
         }
-        // None when a term implies nothing: then every line may hold one of its events.
-        let implied: Option<Vec<String>> =
-            self.filters().iter().map(|f| f.literal_query(catalog, category_field).map(|q| format!("({q})"))).collect();
-        implied
-            .and_then(|parts| kql::parse(&parts.join(" or ")).ok())
-            .map(|q| q.required_literals_in(catalog, copied))
-            .unwrap_or_default()
     }
 }
 

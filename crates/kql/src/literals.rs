@@ -111,6 +111,15 @@ impl Alt {
         }
     }
 
+    /// Whether its text is found in any case (of `All`, its first clause's).
+    fn folds_case(&self) -> bool {
+        match self {
+            Alt::AnyCase(_) => true,
+            Alt::All(clauses) => clauses.first().and_then(|c| c.first()).is_some_and(|check| check.alt.folds_case()),
+            _ => false,
+        }
+    }
+
     /// What its searcher looks for: its text, or its key and the closing quote.
     fn searched(&self) -> Vec<u8> {
         match self {
@@ -361,10 +370,46 @@ impl Query {
             }
         }
         all_of.truncate(MAX_CLAUSES);
+        Literals::of(all_of)
+    }
+}
+
+impl Literals {
+    /// What a line holds when it holds the literals of one of `parts` (an `or` of queries): one
+    /// clause of each part's first (most selective) clause's alternatives, or of the part's
+    /// clauses all together when that first clause has one alternative; no literals when a part
+    /// has none.
+    ///
+    /// ```
+    /// let catalog = ecs::Catalog::builtin();
+    /// let part = |q: &str| kql::parse(q).unwrap().required_literals(catalog);
+    /// let either = kql::Literals::any_of(&[part("event.action:alpha and event.code:7x"), part("event.action:beta")]);
+    /// assert_eq!(either.clauses(), [vec![b"alpha".to_vec(), b"beta".to_vec()]]);
+    /// assert!(either.may_match(br#"{"event":{"action":"beta"}}"#));
+    /// assert!(!either.may_match(br#"{"event":{"action":"alpha"}}"#), "alpha's part needs its code too");
+    /// ```
+    pub fn any_of(parts: &[Literals]) -> Literals {
+        let mut alts: Vec<Alt> = Vec::new();
+        for part in parts {
+            let Some(first) = part.all_of.first() else { return Literals::default() };
+            let part_alts = if first.len() == 1 && part.all_of.len() > 1 {
+                vec![Alt::All(part.all_of.clone())]
+            } else {
+                first.iter().map(|check| check.alt.clone()).collect()
+            };
+            for alt in part_alts {
+                if !alts.contains(&alt) {
+                    alts.push(alt);
+                }
+            }
+        }
+        if alts.is_empty() { Literals::default() } else { Literals::of(vec![alts]) }
+    }
+
+    fn of(all_of: Vec<Vec<Alt>>) -> Literals {
         let texts: Vec<Vec<Vec<u8>>> =
             all_of.iter().map(|clause| clause.iter().map(|alt| alt.text().to_vec()).collect()).collect();
-        let any_case =
-            all_of.iter().map(|clause| clause.iter().map(|alt| matches!(alt, Alt::AnyCase(_))).collect()).collect();
+        let any_case = all_of.iter().map(|clause| clause.iter().map(Alt::folds_case).collect()).collect();
         let all_of = all_of.into_iter().map(|clause| clause.into_iter().map(Check::new).collect()).collect();
         let ascii = texts.iter().flatten().all(|lit| lit.is_ascii());
         Literals { all_of, texts, ascii, any_case }

@@ -20,6 +20,12 @@ pub fn groups(query: &str, docs: &[Value], limit: usize) -> Vec<Vec<String>> {
 pub fn found(query: &str, docs: &[Value], limit: usize) -> eql::Found<String> {
     let parsed = eql::parse(query).unwrap_or_else(|e| panic!("{}", e.snippet(query, "query")));
     let matcher = parsed.sequence_matcher(ecs::Catalog::builtin(), "event.category").expect("compiles");
+    // The prefilter keeps the line of every event that can take part.
+    let literals = parsed.literals(ecs::Catalog::builtin(), "event.category", &|_| ecs::Copied::ValueAndName);
+    for doc in docs.iter().filter(|d| matcher.takes(d)) {
+        let line = doc.to_string();
+        assert!(literals.may_match(line.as_bytes()), "{query}: literals {:?} not in {line}", literals.clauses());
+    }
     let offered = docs
         .iter()
         .map(|doc| eql::Event {

@@ -96,6 +96,32 @@ fn term_keys_join_across_fields_and_unsupported_parts_are_errors() {
 }
 
 #[test]
+fn a_line_takes_part_when_it_holds_the_literals_of_one_term() {
+    let catalog = ecs::Catalog::builtin();
+    let q = r#"sequence by host.id
+        [process where process.name : "CMD.exe" and process.args : "*WHOAMI*"]
+        [network where destination.port == 4444]"#;
+    let literals = eql::parse(q).expect("parses").literals(catalog, "event.category", &|_| ecs::Copied::ValueAndName);
+    let texts: Vec<String> = literals.clauses()[0].iter().map(|t| String::from_utf8_lossy(t).into_owned()).collect();
+    // The first term by its most selective part, found in any case (its others checked with
+    // it); the second by its category, the port being a number.
+    assert_eq!(texts, ["cmd.exe", "network"]);
+    let held = |line: &str| literals.may_match(line.as_bytes());
+    assert!(held(r#"{"event":{"category":"process"},"process":{"name":"cmd.EXE","args":["/c","WhoAmI"]}}"#));
+    assert!(!held(r#"{"event":{"category":"process"},"process":{"name":"bash","args":["whoami"]}}"#));
+    assert!(!held(r#"{"event":{"category":"process"},"process":{"name":"cmd.exe","args":["dir"]}}"#));
+    assert!(held(r#"{"event":{"category":"network"},"destination":{"port":4444}}"#));
+    assert!(!held(r#"{"event":{"category":"file"},"file":{"name":"whoami.txt"}}"#));
+    // The events of these sequences all pass it (checked by `groups` for every test here).
+    let docs = [
+        json!({"t": 1, "event": {"category": "process", "id": "p"}, "host": {"id": "h"},
+               "process": {"name": "Cmd.Exe", "args": ["/c", "whoami /all"]}}),
+        json!({"t": 2, "event": {"category": "network", "id": "n"}, "host": {"id": "h"}, "destination": {"port": 4444}}),
+    ];
+    assert_eq!(groups(q, &docs, 10), ids(&[&["p", "n"]]));
+}
+
+#[test]
 fn missing_events_discard_sequences_as_elasticsearch_checks_them() {
     // In the middle: a `b` between the `a` and the `c` of the same key discards it.
     let middle = "sequence by host.id with maxspan=1m [a where true] ![b where true] [c where true]";
