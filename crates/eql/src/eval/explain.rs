@@ -135,14 +135,9 @@ impl Script {
             .fields
             .iter()
             .map(|f| {
-                let values = f.values(doc);
-                match values.as_slice() {
-                    [] => format!("`{}` is null", f.path.as_str()),
-                    [one] => format!("`{}` is {}", f.path.as_str(), shown(one)),
-                    many => {
-                        format!("`{}` is {}", f.path.as_str(), many.iter().map(shown).collect::<Vec<_>>().join(", "))
-                    }
-                }
+                let values: Vec<String> = f.values(doc).iter().map(shown).collect();
+                let values = if values.is_empty() { "null".to_owned() } else { values.join(", ") };
+                format!("`{}` is {values}", f.path.as_str())
             })
             .collect();
         let result = if held { "true" } else { "not true (false, or null where a value is missing)" };
