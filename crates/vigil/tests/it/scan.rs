@@ -367,11 +367,36 @@ fn corpus_rules_with_suppression_and_filters_behave_as_their_fields_say() {
 
 /// An EQL sequence rule in a scan: replayed on its schedule, each sequence alerts once, as one
 /// building block per event and a shell that share a group id.
+/// Of each alert: its event's id and its place in its group (`None` for a shell).
+type Grouped = Vec<(Option<String>, Option<i64>)>;
+
+/// The alerts `vigil scan` makes of `events` with one EQL rule of `query` (every 5 minutes,
+/// `from = now-9m`), and each one's [`Grouped`] summary.
+fn scan_eql(query: &str, events: &str) -> (Vec<serde_json::Value>, Grouped) {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let rule = format!(
+        "[rule]\nrule_id = \"eql\"\nname = \"EQL\"\ndescription = \"d\"\ntype = \"eql\"\nlanguage = \"eql\"\nrisk_score = 47\nseverity = \"medium\"\ninterval = \"5m\"\nfrom = \"now-9m\"\nquery = '''\n{query}\n'''\n"
+    );
+    std::fs::write(dir.path().join("eql.toml"), rule).expect("write");
+    let rules = dir.path().to_string_lossy().into_owned();
+    let run = vigil(&["scan", "--rules", &rules, "--output", "jsonl", "-q", "-"], events);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let alerts: Vec<serde_json::Value> = run.stdout.lines().map(|l| serde_json::from_str(l).expect("JSON")).collect();
+    let summary = alerts
+        .iter()
+        .map(|a| (a["event"]["id"].as_str().map(str::to_owned), a["kibana.alert.group.index"].as_i64()))
+        .collect();
+    (alerts, summary)
+}
+
+/// `(Some(id), Some(index))` for a building block, `(None, None)` for a shell.
+fn groups(list: &[(Option<&str>, Option<i64>)]) -> Grouped {
+    list.iter().map(|(id, index)| (id.map(str::to_owned), *index)).collect()
+}
+
 #[test]
 fn an_eql_sequence_alerts_as_building_blocks_and_a_shell() {
-    let dir = tempfile::tempdir().expect("a temporary folder");
-    let rule = "[rule]\nrule_id = \"seq\"\nname = \"Failures then a success\"\ndescription = \"d\"\ntype = \"eql\"\nlanguage = \"eql\"\nrisk_score = 47\nseverity = \"medium\"\ninterval = \"5m\"\nfrom = \"now-9m\"\nquery = '''\nsequence by user.name with maxspan=5m\n  [authentication where event.outcome == \"failure\"] with runs=2\n  [authentication where event.outcome == \"success\"]\n'''\n";
-    std::fs::write(dir.path().join("seq.toml"), rule).expect("write");
+    let query = "sequence by user.name with maxspan=5m\n  [authentication where event.outcome == \"failure\"] with runs=2\n  [authentication where event.outcome == \"success\"]";
     let login = |id: &str, time: &str, user: &str, outcome: &str| {
         format!(
             "{{\"@timestamp\":\"2026-03-02T{time}Z\",\"event\":{{\"id\":\"{id}\",\"category\":[\"authentication\"],\"outcome\":\"{outcome}\"}},\"user\":{{\"name\":\"{user}\"}}}}\n"
@@ -389,13 +414,8 @@ fn an_eql_sequence_alerts_as_building_blocks_and_a_shell() {
         login("c3", "08:30:00", "carol", "success"),
     ]
     .concat();
-    let rules = dir.path().to_string_lossy().into_owned();
-    let run = vigil(&["scan", "--rules", &rules, "--output", "jsonl", "-q", "-"], &events);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    let alerts: Vec<serde_json::Value> = run.stdout.lines().map(|l| serde_json::from_str(l).expect("JSON")).collect();
-    let summary: Vec<(Option<&str>, Option<i64>)> =
-        alerts.iter().map(|a| (a["event"]["id"].as_str(), a["kibana.alert.group.index"].as_i64())).collect();
-    assert_eq!(summary, [(Some("a1"), Some(0)), (Some("a2"), Some(1)), (Some("a3"), Some(2)), (None, None)]);
+    let (alerts, summary) = scan_eql(query, &events);
+    assert_eq!(summary, groups(&[(Some("a1"), Some(0)), (Some("a2"), Some(1)), (Some("a3"), Some(2)), (None, None)]));
     assert!(alerts.iter().all(|a| a["kibana.alert.group.id"] == alerts[3]["kibana.alert.uuid"]));
     assert_eq!(alerts[3]["user"]["name"], "alice");
     assert_eq!(alerts[3]["kibana.alert.rule.type"], "eql");
@@ -403,9 +423,7 @@ fn an_eql_sequence_alerts_as_building_blocks_and_a_shell() {
 
 #[test]
 fn an_eql_sample_alerts_once_for_events_that_share_keys_in_any_order() {
-    let dir = tempfile::tempdir().expect("a temporary folder");
-    let rule = "[rule]\nrule_id = \"sample\"\nname = \"Passwd read and a connection\"\ndescription = \"d\"\ntype = \"eql\"\nlanguage = \"eql\"\nrisk_score = 47\nseverity = \"medium\"\ninterval = \"5m\"\nfrom = \"now-9m\"\nquery = '''\nsample by host.id, process.pid\n  [file where file.path == \"/etc/passwd\"]\n  [network where destination.port == 4444]\n'''\n";
-    std::fs::write(dir.path().join("sample.toml"), rule).expect("write");
+    let query = "sample by host.id, process.pid\n  [file where file.path == \"/etc/passwd\"]\n  [network where destination.port == 4444]";
     let event = |id: &str, time: &str, host: &str, pid: u32, category: &str, detail: &str| {
         format!(
             "{{\"@timestamp\":\"2026-03-02T{time}Z\",\"event\":{{\"id\":\"{id}\",\"category\":[\"{category}\"]}},\"host\":{{\"id\":\"{host}\"}},\"process\":{{\"pid\":{pid}}},{detail}}}\n"
@@ -419,15 +437,10 @@ fn an_eql_sample_alerts_once_for_events_that_share_keys_in_any_order() {
         event("f2", "08:02:00", "h1", 8, "file", "\"file\":{\"path\":\"/etc/passwd\"}"),
     ]
     .concat();
-    let rules = dir.path().to_string_lossy().into_owned();
-    let run = vigil(&["scan", "--rules", &rules, "--output", "jsonl", "-q", "-"], &events);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    let alerts: Vec<serde_json::Value> = run.stdout.lines().map(|l| serde_json::from_str(l).expect("JSON")).collect();
     // Every execution whose window holds both events finds the sample; it alerts once: the
     // building blocks (listed in time order, numbered in term order), then the shell.
-    let summary: Vec<(Option<&str>, Option<i64>)> =
-        alerts.iter().map(|a| (a["event"]["id"].as_str(), a["kibana.alert.group.index"].as_i64())).collect();
-    assert_eq!(summary, [(Some("n1"), Some(1)), (Some("f1"), Some(0)), (None, None)]);
+    let (alerts, summary) = scan_eql(query, &events);
+    assert_eq!(summary, groups(&[(Some("n1"), Some(1)), (Some("f1"), Some(0)), (None, None)]));
     assert!(alerts.iter().all(|a| a["kibana.alert.group.id"] == alerts[2]["kibana.alert.uuid"]));
     assert_eq!((alerts[2]["host"]["id"].as_str(), alerts[2]["process"]["pid"].as_i64()), (Some("h1"), Some(7)));
 }
