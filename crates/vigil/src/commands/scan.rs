@@ -217,7 +217,7 @@ fn warn_about_replay(rule_set: &RuleSet<'_>, replayed: &engine::ReplayReport) {
         }
         if r.sequences_beyond_limit > 0 {
             report::note(&format!(
-                "warning: {}: its executions found {} beyond max_signals {} (each alerts its oldest; a later execution alerts the rest only while its window holds them)",
+                "warning: {}: its executions found {} beyond max_signals {} (each alerts its first ones: sequences by their first event, samples by their keys; a later execution alerts the rest only while its window holds them)",
                 rule.name,
                 count(r.sequences_beyond_limit as u64, r.finds),
                 rule.max_signals
